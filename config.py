@@ -1,0 +1,209 @@
+"""Every setting comes from the environment; development defaults are safe and work offline.
+
+`create_app(config)` takes one of the classes below (or its name). The production class refuses
+to start, with a one-line reason, when a secret is missing or a development default is in use.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("CRM_INSTANCE_PATH", BASE_DIR / "instance"))
+
+#: The secret key the Stripe sandbox accepts; production refuses it.
+SANDBOX_SECRET_KEY = "sk_test_sandbox"  # noqa: S105  (the local sandbox, refused in production)
+SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
+SANDBOX_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
+SANDBOX_API_BASE = "http://127.0.0.1:12111"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+def _development_secret_key() -> str:
+    """Generate the development key once and keep it in instance/, so sessions survive restarts."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url(default: str) -> str:
+    url = _env("DATABASE_URL", default) or default
+    # Heroku-style URLs and bare "postgresql://" both go through psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Config:
+    """Settings shared by every environment, read from the environment when instantiated."""
+
+    ENV_NAME = "base"
+
+    def __init__(self) -> None:
+
+        self.DEBUG = False
+        self.TESTING = False
+
+        self.ORG_NAME = _env("ORG_NAME", "Justice for Colombia Campaign")
+        self.ORG_ADDRESS = _env("ORG_ADDRESS", "Unit 4, 12 Example Street, London N1 0AA")
+        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", "1234567")
+        self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
+
+        self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+        self.STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", SANDBOX_SECRET_KEY)
+        self.STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY", SANDBOX_PUBLISHABLE_KEY)
+        self.STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET)
+        #: Points the Stripe SDK at a Stripe-compatible server (the sandbox when no key is set).
+        self.STRIPE_API_BASE = _env(
+            "STRIPE_API_BASE",
+            SANDBOX_API_BASE if not _env("STRIPE_SECRET_KEY") else None,
+        )
+        self.STRIPE_MAX_NETWORK_RETRIES = _env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+        self.STRIPE_WEBHOOK_TOLERANCE = _env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
+
+        self.MAIL_SERVER = _env("MAIL_SERVER")
+        self.MAIL_PORT = _env_int("MAIL_PORT", 587)
+        self.MAIL_USERNAME = _env("MAIL_USERNAME")
+        self.MAIL_PASSWORD = _env("MAIL_PASSWORD")
+        self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", True)
+        self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "membership@example.org")
+        self.MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
+
+        self.REDIS_URL = _env("REDIS_URL")
+
+        self.CURRENCY = (_env("CURRENCY", "gbp") or "gbp").lower()
+        self.GRACE_DAYS = _env_int("GRACE_DAYS", 30)
+        self.PENDING_EXPIRY_HOURS = _env_int("PENDING_EXPIRY_HOURS", 24)
+        self.DONATION_MIN = _env_int("DONATION_MIN", 100)  #: minor units
+        self.DONATION_MAX = _env_int("DONATION_MAX", 1_000_000)  #: minor units
+
+        # Sessions: Flask's defaults (31 days, no SameSite) are too loose for this list.
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = False
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_env_int("SESSION_IDLE_HOURS", 2))
+        self.STAFF_SESSION_ABSOLUTE_HOURS = _env_int("STAFF_SESSION_ABSOLUTE_HOURS", 12)
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=_env_int("REMEMBER_DAYS", 14))
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = False
+
+        self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
+        self.MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 8 * 1024 * 1024)
+        self.MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+
+        #: How many reverse proxies sit in front of the app (0: trust no X-Forwarded-* header).
+        self.PROXY_COUNT = _env_int("PROXY_COUNT", 0)
+        self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.PREFERRED_URL_SCHEME = "http"
+        self.HSTS = False
+
+        self.SECRET_KEY: str | None = None
+
+    def problems(self) -> list[str]:
+        """Reasons this configuration must not serve real supporters."""
+        return []
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.DEBUG = False
+        self.SECRET_KEY = _env("SECRET_KEY") or _development_secret_key()
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.PROPAGATE_EXCEPTIONS = False
+        self.SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+        self.SQLALCHEMY_DATABASE_URI = _database_url(_env("TEST_DATABASE_URL", "sqlite://") or "sqlite://")
+        self.STRIPE_SECRET_KEY = SANDBOX_SECRET_KEY
+        self.STRIPE_PUBLISHABLE_KEY = SANDBOX_PUBLISHABLE_KEY
+        self.STRIPE_WEBHOOK_SECRET = SANDBOX_WEBHOOK_SECRET
+        self.STRIPE_API_BASE = SANDBOX_API_BASE
+        self.STRIPE_MAX_NETWORK_RETRIES = 0
+        self.MAIL_SERVER = None
+        self.REDIS_URL = None
+        self.BASE_URL = "http://crm.test"
+        self.ORG_NAME = "Justice for Colombia Campaign"
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = _env("SECRET_KEY")
+        self.SESSION_COOKIE_SECURE = True
+        self.REMEMBER_COOKIE_SECURE = True
+        self.PREFERRED_URL_SCHEME = "https"
+        self.HSTS = True
+
+    def problems(self) -> list[str]:  # type: ignore[override]
+        found: list[str] = []
+        if not self.SECRET_KEY:
+            found.append("SECRET_KEY is not set")
+        elif len(self.SECRET_KEY) < 32:
+            found.append("SECRET_KEY is shorter than 32 characters")
+        generated = INSTANCE_DIR / "secret_key"
+        if self.SECRET_KEY and generated.exists() and generated.read_text().strip() == self.SECRET_KEY:
+            found.append("SECRET_KEY is the generated development key")
+        if not _env("DATABASE_URL"):
+            found.append("DATABASE_URL is not set")
+        if not _env("STRIPE_SECRET_KEY") or self.STRIPE_SECRET_KEY == SANDBOX_SECRET_KEY:
+            found.append("STRIPE_SECRET_KEY is not set (the Stripe sandbox is for development)")
+        if not _env("STRIPE_PUBLISHABLE_KEY"):
+            found.append("STRIPE_PUBLISHABLE_KEY is not set")
+        if not _env("STRIPE_WEBHOOK_SECRET") or self.STRIPE_WEBHOOK_SECRET == SANDBOX_WEBHOOK_SECRET:
+            found.append("STRIPE_WEBHOOK_SECRET is not set")
+        if self.STRIPE_API_BASE and self.STRIPE_API_BASE.rstrip("/") == SANDBOX_API_BASE:
+            found.append("STRIPE_API_BASE points at the development sandbox")
+        if not self.BASE_URL.startswith("https://"):
+            found.append("BASE_URL must be an https:// address")
+        if not self.MAIL_SERVER:
+            found.append("MAIL_SERVER is not set (console email is for development)")
+        return found
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestConfig,
+    "production": ProductionConfig,
+}
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when a configuration must not start."""

@@ -1,0 +1,117 @@
+"""The membership and supporter CRM: `create_app(config)` builds the Flask application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+import config as config_module
+from config import CONFIGS, Config, ConfigurationError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: str | Config | type[Config] | None = None, **overrides: Any) -> Flask:
+    """Build the app from a configuration name, class or instance, plus optional overrides."""
+    cfg = _resolve_config(config)
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "crm" / "static"),
+        instance_path=str(config_module.INSTANCE_DIR),
+    )
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    problems = cfg.problems()
+    if problems:
+        raise ConfigurationError(f"refusing to start in {cfg.ENV_NAME}: {'; '.join(problems)}")
+
+    app.config.from_object(cfg)
+    app.config["ENV_NAME"] = cfg.ENV_NAME
+    _configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def _resolve_config(config: str | Config | type[Config] | None) -> Config:
+    if config is None:
+        import os
+
+        config = os.environ.get("CRM_ENV", "development")
+    if isinstance(config, str):
+        if config not in CONFIGS:
+            raise ConfigurationError(f"unknown configuration {config!r}")
+        return CONFIGS[config]()
+    if isinstance(config, type):
+        return config()
+    return config
+
+
+def _configure_logging(app: Flask) -> None:
+    from crm.core.logging import configure_logging
+
+    configure_logging(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from crm.core import security
+    from crm.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    # Redis down must not lock everyone out of signing in: log and fall back to memory.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    limiter.init_app(app)
+
+    from crm import models  # noqa: F401  (registers every table)
+    from crm.core import database
+
+    database.init_app(app)
+    security.init_app(app)
+
+    from crm.accounts import session as account_session
+
+    account_session.init_app(app)
+
+    from crm.core import templating
+
+    templating.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from crm.accounts.routes import bp as accounts_bp
+    from crm.billing.routes import bp as billing_bp
+    from crm.join.routes import bp as join_bp
+    from crm.members_area.routes import bp as members_bp
+    from crm.news.routes import bp as news_bp
+    from crm.public.routes import bp as public_bp
+    from crm.staff.routes import bp as staff_bp
+
+    for bp in (public_bp, join_bp, billing_bp, accounts_bp, members_bp, news_bp, staff_bp):
+        app.register_blueprint(bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from crm.core import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from crm.cli import crm_cli
+
+    app.cli.add_command(crm_cli)

@@ -1,0 +1,96 @@
+"""Payments, refunds, Gift Aid claims and the Stripe events already processed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.core.types import UTCDateTime, utcnow
+from crm.extensions import db
+
+if TYPE_CHECKING:
+    from crm.contacts.models import Contact
+
+PAYMENT_STATUSES = ("paid", "failed", "refunded", "partly_refunded")
+PAYMENT_METHODS = ("card", "bank_transfer", "cheque", "cash", "other")
+
+
+class Payment(db.Model):
+    """Money received (or a failed attempt). Amounts are integer minor units."""
+
+    __tablename__ = "payment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"), index=True)
+    #: membership or donation
+    kind: Mapped[str] = mapped_column(String(20), default="membership")
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3), default="gbp")
+    status: Mapped[str] = mapped_column(String(20), default="paid", index=True)
+    method: Mapped[str] = mapped_column(String(20), default="card")
+    #: Cheque number, bank reference...
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    amount_refunded: Mapped[int] = mapped_column(default=0)
+    gift_aid_eligible: Mapped[bool] = mapped_column(default=False)
+    gift_aid_claim_id: Mapped[int | None] = mapped_column(ForeignKey("gift_aid_claim.id"))
+    disputed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    dispute_status: Mapped[str | None] = mapped_column(String(40))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    failure_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    contact: Mapped[Contact] = relationship()
+    refunds: Mapped[list[Refund]] = relationship(back_populates="payment", order_by="Refund.id")
+
+    @property
+    def refundable(self) -> int:
+        return self.amount - self.amount_refunded if self.status in ("paid", "partly_refunded") else 0
+
+
+class Refund(db.Model):
+    __tablename__ = "refund"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    amount: Mapped[int]
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    payment: Mapped[Payment] = relationship(back_populates="refunds")
+
+
+class GiftAidClaim(db.Model):
+    """A claim made to HMRC; the payments it covers point at it, so none is claimed twice."""
+
+    __tablename__ = "gift_aid_claim"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_from: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_to: Mapped[datetime] = mapped_column(UTCDateTime())
+    total_amount: Mapped[int] = mapped_column(default=0)
+    payment_count: Mapped[int] = mapped_column(default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ProcessedStripeEvent(db.Model):
+    """A Stripe event id, once processed; a redelivery finds it here and does nothing."""
+
+    __tablename__ = "processed_stripe_event"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    #: Stripe's `created` (Unix seconds).
+    created: Mapped[int]
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,27 @@
+"""`flask --app wsgi crm ...`: the CLI group; each domain adds its commands in commands.py."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask.cli import AppGroup
+
+crm_cli = AppGroup("crm", help="Membership CRM commands.")
+
+#: Modules that register commands on `crm_cli` when imported.
+COMMAND_MODULES = (
+    "crm.demo",
+    "crm.accounts.commands",
+    "crm.billing.commands",
+    "crm.memberships.commands",
+    "crm.email.commands",
+    "crm.staff.commands",
+    "crm.core.commands",
+)
+
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(_name)
+    except ModuleNotFoundError as error:  # a domain without commands yet
+        if error.name != _name:
+            raise

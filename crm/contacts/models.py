@@ -1,0 +1,115 @@
+"""Contacts: everyone we know (members or not), their consents, notes and Gift Aid declarations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.core.types import UTCDateTime, utcnow
+from crm.extensions import db
+
+if TYPE_CHECKING:
+    from crm.accounts.models import User
+    from crm.memberships.models import Membership
+
+
+class Contact(db.Model):
+    """A supporter. The email is stored lower-cased, so it is unique case-insensitively."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Lower-cased, trimmed; unique. Erased contacts get a placeholder like erased-<id>@invalid.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    title: Mapped[str] = mapped_column(String(40), default="")
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    address_line1: Mapped[str] = mapped_column(String(200), default="")
+    address_line2: Mapped[str] = mapped_column(String(200), default="")
+    town: Mapped[str] = mapped_column(String(100), default="")
+    postcode: Mapped[str] = mapped_column(String(20), default="", index=True)
+    country: Mapped[str] = mapped_column(String(2), default="GB")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    #: The current state of the email-updates consent; history is in `consent`.
+    email_consent: Mapped[bool] = mapped_column(default=False)
+    email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    email_consent_source: Mapped[str] = mapped_column(String(40), default="")
+    #: How we first met them: join, donate, subscribe, import, staff.
+    source: Mapped[str] = mapped_column(String(40), default="")
+    #: Assigned when they first become a member, shown on the membership card.
+    member_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    erasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Optimistic locking: a second save of a stale form is told the record changed.
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    user: Mapped[User | None] = relationship(back_populates="contact", uselist=False)
+    memberships: Mapped[list[Membership]] = relationship(back_populates="contact", order_by="Membership.id")
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email
+
+
+Index("ix_contact_last_first", Contact.last_name, Contact.first_name)
+
+
+class Consent(db.Model):
+    """Each time a consent is given or withdrawn: the wording shown, when, and how."""
+
+    __tablename__ = "consent"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    #: email_updates
+    kind: Mapped[str] = mapped_column(String(40))
+    granted: Mapped[bool]
+    wording: Mapped[str] = mapped_column(Text, default="")
+    #: join, subscribe, account, staff, import
+    source: Mapped[str] = mapped_column(String(40), default="")
+    #: Double opt-in: a subscribe consent counts only once confirmed.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Note(db.Model):
+    """A staff note on a contact."""
+
+    __tablename__ = "note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GiftAidDeclaration(db.Model):
+    """The HMRC taxpayer declaration; valid from `valid_from` until cancelled."""
+
+    __tablename__ = "gift_aid_declaration"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Donations on or after this moment are covered (four years back when the declaration says so).
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    wording: Mapped[str] = mapped_column(Text, default="")
+    #: join, donate, account, staff, import
+    source: Mapped[str] = mapped_column(String(40), default="")
+    #: Address as declared (HMRC needs house name or number and postcode).
+    house: Mapped[str] = mapped_column(String(200), default="")
+    postcode: Mapped[str] = mapped_column(String(20), default="")
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

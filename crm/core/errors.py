@@ -1,0 +1,75 @@
+"""Friendly error pages (JSON for JSON requests); a 500 rolls the session back and leaks nothing."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crm.extensions import db
+
+log = logging.getLogger("crm.errors")
+
+MESSAGES = {
+    400: ("Something was wrong with that request", "Please go back, reload the page and try again."),
+    403: ("You do not have access to this page", "If you think you should, please contact us."),
+    404: ("Page not found", "The page may have moved, or the address may be mistyped."),
+    405: ("That action is not allowed here", "Please use the links and buttons on the site."),
+    413: ("That upload is too large", "Please send a smaller file."),
+    429: ("Too many attempts", "Please wait a few minutes before trying again."),
+    500: ("Sorry, something went wrong", "The problem has been logged. Please try again shortly."),
+    503: ("The service is briefly unavailable", "Please try again in a minute."),
+}
+
+
+def wants_json() -> bool:
+    if request.is_json or request.path.startswith(("/stripe/", "/healthz", "/api/")):
+        return True
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return (
+        best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
+
+
+def render_error(code: int, description: str | None = None):  # type: ignore[no-untyped-def]
+    title, hint = MESSAGES.get(code, MESSAGES[500])
+    if wants_json():
+        return jsonify({"error": title, "status": code}), code
+    return render_template("errors/error.html", code=code, title=title, hint=description or hint), code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def handle_http(error: HTTPException):  # type: ignore[no-untyped-def]
+        code = error.code or 500
+        if code >= 500:
+            db.session.rollback()
+        hint = None
+        if code == 400 and getattr(error, "description", "").startswith("The CSRF"):
+            hint = "Your form expired or was sent from elsewhere. Please reload the page and try again."
+        response = render_error(code if code in MESSAGES else 500, hint)
+        if code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+            return response[0], code, {"Allow": ", ".join(error.valid_methods)}
+        if code == 429:
+            return response[0], code, {"Retry-After": "60"}
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def handle_database_down(error: Exception):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
+        return render_error(503)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_error(500)
+
+    @app.errorhandler(InternalServerError)
+    def handle_500(error: InternalServerError):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        return render_error(500)

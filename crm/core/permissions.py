@@ -1,0 +1,75 @@
+"""Who may do what. Every staff endpoint declares a permission; a test fails if one does not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort
+from flask_login import current_user
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: role -> permissions. Deny by default: a permission not listed here is refused.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "member": frozenset(),
+    "editor": frozenset({"news"}),
+    "staff": frozenset(
+        {
+            "news",
+            "dashboard",
+            "members.view",
+            "members.edit",
+            "payments",
+            "import",
+            "export",
+            "gift_aid",
+            "outbox",
+            "audit",
+            "pages",
+        }
+    ),
+    "admin": frozenset(
+        {
+            "news",
+            "dashboard",
+            "members.view",
+            "members.edit",
+            "payments",
+            "import",
+            "export",
+            "gift_aid",
+            "outbox",
+            "audit",
+            "pages",
+            "plans",
+            "refunds",
+            "users",
+        }
+    ),
+}
+
+
+def has_permission(user: Any, permission: str) -> bool:
+    return bool(user and user.is_authenticated and permission in ROLE_PERMISSIONS.get(user.role, ()))
+
+
+def requires(permission: str) -> Callable[[F], F]:
+    """Anonymous -> sign in (401 handled by Flask-Login); signed in without it -> 403."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            from crm.extensions import login_manager
+
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not has_permission(current_user, permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_permission = permission  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

@@ -1,0 +1,359 @@
+"""`flask crm demo`: demo plans, staff, members in every state and news. Running it twice is safe."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+from sqlalchemy import select
+
+from crm.accounts.models import User
+from crm.accounts.passwords import hash_password
+from crm.billing.models import Payment
+from crm.cli import crm_cli
+from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.markup import render_markdown
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.memberships.models import Membership, MembershipEvent, Plan
+from crm.news.models import Page, Post
+
+DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by make run)
+#: Fixed so that the printed sign-in works every time; demo only.
+DEMO_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105
+
+PLANS = [
+    ("standard-yearly", "Standard (yearly)", "Full membership, renewed each year.", 3600, "year", 1),
+    (
+        "concession-yearly",
+        "Concession (yearly)",
+        "For students, unwaged and retired supporters.",
+        1200,
+        "year",
+        2,
+    ),
+    ("monthly", "Monthly", "Full membership paid monthly.", 400, "month", 3),
+    (
+        "organisation-yearly",
+        "Organisation (yearly)",
+        "For trade union branches and organisations.",
+        12000,
+        "year",
+        4,
+    ),
+    ("life", "Life", "A single payment, member for life.", 50000, "lifetime", 5),
+]
+
+PAGES = [
+    (
+        "about",
+        "About us",
+        1,
+        """We are a UK campaign of trade unionists, lawyers, students and
+activists who stand with human-rights defenders in Colombia.
+
+Since the 2016 peace agreement, hundreds of social leaders have been killed. We organise
+delegations, urgent appeals and parliamentary briefings so that their work is seen and protected.""",
+    ),
+    (
+        "why-join",
+        "Why join",
+        2,
+        """Members fund everything we do. Membership gives you:
+
+- briefings and updates from Colombia that we publish for members only;
+- a vote at our annual general meeting;
+- the knowledge that you stand with people who risk their lives for their communities.""",
+    ),
+    (
+        "privacy",
+        "Privacy notice",
+        3,
+        """We hold your name, contact details, membership and payment
+records to run your membership, claim Gift Aid where you have declared it, and, only if you
+agree, to send you news. We never sell or share your details. Card details are held by Stripe,
+never by us. You can download everything we hold about you from your account, or ask us to erase it.""",
+    ),
+    (
+        "gift-aid",
+        "Gift Aid",
+        4,
+        """If you are a UK taxpayer, Gift Aid lets us claim an extra 25p
+from HMRC for every £1 you give, at no cost to you.
+
+**The declaration:** *I want to Gift Aid my donation and any donations I make in the future or
+have made in the past four years to this organisation. I am a UK taxpayer and understand that if
+I pay less Income Tax and/or Capital Gains Tax than the amount of Gift Aid claimed on all my
+donations in that tax year it is my responsibility to pay any difference.*""",
+    ),
+]
+
+POSTS = [
+    (
+        "delegation-report-cauca",
+        "Delegation report: Cauca, October 2026",
+        "public",
+        3,
+        "Our delegation met indigenous guards and land defenders in northern Cauca.",
+        "Our delegation of six trade unionists spent ten days in northern Cauca.\n\nWe met indigenous "
+        "guards, coffee growers and human-rights lawyers, and heard how armed groups are pushing into "
+        "territories emptied by the peace process. **Our full report goes to Parliament next month.**",
+    ),
+    (
+        "urgent-appeal-social-leaders",
+        "Urgent appeal: protect social leaders in Arauca",
+        "public",
+        10,
+        "Three community leaders have received death threats this month.",
+        "Three community leaders in Arauca have received death threats.\n\nPlease write to the Colombian "
+        "ambassador asking for effective, collective protection measures.",
+    ),
+    (
+        "members-briefing-peace-talks",
+        "Members' briefing: the state of the peace talks",
+        "members",
+        5,
+        "An analysis for members of where the negotiations stand.",
+        "This briefing is for members only.\n\n1. Where the talks stand\n2. What the ceasefire covers\n3. "
+        "What we are asking the UK government to do",
+    ),
+    (
+        "members-agm-2027",
+        "Annual general meeting 2027: motions open",
+        "members",
+        1,
+        "Members can now submit motions for next year's AGM.",
+        "Motions for the 2027 annual general meeting are now open. Send yours by 31 January.",
+    ),
+    (
+        "welcome-new-coordinator",
+        "Welcome to our new campaigns coordinator",
+        "public",
+        20,
+        "We are delighted to welcome our new campaigns coordinator.",
+        "We are delighted to welcome our new campaigns coordinator, who joins us from the trade union movement.",
+    ),
+]
+
+# email, title, first, last, postcode, plan slug, status, days since join, days to paid-through, auto-renew
+MEMBERS = [
+    ("member@example.org", "Ms", "Ana", "Torres", "N1 9GU", "standard-yearly", "active", 200, 165, True),
+    ("monthly@example.org", "Mr", "Daniel", "Okafor", "M1 1AE", "monthly", "active", 90, 20, True),
+    (
+        "concession@example.org",
+        "Mx",
+        "Sam",
+        "Rivera",
+        "EH1 1YZ",
+        "concession-yearly",
+        "active",
+        340,
+        25,
+        False,
+    ),
+    ("grace@example.org", "Mrs", "Helen", "Price", "CF10 1EP", "standard-yearly", "grace", 400, -5, True),
+    ("lapsed@example.org", "Mr", "Tom", "Baker", "BS1 4DJ", "standard-yearly", "lapsed", 800, -60, False),
+    ("life@example.org", "Dr", "Lucía", "Mejía", "SW1A 1AA", "life", "active", 1200, None, False),
+    (
+        "branch@example.org",
+        "",
+        "Unite",
+        "North West Branch",
+        "L1 8JQ",
+        "organisation-yearly",
+        "active",
+        500,
+        230,
+        True,
+    ),
+]
+
+STAFF = [
+    ("admin@example.org", "admin", "Alex", "Admin"),
+    ("staff@example.org", "staff", "Sasha", "Staff"),
+    ("editor@example.org", "editor", "Eddie", "Editor"),
+]
+
+
+def _upsert_plans() -> dict[str, Plan]:
+    plans: dict[str, Plan] = {}
+    for slug, name, description, amount, interval, order in PLANS:
+        plan = db.session.scalar(select(Plan).where(Plan.slug == slug))
+        if plan is None:
+            plan = Plan(
+                slug=slug,
+                name=name,
+                description=description,
+                amount=amount,
+                interval=interval,
+                display_order=order,
+                currency="gbp",
+                gift_aid_eligible=slug != "organisation-yearly",
+            )
+            db.session.add(plan)
+        plans[slug] = plan
+    db.session.flush()
+    return plans
+
+
+def _contact(email: str, title: str, first: str, last: str, postcode: str) -> Contact:
+    contact = db.session.scalar(select(Contact).where(Contact.email == email))
+    if contact is None:
+        contact = Contact(
+            email=email,
+            title=title,
+            first_name=first,
+            last_name=last,
+            address_line1="1 Demo Street",
+            town="London",
+            postcode=postcode,
+            country="GB",
+            source="demo",
+            email_consent=True,
+            email_consent_at=utcnow(),
+            email_consent_source="demo",
+        )
+        db.session.add(contact)
+        db.session.flush()
+    return contact
+
+
+def _user(contact: Contact, role: str) -> User:
+    if contact.user is None:
+        user = User(contact=contact, role=role, password_hash=hash_password(DEMO_PASSWORD))
+        if role in ("staff", "admin", "editor"):
+            user.totp_secret = DEMO_TOTP_SECRET
+            user.totp_enabled = True
+        db.session.add(user)
+        db.session.flush()
+    return contact.user  # type: ignore[return-value]
+
+
+def _membership(
+    contact: Contact, plan: Plan, status: str, joined_days: int, paid_days: int | None, auto_renew: bool
+) -> None:
+    if contact.memberships:
+        return
+    now = datetime.now(UTC).replace(microsecond=0)
+    joined = now - timedelta(days=joined_days)
+    paid_through = now + timedelta(days=paid_days) if paid_days is not None else None
+    period = {"month": timedelta(days=30), "year": timedelta(days=365)}.get(plan.interval)
+    start = (paid_through - period) if (paid_through and period) else joined
+    contact.member_number = f"M{contact.id:06d}"
+    membership = Membership(
+        contact=contact,
+        plan=plan,
+        status=status,
+        joined_at=joined,
+        current_period_start=start,
+        paid_through=paid_through,
+        auto_renew=auto_renew and plan.recurring,
+    )
+    if status == "grace":
+        membership.grace_until = (paid_through or now) + timedelta(days=30)
+    if status == "lapsed":
+        membership.ended_at = (paid_through or now) + timedelta(days=30)
+    db.session.add(membership)
+    db.session.flush()
+    db.session.add(
+        MembershipEvent(
+            membership=membership,
+            from_status=None,
+            to_status="active",
+            reason="demo data: joined",
+            amount=plan.amount,
+            created_at=joined,
+        )
+    )
+    if status != "active":
+        db.session.add(
+            MembershipEvent(
+                membership=membership, from_status="active", to_status=status, reason=f"demo data: {status}"
+            )
+        )
+    db.session.add(
+        Payment(
+            contact=contact,
+            membership_id=membership.id,
+            kind="membership",
+            amount=plan.amount,
+            currency=plan.currency,
+            status="paid",
+            method="card" if plan.recurring else "cheque",
+            paid_at=start,
+            gift_aid_eligible=plan.gift_aid_eligible,
+        )
+    )
+
+
+def load_demo() -> dict[str, int]:
+    plans = _upsert_plans()
+    for slug, title, order, body in PAGES:
+        if db.session.scalar(select(Page).where(Page.slug == slug)) is None:
+            db.session.add(
+                Page(
+                    slug=slug,
+                    title=title,
+                    nav_order=order,
+                    body_markdown=body,
+                    body_html=render_markdown(body),
+                    show_in_nav=slug != "gift-aid",
+                )
+            )
+    for slug, title, visibility, days_ago, summary, body in POSTS:
+        if db.session.scalar(select(Post).where(Post.slug == slug)) is None:
+            db.session.add(
+                Post(
+                    slug=slug,
+                    title=title,
+                    visibility=visibility,
+                    status="published",
+                    published_at=utcnow() - timedelta(days=days_ago),
+                    summary=summary,
+                    body_markdown=body,
+                    body_html=render_markdown(body),
+                )
+            )
+    for email, role, first, last in STAFF:
+        _user(_contact(email, "", first, last, "N1 0AA"), role)
+    for email, title, first, last, postcode, slug, status, joined, paid, renew in MEMBERS:
+        contact = _contact(email, title, first, last, postcode)
+        _user(contact, "member")
+        _membership(contact, plans[slug], status, joined, paid, renew)
+        if email == "member@example.org" and not db.session.scalar(
+            select(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == contact.id)
+        ):
+            db.session.add(
+                GiftAidDeclaration(
+                    contact_id=contact.id,
+                    source="demo",
+                    house="1",
+                    postcode=postcode,
+                    wording="demo declaration",
+                )
+            )
+    db.session.commit()
+    return {"plans": len(plans), "members": len(MEMBERS), "staff": len(STAFF)}
+
+
+def demo_logins() -> str:
+    lines = [f"Demo sign-ins (password for all: {DEMO_PASSWORD})"]
+    for email, role, _first, _last in STAFF:
+        lines.append(f"  {role:<8} {email}")
+    for email, *_rest, status, _j, _p, _r in MEMBERS:
+        lines.append(f"  member   {email} ({status})")
+    lines.append(
+        f"  Staff second factor: TOTP secret {DEMO_TOTP_SECRET} "
+        "(or run: flask --app wsgi crm totp-code admin@example.org)"
+    )
+    return "\n".join(lines)
+
+
+@crm_cli.command("demo")
+def demo_command() -> None:
+    """Load the demo plans, staff, members and news (idempotent)."""
+    counts = load_demo()
+    click.echo(
+        f"Demo data ready: {counts['plans']} plans, {counts['members']} members, {counts['staff']} staff."
+    )
+    click.echo(demo_logins())

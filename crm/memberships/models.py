@@ -1,0 +1,116 @@
+"""Plans, memberships and the append-only history of every membership change."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.core.types import UTCDateTime, utcnow
+from crm.extensions import db
+
+if TYPE_CHECKING:
+    from crm.contacts.models import Contact
+
+INTERVALS = ("month", "year", "lifetime")
+#: Every status a membership can be in; the rules between them live in memberships/lifecycle.py.
+STATUSES = ("pending", "active", "grace", "lapsed", "cancelled", "suspended", "expired")
+#: Statuses that make a membership the contact's current one (at most one per contact).
+CURRENT_STATUSES = ("pending", "active", "grace", "suspended")
+#: Statuses that give members' access.
+ACCESS_STATUSES = ("active", "grace")
+
+
+class Plan(db.Model):
+    __tablename__ = "membership_plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: Minor units (pence).
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3), default="gbp")
+    #: month, year or lifetime
+    interval: Mapped[str] = mapped_column(String(10))
+    stripe_product_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_price_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    gift_aid_eligible: Mapped[bool] = mapped_column(default=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    display_order: Mapped[int] = mapped_column(default=0)
+    #: Overrides GRACE_DAYS for this plan when set.
+    grace_days: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def recurring(self) -> bool:
+        return self.interval in ("month", "year")
+
+
+class Membership(db.Model):
+    __tablename__ = "membership"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("membership_plan.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    #: When they first joined; never changes, even across lapses and rejoins.
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Paid through this moment; none for life and complimentary memberships.
+    paid_through: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    #: Grace ends here (set when entering grace).
+    grace_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    auto_renew: Mapped[bool] = mapped_column(default=False)
+    complimentary: Mapped[bool] = mapped_column(default=False)
+    stripe_subscription_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    #: `created` of the newest Stripe event applied, so an older event never overwrites it.
+    stripe_state_at: Mapped[int | None]
+    pending_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="memberships")
+    plan: Mapped[Plan] = relationship()
+    events: Mapped[list[MembershipEvent]] = relationship(
+        back_populates="membership", order_by="MembershipEvent.id"
+    )
+
+    @property
+    def gives_access(self) -> bool:
+        return self.status in ACCESS_STATUSES
+
+
+_current = "status IN ('pending', 'active', 'grace', 'suspended')"
+Index(
+    "uq_membership_one_current_per_contact",
+    Membership.contact_id,
+    unique=True,
+    sqlite_where=text(_current),
+    postgresql_where=text(_current),
+)
+
+
+class MembershipEvent(db.Model):
+    """Append-only: every change of a membership, why, and who or what caused it."""
+
+    __tablename__ = "membership_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    membership_id: Mapped[int] = mapped_column(ForeignKey("membership.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(200))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    stripe_event_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int | None]
+    paid_through: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    membership: Mapped[Membership] = relationship(back_populates="events")

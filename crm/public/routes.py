@@ -1,0 +1,46 @@
+"""The public site: home page, the organisation's pages, and the health check."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, jsonify, render_template
+from sqlalchemy import select, text
+
+from crm.extensions import db, limiter
+from crm.memberships.models import Plan
+from crm.news.models import Page
+from crm.news.services import latest_posts
+
+bp = Blueprint("public", __name__)
+log = logging.getLogger("crm.health")
+
+
+@bp.get("/")
+def home():  # type: ignore[no-untyped-def]
+    posts = latest_posts(limit=3, include_members_only=False)
+    plans = db.session.scalars(
+        select(Plan).where(Plan.active.is_(True)).order_by(Plan.display_order, Plan.id)
+    ).all()
+    return render_template("public/home.html", posts=posts, plans=plans)
+
+
+@bp.get("/pages/<slug>")
+def page(slug: str):  # type: ignore[no-untyped-def]
+    found = db.session.scalar(select(Page).where(Page.slug == slug))
+    if found is None:
+        abort(404)
+    return render_template("public/page.html", page=found)
+
+
+@bp.get("/healthz")
+@limiter.exempt
+def healthz():  # type: ignore[no-untyped-def]
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+    except Exception as error:  # noqa: BLE001  (any failure means the database is not usable)
+        db.session.rollback()
+        log.warning("health check: database unreachable (%s)", type(error).__name__)
+        return jsonify({"status": "error", "database": "error"}), 503
+    return jsonify({"status": "ok", "database": "ok"})
