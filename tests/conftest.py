@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from crm import create_app
 from crm.extensions import db
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.stripe_fixtures"]
 
 
 def _postgres_url() -> str | None:

@@ -1,7 +1,21 @@
-"""The staff CRM."""
+"""The staff CRM blueprint. Each area's views live in their own module, registered below."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+# Importing the modules registers their views on `bp`.
+from crm.staff import (  # noqa: E402,F401
+    audit_views,
+    dashboard,
+    gift_aid,
+    imports,
+    members,
+    news_admin,
+    outbox,
+    pages_admin,
+    payments,
+    plans_admin,
+)

@@ -1,0 +1,5 @@
+"""Staff: outbox (views registered on the staff blueprint)."""
+
+from __future__ import annotations
+
+from crm.staff.routes import bp  # noqa: F401
