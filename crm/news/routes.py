@@ -1,7 +1,43 @@
-"""News for members and the public."""
+"""News for members and the public: the list, one post, and the Atom feed of public posts."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask_login import current_user
+
+from crm.extensions import login_manager
+from crm.news import services
 
 bp = Blueprint("news", __name__)
+
+
+@bp.get("/news")
+def index():  # type: ignore[no-untyped-def]
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    reader = services.reader_for(current_user)
+    pagination = services.news_page(page)
+    if page > 1 and not pagination.items:
+        abort(404)
+    return render_template("news/index.html", pagination=pagination, reader=reader)
+
+
+@bp.get("/news/feed.xml")
+def feed():  # type: ignore[no-untyped-def]
+    posts = services.feed_posts()
+    xml = render_template("news/feed.xml", posts=posts, base_url=current_app.config["BASE_URL"])
+    response = Response(xml, mimetype="application/atom+xml")
+    response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
+    return response
+
+
+@bp.get("/news/<slug>")
+def post(slug: str):  # type: ignore[no-untyped-def]
+    reader = services.reader_for(current_user)
+    found = services.find_post(slug, reader)
+    if found is None:
+        abort(404)
+    if not services.can_read(found, reader) and not reader.signed_in:
+        return login_manager.unauthorized()
+    return render_template(
+        "news/post.html", post=found, reader=reader, readable=services.can_read(found, reader)
+    )

@@ -1,0 +1,30 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app` (see README)."""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Recycle workers now and then so a slow leak can never grow without bound.
+max_requests = 20000
+max_requests_jitter = 2000
+# Build the app once in the master; workers fork it (less memory, faster start).
+preload_app = True
+accesslog = "-"
+errorlog = "-"
+# Never log query strings with tokens in them: log the path only.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_fork(server, worker):  # noqa: ARG001  (gunicorn hook signature)
+    """Each worker opens its own database connections, never the master's."""
+    from crm.extensions import db
+    from wsgi import app
+
+    with app.app_context():
+        db.engine.dispose(close=False)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The browser tests' system parts: Debian's Chromium and the axe-core npm package. Idempotent.
+# Playwright never downloads a browser here: the tests drive /usr/bin/chromium.
+set -euo pipefail
+cd "$(dirname "$0")"
+AXE_VERSION=4.14.1
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium (Debian package) for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing; install Debian's chromium package to run the browser tests"
+  fi
+fi
+
+installed=""
+if [ -f node_modules/axe-core/package.json ]; then
+  installed="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' node_modules/axe-core/package.json | head -1)"
+fi
+if [ "$installed" != "$AXE_VERSION" ] || [ ! -f node_modules/axe-core/axe.min.js ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "installing axe-core@$AXE_VERSION into tests/browser/node_modules"
+    npm install --prefix . --no-save --no-audit --no-fund --no-package-lock --loglevel=error \
+      "axe-core@$AXE_VERSION" >/dev/null
+  else
+    echo "note: npm is missing; install it to run the accessibility checks"
+  fi
+fi
