@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "crm.email.commands",
     "crm.staff.commands",
     "crm.core.commands",
+    "crm.core.seed",
 )
 
 for _name in COMMAND_MODULES:
