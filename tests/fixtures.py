@@ -56,7 +56,12 @@ def make_user(
 
 def sign_in_as(client: FlaskClient, user: User) -> FlaskClient:
     """Sign in without the form (tests of other features); staff get their second factor done."""
+    from crm.accounts.session import new_session_row
+
+    sid = new_session_row(user)  # the server-side session row the user loader checks
+    db.session.commit()
     with client.session_transaction() as session:
+        session["sid"] = sid
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
         session["mfa_ok"] = True

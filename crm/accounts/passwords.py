@@ -20,7 +20,8 @@ def _common_passwords() -> frozenset[str]:
     path = Path(__file__).with_name("common_passwords.txt")
     if not path.exists():
         return frozenset()
-    return frozenset(line.strip().lower() for line in path.read_text().splitlines() if line.strip())
+    lines = (line.strip().lower() for line in path.read_text().splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 def hash_password(password: str) -> str:

@@ -1,25 +1,193 @@
-"""Loading the signed-in user: the session carries "<id>:<session_version>"."""
+"""Server-checked sessions on top of Flask-Login.
+
+The cookie carries "<id>:<session_version>" (Flask-Login's user id) and `sid`, a random id whose
+SHA-256 is a `UserSession` row. The user loader refuses a session whose row is revoked (sign-out,
+sign out everywhere, password change or reset), idle for longer than PERMANENT_SESSION_LIFETIME,
+or, for staff, older than STAFF_SESSION_ABSOLUTE_HOURS. "Remember me" is our own cookie naming
+the same row, so signing out ends both. Staff never get a remember-me cookie.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import secrets
+from urllib.parse import urlsplit
 
+from flask import Flask, Request, Response, current_app, g, session
+from flask_login import login_user, logout_user
+from sqlalchemy import select, update
+
+from crm.accounts.models import STAFF_ROLES, User, UserSession
+from crm.accounts.tokens import hash_token
+from crm.core.types import utcnow
 from crm.extensions import db, login_manager
 
+REMEMBER_COOKIE = "crm_remember"
 
-def load_user(user_id: str):  # type: ignore[no-untyped-def]
-    from crm.accounts.models import User
 
+def new_session_row(user: User, *, remember: bool = False) -> str:
+    """Add a `UserSession` for this user and return its raw id (for the cookie only)."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    remember_until = now + current_app.config["REMEMBER_COOKIE_DURATION"] if remember else None
+    db.session.add(
+        UserSession(
+            user_id=user.id, token_hash=hash_token(raw), created_at=now, last_seen_at=now,
+            remember_until=remember_until,
+        )
+    )
+    db.session.flush()
+    return raw
+
+
+def start_session(user: User, *, remember: bool = False, mfa_ok: bool = False) -> None:
+    """Sign in with a brand-new session: nothing from before sign-in survives (no fixation)."""
+    remember = remember and user.role not in STAFF_ROLES
+    session.clear()
+    raw = new_session_row(user, remember=remember)
+    login_user(user, remember=False, fresh=True)
+    now = utcnow().timestamp()
+    session.permanent = True  # the idle timeout is PERMANENT_SESSION_LIFETIME
+    session["sid"] = raw
+    session["login_at"] = now
+    session["last_seen"] = now
+    session["mfa_ok"] = mfa_ok
+    if remember:
+        g.remember_cookie = raw
+    else:
+        g.clear_remember_cookie = True
+
+
+def current_session_row() -> UserSession | None:
+    raw = session.get("sid")
+    if not raw or not isinstance(raw, str):
+        return None
+    return db.session.scalar(select(UserSession).where(UserSession.token_hash == hash_token(raw)))
+
+
+def end_session() -> None:
+    """Sign out this browser for real: its session row is revoked, so a copied cookie is dead."""
+    raw = session.get("sid")
+    if isinstance(raw, str) and raw:
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.token_hash == hash_token(raw), UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    logout_user()
+    session.clear()
+    g.clear_remember_cookie = True
+
+
+def is_remembered_session() -> bool:
+    """True when this session was brought back by "remember me" rather than a fresh sign-in."""
+    return bool(session.get("remembered"))
+
+
+def safe_next_url(target: str | None) -> str | None:
+    """A `next` that stays on this site (a path), or None."""
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return None
+    if any(ch in target for ch in "\r\n\t\x00"):
+        return None
+    if not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _expired(user: User) -> bool:
+    now = utcnow().timestamp()
+    idle = current_app.permanent_session_lifetime.total_seconds()
+    login_at = session.get("login_at")
+    last_seen = session.get("last_seen") or login_at
+    if not isinstance(login_at, (int, float)) or not isinstance(last_seen, (int, float)):
+        return True
+    if now - last_seen > idle:
+        return True
+    if user.role in STAFF_ROLES:
+        absolute = current_app.config.get("STAFF_SESSION_ABSOLUTE_HOURS", 12) * 3600
+        if now - login_at > absolute:
+            return True
+    return False
+
+
+def load_user(user_id: str) -> User | None:
     try:
         raw_id, raw_version = user_id.split(":", 1)
         user = db.session.get(User, int(raw_id))
         version = int(raw_version)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, AttributeError):
         return None
     if user is None or user.disabled or user.session_version != version:
         return None
+    row = current_session_row()
+    if row is None or row.user_id != user.id or row.revoked_at is not None:
+        return None
+    if _expired(user):
+        return None
+    session["last_seen"] = utcnow().timestamp()
     return user
 
 
+def load_user_from_remember_cookie(request: Request) -> User | None:
+    """Bring back a member's session from a valid "remember me" cookie (not fresh, no staff)."""
+    raw = request.cookies.get(REMEMBER_COOKIE)
+    if not raw or len(raw) > 200:
+        return None
+    row = db.session.scalar(select(UserSession).where(UserSession.token_hash == hash_token(raw)))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.remember_until is None or row.remember_until <= now:
+        g.clear_remember_cookie = True
+        return None
+    user = db.session.get(User, row.user_id)
+    if user is None or user.disabled or user.role in STAFF_ROLES:
+        g.clear_remember_cookie = True
+        return None
+    session.clear()
+    session.permanent = True
+    session["_user_id"] = user.get_id()
+    session["_fresh"] = False
+    session["sid"] = raw
+    session["login_at"] = now.timestamp()
+    session["last_seen"] = now.timestamp()
+    session["mfa_ok"] = False
+    session["remembered"] = True
+    return user
+
+
+def _remember_cookie_headers(response: Response) -> Response:
+    config = current_app.config
+    raw = g.pop("remember_cookie", None)
+    if raw:
+        response.set_cookie(
+            REMEMBER_COOKIE,
+            raw,
+            max_age=int(config["REMEMBER_COOKIE_DURATION"].total_seconds()),
+            secure=bool(config.get("REMEMBER_COOKIE_SECURE")),
+            httponly=True,
+            samesite=config.get("REMEMBER_COOKIE_SAMESITE", "Lax"),
+        )
+    elif g.pop("clear_remember_cookie", False):
+        response.delete_cookie(
+            REMEMBER_COOKIE,
+            secure=bool(config.get("REMEMBER_COOKIE_SECURE")),
+            httponly=True,
+            samesite=config.get("REMEMBER_COOKIE_SAMESITE", "Lax"),
+        )
+    return response
+
+
+def _forget_loaded_user() -> None:
+    """Load the user afresh each request (tests share one app context, and so one `g`)."""
+    for key in ("_login_user", "remember_cookie", "clear_remember_cookie"):
+        g.pop(key, None)
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_forget_loaded_user)
     login_manager.user_loader(load_user)
+    login_manager.request_loader(load_user_from_remember_cookie)
+    app.after_request(_remember_cookie_headers)

@@ -1,7 +1,43 @@
-"""Stripe's webhook endpoint."""
+"""Stripe's webhook endpoint: verify, apply once, commit once; any failure is a 500 so Stripe retries."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import logging
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy.exc import OperationalError
+
+from crm.billing import stripe_gateway as gateway
+from crm.billing.webhook import process_event
+from crm.extensions import csrf, db, limiter
 
 bp = Blueprint("billing", __name__)
+log = logging.getLogger("crm.billing.webhook")
+
+
+@bp.post("/stripe/webhook")
+@csrf.exempt
+@limiter.exempt
+def stripe_webhook():  # type: ignore[no-untyped-def]
+    payload = request.get_data()
+    try:
+        event = gateway.construct_event(payload, request.headers.get("Stripe-Signature"))
+    except gateway.InvalidWebhook as error:
+        log.warning("stripe webhook refused: %s", error)
+        return jsonify({"error": "invalid signature"}), 400
+    for attempt in range(2):
+        try:
+            result = process_event(event)
+            db.session.commit()
+            return jsonify({"received": True, "result": result})
+        except OperationalError:
+            # SQLite refuses a write that raced another one; one retry sees the committed state.
+            db.session.rollback()
+            if attempt == 0:
+                continue
+            log.exception("stripe event %s: database busy", getattr(event, "id", "?"))
+        except Exception:
+            db.session.rollback()
+            log.exception("stripe event %s failed; Stripe will retry", getattr(event, "id", "?"))
+        return jsonify({"error": "not processed"}), 500
+    return jsonify({"error": "not processed"}), 500  # pragma: no cover

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort
+from flask import abort, flash, redirect, request, session, url_for
 from flask_login import current_user
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Roles that must pass the second factor (TOTP or a recovery code) before any staff page.
+STAFF_ROLES = ("editor", "staff", "admin")
 
 #: role -> permissions. Deny by default: a permission not listed here is refused.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -65,6 +68,16 @@ def requires(permission: str) -> Callable[[F], F]:
 
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
+            if current_user.role in STAFF_ROLES and not session.get("mfa_ok"):
+                # A staff session without its second factor (e.g. a member just promoted):
+                # sign in again, through the TOTP step, before any staff page opens.
+                from crm.accounts.session import end_session
+                from crm.extensions import db
+
+                end_session()
+                db.session.commit()
+                flash("Please sign in again with your security code.", "info")
+                return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))
             if not has_permission(current_user, permission):
                 abort(403)
             return view(*args, **kwargs)

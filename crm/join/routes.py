@@ -1,12 +1,204 @@
-"""Joining, donating and subscribing to updates."""
+"""Joining, donating and subscribing to updates: thin handlers over crm/join/services.py."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from crm.billing import stripe_gateway as gateway
+from crm.billing.services import field
+from crm.extensions import db, limiter
+from crm.join import services, subscribe
+from crm.join.forms import (
+    ConfirmForm,
+    DonateForm,
+    JoinForm,
+    SubscribeForm,
+    email_updates_wording,
+    gift_aid_wording,
+)
+from crm.memberships import lifecycle
 
 bp = Blueprint("join", __name__)
+log = logging.getLogger("crm.join")
+
+_SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
+#: Fields kept in the browser session so that "back" from Checkout restores the form.
+_RESTORE = (
+    "title",
+    "first_name",
+    "last_name",
+    "email",
+    "address_line1",
+    "address_line2",
+    "town",
+    "postcode",
+    "country",
+    "phone",
+    "plan",
+    "donation",
+    "gift_aid",
+    "email_updates",
+)
 
 
-@bp.get("/join")
+def _wording() -> dict[str, str]:
+    org = current_app.config["ORG_NAME"]
+    return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org)}
+
+
+def _signed_in_member() -> bool:
+    return bool(current_user.is_authenticated and lifecycle.has_access(current_user.contact_id))
+
+
+def _contact_details(form: JoinForm) -> dict[str, Any]:
+    return {name: getattr(form, name).data for name in services.CONTACT_FIELDS}
+
+
+def _render_join(form: JoinForm, plans: list[Any], status: int = 200):  # type: ignore[no-untyped-def]
+    return (
+        render_template(
+            "join/join.html",
+            form=form,
+            plans=plans,
+            already_member=_signed_in_member(),
+            cancelled=request.args.get("cancelled") == "1",
+            **_wording(),
+        ),
+        status,
+    )
+
+
+@bp.route("/join", methods=["GET", "POST"])
+@limiter.limit("30 per hour", methods=["POST"])
 def join():  # type: ignore[no-untyped-def]
-    return render_template("join/placeholder.html")
+    plans = services.active_plans()
+    if request.method == "GET":
+        saved = session.get("join_form") if request.args.get("cancelled") == "1" else None
+        wanted = request.args.get("plan", "")
+        data = dict(saved or {})
+        if not data and wanted:
+            data["plan"] = next((str(p.id) for p in plans if p.slug == wanted), "")
+        return _render_join(JoinForm(plans=plans, data=data), plans)
+
+    form = JoinForm(plans=plans)
+    if not form.validate_on_submit():
+        return _render_join(form, plans, 400 if "csrf_token" in form.errors else 200)
+    plan = form.chosen_plan
+    existing = services.find_contact(form.email.data)
+    if existing is not None and (current := lifecycle.current_membership(existing.id)) is not None:
+        if current.status in lifecycle.MEMBER_STATUSES:
+            form.form_errors.append(
+                "You are already a member. Please sign in to see or renew your membership."
+            )
+            return _render_join(form, plans)
+    try:
+        contact = services.find_or_create_contact(form.email.data, _contact_details(form), source="join")
+        checkout = services.start_join_checkout(
+            contact,
+            plan,
+            donation=form.donation_amount,
+            gift_aid=bool(form.gift_aid.data),
+            email_updates=bool(form.email_updates.data),
+        )
+        db.session.commit()
+    except lifecycle.AlreadyMember:
+        db.session.rollback()
+        form.form_errors.append("You are already a member. Please sign in to see or renew your membership.")
+        return _render_join(form, plans)
+    except gateway.GatewayError as error:
+        db.session.rollback()
+        form.form_errors.append(f"{error.user_message} You have not been charged.")
+        return _render_join(form, plans)
+    session["join_form"] = {name: form[name].data for name in _RESTORE}
+    return redirect(checkout.url, code=303)
+
+
+def _fulfil(checkout: Any) -> str:
+    """Run the webhook's fulfilment; a race with the webhook is retried once and then settles."""
+    for attempt in range(3):
+        try:
+            result = services.fulfil_checkout_session(checkout)
+            db.session.commit()
+            return result
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            if attempt == 2:
+                log.warning("success page: fulfilment kept racing; the webhook will finish it")
+    return "pending"
+
+
+@bp.get("/join/success")
+def success():  # type: ignore[no-untyped-def]
+    session_id = request.args.get("session_id", "")
+    state, kind = "confirming", "membership"
+    if _SESSION_ID.match(session_id):
+        try:
+            checkout = gateway.retrieve_checkout_session(session_id)
+        except gateway.GatewayError:
+            checkout = None
+        if checkout is not None:
+            kind = str(field(field(checkout, "metadata"), "kind") or "membership")
+            result = _fulfil(checkout)
+            if result in ("activated", "already", "donation"):
+                state = "done"
+    if state == "done":
+        session.pop("join_form", None)
+        session.pop("donate_nonce", None)
+    return render_template("join/success.html", state=state, kind=kind)
+
+
+@bp.route("/donate", methods=["GET", "POST"])
+@limiter.limit("30 per hour", methods=["POST"])
+def donate():  # type: ignore[no-untyped-def]
+    form = DonateForm()
+    nonce = session.setdefault("donate_nonce", services.new_form_nonce())
+    if request.method == "POST" and form.validate_on_submit():
+        details = {"first_name": form.first_name.data, "last_name": form.last_name.data}
+        if form.gift_aid.data:
+            details.update(address_line1=form.address_line1.data, postcode=form.postcode.data)
+        try:
+            contact = services.find_or_create_contact(form.email.data, details, source="donate")
+            checkout = services.start_donation_checkout(
+                contact,
+                amount=form.amount_minor,
+                gift_aid=bool(form.gift_aid.data),
+                email_updates=bool(form.email_updates.data),
+                nonce=nonce,
+            )
+            db.session.commit()
+        except gateway.GatewayError as error:
+            db.session.rollback()
+            form.form_errors.append(f"{error.user_message} You have not been charged.")
+        else:
+            return redirect(checkout.url, code=303)
+    status = 400 if "csrf_token" in form.errors else 200
+    return render_template("join/donate.html", form=form, **_wording()), status
+
+
+@bp.route("/subscribe", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def subscribe_page():  # type: ignore[no-untyped-def]
+    form = SubscribeForm()
+    if request.method == "POST" and form.validate_on_submit():
+        subscribe.request_subscription(form.email.data, form.first_name.data, form.last_name.data or "")
+        db.session.commit()
+        return render_template("join/subscribe_sent.html")
+    status = 400 if "csrf_token" in form.errors else 200
+    return render_template("join/subscribe.html", form=form, **_wording()), status
+
+
+@bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
+def subscribe_confirm(token: str):  # type: ignore[no-untyped-def]
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        confirmed = subscribe.confirm_subscription(token)
+        db.session.commit()
+        return render_template("join/subscribe_done.html", confirmed=confirmed)
+    valid = subscribe.token_is_valid(token)
+    return render_template("join/subscribe_confirm.html", form=form, valid=valid)

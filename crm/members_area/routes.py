@@ -1,7 +1,143 @@
-"""The signed-in member's own pages."""
+"""The signed-in member's own pages: /account and everything under it.
+
+Every lookup is scoped to the signed-in member's contact; another member's ids answer 404.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_fresh, login_required
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.routing import BuildError
 
-bp = Blueprint("members_area", __name__)
+from crm.contacts.models import Contact
+from crm.extensions import db, login_manager
+from crm.members_area import services
+from crm.members_area.forms import EMAIL_CONSENT_WORDING, ContactDetailsForm, EmailPreferencesForm
+
+bp = Blueprint("members_area", __name__, url_prefix="/account")
+
+
+def own_contact() -> Contact:
+    """The signed-in member's contact: the only contact these pages ever read or change."""
+    return current_user.contact
+
+
+def _optional_url(endpoint: str) -> str | None:
+    try:
+        return url_for(endpoint)
+    except BuildError:
+        return None
+
+
+@bp.get("")
+@login_required
+def account():  # type: ignore[no-untyped-def]
+    contact = own_contact()
+    declarations = services.declarations_for(contact.id)
+    payments = services.payments_for(contact.id)
+    return render_template(
+        "members_area/account.html",
+        contact=contact,
+        card=services.membership_card(contact),
+        payments=payments,
+        gift_aid={p.id: services.gift_aid_status(p, declarations) for p in payments},
+        declaration=next((d for d in declarations if d.cancelled_at is None), None),
+        change_password_url=_optional_url("accounts.change_password"),
+    )
+
+
+@bp.get("/payments/<int:payment_id>/receipt")
+@login_required
+def receipt(payment_id: int):  # type: ignore[no-untyped-def]
+    contact = own_contact()
+    payment = services.payment_for(contact.id, payment_id)
+    if payment is None:
+        abort(404)
+    return render_template(
+        "members_area/receipt.html",
+        contact=contact,
+        payment=payment,
+        gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
+    )
+
+
+@bp.route("/details", methods=["GET", "POST"])
+@login_required
+def details():  # type: ignore[no-untyped-def]
+    contact = own_contact()
+    declared = services.active_declaration(contact.id) is not None
+    if request.method == "GET":
+        form = ContactDetailsForm(obj=contact, gift_aid_declared=declared)
+        form.version.data = str(contact.version)
+        return render_template("members_area/details.html", form=form)
+    form = ContactDetailsForm(gift_aid_declared=declared)
+    if not form.validate_on_submit():
+        return render_template("members_area/details.html", form=form), 400
+    new_email = form.email.data.lower()
+    if new_email != contact.email:
+        if not login_fresh():
+            return _reauthenticate()
+        if services.email_in_use(new_email, contact.id):
+            form.email.errors = ["That email address belongs to another account. Please use a different one."]
+            return render_template("members_area/details.html", form=form), 400
+    return _save_details(contact, form)
+
+
+def _save_details(contact: Contact, form: ContactDetailsForm):  # type: ignore[no-untyped-def]
+    try:
+        changed = services.update_contact_details(
+            contact, form.data, form_version=int(form.version.data), actor=current_user
+        )
+        db.session.commit()
+    except services.StaleRecordError as error:
+        return _stale(error.user_message)
+    except StaleDataError:
+        db.session.rollback()
+        return _stale(services.StaleRecordError().user_message)
+    except IntegrityError:
+        db.session.rollback()
+        form.email.errors = ["That email address belongs to another account. Please use a different one."]
+        return render_template("members_area/details.html", form=form), 400
+    flash("Your details have been saved." if changed else "Nothing to change.", "success")
+    return redirect(url_for(".account"))
+
+
+def _stale(message: str):  # type: ignore[no-untyped-def]
+    db.session.rollback()
+    contact = own_contact()
+    db.session.refresh(contact)
+    form = ContactDetailsForm(formdata=None, obj=contact)
+    form.version.data = str(contact.version)
+    form.form_errors.append(message)
+    return render_template("members_area/details.html", form=form, stale=True), 409
+
+
+def _reauthenticate():  # type: ignore[no-untyped-def]
+    """Changing the sign-in email needs a fresh sign-in, not a remembered session."""
+    if login_manager.refresh_view:
+        return login_manager.needs_refresh()
+    flash("For your security, please sign in again before changing your email address.", "info")
+    return redirect(url_for("accounts.login", next=url_for(".details")))
+
+
+@bp.route("/email-preferences", methods=["GET", "POST"])
+@login_required
+def email_preferences():  # type: ignore[no-untyped-def]
+    contact = own_contact()
+    form = EmailPreferencesForm(data={"email_updates": contact.email_consent})
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("members_area/email_preferences.html", form=form), 400
+        changed = services.set_email_consent(contact, bool(form.email_updates.data), wording=EMAIL_CONSENT_WORDING)
+        db.session.commit()
+        if changed:
+            flash("You will get our email updates." if contact.email_consent else "We will not send you email updates.",
+                  "success")
+        return redirect(url_for(".account"))
+    return render_template("members_area/email_preferences.html", form=form)
+
+
+# Importing the modules registers their views on `bp`.
+from crm.members_area import membership_views, privacy_views  # noqa: E402,F401

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 
+from crm.core.types import utcnow
 from crm.extensions import login_manager
 from crm.news import services
 
@@ -24,7 +25,15 @@ def index():  # type: ignore[no-untyped-def]
 @bp.get("/news/feed.xml")
 def feed():  # type: ignore[no-untyped-def]
     posts = services.feed_posts()
-    xml = render_template("news/feed.xml", posts=posts, base_url=current_app.config["BASE_URL"])
+    updated = max((services.entry_updated(p) for p in posts), default=utcnow())
+    xml = render_template(
+        "news/feed.xml",
+        posts=posts,
+        base_url=current_app.config["BASE_URL"],
+        feed_updated=services.atom_time(updated),
+        iso=services.atom_time,
+        entry_updated=services.entry_updated,
+    )
     response = Response(xml, mimetype="application/atom+xml")
     response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy.pagination import Pagination
@@ -83,3 +84,14 @@ def can_read(post: Post, reader: Reader) -> bool:
 def feed_posts(limit: int = FEED_SIZE) -> list[Post]:
     """The public posts for the Atom feed (members-only posts never appear there)."""
     return latest_posts(limit=limit, include_members_only=False)
+
+
+def entry_updated(post: Post) -> datetime:
+    """When a feed entry last changed: its last edit, never earlier than its publication."""
+    published = post.published_at or post.created_at
+    return max(published, post.updated_at) if post.updated_at else published
+
+
+def atom_time(moment: datetime) -> str:
+    """RFC 3339 in UTC, as Atom requires."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

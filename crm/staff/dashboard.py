@@ -1,5 +1,255 @@
-"""Staff: dashboard (views registered on the staff blueprint)."""
+"""Staff: the dashboard. The day's work list first, then the figures; every number is SQL
+aggregation (COUNT, SUM, GROUP BY, CASE), never a loop over members, so it stays fast at scale."""
 
 from __future__ import annotations
 
-from crm.staff.routes import bp  # noqa: F401
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import render_template
+from flask_login import current_user
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Select
+
+from crm.billing.models import Payment
+from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.permissions import has_permission, requires
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.memberships.models import ACCESS_STATUSES, Membership, Plan
+from crm.staff.routes import bp
+
+WORK_LIST_SIZE = 10
+CHART_MONTHS = 24
+#: Payments that brought money in (net of refunds).
+INCOME_STATUSES = ("paid", "partly_refunded", "refunded")
+ENDED_STATUSES = ("lapsed", "cancelled", "expired")
+
+
+@bp.app_context_processor
+def staff_navigation() -> dict[str, Any]:
+    """`staff_can(permission)` for the staff navigation: only the links the role may use."""
+    return {"staff_can": lambda permission: has_permission(current_user, permission)}
+
+
+@dataclass
+class WorkItem:
+    key: str
+    title: str
+    hint: str
+    count: int
+    rows: list[Any]
+
+
+def month_start(moment: datetime, months_back: int = 0) -> datetime:
+    index = moment.year * 12 + moment.month - 1 - months_back
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def _listed(stmt: Select[Any], order: Any) -> tuple[int, list[Any]]:
+    """The count and the first few rows of a work-list query (two queries, whatever the size)."""
+    count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = db.session.execute(stmt.order_by(order).limit(WORK_LIST_SIZE)).all() if count else []
+    return count, rows
+
+
+def _ended_at() -> Any:
+    """When a membership stopped giving access (lifecycle sets ended_at; older rows fall back)."""
+    return func.coalesce(Membership.ended_at, Membership.grace_until, Membership.paid_through)
+
+
+def work_list(now: datetime) -> list[WorkItem]:
+    who = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.member_number)
+    items = []
+
+    stmt = (
+        who.add_columns(Plan.name, Membership.paid_through, Membership.auto_renew)
+        .join(Membership, Membership.contact_id == Contact.id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Membership.status == "active", Membership.paid_through.between(now, now + timedelta(days=30)))
+    )
+    items.append(
+        WorkItem("renewals", "Renewals due in the next 30 days", "Active members whose paid-through date comes soon.",
+                 *_listed(stmt, Membership.paid_through))
+    )
+
+    failing = or_(
+        Membership.status == "grace",
+        Contact.id.in_(
+            select(Payment.contact_id).where(Payment.status == "failed", Payment.created_at >= now - timedelta(days=30))
+        ),
+    )
+    stmt = (
+        who.add_columns(Plan.name, Membership.status, Membership.grace_until)
+        .join(Membership, and_(Membership.contact_id == Contact.id, Membership.status.in_(("active", "grace"))))
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(failing)
+    )
+    items.append(
+        WorkItem("failing", "Payments failing", "In grace, or a payment failed in the last 30 days.",
+                 *_listed(stmt, Membership.grace_until.asc().nulls_last()))
+    )
+
+    stmt = who.add_columns(Payment.amount, Payment.disputed_at, Payment.dispute_status).join(
+        Payment, Payment.contact_id == Contact.id
+    ).where(Payment.disputed_at.is_not(None), func.coalesce(Payment.dispute_status, "").not_in(("won", "lost")))
+    items.append(WorkItem("disputes", "Disputes", "Card payments the bank is disputing.",
+                          *_listed(stmt, Payment.disputed_at.desc())))
+
+    newer = aliased(Membership)
+    stmt = (
+        who.add_columns(Plan.name, _ended_at().label("ended"))
+        .join(Membership, Membership.contact_id == Contact.id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Membership.status == "lapsed", _ended_at() >= now - timedelta(days=90))
+        .where(~select(newer.id).where(
+            newer.contact_id == Contact.id, newer.status.in_(("active", "grace", "pending", "suspended"))
+        ).exists())
+    )
+    items.append(WorkItem("lapsed", "Lapsed in the last 90 days", "To win back.", *_listed(stmt, _ended_at().desc())))
+
+    stmt = who.add_columns(Contact.erasure_requested_at).where(
+        Contact.erasure_requested_at.is_not(None), Contact.erased_at.is_(None)
+    )
+    items.append(WorkItem("erasure", "Erasure requests", "Confirm on the contact's page.",
+                          *_listed(stmt, Contact.erasure_requested_at)))
+
+    declared = select(GiftAidDeclaration.id).where(
+        GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None)
+    ).correlate(Contact).exists()
+    stmt = (
+        who.add_columns(Plan.name)
+        .join(Membership, Membership.contact_id == Contact.id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Membership.status.in_(ACCESS_STATUSES), Plan.gift_aid_eligible.is_(True), ~declared)
+    )
+    items.append(WorkItem("gift_aid", "Could declare Gift Aid", "Members on an eligible plan with no declaration.",
+                          *_listed(stmt, Contact.last_name)))
+    return items
+
+
+def members_by_status() -> list[tuple[str, int]]:
+    latest = select(func.max(Membership.id)).group_by(Membership.contact_id)
+    return list(
+        db.session.execute(
+            select(Membership.status, func.count())
+            .where(Membership.id.in_(latest))
+            .group_by(Membership.status)
+            .order_by(func.count().desc())
+        ).all()
+    )
+
+
+def movement(now: datetime) -> dict[str, int]:
+    since = now - timedelta(days=30)
+    row = db.session.execute(
+        select(
+            func.count(func.distinct(case((Membership.joined_at >= since, Membership.contact_id)))),
+            func.count(
+                func.distinct(
+                    case((and_(Membership.status == "lapsed", _ended_at() >= since), Membership.contact_id))
+                )
+            ),
+        )
+    ).one()
+    return {"joined": row[0] or 0, "lapsed": row[1] or 0}
+
+
+def income_by_plan(start: datetime, end: datetime) -> list[tuple[str, int, int]]:
+    """(plan or "Donations", payments, net income) for payments made in [start, end)."""
+    label = func.coalesce(Plan.name, case((Payment.kind == "donation", "Donations"), else_="Other"))
+    net = func.sum(Payment.amount - Payment.amount_refunded)
+    return list(
+        db.session.execute(
+            select(label, func.count(Payment.id), net)
+            .select_from(Payment)
+            .outerjoin(Membership, Membership.id == Payment.membership_id)
+            .outerjoin(Plan, Plan.id == Membership.plan_id)
+            .where(Payment.status.in_(INCOME_STATUSES), Payment.paid_at >= start, Payment.paid_at < end)
+            .group_by(label)
+            .order_by(net.desc())
+        ).all()
+    )
+
+
+def monthly_series(now: datetime) -> list[dict[str, Any]]:
+    """Members (holding a membership at each month's end) and net income, for 24 months.
+
+    The month boundaries are computed here, so the SQL is the same on SQLite and PostgreSQL:
+    one query per series, one CASE column per month.
+    """
+    starts = [month_start(now, back) for back in range(CHART_MONTHS - 1, -1, -1)]
+    ends = starts[1:] + [month_start(now, -1)]
+    cutoffs = [min(end, now) for end in ends]
+    ended = func.coalesce(
+        Membership.ended_at, case((Membership.status.in_(ENDED_STATUSES), Membership.updated_at))
+    )
+    member_cols = [
+        func.sum(case((and_(Membership.joined_at < cut, or_(ended.is_(None), ended >= cut)), 1), else_=0))
+        for cut in cutoffs
+    ]
+    members = db.session.execute(
+        select(*member_cols).where(Membership.joined_at.is_not(None), Membership.status != "pending")
+    ).one()
+    net = Payment.amount - Payment.amount_refunded
+    income_cols = [
+        func.sum(case((and_(Payment.paid_at >= start, Payment.paid_at < end), net), else_=0))
+        for start, end in zip(starts, ends, strict=True)
+    ]
+    income = db.session.execute(
+        select(*income_cols).where(Payment.status.in_(INCOME_STATUSES), Payment.paid_at >= starts[0])
+    ).one()
+    return [
+        {"month": start, "members": int(members[i] or 0), "income": int(income[i] or 0)}
+        for i, start in enumerate(starts)
+    ]
+
+
+def chart_geometry(series: list[dict[str, Any]], width: int = 720, height: int = 240) -> dict[str, Any]:
+    """Coordinates for the server-drawn SVG: income as bars, members as a line."""
+    pad_left, pad_bottom, pad_top = 48, 28, 12
+    plot_h = height - pad_bottom - pad_top
+    step = (width - pad_left) / max(1, len(series))
+    top_income = max([p["income"] for p in series] + [1])
+    top_members = max([p["members"] for p in series] + [1])
+    bars, points = [], []
+    for i, point in enumerate(series):
+        x = pad_left + i * step
+        bar_h = plot_h * point["income"] / top_income
+        bars.append({"x": round(x + step * 0.15, 1), "y": round(pad_top + plot_h - bar_h, 1),
+                     "w": round(step * 0.7, 1), "h": round(bar_h, 1), **point})
+        y = pad_top + plot_h - plot_h * point["members"] / top_members
+        points.append(f"{round(x + step / 2, 1)},{round(y, 1)}")
+    return {
+        "width": width,
+        "height": height,
+        "baseline": pad_top + plot_h,
+        "left": pad_left,
+        "bars": bars,
+        "line": " ".join(points),
+        "top_income": top_income,
+        "top_members": top_members,
+        "label_every": 3,
+        "step": step,
+    }
+
+
+@bp.route("")
+@bp.route("/")
+@requires("dashboard")
+def dashboard():  # type: ignore[no-untyped-def]
+    now = utcnow()
+    series = monthly_series(now)
+    return render_template(
+        "staff/dashboard.html",
+        now=now,
+        work=work_list(now),
+        by_status=members_by_status(),
+        movement=movement(now),
+        income_month=income_by_plan(month_start(now), now + timedelta(seconds=1)),
+        income_year=income_by_plan(datetime(now.year, 1, 1, tzinfo=UTC), now + timedelta(seconds=1)),
+        series=series,
+        chart=chart_geometry(series),
+    )

@@ -1,5 +1,206 @@
-"""Staff: members (views registered on the staff blueprint)."""
+"""Staff: find members (search, filter, sort, export) and see one contact's whole story."""
 
 from __future__ import annotations
 
-from crm.staff.routes import bp  # noqa: F401
+from typing import Any
+
+from flask import Response, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from crm.accounts.models import User
+from crm.audit.models import AuditEvent
+from crm.audit.services import record
+from crm.billing.models import Payment
+from crm.contacts.models import Contact, GiftAidDeclaration, Note
+from crm.core.permissions import has_permission, requires
+from crm.email.models import OutboxMessage
+from crm.extensions import db
+from crm.memberships.models import Membership, Plan
+from crm.staff import forms
+from crm.staff.exports import audit_member_export, count_members, member_csv_lines
+from crm.staff.routes import bp
+from crm.staff.search import MemberFilters, apply_member_filters, gift_aid_declared, member_order
+
+PER_PAGE = 50
+
+
+def _plan_choices(active_only: bool = False) -> list[tuple[int, str]]:
+    stmt = select(Plan.id, Plan.name, Plan.active).order_by(Plan.display_order, Plan.name)
+    return [(pid, name if active else f"{name} (retired)") for pid, name, active in db.session.execute(stmt)
+            if active or not active_only]
+
+
+def member_filters_from_request() -> tuple[forms.MemberFilterForm, MemberFilters]:
+    """Read the filters from the address; a value that does not parse is ignored (and shown)."""
+    form = forms.MemberFilterForm(request.args)
+    form.plan.choices = [("", "Any")] + [(str(pid), name) for pid, name in _plan_choices()]
+    form.validate()
+    ok = lambda field: field.data if not field.errors else None  # noqa: E731
+    yes_no = {"yes": True, "no": False}
+    filters = MemberFilters(
+        q=(ok(form.q) or "").strip(),
+        status=ok(form.status) or "",
+        plan_id=int(form.plan.data) if ok(form.plan) and str(form.plan.data).isdigit() else None,
+        joined_from=ok(form.joined_from),
+        joined_to=ok(form.joined_to),
+        gift_aid=yes_no.get(ok(form.gift_aid) or ""),
+        consent=yes_no.get(ok(form.consent) or ""),
+        sort=ok(form.sort) or "name",
+    )
+    return form, filters
+
+
+def _page_number() -> int:
+    page = request.args.get("page", "1")
+    return max(1, min(int(page), 100_000)) if page.isdigit() else 1
+
+
+@bp.route("/members")
+@requires("members.view")
+def members():  # type: ignore[no-untyped-def]
+    form, filters = member_filters_from_request()
+    page = _page_number()
+    total = count_members(filters)
+    stmt = apply_member_filters(
+        select(Contact, Membership, Plan.name, gift_aid_declared()).select_from(Contact), filters
+    )
+    rows = db.session.execute(
+        stmt.order_by(*member_order(filters.sort)).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    ).all()
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "staff/members_list.html",
+        form=form,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PER_PAGE)),
+        args=args,
+        export_url=url_for("staff.members_export", **args),
+        can_export=has_permission(current_user, "export"),
+    )
+
+
+@bp.route("/members/export.csv")
+@requires("export")
+def members_export():  # type: ignore[no-untyped-def]
+    _form, filters = member_filters_from_request()
+    audit_member_export(filters, rows=count_members(filters), via="page")
+    db.session.commit()
+    response = Response(stream_with_context(member_csv_lines(filters)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="members.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def load_member_story(contact_id: int) -> dict[str, Any]:
+    """Everything about one contact in a fixed number of queries, whatever they hold."""
+    contact = db.first_or_404(
+        select(Contact).where(Contact.id == contact_id).options(selectinload(Contact.user))
+    )
+    memberships = db.session.scalars(
+        select(Membership)
+        .where(Membership.contact_id == contact_id)
+        .options(selectinload(Membership.plan), selectinload(Membership.events))
+        .order_by(Membership.id.desc())
+    ).all()
+    payments = db.session.scalars(
+        select(Payment)
+        .where(Payment.contact_id == contact_id)
+        .options(selectinload(Payment.refunds))
+        .order_by(Payment.paid_at.desc().nulls_last(), Payment.id.desc())
+    ).all()
+    declarations = db.session.scalars(
+        select(GiftAidDeclaration)
+        .where(GiftAidDeclaration.contact_id == contact_id)
+        .order_by(GiftAidDeclaration.declared_at.desc())
+    ).all()
+    emails = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.contact_id == contact_id)
+        .order_by(OutboxMessage.id.desc())
+        .limit(100)
+    ).all()
+    author = select(Contact.email).join(User, User.contact_id == Contact.id)
+    notes = db.session.execute(
+        select(Note, author.where(User.id == Note.author_id).scalar_subquery())
+        .where(Note.contact_id == contact_id)
+        .order_by(Note.id.desc())
+    ).all()
+    audit = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.contact_id == contact_id).order_by(AuditEvent.id.desc()).limit(200)
+    ).all()
+    current = next((m for m in memberships if m.status in ("pending", "active", "grace", "suspended")), None)
+    return {
+        "contact": contact,
+        "memberships": memberships,
+        "current": current,
+        "payments": payments,
+        "payment_totals": {
+            "paid": sum(p.amount for p in payments if p.status != "failed"),
+            "refunded": sum(p.amount_refunded for p in payments),
+        },
+        "declarations": declarations,
+        "emails": emails,
+        "notes": notes,
+        "audit": audit,
+    }
+
+
+def action_forms(story: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every action form on the member page; `overrides` carries the one that failed validation."""
+    contact = story["contact"]
+    overrides = overrides or {}
+    plans = _plan_choices(active_only=True)
+    built: dict[str, Any] = {}
+    built["details"] = overrides.get("details") or forms.ContactDetailsForm(
+        obj=contact, formdata=None, data={"version": str(contact.version)}
+    )
+    built["details"].version.data = built["details"].version.data or str(contact.version)
+    built["note"] = overrides.get("note") or forms.NoteForm(prefix="note", formdata=None)
+    built["offline"] = overrides.get("offline") or forms.OfflinePaymentForm(prefix="offline", formdata=None)
+    built["comp"] = overrides.get("comp") or forms.ComplimentaryForm(prefix="comp", formdata=None)
+    built["change"] = overrides.get("change") or forms.ChangePlanForm(prefix="change", formdata=None)
+    for name in ("offline", "comp", "change"):
+        built[name].plan.choices = plans
+    built["extend"] = overrides.get("extend") or forms.ExtendForm(prefix="extend", formdata=None)
+    built["cancel"] = overrides.get("cancel") or forms.CancelForm(prefix="cancel", formdata=None)
+    built["merge"] = overrides.get("merge") or forms.MergeForm(prefix="merge", formdata=None)
+    built["erase"] = overrides.get("erase") or forms.ConfirmForm(prefix="erase", formdata=None)
+    built["welcome"] = forms.EmptyForm(prefix="welcome", formdata=None)
+    built["refunds"] = {
+        p.id: overrides.get(f"refund-{p.id}") or forms.RefundForm(prefix=f"r{p.id}", formdata=None)
+        for p in story["payments"]
+        if p.stripe_payment_intent_id and p.status in ("paid", "partly_refunded")
+    }
+    return built
+
+
+def render_member_page(contact_id: int, overrides: dict[str, Any] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    story = load_member_story(contact_id)
+    return (
+        render_template(
+            "staff/member_detail.html",
+            **story,
+            forms=action_forms(story, overrides),
+            can_edit=has_permission(current_user, "members.edit"),
+            can_refund=has_permission(current_user, "refunds"),
+            unsaved=(overrides or {}).get("unsaved"),
+        ),
+        status,
+    )
+
+
+@bp.route("/members/<int:contact_id>")
+@requires("members.view")
+def member(contact_id: int):  # type: ignore[no-untyped-def]
+    page = render_member_page(contact_id)
+    record("member.view", target_type="contact", target_id=contact_id, contact_id=contact_id)
+    db.session.commit()
+    return page
+
+
+# The actions (POST forms) are registered by this import.
+from crm.staff import member_actions  # noqa: E402,F401

@@ -1,5 +1,136 @@
-"""Staff: news_admin (views registered on the staff blueprint)."""
+"""Staff: write, preview, publish, schedule and unpublish news; email a post to members."""
 
 from __future__ import annotations
 
-from crm.staff.routes import bp  # noqa: F401
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from crm.core.markup import render_markdown
+from crm.core.permissions import requires
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.news import publishing
+from crm.news.models import Post
+from crm.staff.content_forms import ActionForm, PostForm, ScheduleForm
+from crm.staff.routes import bp
+
+
+def _post_or_404(post_id: int) -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None:
+        abort(404)
+    return post
+
+
+@bp.get("/news")
+@requires("news")
+def news_list():  # type: ignore[no-untyped-def]
+    posts = db.session.scalars(select(Post).order_by(Post.updated_at.desc(), Post.id.desc())).all()
+    groups = {status: [p for p in posts if p.status == status] for status in ("draft", "scheduled", "published")}
+    return render_template("staff/news_list.html", groups=groups)
+
+
+def _slug_free(form: PostForm, post: Post | None) -> bool:
+    if form.slug.data and publishing.slug_taken(form.slug.data, post.id if post else None):
+        form.slug.errors.append("That web address is already used by another post")
+        return False
+    return True
+
+
+def _edit(post: Post | None):  # type: ignore[no-untyped-def]
+    form = PostForm(obj=post)
+    if request.method == "GET" and post is not None:
+        form.body.data = post.body_markdown
+    preview = None
+    if form.validate_on_submit() and _slug_free(form, post):
+        if request.form.get("action") == "preview":
+            preview = render_markdown(form.body.data)
+        else:
+            post = publishing.save_post(
+                post,
+                title=form.title.data,
+                slug=form.slug.data or "",
+                summary=form.summary.data or "",
+                body_markdown=form.body.data,
+                visibility=form.visibility.data,
+                author=current_user,
+            )
+            db.session.commit()
+            flash(f"Saved “{post.title}”.", "success")
+            return redirect(url_for("staff.news_edit", post_id=post.id))
+    return render_template(
+        "staff/news_edit.html", form=form, post=post, preview=preview, schedule_form=ScheduleForm(), action_form=ActionForm()
+    )
+
+
+@bp.route("/news/new", methods=["GET", "POST"])
+@requires("news")
+def news_new():  # type: ignore[no-untyped-def]
+    return _edit(None)
+
+
+@bp.route("/news/<int:post_id>/edit", methods=["GET", "POST"])
+@requires("news")
+def news_edit(post_id: int):  # type: ignore[no-untyped-def]
+    return _edit(_post_or_404(post_id))
+
+
+@bp.post("/news/<int:post_id>/publish")
+@requires("news")
+def news_publish(post_id: int):  # type: ignore[no-untyped-def]
+    post = _post_or_404(post_id)
+    if ActionForm().validate_on_submit():
+        publishing.publish_post(post, actor=current_user)
+        db.session.commit()
+        flash(f"“{post.title}” is published.", "success")
+    return redirect(url_for("staff.news_edit", post_id=post.id))
+
+
+@bp.post("/news/<int:post_id>/schedule")
+@requires("news")
+def news_schedule(post_id: int):  # type: ignore[no-untyped-def]
+    post = _post_or_404(post_id)
+    form = ScheduleForm()
+    if form.validate_on_submit() and form.when() <= utcnow():
+        form.publish_date.errors.append("Choose a date and time in the future")
+    elif form.validate_on_submit():
+        publishing.schedule_post(post, form.when(), actor=current_user)
+        db.session.commit()
+        flash(f"“{post.title}” will be published on {form.when():%d %B %Y at %H:%M} UTC.", "success")
+        return redirect(url_for("staff.news_edit", post_id=post.id))
+    edit_form = PostForm(obj=post)
+    edit_form.body.data = post.body_markdown
+    return render_template(
+        "staff/news_edit.html", form=edit_form, post=post, preview=None, schedule_form=form, action_form=ActionForm()
+    ), 400
+
+
+@bp.post("/news/<int:post_id>/unpublish")
+@requires("news")
+def news_unpublish(post_id: int):  # type: ignore[no-untyped-def]
+    post = _post_or_404(post_id)
+    if ActionForm().validate_on_submit():
+        publishing.unpublish_post(post, actor=current_user)
+        db.session.commit()
+        flash(f"“{post.title}” is unpublished and back to draft.", "success")
+    return redirect(url_for("staff.news_edit", post_id=post.id))
+
+
+@bp.post("/news/<int:post_id>/email")
+@requires("news")
+def news_email(post_id: int):  # type: ignore[no-untyped-def]
+    post = _post_or_404(post_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if post.status != "published":
+        flash("Publish the post before emailing it to members.", "error")
+        return redirect(url_for("staff.news_edit", post_id=post.id))
+    publishing.start_post_email(post, actor=current_user)
+    db.session.commit()
+    how = publishing.dispatch_post_email(post.id)
+    if how == "queued":
+        flash("The post is being emailed to members in the background.", "success")
+    else:
+        flash("The post has been queued for every consenting member (each gets it once).", "success")
+    return redirect(url_for("staff.news_edit", post_id=post_id))

@@ -1,0 +1,100 @@
+"""Sign-in and password forms. Password fields are never re-displayed after an error."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from crm.accounts.passwords import MAX_LENGTH, password_problem
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _email_format(form: FlaskForm, field: StringField) -> None:
+    if not EMAIL_RE.match((field.data or "").strip()):
+        raise ValidationError("Enter an email address in the correct format, like name@example.org")
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _email_field() -> StringField:
+    return StringField(
+        "Email address",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your email address"),
+            Length(max=254, message="Email addresses are at most 254 characters"),
+            _email_format,
+        ],
+    )
+
+
+def _new_password(form: FlaskForm, field: PasswordField) -> None:
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+class LoginForm(FlaskForm):
+    email = _email_field()
+    password = PasswordField(
+        "Password",
+        validators=[DataRequired("Enter your password"), Length(max=MAX_LENGTH, message="That password is too long")],
+    )
+    remember = BooleanField("Keep me signed in on this device for 14 days")
+    next = HiddenField()
+
+
+class EmailForm(FlaskForm):
+    email = _email_field()
+
+
+class ConfirmForm(FlaskForm):
+    """A button only: CSRF-protected so a scanner that opens a link never uses it."""
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired("Enter a new password"), _new_password])
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired("Enter the new password again"), EqualTo("password", "The two passwords do not match")],
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password",
+        validators=[DataRequired("Enter your current password"), Length(max=MAX_LENGTH, message="That password is too long")],
+    )
+    password = PasswordField("New password", validators=[DataRequired("Enter a new password"), _new_password])
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired("Enter the new password again"), EqualTo("password", "The two passwords do not match")],
+    )
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Security code",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the 6-digit code from your authenticator app, or a recovery code"),
+            Length(max=32, message="Enter the 6-digit code from your authenticator app, or a recovery code"),
+        ],
+    )
+
+
+class EnrolForm(FlaskForm):
+    code = StringField(
+        "Code from your authenticator app",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the 6-digit code your app shows"),
+            Length(max=12, message="Enter the 6-digit code your app shows"),
+        ],
+    )

@@ -1,0 +1,218 @@
+"""Recording money: one payment row per paid invoice or payment intent, refunds and disputes.
+
+Natural keys (stripe_invoice_id, stripe_payment_intent_id) are unique in the database, so a
+webhook and the success page racing, or two deliveries of the same event, give one row: the
+insert runs in a savepoint and the loser reads the winner's row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from crm.billing.models import Payment
+from crm.contacts.models import Contact
+from crm.core.money import format_money
+from crm.core.types import utcnow
+from crm.extensions import db
+
+
+def field(obj: Any, key: str, default: Any = None) -> Any:
+    """A field of a Stripe object or a dict (StripeObjects have no .get)."""
+    if obj is None or isinstance(obj, str):
+        return default
+    try:
+        return obj[key] if key in obj else default
+    except (KeyError, TypeError):
+        return default
+
+
+def id_of(value: Any) -> str | None:
+    """An id whether Stripe sent the bare id or the expanded object."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    found = field(value, "id")
+    return str(found) if found else None
+
+
+def timestamp(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def insert_once(obj: Any) -> bool:
+    """Add and flush a row whose unique key may already exist; False when another row won.
+
+    PostgreSQL uses a savepoint, so the caller's transaction continues. pysqlite does not open a
+    transaction before the first write, so a savepoint there would commit early: on SQLite the
+    IntegrityError propagates and the caller rolls back and retries (writes are serialised).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.add(obj)
+        db.session.flush()
+        return True
+    try:
+        with db.session.begin_nested():
+            db.session.add(obj)
+            db.session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def find_stripe_payment(
+    *, invoice_id: str | None = None, payment_intent_id: str | None = None
+) -> Payment | None:
+    conditions = []
+    if invoice_id:
+        conditions.append(Payment.stripe_invoice_id == invoice_id)
+    if payment_intent_id:
+        conditions.append(Payment.stripe_payment_intent_id == payment_intent_id)
+    if not conditions:
+        return None
+    return db.session.scalar(select(Payment).where(or_(*conditions)).limit(1))
+
+
+def record_stripe_payment(
+    *,
+    contact_id: int,
+    membership_id: int | None,
+    kind: str,
+    amount: int,
+    currency: str,
+    paid_at: datetime,
+    invoice_id: str | None = None,
+    payment_intent_id: str | None = None,
+    charge_id: str | None = None,
+    checkout_session_id: str | None = None,
+    gift_aid_eligible: bool = False,
+) -> tuple[Payment, bool]:
+    """The payment for this invoice or payment intent, created once: (payment, created)."""
+    existing = find_stripe_payment(invoice_id=invoice_id, payment_intent_id=payment_intent_id)
+    if existing is not None:
+        _fill_missing_ids(existing, invoice_id, payment_intent_id, charge_id, checkout_session_id)
+        return existing, False
+    payment = Payment(
+        contact_id=contact_id,
+        membership_id=membership_id,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        status="paid",
+        method="card",
+        stripe_invoice_id=invoice_id,
+        stripe_payment_intent_id=payment_intent_id,
+        stripe_charge_id=charge_id,
+        stripe_checkout_session_id=checkout_session_id,
+        paid_at=paid_at,
+        gift_aid_eligible=gift_aid_eligible,
+    )
+    if not insert_once(payment):  # another transaction recorded it first
+        existing = find_stripe_payment(invoice_id=invoice_id, payment_intent_id=payment_intent_id)
+        if existing is None:
+            raise RuntimeError("payment conflict without a payment")
+        return existing, False
+    return payment, True
+
+
+def _fill_missing_ids(
+    payment: Payment,
+    invoice_id: str | None,
+    payment_intent_id: str | None,
+    charge_id: str | None,
+    checkout_session_id: str | None,
+) -> None:
+    """Events arrive in any order; each may know ids the other did not."""
+    if invoice_id and not payment.stripe_invoice_id:
+        payment.stripe_invoice_id = invoice_id
+    if payment_intent_id and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = payment_intent_id
+    if charge_id and not payment.stripe_charge_id:
+        payment.stripe_charge_id = charge_id
+    if checkout_session_id and not payment.stripe_checkout_session_id:
+        payment.stripe_checkout_session_id = checkout_session_id
+    db.session.flush()
+
+
+def find_payment_for_charge(charge_id: str | None, payment_intent_id: str | None) -> Payment | None:
+    conditions = []
+    if charge_id:
+        conditions.append(Payment.stripe_charge_id == charge_id)
+    if payment_intent_id:
+        conditions.append(Payment.stripe_payment_intent_id == payment_intent_id)
+    if not conditions:
+        return None
+    return db.session.scalar(select(Payment).where(or_(*conditions)).limit(1))
+
+
+def apply_refund_total(payment: Payment, amount_refunded: int) -> bool:
+    """Stripe reports the total refunded so far: set it (never lower it). True when it changed."""
+    amount_refunded = max(0, min(int(amount_refunded), payment.amount))
+    if amount_refunded <= payment.amount_refunded:
+        return False
+    payment.amount_refunded = amount_refunded
+    payment.status = "refunded" if amount_refunded >= payment.amount else "partly_refunded"
+    db.session.flush()
+    return True
+
+
+def flag_dispute(payment: Payment, *, status: str, reason: str, stripe_event_id: str) -> None:
+    """A chargeback: the payment is flagged for staff and the audit trail says so."""
+    from crm.audit.services import record
+
+    if payment.disputed_at is None:
+        payment.disputed_at = utcnow()
+    payment.dispute_status = (status or "needs_response")[:40]
+    db.session.flush()
+    record(
+        "payment.dispute",
+        target_type="payment",
+        target_id=payment.id,
+        contact_id=payment.contact_id,
+        actor_label="stripe",
+        detail=f"dispute {payment.dispute_status}: {reason} (event {stripe_event_id})",
+    )
+
+
+def record_failed_payment(
+    *, contact_id: int, membership_id: int | None, amount: int, currency: str, invoice_id: str, message: str
+) -> None:
+    """A failed renewal is shown to staff; it is not a payment row (the paid one may follow)."""
+    from crm.audit.services import record
+
+    record(
+        "payment.failed",
+        target_type="membership",
+        target_id=membership_id or "",
+        contact_id=contact_id,
+        actor_label="stripe",
+        detail=f"{format_money(amount, currency)} for invoice {invoice_id} failed: {message}"[:2000],
+    )
+
+
+def queue_receipt(payment: Payment) -> Any:
+    """One receipt email per payment, whatever retries happen (dedupe key)."""
+    from crm.email.services import queue_email
+
+    contact = db.session.get(Contact, payment.contact_id)
+    if contact is None or contact.erased_at is not None:
+        return None
+    plan_name = ""
+    if payment.membership_id:
+        from crm.memberships.models import Membership
+
+        membership = db.session.get(Membership, payment.membership_id)
+        plan_name = membership.plan.name if membership else ""
+    return queue_email(
+        contact.email,
+        "receipt",
+        {"payment": payment, "contact": contact, "plan_name": plan_name},
+        contact_id=contact.id,
+        dedupe_key=f"receipt:{payment.id}",
+    )

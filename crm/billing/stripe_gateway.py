@@ -1,0 +1,576 @@
+"""The one door to Stripe: every call the app makes to Stripe goes through this module.
+
+Nothing else imports `stripe`. The client talks to real Stripe, or to the bundled sandbox when
+`STRIPE_API_BASE` points at it (`StripeClient` ignores the module-level `stripe.api_base`, so the
+address is passed as `base_addresses`). Objects follow API version 2026-10-28.endive, the version
+this SDK sends: an invoice names its subscription under `parent.subscription_details`, a
+subscription's period is on its items, and an invoice's payment intents are in its includable
+`payments` list. Stripe objects are `StripeObject`s, not dicts.
+
+Errors from Stripe become `GatewayError`, whose `user_message` is safe to show to a supporter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import stripe
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from crm.contacts.models import Contact
+    from crm.memberships.models import Plan
+
+log = logging.getLogger(__name__)
+
+StripeObject = stripe.StripeObject
+
+_CLIENT_CACHE_KEY = "crm_stripe_clients"
+
+
+class GatewayError(Exception):
+    """A Stripe call failed. `user_message` is safe to show; `code` is Stripe's error code."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        user_message: str = "Our payment provider could not complete that. Please try again later.",
+        code: str | None = None,
+        http_status: int | None = None,
+        kind: str = "api",
+    ) -> None:
+        super().__init__(message)
+        self.user_message = user_message
+        self.code = code
+        self.http_status = http_status
+        #: declined, unreachable, not_found, invalid, busy, config, api
+        self.kind = kind
+
+
+class InvalidWebhook(Exception):
+    """A webhook body whose signature is missing, wrong or too old, or that is not an event."""
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+def get_client(app: Flask | None = None) -> stripe.StripeClient:
+    """One StripeClient per app and settings (a changed STRIPE_API_BASE gets a fresh client)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    cfg = app.config
+    api_key = cfg.get("STRIPE_SECRET_KEY") or ""
+    api_base = (cfg.get("STRIPE_API_BASE") or "").rstrip("/")
+    retries = int(cfg.get("STRIPE_MAX_NETWORK_RETRIES", 2) or 0)
+    timeout = float(cfg.get("STRIPE_TIMEOUT", 30))
+    key = (api_key, api_base, retries, timeout)
+    cache: dict[tuple[Any, ...], stripe.StripeClient] = app.extensions.setdefault(_CLIENT_CACHE_KEY, {})
+    client = cache.get(key)
+    if client is None:
+        options: dict[str, Any] = {"max_network_retries": retries}
+        if api_base:
+            options["base_addresses"] = {"api": api_base}
+        try:
+            options["http_client"] = stripe.RequestsClient(timeout=timeout)
+        except Exception:  # noqa: BLE001  (requests missing: the SDK's default client will do)
+            log.debug("stripe: requests unavailable, using the SDK's default HTTP client")
+        client = stripe.StripeClient(api_key, **options)
+        cache.clear()
+        cache[key] = client
+    return client
+
+
+def reset_client(app: Flask | None = None) -> None:
+    """Forget the cached client (tests that point the app at another sandbox)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app.extensions.pop(_CLIENT_CACHE_KEY, None)
+
+
+def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run one SDK call, turning Stripe's exceptions into GatewayError."""
+    try:
+        return fn(*args, **kwargs)
+    except stripe.CardError as error:
+        raise GatewayError(
+            f"{what}: card error {error.code}",
+            user_message="Your card was declined. Please try another card.",
+            code=error.code,
+            http_status=error.http_status,
+            kind="declined",
+        ) from error
+    except stripe.APIConnectionError as error:
+        log.warning("stripe: %s: cannot reach Stripe: %s", what, error.user_message or type(error).__name__)
+        raise GatewayError(
+            f"{what}: cannot reach Stripe",
+            user_message="We could not reach our payment provider. Please try again in a few minutes.",
+            kind="unreachable",
+        ) from error
+    except stripe.RateLimitError as error:
+        raise GatewayError(
+            f"{what}: rate limited",
+            user_message="Our payment provider is busy. Please try again in a minute.",
+            code=error.code,
+            http_status=error.http_status,
+            kind="busy",
+        ) from error
+    except (stripe.AuthenticationError, stripe.PermissionError) as error:
+        log.error("stripe: %s: Stripe refused our credentials (check STRIPE_SECRET_KEY)", what)
+        raise GatewayError(
+            f"{what}: authentication refused",
+            user_message="Payments are not available right now. Please try again later.",
+            http_status=error.http_status,
+            kind="config",
+        ) from error
+    except stripe.IdempotencyError as error:
+        log.error("stripe: %s: an idempotency key was reused with other parameters", what)
+        raise GatewayError(
+            f"{what}: {error.user_message}",
+            user_message="That payment could not be set up.",
+            code=error.code,
+            http_status=error.http_status,
+            kind="invalid",
+        ) from error
+    except stripe.InvalidRequestError as error:
+        not_found = error.code == "resource_missing"
+        log.warning("stripe: %s: invalid request (%s): %s", what, error.code, error.user_message)
+        raise GatewayError(
+            f"{what}: {error.user_message}",
+            user_message=(
+                "We could not find that payment record." if not_found else "That payment could not be set up."
+            ),
+            code=error.code,
+            http_status=error.http_status,
+            kind="not_found" if not_found else "invalid",
+        ) from error
+    except stripe.StripeError as error:
+        log.warning("stripe: %s failed (%s): %s", what, type(error).__name__, error.user_message)
+        raise GatewayError(
+            f"{what}: {type(error).__name__}",
+            code=getattr(error, "code", None),
+            http_status=getattr(error, "http_status", None),
+        ) from error
+
+
+def _opts(idempotency_key: str | None) -> dict[str, Any]:
+    return {"idempotency_key": idempotency_key} if idempotency_key else {}
+
+
+def _key_for(prefix: str, params: dict[str, Any]) -> str:
+    """An idempotency key that is the same for the same intended request, and only for it."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return f"{prefix}-{digest}"
+
+
+# --- customers and checkout -------------------------------------------------------------------
+
+
+def ensure_customer(contact: Contact) -> str:
+    """The contact's Stripe Customer id, created (with the contact id in metadata) when missing."""
+    if contact.stripe_customer_id:
+        return contact.stripe_customer_id
+    params: dict[str, Any] = {
+        "email": contact.email,
+        "metadata": {"contact_id": str(contact.id)},
+    }
+    name = contact.full_name
+    if name:
+        params["name"] = name
+    client = get_client()
+    customer = _call(
+        "create customer",
+        client.v1.customers.create,
+        params,
+        _opts(_key_for(f"customer-{contact.id}", params)),
+    )
+    contact.stripe_customer_id = customer.id
+    from crm.extensions import db
+
+    db.session.flush()
+    return str(customer.id)
+
+
+def create_checkout_session(
+    *,
+    mode: str,
+    customer_id: str,
+    line_items: list[dict[str, Any]],
+    metadata: dict[str, str],
+    subscription_metadata: dict[str, str] | None,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+    payment_intent_metadata: dict[str, str] | None = None,
+) -> CheckoutSession:
+    """A hosted Checkout Session; `mode` is "subscription" or "payment"."""
+    if mode not in ("subscription", "payment"):
+        raise ValueError(f"unknown checkout mode {mode!r}")
+    params: dict[str, Any] = {
+        "mode": mode,
+        "customer": customer_id,
+        "line_items": line_items,
+        "metadata": metadata,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if mode == "subscription" and subscription_metadata:
+        params["subscription_data"] = {"metadata": subscription_metadata}
+    if mode == "payment" and payment_intent_metadata:
+        params["payment_intent_data"] = {"metadata": payment_intent_metadata}
+    session = _call(
+        "create checkout session",
+        get_client().v1.checkout.sessions.create,
+        params,
+        _opts(idempotency_key),
+    )
+    return CheckoutSession(id=str(session.id), url=str(session.url or ""))
+
+
+def retrieve_checkout_session(session_id: str) -> StripeObject:
+    """The session with its subscription and payment intent expanded (ids stay at `.id`)."""
+    return _call(
+        "retrieve checkout session",
+        get_client().v1.checkout.sessions.retrieve,
+        session_id,
+        {"expand": ["subscription", "payment_intent", "invoice"]},
+    )
+
+
+def expire_checkout_session(session_id: str, *, idempotency_key: str) -> StripeObject:
+    return _call(
+        "expire checkout session",
+        get_client().v1.checkout.sessions.expire,
+        session_id,
+        None,
+        _opts(idempotency_key),
+    )
+
+
+def create_portal_session(customer_id: str, return_url: str) -> str:
+    """The URL of Stripe's customer portal for this customer."""
+    session = _call(
+        "create portal session",
+        get_client().v1.billing_portal.sessions.create,
+        {"customer": customer_id, "return_url": return_url},
+    )
+    return str(session.url)
+
+
+# --- subscriptions, invoices, charges -----------------------------------------------------------
+
+
+def retrieve_subscription(sub_id: str) -> StripeObject:
+    return _call("retrieve subscription", get_client().v1.subscriptions.retrieve, sub_id)
+
+
+def retrieve_invoice(invoice_id: str) -> StripeObject:
+    """The invoice with its `payments` included (they hold the payment intent ids)."""
+    return _call(
+        "retrieve invoice",
+        get_client().v1.invoices.retrieve,
+        invoice_id,
+        {"expand": ["payments"]},
+    )
+
+
+def retrieve_charge(charge_id: str) -> StripeObject:
+    return _call("retrieve charge", get_client().v1.charges.retrieve, charge_id)
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:
+    return _call("retrieve payment intent", get_client().v1.payment_intents.retrieve, payment_intent_id)
+
+
+def _field(obj: Any, key: str) -> Any:
+    """`obj[key]` or None; works on StripeObjects (which have no `.get`) and plain dicts alike."""
+    if obj is None or isinstance(obj, str):
+        return None
+    return obj[key] if key in obj else None
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict()
+    return dict(obj)
+
+
+def _ts(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def subscription_period(sub: StripeObject) -> tuple[datetime, datetime]:
+    """(start, end) of the current period, from the first item (endive keeps it there)."""
+    item = sub["items"]["data"][0]
+    return _ts(item["current_period_start"]), _ts(item["current_period_end"])
+
+
+def subscription_price_id(sub: StripeObject) -> str | None:
+    items = sub["items"]["data"]
+    if not items:
+        return None
+    price = items[0]["price"]
+    return str(price if isinstance(price, str) else price["id"])
+
+
+def _id_of(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return str(value["id"])
+
+
+def invoice_subscription_id(invoice: StripeObject) -> str | None:
+    """The subscription an invoice bills, from `parent.subscription_details.subscription`."""
+    details = _field(_field(invoice, "parent"), "subscription_details")
+    return _id_of(_field(details, "subscription"))
+
+
+def invoice_subscription_metadata(invoice: StripeObject) -> dict[str, str]:
+    """The subscription's metadata as snapshotted on the invoice (empty when none)."""
+    details = _field(_field(invoice, "parent"), "subscription_details")
+    return {str(k): str(v) for k, v in _plain(_field(details, "metadata")).items()}
+
+
+def invoice_payment_intent_id(invoice: StripeObject) -> str | None:
+    """The paid (or latest) payment intent of an invoice; fetches `payments` when not included."""
+    payments = _field(invoice, "payments")
+    if payments is None:
+        payments = _field(retrieve_invoice(str(invoice["id"])), "payments")
+    rows = list(_field(payments, "data") or [])
+    rows.sort(key=lambda row: (_field(row, "status") != "paid", -int(_field(row, "created") or 0)))
+    for row in rows:
+        intent = _field(_field(row, "payment"), "payment_intent")
+        if intent:
+            return _id_of(intent)
+    return None
+
+
+def set_cancel_at_period_end(sub_id: str, flag: bool, *, idempotency_key: str) -> StripeObject:
+    return _call(
+        "update subscription",
+        get_client().v1.subscriptions.update,
+        sub_id,
+        {"cancel_at_period_end": flag},
+        _opts(idempotency_key),
+    )
+
+
+def cancel_subscription_now(sub_id: str, *, idempotency_key: str) -> StripeObject:
+    return _call(
+        "cancel subscription",
+        get_client().v1.subscriptions.cancel,
+        sub_id,
+        None,
+        _opts(idempotency_key),
+    )
+
+
+def change_subscription_price(sub_id: str, price_id: str, *, idempotency_key: str) -> StripeObject:
+    """Move the subscription to another price from the next period, without proration."""
+    sub = retrieve_subscription(sub_id)
+    item_id = sub["items"]["data"][0]["id"]
+    return _call(
+        "change subscription price",
+        get_client().v1.subscriptions.update,
+        sub_id,
+        {"items": [{"id": item_id, "price": price_id}], "proration_behavior": "none"},
+        _opts(idempotency_key),
+    )
+
+
+def create_refund(
+    *, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+) -> StripeObject:
+    """Refund `amount` minor units of a payment intent's charge."""
+    if amount <= 0:
+        raise ValueError("refund amount must be positive")
+    return _call(
+        "create refund",
+        get_client().v1.refunds.create,
+        {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+        _opts(idempotency_key),
+    )
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+def _price_matches(price: Any, plan: Plan, product_id: str) -> bool:
+    recurring = _field(price, "recurring")
+    interval = recurring["interval"] if recurring else "lifetime"
+    return (
+        _field(price, "unit_amount") == plan.amount
+        and str(_field(price, "currency")) == plan.currency.lower()
+        and interval == plan.interval
+        and (recurring is None or int(_field(recurring, "interval_count") or 1) == 1)
+        and _id_of(_field(price, "product")) == product_id
+    )
+
+
+def sync_plan(plan: Plan) -> bool:
+    """Create or update the plan's Product and Price; True when anything changed.
+
+    Prices are immutable in Stripe: a changed amount, currency or interval makes a new Price and
+    archives the old one (existing subscriptions keep it until they move).
+    """
+    client = get_client()
+    changed = False
+    product_fields: dict[str, Any] = {"name": plan.name, "active": bool(plan.active)}
+    if plan.description:
+        product_fields["description"] = plan.description[:5000]
+    product = None
+    if plan.stripe_product_id:
+        try:
+            product = _call("retrieve product", client.v1.products.retrieve, plan.stripe_product_id)
+        except GatewayError as error:
+            if error.kind != "not_found":
+                raise
+    if product is None:
+        params = {**product_fields, "metadata": {"plan_id": str(plan.id)}}
+        product = _call(
+            "create product",
+            client.v1.products.create,
+            params,
+            _opts(_key_for(f"plan-{plan.id}-product", params)),
+        )
+        changed = True
+    else:
+        updates = {k: v for k, v in product_fields.items() if _field(product, k) != v}
+        if updates:
+            product = _call("update product", client.v1.products.update, product.id, updates)
+            changed = True
+    product_id = str(product.id)
+    if plan.stripe_product_id != product_id:
+        plan.stripe_product_id = product_id
+        changed = True
+
+    old_price = None
+    if plan.stripe_price_id:
+        try:
+            old_price = _call("retrieve price", client.v1.prices.retrieve, plan.stripe_price_id)
+        except GatewayError as error:
+            if error.kind != "not_found":
+                raise
+    if old_price is not None and _price_matches(old_price, plan, product_id):
+        if not _field(old_price, "active"):
+            _call("reactivate price", client.v1.prices.update, old_price.id, {"active": True})
+            changed = True
+    else:
+        params = {
+            "product": product_id,
+            "unit_amount": plan.amount,
+            "currency": plan.currency.lower(),
+            "nickname": plan.name[:100],
+            "metadata": {"plan_id": str(plan.id)},
+        }
+        if plan.interval in ("month", "year"):
+            params["recurring"] = {"interval": plan.interval, "interval_count": 1}
+        price = _call(
+            "create price",
+            client.v1.prices.create,
+            params,
+            _opts(_key_for(f"plan-{plan.id}-price", params)),
+        )
+        # The same key within 24 h replays the first answer, though that price may be archived since.
+        price = _call("retrieve price", client.v1.prices.retrieve, price.id)
+        if not _field(price, "active"):
+            price = _call("reactivate price", client.v1.prices.update, price.id, {"active": True})
+        if old_price is not None and _field(old_price, "active") and old_price.id != price.id:
+            _call("archive price", client.v1.prices.update, old_price.id, {"active": False})
+        plan.stripe_price_id = str(price.id)
+        changed = True
+    if changed:
+        from crm.extensions import db
+
+        db.session.flush()
+    return changed
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+def construct_event(payload: bytes, sig_header: str | None) -> StripeObject:
+    """The verified event; InvalidWebhook when the signature is missing, wrong or stale."""
+    cfg = current_app.config
+    secret = cfg.get("STRIPE_WEBHOOK_SECRET") or ""
+    tolerance = int(cfg.get("STRIPE_WEBHOOK_TOLERANCE", 300))
+    if not sig_header:
+        raise InvalidWebhook("no Stripe-Signature header")
+    if not secret:
+        raise InvalidWebhook("STRIPE_WEBHOOK_SECRET is not configured")
+    try:
+        event = get_client().construct_event(payload, sig_header, secret, tolerance)
+    except stripe.SignatureVerificationError as error:
+        raise InvalidWebhook("signature verification failed") from error
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidWebhook("body is not a Stripe event") from error
+    if _field(event, "object") != "event" or not _field(event, "id") or not _field(event, "type"):
+        raise InvalidWebhook("body is not a Stripe event")
+    return event
+
+
+def event_to_dict(obj: Any) -> dict[str, Any]:
+    """A plain, JSON-ready dict of a Stripe object (for storing or logging)."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict(recursive=True, for_json=True)
+    return dict(obj)
+
+
+# --- lists, for reconciliation -----------------------------------------------------------------
+
+
+def _iterate(what: str, fn: Any, params: dict[str, Any]) -> Iterator[StripeObject]:
+    page = _call(what, fn, params)
+    iterator = page.auto_paging_iter()
+    while True:
+        try:
+            item = _call(what, next, iterator)
+        except StopIteration:
+            return
+        yield item
+
+
+def list_subscriptions(created_gte: int) -> Iterator[StripeObject]:
+    """Every subscription created since then, cancelled ones included."""
+    return _iterate(
+        "list subscriptions",
+        get_client().v1.subscriptions.list,
+        {"created": {"gte": int(created_gte)}, "status": "all", "limit": 100},
+    )
+
+
+def list_invoices(created_gte: int) -> Iterator[StripeObject]:
+    return _iterate(
+        "list invoices",
+        get_client().v1.invoices.list,
+        {"created": {"gte": int(created_gte)}, "limit": 100},
+    )
+
+
+def list_refunds(created_gte: int) -> Iterator[StripeObject]:
+    return _iterate(
+        "list refunds",
+        get_client().v1.refunds.list,
+        {"created": {"gte": int(created_gte)}, "limit": 100},
+    )
+
+
+def list_events(created_gte: int, types: list[str] | None = None) -> Iterator[StripeObject]:
+    params: dict[str, Any] = {"created": {"gte": int(created_gte)}, "limit": 100}
+    if types:
+        params["types"] = types
+    return _iterate("list events", get_client().v1.events.list, params)

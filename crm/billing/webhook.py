@@ -1,0 +1,393 @@
+"""Stripe events: one plain `handle_<type>(event)` function per event type, and `process_event`.
+
+`process_event` records the event id in the caller's transaction together with its effects, so
+a redelivery finds the id and does nothing, and a failure rolls both back for Stripe to retry.
+Handlers take current state from Stripe (a re-fetched subscription, invoice or charge) and keep
+`Membership.stripe_state_at`, so an older event never overwrites newer state. Events for prices
+or products that are not our plans are ignored: a shared Stripe account makes no phantom members.
+The reconciliation job calls `process_event` with events it lists from Stripe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from crm.billing import stripe_gateway as gateway
+from crm.billing.models import ProcessedStripeEvent, Refund
+from crm.billing.services import (
+    apply_refund_total,
+    field,
+    find_payment_for_charge,
+    flag_dispute,
+    id_of,
+    insert_once,
+    queue_receipt,
+    record_failed_payment,
+    record_stripe_payment,
+    timestamp,
+)
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.memberships import lifecycle
+from crm.memberships.models import Membership, Plan
+
+log = logging.getLogger("crm.billing.webhook")
+
+
+def _object(event: Any) -> Any:
+    return field(field(event, "data"), "object")
+
+
+def _metadata_int(metadata: Any, key: str) -> int | None:
+    try:
+        value = int(field(metadata, key) or 0)
+    except (TypeError, ValueError):
+        return None
+    return value or None
+
+
+# --- which subscriptions are ours ----------------------------------------------------------------
+
+
+def plan_for_subscription(sub: Any) -> Plan | None:
+    """Our plan whose price (or product, for a price since replaced) the subscription bills."""
+    items = field(field(sub, "items"), "data") or []
+    for item in items:
+        price = field(item, "price")
+        price_id = id_of(price)
+        product_id = id_of(field(price, "product"))
+        conditions = []
+        if price_id:
+            conditions.append(Plan.stripe_price_id == price_id)
+        if product_id:
+            conditions.append(Plan.stripe_product_id == product_id)
+        if conditions:
+            plan = db.session.scalar(select(Plan).where(or_(*conditions)).limit(1))
+            if plan is not None:
+                return plan
+    return None
+
+
+def subscription_is_ours(sub: Any) -> bool:
+    return plan_for_subscription(sub) is not None
+
+
+def _locked(membership_id: int) -> Membership | None:
+    return db.session.get(Membership, membership_id, with_for_update=True, populate_existing=True)
+
+
+def membership_for_subscription(sub_id: str, metadata: Any = None) -> Membership | None:
+    """The membership billed by this subscription (by id, else by our metadata), row-locked."""
+    found = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+    if found is None:
+        found = _metadata_int(metadata, "membership_id")
+        if found is None:
+            return None
+        membership = _locked(found)
+        contact_id = _metadata_int(metadata, "contact_id")
+        if membership is None or membership.contact_id != contact_id:
+            return None
+        if membership.stripe_subscription_id is None:
+            membership.stripe_subscription_id = sub_id
+            db.session.flush()
+        return membership if membership.stripe_subscription_id == sub_id else None
+    return _locked(found)
+
+
+def _fresh_subscription(sub_id: str, fallback: Any) -> Any:
+    try:
+        return gateway.retrieve_subscription(sub_id)
+    except gateway.GatewayError as error:
+        if error.kind == "not_found":
+            return fallback
+        raise
+
+
+def _invoice_subscription_id(invoice: Any) -> str | None:
+    details = field(field(invoice, "parent"), "subscription_details")
+    return id_of(field(details, "subscription"))
+
+
+def _invoice_subscription_metadata(invoice: Any) -> Any:
+    return field(field(field(invoice, "parent"), "subscription_details"), "metadata") or {}
+
+
+def _invoice_period(invoice: Any) -> tuple[Any, Any]:
+    starts, ends = [], []
+    for line in field(field(invoice, "lines"), "data") or []:
+        period = field(line, "period")
+        if field(period, "end"):
+            starts.append(int(field(period, "start") or 0))
+            ends.append(int(field(period, "end")))
+    if not ends:
+        return None, None
+    return timestamp(min(starts)), timestamp(max(ends))
+
+
+def _invoice_payment_intent(invoice: Any) -> str | None:
+    for row in field(field(invoice, "payments"), "data") or []:
+        intent = id_of(field(field(row, "payment"), "payment_intent"))
+        if intent:
+            return intent
+    return id_of(field(invoice, "payment_intent"))
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+def handle_checkout_session_completed(event: Any) -> str:
+    from crm.join.services import fulfil_checkout_session
+
+    session_id = id_of(_object(event))
+    if not session_id:
+        return "ignored"
+    session = gateway.retrieve_checkout_session(session_id)
+    return fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
+
+
+handle_checkout_session_async_payment_succeeded = handle_checkout_session_completed
+
+
+def handle_checkout_session_expired(event: Any) -> str:
+    session = _object(event)
+    session_id = id_of(session)
+    membership_id = db.session.scalar(
+        select(Membership.id).where(Membership.stripe_checkout_session_id == session_id)
+    )
+    if membership_id is None:
+        return "ignored"
+    membership = _locked(membership_id)
+    if membership is None or membership.status != "pending":
+        return "ignored"
+    lifecycle.expire_pending(
+        membership, reason="checkout session expired", stripe_event_id=field(event, "id")
+    )
+    membership.checkout_url = None
+    return "expired"
+
+
+def handle_invoice_paid(event: Any) -> str:
+    invoice = _object(event)
+    sub_id = _invoice_subscription_id(invoice)
+    if not sub_id:
+        return "ignored"  # one-off payments are handled by their checkout session
+    membership = membership_for_subscription(sub_id, _invoice_subscription_metadata(invoice))
+    if membership is None:
+        sub = _fresh_subscription(sub_id, None)
+        membership = membership_for_subscription(sub_id, field(sub, "metadata")) if sub is not None else None
+    if membership is None:
+        return "ignored"
+    sub = _fresh_subscription(sub_id, None)
+    plan = plan_for_subscription(sub) if sub is not None else None
+    if plan is None:
+        return "ignored"
+    start, end = _invoice_period(invoice)
+    if end is None:
+        start, end = gateway.subscription_period(sub)
+    paid_at = timestamp(field(field(invoice, "status_transitions"), "paid_at")) or utcnow()
+    amount = int(field(invoice, "amount_paid") or 0)
+    payment, created = record_stripe_payment(
+        contact_id=membership.contact_id,
+        membership_id=membership.id,
+        kind="membership",
+        amount=amount,
+        currency=str(field(invoice, "currency") or plan.currency),
+        paid_at=paid_at,
+        invoice_id=id_of(invoice),
+        payment_intent_id=_invoice_payment_intent(invoice),
+        charge_id=id_of(field(invoice, "charge")),
+        gift_aid_eligible=plan.gift_aid_eligible,
+    )
+    first = field(invoice, "billing_reason") == "subscription_create"
+    lifecycle.activate_from_payment(
+        membership,
+        period_start=start,
+        paid_through=end,
+        amount=amount,
+        reason="first payment" if first else "renewal paid",
+        stripe_event_id=field(event, "id"),
+    )
+    if created:
+        queue_receipt(payment)
+    return "paid" if created else "already"
+
+
+def handle_invoice_payment_failed(event: Any) -> str:
+    invoice = _object(event)
+    sub_id = _invoice_subscription_id(invoice)
+    if not sub_id:
+        return "ignored"
+    membership = membership_for_subscription(sub_id, _invoice_subscription_metadata(invoice))
+    if membership is None:
+        return "ignored"
+    current = gateway.retrieve_invoice(str(id_of(invoice)))
+    if field(current, "status") == "paid":
+        return "stale"  # paid since (a retry succeeded): the failure no longer matters
+    record_failed_payment(
+        contact_id=membership.contact_id,
+        membership_id=membership.id,
+        amount=int(field(invoice, "amount_due") or 0),
+        currency=str(field(invoice, "currency") or "gbp"),
+        invoice_id=str(id_of(invoice)),
+        message=str(field(field(invoice, "last_finalization_error"), "message") or "card payment failed"),
+    )
+    if field(invoice, "billing_reason") == "subscription_create":
+        return "first_payment_failed"  # still pending: the supporter can try again
+    lifecycle.enter_grace(membership, reason="renewal payment failed", stripe_event_id=field(event, "id"))
+    return "grace"
+
+
+def _apply_subscription_state(event: Any) -> str:
+    sub_event = _object(event)
+    sub_id = id_of(sub_event)
+    if not sub_id:
+        return "ignored"
+    sub = _fresh_subscription(sub_id, sub_event)
+    plan = plan_for_subscription(sub)
+    if plan is None:
+        return "ignored"
+    membership = membership_for_subscription(sub_id, field(sub, "metadata"))
+    if membership is None:
+        return "ignored"
+    created = int(field(event, "created") or 0)
+    if membership.stripe_state_at is not None and created < membership.stripe_state_at:
+        return "stale"
+    membership.stripe_state_at = created
+    event_id = field(event, "id")
+    status = field(sub, "status")
+    if plan.id != membership.plan_id and membership.status in ("active", "grace"):
+        lifecycle.change_plan(membership, plan, actor=None)
+    if status in ("canceled", "unpaid", "incomplete_expired"):
+        if membership.status == "pending":
+            lifecycle.expire_pending(
+                membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id
+            )
+        else:
+            lifecycle.lapse(membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id)
+        return "ended"
+    if status == "past_due":
+        lifecycle.enter_grace(
+            membership, reason="renewal payment failed (past due)", stripe_event_id=event_id
+        )
+        return "grace"
+    if status in ("active", "trialing") and membership.status in ("active", "grace"):
+        wants_renewal = not bool(field(sub, "cancel_at_period_end"))
+        if wants_renewal != membership.auto_renew or (not wants_renewal and membership.cancelled_at is None):
+            lifecycle.set_auto_renew(
+                membership,
+                wants_renewal,
+                reason="auto-renew turned on" if wants_renewal else "set to end at the period end",
+                stripe_event_id=event_id,
+            )
+    db.session.flush()
+    return "updated"
+
+
+def handle_customer_subscription_created(event: Any) -> str:
+    return _apply_subscription_state(event)
+
+
+def handle_customer_subscription_updated(event: Any) -> str:
+    return _apply_subscription_state(event)
+
+
+def handle_customer_subscription_deleted(event: Any) -> str:
+    return _apply_subscription_state(event)
+
+
+def handle_charge_refunded(event: Any) -> str:
+    charge_id = id_of(_object(event))
+    if not charge_id:
+        return "ignored"
+    charge = gateway.retrieve_charge(charge_id)
+    payment = find_payment_for_charge(charge_id, id_of(field(charge, "payment_intent")))
+    if payment is None:
+        return "ignored"
+    if not payment.stripe_charge_id:
+        payment.stripe_charge_id = charge_id
+    known = set(db.session.scalars(select(Refund.stripe_refund_id).where(Refund.payment_id == payment.id)))
+    for refund in field(field(charge, "refunds"), "data") or []:
+        refund_id = id_of(refund)
+        if refund_id and refund_id not in known and field(refund, "status") in ("succeeded", "pending", None):
+            db.session.add(
+                Refund(
+                    payment_id=payment.id,
+                    amount=int(field(refund, "amount") or 0),
+                    stripe_refund_id=refund_id,
+                    reason=str(field(refund, "reason") or "refunded in Stripe")[:200],
+                )
+            )
+    changed = apply_refund_total(payment, int(field(charge, "amount_refunded") or 0))
+    if changed:
+        from crm.audit.services import record
+
+        record(
+            "payment.refunded",
+            target_type="payment",
+            target_id=payment.id,
+            contact_id=payment.contact_id,
+            actor_label="stripe",
+            detail=f"refunded {payment.amount_refunded} of {payment.amount} (event {field(event, 'id')})",
+        )
+    db.session.flush()
+    return "refunded" if changed else "already"
+
+
+def handle_charge_dispute_created(event: Any) -> str:
+    dispute = _object(event)
+    payment = find_payment_for_charge(
+        id_of(field(dispute, "charge")), id_of(field(dispute, "payment_intent"))
+    )
+    if payment is None:
+        return "ignored"
+    flag_dispute(
+        payment,
+        status=str(field(dispute, "status") or "needs_response"),
+        reason=str(field(dispute, "reason") or "unknown reason"),
+        stripe_event_id=str(field(event, "id")),
+    )
+    return "flagged"
+
+
+HANDLERS: dict[str, Callable[[Any], str]] = {
+    "checkout.session.completed": handle_checkout_session_completed,
+    "checkout.session.async_payment_succeeded": handle_checkout_session_async_payment_succeeded,
+    "checkout.session.expired": handle_checkout_session_expired,
+    "invoice.paid": handle_invoice_paid,
+    "invoice.payment_failed": handle_invoice_payment_failed,
+    "customer.subscription.created": handle_customer_subscription_created,
+    "customer.subscription.updated": handle_customer_subscription_updated,
+    "customer.subscription.deleted": handle_customer_subscription_deleted,
+    "charge.refunded": handle_charge_refunded,
+    "charge.dispute.created": handle_charge_dispute_created,
+}
+
+
+def already_processed(event_id: str) -> bool:
+    return db.session.get(ProcessedStripeEvent, event_id) is not None
+
+
+def process_event(event: Any) -> str:
+    """Apply one event once, in the caller's transaction (the caller commits, or rolls back).
+
+    Returns what happened: 'duplicate', 'unhandled', or the handler's result.
+    """
+    event_id = str(field(event, "id") or "")
+    event_type = str(field(event, "type") or "")
+    if not event_id:
+        return "ignored"
+    if already_processed(event_id):
+        return "duplicate"
+    marker = ProcessedStripeEvent(id=event_id, type=event_type[:100], created=int(field(event, "created") or 0))
+    if not insert_once(marker):  # the same event, delivered twice at once: the other one applies it
+        return "duplicate"
+    handler = HANDLERS.get(event_type)
+    if handler is None:
+        return "unhandled"
+    result = handler(event)
+    log.info("stripe event %s %s: %s", event_id, event_type, result)
+    return result

@@ -1,0 +1,266 @@
+"""Delivering the outbox: each message is claimed atomically, sent once, retried with backoff.
+
+How a message leaves:
+1. `queue_email` writes the row in the caller's transaction.
+2. After that transaction commits, the session hook below hands the new ids to `dispatch`: an RQ
+   job when REDIS_URL is set, or delivery right here, in this process, otherwise. A rolled-back
+   transaction leaves no row and sends nothing.
+3. `deliver_due` (the job, `flask crm send-outbox`, the daily run) claims rows with one UPDATE
+   ... WHERE status='queued' (FOR UPDATE SKIP LOCKED on PostgreSQL), so two workers never get the
+   same row; a worker killed mid-send leaves a 'sending' lock that is reclaimed after a timeout.
+4. A failure is retried with exponential backoff; after MAIL_MAX_ATTEMPTS the row is 'failed' and
+   shown at /staff/outbox, where staff can resend it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from crm.core.types import utcnow
+from crm.email.models import OutboxMessage
+from crm.email.sender import PermanentFailure, build_message, get_backend
+from crm.extensions import db
+
+log = logging.getLogger("crm.email")
+
+outbox = OutboxMessage.__table__
+
+#: Settings this module reads, with their defaults (config.py may set any of them).
+DEFAULTS: dict[str, Any] = {
+    "MAIL_MAX_ATTEMPTS": 5,
+    #: First retry after this many seconds, then doubling.
+    "MAIL_RETRY_BASE_SECONDS": 60,
+    "MAIL_RETRY_MAX_SECONDS": 6 * 3600,
+    #: A 'sending' row older than this belongs to a dead worker and is queued again.
+    "MAIL_LOCK_TIMEOUT_SECONDS": 600,
+    #: Rows claimed at a time (kept small so a claim never outlives the lock timeout).
+    "MAIL_CLAIM_BATCH": 10,
+    #: Deliver after commit (inline or via RQ). Tests may turn it off.
+    "MAIL_SEND_AFTER_COMMIT": True,
+}
+
+_SESSION_KEY = "crm_outbox_new_ids"
+
+
+def setting(name: str) -> Any:
+    return current_app.config.get(name, DEFAULTS[name])
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:6]}"
+
+
+# -- claiming -------------------------------------------------------------------------------
+
+
+def reclaim_stale_locks(now: datetime | None = None) -> int:
+    """Queue again the rows a killed worker left in 'sending' (they may go out twice: at least once)."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=int(setting("MAIL_LOCK_TIMEOUT_SECONDS")))
+    with db.engine.begin() as conn:
+        result = conn.execute(
+            update(outbox)
+            .where(outbox.c.status == "sending", outbox.c.locked_at < cutoff)
+            .values(status="queued", locked_by=None, locked_at=None, next_attempt_at=now)
+        )
+    if result.rowcount:
+        log.warning("reclaimed %s outbox message(s) from dead workers", result.rowcount)
+    return int(result.rowcount or 0)
+
+
+def claim(
+    worker: str,
+    now: datetime,
+    limit: int,
+    ids: Iterable[int] | None = None,
+    exclude: Iterable[int] = (),
+) -> list[int]:
+    """Mark up to `limit` due rows as ours, in one statement; returns the ids we now own."""
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.status == "queued", outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
+    )
+    if ids is not None:
+        due = due.where(outbox.c.id.in_(list(ids)))
+    exclude = list(exclude)
+    if exclude:
+        due = due.where(outbox.c.id.not_in(exclude))
+    statement = (
+        update(outbox)
+        # status is checked again here: a row someone else claimed meanwhile is never ours.
+        .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "queued")
+        .values(status="sending", locked_by=worker, locked_at=now)
+        .returning(outbox.c.id)
+    )
+    with db.engine.begin() as conn:
+        return sorted(conn.scalars(statement).all())
+
+
+# -- sending --------------------------------------------------------------------------------
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = int(setting("MAIL_RETRY_BASE_SECONDS"))
+    seconds = min(base * 2 ** max(attempts - 1, 0), int(setting("MAIL_RETRY_MAX_SECONDS")))
+    return timedelta(seconds=seconds)
+
+
+def _finish(message_id: int, worker: str, values: dict[str, Any]) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id, outbox.c.locked_by == worker)
+            .values(locked_by=None, locked_at=None, **values)
+        )
+
+
+def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: set[int]) -> dict[str, int]:
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    max_attempts = int(setting("MAIL_MAX_ATTEMPTS"))
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(outbox).where(outbox.c.id.in_(message_ids)).order_by(outbox.c.id)).all()
+    for row in rows:
+        attempts = row.attempts + 1
+        try:
+            backend.send(build_message(row, sender))
+        except Exception as error:  # noqa: BLE001  (any failure: record it, retry or give up)
+            permanent = isinstance(error, PermanentFailure)
+            failed = permanent or attempts >= max_attempts
+            now = utcnow()
+            _finish(
+                row.id,
+                worker,
+                {
+                    "status": "failed" if failed else "queued",
+                    "attempts": attempts,
+                    "last_error": f"{type(error).__name__}: {error}"[:2000],
+                    "next_attempt_at": now if failed else now + _backoff(attempts),
+                },
+            )
+            counts["failed" if failed else "retry"] += 1
+            if not failed:
+                retrying.add(row.id)
+            log.warning("email %s to outbox row %s failed (attempt %s): %s", row.kind, row.id, attempts, error)
+            continue
+        _finish(row.id, worker, {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": ""})
+        counts["sent"] += 1
+    return counts
+
+
+def deliver_due(ids: list[int] | None = None, *, now: datetime | None = None, limit: int | None = None) -> dict[str, int]:
+    """Send every due queued message (or only `ids`), claiming small batches until none is left.
+
+    Safe to run in any number of processes at once: a row is sent by whoever claimed it.
+    """
+    worker = worker_id()
+    totals = {"sent": 0, "retry": 0, "failed": 0}
+    batch = int(setting("MAIL_CLAIM_BATCH"))
+    backend = get_backend()
+    handled = 0
+    retrying: set[int] = set()  # failed in this run: their retry waits for a later run
+    try:
+        while limit is None or handled < limit:
+            moment = now or utcnow()
+            size = batch if limit is None else min(batch, limit - handled)
+            claimed = claim(worker, moment, size, ids, exclude=retrying)
+            if not claimed:
+                break
+            handled += len(claimed)
+            for key, value in _send_claimed(claimed, worker, backend, retrying).items():
+                totals[key] += value
+    finally:
+        backend.close()
+    return totals
+
+
+def deliver_messages(ids: list[int]) -> dict[str, int]:
+    """The job queued after a commit: deliver exactly these rows (if still queued and due)."""
+    return deliver_due(list(ids))
+
+
+def sweep(now: datetime | None = None) -> dict[str, int]:
+    """Reclaim dead workers' locks and send everything due (cron, the daily run, send-outbox)."""
+    reclaim_stale_locks(now)
+    return deliver_due(now=now)
+
+
+def requeue(message: OutboxMessage) -> None:
+    """Staff "Resend": queue a failed (or sent) message again with fresh attempts; flushes."""
+    message.status = "queued"
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    message.locked_by = None
+    message.locked_at = None
+    db.session.flush()
+    deliver_after_commit(db.session, [message.id])
+
+
+# -- after commit ---------------------------------------------------------------------------
+
+
+def deliver_after_commit(session: Session, ids: Iterable[int]) -> None:
+    """Have these outbox rows delivered once the session's current transaction commits."""
+    session.info.setdefault(_SESSION_KEY, set()).update(ids)
+
+
+def dispatch(ids: list[int]) -> None:
+    """Deliver freshly committed rows: an RQ job with Redis, right now without (or if it is down)."""
+    if not ids:
+        return
+    from crm.jobs.queue import try_enqueue
+
+    if current_app.config.get("REDIS_URL") and try_enqueue("crm.email.delivery.deliver_messages", ids):
+        return
+    deliver_due(ids)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    new_ids = [obj.id for obj in session.new if isinstance(obj, OutboxMessage) and obj.id is not None]
+    if new_ids:
+        deliver_after_commit(session, new_ids)
+
+
+def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the rows are not committed yet
+    ids = session.info.pop(_SESSION_KEY, None)
+    if not ids or not has_app_context() or not setting("MAIL_SEND_AFTER_COMMIT"):
+        return
+    try:
+        dispatch(sorted(ids))
+    except Exception:  # noqa: BLE001  (the change is committed; the sweep sends what is left)
+        log.exception("outbox delivery after commit failed; the rows stay queued for the sweep")
+
+
+def _after_soft_rollback(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_SESSION_KEY, None)
+
+
+def register_session_hooks() -> None:
+    """Listen on db.session once per process (its sessionmaker serves every app and thread)."""
+    for name, listener in (
+        ("after_flush", _after_flush),
+        ("after_commit", _after_commit),
+        ("after_soft_rollback", _after_soft_rollback),
+    ):
+        if not event.contains(db.session, name, listener):
+            event.listen(db.session, name, listener)
+
+
+register_session_hooks()

@@ -1,0 +1,174 @@
+"""Turning an outbox row into a MIME message and handing it to a mail backend.
+
+Backends (chosen by MAIL_BACKEND, or SMTP when MAIL_SERVER is set and the console otherwise):
+- "smtp": the MAIL_* settings, one connection reused for a batch;
+- "console": development: the message is printed (logged quietly under TESTING) and counts as sent;
+- "memory": tests: messages are appended to `MEMORY_OUTBOX`.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import sys
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any, Protocol
+
+from flask import current_app
+
+log = logging.getLogger("crm.email")
+
+#: What the "memory" backend has sent (tests read and clear it).
+MEMORY_OUTBOX: list[EmailMessage] = []
+
+
+class PermanentFailure(Exception):
+    """The server refused the message for good (5xx on every recipient): retrying will not help."""
+
+
+_POLICY = policy.default.clone(max_line_length=998)
+
+
+def _header_value(value: object) -> str:
+    """No CR or LF in a header: a value can never add a header of its own."""
+    return " ".join(str(value).splitlines()).strip()
+
+
+def build_message(row: Any, sender: str) -> EmailMessage:
+    """An outbox row (anything with the OutboxMessage columns) as a text + HTML message."""
+    # Long lines rather than folded ones: a folded List-Unsubscribe URL would be encoded, and broken.
+    message = EmailMessage(policy=_POLICY)
+    message["From"] = _header_value(sender)
+    message["To"] = _header_value(row.to_email)
+    message["Subject"] = _header_value(row.subject)
+    message["Date"] = formatdate(localtime=False)
+    domain = sender.rpartition("@")[2].strip("> ") or "localhost"
+    # Stable per outbox row, so a receiving server can drop a duplicate after a lost "250".
+    created = int(row.created_at.timestamp()) if row.created_at else 0
+    message["Message-ID"] = f"<outbox.{row.id}.{created}@{_header_value(domain)}>"
+    for name, value in (row.headers or {}).items():
+        clean = _header_value(name)
+        if clean and clean.lower() not in {"from", "to", "subject", "date", "message-id"}:
+            message[clean] = _header_value(value)
+    message.set_content(row.body_text)
+    if row.body_html:
+        message.add_alternative(row.body_html, subtype="html")
+    return message
+
+
+class Backend(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ConsoleBackend:
+    """Development: the message goes to standard output; under TESTING to the debug log only."""
+
+    def send(self, message: EmailMessage) -> None:
+        body = message.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        rendered = (
+            f"---------- email ----------\nTo: {message['To']}\nSubject: {message['Subject']}\n\n"
+            f"{text}\n---------------------------"
+        )
+        if current_app.config.get("TESTING"):
+            log.debug("console email to %s: %s", message["To"], message["Subject"])
+        else:
+            sys.stdout.write(rendered + "\n")
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        return None
+
+
+class MemoryBackend:
+    def send(self, message: EmailMessage) -> None:
+        MEMORY_OUTBOX.append(message)
+
+    def close(self) -> None:
+        return None
+
+
+class SMTPBackend:
+    """SMTP with STARTTLS (MAIL_USE_TLS) or implicit TLS (MAIL_USE_SSL / port 465)."""
+
+    def __init__(self, config: Any) -> None:
+        self.host = config["MAIL_SERVER"]
+        self.port = int(config.get("MAIL_PORT") or 587)
+        self.username = config.get("MAIL_USERNAME")
+        self.password = config.get("MAIL_PASSWORD")
+        self.use_tls = bool(config.get("MAIL_USE_TLS"))
+        self.use_ssl = bool(config.get("MAIL_USE_SSL")) or self.port == 465
+        self.timeout = float(config.get("MAIL_TIMEOUT", 30))
+        self.connection: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        connection: smtplib.SMTP
+        if self.use_ssl:
+            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.use_tls:
+                connection.starttls(context=context)
+        if self.username:
+            connection.login(self.username, self.password or "")
+        return connection
+
+    def send(self, message: EmailMessage) -> None:
+        if self.connection is None:
+            self.connection = self._connect()
+        try:
+            self.connection.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            self._reset()
+            codes = [code for code, _ in error.recipients.values()]
+            if codes and all(code >= 500 for code in codes):
+                raise PermanentFailure(f"recipient refused: {error.recipients}") from error
+            raise
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+            raise
+
+    def _reset(self) -> None:
+        """After a refused message the connection is still good: RSET and carry on."""
+        try:
+            if self.connection is not None:
+                self.connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+
+def backend_name(config: Any) -> str:
+    return str(config.get("MAIL_BACKEND") or ("smtp" if config.get("MAIL_SERVER") else "console"))
+
+
+def get_backend() -> Backend:
+    """A fresh backend for one batch of messages (the SMTP one keeps its connection until closed)."""
+    config = current_app.config
+    name = backend_name(config)
+    if name == "smtp":
+        return SMTPBackend(config)
+    if name == "memory":
+        return MemoryBackend()
+    return ConsoleBackend()

@@ -1,0 +1,304 @@
+"""The join, donate and subscribe forms. Every field is checked on the server."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from crm.core.money import format_money, parse_money
+
+GIFT_AID_WORDING = (
+    "I want to Gift Aid my donation and any donations I make in the future or have made in the "
+    "past 4 years to {org}. I am a UK taxpayer and understand that if I pay less Income Tax and/or "
+    "Capital Gains Tax than the amount of Gift Aid claimed on all my donations in that tax year it "
+    "is my responsibility to pay any difference."
+)
+EMAIL_UPDATES_WORDING = (
+    "Yes, send me news and campaign updates from {org} by email. I can stop them at any time."
+)
+
+#: ISO 3166 codes offered on the forms (the UK first); a tampered value is refused.
+COUNTRIES = [
+    ("GB", "United Kingdom"),
+    ("IE", "Ireland"),
+    ("AU", "Australia"),
+    ("AT", "Austria"),
+    ("BE", "Belgium"),
+    ("CA", "Canada"),
+    ("CO", "Colombia"),
+    ("DK", "Denmark"),
+    ("FI", "Finland"),
+    ("FR", "France"),
+    ("DE", "Germany"),
+    ("GR", "Greece"),
+    ("IT", "Italy"),
+    ("NL", "Netherlands"),
+    ("NZ", "New Zealand"),
+    ("NO", "Norway"),
+    ("PL", "Poland"),
+    ("PT", "Portugal"),
+    ("ES", "Spain"),
+    ("SE", "Sweden"),
+    ("CH", "Switzerland"),
+    ("US", "United States"),
+]
+TITLES = ["", "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Rev"]
+
+_UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$")
+_PHONE = re.compile(r"^\+?[\d\s().-]{6,25}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def gift_aid_wording(org: str) -> str:
+    return GIFT_AID_WORDING.format(org=org)
+
+
+def email_updates_wording(org: str) -> str:
+    return EMAIL_UPDATES_WORDING.format(org=org)
+
+
+def normalise_uk_postcode(value: str) -> str | None:
+    """'n19gu' -> 'N1 9GU'; None when it is not a UK postcode."""
+    compact = re.sub(r"\s+", "", value or "").upper()
+    if not _UK_POSTCODE.match(compact):
+        return None
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class _NoControlCharacters:
+    def __call__(self, form: FlaskForm, field: Any) -> None:
+        if field.data and _CONTROL.search(field.data):
+            raise ValidationError("Remove the special characters from this field.")
+
+
+def _check_email(field: Any) -> None:
+    value = (field.data or "").strip()
+    if not value:
+        raise ValidationError("Enter your email address.")
+    if len(value) > 254:
+        raise ValidationError("The email address must be 254 characters or fewer.")
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError("Enter an email address like name@example.org.") from error
+    field.data = result.normalized.lower()
+
+
+class _PersonFields(FlaskForm):
+    first_name = StringField(
+        "First name",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your first name."),
+            Length(max=100, message="First name must be 100 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    last_name = StringField(
+        "Last name",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your last name."),
+            Length(max=100, message="Last name must be 100 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    email = StringField("Email address", filters=[_strip])
+    email_updates = BooleanField("Email updates", default=False)
+
+    def validate_email(self, field: Any) -> None:
+        _check_email(field)
+
+
+class _AddressFields(_PersonFields):
+    title = SelectField("Title (optional)", choices=[(t, t or "None") for t in TITLES], default="")
+    address_line1 = StringField(
+        "Address line 1",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the first line of your address."),
+            Length(max=200, message="Address line 1 must be 200 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    address_line2 = StringField(
+        "Address line 2 (optional)",
+        filters=[_strip],
+        validators=[
+            Length(max=200, message="Address line 2 must be 200 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    town = StringField(
+        "Town or city",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your town or city."),
+            Length(max=100, message="Town or city must be 100 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    postcode = StringField(
+        "Postcode",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your postcode."),
+            Length(max=20, message="Postcode must be 20 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    country = SelectField("Country", choices=COUNTRIES, default="GB")
+    phone = StringField(
+        "Phone (optional)",
+        filters=[_strip],
+        validators=[Optional(), Length(max=40, message="Phone must be 40 characters or fewer.")],
+    )
+
+    def validate_phone(self, field: Any) -> None:
+        if field.data and not _PHONE.match(field.data):
+            raise ValidationError("Enter a phone number using digits, spaces and + only.")
+
+    def validate_postcode(self, field: Any) -> None:
+        if self.country.data == "GB" and field.data:
+            normalised = normalise_uk_postcode(field.data)
+            if normalised is None:
+                raise ValidationError("Enter a UK postcode like N1 9GU.")
+            field.data = normalised
+
+
+def _donation_field(label: str, required: bool) -> StringField:
+    return StringField(label, filters=[_strip], validators=[] if required else [Optional()])
+
+
+def _check_amount(field: Any, *, required: bool) -> int:
+    raw = field.data or ""
+    if not raw:
+        if required:
+            raise ValidationError("Enter how much you would like to give.")
+        return 0
+    amount = parse_money(raw)
+    low, high = int(current_app.config["DONATION_MIN"]), int(current_app.config["DONATION_MAX"])
+    if amount is None:
+        raise ValidationError("Enter an amount in pounds, like 10 or 10.50.")
+    if amount < low or amount > high:
+        raise ValidationError(f"Enter an amount between {format_money(low)} and {format_money(high)}.")
+    return amount
+
+
+class JoinForm(_AddressFields):
+    plan = RadioField("Membership plan", coerce=str, validate_choice=False)
+    donation = _donation_field("Extra donation (optional)", required=False)
+    gift_aid = BooleanField("Gift Aid declaration", default=False)
+
+    def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans = {str(p.id): p for p in plans}
+        self.plan.choices = [(str(p.id), p.name) for p in plans]
+        self.donation_amount = 0
+
+    @property
+    def chosen_plan(self) -> Any:
+        return self.plans.get(self.plan.data or "")
+
+    def validate_plan(self, field: Any) -> None:
+        if not field.data:
+            raise ValidationError("Choose a membership plan.")
+        if field.data not in self.plans:
+            raise ValidationError("Choose one of the plans shown.")
+
+    def validate_donation(self, field: Any) -> None:
+        self.donation_amount = _check_amount(field, required=False)
+
+    def validate_gift_aid(self, field: Any) -> None:
+        if not field.data:
+            return
+        plan = self.chosen_plan
+        eligible = (plan is not None and plan.gift_aid_eligible) or bool(self.donation.data)
+        if not eligible:
+            raise ValidationError("Gift Aid cannot be claimed on this plan without a donation.")
+        if self.country.data != "GB" or normalise_uk_postcode(self.postcode.data or "") is None:
+            raise ValidationError("Gift Aid needs a UK home address with a UK postcode.")
+
+
+class DonateForm(_PersonFields):
+    amount = _donation_field("Amount (£)", required=True)
+    gift_aid = BooleanField("Gift Aid declaration", default=False)
+    address_line1 = StringField(
+        "House name or number and street (needed for Gift Aid)",
+        filters=[_strip],
+        validators=[
+            Length(max=200, message="The address must be 200 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    postcode = StringField(
+        "Postcode (needed for Gift Aid)",
+        filters=[_strip],
+        validators=[
+            Length(max=20, message="Postcode must be 20 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.amount_minor = 0
+
+    def validate_amount(self, field: Any) -> None:
+        self.amount_minor = _check_amount(field, required=True)
+
+    def validate_postcode(self, field: Any) -> None:
+        if field.data:
+            normalised = normalise_uk_postcode(field.data)
+            if normalised is None and self.gift_aid.data:
+                raise ValidationError("Enter a UK postcode like N1 9GU.")
+            field.data = normalised or field.data
+        elif self.gift_aid.data:
+            raise ValidationError("Enter your UK postcode so that we can claim Gift Aid.")
+
+    def validate_address_line1(self, field: Any) -> None:
+        if self.gift_aid.data and not field.data:
+            raise ValidationError("Enter your house name or number and street so that we can claim Gift Aid.")
+
+
+class SubscribeForm(FlaskForm):
+    first_name = StringField(
+        "First name",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your first name."),
+            Length(max=100, message="First name must be 100 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    last_name = StringField(
+        "Last name (optional)",
+        filters=[_strip],
+        validators=[
+            Length(max=100, message="Last name must be 100 characters or fewer."),
+            _NoControlCharacters(),
+        ],
+    )
+    email = StringField("Email address", filters=[_strip])
+    consent = BooleanField("Email updates", default=False)
+
+    def validate_email(self, field: Any) -> None:
+        _check_email(field)
+
+    def validate_consent(self, field: Any) -> None:
+        if not field.data:
+            raise ValidationError("Tick the box to confirm you want our email updates.")
+
+
+class ConfirmForm(FlaskForm):
+    """The button on the confirmation page: opening the emailed link alone changes nothing."""

@@ -1,0 +1,380 @@
+"""Join, donate and subscribe: contacts, pending memberships and Stripe Checkout.
+
+Nothing becomes a member here except through `fulfil_checkout_session`, the one function that
+both the success page and the webhook run. It is idempotent and safe to race: the membership row
+is locked first, and the payment's natural key is unique.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.billing import stripe_gateway as gateway
+from crm.billing.services import field, id_of, insert_once, queue_receipt, record_stripe_payment, timestamp
+from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.join.forms import email_updates_wording, gift_aid_wording
+from crm.memberships import lifecycle
+from crm.memberships.models import Membership, Plan
+
+CONTACT_FIELDS = (
+    "title",
+    "first_name",
+    "last_name",
+    "address_line1",
+    "address_line2",
+    "town",
+    "postcode",
+    "country",
+    "phone",
+)
+
+
+@dataclass
+class Checkout:
+    url: str
+    session_id: str
+
+
+def active_plans() -> list[Plan]:
+    return list(
+        db.session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.display_order, Plan.id))
+    )
+
+
+def find_contact(email: str) -> Contact | None:
+    return db.session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
+
+
+def find_or_create_contact(email: str, details: dict[str, Any], *, source: str) -> Contact:
+    """A known email is reused: blank fields are filled in, existing details are never overwritten."""
+    email = email.strip().lower()
+    for _attempt in range(2):
+        contact = find_contact(email)
+        if contact is not None:
+            changed = False
+            for name, value in details.items():
+                if name in CONTACT_FIELDS and value and not getattr(contact, name):
+                    setattr(contact, name, value)
+                    changed = True
+            if changed:
+                db.session.flush()
+            return contact
+        contact = Contact(
+            email=email, source=source, **{k: v or "" for k, v in details.items() if k in CONTACT_FIELDS}
+        )
+        if not insert_once(contact):  # created by a concurrent request: use theirs
+            continue
+        return contact
+    raise RuntimeError("could not create the contact")  # pragma: no cover
+
+
+def _idempotency_key(prefix: str, parts: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return f"{prefix}-{digest}"
+
+
+def ensure_plan_price(plan: Plan) -> str:
+    if not plan.stripe_price_id:
+        gateway.sync_plan(plan)
+    if not plan.stripe_price_id:
+        raise gateway.GatewayError(
+            "plan has no price", user_message="That plan cannot be paid for online yet."
+        )
+    return plan.stripe_price_id
+
+
+def _donation_line(amount: int, currency: str) -> dict[str, Any]:
+    return {
+        "price_data": {
+            "currency": currency,
+            "unit_amount": amount,
+            "product_data": {"name": f"Donation to {current_app.config['ORG_NAME']}"},
+        },
+        "quantity": 1,
+    }
+
+
+def _urls() -> tuple[str, str]:
+    base = current_app.config["BASE_URL"]
+    return f"{base}/join/success?session_id={{CHECKOUT_SESSION_ID}}", f"{base}/join?cancelled=1"
+
+
+def _reusable_session(membership: Membership, wanted: dict[str, str]) -> str | None:
+    """The stored Checkout URL while that session is still open for the same choices."""
+    if not membership.stripe_checkout_session_id or not membership.checkout_url:
+        return None
+    try:
+        session = gateway.retrieve_checkout_session(membership.stripe_checkout_session_id)
+    except gateway.GatewayError:
+        return None
+    metadata = field(session, "metadata") or {}
+    same = all(str(field(metadata, k) or "") == v for k, v in wanted.items())
+    return membership.checkout_url if field(session, "status") == "open" and same else None
+
+
+def start_join_checkout(
+    contact: Contact,
+    plan: Plan,
+    *,
+    donation: int,
+    gift_aid: bool,
+    email_updates: bool,
+) -> Checkout:
+    """One pending membership and one Checkout Session, however many times Join is pressed.
+
+    Raises lifecycle.AlreadyMember for a current member, GatewayError when Stripe fails.
+    """
+    membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
+    metadata = {
+        "contact_id": str(contact.id),
+        "membership_id": str(membership.id),
+        "plan_id": str(plan.id),
+        "kind": "membership",
+        "donation": str(donation),
+        "gift_aid": "1" if gift_aid else "0",
+        "email_updates": "1" if email_updates else "0",
+    }
+    reuse = _reusable_session(membership, metadata)
+    if reuse:
+        return Checkout(url=reuse, session_id=membership.stripe_checkout_session_id or "")
+    customer_id = gateway.ensure_customer(contact)
+    line_items: list[dict[str, Any]] = [{"price": ensure_plan_price(plan), "quantity": 1}]
+    if donation:
+        line_items.append(_donation_line(donation, plan.currency))
+    success_url, cancel_url = _urls()
+    key = _idempotency_key(
+        f"join-{membership.id}",
+        {
+            **metadata,
+            "amount": plan.amount,
+            "price": plan.stripe_price_id,
+            "previous": membership.stripe_checkout_session_id,
+        },
+    )
+    ids = {k: metadata[k] for k in ("contact_id", "membership_id", "plan_id", "kind")}
+    session = gateway.create_checkout_session(
+        mode="subscription" if plan.recurring else "payment",
+        customer_id=customer_id,
+        line_items=line_items,
+        metadata=metadata,
+        subscription_metadata=ids if plan.recurring else None,
+        payment_intent_metadata=None if plan.recurring else ids,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        idempotency_key=key,
+    )
+    membership.stripe_checkout_session_id = session.id
+    membership.checkout_url = session.url
+    db.session.flush()
+    return Checkout(url=session.url, session_id=session.id)
+
+
+def start_donation_checkout(
+    contact: Contact, *, amount: int, gift_aid: bool, email_updates: bool, nonce: str
+) -> Checkout:
+    """A one-off donation; `nonce` comes from the form, so a double submit makes one session."""
+    currency = current_app.config["CURRENCY"]
+    metadata = {
+        "contact_id": str(contact.id),
+        "kind": "donation",
+        "donation": str(amount),
+        "gift_aid": "1" if gift_aid else "0",
+        "email_updates": "1" if email_updates else "0",
+    }
+    customer_id = gateway.ensure_customer(contact)
+    success_url, cancel_url = _urls()
+    session = gateway.create_checkout_session(
+        mode="payment",
+        customer_id=customer_id,
+        line_items=[_donation_line(amount, currency)],
+        metadata=metadata,
+        subscription_metadata=None,
+        payment_intent_metadata={"contact_id": str(contact.id), "kind": "donation"},
+        success_url=success_url,
+        cancel_url=cancel_url.replace("/join?", "/donate?"),
+        idempotency_key=_idempotency_key(f"donate-{contact.id}", {**metadata, "nonce": nonce}),
+    )
+    return Checkout(url=session.url, session_id=session.id)
+
+
+def new_form_nonce() -> str:
+    return secrets.token_urlsafe(16)
+
+
+# --- fulfilment: the success page and the webhook both run this ---------------------------------
+
+
+def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> None:
+    """The Gift Aid declaration and email consent ticked on the form, now that payment proved them."""
+    org = current_app.config["ORG_NAME"]
+    now = utcnow()
+    if str(field(metadata, "gift_aid") or "") == "1":
+        existing = db.session.scalar(
+            select(GiftAidDeclaration.id).where(
+                GiftAidDeclaration.contact_id == contact.id, GiftAidDeclaration.cancelled_at.is_(None)
+            )
+        )
+        if existing is None:
+            db.session.add(
+                GiftAidDeclaration(
+                    contact_id=contact.id,
+                    declared_at=now,
+                    valid_from=now - timedelta(days=4 * 365),
+                    wording=gift_aid_wording(org),
+                    source=source,
+                    house=contact.address_line1,
+                    postcode=contact.postcode,
+                )
+            )
+    if str(field(metadata, "email_updates") or "") == "1" and not contact.email_consent:
+        db.session.add(
+            Consent(
+                contact_id=contact.id,
+                kind="email_updates",
+                granted=True,
+                wording=email_updates_wording(org),
+                source=source,
+                confirmed_at=now,
+            )
+        )
+        contact.email_consent = True
+        contact.email_consent_at = now
+        contact.email_consent_source = source
+    db.session.flush()
+
+
+def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]:
+    """The local rows a session names; (None, ...) when it is not one of ours."""
+    metadata = field(session, "metadata") or {}
+    try:
+        contact_id = int(field(metadata, "contact_id") or 0)
+        membership_id = int(field(metadata, "membership_id") or 0)
+        plan_id = int(field(metadata, "plan_id") or 0)
+    except (TypeError, ValueError):
+        return None, None, None
+    contact = db.session.get(Contact, contact_id) if contact_id else None
+    if contact is None:
+        return None, None, None
+    customer = id_of(field(session, "customer"))
+    if contact.stripe_customer_id and customer and customer != contact.stripe_customer_id:
+        return None, None, None
+    if field(metadata, "kind") == "donation":
+        return contact, None, None
+    membership = (
+        db.session.get(Membership, membership_id, with_for_update=True, populate_existing=True)
+        if membership_id
+        else None
+    )
+    plan = db.session.get(Plan, plan_id) if plan_id else None
+    if membership is None or plan is None or membership.contact_id != contact.id:
+        return None, None, None
+    return contact, membership, plan
+
+
+def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None) -> str:
+    """Apply a completed, paid Checkout Session once: 'activated', 'donation', 'already', 'unpaid', 'ignored'."""
+    if field(session, "payment_status") not in ("paid", "no_payment_required"):
+        return "unpaid"
+    contact, membership, plan = _ours(session)
+    if contact is None:
+        return "ignored"
+    kind = "donation" if membership is None else "membership"
+    if membership is not None and plan is not None and plan.id != membership.plan_id:
+        return "ignored"  # a tampered session: metadata does not match our record
+    amount = int(field(session, "amount_total") or 0)
+    subscription = field(session, "subscription")
+    sub_id = id_of(subscription)
+    invoice_id = id_of(field(session, "invoice"))
+    intent_id = id_of(field(session, "payment_intent"))
+    paid_at = timestamp(field(session, "created")) or utcnow()
+    donation = int(field(field(session, "metadata") or {}, "donation") or 0)
+    gift_aid_eligible = bool(donation) or bool(plan and plan.gift_aid_eligible)
+
+    if sub_id:
+        sub = subscription if not isinstance(subscription, str) else gateway.retrieve_subscription(sub_id)
+        if membership is not None:
+            from crm.billing.webhook import subscription_is_ours
+
+            if not subscription_is_ours(sub):
+                return "ignored"
+        if not invoice_id:
+            invoice_id = id_of(field(sub, "latest_invoice"))
+
+    payment, created = record_stripe_payment(
+        contact_id=contact.id,
+        membership_id=membership.id if membership else None,
+        kind=kind,
+        amount=amount,
+        currency=str(field(session, "currency") or "gbp"),
+        paid_at=paid_at,
+        invoice_id=invoice_id if sub_id else None,
+        payment_intent_id=intent_id,
+        checkout_session_id=str(field(session, "id")),
+        gift_aid_eligible=gift_aid_eligible,
+    )
+    if membership is not None:
+        _activate_for_session(
+            membership, plan, sub_id, sub if sub_id else None, amount, paid_at, stripe_event_id
+        )
+    if created:
+        _record_declarations(
+            contact, field(session, "metadata") or {}, source="join" if membership else "donate"
+        )
+        queue_receipt(payment)
+        return "donation" if membership is None else "activated"
+    return "already"
+
+
+def _activate_for_session(
+    membership: Membership,
+    plan: Plan | None,
+    sub_id: str | None,
+    sub: Any,
+    amount: int,
+    paid_at: datetime,
+    stripe_event_id: str | None,
+) -> None:
+    if sub_id and membership.stripe_subscription_id != sub_id:
+        taken = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+        if taken is None:
+            membership.stripe_subscription_id = sub_id
+    if sub is not None:
+        start, end = gateway.subscription_period(sub)
+    else:
+        start, end = paid_at, None if plan is None else lifecycle.period_end(plan, paid_at)
+    if membership.status in ("active", "grace", "suspended") and membership.joined_at is not None:
+        if sub is None:
+            return  # already applied (the other of webhook and success page got here first)
+    try:
+        lifecycle.activate_from_payment(
+            membership,
+            period_start=start,
+            paid_through=end,
+            amount=amount,
+            reason="paid by card (Stripe Checkout)",
+            stripe_event_id=stripe_event_id,
+        )
+    except lifecycle.AlreadyMember as error:
+        from crm.audit.services import record
+
+        record(
+            "payment.second_membership",
+            target_type="membership",
+            target_id=membership.id,
+            contact_id=membership.contact_id,
+            actor_label="stripe",
+            detail=f"paid for membership {membership.id} while {error.membership.status} membership "
+            f"{error.membership.id} exists: check and refund",
+        )
+    membership.checkout_url = None
+    db.session.flush()

@@ -1,0 +1,169 @@
+"""The member's own forms. Only the fields declared here are ever read from a request."""
+
+from __future__ import annotations
+
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, StringField
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+
+#: A UK postcode (outward and inward parts, space optional), e.g. N1 9GU, SW1A 1AA, GIR 0AA.
+UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})$", re.IGNORECASE)
+_PHONE = re.compile(r"^[0-9+()\- .]{6,40}$")
+
+EMAIL_CONSENT_WORDING = (
+    "Yes, email me news, campaign updates and appeals. I can stop these emails at any time."
+)
+GIFT_AID_WORDING = (
+    "I want to Gift Aid my donation and any donations I make in the future or have made in the "
+    "past four years to {org}. I am a UK taxpayer and understand that if I pay less Income Tax "
+    "and/or Capital Gains Tax than the amount of Gift Aid claimed on all my donations in that tax "
+    "year it is my responsibility to pay any difference."
+)
+
+
+def normalise_postcode(value: str) -> str:
+    """'n19gu' -> 'N1 9GU'."""
+    compact = re.sub(r"\s+", "", value or "").upper()
+    return f"{compact[:-3]} {compact[-3:]}" if len(compact) > 3 else compact
+
+
+def is_uk_postcode(value: str) -> bool:
+    return bool(UK_POSTCODE.match(normalise_postcode(value)))
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+class ContactDetailsForm(FlaskForm):
+    """Name, address, phone and email, validated like the join form."""
+
+    title = StringField("Title (optional)", filters=[_strip], validators=[Optional(), Length(max=40)])
+    first_name = StringField(
+        "First name",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter your first name."),
+            Length(max=100, message="First name must be 100 characters or fewer."),
+        ],
+    )
+    last_name = StringField(
+        "Last name",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter your last name."),
+            Length(max=100, message="Last name must be 100 characters or fewer."),
+        ],
+    )
+    email = StringField(
+        "Email address",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter your email address."),
+            Length(max=254, message="Email address must be 254 characters or fewer."),
+            Email("Enter an email address in the correct format, like name@example.org.", check_deliverability=False),
+        ],
+    )
+    address_line1 = StringField(
+        "Address line 1",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter the first line of your address."),
+            Length(max=200, message="Address line 1 must be 200 characters or fewer."),
+        ],
+    )
+    address_line2 = StringField(
+        "Address line 2 (optional)",
+        filters=[_strip],
+        validators=[Optional(), Length(max=200, message="Address line 2 must be 200 characters or fewer.")],
+    )
+    town = StringField(
+        "Town or city",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter your town or city."),
+            Length(max=100, message="Town or city must be 100 characters or fewer."),
+        ],
+    )
+    postcode = StringField(
+        "Postcode",
+        filters=[_strip],
+        validators=[Optional(), Length(max=20, message="Postcode must be 20 characters or fewer.")],
+    )
+    phone = StringField("Phone (optional)", filters=[_strip], validators=[Optional(), Length(max=40)])
+    #: The Contact.version the form was rendered from (optimistic locking).
+    version = HiddenField()
+
+    def __init__(self, *args: object, gift_aid_declared: bool = False, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.gift_aid_declared = gift_aid_declared
+
+    def validate_postcode(self, field: StringField) -> None:
+        if not field.data:
+            if self.gift_aid_declared:
+                raise ValidationError("Enter your UK postcode: HMRC needs it for your Gift Aid declaration.")
+            return
+        if self.gift_aid_declared and not is_uk_postcode(field.data):
+            raise ValidationError("Enter a real UK postcode, like N1 9GU.")
+        if is_uk_postcode(field.data):
+            field.data = normalise_postcode(field.data)
+
+    def validate_phone(self, field: StringField) -> None:
+        if field.data and not _PHONE.match(field.data):
+            raise ValidationError("Enter a phone number using digits, spaces and + ( ) - only.")
+
+    def validate_version(self, field: HiddenField) -> None:
+        try:
+            int(field.data)
+        except (TypeError, ValueError):
+            raise ValidationError("This form is out of date. Please reload the page.") from None
+
+    def validate_first_name(self, field: StringField) -> None:
+        _no_control_characters(field)
+
+    def validate_last_name(self, field: StringField) -> None:
+        _no_control_characters(field)
+
+
+def _no_control_characters(field: StringField) -> None:
+    if field.data and any(not ch.isprintable() for ch in field.data):
+        raise ValidationError(f"{field.label.text} contains characters we cannot store.")
+
+
+class EmailPreferencesForm(FlaskForm):
+    email_updates = BooleanField(EMAIL_CONSENT_WORDING)
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only needs the CSRF token (cancel auto-renewal, forget me...)."""
+
+
+class GiftAidForm(FlaskForm):
+    confirm = BooleanField(
+        "I confirm the declaration above",
+        validators=[InputRequired("Tick the box to confirm you are a UK taxpayer and agree to the declaration.")],
+    )
+    house = StringField(
+        "House name or number",
+        filters=[_strip],
+        validators=[
+            InputRequired("Enter your house name or number."),
+            Length(max=200, message="House name or number must be 200 characters or fewer."),
+        ],
+    )
+    postcode = StringField(
+        "Postcode",
+        filters=[_strip],
+        validators=[InputRequired("Enter your UK postcode."), Length(max=20)],
+    )
+
+    def validate_postcode(self, field: StringField) -> None:
+        if not is_uk_postcode(field.data or ""):
+            raise ValidationError("Enter a real UK postcode, like N1 9GU.")
+        field.data = normalise_postcode(field.data)
+
+
+class CancelDeclarationForm(FlaskForm):
+    declaration_id = IntegerField(validators=[InputRequired()])

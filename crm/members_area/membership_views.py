@@ -1,0 +1,127 @@
+"""The member's own membership: card and auto-renewal (Stripe Customer Portal), renewing and Gift Aid."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from crm.extensions import db
+from crm.members_area import services
+from crm.members_area.forms import GIFT_AID_WORDING, CancelDeclarationForm, ConfirmForm, GiftAidForm
+from crm.members_area.routes import bp, own_contact
+
+
+@bp.post("/billing-portal")
+@login_required
+def billing_portal():  # type: ignore[no-untyped-def]
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        url = services.portal_url(own_contact())
+    except services.AccountActionError as error:
+        flash(error.user_message, "error")
+        return redirect(url_for(".account"))
+    return redirect(url, code=303)
+
+
+def _membership_for_auto_renew():  # type: ignore[no-untyped-def]
+    card = services.membership_card(own_contact())
+    if card.membership is None or not card.membership.plan.recurring:
+        abort(404)
+    return card
+
+
+@bp.route("/auto-renew/cancel", methods=["GET", "POST"])
+@login_required
+def cancel_auto_renew():  # type: ignore[no-untyped-def]
+    card = _membership_for_auto_renew()
+    form = ConfirmForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        if not card.can_cancel_auto_renew:
+            flash("Auto-renewal is already off.", "info")
+            return redirect(url_for(".account"))
+        return render_template("members_area/cancel_auto_renew.html", card=card, form=form)
+    return _set_auto_renew(card, False)
+
+
+@bp.post("/auto-renew/resume")
+@login_required
+def resume_auto_renew():  # type: ignore[no-untyped-def]
+    card = _membership_for_auto_renew()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not card.can_resume_auto_renew and not (card.membership and card.membership.auto_renew):
+        flash("Auto-renewal cannot be turned back on for this membership. You can renew instead.", "error")
+        return redirect(url_for(".account"))
+    return _set_auto_renew(card, True)
+
+
+def _set_auto_renew(card: services.MembershipCard, on: bool):  # type: ignore[no-untyped-def]
+    membership = card.membership
+    assert membership is not None  # noqa: S101  (checked by the caller)
+    try:
+        changed = services.set_auto_renew(membership, on, actor=current_user)
+        db.session.commit()
+    except services.AccountActionError as error:
+        db.session.rollback()
+        flash(error.user_message, "error")
+        return redirect(url_for(".account"))
+    if changed and on:
+        flash("Auto-renewal is back on. Your membership will renew automatically.", "success")
+    elif changed:
+        flash("Auto-renewal is cancelled. Your membership continues until the end of the period you "
+              "have paid for; we have emailed you a confirmation.", "success")
+    return redirect(url_for(".account"))
+
+
+@bp.get("/renew")
+@login_required
+def renew():  # type: ignore[no-untyped-def]
+    """Renew or rejoin: the join form with the member's previous plan chosen (when still offered)."""
+    card = services.membership_card(own_contact())
+    plan = card.membership.plan if card.membership else None
+    if plan is not None and plan.active:
+        return redirect(f"/join?plan={plan.slug}")
+    return redirect("/join")
+
+
+@bp.route("/gift-aid", methods=["GET", "POST"])
+@login_required
+def gift_aid():  # type: ignore[no-untyped-def]
+    contact = own_contact()
+    wording = GIFT_AID_WORDING.format(org=current_app.config["ORG_NAME"])
+    form = GiftAidForm()
+    if request.method == "GET":
+        form.postcode.data = contact.postcode
+        first_word = (contact.address_line1 or "").split(" ")[0]
+        form.house.data = first_word if any(ch.isdigit() for ch in first_word) else contact.address_line1
+    elif form.validate_on_submit():
+        services.declare_gift_aid(
+            contact, house=form.house.data, postcode=form.postcode.data, wording=wording, actor=current_user
+        )
+        db.session.commit()
+        flash("Thank you: your Gift Aid declaration is recorded.", "success")
+        return redirect(url_for(".gift_aid"))
+    status = 400 if form.errors else 200
+    return render_template(
+        "members_area/gift_aid.html",
+        form=form,
+        cancel_form=CancelDeclarationForm(formdata=None),
+        wording=wording,
+        declaration=services.active_declaration(contact.id),
+        declarations=services.declarations_for(contact.id),
+    ), status
+
+
+@bp.post("/gift-aid/cancel")
+@login_required
+def cancel_gift_aid():  # type: ignore[no-untyped-def]
+    form = CancelDeclarationForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not services.cancel_gift_aid(own_contact(), form.declaration_id.data, actor=current_user):
+        abort(404)
+    db.session.commit()
+    flash("Your Gift Aid declaration is cancelled. We will not claim Gift Aid on future payments.", "success")
+    return redirect(url_for(".gift_aid"))

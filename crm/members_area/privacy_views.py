@@ -1,0 +1,53 @@
+"""The member's data rights: download everything we hold, and ask to be forgotten."""
+
+from __future__ import annotations
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from crm.audit.services import record
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.members_area import services
+from crm.members_area.export import contact_data_csv, contact_data_json
+from crm.members_area.forms import ConfirmForm
+from crm.members_area.routes import bp, own_contact
+
+
+def _download(body: str, mimetype: str, extension: str) -> Response:
+    contact = own_contact()
+    # The download is a security event (personal data leaves the system): audited, never cached.
+    record("export.self", target_type="contact", target_id=contact.id, contact_id=contact.id,
+           detail=extension, actor=current_user)
+    db.session.commit()
+    name = f"my-data-{utcnow():%Y-%m-%d}.{extension}"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/data.json")
+@login_required
+def data_json():  # type: ignore[no-untyped-def]
+    return _download(contact_data_json(own_contact()), "application/json", "json")
+
+
+@bp.get("/data.csv")
+@login_required
+def data_csv():  # type: ignore[no-untyped-def]
+    return _download(contact_data_csv(own_contact()), "text/csv", "csv")
+
+
+@bp.route("/forget", methods=["GET", "POST"])
+@login_required
+def forget():  # type: ignore[no-untyped-def]
+    contact = own_contact()
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        services.request_erasure(contact, actor=current_user)
+        db.session.commit()
+        flash("We have your request. Our staff will review it and erase your details within one month.",
+              "success")
+        return redirect(url_for(".account"))
+    return render_template("members_area/forget.html", form=form, contact=contact)

@@ -1,0 +1,415 @@
+"""The rules behind the member's own pages. Every lookup takes the signed-in member's contact id.
+
+Services flush, never commit: the route commits once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+
+from crm.accounts.models import AuthToken, User
+from crm.audit.models import AuditEvent
+from crm.audit.services import record
+from crm.billing.models import Payment
+from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
+from crm.core.types import utcnow
+from crm.email.models import OutboxMessage
+from crm.email.services import queue_email
+from crm.extensions import db
+from crm.members_area import access
+from crm.memberships import lifecycle
+from crm.memberships.models import Membership, MembershipEvent
+
+#: The contact fields a member may change themselves (nothing else is ever assigned from a form).
+EDITABLE_FIELDS = (
+    "title",
+    "first_name",
+    "last_name",
+    "address_line1",
+    "address_line2",
+    "town",
+    "postcode",
+    "phone",
+)
+
+
+class AccountActionError(Exception):
+    """A member action that could not be done; `user_message` is safe to show."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class StaleRecordError(AccountActionError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This record changed since you opened the form (perhaps in another tab, or by our staff). "
+            "We have loaded the latest details: please check them and make your change again."
+        )
+
+
+# --- The membership card -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MembershipCard:
+    membership: Membership | None
+    has_access: bool
+    #: "Renews on", "Ends on", "Grace until", "Expired on", or "" (life, complimentary, none).
+    date_label: str
+    date: datetime | None
+    #: The membership events that led to its state, oldest first.
+    explanation: list[MembershipEvent]
+
+    @property
+    def can_cancel_auto_renew(self) -> bool:
+        m = self.membership
+        return bool(m and m.auto_renew and m.status in ("active", "grace") and m.plan.recurring)
+
+    @property
+    def can_resume_auto_renew(self) -> bool:
+        m = self.membership
+        return bool(
+            m
+            and not m.auto_renew
+            and m.status == "active"
+            and m.plan.recurring
+            and m.stripe_subscription_id
+            and m.paid_through
+            and m.paid_through > utcnow()
+        )
+
+    @property
+    def needs_renewal(self) -> bool:
+        """Lapsed, cancelled, expired or never joined: offer renew / rejoin."""
+        m = self.membership
+        return m is None or m.status in ("lapsed", "cancelled", "expired")
+
+
+def membership_card(contact: Contact) -> MembershipCard:
+    membership = access.latest_membership(contact.id)
+    if membership is None:
+        return MembershipCard(None, False, "", None, [])
+    label, when = _card_date(membership)
+    return MembershipCard(
+        membership=membership,
+        has_access=access.has_access(contact.id),
+        date_label=label,
+        date=when,
+        explanation=access.status_explanation(membership),
+    )
+
+
+def _card_date(m: Membership) -> tuple[str, datetime | None]:
+    if m.status in ("lapsed", "cancelled", "expired"):
+        return "Expired on", m.ended_at or m.paid_through
+    if m.status == "grace":
+        return "Grace period ends on", m.grace_until or m.paid_through
+    if m.paid_through is None:
+        return "", None
+    if m.auto_renew and m.plan.recurring:
+        return "Renews on", m.paid_through
+    return "Ends on", m.paid_through
+
+
+# --- Payments and receipts -----------------------------------------------------------------
+
+
+def payments_for(contact_id: int) -> list[Payment]:
+    return list(
+        db.session.scalars(
+            select(Payment)
+            .where(Payment.contact_id == contact_id)
+            .options(selectinload(Payment.refunds))
+            .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        )
+    )
+
+
+def payment_for(contact_id: int, payment_id: int) -> Payment | None:
+    """One of the member's own payments; another member's id gives None (the route answers 404)."""
+    return db.session.scalar(
+        select(Payment).where(Payment.id == payment_id, Payment.contact_id == contact_id)
+    )
+
+
+def declarations_for(contact_id: int) -> list[GiftAidDeclaration]:
+    return list(
+        db.session.scalars(
+            select(GiftAidDeclaration)
+            .where(GiftAidDeclaration.contact_id == contact_id)
+            .order_by(GiftAidDeclaration.declared_at.desc(), GiftAidDeclaration.id.desc())
+        )
+    )
+
+
+def active_declaration(contact_id: int) -> GiftAidDeclaration | None:
+    return db.session.scalar(
+        select(GiftAidDeclaration)
+        .where(GiftAidDeclaration.contact_id == contact_id, GiftAidDeclaration.cancelled_at.is_(None))
+        .order_by(GiftAidDeclaration.id.desc())
+        .limit(1)
+    )
+
+
+def gift_aid_status(payment: Payment, declarations: list[GiftAidDeclaration]) -> str:
+    """What the receipt says about Gift Aid on this payment."""
+    if payment.gift_aid_claim_id:
+        return "Gift Aid claimed from HMRC"
+    if not payment.gift_aid_eligible:
+        return "Not eligible for Gift Aid"
+    when = payment.paid_at or payment.created_at
+    for d in declarations:
+        covers_start = d.valid_from <= when
+        covers_end = d.cancelled_at is None or when < d.cancelled_at
+        if covers_start and covers_end:
+            return "Covered by your Gift Aid declaration"
+    return "No Gift Aid declaration covers this payment"
+
+
+# --- Contact details and email preferences --------------------------------------------------
+
+
+def email_in_use(email: str, contact_id: int) -> bool:
+    return (
+        db.session.scalar(select(Contact.id).where(Contact.email == email.lower(), Contact.id != contact_id))
+        is not None
+    )
+
+
+def update_contact_details(
+    contact: Contact, data: dict[str, Any], *, form_version: int, actor: User
+) -> list[str]:
+    """Apply the editable fields (and the email, already checked) from `data`; returns what changed.
+
+    `form_version` is the Contact.version the form was rendered from: a different current version
+    means someone else saved in between, and nothing is changed.
+    """
+    if form_version != contact.version:
+        raise StaleRecordError()
+    changed: list[str] = []
+    for name in EDITABLE_FIELDS:
+        value = data.get(name) or ""
+        if getattr(contact, name) != value:
+            setattr(contact, name, value)
+            changed.append(name)
+    new_email = (data.get("email") or "").strip().lower()
+    if new_email and new_email != contact.email:
+        contact.email = new_email
+        changed.append("email")
+    if changed:
+        # Field names only: the values are personal data and the trail must survive an erasure.
+        record(
+            "member.self_update",
+            target_type="contact",
+            target_id=contact.id,
+            contact_id=contact.id,
+            after={"fields": changed},
+            actor=actor,
+        )
+        db.session.flush()
+    return changed
+
+
+def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: str = "account") -> bool:
+    """Record a change of the email-updates consent; returns False when nothing changed."""
+    if contact.email_consent == granted:
+        return False
+    now = utcnow()
+    db.session.add(
+        Consent(
+            contact_id=contact.id,
+            kind="email_updates",
+            granted=granted,
+            wording=wording,
+            source=source,
+            confirmed_at=now,
+            created_at=now,
+        )
+    )
+    contact.email_consent = granted
+    contact.email_consent_at = now
+    contact.email_consent_source = source
+    db.session.flush()
+    return True
+
+
+# --- Gift Aid -------------------------------------------------------------------------------
+
+
+def declare_gift_aid(contact: Contact, *, house: str, postcode: str, wording: str, actor: User) -> GiftAidDeclaration:
+    """A new declaration covering the past four years and the future (HMRC's enduring wording)."""
+    existing = active_declaration(contact.id)
+    if existing is not None:
+        return existing
+    now = utcnow()
+    declaration = GiftAidDeclaration(
+        contact_id=contact.id,
+        declared_at=now,
+        valid_from=now - timedelta(days=4 * 366),
+        wording=wording,
+        source="account",
+        house=house,
+        postcode=postcode,
+    )
+    db.session.add(declaration)
+    db.session.flush()
+    record("gift_aid.declared", target_type="gift_aid_declaration", target_id=declaration.id,
+           contact_id=contact.id, actor=actor)
+    return declaration
+
+
+def cancel_gift_aid(contact: Contact, declaration_id: int, *, actor: User) -> bool:
+    declaration = db.session.scalar(
+        select(GiftAidDeclaration).where(
+            GiftAidDeclaration.id == declaration_id,
+            GiftAidDeclaration.contact_id == contact.id,
+            GiftAidDeclaration.cancelled_at.is_(None),
+        )
+    )
+    if declaration is None:
+        return False
+    declaration.cancelled_at = utcnow()
+    record("gift_aid.cancelled", target_type="gift_aid_declaration", target_id=declaration.id,
+           contact_id=contact.id, actor=actor)
+    db.session.flush()
+    return True
+
+
+# --- Auto-renewal and the Stripe Customer Portal --------------------------------------------
+
+
+def _gateway():  # type: ignore[no-untyped-def]
+    """The Stripe adapter (a function, so tests can stand in for it)."""
+    from crm.billing import stripe_gateway
+
+    return stripe_gateway
+
+
+def portal_url(contact: Contact) -> str:
+    """A Stripe Customer Portal session for this member, returning to their account page."""
+    if not contact.stripe_customer_id:
+        raise AccountActionError("There is no card on file for your membership.")
+    gateway = _gateway()
+    return_url = current_app.config["BASE_URL"] + "/account"
+    try:
+        return str(gateway.create_portal_session(contact.stripe_customer_id, return_url=return_url))
+    except gateway.GatewayError as error:
+        raise AccountActionError(getattr(error, "user_message", "") or "Stripe is not answering.") from error
+
+
+def _idempotency_key(m: Membership, flag: bool) -> str:
+    # Changes with each state change of the membership, so cancel -> resume -> cancel is three calls,
+    # while a double-submitted form repeats the same key.
+    stamp = int((m.updated_at or m.created_at).timestamp() * 1000)
+    return f"auto-renew:{m.id}:{int(flag)}:{stamp}"
+
+
+def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
+    """Turn auto-renewal off (effective at period end) or back on; returns False if already so."""
+    if membership.auto_renew == on:
+        return False
+    if membership.stripe_subscription_id:
+        gateway = _gateway()
+        try:
+            gateway.set_cancel_at_period_end(
+                membership.stripe_subscription_id, not on, idempotency_key=_idempotency_key(membership, not on)
+            )
+        except gateway.GatewayError as error:
+            raise AccountActionError(getattr(error, "user_message", "") or "Stripe is not answering.") from error
+    reason = "member turned auto-renewal back on" if on else "member cancelled auto-renewal"
+    lifecycle.set_auto_renew(membership, on, actor=actor, reason=reason)
+    if not on:
+        contact = membership.contact
+        queue_email(
+            contact.email,
+            "cancellation_confirmed",
+            {"name": contact.first_name or contact.display_name, "plan_name": membership.plan.name,
+             "ends_on": membership.paid_through},
+            contact_id=contact.id,
+        )
+    db.session.flush()
+    return True
+
+
+# --- Erasure --------------------------------------------------------------------------------
+
+
+def request_erasure(contact: Contact, *, actor: User) -> bool:
+    if contact.erasure_requested_at is not None:
+        return False
+    contact.erasure_requested_at = utcnow()
+    record("erasure.requested", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor)
+    db.session.flush()
+    return True
+
+
+def erase_contact(contact: Contact, *, actor: User) -> None:
+    """Anonymise a contact (staff confirm an erasure request). Payment rows are kept for the
+    accounts, pointing at the anonymised contact; everything that names the person is blanked."""
+    if contact.erased_at is not None:
+        return
+    now = utcnow()
+    old_email = contact.email
+    placeholder = f"erased-{contact.id}@invalid"
+    for name in ("title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode", "phone"):
+        setattr(contact, name, "")
+    contact.email = placeholder
+    contact.erased_at = now
+    if contact.email_consent:
+        db.session.add(Consent(contact_id=contact.id, kind="email_updates", granted=False,
+                               wording="Withdrawn on erasure.", source="erasure", confirmed_at=now))
+    contact.email_consent = False
+    contact.email_consent_at = now
+    contact.email_consent_source = "erasure"
+
+    user = contact.user
+    if user is not None:
+        user.disabled = True
+        user.session_version += 1  # every open session ends at its next request
+        user.password_hash = ""
+        user.totp_secret = None
+        user.totp_enabled = False
+        user.recovery_codes = []
+        db.session.execute(
+            update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None)).values(used_at=now)
+        )
+    db.session.execute(
+        update(AuthToken).where(AuthToken.contact_id == contact.id, AuthToken.used_at.is_(None)).values(used_at=now)
+    )
+    db.session.execute(update(Note).where(Note.contact_id == contact.id).values(body="[erased]"))
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.contact_id == contact.id)
+        .values(to_email=placeholder, subject="[erased]", body_text="", body_html="", headers={})
+    )
+    db.session.execute(
+        update(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == contact.id).values(house="", postcode="")
+    )
+    _scrub_audit_trail(contact.id, old_email, placeholder, user)
+    db.session.flush()
+    record("erasure.completed", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor)
+    db.session.flush()
+
+
+def _scrub_audit_trail(contact_id: int, old_email: str, placeholder: str, user: User | None) -> None:
+    """The trail keeps what happened and when, but not the person's details."""
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.contact_id == contact_id).values(before=None, after=None)
+    )
+    db.session.execute(
+        update(AuditEvent).where(AuditEvent.actor_label == old_email).values(actor_label=placeholder)
+    )
+    if user is not None:
+        db.session.execute(
+            update(AuditEvent).where(AuditEvent.actor_user_id == user.id).values(actor_label=placeholder)
+        )
+    for event in db.session.scalars(select(AuditEvent).where(AuditEvent.detail.contains(old_email))):
+        event.detail = event.detail.replace(old_email, placeholder)

@@ -1,0 +1,268 @@
+"""The daily run (`flask crm daily`, cron once a day): idempotent and set-based.
+
+1. the time-based lifecycle transitions (crm.memberships.lifecycle, set-based);
+2. reminder and notice emails, each queued once per membership period (dedupe keys), found with
+   one query per kind and inserted in batches that skip keys already present;
+3. scheduled news posts published;
+4. the outbox swept (anything still queued is sent, dead workers' locks reclaimed).
+Each step commits on its own, so a failure in a later step keeps the earlier ones. Running it
+twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, select
+
+from crm.contacts.models import Contact
+from crm.core.types import utcnow
+from crm.email.models import OutboxMessage
+from crm.email.services import render_email
+from crm.extensions import db
+from crm.memberships.models import Membership, MembershipEvent, Plan
+
+log = logging.getLogger("crm.daily")
+
+#: The lifecycle's set-based steps, in the order that keeps them from overlapping.
+LIFECYCLE_STEPS = (
+    ("expired", "expire_stale_pending"),
+    ("lapsed_at_period_end", "lapse_cancelled_at_period_end"),
+    ("lapsed_after_grace", "lapse_after_grace"),
+    ("to_grace", "move_overdue_to_grace"),
+)
+#: A lapse is announced if it happened this recently (covers a few missed daily runs).
+LAPSED_NOTICE_WINDOW = timedelta(days=3)
+INSERT_BATCH = 1000
+
+outbox = OutboxMessage.__table__
+
+
+def run_daily(now: datetime | None = None) -> dict[str, int]:
+    """Everything the organisation needs done once a day; returns what each step did."""
+    now = now or utcnow()
+    summary: dict[str, int] = {}
+    summary.update(run_lifecycle(now))
+    db.session.commit()
+    summary["lapsed_notices"] = queue_lapsed_notices(now)
+    summary["reminders_30"] = queue_renewal_reminders(now, days=30)
+    summary["reminders_7"] = queue_renewal_reminders(now, days=7)
+    summary["charge_notices"] = queue_annual_charge_notices(now)
+    db.session.commit()
+    summary["posts_published"] = publish_scheduled_posts(now)
+    db.session.commit()
+    summary.update({f"outbox_{key}": value for key, value in sweep_outbox().items()})
+    log.info("daily run: %s", summary)
+    return summary
+
+
+def run_lifecycle(now: datetime) -> dict[str, int]:
+    from crm.memberships import lifecycle
+
+    done: dict[str, int] = {}
+    for key, name in LIFECYCLE_STEPS:
+        step = getattr(lifecycle, name, None)
+        if step is None:
+            log.error("crm.memberships.lifecycle.%s is missing: step skipped", name)
+            continue
+        done[key] = int(step(now) or 0)
+    return done
+
+
+def publish_scheduled_posts(now: datetime) -> int:
+    try:
+        from crm.news.publishing import publish_due_posts
+    except ImportError:
+        log.warning("crm.news.publishing.publish_due_posts is missing: no posts published")
+        return 0
+    return int(publish_due_posts(now) or 0)
+
+
+def sweep_outbox() -> dict[str, int]:
+    """Send what is queued: here, or on the workers when Redis is configured (and up)."""
+    from crm.email.delivery import sweep
+    from crm.jobs.queue import try_enqueue
+
+    if current_app.config.get("REDIS_URL") and try_enqueue("crm.email.delivery.sweep"):
+        return {"sweep_queued": 1}
+    return sweep()
+
+
+# -- reminders -------------------------------------------------------------------------------
+
+
+def _candidates() -> Select[Any]:
+    return (
+        select(
+            Membership.id,
+            Membership.contact_id,
+            Membership.paid_through,
+            Contact.email,
+            Contact.first_name,
+            Plan.name.label("plan_name"),
+            Plan.amount,
+            Plan.currency,
+        )
+        .join(Contact, Contact.id == Membership.contact_id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Membership.status == "active", Contact.erased_at.is_(None))
+        .order_by(Membership.id)
+    )
+
+
+def queue_renewal_reminders(now: datetime, *, days: int) -> int:
+    """Memberships that do not renew themselves, `days` (30 or 7) before they end, once a period.
+
+    The 30-day reminder is for yearly plans only (a monthly period is shorter than the window) and
+    gives way to the 7-day one inside its last week.
+    """
+    query = _candidates().where(
+        Membership.auto_renew.is_(False),
+        Membership.paid_through > now,
+        Membership.paid_through <= now + timedelta(days=days),
+    )
+    if days > 7:
+        query = query.where(Plan.interval == "year", Membership.paid_through > now + timedelta(days=7))
+    rows = db.session.execute(query).all()
+    return _queue_once(
+        "renewal_reminder",
+        (
+            (
+                f"reminder{days}:{row.id}:{row.paid_through:%Y%m%d}",
+                row,
+                {
+                    "first_name": row.first_name,
+                    "plan_name": row.plan_name,
+                    "paid_through": row.paid_through,
+                    "days_left": max((row.paid_through - now).days, 1),
+                    "amount": row.amount,
+                    "currency": row.currency,
+                },
+            )
+            for row in rows
+        ),
+    )
+
+
+def queue_annual_charge_notices(now: datetime) -> int:
+    """Auto-renewing yearly Stripe subscriptions, 7 days before the card is charged, once a year."""
+    rows = db.session.execute(
+        _candidates().where(
+            Membership.auto_renew.is_(True),
+            Membership.cancelled_at.is_(None),
+            Membership.stripe_subscription_id.is_not(None),
+            Plan.interval == "year",
+            Membership.paid_through > now,
+            Membership.paid_through <= now + timedelta(days=7),
+        )
+    ).all()
+    return _queue_once(
+        "annual_charge_notice",
+        (
+            (
+                f"charge7:{row.id}:{row.paid_through:%Y%m%d}",
+                row,
+                {
+                    "first_name": row.first_name,
+                    "plan_name": row.plan_name,
+                    "charge_date": row.paid_through,
+                    "amount": row.amount,
+                    "currency": row.currency,
+                },
+            )
+            for row in rows
+        ),
+    )
+
+
+def queue_lapsed_notices(now: datetime) -> int:
+    """One "your membership has ended" per lapsed membership, however it lapsed (daily run or Stripe)."""
+    rows = db.session.execute(
+        select(
+            Membership.id,
+            Membership.contact_id,
+            Membership.ended_at,
+            Contact.email,
+            Contact.first_name,
+            Plan.name.label("plan_name"),
+        )
+        .select_from(MembershipEvent)
+        .join(Membership, Membership.id == MembershipEvent.membership_id)
+        .join(Contact, Contact.id == Membership.contact_id)
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(
+            MembershipEvent.to_status == "lapsed",
+            MembershipEvent.created_at >= now - LAPSED_NOTICE_WINDOW,
+            MembershipEvent.created_at <= now,
+            Membership.status == "lapsed",
+            Contact.erased_at.is_(None),
+        )
+        .order_by(Membership.id)
+        .distinct()
+    ).all()
+    return _queue_once(
+        "membership_lapsed",
+        (
+            (
+                f"lapsed:{row.id}",
+                row,
+                {"first_name": row.first_name, "plan_name": row.plan_name, "ended_on": row.ended_at},
+            )
+            for row in rows
+        ),
+    )
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _queue_once(kind: str, items: Iterable[tuple[str, Any, dict[str, Any]]]) -> int:
+    """Render and insert the messages whose dedupe key is new; a few queries, not one per member."""
+    wanted = {key: (row, context) for key, row, context in items}
+    if not wanted:
+        return 0
+    present: set[str] = set()
+    for chunk in _chunks(list(wanted), INSERT_BATCH):
+        present.update(db.session.scalars(select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(chunk))))
+    now = utcnow()
+    rows = []
+    for key, (row, context) in wanted.items():
+        if key in present:
+            continue
+        subject, text, html = render_email(kind, context)
+        rows.append(
+            {
+                "to_email": row.email,
+                "contact_id": row.contact_id,
+                "kind": kind,
+                "subject": (subject or kind.replace("_", " ").capitalize())[:250],
+                "body_text": text,
+                "body_html": html,
+                "headers": {},
+                "dedupe_key": key,
+                "status": "queued",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "",
+                "created_at": now,
+            }
+        )
+    inserted = 0
+    for chunk in _chunks(rows, INSERT_BATCH):
+        inserted += len(db.session.execute(_insert_skipping_duplicates(), chunk).all())
+    return inserted
+
+
+def _insert_skipping_duplicates() -> Any:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: a concurrent run can never double a key."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(outbox.c.id)

@@ -1,0 +1,183 @@
+"""Forms for the staff pages: filters (GET, no CSRF) and the member actions (POST, CSRF)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+
+from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
+from crm.core.money import parse_money
+from crm.core.types import utcnow
+from crm.memberships.models import STATUSES
+
+OFFLINE_METHODS = [("cheque", "Cheque"), ("bank_transfer", "Bank transfer"), ("cash", "Cash")]
+YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+MEMBER_SORTS = [
+    ("name", "Name"),
+    ("-joined", "Joined (newest first)"),
+    ("joined", "Joined (oldest first)"),
+    ("paid_through", "Paid through (soonest first)"),
+    ("-paid_through", "Paid through (latest first)"),
+    ("number", "Membership number"),
+]
+
+
+class FilterForm(FlaskForm):
+    """A GET form: filters live in the address so a page can be bookmarked and exported."""
+
+    class Meta:
+        csrf = False
+
+
+class MemberFilterForm(FilterForm):
+    q = StringField("Search", validators=[Optional(), Length(max=100)])
+    status = SelectField(
+        "Status",
+        choices=[("", "Any"), ("none", "Not a member")] + [(s, s.capitalize()) for s in STATUSES],
+        validators=[Optional()],
+    )
+    plan = SelectField("Plan", choices=[("", "Any")], validators=[Optional()])
+    joined_from = DateField("Joined from", validators=[Optional()])
+    joined_to = DateField("Joined to", validators=[Optional()])
+    gift_aid = SelectField("Gift Aid declared", choices=YES_NO, validators=[Optional()])
+    consent = SelectField("Email consent", choices=YES_NO, validators=[Optional()])
+    sort = SelectField("Sort by", choices=MEMBER_SORTS, default="name", validators=[Optional()])
+
+
+class PaymentFilterForm(FilterForm):
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("To", validators=[Optional()])
+    method = SelectField("Method", choices=[("", "Any")] + [(m, m.replace("_", " ")) for m in PAYMENT_METHODS])
+    status = SelectField("Status", choices=[("", "Any")] + [(s, s.replace("_", " ")) for s in PAYMENT_STATUSES])
+    kind = SelectField("Kind", choices=[("", "Any"), ("membership", "Membership"), ("donation", "Donation")])
+
+
+class AuditFilterForm(FilterForm):
+    action = StringField("Action", validators=[Optional(), Length(max=80)])
+    actor = StringField("Actor", validators=[Optional(), Length(max=254)])
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("To", validators=[Optional()])
+
+
+def _not_future(form: FlaskForm, field: DateField) -> None:
+    if field.data and field.data > utcnow().date():
+        raise ValidationError("The date cannot be in the future.")
+
+
+def _in_future(form: FlaskForm, field: DateField) -> None:
+    if field.data and field.data <= utcnow().date():
+        raise ValidationError("Choose a date after today.")
+
+
+class MoneyField(StringField):
+    """Pounds and pence typed by a person; `.minor` holds the amount in pence once valid."""
+
+    minor: int | None = None
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        self.minor = None
+        if not (self.data or "").strip():
+            return
+        self.minor = parse_money(self.data)
+        if self.minor is None:
+            raise ValidationError("Enter an amount in pounds, like 36 or 36.50.")
+        if self.minor <= 0:
+            raise ValidationError("The amount must be more than £0.")
+
+
+class ContactDetailsForm(FlaskForm):
+    version = HiddenField()
+    title = StringField("Title", validators=[Optional(), Length(max=40)])
+    first_name = StringField("First name", validators=[DataRequired("Enter a first name."), Length(max=100)])
+    last_name = StringField("Last name", validators=[Optional(), Length(max=100)])
+    email = StringField(
+        "Email",
+        validators=[
+            DataRequired("Enter an email address."),
+            Length(max=254),
+            Email("Enter an email address like name@example.org.", check_deliverability=False),
+        ],
+    )
+    address_line1 = StringField("Address line 1", validators=[Optional(), Length(max=200)])
+    address_line2 = StringField("Address line 2", validators=[Optional(), Length(max=200)])
+    town = StringField("Town or city", validators=[Optional(), Length(max=100)])
+    postcode = StringField("Postcode", validators=[Optional(), Length(max=20)])
+    country = StringField(
+        "Country code", default="GB", validators=[DataRequired("Enter a country code."), Length(min=2, max=2)]
+    )
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    email_consent = BooleanField("Agrees to email updates")
+
+    def validate_version(self, field: HiddenField) -> None:
+        if not str(field.data or "").isdigit():
+            raise ValidationError("Reload the page and try again.")
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Note", validators=[DataRequired("Write the note."), Length(max=5000)])
+
+
+class OfflinePaymentForm(FlaskForm):
+    plan = SelectField("Plan", coerce=int)
+    amount = MoneyField("Amount (£)", validators=[InputRequired("Enter the amount received.")])
+    method = RadioField("Method", choices=OFFLINE_METHODS, validators=[InputRequired("Choose how they paid.")])
+    paid_on = DateField(
+        "Date received", validators=[InputRequired("Enter the date the payment was received."), _not_future]
+    )
+    reference = StringField("Reference (cheque number, bank reference)", validators=[Optional(), Length(max=100)])
+
+
+class ComplimentaryForm(FlaskForm):
+    plan = SelectField("Plan", coerce=int)
+    until = DateField("Until (leave empty for no end date)", validators=[Optional(), _in_future])
+
+
+class ChangePlanForm(FlaskForm):
+    plan = SelectField("New plan", coerce=int)
+
+
+class ExtendForm(FlaskForm):
+    until = DateField("Extend to", validators=[InputRequired("Enter the new paid-through date."), _in_future])
+
+
+class CancelForm(FlaskForm):
+    when = RadioField(
+        "When",
+        choices=[("period_end", "At the end of the paid period"), ("now", "Now")],
+        validators=[InputRequired("Choose when the membership ends.")],
+    )
+    reason = StringField("Reason", validators=[Optional(), Length(max=200)])
+
+
+class RefundForm(FlaskForm):
+    amount = MoneyField("Amount to refund (£; leave empty for the full amount left)", validators=[Optional()])
+    reason = StringField("Reason", validators=[Optional(), Length(max=200)])
+    cancel_membership = BooleanField("A full refund also cancels the membership")
+
+
+class MergeForm(FlaskForm):
+    other = StringField(
+        "The duplicate's contact id or membership number",
+        validators=[DataRequired("Enter the duplicate contact's id or membership number."), Length(max=40)],
+    )
+    confirm = BooleanField(
+        "I have checked: the duplicate's records move here and the duplicate is removed",
+        validators=[DataRequired("Tick the box to confirm the merge.")],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    confirm = BooleanField("I confirm", validators=[DataRequired("Tick the box to confirm.")])
+
+
+class EmptyForm(FlaskForm):
+    """A button that only needs its CSRF token."""

@@ -1,0 +1,216 @@
+"""Substring search over contacts that stays fast at 100,000 rows and more.
+
+PostgreSQL: a pg_trgm GIN index on one lower-cased text expression, queried with LIKE.
+SQLite: an FTS5 table with the trigram tokenizer, kept in step with `contact` by triggers.
+Both match any fragment of a name, email, postcode (with or without its space) or membership
+number. Queries shorter than three characters cannot use trigrams and fall back to a LIKE scan.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
+from sqlalchemy.engine import Engine
+
+from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.extensions import db
+from crm.memberships.models import Membership, Plan
+
+#: The text searched, as SQL. A constant (never built from input): the PostgreSQL index is on
+#: exactly this expression, so the query must repeat it word for word.
+SEARCH_TEXT_SQL = (
+    "lower(contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || "
+    "contact.postcode || ' ' || replace(contact.postcode, ' ', '') || ' ' || "
+    "coalesce(contact.member_number, ''))"
+)
+_BODY_NEW = (
+    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
+    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')"
+)
+_BODY_CONTACT = _BODY_NEW.replace("new.", "contact.")
+#: Every statement below is a fixed string: nothing in them comes from input.
+_PG_DDL = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS ix_contact_search_trgm ON contact USING gin (("
+    + SEARCH_TEXT_SQL
+    + ") gin_trgm_ops)",
+)
+_FTS_TABLE = "contact_search"
+_SQLITE_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS contact_search USING fts5(body, tokenize='trigram')",
+    "CREATE TRIGGER IF NOT EXISTS contact_search_ai AFTER INSERT ON contact BEGIN "
+    "INSERT INTO contact_search(rowid, body) VALUES (new.id, BODY); END".replace("BODY", _BODY_NEW),
+    "CREATE TRIGGER IF NOT EXISTS contact_search_ad AFTER DELETE ON contact BEGIN "
+    "DELETE FROM contact_search WHERE rowid = old.id; END",
+    "CREATE TRIGGER IF NOT EXISTS contact_search_au AFTER UPDATE ON contact BEGIN "
+    "DELETE FROM contact_search WHERE rowid = old.id; "
+    "INSERT INTO contact_search(rowid, body) VALUES (new.id, BODY); END".replace("BODY", _BODY_NEW),
+)
+_SQLITE_REBUILD = (
+    "DELETE FROM contact_search",
+    "INSERT INTO contact_search(rowid, body) SELECT contact.id, BODY FROM contact".replace("BODY", _BODY_CONTACT),
+)
+
+
+def ensure_search_indexes(engine: Engine) -> None:
+    """Create the search index (extension, index or FTS table and triggers); safe to run again."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            for statement in _PG_DDL:
+                conn.execute(text(statement))
+        elif engine.dialect.name == "sqlite":
+            had_triggers = conn.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE :p"),
+                {"p": "contact_search_a_"},
+            ).scalar_one()
+            for statement in _SQLITE_DDL:
+                conn.execute(text(statement))
+            if had_triggers < 3:
+                # New (or re-created) triggers: contacts written before them are not indexed yet.
+                for statement in _SQLITE_REBUILD:
+                    conn.execute(text(statement))
+    engine._crm_search_ready = True  # type: ignore[attr-defined]
+
+
+def _sqlite_index_ready(engine: Engine) -> bool:
+    ready = getattr(engine, "_crm_search_ready", None)
+    if ready is None:
+        with engine.connect() as conn:
+            ready = bool(
+                conn.execute(
+                    text("SELECT count(*) FROM sqlite_master WHERE name = :n"), {"n": _FTS_TABLE}
+                ).scalar_one()
+            )
+        engine._crm_search_ready = ready  # type: ignore[attr-defined]
+    return bool(ready)
+
+
+def normalise_query(query: str | None) -> str:
+    return re.sub(r"\s+", " ", (query or "").strip().lower())[:100]
+
+
+def escape_like(value: str) -> str:
+    """Make %, _ and the escape character itself match literally in a LIKE pattern."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like_condition(query: str) -> ColumnElement[bool]:
+    return literal_column(SEARCH_TEXT_SQL).like(f"%{escape_like(query)}%", escape="\\")
+
+
+def search_condition(query: str | None) -> ColumnElement[bool] | None:
+    """A WHERE condition on `contact` matching the query as a substring; None when there is no query."""
+    query = normalise_query(query)
+    if not query:
+        return None
+    engine = db.engine
+    if engine.dialect.name == "sqlite" and len(query) >= 3 and _sqlite_index_ready(engine):
+        # A quoted FTS5 phrase is literal text: only a double quote needs escaping (by doubling).
+        phrase = '"' + query.replace('"', '""') + '"'
+        matches = select(literal_column("rowid")).select_from(text(_FTS_TABLE)).where(
+            literal_column(_FTS_TABLE).op("MATCH")(phrase)
+        )
+        return Contact.id.in_(matches.scalar_subquery())
+    return _like_condition(query)
+
+
+def search_contacts(query: str | None, *, limit: int = 50) -> list[Contact]:
+    """Contacts whose name, email, postcode or membership number contains the query."""
+    condition = search_condition(query)
+    if condition is None:
+        return []
+    stmt = select(Contact).where(condition).order_by(Contact.last_name, Contact.first_name).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+# --- the members list: search plus filters, shared by the page and the CSV export ------------
+
+#: Sort keys staff may choose; anything else falls back to name (never string-built ORDER BY).
+SORT_KEYS = ("name", "joined", "paid_through", "number")
+
+
+@dataclass(frozen=True)
+class MemberFilters:
+    q: str = ""
+    status: str = ""
+    plan_id: int | None = None
+    joined_from: date | None = None
+    joined_to: date | None = None
+    gift_aid: bool | None = None
+    consent: bool | None = None
+    sort: str = "name"
+
+    def describe(self) -> dict[str, str]:
+        """The filters in use, for the audit trail and the page."""
+        out = {}
+        for name, value in asdict(self).items():
+            if value not in (None, "") and not (name == "sort" and value == "name"):
+                out[name] = value.isoformat() if isinstance(value, date) else str(value)
+        return out
+
+
+def latest_membership_id() -> Any:
+    """The contact's newest membership (the current one when there is one)."""
+    return (
+        select(func.max(Membership.id))
+        .where(Membership.contact_id == Contact.id)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+
+
+def gift_aid_declared() -> Any:
+    return (
+        select(GiftAidDeclaration.id)
+        .where(GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None))
+        .correlate(Contact)
+        .exists()
+    )
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def apply_member_filters(stmt: Select[Any], filters: MemberFilters) -> Select[Any]:
+    """Join the newest membership and plan, then narrow by every filter (all in SQL)."""
+    stmt = stmt.outerjoin(Membership, Membership.id == latest_membership_id()).outerjoin(
+        Plan, Plan.id == Membership.plan_id
+    )
+    condition = search_condition(filters.q)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    if filters.status == "none":
+        stmt = stmt.where(Membership.id.is_(None))
+    elif filters.status:
+        stmt = stmt.where(Membership.status == filters.status)
+    if filters.plan_id:
+        stmt = stmt.where(Membership.plan_id == filters.plan_id)
+    if filters.joined_from:
+        stmt = stmt.where(Membership.joined_at >= _start_of(filters.joined_from))
+    if filters.joined_to:
+        stmt = stmt.where(Membership.joined_at < _start_of(filters.joined_to) + timedelta(days=1))
+    if filters.gift_aid is not None:
+        stmt = stmt.where(gift_aid_declared() if filters.gift_aid else ~gift_aid_declared())
+    if filters.consent is not None:
+        stmt = stmt.where(Contact.email_consent.is_(filters.consent))
+    return stmt
+
+
+def member_order(sort: str) -> list[Any]:
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORT_KEYS:
+        key, descending = "name", False
+    columns = {
+        "name": [Contact.last_name, Contact.first_name],
+        "joined": [Membership.joined_at],
+        "paid_through": [Membership.paid_through],
+        "number": [Contact.member_number],
+    }[key]
+    ordered = [(c.desc() if descending else c.asc()).nulls_last() for c in columns]
+    return ordered + [Contact.id.desc() if descending else Contact.id.asc()]

@@ -1,0 +1,501 @@
+"""What happens to money and subscriptions: checkout, renewals, failures, refunds, disputes.
+
+Each public method is a test control (also reachable as POST /_sandbox/<name>) or an API
+operation; every state change emits the events Stripe would send.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from crm.stripe_sandbox.encoding import BadParam, as_bool, as_int, as_list, as_metadata
+from crm.stripe_sandbox.resources import Resources, _check_params, _merge_metadata
+from crm.stripe_sandbox.store import NotFound, add_interval
+
+
+class Conflict(ValueError):
+    """A control that makes no sense in the object's current state (HTTP 400)."""
+
+
+def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    return {k: before.get(k) for k in after if before.get(k) != after.get(k)}
+
+
+class Flows(Resources):
+    # --- money ---------------------------------------------------------------------------------
+
+    def _collect(
+        self, customer_id: str | None, amount: int, currency: str, description: str,
+        metadata: dict[str, str], *, succeed: bool = True,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+        """A payment intent and its charge (succeeded, or failed with a card decline)."""
+        now = self.now()
+        customer = self.objects.get(customer_id or "", {})
+        pi_id, charge_id = self.new_id("payment_intent"), self.new_id("charge")
+        pm_id = "pm_card_visa_sandbox"
+        charge = self.put(
+            {
+                "id": charge_id, "object": "charge", "amount": amount,
+                "amount_captured": amount if succeed else 0, "amount_refunded": 0,
+                "balance_transaction": ("txn_" + charge_id[3:]) if succeed else None,
+                "billing_details": {"address": None, "email": customer.get("email"),
+                                    "name": customer.get("name"), "phone": None},
+                "captured": succeed, "created": now, "currency": currency, "customer": customer_id,
+                "description": description, "disputed": False,
+                "failure_code": None if succeed else "card_declined",
+                "failure_message": None if succeed else "Your card was declined.",
+                "livemode": False, "metadata": {},
+                "outcome": {"network_status": "approved_by_network" if succeed else "declined_by_network",
+                            "reason": None if succeed else "generic_decline", "risk_level": "normal",
+                            "seller_message": "Payment complete." if succeed else "The bank did not return any further details with this decline.",
+                            "type": "authorized" if succeed else "issuer_declined"},
+                "paid": succeed, "payment_intent": pi_id, "payment_method": pm_id,
+                "payment_method_details": {"type": "card", "card": {"brand": "visa", "country": "GB",
+                                           "exp_month": 12, "exp_year": 2034, "funding": "credit", "last4": "4242"}},
+                "receipt_email": customer.get("email"), "receipt_url": None, "refunded": False,
+                "status": "succeeded" if succeed else "failed",
+            }
+        )  # fmt: skip
+        intent = self.put(
+            {
+                "id": pi_id, "object": "payment_intent", "amount": amount, "amount_capturable": 0,
+                "amount_received": amount if succeed else 0, "capture_method": "automatic",
+                "confirmation_method": "automatic", "created": now, "currency": currency,
+                "customer": customer_id, "description": description,
+                "last_payment_error": None if succeed else {"code": "card_declined", "decline_code": "generic_decline",
+                                                            "message": "Your card was declined.", "type": "card_error"},
+                "latest_charge": charge_id, "livemode": False, "metadata": dict(metadata),
+                "payment_method": pm_id if succeed else None, "payment_method_types": ["card"],
+                "status": "succeeded" if succeed else "requires_payment_method",
+            }
+        )  # fmt: skip
+        return intent, charge
+
+    def _emit_payment(self, intent: dict[str, Any], charge: dict[str, Any]) -> None:
+        if charge["status"] == "succeeded":
+            self.emit("charge.succeeded", charge)
+            self.emit("payment_intent.succeeded", intent)
+        else:
+            self.emit("charge.failed", charge)
+            self.emit("payment_intent.payment_failed", intent)
+
+    # --- subscriptions and invoices ------------------------------------------------------------
+
+    def _new_subscription(self, customer_id: str, items: list[dict[str, Any]], metadata: dict[str, str]) -> dict[str, Any]:
+        now = self.now()
+        sub_id = self.new_id("subscription")
+        recurring = [it for it in items if self.get("price", it["price"])["recurring"]]
+        sub_items = []
+        for it in recurring:
+            price = self.get("price", it["price"])
+            sub_items.append(
+                {
+                    "id": self.new_id("subscription_item"), "object": "subscription_item", "created": now,
+                    "current_period_start": now,
+                    "current_period_end": add_interval(now, price["recurring"]["interval"],
+                                                       price["recurring"]["interval_count"]),
+                    "discounts": [], "metadata": {}, "price": copy.deepcopy(price),
+                    "quantity": it["quantity"], "subscription": sub_id, "tax_rates": [],
+                }
+            )  # fmt: skip
+        return self.put(
+            {
+                "id": sub_id, "object": "subscription", "application": None, "billing_cycle_anchor": now,
+                "billing_mode": {"type": "flexible"}, "cancel_at": None, "cancel_at_period_end": False,
+                "canceled_at": None,
+                "cancellation_details": {"comment": None, "feedback": None, "reason": None},
+                "collection_method": "charge_automatically", "created": now,
+                "currency": sub_items[0]["price"]["currency"], "customer": customer_id,
+                "default_payment_method": None, "description": None, "discounts": [], "ended_at": None,
+                "items": {"object": "list", "data": sub_items, "has_more": False, "total_count": len(sub_items),
+                          "url": f"/v1/subscription_items?subscription={sub_id}"},
+                "latest_invoice": None, "livemode": False, "metadata": dict(metadata),
+                "pause_collection": None, "start_date": now, "status": "incomplete",
+                "trial_end": None, "trial_start": None,
+            }
+        )  # fmt: skip
+
+    def _new_invoice(
+        self, sub: dict[str, Any], lines: list[dict[str, Any]], reason: str, period: tuple[int, int]
+    ) -> dict[str, Any]:
+        """An open invoice for `sub`; `lines` are (price, quantity, period start, period end)."""
+        now = self.now()
+        invoice_id = self.new_id("invoice")
+        self.invoice_number += 1
+        customer = self.objects.get(sub["customer"], {})
+        line_rows = []
+        for i, line in enumerate(lines):
+            price, quantity = line["price"], line["quantity"]
+            product = self.objects.get(price["product"], {})
+            line_rows.append(
+                {
+                    "id": f"il_{invoice_id[3:]}{i}", "object": "line_item",
+                    "amount": price["unit_amount"] * quantity, "currency": price["currency"],
+                    "description": f"{quantity} × {product.get('name', 'Item')}",
+                    "discount_amounts": [], "discountable": True, "discounts": [], "invoice": invoice_id,
+                    "livemode": False, "metadata": {},
+                    "parent": {"type": "subscription_item_details", "invoice_item_details": None,
+                               "subscription_item_details": {"invoice_item": None, "proration": False,
+                                                             "proration_details": {"credited_items": None},
+                                                             "subscription": sub["id"],
+                                                             "subscription_item": line.get("item_id")}},
+                    "period": {"start": line["start"], "end": line["end"]},
+                    "pricing": {"type": "price_details", "price_details": {"price": price["id"], "product": price["product"]},
+                                "unit_amount_decimal": str(price["unit_amount"])},
+                    "quantity": quantity, "subtotal": price["unit_amount"] * quantity, "taxes": [],
+                }
+            )  # fmt: skip
+        total = sum(row["amount"] for row in line_rows)
+        return self.put(
+            {
+                "id": invoice_id, "object": "invoice", "amount_due": total, "amount_overpaid": 0,
+                "amount_paid": 0, "amount_remaining": total, "attempt_count": 0, "attempted": False,
+                "auto_advance": True, "billing_reason": reason, "collection_method": "charge_automatically",
+                "created": now, "currency": sub["currency"], "customer": sub["customer"],
+                "customer_email": customer.get("email"), "customer_name": customer.get("name"),
+                "description": None, "due_date": None, "effective_at": now, "ending_balance": 0,
+                "hosted_invoice_url": None, "invoice_pdf": None, "livemode": False,
+                "lines": {"object": "list", "data": line_rows, "has_more": False, "total_count": len(line_rows),
+                          "url": f"/v1/invoices/{invoice_id}/lines"},
+                "metadata": {}, "next_payment_attempt": None, "number": f"SANDBOX-{self.invoice_number:04d}",
+                "parent": {"type": "subscription_details", "quote_details": None,
+                           "subscription_details": {"metadata": dict(sub["metadata"]), "subscription": sub["id"],
+                                                    "subscription_proration_date": None}},
+                "period_end": period[1], "period_start": period[0], "starting_balance": 0,
+                "status": "open", "status_transitions": {"finalized_at": now, "marked_uncollectible_at": None,
+                                                         "paid_at": None, "voided_at": None},
+                "subtotal": total, "total": total,
+            }
+        )  # fmt: skip
+
+    def _charge_invoice(self, invoice: dict[str, Any], *, succeed: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Attempt payment of an invoice, recording the payment intent as an invoice payment."""
+        description = "Subscription creation" if invoice["billing_reason"] == "subscription_create" else "Subscription update"
+        intent, charge = self._collect(
+            invoice["customer"], invoice["amount_due"], invoice["currency"], description, {}, succeed=succeed
+        )
+        now = self.now()
+        invoice["attempt_count"] += 1
+        invoice["attempted"] = True
+        self.put(
+            {
+                "id": self.new_id("invoice_payment"), "object": "invoice_payment",
+                "amount_paid": invoice["amount_due"] if succeed else None,
+                "amount_requested": invoice["amount_due"], "created": now, "currency": invoice["currency"],
+                "invoice": invoice["id"], "is_default": True, "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": intent["id"]},
+                "status": "paid" if succeed else "open",
+                "status_transitions": {"canceled_at": None, "paid_at": now if succeed else None},
+            }
+        )  # fmt: skip
+        if succeed:
+            invoice.update(amount_paid=invoice["amount_due"], amount_remaining=0, status="paid",
+                           next_payment_attempt=None)  # fmt: skip
+            invoice["status_transitions"]["paid_at"] = now
+        else:
+            invoice["next_payment_attempt"] = now + 3 * 86400
+        return intent, charge
+
+    def _emit_invoice_result(self, invoice: dict[str, Any], intent: dict[str, Any], charge: dict[str, Any]) -> None:
+        self._emit_payment(intent, charge)
+        if invoice["status"] == "paid":
+            self.emit("invoice.paid", invoice)
+            self.emit("invoice.payment_succeeded", invoice)
+        else:
+            self.emit("invoice.payment_failed", invoice)
+
+    def _subscription(self, sub_id: str) -> dict[str, Any]:
+        return self.get("subscription", sub_id)
+
+    def _period_lines(self, sub: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {"price": it["price"], "quantity": it["quantity"], "item_id": it["id"],
+             "start": it["current_period_start"], "end": it["current_period_end"]}
+            for it in sub["items"]["data"]
+        ]  # fmt: skip
+
+    def _advance_period(self, sub: dict[str, Any]) -> None:
+        for item in sub["items"]["data"]:
+            recurring = item["price"]["recurring"]
+            start = item["current_period_end"]
+            item["current_period_start"] = start
+            item["current_period_end"] = add_interval(start, recurring["interval"], recurring["interval_count"])
+
+    # --- checkout controls ---------------------------------------------------------------------
+
+    def _open_session(self, session_id: str) -> dict[str, Any]:
+        session = self.get("checkout.session", session_id)
+        if session["status"] == "open" and session["expires_at"] <= self.now():
+            self._expire(session)
+        return session
+
+    def pay(self, session_id: str) -> dict[str, Any]:
+        """The supporter pays on the hosted page: completes the session (idempotent)."""
+        with self.lock:
+            session = self._open_session(session_id)
+            if session["status"] != "open":
+                if session["status"] == "complete":
+                    return copy.deepcopy(session)
+                raise Conflict(f"checkout session {session_id} is {session['status']}")
+            hidden = self.hidden.setdefault(session_id, {})
+            customer_id = session["customer"]
+            if customer_id is None:
+                customer_id = self.create_customer({"email": session["customer_email"] or ""})["id"]
+                self.emit("customer.created", self.objects[customer_id])
+                session["customer"] = customer_id
+            customer = self.get("customer", customer_id)
+            items = hidden.get("line_items", [])
+            if session["mode"] == "subscription":
+                sub = self._new_subscription(customer_id, items, hidden.get("subscription_metadata", {}))
+                self.emit("customer.subscription.created", sub)
+                lines = self._period_lines(sub)
+                for it in items:
+                    price = self.get("price", it["price"])
+                    if not price["recurring"]:  # one-off extras go on the first invoice
+                        lines.append({"price": price, "quantity": it["quantity"], "item_id": None,
+                                      "start": sub["created"], "end": sub["created"]})  # fmt: skip
+                invoice = self._new_invoice(sub, lines, "subscription_create", (sub["created"], sub["created"]))
+                intent, charge = self._charge_invoice(invoice, succeed=True)
+                before = copy.deepcopy(sub)
+                sub.update(status="active", latest_invoice=invoice["id"], default_payment_method=intent["payment_method"])
+                customer["invoice_settings"]["default_payment_method"] = intent["payment_method"]
+                self._emit_invoice_result(invoice, intent, charge)
+                self.emit("customer.subscription.updated", sub, _diff(before, sub))
+                session.update(subscription=sub["id"], invoice=invoice["id"])
+            else:
+                intent, charge = self._collect(
+                    customer_id, session["amount_total"], session["currency"], "Checkout payment",
+                    hidden.get("payment_intent_metadata", {}),
+                )  # fmt: skip
+                self._emit_payment(intent, charge)
+                session["payment_intent"] = intent["id"]
+            session.update(
+                status="complete", payment_status="paid", url=None,
+                customer_details={"address": None, "email": customer.get("email") or session["customer_email"],
+                                  "name": customer.get("name"), "phone": None, "tax_exempt": "none", "tax_ids": []},
+            )  # fmt: skip
+            self.emit("checkout.session.completed", session)
+            self.save()
+            return copy.deepcopy(session)
+
+    def decline(self, session_id: str) -> dict[str, Any]:
+        """The card is declined on the hosted page: nothing is paid, the session stays open."""
+        with self.lock:
+            session = self._open_session(session_id)
+            if session["status"] != "open":
+                raise Conflict(f"checkout session {session_id} is {session['status']}")
+            self.hidden.setdefault(session_id, {})["declines"] = self.hidden[session_id].get("declines", 0) + 1
+            self.save()
+            return copy.deepcopy(session)
+
+    def _expire(self, session: dict[str, Any]) -> None:
+        session.update(status="expired", url=None)
+        self.emit("checkout.session.expired", session)
+
+    def expire(self, session_id: str) -> dict[str, Any]:
+        """Expire an open session now (Stripe does so after 24 hours)."""
+        with self.lock:
+            session = self.get("checkout.session", session_id)
+            if session["status"] != "open":
+                raise BadParam(
+                    f"Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session "
+                    f"has a status of \"{session['status']}\".",
+                    "session",
+                )
+            self._expire(session)
+            self.save()
+            return copy.deepcopy(session)
+
+    # --- subscription controls -----------------------------------------------------------------
+
+    def renew(self, subscription_id: str) -> dict[str, Any]:
+        """The period ends: a past-due invoice is paid; a cancelling subscription ends; otherwise the
+        next period is charged (invoice `subscription_cycle`) and the subscription updated."""
+        with self.lock:
+            sub = self._subscription(subscription_id)
+            if sub["status"] in ("canceled", "incomplete_expired"):
+                raise Conflict(f"subscription {subscription_id} is {sub['status']}")
+            latest = self.objects.get(sub.get("latest_invoice") or "")
+            if latest and latest["status"] == "open":
+                intent, charge = self._charge_invoice(latest, succeed=True)
+                before = copy.deepcopy(sub)
+                sub["status"] = "active"
+                self._emit_invoice_result(latest, intent, charge)
+                self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            elif sub["cancel_at_period_end"]:
+                self._end(sub, reason="cancellation_requested", at=sub["items"]["data"][0]["current_period_end"])
+            else:
+                before = copy.deepcopy(sub)
+                self._advance_period(sub)
+                invoice = self._new_invoice(sub, self._period_lines(sub), "subscription_cycle",
+                                            (before["items"]["data"][0]["current_period_start"],
+                                             sub["items"]["data"][0]["current_period_start"]))  # fmt: skip
+                sub["latest_invoice"] = invoice["id"]
+                self.emit("customer.subscription.updated", sub, _diff(before, sub))
+                intent, charge = self._charge_invoice(invoice, succeed=True)
+                self._emit_invoice_result(invoice, intent, charge)
+            self.save()
+            return copy.deepcopy(sub)
+
+    def fail_renewal(self, subscription_id: str) -> dict[str, Any]:
+        """The renewal payment fails: an open invoice, `invoice.payment_failed`, status past_due.
+        Called again while past due, it is another failed retry of the same invoice."""
+        with self.lock:
+            sub = self._subscription(subscription_id)
+            if sub["status"] not in ("active", "past_due"):
+                raise Conflict(f"subscription {subscription_id} is {sub['status']}")
+            before = copy.deepcopy(sub)
+            latest = self.objects.get(sub.get("latest_invoice") or "")
+            if not (latest and latest["status"] == "open"):
+                self._advance_period(sub)
+                latest = self._new_invoice(sub, self._period_lines(sub), "subscription_cycle",
+                                           (before["items"]["data"][0]["current_period_start"],
+                                            sub["items"]["data"][0]["current_period_start"]))  # fmt: skip
+                sub["latest_invoice"] = latest["id"]
+            intent, charge = self._charge_invoice(latest, succeed=False)
+            sub["status"] = "past_due"
+            self._emit_invoice_result(latest, intent, charge)
+            if sub != before:
+                self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            self.save()
+            return copy.deepcopy(sub)
+
+    def give_up(self, subscription_id: str) -> dict[str, Any]:
+        """Stripe stops retrying: the subscription is cancelled (`customer.subscription.deleted`)."""
+        with self.lock:
+            sub = self._subscription(subscription_id)
+            if sub["status"] == "canceled":
+                raise Conflict(f"subscription {subscription_id} is already canceled")
+            self._end(sub, reason="payment_failed", at=self.now())
+            self.save()
+            return copy.deepcopy(sub)
+
+    def _end(self, sub: dict[str, Any], *, reason: str, at: int) -> None:
+        sub.update(status="canceled", ended_at=at, canceled_at=sub["canceled_at"] or at, cancel_at_period_end=False)
+        sub["cancellation_details"] = {"comment": None, "feedback": None, "reason": reason}
+        self.emit("customer.subscription.deleted", sub)
+
+    def set_cancel_at_period_end(self, subscription_id: str, flag: bool) -> dict[str, Any]:
+        """The member cancels (or resumes) auto-renewal in the portal."""
+        return self.update_subscription(subscription_id, {"cancel_at_period_end": "true" if flag else "false"})
+
+    def update_subscription(self, subscription_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        allowed = {"cancel_at_period_end", "items", "proration_behavior", "metadata", "expand",
+                   "cancellation_details", "description", "default_payment_method"}  # fmt: skip
+        _check_params(params, allowed)
+        with self.lock:
+            sub = self._subscription(subscription_id)
+            if sub["status"] == "canceled" and set(params) - {"metadata", "cancellation_details", "expand"}:
+                raise BadParam("A canceled subscription can only update its cancellation_details and metadata.")
+            before = copy.deepcopy(sub)
+            if "cancel_at_period_end" in params:
+                flag = as_bool(params["cancel_at_period_end"], "cancel_at_period_end")
+                end = sub["items"]["data"][0]["current_period_end"]
+                sub.update(cancel_at_period_end=flag, cancel_at=end if flag else None,
+                           canceled_at=self.now() if flag else None)  # fmt: skip
+                sub["cancellation_details"]["reason"] = "cancellation_requested" if flag else None
+            for i, change in enumerate(as_list(params.get("items"))):
+                item = next((it for it in sub["items"]["data"] if it["id"] == change.get("id")), None)
+                if item is None:
+                    raise BadParam(f"No such subscription item: '{change.get('id')}'", f"items[{i}][id]")
+                if change.get("price"):
+                    try:
+                        price = self.get("price", change["price"])
+                    except NotFound:
+                        raise BadParam(f"No such price: '{change['price']}'", f"items[{i}][price]") from None
+                    if not price["recurring"]:
+                        raise BadParam("The price specified is not recurring.", f"items[{i}][price]")
+                    item["price"] = copy.deepcopy(price)
+                if change.get("quantity"):
+                    item["quantity"] = as_int(change["quantity"], f"items[{i}][quantity]", minimum=1)
+            if "metadata" in params:
+                sub["metadata"] = _merge_metadata(sub["metadata"], params["metadata"])
+            if sub != before:
+                self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            self.save()
+            return sub
+
+    def cancel_subscription(self, subscription_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        _check_params(params, {"invoice_now", "prorate", "cancellation_details", "expand"})
+        with self.lock:
+            sub = self._subscription(subscription_id)
+            if sub["status"] == "canceled":
+                raise BadParam("A canceled subscription can only update its cancellation_details and metadata.")
+            self._end(sub, reason="cancellation_requested", at=self.now())
+            self.save()
+            return sub
+
+    # --- refunds and disputes ------------------------------------------------------------------
+
+    def _charge_of(self, target: str) -> dict[str, Any]:
+        if target.startswith("pi_"):
+            intent = self.get("payment_intent", target)
+            return self.get("charge", intent["latest_charge"])
+        return self.get("charge", target)
+
+    def create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_params(params, {"charge", "payment_intent", "amount", "metadata", "reason", "expand"})
+        target = params.get("payment_intent") or params.get("charge")
+        if not target:
+            raise BadParam("One of the following params should be provided for this request: payment_intent or charge.")
+        with self.lock:
+            try:
+                charge = self._charge_of(str(target))
+            except NotFound as error:
+                raise BadParam(str(error), "payment_intent" if params.get("payment_intent") else "charge") from None
+            if charge["status"] != "succeeded":
+                raise BadParam("This charge cannot be refunded because it has not succeeded.", "charge")
+            remaining = charge["amount"] - charge["amount_refunded"]
+            if remaining <= 0:
+                raise BadParam(f"Charge {charge['id']} has already been refunded.", "charge", code="charge_already_refunded")
+            amount = as_int(params["amount"], "amount", minimum=1) if params.get("amount") else remaining
+            if amount > remaining:
+                raise BadParam(
+                    f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                    "amount",
+                )
+            refund = self.put(
+                {
+                    "id": self.new_id("refund"), "object": "refund", "amount": amount,
+                    "balance_transaction": None, "charge": charge["id"], "created": self.now(),
+                    "currency": charge["currency"], "metadata": as_metadata(params.get("metadata")),
+                    "payment_intent": charge["payment_intent"], "reason": params.get("reason") or None,
+                    "receipt_number": None, "status": "succeeded",
+                }
+            )  # fmt: skip
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            self.emit("refund.created", refund)
+            self.emit("charge.refunded", charge, {"amount_refunded": charge["amount_refunded"] - amount})
+            self.save()
+            return refund
+
+    def refund(self, target: str, amount: int | None = None, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+        """Refund a charge or payment intent (all that is left when `amount` is None)."""
+        key = "payment_intent" if target.startswith("pi_") else "charge"
+        params: dict[str, Any] = {key: target, "metadata": metadata or {}}
+        if amount is not None:
+            params["amount"] = str(amount)
+        return copy.deepcopy(self.create_refund(params))
+
+    def dispute(self, charge_id: str, reason: str = "fraudulent") -> dict[str, Any]:
+        """The cardholder disputes a charge: `charge.dispute.created`."""
+        with self.lock:
+            charge = self._charge_of(charge_id)
+            now = self.now()
+            dispute = self.put(
+                {
+                    "id": self.new_id("dispute"), "object": "dispute", "amount": charge["amount"],
+                    "balance_transactions": [], "charge": charge["id"], "created": now,
+                    "currency": charge["currency"],
+                    "evidence_details": {"due_by": now + 7 * 86400, "has_evidence": False,
+                                         "past_due": False, "submission_count": 0},
+                    "is_charge_refundable": False, "livemode": False, "metadata": {},
+                    "payment_intent": charge["payment_intent"], "reason": reason, "status": "needs_response",
+                }
+            )  # fmt: skip
+            charge["disputed"] = True
+            self.emit("charge.dispute.created", dispute)
+            self.save()
+            return copy.deepcopy(dispute)

@@ -1,0 +1,115 @@
+"""Browser journeys: the system Chromium (Playwright, never a downloaded browser) against the real
+app and the Stripe sandbox, each served on a free loopback port once per test session.
+
+Without /usr/bin/chromium or axe-core (run tests/browser/setup.sh) these tests are skipped, or
+fail when CRM_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.checks import AXE_PATH
+from tests.browser.journey import CHROMIUM, Journey, launch_chromium
+from tests.browser.live import LiveApp, postgres_database, start_live_app
+
+BROWSER_DIR = Path(__file__).resolve().parent
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 812}}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if BROWSER_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _missing() -> list[str]:
+    missing = []
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"{CHROMIUM} (Debian package chromium)")
+    if not AXE_PATH.is_file():
+        missing.append(f"{AXE_PATH.relative_to(BROWSER_DIR.parent.parent)} (run tests/browser/setup.sh)")
+    return missing
+
+
+@pytest.fixture(scope="session")
+def browser_ready() -> None:
+    missing = _missing()
+    if missing:
+        reason = "browser tests need " + " and ".join(missing)
+        if os.environ.get("CRM_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " (CRM_REQUIRE_BROWSER=1)", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser(browser_ready: None) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def live(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """The app with demo data and the sandbox, on this run's database (SQLite file or PostgreSQL)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        with postgres_database(base) as url:
+            server = start_live_app(url)
+            try:
+                yield server
+            finally:
+                server.stop()
+        return
+    path = tmp_path_factory.mktemp("browser-db") / "browser.db"
+    server = start_live_app(f"sqlite:///{path}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def needs_sandbox(live: LiveApp) -> None:
+    if live.sandbox_url is None:
+        pytest.fail("the Stripe sandbox (crm/stripe_sandbox/server.py) is missing", pytrace=False)
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def viewport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def journey(browser, live: LiveApp, viewport: str, request: pytest.FixtureRequest) -> Iterator[Journey]:  # type: ignore[no-untyped-def]
+    """A fresh browser context (no cookies) at the viewport's size, watched for problems."""
+    artifacts = BROWSER_DIR.parent / "artifacts" / request.node.name.replace("[", "-").rstrip("]")
+    if artifacts.exists():
+        shutil.rmtree(artifacts)
+    trip = Journey.open(browser, live, viewport, VIEWPORTS[viewport], artifacts)
+    try:
+        yield trip
+    except BaseException:
+        raise
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            trip.screenshot("failure")
+        trip.close()
+    trip.watch.assert_clean()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    return report

@@ -1,0 +1,133 @@
+"""A person's trip through the site: one browser context, a page, checks and screenshots."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response
+
+from tests.browser.checks import (
+    Watch,
+    check_a11y,
+    check_controls_reachable,
+    check_no_overflow,
+    slug,
+)
+from tests.browser.live import LiveApp
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    # Nothing leaves this machine: every host name fails to resolve except loopback.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+]
+TIMEOUT_MS = 15_000
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Debian's Chromium, headless; Playwright never downloads a browser of its own."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@dataclass(repr=False)
+class Journey:
+    browser: Browser
+    live: LiveApp
+    viewport: str
+    size: dict[str, int]
+    artifacts: Path
+    context: BrowserContext
+    page: Page
+    watch: Watch = field(default_factory=Watch)
+    shots: int = 0
+
+    @classmethod
+    def open(
+        cls, browser: Browser, live: LiveApp, viewport: str, size: dict[str, int], artifacts: Path
+    ) -> Journey:
+        watch = Watch()
+        context = new_context(browser, live, size, watch)
+        return cls(browser, live, viewport, size, artifacts, context, context.new_page(), watch)
+
+    @property
+    def phone(self) -> bool:
+        return self.viewport == "phone"
+
+    def goto(self, path: str, status: int = 200) -> Response:
+        response = self.page.goto(self.live.at(path) if path.startswith("/") else path)
+        assert response is not None
+        assert response.status == status, f"GET {path}: {response.status}, expected {status}"
+        return response
+
+    def check(self, name: str) -> None:
+        """Everything a page must pass, then a screenshot."""
+        page = self.page
+        page.wait_for_load_state("load")
+        self.watch.assert_clean()
+        check_no_overflow(page, name)
+        check_controls_reachable(page, name)
+        check_a11y(page, name)
+        self.watch.assert_clean()
+        self.screenshot(name)
+
+    def screenshot(self, name: str) -> None:
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        self.page.screenshot(path=str(self.artifacts / f"{self.shots:02d}-{slug(name)}.png"), full_page=True)
+
+    def other_browser(self, name: str) -> Journey:
+        """A second person (or device), with cookies of its own, checked the same way."""
+        watch = Watch()
+        context = new_context(self.browser, self.live, self.size, watch)
+        return Journey(
+            self.browser,
+            self.live,
+            self.viewport,
+            self.size,
+            self.artifacts / slug(name),
+            context,
+            context.new_page(),
+            watch,
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+    # Small helpers the journeys share.
+
+    def heading(self) -> str:
+        return self.page.locator("h1").first.inner_text().strip()
+
+    def text(self) -> str:
+        return self.page.locator("main").inner_text()
+
+    def click_link(self, name: str | re.Pattern[str], **kwargs: Any) -> None:
+        self.page.get_by_role("link", name=name, **kwargs).first.click()
+        self.page.wait_for_load_state("load")
+
+    def click_button(self, name: str | re.Pattern[str], **kwargs: Any) -> None:
+        self.page.get_by_role("button", name=name, **kwargs).first.click()
+        self.page.wait_for_load_state("load")
+
+
+def new_context(browser: Browser, live: LiveApp, size: dict[str, int], watch: Watch) -> BrowserContext:
+    context = browser.new_context(
+        viewport=size,
+        base_url=live.url,
+        locale="en-GB",
+        timezone_id="Europe/London",
+        reduced_motion="reduce",
+        accept_downloads=True,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    watch.attach(context)
+    return context

@@ -1,0 +1,118 @@
+"""Small factories for the members' area and news tests: rows created directly, flushed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from itertools import count
+
+from flask import g
+
+from crm.billing.models import Payment
+from crm.contacts.models import Contact
+from crm.core.markup import render_markdown
+from crm.core.types import utcnow
+from crm.extensions import db, login_manager
+from crm.memberships.models import Membership, MembershipEvent, Plan
+from crm.news.models import Post
+from tests.fixtures import sign_in_as
+
+_seq = count(1)
+
+
+def make_plan(slug: str = "standard-yearly", interval: str = "year", amount: int = 3600, **fields: object) -> Plan:
+    plan = Plan(slug=slug, name=fields.pop("name", slug.replace("-", " ").title()), amount=amount,
+                interval=interval, **fields)
+    db.session.add(plan)
+    db.session.flush()
+    return plan
+
+
+def make_membership(
+    contact: Contact,
+    plan: Plan,
+    status: str = "active",
+    *,
+    paid_days: int | None = 200,
+    auto_renew: bool = True,
+    subscription_id: str | None = None,
+    reason: str = "paid by card",
+) -> Membership:
+    now = utcnow()
+    membership = Membership(
+        contact_id=contact.id,
+        plan_id=plan.id,
+        status=status,
+        joined_at=now - timedelta(days=400),
+        current_period_start=now - timedelta(days=165),
+        paid_through=now + timedelta(days=paid_days) if paid_days is not None else None,
+        auto_renew=auto_renew,
+        stripe_subscription_id=subscription_id,
+    )
+    if status in ("lapsed", "cancelled", "expired"):
+        membership.ended_at = membership.paid_through
+    db.session.add(membership)
+    db.session.flush()
+    db.session.add(MembershipEvent(membership_id=membership.id, from_status=None, to_status=status, reason=reason))
+    if contact.member_number is None:
+        contact.member_number = f"M{contact.id:05d}"
+    db.session.flush()
+    return membership
+
+
+def make_payment(contact: Contact, amount: int = 3600, **fields: object) -> Payment:
+    fields.setdefault("paid_at", utcnow() - timedelta(days=10))
+    payment = Payment(contact_id=contact.id, amount=amount, currency="gbp", status="paid", method="card", **fields)
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def make_post(
+    title: str | None = None,
+    *,
+    visibility: str = "public",
+    status: str = "published",
+    published_at: datetime | None = None,
+    body: str = "Body text.",
+    summary: str = "A summary.",
+) -> Post:
+    n = next(_seq)
+    title = title or f"Post {n}"
+    post = Post(
+        slug=f"{title.lower().replace(' ', '-')}-{n}",
+        title=title,
+        summary=summary,
+        body_markdown=body,
+        body_html=render_markdown(body),
+        visibility=visibility,
+        status=status,
+        published_at=published_at if published_at is not None else utcnow() - timedelta(hours=n),
+    )
+    db.session.add(post)
+    db.session.flush()
+    return post
+
+
+def sign_in(client, user):  # type: ignore[no-untyped-def]
+    """tests.fixtures.sign_in_as, plus the server-side session row when the accounts module keeps one."""
+    forget_loaded_user()
+    sign_in_as(client, user)
+    try:
+        from crm.accounts.session import new_session_row
+    except ImportError:  # pragma: no cover
+        return client
+    raw = new_session_row(user)
+    db.session.commit()
+    # Flask-Login's session protection marks a session without its browser identifier not fresh.
+    with client.application.test_request_context(environ_base=client.environ_base):
+        identifier = login_manager._session_identifier_generator()
+    with client.session_transaction() as session:
+        session["_id"] = identifier
+        session["sid"] = raw
+        session["last_seen"] = utcnow().timestamp()
+    return client
+
+
+def forget_loaded_user() -> None:
+    """Tests keep one app context, so Flask-Login's `g._login_user` would outlive a request."""
+    g.pop("_login_user", None)
