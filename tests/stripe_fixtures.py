@@ -84,7 +84,10 @@ def _no_stray_stripe_calls(request: pytest.FixtureRequest) -> None:
 
 def signed_headers(payload: str | bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
     """Headers for POSTing `payload` to the webhook, signed as Stripe signs (`timestamp` to age it)."""
-    return {"Stripe-Signature": signature_header(payload, secret, timestamp), "Content-Type": "application/json"}
+    return {
+        "Stripe-Signature": signature_header(payload, secret, timestamp),
+        "Content-Type": "application/json",
+    }
 
 
 def post_event(

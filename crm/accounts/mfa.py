@@ -87,7 +87,10 @@ def matching_step(secret: str, code: str) -> int | None:
     code = _clean_code(code)
     if len(code) != 6 or not code.isdigit():
         return None
-    totp = pyotp.TOTP(secret)
+    try:
+        totp = pyotp.TOTP(secret)
+    except ValueError:  # a damaged or too-short stored secret matches nothing
+        return None
     now_step = totp.timecode(utcnow())
     for step in (now_step - 1, now_step, now_step + 1):
         if hmac.compare_digest(totp.generate_otp(step), code):

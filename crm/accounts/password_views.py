@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -82,8 +82,6 @@ def change_password() -> Page | str:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not services.check_current_password(current_user, form.current_password.data):
-            from flask import g
-
             g.attempt_failed = True
             form.current_password.errors = ["Your current password is not right"]
             return render_template("accounts/change_password.html", form=form)

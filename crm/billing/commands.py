@@ -21,7 +21,11 @@ def stripe_sync_plans() -> None:
             old_price = plan.stripe_price_id
             if sync_plan(plan):
                 changed += 1
-                detail = f"price {old_price} -> {plan.stripe_price_id}" if old_price != plan.stripe_price_id else "updated"
+                detail = (
+                    f"price {old_price} -> {plan.stripe_price_id}"
+                    if old_price != plan.stripe_price_id
+                    else "updated"
+                )
                 click.echo(f"{plan.slug}: {detail} (product {plan.stripe_product_id})")
             else:
                 click.echo(f"{plan.slug}: unchanged ({plan.stripe_price_id})")

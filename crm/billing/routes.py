@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.webhook import process_event
@@ -25,17 +25,17 @@ def stripe_webhook():  # type: ignore[no-untyped-def]
     except gateway.InvalidWebhook as error:
         log.warning("stripe webhook refused: %s", error)
         return jsonify({"error": "invalid signature"}), 400
-    for attempt in range(2):
+    for attempt in range(3):
         try:
             result = process_event(event)
             db.session.commit()
             return jsonify({"received": True, "result": result})
-        except OperationalError:
-            # SQLite refuses a write that raced another one; one retry sees the committed state.
+        except (IntegrityError, OperationalError):
+            # Raced another delivery or the success page: a retry sees what the winner committed.
             db.session.rollback()
-            if attempt == 0:
+            if attempt < 2:
                 continue
-            log.exception("stripe event %s: database busy", getattr(event, "id", "?"))
+            log.exception("stripe event %s: kept conflicting; Stripe will retry", getattr(event, "id", "?"))
         except Exception:
             db.session.rollback()
             log.exception("stripe event %s failed; Stripe will retry", getattr(event, "id", "?"))

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import ProcessedStripeEvent, Refund
@@ -129,11 +129,12 @@ def _invoice_period(invoice: Any) -> tuple[Any, Any]:
 
 
 def _invoice_payment_intent(invoice: Any) -> str | None:
+    """The invoice's payment intent (endive lists it under `payments`, fetched when not included)."""
     for row in field(field(invoice, "payments"), "data") or []:
         intent = id_of(field(field(row, "payment"), "payment_intent"))
         if intent:
             return intent
-    return id_of(field(invoice, "payment_intent"))
+    return gateway.invoice_payment_intent_id(gateway.retrieve_invoice(str(id_of(invoice))))
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -299,7 +300,21 @@ def handle_customer_subscription_deleted(event: Any) -> str:
     return _apply_subscription_state(event)
 
 
+def _audit_refund(payment: Any, event: Any) -> None:
+    from crm.audit.services import record
+
+    record(
+        "payment.refunded",
+        target_type="payment",
+        target_id=payment.id,
+        contact_id=payment.contact_id,
+        actor_label="stripe",
+        detail=f"refunded {payment.amount_refunded} of {payment.amount} (event {field(event, 'id')})",
+    )
+
+
 def handle_charge_refunded(event: Any) -> str:
+    """The charge's current refunded total (re-fetched) is a floor for the payment's."""
     charge_id = id_of(_object(event))
     if not charge_id:
         return "ignored"
@@ -309,32 +324,39 @@ def handle_charge_refunded(event: Any) -> str:
         return "ignored"
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge_id
-    known = set(db.session.scalars(select(Refund.stripe_refund_id).where(Refund.payment_id == payment.id)))
-    for refund in field(field(charge, "refunds"), "data") or []:
-        refund_id = id_of(refund)
-        if refund_id and refund_id not in known and field(refund, "status") in ("succeeded", "pending", None):
-            db.session.add(
-                Refund(
-                    payment_id=payment.id,
-                    amount=int(field(refund, "amount") or 0),
-                    stripe_refund_id=refund_id,
-                    reason=str(field(refund, "reason") or "refunded in Stripe")[:200],
-                )
-            )
     changed = apply_refund_total(payment, int(field(charge, "amount_refunded") or 0))
     if changed:
-        from crm.audit.services import record
-
-        record(
-            "payment.refunded",
-            target_type="payment",
-            target_id=payment.id,
-            contact_id=payment.contact_id,
-            actor_label="stripe",
-            detail=f"refunded {payment.amount_refunded} of {payment.amount} (event {field(event, 'id')})",
-        )
+        _audit_refund(payment, event)
     db.session.flush()
     return "refunded" if changed else "already"
+
+
+def handle_refund_created(event: Any) -> str:
+    """One Refund row per Stripe refund id (a staff refund may have recorded it already)."""
+    refund = _object(event)
+    refund_id = id_of(refund)
+    if not refund_id or field(refund, "status") in ("failed", "canceled"):
+        return "ignored"
+    payment = find_payment_for_charge(id_of(field(refund, "charge")), id_of(field(refund, "payment_intent")))
+    if payment is None:
+        return "ignored"
+    if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
+        return "already"
+    db.session.add(
+        Refund(
+            payment_id=payment.id,
+            amount=int(field(refund, "amount") or 0),
+            stripe_refund_id=refund_id,
+            reason=str(field(refund, "reason") or "refunded in Stripe")[:200],
+        )
+    )
+    db.session.flush()
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
+    )
+    if apply_refund_total(payment, int(total or 0)):
+        _audit_refund(payment, event)
+    return "refunded"
 
 
 def handle_charge_dispute_created(event: Any) -> str:
@@ -363,6 +385,7 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "customer.subscription.updated": handle_customer_subscription_updated,
     "customer.subscription.deleted": handle_customer_subscription_deleted,
     "charge.refunded": handle_charge_refunded,
+    "refund.created": handle_refund_created,
     "charge.dispute.created": handle_charge_dispute_created,
 }
 
@@ -382,7 +405,9 @@ def process_event(event: Any) -> str:
         return "ignored"
     if already_processed(event_id):
         return "duplicate"
-    marker = ProcessedStripeEvent(id=event_id, type=event_type[:100], created=int(field(event, "created") or 0))
+    marker = ProcessedStripeEvent(
+        id=event_id, type=event_type[:100], created=int(field(event, "created") or 0)
+    )
     if not insert_once(marker):  # the same event, delivered twice at once: the other one applies it
         return "duplicate"
     handler = HANDLERS.get(event_type)

@@ -50,7 +50,15 @@ def stripe_reconcile_command(since: str, fix: bool) -> None:
     except ValueError as error:
         raise click.BadParameter("use the form YYYY-MM-DD, e.g. 2025-01-31", param_hint="--since") from error
     from crm.billing.reconcile import reconcile
+    from crm.billing.stripe_gateway import GatewayError
+    from crm.extensions import db
 
-    report = reconcile(start, fix=fix)
+    try:
+        report = reconcile(start, fix=fix)
+    except GatewayError as error:
+        db.session.rollback()
+        raise click.ClickException(f"Stripe could not be read, nothing changed: {error}") from error
+    if fix:
+        db.session.commit()
     for line in report.lines():
         click.echo(line)

@@ -155,14 +155,20 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             counts["failed" if failed else "retry"] += 1
             if not failed:
                 retrying.add(row.id)
-            log.warning("email %s to outbox row %s failed (attempt %s): %s", row.kind, row.id, attempts, error)
+            log.warning(
+                "email %s to outbox row %s failed (attempt %s): %s", row.kind, row.id, attempts, error
+            )
             continue
-        _finish(row.id, worker, {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": ""})
+        _finish(
+            row.id, worker, {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": ""}
+        )
         counts["sent"] += 1
     return counts
 
 
-def deliver_due(ids: list[int] | None = None, *, now: datetime | None = None, limit: int | None = None) -> dict[str, int]:
+def deliver_due(
+    ids: list[int] | None = None, *, now: datetime | None = None, limit: int | None = None
+) -> dict[str, int]:
     """Send every due queued message (or only `ids`), claiming small batches until none is left.
 
     Safe to run in any number of processes at once: a row is sent by whoever claimed it.

@@ -98,25 +98,43 @@ def join():  # type: ignore[no-untyped-def]
             )
             return _render_join(form, plans)
     try:
-        contact = services.find_or_create_contact(form.email.data, _contact_details(form), source="join")
-        checkout = services.start_join_checkout(
-            contact,
-            plan,
-            donation=form.donation_amount,
-            gift_aid=bool(form.gift_aid.data),
-            email_updates=bool(form.email_updates.data),
-        )
-        db.session.commit()
+        checkout = _start_checkout(form, plan)
     except lifecycle.AlreadyMember:
         db.session.rollback()
         form.form_errors.append("You are already a member. Please sign in to see or renew your membership.")
         return _render_join(form, plans)
     except gateway.GatewayError as error:
-        db.session.rollback()
+        # The contact and pending membership are kept (nothing else), so trying again reuses them
+        # and the same idempotency key: a session Stripe made before the connection dropped is reused.
+        db.session.commit()
         form.form_errors.append(f"{error.user_message} You have not been charged.")
         return _render_join(form, plans)
     session["join_form"] = {name: form[name].data for name in _RESTORE}
     return redirect(checkout.url, code=303)
+
+
+def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
+    """Contact, pending membership and Checkout Session; a double submit that raced is retried
+    (the second attempt finds the first one's rows and the same idempotency key)."""
+    for attempt in range(3):
+        try:
+            contact = services.find_or_create_contact(form.email.data, _contact_details(form), source="join")
+            lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
+            db.session.commit()  # the pending record exists before Stripe is called
+            checkout = services.start_join_checkout(
+                contact,
+                plan,
+                donation=form.donation_amount,
+                gift_aid=bool(form.gift_aid.data),
+                email_updates=bool(form.email_updates.data),
+            )
+            db.session.commit()
+            return checkout
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    raise RuntimeError("unreachable")  # pragma: no cover
 
 
 def _fulfil(checkout: Any) -> str:

@@ -326,10 +326,9 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         _activate_for_session(
             membership, plan, sub_id, sub if sub_id else None, amount, paid_at, stripe_event_id
         )
+    # Idempotent, and run even when invoice.paid recorded the payment first.
+    _record_declarations(contact, field(session, "metadata") or {}, source="join" if membership else "donate")
     if created:
-        _record_declarations(
-            contact, field(session, "metadata") or {}, source="join" if membership else "donate"
-        )
         queue_receipt(payment)
         return "donation" if membership is None else "activated"
     return "already"

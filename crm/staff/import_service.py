@@ -14,9 +14,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.audit.services import record
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
@@ -177,6 +178,7 @@ def count_rows(text: str) -> int:
 # --- Validating a row -------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8192)
 def parse_date(text: str) -> datetime | None:
     """Day-first dates in the common spellings -> midnight UTC; None if unreadable."""
     value = re.sub(r"\s+", " ", text.strip().replace(",", ""))
@@ -321,10 +323,11 @@ def _bulk_update(model: Any, keys: list[str], rows: list[dict[str, Any]], bump_v
     db.session.execute(statement, [{"b_id": r["id"], **{f"v_{k}": r[k] for k in keys}} for r in rows])
 
 
-def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> dict[str, tuple[int, bool]]:
-    """Insert new contacts and update changed ones. Returns email -> (contact id, changed?)."""
-    existing = {r.email: r for r in db.session.execute(select(*_CONTACT_COLUMNS).where(Contact.email.in_([r.email for r in rows])))}
-    result: dict[str, tuple[int, bool]] = {}
+def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> dict[str, tuple[int, str]]:
+    """Insert new contacts and update changed ones. Returns email -> (contact id, created/updated/same)."""
+    emails = [r.email for r in rows]
+    existing = {r.email: r for r in db.session.execute(select(*_CONTACT_COLUMNS).where(Contact.email.in_(emails)))}
+    result: dict[str, tuple[int, str]] = {}
     new_rows, updates, consents = [], [], []
     for row in rows:
         old = existing.get(row.email)
@@ -343,18 +346,18 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
         changed = any(merged[f] != getattr(old, f) for f in CONTACT_FIELDS) or consent["email_consent"] != old.email_consent
         if changed:
             updates.append({"id": old.id, **merged, **consent, "updated_at": now})
-        result[row.email] = (old.id, changed)
+        result[row.email] = (old.id, "updated" if changed else "same")
     if new_rows:
-        inserted = db.session.execute(
-            insert(Contact).returning(Contact.id, Contact.email, sort_by_parameter_order=True), new_rows
-        ).all()
-        for contact_id, email in inserted:
-            result[email] = (contact_id, True)
+        # A plain executemany INSERT and one SELECT for the ids is several times faster than RETURNING.
+        db.session.execute(insert(Contact.__table__), new_rows)
+        new_emails = [r["email"] for r in new_rows]
+        for contact_id, email in db.session.execute(select(Contact.id, Contact.email).where(Contact.email.in_(new_emails))):
+            result[email] = (contact_id, "created")
         consents += [(result[r["email"]][0], True) for r in new_rows if r["email_consent"]]
     _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
                  updates, bump_version=True)  # fmt: skip
     if consents:
-        db.session.execute(insert(Consent), [
+        db.session.execute(insert(Consent.__table__), [
             {"contact_id": cid, "kind": "email_updates", "granted": granted, "source": "import",
              "wording": f"Imported from {source_name}"[:1000], "confirmed_at": now, "created_at": now}
             for cid, granted in consents
@@ -362,7 +365,7 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     return result
 
 
-def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, bool]], now: datetime) -> set[int]:
+def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
     """Create or update each row's membership (Stripe-managed ones are left to Stripe). Returns changed contacts."""
     wanted = {ids[r.email][0]: r for r in rows if r.plan_id is not None}
     if not wanted:
@@ -397,29 +400,41 @@ def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, bool]], n
                 events.append({"membership_id": old.id, "from_status": old.status, "to_status": row.status,
                                "reason": "Imported from CSV", "paid_through": new["paid_through"], "created_at": now})  # fmt: skip
     if inserts:
+        db.session.execute(insert(Membership.__table__), inserts)
+        created_for = [m["contact_id"] for m in inserts]
         for membership_id, status, paid_through in db.session.execute(
-            insert(Membership).returning(Membership.id, Membership.status, Membership.paid_through,
-                                         sort_by_parameter_order=True), inserts  # fmt: skip
-        ).all():
+            select(Membership.id, Membership.status, Membership.paid_through).where(
+                Membership.contact_id.in_(created_for), Membership.created_at == now)
+        ):  # fmt: skip
             events.append({"membership_id": membership_id, "from_status": None, "to_status": status,
                            "reason": "Imported from CSV", "paid_through": paid_through, "created_at": now})  # fmt: skip
     _bulk_update(Membership, ["plan_id", "status", "joined_at", "paid_through", "updated_at"], updates)
     if events:
-        db.session.execute(insert(MembershipEvent), events)
+        db.session.execute(insert(MembershipEvent.__table__), events)
     return changed
 
 
+def _member_number_expression():  # type: ignore[no-untyped-def]
+    """'M' + the id zero-padded to 6 digits, as crm.memberships.lifecycle.assign_member_number does."""
+    if db.engine.dialect.name == "sqlite":
+        return func.printf("M%06d", Contact.id)
+    digits = cast(Contact.id, String)
+    return literal("M") + case((Contact.id < 1_000_000, func.lpad(digits, 6, "0")), else_=digits)
+
+
 def _assign_member_numbers(contact_ids: set[int]) -> None:
-    """Members get a number when they first become members (M000123, as elsewhere)."""
+    """Members get a number when they first become members, in one UPDATE per chunk."""
     if not contact_ids:
         return
-    missing = list(db.session.scalars(select(Contact.id).where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))))
-    numbers = {cid: f"M{cid:06d}" for cid in missing}
-    taken = set(db.session.scalars(select(Contact.member_number).where(Contact.member_number.in_(numbers.values()))))
-    _bulk_update(Contact, ["member_number"], [{"id": c, "member_number": n} for c, n in numbers.items() if n not in taken])
+    db.session.execute(
+        update(Contact)
+        .where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))
+        .values(member_number=_member_number_expression())
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, bool]], now: datetime) -> set[int]:
+def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
     wanted = {ids[r.email][0]: r for r in rows if r.gift_aid}
     if not wanted:
         return set()
@@ -427,7 +442,7 @@ def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, bool]], 
         GiftAidDeclaration.contact_id.in_(wanted), GiftAidDeclaration.cancelled_at.is_(None))))  # fmt: skip
     new = [cid for cid in wanted if cid not in have]
     if new:
-        db.session.execute(insert(GiftAidDeclaration), [
+        db.session.execute(insert(GiftAidDeclaration.__table__), [
             {"contact_id": cid, "declared_at": now, "valid_from": now, "source": "import",
              "wording": "Declaration held on file; imported from CSV.",
              "house": wanted[cid].values.get("address_line1", "")[:200], "postcode": wanted[cid].values.get("postcode", "")}
@@ -441,16 +456,15 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
     if not rows:
         return
     now = utcnow()
-    existed = set(db.session.scalars(select(Contact.email).where(Contact.email.in_([r.email for r in rows]))))
     ids = _write_contacts(rows, now, source_name)
     member_changes = _write_memberships(rows, ids, now)
     _assign_member_numbers({ids[r.email][0] for r in rows if r.plan_id is not None})
     declaration_changes = _write_declarations(rows, ids, now)
     for row in rows:
-        contact_id, changed = ids[row.email]
-        if row.email not in existed:
+        contact_id, outcome = ids[row.email]
+        if outcome == "created":
             report.created += 1
-        elif changed or contact_id in member_changes or contact_id in declaration_changes:
+        elif outcome == "updated" or contact_id in member_changes or contact_id in declaration_changes:
             report.updated += 1
         else:
             report.unchanged += 1

@@ -51,7 +51,9 @@ def outbox_list():  # type: ignore[no-untyped-def]
 @requires("outbox")
 def outbox_detail(message_id: int):  # type: ignore[no-untyped-def]
     message = db.session.get(OutboxMessage, message_id) or abort(404)
-    return render_template("staff/outbox_detail.html", message=message, form=ResendForm(), resendable=RESENDABLE)
+    return render_template(
+        "staff/outbox_detail.html", message=message, form=ResendForm(), resendable=RESENDABLE
+    )
 
 
 @bp.post("/outbox/<int:message_id>/resend")

@@ -122,7 +122,11 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
     for name in CONTACT_FIELDS:
         if name in data:
             value = data[name]
-            if isinstance(value, str):
+            if name == "email_consent":
+                value = bool(value)
+            elif value is None:
+                value = ""
+            elif isinstance(value, str):
                 value = value.strip()
             setattr(contact, name, value)
     contact.email = email

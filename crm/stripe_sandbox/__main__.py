@@ -27,7 +27,9 @@ def main() -> None:
         delivery=args.delivery,
         secret_key=args.secret_key,
     )
-    print(f"Stripe sandbox on {server.url} (webhooks: {args.webhook_url or 'not delivered'}). Ctrl+C stops it.")
+    print(
+        f"Stripe sandbox on {server.url} (webhooks: {args.webhook_url or 'not delivered'}). Ctrl+C stops it."
+    )
     try:
         while True:
             time.sleep(3600)

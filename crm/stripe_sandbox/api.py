@@ -54,7 +54,12 @@ URLS = Map(
         Rule("/v1/billing_portal/sessions", methods=["POST"], endpoint="create_portal_session"),
         Rule(f"/v1/<any({_SIMPLE}):collection>", methods=["GET"], endpoint="list"),
         Rule(f"/v1/<any({_SIMPLE}):collection>/<object_id>", methods=["GET"], endpoint="retrieve"),
-        Rule("/v1/checkout/sessions", methods=["GET"], endpoint="list", defaults={"collection": "checkout/sessions"}),
+        Rule(
+            "/v1/checkout/sessions",
+            methods=["GET"],
+            endpoint="list",
+            defaults={"collection": "checkout/sessions"},
+        ),
         Rule(
             "/v1/checkout/sessions/<object_id>",
             methods=["GET"],
@@ -62,14 +67,23 @@ URLS = Map(
             defaults={"collection": "checkout/sessions"},
         ),
         Rule("/checkout/<object_id>", methods=["GET"], endpoint="page_checkout"),
-        Rule("/checkout/<object_id>/<any(pay,decline):action>", methods=["POST"], endpoint="page_checkout_action"),
+        Rule(
+            "/checkout/<object_id>/<any(pay,decline):action>",
+            methods=["POST"],
+            endpoint="page_checkout_action",
+        ),
         Rule("/portal/<object_id>", methods=["GET"], endpoint="page_portal"),
-        Rule("/portal/<object_id>/<any(cancel,resume,card):action>", methods=["POST"], endpoint="page_portal_action"),
+        Rule(
+            "/portal/<object_id>/<any(cancel,resume,card):action>",
+            methods=["POST"],
+            endpoint="page_portal_action",
+        ),
         Rule("/_sandbox/static/sandbox.css", methods=["GET"], endpoint="stylesheet"),
         Rule("/_sandbox/events", methods=["GET"], endpoint="control_events"),
         Rule("/_sandbox/objects/<object_id>", methods=["GET"], endpoint="control_object"),
         Rule("/_sandbox/<control>", methods=["POST"], endpoint="control"),
         Rule("/", methods=["GET"], endpoint="index"),
+        Rule("/favicon.ico", methods=["GET"], endpoint="favicon"),
     ],
     merge_slashes=False,
 )
@@ -113,7 +127,11 @@ class SandboxApp:
         except RouteNotFound:
             return stripe_error(404, f"Unrecognized request URL ({request.method}: {request.path}).")
         except HTTPException as error:
-            return stripe_error(error.code or 405, f"Unrecognized request URL ({request.method}: {request.path}).")
+            return stripe_error(
+                error.code or 405, f"Unrecognized request URL ({request.method}: {request.path})."
+            )
+        if endpoint == "favicon":
+            return Response(status=204)
         if endpoint.startswith("page_") or endpoint in ("stylesheet", "index"):
             return pages.handle(self.sandbox, request, endpoint, args)
         if endpoint.startswith("control"):
@@ -133,7 +151,10 @@ class SandboxApp:
             except ValueError:
                 key = ""
         if not key:
-            return stripe_error(401, "You did not provide an API key. Provide it in the Authorization header as a Bearer token.")
+            return stripe_error(
+                401,
+                "You did not provide an API key. Provide it in the Authorization header as a Bearer token.",
+            )
         if not secrets.compare_digest(key, self.sandbox.secret_key):
             return stripe_error(401, f"Invalid API Key provided: {key[:8]}{'*' * 8}")
         return None
@@ -142,12 +163,16 @@ class SandboxApp:
         refused = self._authorised(request)
         if refused is not None:
             return refused
-        params = decode(request.args.items(multi=True)) if request.method == "GET" else decode(
-            request.form.items(multi=True)
+        params = (
+            decode(request.args.items(multi=True))
+            if request.method == "GET"
+            else decode(request.form.items(multi=True))
         )
         failure = self.sandbox.take_failure(request.path)
         if failure == "error_500":
-            return stripe_error(500, "An unknown error occurred (simulated by the sandbox).", kind="api_error")
+            return stripe_error(
+                500, "An unknown error occurred (simulated by the sandbox).", kind="api_error"
+            )
         key = request.headers.get("Idempotency-Key") if request.method in ("POST", "DELETE") else None
         with self.sandbox.lock:
             if key:
@@ -202,9 +227,13 @@ class SandboxApp:
             if endpoint == "session_line_items":
                 return _json(sandbox.session_line_items(object_id))
             handlers: dict[str, Callable[[], dict[str, Any]]] = {
-                "create_customer": lambda: _emit_created(sandbox, "customer.created", sandbox.create_customer(params)),
+                "create_customer": lambda: _emit_created(
+                    sandbox, "customer.created", sandbox.create_customer(params)
+                ),
                 "update_customer": lambda: sandbox.update_customer(object_id, params),
-                "create_product": lambda: _emit_created(sandbox, "product.created", sandbox.create_product(params)),
+                "create_product": lambda: _emit_created(
+                    sandbox, "product.created", sandbox.create_product(params)
+                ),
                 "update_product": lambda: sandbox.update_product(object_id, params),
                 "create_price": lambda: _emit_created(sandbox, "price.created", sandbox.create_price(params)),
                 "update_price": lambda: sandbox.update_price(object_id, params),
@@ -221,7 +250,12 @@ class SandboxApp:
         except NotFound as error:
             return stripe_error(404, str(error), code="resource_missing", param="id")
         except BadParam as error:
-            return stripe_error(400, str(error), code=error.code or ("parameter_unknown" if "unknown parameter" in str(error) else None), param=error.param)
+            return stripe_error(
+                400,
+                str(error),
+                code=error.code or ("parameter_unknown" if "unknown parameter" in str(error) else None),
+                param=error.param,
+            )
         except Conflict as error:
             return stripe_error(400, str(error))
 
@@ -255,6 +289,7 @@ class SandboxApp:
 
             def match(o: dict[str, Any]) -> bool:
                 return o["type"] in types
+
         with sandbox.lock:
             page = sandbox.list_page(kind, f"/v1/{collection}", params, match, filters)
             if expand:

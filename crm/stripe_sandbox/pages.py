@@ -44,10 +44,10 @@ def _date(ts: int | None) -> str:
 
 def _page(title: str, body: str, status: int = 200) -> Response:
     html = (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{escape(title)}</title><link rel=\"stylesheet\" href=\"/_sandbox/static/sandbox.css\"></head>"
-        f"<body><main><p><span class=\"badge\">Stripe sandbox: test mode, no real money</span></p>{body}"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<title>{escape(title)}</title><link rel="stylesheet" href="/_sandbox/static/sandbox.css"></head>'
+        f'<body><main><p><span class="badge">Stripe sandbox: test mode, no real money</span></p>{body}'
         "</main></body></html>"
     )
     return Response(html, status=status, mimetype="text/html")
@@ -63,7 +63,9 @@ def handle(sandbox: Sandbox, request: Request, endpoint: str, args: dict[str, st
     if endpoint == "stylesheet":
         return Response(STYLESHEET, mimetype="text/css")
     if endpoint == "index":
-        return _page("Stripe sandbox", "<h1>Stripe sandbox</h1><p>A local stand-in for Stripe's API (/v1).</p>")
+        return _page(
+            "Stripe sandbox", "<h1>Stripe sandbox</h1><p>A local stand-in for Stripe's API (/v1).</p>"
+        )
     try:
         if endpoint == "page_checkout":
             return checkout_page(sandbox, args["object_id"], declined=request.args.get("declined") == "1")
@@ -107,16 +109,18 @@ def checkout_page(sandbox: Sandbox, session_id: str, *, declined: bool = False) 
         suffix = f" per {recurring['interval']}" if recurring else ""
         rows.append(
             f"<tr><td>{escape(item['description'])} × {item['quantity']}</td>"
-            f"<td class=\"amount\">{escape(money(item['amount_total'], item['currency']) + suffix)}</td></tr>"
+            f'<td class="amount">{escape(money(item["amount_total"], item["currency"]) + suffix)}</td></tr>'
         )
     error = (
-        '<p class="error" role="alert">Your card was declined. Try again, or use another card.</p>' if declined else ""
+        '<p class="error" role="alert">Your card was declined. Try again, or use another card.</p>'
+        if declined
+        else ""
     )
     body = (
         f"<h1>Checkout</h1>{error}"
         f"<p>Paying as <strong>{escape(email)}</strong></p>"
         f"<table>{''.join(rows)}</table>"
-        f"<p>Total due today</p><p class=\"total\">{escape(money(session['amount_total'], session['currency']))}</p>"
+        f'<p>Total due today</p><p class="total">{escape(money(session["amount_total"], session["currency"]))}</p>'
         f"<p>Card: 4242 4242 4242 4242 (sandbox)</p>"
         f'<form method="post" action="/checkout/{escape(session_id)}/pay"><button type="submit">Pay</button></form>'
         f'<form method="post" action="/checkout/{escape(session_id)}/decline">'
@@ -151,7 +155,9 @@ def portal_page(sandbox: Sandbox, portal_id: str, done: str = "") -> Response:
         customer = sandbox.get("customer", portal["customer"])
         subs = [s for s in sandbox.find("subscription", customer=customer["id"]) if s["status"] != "canceled"]
         products = {s["id"]: sandbox.objects.get(s["items"]["data"][0]["price"]["product"], {}) for s in subs}
-    notice = f'<p class="notice" role="status">{escape(DONE_MESSAGES[done])}</p>' if done in DONE_MESSAGES else ""
+    notice = (
+        f'<p class="notice" role="status">{escape(DONE_MESSAGES[done])}</p>' if done in DONE_MESSAGES else ""
+    )
     blocks = []
     for sub in subs:
         item = sub["items"]["data"][0]

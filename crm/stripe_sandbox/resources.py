@@ -152,7 +152,9 @@ class Resources(Store):
                 raise BadParam("Invalid recurring[interval]", "recurring[interval]")
             recurring = {
                 "interval": interval,
-                "interval_count": as_int(params["recurring"].get("interval_count", 1), "recurring[interval_count]"),
+                "interval_count": as_int(
+                    params["recurring"].get("interval_count", 1), "recurring[interval_count]"
+                ),
                 "meter": None,
                 "trial_period_days": None,
                 "usage_type": "licensed",
@@ -220,7 +222,8 @@ class Resources(Store):
                     raise BadParam(f"No such price: '{entry['price']}'", f"{name}[price]") from None
                 if not price["active"]:
                     raise BadParam(
-                        "The price specified is inactive. This field only accepts active prices.", f"{name}[price]"
+                        "The price specified is inactive. This field only accepts active prices.",
+                        f"{name}[price]",
                     )
             else:
                 raise BadParam(f"You must specify either `price` or `price_data` in {name}.", name)
@@ -245,7 +248,9 @@ class Resources(Store):
         _check_params(params, SESSION_PARAMS)
         mode = params.get("mode")
         if mode not in ("payment", "subscription"):
-            raise BadParam("Invalid mode: must be one of payment or subscription (setup is not simulated)", "mode")
+            raise BadParam(
+                "Invalid mode: must be one of payment or subscription (setup is not simulated)", "mode"
+            )
         if not params.get("success_url"):
             raise BadParam("Missing required param: success_url.", "success_url")
         customer = None
@@ -320,7 +325,12 @@ class Resources(Store):
                     "quantity": item["quantity"],
                 }
             )
-        return {"object": "list", "data": data, "has_more": False, "url": f"/v1/checkout/sessions/{session['id']}/line_items"}
+        return {
+            "object": "list",
+            "data": data,
+            "has_more": False,
+            "url": f"/v1/checkout/sessions/{session['id']}/line_items",
+        }
 
     def includable(self, node: dict[str, Any], key: str) -> Any:
         kind, object_id = node.get("object"), node.get("id", "")
@@ -328,10 +338,20 @@ class Resources(Store):
             return self.session_line_items(object_id)
         if kind == "invoice" and key == "payments":
             rows = self.find("invoice_payment", invoice=object_id)
-            return {"object": "list", "data": rows, "has_more": False, "url": f"/v1/invoice_payments?invoice={object_id}"}
+            return {
+                "object": "list",
+                "data": rows,
+                "has_more": False,
+                "url": f"/v1/invoice_payments?invoice={object_id}",
+            }
         if kind == "charge" and key == "refunds":
             rows = self.find("refund", charge=object_id)
-            return {"object": "list", "data": rows, "has_more": False, "url": f"/v1/charges/{object_id}/refunds"}
+            return {
+                "object": "list",
+                "data": rows,
+                "has_more": False,
+                "url": f"/v1/charges/{object_id}/refunds",
+            }
         return None
 
     def create_portal_session(self, params: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -94,7 +94,9 @@ class AutoDelivery:
                     return
                 _, _, attempt, event = heapq.heappop(self._heap)
             ok, status = self._post(event)
-            self.log.append({"event": event["id"], "type": event["type"], "attempt": attempt + 1, "status": status})
+            self.log.append(
+                {"event": event["id"], "type": event["type"], "attempt": attempt + 1, "status": status}
+            )
             if not ok and attempt < len(RETRY_DELAYS):
                 self._schedule(event, attempt=attempt + 1, delay=RETRY_DELAYS[attempt])
 

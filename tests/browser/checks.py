@@ -5,6 +5,7 @@ machine, no horizontal overflow, every control reachable, and zero axe-core WCAG
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -69,15 +70,44 @@ class Watch:
         assert not problems, "the browser reported problems:\n  " + "\n  ".join(problems)
 
 
-def check_no_overflow(page: Page, name: str) -> None:
+#: The innermost elements that stick out past the right edge of the screen.
+OVERFLOWING = """
+() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right <= width + 1 || r.width === 0) continue;
+    if ([...el.children].some(c => c.getBoundingClientRect().right > width + 1)) continue;
+    const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+    out.push(name + ' (right edge ' + Math.round(r.right) + ' px): ' + (el.textContent || '').trim().slice(0, 40));
+    if (out.length >= 6) break;
+  }
+  return out;
+}
+"""
+
+
+def check_no_overflow(page: Page, name: str, known_issue: str | None = None) -> None:
+    """The page is no wider than the screen. A `known_issue` (reported, owned by someone else)
+    turns a failure into a warning that every run shows, until it is fixed."""
     widths = page.evaluate("() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})")
-    assert widths["scroll"] <= widths["inner"], (
-        f"{name}: the page is wider than the screen ({widths['scroll']} px > {widths['inner']} px)"
-    )
+    if widths["scroll"] > widths["inner"]:
+        culprits = page.evaluate(OVERFLOWING)
+        message = (
+            f"{name}: the page is wider than the screen ({widths['scroll']} px > {widths['inner']} px); "
+            f"sticking out: {culprits}"
+        )
+        if known_issue:
+            warnings.warn(f"KNOWN ISSUE ({known_issue}): {message}", stacklevel=2)
+            return
+        raise AssertionError(message)
 
 
-#: Focuses each control in turn: a control counts as reachable when, focused, it sits inside
-#: the viewport's width (the skip link, hidden off-screen until focused, is therefore fine).
+#: Focuses each control in turn (which scrolls it, and any scrolling box around it, into view):
+#: a control is unreachable when, focused, it still lies wholly outside the screen's width.
+#: The skip link, off-screen until focused, is therefore fine.
 UNREACHABLE_CONTROLS = """
 () => {
   const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])';
@@ -89,7 +119,7 @@ UNREACHABLE_CONTROLS = """
     if (document.activeElement !== el) continue;
     const r = el.getBoundingClientRect();
     if (r.width <= 1 && r.height <= 1) continue;
-    if (r.left < -1 || r.right > width + 1) {
+    if (r.right <= 0 || r.left >= width) {
       out.push((el.id ? '#' + el.id : el.tagName.toLowerCase()) + ' "' + (el.innerText || el.value || el.name || '').trim().slice(0, 40)
         + '" at ' + Math.round(r.left) + '..' + Math.round(r.right));
     }
@@ -109,8 +139,11 @@ def check_controls_reachable(page: Page, name: str) -> None:
 _axe_source: str | None = None
 
 
-def check_a11y(page: Page, name: str) -> None:
+def check_a11y(page: Page, name: str, known: dict[str, str] | None = None) -> None:
     """Run axe-core's WCAG 2.0/2.1/2.2 A and AA rules on the page: zero violations allowed.
+
+    `known` maps a rule id to a reported issue in code this suite does not own: that rule's
+    violations become a warning every run shows, until it is fixed.
 
     axe is evaluated through the DevTools protocol, which the page's CSP (script-src 'self')
     does not govern, so the page keeps its real CSP while it is checked.
@@ -128,6 +161,13 @@ def check_a11y(page: Page, name: str) -> None:
         }""",
         AXE_TAGS,
     )
+    known = known or {}
+    for violation in [v for v in result if v["id"] in known]:
+        warnings.warn(
+            f"KNOWN ISSUE ({known[violation['id']]}): {name}: {violation['id']} at {violation['targets']}",
+            stacklevel=2,
+        )
+    result = [v for v in result if v["id"] not in known]
     if result:
         lines = [f"{name} ({page.url}): {len(result)} accessibility violation(s)"]
         for violation in result:

@@ -31,8 +31,7 @@ def fill_join_form(
 
 
 def submit_join_form(trip: Journey) -> None:
-    trip.page.get_by_role("button", name="Continue to payment").click()
-    trip.page.wait_for_load_state("load")
+    trip.follow(trip.page.get_by_role("button", name="Continue to payment"))
 
 
 def on_sandbox_checkout(trip: Journey) -> None:
@@ -46,8 +45,7 @@ def on_sandbox_checkout(trip: Journey) -> None:
 
 
 def pay(trip: Journey) -> None:
-    trip.page.get_by_role("button", name="Pay", exact=True).click()
-    trip.page.wait_for_load_state("load")
+    trip.follow(trip.page.get_by_role("button", name="Pay", exact=True))
 
 
 def join_and_pay(trip: Journey, email: str, *, plan: str = "Standard (yearly)", check: bool = False) -> None:
@@ -79,8 +77,7 @@ def set_password_from_welcome_email(trip: Journey, email: str, check: bool = Tru
         trip.check("set password")
     trip.page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
     trip.page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
-    trip.page.locator("main").get_by_role("button").first.click()
-    trip.page.wait_for_load_state("load")
+    trip.follow(trip.page.locator("main").get_by_role("button").first)
     expect(trip.page.get_by_text("Your password is set and you are signed in.")).to_be_visible()
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, Response, expect
 
 from tests.browser.checks import (
     Watch,
@@ -68,14 +66,16 @@ class Journey:
         assert response.status == status, f"GET {path}: {response.status}, expected {status}"
         return response
 
-    def check(self, name: str) -> None:
-        """Everything a page must pass, then a screenshot."""
+    def check(self, name: str, known: dict[str, str] | None = None) -> None:
+        """Everything a page must pass, then a screenshot. `known` lists reported issues in code
+        this suite does not own ("overflow" or an axe rule id -> the issue): they warn, not fail."""
         page = self.page
+        known = known or {}
         page.wait_for_load_state("load")
         self.watch.assert_clean()
-        check_no_overflow(page, name)
+        check_no_overflow(page, name, known.get("overflow"))
         check_controls_reachable(page, name)
-        check_a11y(page, name)
+        check_a11y(page, name, known)
         self.watch.assert_clean()
         self.screenshot(name)
 
@@ -110,13 +110,24 @@ class Journey:
     def text(self) -> str:
         return self.page.locator("main").inner_text()
 
-    def click_link(self, name: str | re.Pattern[str], **kwargs: Any) -> None:
-        self.page.get_by_role("link", name=name, **kwargs).first.click()
-        self.page.wait_for_load_state("load")
+    def expect_success(self, contains: str = "") -> None:
+        """The green "done" message is shown (else the failure quotes what the page says)."""
+        try:
+            expect(self.page.locator(".notice-success").first).to_contain_text(contains)
+        except AssertionError as error:
+            raise AssertionError(
+                f"no success message at {self.page.url}; the page says:\n{self.text()[:1500]}"
+            ) from error
 
-    def click_button(self, name: str | re.Pattern[str], **kwargs: Any) -> None:
-        self.page.get_by_role("button", name=name, **kwargs).first.click()
-        self.page.wait_for_load_state("load")
+    def follow(self, target: Locator) -> None:
+        """Click a link or a submit button and wait for the page it leads to."""
+        with self.page.expect_navigation(wait_until="load"):
+            target.click()
+
+    def press(self, key: str) -> None:
+        """Press a key that leads to another page (Enter on a link or a submit button)."""
+        with self.page.expect_navigation(wait_until="load"):
+            self.page.keyboard.press(key)
 
 
 def new_context(browser: Browser, live: LiveApp, size: dict[str, int], watch: Watch) -> BrowserContext:

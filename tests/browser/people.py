@@ -48,16 +48,14 @@ def sign_in(
     page = trip.page
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
-    page.locator("main").get_by_role("button", name=re.compile("^Sign in$", re.I)).click()
-    page.wait_for_load_state("load")
+    trip.follow(page.locator("main").get_by_role("button", name=re.compile("^Sign in$", re.I)))
     if totp_secret:
         code_field = page.get_by_label("Security code")
         code_field.wait_for()
         if check:
             trip.check("second factor")
         code_field.fill(fresh_totp_code(totp_secret))
-        page.locator("main").get_by_role("button").first.click()
-        page.wait_for_load_state("load")
+        trip.follow(page.locator("main").get_by_role("button").first)
     assert "/login" not in page.url, f"still on the sign-in page: {trip.text()[:300]}"
 
 
@@ -169,3 +167,33 @@ def make_member(
         )
         session.commit()
         return contact.id
+
+
+def make_staff(trip: Journey, email: str, role: str, password: str = "demo-password-2026") -> str:
+    """A staff account with the second factor set up, like the demo's; returns its TOTP secret.
+
+    Each run gets its own account (and secret), because a TOTP code works once: two runs
+    signing in as one person within 30 seconds would have to wait for the next code.
+    """
+    from crm.accounts.models import User
+    from crm.accounts.passwords import hash_password
+    from crm.contacts.models import Contact
+
+    if password not in _hashes:
+        _hashes[password] = hash_password(password)
+    secret = pyotp.random_base32()
+    with trip.live.db() as session:
+        contact = Contact(email=email, first_name="Staff", last_name=role.capitalize(), source="test")
+        session.add(contact)
+        session.flush()
+        session.add(
+            User(
+                contact=contact,
+                role=role,
+                password_hash=_hashes[password],
+                totp_secret=secret,
+                totp_enabled=True,
+            )
+        )
+        session.commit()
+    return secret

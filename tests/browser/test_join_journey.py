@@ -44,14 +44,12 @@ def _set_password_sign_in_and_read(trip: Journey, email: str) -> None:
     trip.check("signed in after setting a password")
 
     # Sign out, then back in with the new password, as the member will next time.
-    trip.page.get_by_role("button", name="Sign out").click()
-    trip.page.wait_for_load_state("load")
+    trip.follow(trip.page.get_by_role("button", name="Sign out"))
     sign_in(trip, email, NEW_PASSWORD, check=True)
 
     trip.goto("/news")
     trip.check("members' news")
-    trip.page.get_by_role("link", name=MEMBERS_POST).click()
-    trip.page.wait_for_load_state("load")
+    trip.follow(trip.page.get_by_role("link", name=MEMBERS_POST))
     expect(trip.page.get_by_role("heading", level=1)).to_have_text(MEMBERS_POST)
     expect(trip.page.get_by_text("This briefing is for members only.")).to_be_visible()
     trip.check("members-only post")
@@ -64,8 +62,7 @@ def test_supporter_joins_pays_sets_password_and_reads_members_only_news(
     email = unique_email("rosa", trip)
 
     trip.goto("/")
-    page.locator("main").get_by_role("link", name="Become a member").first.click()
-    page.wait_for_load_state("load")
+    trip.follow(page.locator("main").get_by_role("link", name="Become a member").first)
     expect(page.get_by_role("heading", level=1)).to_have_text("Become a member")
     trip.check("join form")
 
@@ -108,8 +105,7 @@ def test_declined_card_then_pay_gives_one_membership_and_one_payment(
     fill_join_form(trip, email, plan="Monthly")
     submit_join_form(trip)
     on_sandbox_checkout(trip)
-    page.get_by_role("button", name="Decline").click()
-    page.wait_for_load_state("load")
+    trip.follow(page.get_by_role("button", name="Decline"))
     expect(page.get_by_role("alert")).to_contain_text("Your card was declined")
     trip.watch.assert_clean()
     trip.screenshot("card declined")

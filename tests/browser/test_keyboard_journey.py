@@ -88,8 +88,7 @@ def test_join_with_the_keyboard_alone(journey: Journey, needs_sandbox: None) -> 
     page.keyboard.press("Enter")  # to the main content
     focused = _tab_to(page, seen, "Become a member")
     assert focused["tag"] == "a"
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    trip.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Become a member")
     trip.check("join form (keyboard)")
 
@@ -119,15 +118,13 @@ def test_join_with_the_keyboard_alone(journey: Journey, needs_sandbox: None) -> 
     page.keyboard.press("Space")
     assert page.evaluate("() => document.activeElement.checked")
     _tab_to(page, seen, "Continue to payment")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    trip.press("Enter")
 
     assert trip.live.sandbox_url and page.url.startswith(trip.live.sandbox_url), page.url
     trip.screenshot("sandbox checkout (keyboard)")
     seen = []
     _tab_to(page, seen, "Pay")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state("load")
+    trip.press("Enter")
     see_welcome(trip)
     missing = set(page.evaluate(CONTROLS)) - _tab_round(page)
     assert not missing, f"welcome page controls Tab never reaches: {missing}"

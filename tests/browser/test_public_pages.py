@@ -15,21 +15,18 @@ def test_visitor_reads_home_page_and_organisation_pages(journey: Journey) -> Non
         nav = journey.page.get_by_role("navigation", name="Main")
         if journey.phone:
             nav.get_by_role("link", name=title).scroll_into_view_if_needed()
-        nav.get_by_role("link", name=title).click()
-        journey.page.wait_for_load_state("load")
+        journey.follow(nav.get_by_role("link", name=title))
         assert journey.heading() == title
         journey.check(title)
 
 
 def test_visitor_reads_public_news_and_is_asked_to_sign_in_for_members_only_posts(journey: Journey) -> None:
     journey.goto("/")
-    journey.page.get_by_role("link", name="All news").click()
-    journey.page.wait_for_load_state("load")
+    journey.follow(journey.page.get_by_role("link", name="All news"))
     assert journey.heading().startswith("News")
     journey.check("news list")
 
-    journey.page.get_by_role("link", name="Delegation report: Cauca, October 2026").click()
-    journey.page.wait_for_load_state("load")
+    journey.follow(journey.page.get_by_role("link", name="Delegation report: Cauca, October 2026"))
     assert journey.heading() == "Delegation report: Cauca, October 2026"
     assert "Our full report goes to Parliament next month." in journey.text()
     journey.check("public post")

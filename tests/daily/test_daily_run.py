@@ -66,8 +66,12 @@ def test_annual_charge_notice_only_for_auto_renewing_yearly_subscriptions(app):
     yearly, monthly = make_plan("standard", "year"), make_plan("monthly", "month", 300)
     life = make_plan("life", "lifetime", 50000)
     soon = T0 + timedelta(days=6)
-    make_membership("year@example.org", yearly, paid_through=soon, auto_renew=True, stripe_subscription_id="sub_y")
-    make_membership("month@example.org", monthly, paid_through=soon, auto_renew=True, stripe_subscription_id="sub_m")
+    make_membership(
+        "year@example.org", yearly, paid_through=soon, auto_renew=True, stripe_subscription_id="sub_y"
+    )
+    make_membership(
+        "month@example.org", monthly, paid_through=soon, auto_renew=True, stripe_subscription_id="sub_m"
+    )
     make_membership("life@example.org", life, paid_through=None)
     make_membership("comp@example.org", yearly, paid_through=None, complimentary=True)
     db.session.commit()
@@ -111,7 +115,11 @@ def test_overdue_member_goes_to_grace_then_lapses_with_one_email(app):
 def test_stale_pending_checkout_expires(app):
     plan = make_plan()
     pending = make_membership(
-        "new@example.org", plan, paid_through=None, status="pending", pending_expires_at=T0 - timedelta(hours=1)
+        "new@example.org",
+        plan,
+        paid_through=None,
+        status="pending",
+        pending_expires_at=T0 - timedelta(hours=1),
     )
     db.session.commit()
     summary = _daily_at(T0)
@@ -122,7 +130,9 @@ def test_stale_pending_checkout_expires(app):
 def test_scheduled_post_is_published(app):
     from crm.news.models import Post
 
-    post = Post(slug="spring", title="Spring campaign", status="scheduled", publish_at=T0 - timedelta(minutes=5))
+    post = Post(
+        slug="spring", title="Spring campaign", status="scheduled", publish_at=T0 - timedelta(minutes=5)
+    )
     db.session.add(post)
     db.session.commit()
     assert _daily_at(T0)["posts_published"] == 1
@@ -134,8 +144,13 @@ def test_running_twice_changes_nothing_more(app):
     plan = make_plan()
     for i in range(5):
         make_membership(f"m{i}@example.org", plan, paid_through=T0 + timedelta(days=3 + i * 10))
-    make_membership("old@example.org", plan, paid_through=T0 - timedelta(days=40), status="grace",
-                    grace_until=T0 - timedelta(days=1))
+    make_membership(
+        "old@example.org",
+        plan,
+        paid_through=T0 - timedelta(days=40),
+        status="grace",
+        grace_until=T0 - timedelta(days=1),
+    )
     db.session.commit()
     first = _daily_at(T0)
     assert first["reminders_7"] == 1 and first["reminders_30"] == 2 and first["lapsed_after_grace"] == 1
@@ -184,14 +199,23 @@ def test_flask_crm_daily_prints_what_it_did(app, runner):
     assert _outbox() == {"renewal_reminder": 1}
 
 
-@pytest.mark.parametrize("kind", ["renewal_reminder", "annual_charge_notice", "membership_lapsed", "payment_failed"])
+@pytest.mark.parametrize(
+    "kind", ["renewal_reminder", "annual_charge_notice", "membership_lapsed", "payment_failed"]
+)
 def test_every_notice_has_text_html_and_the_footer(app, kind):
     from crm.email.services import render_email
 
     subject, text, html = render_email(
         kind,
-        {"first_name": "Ana", "plan_name": "Standard", "paid_through": T0, "charge_date": T0, "amount": 3600,
-         "currency": "gbp", "days_left": 7},
+        {
+            "first_name": "Ana",
+            "plan_name": "Standard",
+            "paid_through": T0,
+            "charge_date": T0,
+            "amount": 3600,
+            "currency": "gbp",
+            "days_left": 7,
+        },
     )
     assert subject and "Ana" in text and "Ana" in html
     assert "http://crm.test/account" in text and "http://crm.test/account" in html

@@ -65,7 +65,9 @@ def test_one_click_unsubscribe_from_the_mail_client(client, subscriber):
 @pytest.mark.parametrize("token", ["nonsense", "eyJjIjoxfQ.forged-signature", "eyJjIjo5OTl9"])
 def test_forged_or_damaged_token_is_not_found(client, subscriber, token):
     assert client.get(f"/email/unsubscribe/{token}").status_code == 404
-    assert client.post(f"/email/unsubscribe/{token}/one-click", data={"List-Unsubscribe": "One-Click"}).status_code in (
+    assert client.post(
+        f"/email/unsubscribe/{token}/one-click", data={"List-Unsubscribe": "One-Click"}
+    ).status_code in (
         400,
         404,
     )

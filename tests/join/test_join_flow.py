@@ -60,7 +60,9 @@ def test_join_pay_and_webhook_make_a_member(client, plans, stripe_sandbox):
     kinds = sorted(m.kind for m in db.session.scalars(select(OutboxMessage)))
     assert "receipt" in kinds
 
-    page = client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(as_text=True)
+    page = client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(
+        as_text=True
+    )
     assert "Welcome, you are a member" in page and "check your email" in page
     assert count(Payment) == 1
 
@@ -68,12 +70,16 @@ def test_join_pay_and_webhook_make_a_member(client, plans, stripe_sandbox):
 def test_success_page_alone_activates_from_stripe_not_the_query_string(client, plans, stripe_sandbox):
     _, membership = start(client, plans, plan=str(plans["life"].id))
     assert client.get("/join/success?session_id=cs_forged").status_code == 200
-    page = client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(as_text=True)
+    page = client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(
+        as_text=True
+    )
     assert "We are confirming your payment" in page
     assert db.session.get(Membership, membership.id).status == "pending"
 
     stripe_sandbox.pay(membership.stripe_checkout_session_id)
-    page = client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(as_text=True)
+    page = client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(
+        as_text=True
+    )
     assert "Welcome, you are a member" in page
     db.session.expire_all()
     membership = db.session.get(Membership, membership.id)

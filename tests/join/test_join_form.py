@@ -113,9 +113,9 @@ def test_values_are_kept_when_the_form_has_an_error(client, plans):
 
 
 def test_gift_aid_needs_a_uk_postcode(client, plans):
-    html = client.post(
-        "/join", data=form(plans, gift_aid="y", country="IE", postcode="D02 X285")
-    ).get_data(as_text=True)
+    html = client.post("/join", data=form(plans, gift_aid="y", country="IE", postcode="D02 X285")).get_data(
+        as_text=True
+    )
     assert "Gift Aid needs a UK home address with a UK postcode." in html
     assert counts() == (0, 0)
 

@@ -27,25 +27,25 @@ ACCOUNT_PAGES = [
 ]
 
 
-@pytest.mark.parametrize("path", ACCOUNT_PAGES + ["/account/payments/1/receipt", "/account/auto-renew/cancel"])
-def test_anonymous_visitors_are_sent_to_sign_in(client, path):
-    response = client.get(path)
-    assert response.status_code == 302
-    assert "/login" in response.headers["Location"]
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    for path in ACCOUNT_PAGES + ["/account/payments/1/receipt", "/account/auto-renew/cancel"]:
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert "/login" in response.headers["Location"], path
 
 
 @pytest.mark.parametrize("who", ["active_member", "lapsed_member", "staff"])
-@pytest.mark.parametrize("path", ACCOUNT_PAGES)
-def test_every_account_page_works_for_members_and_staff(client, request, who, path):
+def test_every_account_page_works_for_members_and_staff(client, request, who):
     user = make_user("staff@example.org", "staff") if who == "staff" else request.getfixturevalue(who)
     sign_in(client, user)
-    response = client.get(path)
-    assert response.status_code in (200, 302)
-    if path == "/account/renew":
-        assert response.headers["Location"].startswith("/join")
-    else:
-        assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "no-store"
+    for path in ACCOUNT_PAGES:
+        response = client.get(path)
+        if path == "/account/renew":
+            assert response.status_code == 302
+            assert response.headers["Location"].startswith("/join")
+        else:
+            assert response.status_code == 200, path
+        assert response.headers["Cache-Control"] == "no-store", path
 
 
 def test_membership_card_shows_plan_status_dates_and_number(client, active_member):

@@ -36,8 +36,7 @@ def names(client, query: str) -> list[str]:  # type: ignore[no-untyped-def]
     return re.findall(r'<th scope="row"><a href="/staff/members/\d+">([^<]+)</a>', response.get_data(as_text=True))
 
 
-@pytest.mark.parametrize(
-    "query, expected",
+FRAGMENTS = (
     [
         ("q=ana", ["Torres, Ana"]),
         ("q=TORR", ["Torres, Ana"]),
@@ -50,10 +49,13 @@ def names(client, query: str) -> list[str]:  # type: ignore[no-untyped-def]
         ("q=A2A", ["Torres, Ana"]),
         ("q=O%27Brien", ["O&#39;Brien, Catalina"]),
         ("q=example", ["Brown, Dan", "O&#39;Brien, Catalina", "Okafor, Robert", "Staff, Sasha", "Torres, Ana"]),
-    ],
+    ]
 )
-def test_search_finds_any_fragment_of_name_email_postcode(staff_client, people, query, expected):  # type: ignore[no-untyped-def]
-    assert names(staff_client, query) == expected
+
+
+def test_search_finds_any_fragment_of_name_email_postcode(staff_client, people):  # type: ignore[no-untyped-def]
+    for query, expected in FRAGMENTS:
+        assert names(staff_client, query) == expected, query
 
 
 def test_search_by_membership_number(staff_client, people):  # type: ignore[no-untyped-def]
@@ -62,12 +64,15 @@ def test_search_by_membership_number(staff_client, people):  # type: ignore[no-u
     assert names(staff_client, f"q={number.lower()}") == ["Okafor, Robert"]
 
 
-@pytest.mark.parametrize("attack", ["' OR 1=1 --", "%", "_", "\\", "%%", "a%", "_n", '"', "' OR ''='", "*", "NEAR(a b)"])
-def test_sql_and_wildcard_characters_find_nothing_extra(staff_client, people, attack):  # type: ignore[no-untyped-def]
-    response = staff_client.get("/staff/members", query_string={"q": attack})
-    assert response.status_code == 200
-    found = re.findall(r'<th scope="row">', response.get_data(as_text=True))
-    assert len(found) == 0
+ATTACKS = ["' OR 1=1 --", "%", "_", "\\", "%%", "a%", "_n", '"', "' OR ''='", "*", "NEAR(a b)", "1) OR (1=1"]
+
+
+def test_sql_and_wildcard_characters_find_nothing_extra(staff_client, people):  # type: ignore[no-untyped-def]
+    for attack in ATTACKS:
+        response = staff_client.get("/staff/members", query_string={"q": attack})
+        assert response.status_code == 200, attack
+        assert re.findall(r'<th scope="row">', response.get_data(as_text=True)) == [], attack
+        assert search_contacts(attack) == [], attack
 
 
 def test_underscore_and_percent_match_literally(staff_client, people):  # type: ignore[no-untyped-def]
@@ -96,8 +101,7 @@ def test_search_index_follows_edits_and_deletes(app, people):  # type: ignore[no
 EVERYONE = ["Brown, Dan", "O&#39;Brien, Catalina", "Okafor, Robert", "Staff, Sasha", "Torres, Ana"]
 
 
-@pytest.mark.parametrize(
-    "query, expected",
+FILTERS = (
     [
         ("status=active", ["Torres, Ana"]),
         ("status=grace", ["Okafor, Robert"]),
@@ -108,10 +112,13 @@ EVERYONE = ["Brown, Dan", "O&#39;Brien, Catalina", "Okafor, Robert", "Staff, Sas
         ("q=example&status=lapsed", ["O&#39;Brien, Catalina"]),
         ("status=nonsense", EVERYONE),
         ("joined_from=not-a-date", EVERYONE),
-    ],
+    ]
 )
-def test_filters_narrow_the_list(staff_client, people, query, expected):  # type: ignore[no-untyped-def]
-    assert names(staff_client, query) == expected
+
+
+def test_filters_narrow_the_list(staff_client, people):  # type: ignore[no-untyped-def]
+    for query, expected in FILTERS:
+        assert names(staff_client, query) == expected, query
 
 
 def test_filter_by_plan_and_joined_dates(staff_client, people):  # type: ignore[no-untyped-def]
@@ -127,16 +134,18 @@ def test_filter_by_plan_and_joined_dates(staff_client, people):  # type: ignore[
     assert names(staff_client, f"joined_from={since}&joined_to={until}") == ["Torres, Ana"]
 
 
-@pytest.mark.parametrize(
-    "sort, first",
+SORTS = (
     [("name", "Brown, Dan"), ("-joined", "Okafor, Robert"), ("joined", "O&#39;Brien, Catalina"),
-     ("paid_through", "O&#39;Brien, Catalina"), ("number", "Torres, Ana"), ("id; DROP TABLE contact", "Brown, Dan")],
+     ("paid_through", "O&#39;Brien, Catalina"), ("number", "Torres, Ana"), ("id; DROP TABLE contact", "Brown, Dan")]
 )
-def test_sort_keys_come_from_an_allow_list(staff_client, people, sort, first):  # type: ignore[no-untyped-def]
-    response = staff_client.get("/staff/members", query_string={"sort": sort})
-    assert response.status_code == 200
-    listed = re.findall(r'<th scope="row"><a href="/staff/members/\d+">([^<]+)</a>', response.get_data(as_text=True))
-    assert listed[0] == first
+
+
+def test_sort_keys_come_from_an_allow_list(staff_client, people):  # type: ignore[no-untyped-def]
+    for sort, first in SORTS:
+        response = staff_client.get("/staff/members", query_string={"sort": sort})
+        assert response.status_code == 200
+        listed = re.findall(r'<th scope="row"><a href="/staff/members/\d+">([^<]+)</a>', response.get_data(as_text=True))
+        assert listed[0] == first, sort
 
 
 def test_list_paginates_fifty_a_page(staff_client, app):  # type: ignore[no-untyped-def]

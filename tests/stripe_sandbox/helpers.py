@@ -10,7 +10,9 @@ from crm.memberships.models import Plan
 from tests.fixtures import make_contact
 
 
-def make_plan(slug: str = "standard-yearly", amount: int = 3600, interval: str = "year", **fields: Any) -> Plan:
+def make_plan(
+    slug: str = "standard-yearly", amount: int = 3600, interval: str = "year", **fields: Any
+) -> Plan:
     plan = Plan(slug=slug, name=fields.pop("name", slug.replace("-", " ").title()), amount=amount,
                 interval=interval, currency="gbp", **fields)  # fmt: skip
     db.session.add(plan)
@@ -19,7 +21,11 @@ def make_plan(slug: str = "standard-yearly", amount: int = 3600, interval: str =
 
 
 def start_checkout(
-    plan: Plan, *, email: str = "ana@example.org", key: str = "join-1", extra: list[dict[str, Any]] | None = None
+    plan: Plan,
+    *,
+    email: str = "ana@example.org",
+    key: str = "join-1",
+    extra: list[dict[str, Any]] | None = None,
 ) -> tuple[str, gateway.CheckoutSession]:
     """A synced plan, a contact with a customer, and an open Checkout Session for them."""
     gateway.sync_plan(plan)

@@ -44,7 +44,9 @@ def test_auto_delivery_signs_events_and_retries_a_failed_delivery(monkeypatch):
     receiver = _Receiver(failures=1)
     server = serve_in_thread(webhook_url=receiver.url, webhook_secret="whsec_test_auto", delivery="auto")
     try:
-        client = stripe.StripeClient("sk_test_sandbox", base_addresses={"api": server.url}, max_network_retries=0)
+        client = stripe.StripeClient(
+            "sk_test_sandbox", base_addresses={"api": server.url}, max_network_retries=0
+        )
         customer = client.v1.customers.create({"email": "a@example.org"})
         assert _wait_for(lambda: len(receiver.received) >= 2)
         first, second = receiver.received[:2]
@@ -64,7 +66,9 @@ def test_state_file_keeps_objects_across_restarts(tmp_path):
     server.stop()
     again = serve_in_thread(state_file=path, delivery="manual")
     try:
-        client = stripe.StripeClient("sk_test_sandbox", base_addresses={"api": again.url}, max_network_retries=0)
+        client = stripe.StripeClient(
+            "sk_test_sandbox", base_addresses={"api": again.url}, max_network_retries=0
+        )
         assert client.v1.customers.retrieve(customer.id).email == "a@example.org"
         replay = client.v1.customers.create({"email": "a@example.org"}, {"idempotency_key": "once"})
         assert replay.id == customer.id

@@ -33,7 +33,10 @@ def test_renew_charges_the_next_period_with_no_gap(stripe_sandbox, paid_sub):
     ]  # fmt: skip
     invoice = events[3]["data"]["object"]
     assert invoice["billing_reason"] == "subscription_cycle"
-    assert invoice["lines"]["data"][0]["period"] == {"start": int(after[0].timestamp()), "end": int(after[1].timestamp())}
+    assert invoice["lines"]["data"][0]["period"] == {
+        "start": int(after[0].timestamp()),
+        "end": int(after[1].timestamp()),
+    }
     assert gateway.invoice_subscription_id(gateway.retrieve_invoice(invoice["id"])) == paid_sub
 
 
@@ -98,7 +101,9 @@ def test_partial_then_full_refund_and_refusing_too_much(stripe_sandbox, paid_sub
     refund = gateway.create_refund(payment_intent_id=intent_id, amount=100, idempotency_key="r-1",
                                    metadata={"payment_id": "7"})  # fmt: skip
     assert (refund.amount, refund.status, refund.metadata["payment_id"]) == (100, "succeeded", "7")
-    gateway.create_refund(payment_intent_id=intent_id, amount=100, idempotency_key="r-1", metadata={"payment_id": "7"})
+    gateway.create_refund(
+        payment_intent_id=intent_id, amount=100, idempotency_key="r-1", metadata={"payment_id": "7"}
+    )
     charge = gateway.retrieve_charge(refund.charge)
     assert (charge.amount_refunded, charge.refunded) == (100, False)  # the retry did not refund twice
     with pytest.raises(gateway.GatewayError):
@@ -147,5 +152,7 @@ def test_controls_are_reachable_as_json_endpoints(stripe_sandbox, stripe_sandbox
     assert response.status_code == 200 and response.json()["id"] == paid_sub
     events = requests.get(f"{stripe_sandbox_server.url}/_sandbox/events?type=invoice.paid", timeout=5).json()
     assert len(events["data"]) == 2
-    bad = requests.post(f"{stripe_sandbox_server.url}/_sandbox/renew", json={"subscription_id": "sub_nope"}, timeout=5)
+    bad = requests.post(
+        f"{stripe_sandbox_server.url}/_sandbox/renew", json={"subscription_id": "sub_nope"}, timeout=5
+    )
     assert bad.status_code == 404

@@ -46,7 +46,10 @@ def test_a_signature_301_seconds_old_is_refused_and_299_accepted(app):
     payload, secret = _payload(), app.config["STRIPE_WEBHOOK_SECRET"]
     with pytest.raises(gateway.InvalidWebhook):
         gateway.construct_event(payload, signature_header(payload, secret, int(time.time()) - 301))
-    assert gateway.construct_event(payload, signature_header(payload, secret, int(time.time()) - 299)).id == "evt_1"
+    assert (
+        gateway.construct_event(payload, signature_header(payload, secret, int(time.time()) - 299)).id
+        == "evt_1"
+    )
 
 
 def test_a_body_changed_after_signing_is_refused(app):

@@ -1,0 +1,244 @@
+"""Stripe reconciliation: compare Stripe's subscriptions, invoices and refunds with our rows.
+
+Reports every difference: a paid invoice with no payment row, a subscription whose status differs
+from its membership, a refund we did not record. With `fix`, each is repaired through the same
+handler the webhook uses (given a synthetic event, id "reconcile:<object id>"), each in its own
+savepoint so one failure does not stop the others. Dry run by default. Flushes; the caller commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from crm.billing import stripe_gateway as gateway
+from crm.billing.models import Refund
+from crm.billing.services import field as stripe_field
+from crm.billing.services import find_payment_for_charge, find_stripe_payment, id_of
+from crm.core.money import format_money
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.memberships.models import Membership
+
+log = logging.getLogger("crm.billing.reconcile")
+
+#: Stripe subscription status -> the membership statuses that agree with it.
+AGREEING_STATUSES: dict[str, frozenset[str]] = {
+    "active": frozenset({"active"}),
+    "trialing": frozenset({"active"}),
+    "past_due": frozenset({"grace"}),
+    "unpaid": frozenset({"lapsed", "cancelled"}),
+    "canceled": frozenset({"lapsed", "cancelled", "expired"}),
+    "incomplete": frozenset({"pending", "expired"}),
+    "incomplete_expired": frozenset({"expired", "lapsed", "cancelled"}),
+}
+
+
+@dataclass
+class Difference:
+    kind: str  #: missing_payment, status_differs, missing_refund, unknown_subscription, ...
+    stripe_id: str
+    detail: str
+    #: None: not attempted (dry run or not fixable); True: repaired; False: the repair failed.
+    fixed: bool | None = None
+    note: str = ""
+
+    def line(self) -> str:
+        state = {None: "", True: " [fixed]", False: " [NOT fixed]"}[self.fixed]
+        return f"- {self.kind} {self.stripe_id}: {self.detail}{state}{f' ({self.note})' if self.note else ''}"
+
+
+@dataclass
+class ReconciliationReport:
+    since: datetime
+    fix: bool
+    subscriptions: int = 0
+    invoices: int = 0
+    refunds: int = 0
+    differences: list[Difference] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"Compared {self.subscriptions} subscriptions, {self.invoices} invoices and "
+            f"{self.refunds} refunds created since {self.since:%Y-%m-%d}."
+        ]
+        out += [d.line() for d in self.differences]
+        if not self.differences:
+            out.append("No differences: our records match Stripe.")
+        elif self.fix:
+            fixed = sum(1 for d in self.differences if d.fixed)
+            out.append(f"{len(self.differences)} difference(s), {fixed} fixed.")
+        else:
+            out.append(
+                f"{len(self.differences)} difference(s). Dry run: nothing changed (use --fix to repair)."
+            )
+        return out
+
+
+def reconcile(since: datetime, *, fix: bool = False) -> ReconciliationReport:
+    """Compare everything Stripe created since `since` with our rows; repair with `fix`."""
+    from crm.billing import webhook
+
+    created_gte = int(since.timestamp())
+    report = ReconciliationReport(since=since, fix=fix)
+    subscriptions = list(gateway.list_subscriptions(created_gte))
+    invoices = list(gateway.list_invoices(created_gte))
+    refunds = list(gateway.list_refunds(created_gte))
+    report.subscriptions, report.invoices, report.refunds = len(subscriptions), len(invoices), len(refunds)
+
+    # Invoices first: a repaired payment can settle a status difference and anchor a refund.
+    for invoice in invoices:
+        _check_invoice(invoice, report, webhook)
+    for sub in subscriptions:
+        _check_subscription(sub, report, webhook)
+    for refund in refunds:
+        _check_refund(refund, report, webhook)
+    return report
+
+
+def _synthetic_event(event_type: str, obj: Any) -> dict[str, Any]:
+    return {
+        "id": f"reconcile:{id_of(obj)}",
+        "object": "event",
+        "type": event_type,
+        "created": int(utcnow().timestamp()),
+        "data": {"object": obj},
+    }
+
+
+def _repair(difference: Difference, handler: Callable[[Any], str], event: dict[str, Any]) -> None:
+    try:
+        with db.session.begin_nested():
+            result = handler(event)
+    except Exception as error:  # noqa: BLE001  (reported; the other repairs go ahead)
+        log.exception("reconciliation repair of %s failed", difference.stripe_id)
+        difference.fixed, difference.note = False, f"{type(error).__name__}: {error}"
+        return
+    difference.fixed = result not in ("ignored", "stale")
+    difference.note = f"handler said {result}"
+
+
+def _check_invoice(invoice: Any, report: ReconciliationReport, webhook: Any) -> None:
+    if stripe_field(invoice, "status") != "paid" or not int(stripe_field(invoice, "amount_paid") or 0):
+        return
+    sub_id = gateway.invoice_subscription_id(invoice)
+    if not sub_id:
+        return  # one-off payments are recorded from their checkout session
+    invoice_id = str(id_of(invoice))
+    if find_stripe_payment(invoice_id=invoice_id, payment_intent_id=None) is not None:
+        return
+    ours = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+    if ours is None:
+        sub = gateway.retrieve_subscription(sub_id)
+        if not webhook.subscription_is_ours(sub):
+            return  # another product on the same Stripe account
+    amount = format_money(
+        int(stripe_field(invoice, "amount_paid") or 0), str(stripe_field(invoice, "currency") or "gbp")
+    )
+    difference = Difference(
+        "missing_payment", invoice_id, f"paid invoice ({amount}, subscription {sub_id}) has no payment row"
+    )
+    report.differences.append(difference)
+    if report.fix:
+        _repair(difference, webhook.handle_invoice_paid, _synthetic_event("invoice.paid", invoice))
+
+
+def _membership_status(sub_id: str, metadata: Any) -> tuple[int | None, str | None]:
+    row = db.session.execute(
+        select(Membership.id, Membership.status).where(Membership.stripe_subscription_id == sub_id)
+    ).first()
+    if row is None:
+        membership_id = stripe_field(metadata, "membership_id")
+        if membership_id and str(membership_id).isdigit():
+            row = db.session.execute(
+                select(Membership.id, Membership.status).where(Membership.id == int(membership_id))
+            ).first()
+    return (row.id, row.status) if row is not None else (None, None)
+
+
+def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) -> None:
+    if not webhook.subscription_is_ours(sub):
+        return
+    sub_id = str(id_of(sub))
+    stripe_status = str(stripe_field(sub, "status") or "")
+    membership_id, local = _membership_status(sub_id, stripe_field(sub, "metadata"))
+    if membership_id is None:
+        report.differences.append(
+            Difference(
+                "unknown_subscription", sub_id, f"Stripe has it ({stripe_status}); we have no membership"
+            )
+        )
+        return
+    agreeing = AGREEING_STATUSES.get(stripe_status)
+    if agreeing is None or local in agreeing or local == "suspended":
+        return
+    difference = Difference(
+        "status_differs", sub_id, f"Stripe says {stripe_status}, membership {membership_id} is {local}"
+    )
+    report.differences.append(difference)
+    if report.fix:
+        _repair(
+            difference,
+            webhook.handle_customer_subscription_updated,
+            _synthetic_event("customer.subscription.updated", sub),
+        )
+        now_local = db.session.scalar(select(Membership.status).where(Membership.id == membership_id))
+        if difference.fixed and now_local not in agreeing:
+            difference.fixed, difference.note = (
+                False,
+                f"still {now_local} after the repair: staff should look",
+            )
+
+
+def _check_refund(refund: Any, report: ReconciliationReport, webhook: Any) -> None:
+    if stripe_field(refund, "status") not in ("succeeded", "pending"):
+        return
+    refund_id = str(id_of(refund))
+    if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
+        return
+    charge_id = id_of(stripe_field(refund, "charge"))
+    payment = find_payment_for_charge(charge_id, id_of(stripe_field(refund, "payment_intent")))
+    if payment is None:
+        return  # a charge that is not one of our payments (or whose payment is itself missing above)
+    amount = format_money(
+        int(stripe_field(refund, "amount") or 0), str(stripe_field(refund, "currency") or "gbp")
+    )
+    difference = Difference(
+        "missing_refund", refund_id, f"refund of {amount} on payment {payment.id} not recorded"
+    )
+    report.differences.append(difference)
+    if report.fix and charge_id:
+
+        def repair_refund(event: dict[str, Any]) -> str:
+            result = str(webhook.handle_charge_refunded(event))
+            # The handler records refunds listed on the charge; keep this one even if it was not.
+            if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is None:
+                db.session.add(
+                    Refund(
+                        payment_id=payment.id,
+                        amount=int(stripe_field(refund, "amount") or 0),
+                        stripe_refund_id=refund_id,
+                        reason=str(stripe_field(refund, "reason") or "refunded in Stripe (reconciled)")[:200],
+                    )
+                )
+                db.session.flush()
+            return result
+
+        _repair(difference, repair_refund, _synthetic_event("charge.refunded", {"id": charge_id}))
+
+
+def run_reconciliation(since_iso: str, fix: bool = False) -> list[str]:
+    """Background job: reconcile since YYYY-MM-DD, commit the repairs, return the report lines."""
+    from datetime import UTC
+
+    since = datetime.strptime(since_iso, "%Y-%m-%d").replace(tzinfo=UTC)
+    report = reconcile(since, fix=fix)
+    db.session.commit()
+    for line in report.lines():
+        log.info("reconcile: %s", line)
+    return report.lines()

@@ -1,0 +1,149 @@
+"""Sessions end for real: sign-out, sign out everywhere, password change, timeouts, remember me."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from crm.accounts.session import REMEMBER_COOKIE
+from tests.accounts.conftest import is_signed_in, login
+from tests.fixtures import PASSWORD, sign_in_as
+
+
+def _copy_cookies(source, target) -> None:  # type: ignore[no-untyped-def]
+    for name in ("session", REMEMBER_COOKIE):
+        cookie = source.get_cookie(name)
+        if cookie is not None:
+            target.set_cookie(name, cookie.value)
+
+
+def test_sign_out_kills_a_copied_session_cookie(app, client, member):
+    login(client, "member@example.org")
+    thief = app.test_client()
+    _copy_cookies(client, thief)
+    assert is_signed_in(thief)
+    assert client.post("/logout").status_code == 302
+    assert not is_signed_in(client)
+    assert not is_signed_in(thief)
+
+
+def test_sign_out_is_post_only(client, member):
+    login(client, "member@example.org")
+    assert client.get("/logout").status_code == 405
+    assert is_signed_in(client)
+
+
+def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, member):
+    login(client, "member@example.org")
+    other = app.test_client()
+    login(other, "member@example.org")
+    response = client.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "password": "a brand new passphrase", "confirm": "a brand new passphrase"},
+    )
+    assert response.status_code == 302
+    assert is_signed_in(client)
+    assert not is_signed_in(other)
+    assert login(app.test_client(), "member@example.org", "a brand new passphrase").status_code == 302
+
+
+def test_password_change_needs_the_current_password(client, member):
+    login(client, "member@example.org")
+    response = client.post(
+        "/account/password",
+        data={"current_password": "not my password", "password": "a brand new passphrase", "confirm": "a brand new passphrase"},
+    )
+    assert response.status_code == 200
+    assert "Your current password is not right" in response.get_data(as_text=True)
+    assert login(client, "member@example.org").status_code == 302
+
+
+def test_sign_out_everywhere_ends_every_session(app, client, member):
+    login(client, "member@example.org")
+    other = app.test_client()
+    login(other, "member@example.org", remember="y")
+    client.post("/logout/everywhere")
+    assert not is_signed_in(client)
+    assert not is_signed_in(other)
+
+
+def test_idle_member_must_sign_in_again(clock, client, member):
+    login(client, "member@example.org")
+    clock.shift(timedelta(minutes=110))
+    assert is_signed_in(client)  # activity restarts the idle clock
+    clock.shift(timedelta(minutes=110))
+    assert is_signed_in(client)
+    clock.shift(timedelta(hours=2, minutes=1))
+    assert not is_signed_in(client)
+
+
+def test_staff_session_ends_at_the_absolute_limit_even_while_active(clock, client, staff_user):
+    sign_in_as(client, staff_user)
+    for _ in range(11):
+        clock.shift(timedelta(hours=1))
+        assert client.get("/_test/staff-only").status_code == 200
+    clock.shift(timedelta(hours=1, minutes=1))
+    response = client.get("/_test/staff-only")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_remember_me_brings_a_member_back_after_the_idle_timeout(clock, client, member):
+    login(client, "member@example.org", remember="y")
+    cookie = client.get_cookie(REMEMBER_COOKIE)
+    assert cookie is not None and cookie.http_only
+    clock.shift(timedelta(days=3))
+    client.delete_cookie("session")
+    assert is_signed_in(client)
+    clock.shift(timedelta(days=15))
+    client.delete_cookie("session")
+    assert not is_signed_in(client)
+
+
+def test_remembered_session_must_sign_in_again_to_change_password(clock, client, member):
+    login(client, "member@example.org", remember="y")
+    clock.shift(timedelta(hours=5))
+    client.delete_cookie("session")
+    response = client.get("/account/password")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/account/password")
+    assert client.get("/login").status_code == 200  # the form, not a redirect loop
+
+
+def test_sign_out_kills_the_remember_me_cookie_too(app, client, member):
+    login(client, "member@example.org", remember="y")
+    thief = app.test_client()
+    thief.set_cookie(REMEMBER_COOKIE, client.get_cookie(REMEMBER_COOKIE).value)
+    assert is_signed_in(thief)
+    client.post("/logout")
+    fresh_thief = app.test_client()
+    fresh_thief.set_cookie(REMEMBER_COOKIE, client.get_cookie(REMEMBER_COOKIE).value if client.get_cookie(REMEMBER_COOKIE) else "x")
+    assert not is_signed_in(app.test_client())
+    thief.delete_cookie("session")
+    assert not is_signed_in(thief)
+
+
+def test_staff_never_get_a_remember_me_cookie(app, client, staff_user):
+    from tests.accounts.test_mfa import pass_second_factor
+
+    login(client, "staff@example.org", remember="y")
+    pass_second_factor(client, staff_user)
+    assert client.get_cookie(REMEMBER_COOKIE) is None
+
+
+def test_a_role_change_to_staff_needs_the_second_factor(client, member):
+    login(client, "member@example.org")
+    member.role = "editor"
+    from crm.extensions import db
+
+    db.session.commit()
+    response = client.get("/_test/staff-only")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+    assert not is_signed_in(client)
+
+
+def test_session_cookie_flags(client, member):
+    response = login(client, "member@example.org")
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie

@@ -1,0 +1,156 @@
+"""Refunds and cancellations go through Stripe (the sandbox): rows, sandbox state and audit agree."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.audit.models import AuditEvent
+from crm.billing import stripe_gateway
+from crm.billing.models import Payment, Refund
+from crm.extensions import db
+from crm.memberships.models import Membership
+from tests.fixtures import make_contact
+from tests.staff.conftest import make_membership, make_payment, make_plan
+from tests.stripe_fixtures import deliver_webhooks
+
+
+def paid_intent(contact, sandbox, amount: int = 3600) -> str:  # type: ignore[no-untyped-def]
+    """A card payment taken in the sandbox; returns its payment intent id."""
+    customer = stripe_gateway.ensure_customer(contact)
+    session = stripe_gateway.create_checkout_session(
+        mode="payment",
+        customer_id=customer,
+        line_items=[{"price_data": {"currency": "gbp", "unit_amount": amount,
+                                    "product_data": {"name": "Membership"}}, "quantity": 1}],
+        metadata={"contact_id": str(contact.id)},
+        subscription_metadata=None,
+        success_url="http://crm.test/ok",
+        cancel_url="http://crm.test/cancel",
+        idempotency_key=f"test-{contact.id}-{amount}",
+    )
+    return stripe_gateway._id_of(sandbox.pay(session.id)["payment_intent"])
+
+
+@pytest.fixture
+def card_payment(app, stripe_sandbox):  # type: ignore[no-untyped-def]
+    plan = make_plan()
+    contact = make_contact("payer@example.org", first_name="Pat", last_name="Payer")
+    membership = make_membership(contact, plan, "active")
+    intent = paid_intent(contact, stripe_sandbox)
+    payment = make_payment(contact, membership, 3600, stripe_payment_intent_id=intent)
+    db.session.commit()
+    stripe_sandbox.take_events()  # the checkout's own events are not what these tests are about
+    return payment
+
+
+def refund(client, payment, **data):  # type: ignore[no-untyped-def]
+    fields = {f"r{payment.id}-{k}": v for k, v in data.items()}
+    return client.post(f"/staff/members/{payment.contact_id}/payments/{payment.id}/refund", data=fields)
+
+
+def test_partial_then_full_refund_through_stripe(admin_client, card_payment, stripe_sandbox):  # type: ignore[no-untyped-def]
+    assert refund(admin_client, card_payment, amount="10.00", reason="overpaid").status_code == 302
+    db.session.expire_all()
+    payment = db.session.get(Payment, card_payment.id)
+    assert (payment.amount_refunded, payment.status) == (1000, "partly_refunded")
+    stripe_refunds = stripe_sandbox.find("refund", payment_intent=payment.stripe_payment_intent_id)
+    assert [r["amount"] for r in stripe_refunds] == [1000]
+    assert db.session.scalar(select(Refund.stripe_refund_id)) == stripe_refunds[0]["id"]
+    # More than what is left is refused, and Stripe is not asked.
+    too_much = refund(admin_client, payment, amount="26.01")
+    assert too_much.status_code == 409 and "at most 26.00" in too_much.get_data(as_text=True)
+    assert len(stripe_sandbox.find("refund")) == 1
+    # The rest (empty amount = all that is left), cancelling the membership too.
+    assert refund(admin_client, payment, cancel_membership="y").status_code == 302
+    db.session.expire_all()
+    payment = db.session.get(Payment, card_payment.id)
+    assert (payment.amount_refunded, payment.status) == (3600, "refunded")
+    assert db.session.get(Membership, payment.membership_id).status == "cancelled"
+    actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions.count("payment.refund") == 2 and "member.cancel_now" in actions
+    # Already refunded: refused with a message.
+    again = refund(admin_client, payment)
+    assert again.status_code == 409 and "already been refunded" in again.get_data(as_text=True)
+
+
+def test_refund_webhook_after_a_staff_refund_does_not_count_twice(admin_client, client, card_payment):  # type: ignore[no-untyped-def]
+    refund(admin_client, card_payment, amount="5.00")
+    deliver_webhooks(client)
+    db.session.expire_all()
+    payment = db.session.get(Payment, card_payment.id)
+    assert payment.amount_refunded == 500
+    assert db.session.scalar(select(func.count()).select_from(Refund)) == 1
+
+
+def test_a_stripe_error_records_nothing(admin_client, card_payment, stripe_sandbox):  # type: ignore[no-untyped-def]
+    stripe_sandbox.fail_next("/v1/refunds", mode="error_500")
+    response = refund(admin_client, card_payment, amount="5.00")
+    assert response.status_code == 409 and "Stripe did not make the refund" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Payment, card_payment.id).amount_refunded == 0
+    assert db.session.scalar(select(func.count()).select_from(Refund)) == 0
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payment.refund")) is None
+
+
+def test_offline_payments_are_not_refunded_through_stripe(admin_client, app):  # type: ignore[no-untyped-def]
+    plan = make_plan()
+    contact = make_contact("cheque@example.org")
+    payment = make_payment(contact, make_membership(contact, plan), 3600, method="cheque")
+    db.session.commit()
+    response = refund(admin_client, payment)
+    assert response.status_code == 409 and "not taken through Stripe" in response.get_data(as_text=True)
+
+
+def test_staff_without_refund_permission_cannot_refund(staff_client, card_payment):  # type: ignore[no-untyped-def]
+    assert refund(staff_client, card_payment).status_code == 403
+    assert db.session.get(Payment, card_payment.id).amount_refunded == 0
+
+
+@pytest.fixture
+def subscriber(app, stripe_sandbox):  # type: ignore[no-untyped-def]
+    plan = make_plan("monthly", 400, "month")
+    stripe_gateway.sync_plan(plan)
+    contact = make_contact("sub@example.org", first_name="Sub", last_name="Scriber")
+    session = stripe_gateway.create_checkout_session(
+        mode="subscription",
+        customer_id=stripe_gateway.ensure_customer(contact),
+        line_items=[{"price": plan.stripe_price_id, "quantity": 1}],
+        metadata={"contact_id": str(contact.id)},
+        subscription_metadata={"contact_id": str(contact.id)},
+        success_url="http://crm.test/ok",
+        cancel_url="http://crm.test/cancel",
+        idempotency_key=f"test-sub-{contact.id}",
+    )
+    completed = stripe_sandbox.pay(session.id)
+    membership = make_membership(contact, plan, "active", paid_days=20, auto_renew=True,
+                                 stripe_subscription_id=stripe_gateway._id_of(completed["subscription"]))
+    db.session.commit()
+    stripe_sandbox.take_events()
+    return membership
+
+
+def test_cancel_at_period_end_also_tells_stripe(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
+    response = staff_client.post(f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "period_end"})
+    assert response.status_code == 302
+    assert stripe_sandbox.object(subscriber.stripe_subscription_id)["cancel_at_period_end"] is True
+    db.session.expire_all()
+    membership = db.session.get(Membership, subscriber.id)
+    assert membership.status == "active" and membership.auto_renew is False
+
+
+def test_cancel_now_cancels_the_subscription(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
+    response = staff_client.post(f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "now"})
+    assert response.status_code == 302
+    assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "canceled"
+    db.session.expire_all()
+    assert db.session.get(Membership, subscriber.id).status == "cancelled"
+
+
+def test_cancel_when_stripe_fails_changes_nothing(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
+    stripe_sandbox.fail_next("/v1/subscriptions", mode="error_500")
+    response = staff_client.post(f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "now"})
+    assert response.status_code == 409 and "Stripe did not cancel" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Membership, subscriber.id).status == "active"
+    assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "active"
