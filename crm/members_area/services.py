@@ -10,19 +10,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from crm.accounts.models import AuthToken, User
-from crm.audit.models import AuditEvent
+from crm.accounts.models import User
 from crm.audit.services import record
 from crm.billing.models import Payment
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
+from crm.contacts.models import Consent, Contact, GiftAidDeclaration
 from crm.core.types import utcnow
-from crm.email.models import OutboxMessage
 from crm.email.services import queue_email
 from crm.extensions import db
 from crm.members_area import access
+from crm.members_area.erasure import erase_contact as erase_contact  # staff call it from here
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipEvent
 
@@ -88,9 +87,9 @@ class MembershipCard:
 
     @property
     def needs_renewal(self) -> bool:
-        """Lapsed, cancelled, expired or never joined: offer renew / rejoin."""
+        """Lapsed, cancelled, expired, never paid or never joined: offer renew / rejoin."""
         m = self.membership
-        return m is None or m.status in ("lapsed", "cancelled", "expired")
+        return m is None or m.status in ("pending", "lapsed", "cancelled", "expired")
 
 
 def membership_card(contact: Contact) -> MembershipCard:
@@ -339,7 +338,7 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
     return True
 
 
-# --- Erasure --------------------------------------------------------------------------------
+# --- Erasure (confirmed by staff: see crm/members_area/erasure.py) ----------------------------
 
 
 def request_erasure(contact: Contact, *, actor: User) -> bool:
@@ -349,67 +348,3 @@ def request_erasure(contact: Contact, *, actor: User) -> bool:
     record("erasure.requested", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor)
     db.session.flush()
     return True
-
-
-def erase_contact(contact: Contact, *, actor: User) -> None:
-    """Anonymise a contact (staff confirm an erasure request). Payment rows are kept for the
-    accounts, pointing at the anonymised contact; everything that names the person is blanked."""
-    if contact.erased_at is not None:
-        return
-    now = utcnow()
-    old_email = contact.email
-    placeholder = f"erased-{contact.id}@invalid"
-    for name in ("title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode", "phone"):
-        setattr(contact, name, "")
-    contact.email = placeholder
-    contact.erased_at = now
-    if contact.email_consent:
-        db.session.add(Consent(contact_id=contact.id, kind="email_updates", granted=False,
-                               wording="Withdrawn on erasure.", source="erasure", confirmed_at=now))
-    contact.email_consent = False
-    contact.email_consent_at = now
-    contact.email_consent_source = "erasure"
-
-    user = contact.user
-    if user is not None:
-        user.disabled = True
-        user.session_version += 1  # every open session ends at its next request
-        user.password_hash = ""
-        user.totp_secret = None
-        user.totp_enabled = False
-        user.recovery_codes = []
-        db.session.execute(
-            update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None)).values(used_at=now)
-        )
-    db.session.execute(
-        update(AuthToken).where(AuthToken.contact_id == contact.id, AuthToken.used_at.is_(None)).values(used_at=now)
-    )
-    db.session.execute(update(Note).where(Note.contact_id == contact.id).values(body="[erased]"))
-    db.session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.contact_id == contact.id)
-        .values(to_email=placeholder, subject="[erased]", body_text="", body_html="", headers={})
-    )
-    db.session.execute(
-        update(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == contact.id).values(house="", postcode="")
-    )
-    _scrub_audit_trail(contact.id, old_email, placeholder, user)
-    db.session.flush()
-    record("erasure.completed", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor)
-    db.session.flush()
-
-
-def _scrub_audit_trail(contact_id: int, old_email: str, placeholder: str, user: User | None) -> None:
-    """The trail keeps what happened and when, but not the person's details."""
-    db.session.execute(
-        update(AuditEvent).where(AuditEvent.contact_id == contact_id).values(before=None, after=None)
-    )
-    db.session.execute(
-        update(AuditEvent).where(AuditEvent.actor_label == old_email).values(actor_label=placeholder)
-    )
-    if user is not None:
-        db.session.execute(
-            update(AuditEvent).where(AuditEvent.actor_user_id == user.id).values(actor_label=placeholder)
-        )
-    for event in db.session.scalars(select(AuditEvent).where(AuditEvent.detail.contains(old_email))):
-        event.detail = event.detail.replace(old_email, placeholder)

@@ -27,32 +27,36 @@ SEARCH_TEXT_SQL = (
     "contact.postcode || ' ' || replace(contact.postcode, ' ', '') || ' ' || "
     "coalesce(contact.member_number, ''))"
 )
-_BODY_NEW = (
-    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
-    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')"
-)
-_BODY_CONTACT = _BODY_NEW.replace("new.", "contact.")
-#: Every statement below is a fixed string: nothing in them comes from input.
+#: Every statement below is a fixed literal: nothing in them comes from input. The indexed
+#: text is spelled out in each (the same words as SEARCH_TEXT_SQL, without lower(): FTS5 folds case).
 _PG_DDL = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     "CREATE INDEX IF NOT EXISTS ix_contact_search_trgm ON contact USING gin (("
-    + SEARCH_TEXT_SQL
-    + ") gin_trgm_ops)",
+    "lower(contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || "
+    "contact.postcode || ' ' || replace(contact.postcode, ' ', '') || ' ' || "
+    "coalesce(contact.member_number, ''))"
+    ") gin_trgm_ops)",
 )
 _FTS_TABLE = "contact_search"
 _SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS contact_search USING fts5(body, tokenize='trigram')",
     "CREATE TRIGGER IF NOT EXISTS contact_search_ai AFTER INSERT ON contact BEGIN "
-    "INSERT INTO contact_search(rowid, body) VALUES (new.id, BODY); END".replace("BODY", _BODY_NEW),
+    "INSERT INTO contact_search(rowid, body) VALUES (new.id, "
+    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
+    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
     "CREATE TRIGGER IF NOT EXISTS contact_search_ad AFTER DELETE ON contact BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; END",
     "CREATE TRIGGER IF NOT EXISTS contact_search_au AFTER UPDATE ON contact BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; "
-    "INSERT INTO contact_search(rowid, body) VALUES (new.id, BODY); END".replace("BODY", _BODY_NEW),
+    "INSERT INTO contact_search(rowid, body) VALUES (new.id, "
+    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
+    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
 )
 _SQLITE_REBUILD = (
     "DELETE FROM contact_search",
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, BODY FROM contact".replace("BODY", _BODY_CONTACT),
+    "INSERT INTO contact_search(rowid, body) SELECT contact.id, "
+    "contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || contact.postcode || ' ' || "
+    "replace(contact.postcode, ' ', '') || ' ' || coalesce(contact.member_number, '') FROM contact",
 )
 
 

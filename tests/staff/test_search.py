@@ -122,9 +122,9 @@ def test_filters_narrow_the_list(staff_client, people):  # type: ignore[no-untyp
 
 
 def test_filter_by_plan_and_joined_dates(staff_client, people):  # type: ignore[no-untyped-def]
-    from crm.core.types import utcnow
-
     from datetime import timedelta
+
+    from crm.core.types import utcnow
 
     assert names(staff_client, f"plan={people['monthly'].id}") == ["Okafor, Robert"]
     today = utcnow().date()
