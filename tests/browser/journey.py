@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
 TIMEOUT_MS = 15_000
+#: (viewport, page state) already audited with axe in this process.
+AUDITED: set[tuple[str, str]] = set()
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
@@ -74,8 +76,16 @@ class Journey:
         page.wait_for_load_state("load")
         self.watch.assert_clean()
         check_no_overflow(page, name, known.get("overflow"))
-        check_controls_reachable(page, name)
-        check_a11y(page, name, known)
+        if self.phone:
+            check_controls_reachable(page, name)
+        # One audit per page and state: the same page met again in a later journey is not re-run.
+        state = page.evaluate(
+            "() => [location.pathname, document.title, document.querySelectorAll('.error-summary, .notice').length,"
+            " document.querySelector('main') ? document.querySelector('main').innerText.length : 0].join('|')"
+        )
+        if (self.viewport, state) not in AUDITED:
+            check_a11y(page, name, known)
+            AUDITED.add((self.viewport, state))
         self.watch.assert_clean()
         self.screenshot(name)
 

@@ -1,0 +1,136 @@
+"""4. `flask crm import-members FILE.csv` (in-process, through the real command): rows/s against a
+raw DB-API `executemany` of the same rows (contacts, then their memberships) into a copy of the
+same empty database; and the time at the large size divided by the time at the small size."""
+
+from __future__ import annotations
+
+import csv
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bench.common import Result, log, median, stopwatch
+from bench.context import Context
+from bench.datasets import make_app
+
+NAME = "import"
+TARGET = 0.15
+HEADER = ["Email", "First name", "Last name", "Address line 1", "Town", "Postcode", "Country", "Plan", "Status",
+          "Joined", "Paid through", "Email consent", "Gift Aid"]  # fmt: skip
+
+
+def write_csv(path: Path, rows: int, seed: int = 8) -> None:
+    rng = random.Random(seed)
+    today = datetime.now(UTC).date()
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            first, last = rng.choice(["Ana", "Ben", "Femi", "Rosa", "Wen"]), rng.choice(["Torres", "Okafor", "Khan"])
+            joined = today - timedelta(days=rng.randint(30, 2000))
+            writer.writerow([f"{first}.{last}.{i}@import.example.net".lower(), first, last, f"{i % 300 + 1} Mill Lane",
+                             "Leeds", f"LS{rng.randint(1, 9)} {rng.randint(1, 9)}AB", "GB", "standard-yearly", "active",
+                             joined.strftime("%d/%m/%Y"), (today + timedelta(days=rng.randint(1, 360))).isoformat(),
+                             rng.choice(["yes", "no"]), rng.choice(["yes", "no"])])  # fmt: skip
+
+
+def run(ctx: Context) -> list[Result]:
+    return [run_backend(ctx, backend) for backend in ctx.backends()]
+
+
+def _import(url: str, path: Path) -> float:
+    from crm.extensions import db
+
+    app = make_app(url)
+    with app.app_context():
+        with stopwatch() as took:
+            result = app.test_cli_runner().invoke(args=["crm", "import-members", str(path)])
+        seconds = took()
+        if result.exit_code != 0 or "errors: 0" not in result.output:
+            raise RuntimeError(f"import-members failed: {result.output[-300:]} {result.exception!r}")
+        db.session.remove()
+        db.engine.dispose()
+    return seconds
+
+
+def _raw(url: str, path: Path) -> float:
+    """The floor: read the CSV and executemany the same contacts and memberships, one transaction."""
+    from crm.extensions import db
+
+    app = make_app(url)
+    with app.app_context():
+        plan_id = db.session.execute(text("SELECT id FROM membership_plan WHERE slug = 'standard-yearly'")).scalar_one()
+        db.session.remove()
+        with stopwatch() as took:
+            now = datetime.now(UTC)
+            with path.open(newline="", encoding="utf-8") as source:
+                rows = list(csv.reader(source))[1:]
+            raw = db.engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                mark = "?" if db.engine.dialect.name == "sqlite" else "%s"
+                cur.executemany(
+                    "INSERT INTO contact (email, title, first_name, last_name, address_line1, address_line2, town, "
+                    "postcode, country, phone, email_consent, email_consent_source, source, version, created_at, updated_at) "  # noqa: S608
+                    f"VALUES ({', '.join([mark] * 16)})",
+                    [(r[0], "", r[1], r[2], r[3], "", r[4], r[5], r[6], "", r[11] == "yes", "import" if r[11] == "yes" else "",
+                      "import", 1, now, now)
+                     for r in rows],
+                )  # fmt: skip
+                cur.execute("SELECT id, email FROM contact WHERE source = 'import'")
+                ids = dict((email, cid) for cid, email in cur.fetchall())
+                cur.executemany(
+                    "INSERT INTO membership (contact_id, plan_id, status, joined_at, current_period_start, "
+                    "paid_through, auto_renew, complimentary, created_at, updated_at) "  # noqa: S608
+                    f"VALUES ({', '.join([mark] * 10)})",
+                    [(ids[r[0]], plan_id, r[8], _date(r[9]), _date(r[9]), _date(r[10]), False, False, now, now)
+                     for r in rows],
+                )  # fmt: skip
+                raw.commit()
+            finally:
+                raw.close()
+        seconds = took()
+        db.engine.dispose()
+    return seconds
+
+
+def _date(value: str) -> datetime:
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+def run_backend(ctx: Context, backend: str) -> Result:
+    opts = ctx.options
+    template = ctx.data.schema(backend, "importbase")
+    times: dict[int, dict[str, list[float]]] = {}
+    sizes = (opts.mid, opts.big)
+    for size in sizes:
+        path = ctx.data.workdir / f"import-{size}.csv"
+        write_csv(path, size)
+        times[size] = {"raw": [], "import": []}
+        for _ in range(1 if size == opts.big else 2):
+            for kind, fn in (("raw", _raw), ("import", _import)):
+                url = ctx.data.copy(backend, template, f"imp{size}")
+                times[size][kind].append(fn(url, path))
+                ctx.data.drop(url)
+        log(f"{size:,} rows: raw {[round(t, 1) for t in times[size]['raw']]}s, "
+            f"import {[round(t, 1) for t in times[size]['import']]}s")  # fmt: skip
+        path.unlink()
+    ctx.data.drop(template)
+    big, mid = opts.big, opts.mid
+    import_rps, raw_rps = big / median(times[big]["import"]), big / median(times[big]["raw"])
+    ratio = import_rps / raw_rps
+    scale = median(times[big]["import"]) / median(times[mid]["import"])
+    scale_target = 1.1 * big / mid
+    return Result(
+        NAME, backend, f"import rows/s ÷ raw executemany rows/s ({big:,} rows)", f"≥ {TARGET}; time ratio ≤ {scale_target:g}",
+        ratio, ratio >= TARGET and scale <= scale_target,
+        figures={"import rows/s": import_rps, "raw rows/s": raw_rps,
+                 f"time {big:,}÷{mid:,}": scale},  # fmt: skip
+    )

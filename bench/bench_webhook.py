@@ -1,0 +1,120 @@
+"""6. Stripe webhook intake under gunicorn: members join through the real /join form (in-process,
+against the Stripe sandbox), pay in the sandbox, and the events Stripe would send are then POSTed,
+signed with the sandbox secret, each one twice and in a shuffled order, over concurrent
+connections to POST /stripe/webhook (signature check, dedupe, processing, Stripe calls to the
+sandbox). Deliveries/s against hello in the same run; then every effect is counted once."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import func, select
+
+from bench import loadgen
+from bench.common import Result, log, median, stopwatch
+from bench.context import Context, median_rps
+from bench.datasets import make_app
+
+NAME = "webhook"
+TARGET = 0.05
+SECRET_KEY = "sk_test_sandbox"  # noqa: S105  (the local sandbox's fake keys)
+WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
+
+
+def run(ctx: Context) -> list[Result]:
+    try:
+        from crm.stripe_sandbox.server import serve_in_thread
+        from crm.stripe_sandbox.webhooks import event_payload, signature_header
+    except ImportError as error:
+        return [Result(NAME, "-", "-", "-", note=f"n/a: no Stripe sandbox ({error})")]
+    server = serve_in_thread(port=0, delivery="manual", webhook_secret=WEBHOOK_SECRET, secret_key=SECRET_KEY)
+    try:
+        return [run_backend(ctx, backend, server, event_payload, signature_header) for backend in ctx.backends()]
+    finally:
+        server.stop()
+
+
+def _join_members(url: str, sandbox_url: str, sandbox, count: int) -> None:  # type: ignore[no-untyped-def]
+    from crm.extensions import db
+    from crm.memberships.models import Membership, Plan
+
+    app = make_app(url, STRIPE_API_BASE=sandbox_url, STRIPE_SECRET_KEY=SECRET_KEY, WTF_CSRF_ENABLED=False,
+                   RATELIMIT_ENABLED=False)  # fmt: skip
+    with app.app_context():
+        plan_id = db.session.scalar(select(Plan.id).where(Plan.slug == "standard-yearly"))
+        client = app.test_client()
+        for i in range(count):
+            response = client.post("/join", data={
+                "title": "Ms", "first_name": "Webhook", "last_name": f"Member{i}", "email": f"hook{i}@bench.example.net",
+                "address_line1": "1 High Street", "town": "London", "postcode": "N1 9GU", "country": "GB",
+                "plan": str(plan_id),
+            })  # fmt: skip
+            if response.status_code not in (302, 303):
+                raise RuntimeError(f"/join answered {response.status_code}")
+            membership = db.session.scalar(select(Membership).order_by(Membership.id.desc()))
+            sandbox.pay(membership.stripe_checkout_session_id)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _effects(url: str) -> dict[str, int]:
+    from crm.billing.models import Payment, ProcessedStripeEvent
+    from crm.email.models import OutboxMessage
+    from crm.extensions import db
+    from crm.memberships.models import Membership
+
+    app = make_app(url)
+    with app.app_context():
+        count = lambda model, *where: db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0  # noqa: E731
+        out = {
+            "active memberships": count(Membership, Membership.status == "active", Membership.stripe_subscription_id.is_not(None)),
+            "payments": count(Payment, Payment.stripe_invoice_id.is_not(None)),
+            "receipts": count(OutboxMessage, OutboxMessage.kind == "receipt"),
+            "events recorded": count(ProcessedStripeEvent),
+        }  # fmt: skip
+        db.session.remove()
+        db.engine.dispose()
+    return out
+
+
+def run_backend(ctx: Context, backend: str, server, event_payload, signature_header) -> Result:  # type: ignore[no-untyped-def]
+    opts = ctx.options
+    members = opts.webhook_members
+    url = ctx.data.schema(backend, "webhook")
+    server.sandbox.reset()
+    with stopwatch() as took:
+        _join_members(url, server.url, server.sandbox, members)
+    events = server.sandbox.take_events()
+    log(f"{members} members joined and paid in {took():.1f}s: {len(events)} events to deliver (each twice)")
+    env = {"STRIPE_API_BASE": server.url, "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    with ctx.hello_server() as hello, ctx.app_server(url, env=env) as app:
+        deliveries = events + events
+        random.Random(6).shuffle(deliveries)
+        base = loadgen.request_bytes("GET", "/", hello.port)
+        hello_loads = [loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds)
+                       for _ in range(2)]  # fmt: skip
+        requests = []
+        for event in deliveries:  # signed just before sending (the signature has a 5-minute tolerance)
+            body = event_payload(event).encode()
+            requests.append(loadgen.request_bytes("POST", "/stripe/webhook", app.port, body=body, headers={
+                "Content-Type": "application/json", "Stripe-Signature": signature_header(body, WEBHOOK_SECRET)}))  # fmt: skip
+        hook = loadgen.run(app.port, requests, connections=opts.connections, max_requests=len(requests), seconds=280)
+        hello_loads += [loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds)
+                        for _ in range(2)]  # fmt: skip
+    log(f"webhook: {hook.requests} deliveries in {hook.seconds:.1f}s, statuses {dict(hook.statuses)}; "
+        f"hello rps {[round(x.rps) for x in hello_loads]}")  # fmt: skip
+    effects = _effects(url)
+    ctx.data.drop(url)
+    expected = {"active memberships": members, "payments": members, "receipts": members,
+                "events recorded": len({e["id"] for e in events})}  # fmt: skip
+    wrong = {k: f"{effects[k]} (expected {v})" for k, v in expected.items() if effects[k] != v}
+    hello_rps = median_rps(hello_loads)
+    ratio = hook.rps / hello_rps if hello_rps else 0.0
+    complete = hook.requests == len(requests) and hook.errors == 0 and not wrong
+    note = "" if complete else f"{hook.errors} errors, {len(requests) - hook.requests} unsent, wrong: {wrong}"
+    return Result(
+        NAME, backend, "webhook deliveries/s ÷ hello req/s", f"≥ {TARGET}; no lost or doubled effect", ratio,
+        ratio >= TARGET and complete, note=note,
+        figures={"deliveries/s": hook.rps, "hello req/s": hello_rps, "events": len(events), "deliveries": len(requests),
+                 "p50 ms": median(hook.latencies) * 1000, **{k: v for k, v in effects.items()}},  # fmt: skip
+    )
