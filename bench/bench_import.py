@@ -44,6 +44,7 @@ def _import(url: str, path: Path) -> float:
     from crm.extensions import db
 
     app = make_app(url)
+    _register_import_command()
     with app.app_context():
         with stopwatch() as took:
             result = app.test_cli_runner().invoke(args=["crm", "import-members", str(path)])
@@ -53,6 +54,14 @@ def _import(url: str, path: Path) -> float:
         db.session.remove()
         db.engine.dispose()
     return seconds
+
+
+def _register_import_command() -> None:
+    """crm/cli.py's COMMAND_MODULES may not list the import module yet; importing it registers it."""
+    from crm.cli import crm_cli
+
+    if "import-members" not in crm_cli.commands:
+        import crm.staff.import_commands  # noqa: F401
 
 
 def _raw(url: str, path: Path) -> float:

@@ -150,18 +150,19 @@ class Connection:
         return status, headers, (b"".join(parts) if keep_body else size)
 
 
-def _thread_loop(host: str, port: int, requests: list[bytes], start: int, deadline: float, budget: list[int],
+def _thread_loop(host: str, port: int, requests: list[bytes], deadline: float, budget: list[int],
                  lock: threading.Lock, expect: tuple[int, ...], out: Load) -> None:  # fmt: skip
+    """Take the next request from the process's list (shared counter: each is sent once per cycle)."""
     conn = Connection(host, port)
-    index = start
     try:
         while time.perf_counter() < deadline:
             with lock:
                 if budget[0] <= 0:
                     return
                 budget[0] -= 1
+                index = budget[1]
+                budget[1] += 1
             raw = requests[index % len(requests)]
-            index += 1
             began = time.perf_counter()
             try:
                 status, _h, size = conn.request(raw)
@@ -179,14 +180,14 @@ def _thread_loop(host: str, port: int, requests: list[bytes], start: int, deadli
         conn.close()
 
 
-def _process(host: str, port: int, requests: list[bytes], threads: int, offset: int, seconds: float,
-             max_requests: int, expect: tuple[int, ...]) -> Load:  # fmt: skip
+def _process(host: str, port: int, requests: list[bytes], threads: int, seconds: float, max_requests: int,
+             expect: tuple[int, ...]) -> Load:  # fmt: skip
     deadline = time.perf_counter() + seconds
-    budget, lock = [max_requests], threading.Lock()
+    budget, lock = [max_requests, 0], threading.Lock()
     loads = [Load() for _ in range(threads)]
     workers = [
-        threading.Thread(target=_thread_loop, args=(host, port, requests, offset + i * 7919, deadline, budget, lock,
-                                                    expect, loads[i]), daemon=True)  # fmt: skip
+        threading.Thread(target=_thread_loop, args=(host, port, requests, deadline, budget, lock, expect, loads[i]),
+                         daemon=True)  # fmt: skip
         for i in range(threads)
     ]
     for w in workers:
@@ -210,8 +211,9 @@ def _child(conn: Any, args: tuple[Any, ...]) -> None:
 def run(port: int, requests: list[bytes], *, connections: int = 8, seconds: float = 5.0,
         max_requests: int = 1_000_000, processes: int | None = None, expect: tuple[int, ...] = (200,),
         host: str = "127.0.0.1") -> Load:  # fmt: skip
-    """Send `requests` (cycled) over `connections` keep-alive connections until `seconds` pass or
-    `max_requests` are answered. Returns the counts, statuses and per-request latencies."""
+    """Send `requests` (in order, cycled) over `connections` keep-alive connections until `seconds`
+    pass or `max_requests` are answered; with max_requests == len(requests) each is sent once.
+    Returns the counts, statuses and per-request latencies."""
     if host not in LOOPBACK:
         raise ValueError("the load generator only talks to loopback")
     processes = processes or (2 if connections >= 4 else 1)
@@ -220,13 +222,14 @@ def run(port: int, requests: list[bytes], *, connections: int = 8, seconds: floa
     budgets = [max_requests // processes + (1 if i < max_requests % processes else 0) for i in range(processes)]
     total = Load()
     if processes == 1:
-        total = _process(host, port, requests, share[0], 0, seconds, budgets[0], expect)
+        total = _process(host, port, requests, share[0], seconds, budgets[0], expect)
     else:
         ctx = multiprocessing.get_context("fork")
         pipes, children = [], []
         for i in range(processes):
             parent_end, child_end = ctx.Pipe(duplex=False)
-            args = (host, port, requests, share[i], i * 104729, seconds, budgets[i], expect)
+            # Process i sends requests i, i+P, i+2P...: together they send the list in order, once per cycle.
+            args = (host, port, requests[i::processes] or requests, share[i], seconds, budgets[i], expect)
             child = ctx.Process(target=_child, args=(child_end, args), daemon=True)
             child.start()
             child_end.close()

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 60f7242a49cf
+Revision ID: 866720dd0d55
 Revises: 
-Create Date: 2026-11-27 07:37:58.393692
+Create Date: 2026-11-27 08:23:42.810839
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import crm.core.types
 
 
 # revision identifiers, used by Alembic.
-revision = '60f7242a49cf'
+revision = '866720dd0d55'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -301,6 +301,21 @@ def upgrade():
     with op.batch_alter_table('note', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_note_contact_id'), ['contact_id'], unique=False)
 
+    op.create_table('user_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', crm.core.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', crm.core.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('remember_until', crm.core.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', crm.core.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_user_session_user_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_user_session')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_user_session_token_hash'))
+    )
+    with op.batch_alter_table('user_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
+
     op.create_table('payment',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contact_id', sa.Integer(), nullable=False),
@@ -374,6 +389,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_payment_contact_id'))
 
     op.drop_table('payment')
+    with op.batch_alter_table('user_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_user_session_user_id'))
+
+    op.drop_table('user_session')
     with op.batch_alter_table('note', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_note_contact_id'))
 
