@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "crm.memberships.commands",
     "crm.email.commands",
     "crm.staff.commands",
+    "crm.staff.import_commands",
     "crm.core.commands",
     "crm.core.seed",
 )

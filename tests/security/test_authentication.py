@@ -275,10 +275,10 @@ def test_production_cookies_are_secure_httponly_lax_host_wide(production_app, me
     from tests.fixtures import csrf_token
 
     client = production_app.test_client()
-    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "crm.example.org"})
-    token = csrf_token(client, "/login")
-    response = client.post("/login", data={"email": "member@example.org", "password": PASSWORD,
-                                           "remember": "y", "csrf_token": token})
+    token = csrf_token(client, "https://crm.example.org/login")
+    response = client.post("https://crm.example.org/login", data={"email": "member@example.org", "password": PASSWORD,
+                                           "remember": "y", "csrf_token": token},
+                           headers={"Referer": "https://crm.example.org/login"})
     assert response.status_code == 302
     cookies = response.headers.getlist("Set-Cookie")
     by_name = {c.split("=", 1)[0]: c for c in cookies}
