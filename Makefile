@@ -33,6 +33,7 @@ run: install
 
 ## make test: every test, on SQLite and then on PostgreSQL.
 test: install-dev
+	@bash tests/browser/setup.sh
 	@bash tests/run.sh
 
 lint: install-dev

@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import tracemalloc
 
-from sqlalchemy import text
-
 from bench import loadgen
 from bench.common import Result, log, median, stopwatch
 from bench.context import Context
