@@ -35,6 +35,8 @@ def attempt_failed(response: Response) -> bool:
 
 
 def home_for(user: User) -> str:
+    if user.role == "editor":
+        return "/staff/news"
     return "/staff" if user.role in STAFF_ROLES else "/account"
 
 
