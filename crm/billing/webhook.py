@@ -30,6 +30,7 @@ from crm.billing.services import (
     record_stripe_payment,
     timestamp,
 )
+from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships import lifecycle
@@ -137,6 +138,19 @@ def _invoice_payment_intent(invoice: Any) -> str | None:
     return gateway.invoice_payment_intent_id(gateway.retrieve_invoice(str(id_of(invoice))))
 
 
+#: Subscription statuses after which a membership must not keep running.
+ENDED_SUBSCRIPTION_STATUSES = ("canceled", "unpaid", "incomplete_expired")
+
+
+def _settle_if_subscription_ended(membership: Membership | None, sub: Any, event: Any) -> None:
+    """A payment (or checkout) that arrives after Stripe ended the subscription is recorded, but must
+    not leave the membership running: Stripe's current state wins, whatever the arrival order."""
+    status = field(sub, "status") if sub is not None else None
+    if membership is None or status not in ENDED_SUBSCRIPTION_STATUSES:
+        return
+    lifecycle.lapse(membership, reason=f"Stripe subscription {status}", stripe_event_id=field(event, "id"))
+
+
 # --- handlers ---------------------------------------------------------------------------------
 
 
@@ -147,7 +161,13 @@ def handle_checkout_session_completed(event: Any) -> str:
     if not session_id:
         return "ignored"
     session = gateway.retrieve_checkout_session(session_id)
-    return fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
+    result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
+    sub_id = id_of(field(session, "subscription"))
+    if sub_id:
+        membership_id = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+        if membership_id is not None:
+            _settle_if_subscription_ended(_locked(membership_id), _fresh_subscription(sub_id, None), event)
+    return result
 
 
 handle_checkout_session_async_payment_succeeded = handle_checkout_session_completed
@@ -212,6 +232,7 @@ def handle_invoice_paid(event: Any) -> str:
         reason="first payment" if first else "renewal paid",
         stripe_event_id=field(event, "id"),
     )
+    _settle_if_subscription_ended(membership, sub, event)
     if created:
         queue_receipt(payment)
     return "paid" if created else "already"
@@ -313,6 +334,18 @@ def _audit_refund(payment: Any, event: Any) -> None:
     )
 
 
+class PaymentNotYetRecorded(RuntimeError):
+    """A refund of one of our customers' charges arrived before the payment it refunds."""
+
+
+def _retry_if_payment_not_yet_recorded(charge: Any) -> None:
+    """Refuse (so Stripe redelivers later) a refund event that came before its payment's event;
+    a charge of a customer we do not know is not ours and is ignored."""
+    customer_id = id_of(field(charge, "customer"))
+    if customer_id and db.session.scalar(select(Contact.id).where(Contact.stripe_customer_id == customer_id)):
+        raise PaymentNotYetRecorded(f"charge {id_of(charge)}: its payment is not recorded yet")
+
+
 def handle_charge_refunded(event: Any) -> str:
     """The charge's current refunded total (re-fetched) is a floor for the payment's."""
     charge_id = id_of(_object(event))
@@ -321,6 +354,7 @@ def handle_charge_refunded(event: Any) -> str:
     charge = gateway.retrieve_charge(charge_id)
     payment = find_payment_for_charge(charge_id, id_of(field(charge, "payment_intent")))
     if payment is None:
+        _retry_if_payment_not_yet_recorded(charge)
         return "ignored"
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge_id
@@ -337,8 +371,11 @@ def handle_refund_created(event: Any) -> str:
     refund_id = id_of(refund)
     if not refund_id or field(refund, "status") in ("failed", "canceled"):
         return "ignored"
-    payment = find_payment_for_charge(id_of(field(refund, "charge")), id_of(field(refund, "payment_intent")))
+    charge_id = id_of(field(refund, "charge"))
+    payment = find_payment_for_charge(charge_id, id_of(field(refund, "payment_intent")))
     if payment is None:
+        if charge_id:
+            _retry_if_payment_not_yet_recorded(gateway.retrieve_charge(charge_id))
         return "ignored"
     if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
         return "already"

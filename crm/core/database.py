@@ -32,3 +32,19 @@ def init_app(app: Flask) -> None:
 
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+def locked_for_update(model: Any, ident: int) -> Any:
+    """Re-read a row for a read-modify-write, so concurrent writers cannot both act on one old value.
+
+    PostgreSQL: SELECT ... FOR UPDATE (the second writer waits for the first to commit).
+    SQLite: a same-value UPDATE of the row first takes the database write lock (writers are
+    serialised, and pysqlite runs earlier reads outside any transaction), then the row is re-read.
+    """
+    from sqlalchemy import update
+
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            update(model).where(model.id == ident).values(id=ident).execution_options(synchronize_session=False)
+        )
+    return db.session.get(model, ident, with_for_update=True, populate_existing=True)

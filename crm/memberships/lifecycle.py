@@ -338,6 +338,10 @@ def record_offline_payment(
         raise ValueError("The reference must be 100 characters or fewer.")
 
     membership = current_membership(contact.id)
+    if membership is not None:  # concurrent renewals extend one after the other, never from one old end
+        from crm.core.database import locked_for_update
+
+        membership = locked_for_update(Membership, membership.id)
     if membership is None:
         membership = Membership(contact_id=contact.id, plan_id=plan.id, status="pending", auto_renew=False)
         db.session.add(membership)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.extensions import db
@@ -60,24 +60,34 @@ _SQLITE_REBUILD = (
 )
 
 
-def ensure_search_indexes(engine: Engine) -> None:
-    """Create the search index (extension, index or FTS table and triggers); safe to run again."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            for statement in _PG_DDL:
+def ensure_search_indexes(bind: Engine | Connection) -> None:
+    """Create the search index (extension, index or FTS table and triggers); safe to run again.
+
+    Takes an engine (tests, scripts) or a connection (an Alembic migration: `op.get_bind()`).
+    """
+    if isinstance(bind, Connection):
+        _create_search_indexes(bind)
+        return
+    with bind.begin() as conn:
+        _create_search_indexes(conn)
+    bind._crm_search_ready = True  # type: ignore[attr-defined]
+
+
+def _create_search_indexes(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        for statement in _PG_DDL:
+            conn.execute(text(statement))
+    elif conn.dialect.name == "sqlite":
+        had_triggers = conn.execute(
+            text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE :p"),
+            {"p": "contact_search_a_"},
+        ).scalar_one()
+        for statement in _SQLITE_DDL:
+            conn.execute(text(statement))
+        if had_triggers < 3:
+            # New (or re-created) triggers: contacts written before them are not indexed yet.
+            for statement in _SQLITE_REBUILD:
                 conn.execute(text(statement))
-        elif engine.dialect.name == "sqlite":
-            had_triggers = conn.execute(
-                text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE :p"),
-                {"p": "contact_search_a_"},
-            ).scalar_one()
-            for statement in _SQLITE_DDL:
-                conn.execute(text(statement))
-            if had_triggers < 3:
-                # New (or re-created) triggers: contacts written before them are not indexed yet.
-                for statement in _SQLITE_REBUILD:
-                    conn.execute(text(statement))
-    engine._crm_search_ready = True  # type: ignore[attr-defined]
 
 
 def _sqlite_index_ready(engine: Engine) -> bool:

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.services import record
@@ -361,20 +362,7 @@ def refund_payment(
     except gateway.GatewayError as error:
         raise StaffActionError(f"Stripe did not make the refund: {error.user_message}") from error
     refund_id = _attr(stripe_refund, "id")
-    refund = db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund_id)) if refund_id else None
-    if refund is None:
-        # Not recorded yet (by the charge.refunded webhook): count it now, once.
-        refund = Refund(
-            payment_id=payment.id,
-            amount=amount,
-            stripe_refund_id=refund_id,
-            reason=reason[:200],
-            created_by_id=getattr(actor, "id", None),
-        )
-        db.session.add(refund)
-        payment.amount_refunded = payment.amount_refunded + amount
-        payment.status = "refunded" if payment.amount_refunded >= payment.amount else "partly_refunded"
-    db.session.flush()
+    refund = _record_refund_once(payment, refund_id, amount, reason, actor)
     record(
         "payment.refund",
         target_type="payment",
@@ -398,6 +386,45 @@ def refund_payment(
                 detail="payment refunded in full",
             )
     return refund
+
+
+def _record_refund_once(payment: Payment, refund_id: str | None, amount: int, reason: str, actor: Any) -> Refund:
+    """One Refund row per Stripe refund, even when the charge.refunded webhook records it first
+    (it may commit between Stripe making the refund and this request saving it)."""
+    existing = (
+        db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund_id)) if refund_id else None
+    )
+    if existing is not None:
+        db.session.refresh(payment)  # the webhook recorded it and updated the payment
+    floor = payment.amount_refunded
+    if existing is None:
+        refund = Refund(
+            payment_id=payment.id,
+            amount=amount,
+            stripe_refund_id=refund_id,
+            reason=reason[:200],
+            created_by_id=getattr(actor, "id", None),
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(refund)
+        except IntegrityError:
+            existing = db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund_id))
+            if existing is None:
+                raise
+            db.session.refresh(payment)
+            floor = payment.amount_refunded  # the webhook's total already includes this refund
+        else:
+            existing = refund
+            floor = payment.amount_refunded + amount
+    # Never added to twice: the larger of what we know and the sum of recorded refunds.
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
+    )
+    payment.amount_refunded = min(payment.amount, max(floor, int(total or 0)))
+    payment.status = "refunded" if payment.amount_refunded >= payment.amount else "partly_refunded"
+    db.session.flush()
+    return existing
 
 
 def _attr(obj: Any, name: str) -> Any:

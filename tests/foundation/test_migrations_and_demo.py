@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from crm import create_app
+from crm.core.schema import include_object
 from crm.extensions import db
 
 
@@ -47,13 +48,16 @@ def test_migrations_upgrade_downgrade_upgrade_without_drift(empty_database_url):
     with app.app_context():
         upgrade()
         expected = {t.name for t in db.metadata.sorted_tables}
-        assert _tables(empty_database_url) == expected
+        assert {t for t in _tables(empty_database_url) if not t.startswith("contact_search")} == expected
         downgrade(revision="base")
         assert _tables(empty_database_url) == set()
         upgrade()
         with db.engine.connect() as conn:
             diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata
+                MigrationContext.configure(
+                    conn, opts={"compare_type": True, "include_object": include_object}
+                ),
+                db.metadata,
             )
         assert diff == [], f"models and migrations differ: {diff}"
         db.engine.dispose()
