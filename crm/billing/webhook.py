@@ -32,6 +32,7 @@ from crm.billing.services import (
 )
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
+from crm.email.services import queue_email
 from crm.extensions import db
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
@@ -164,7 +165,9 @@ def handle_checkout_session_completed(event: Any) -> str:
     result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
     sub_id = id_of(field(session, "subscription"))
     if sub_id:
-        membership_id = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+        membership_id = db.session.scalar(
+            select(Membership.id).where(Membership.stripe_subscription_id == sub_id)
+        )
         if membership_id is not None:
             _settle_if_subscription_ended(_locked(membership_id), _fresh_subscription(sub_id, None), event)
     return result
@@ -260,7 +263,28 @@ def handle_invoice_payment_failed(event: Any) -> str:
     if field(invoice, "billing_reason") == "subscription_create":
         return "first_payment_failed"  # still pending: the supporter can try again
     lifecycle.enter_grace(membership, reason="renewal payment failed", stripe_event_id=field(event, "id"))
+    _queue_payment_failed_email(membership, invoice)
     return "grace"
+
+
+def _queue_payment_failed_email(membership: Any, invoice: Any) -> None:
+    """Tell the member once per failed invoice, with the way to update their card."""
+    contact = membership.contact
+    if contact.erased_at is not None:
+        return
+    queue_email(
+        contact.email,
+        "payment_failed",
+        {
+            "first_name": contact.first_name,
+            "plan_name": membership.plan.name,
+            "amount": int(field(invoice, "amount_due") or 0),
+            "currency": str(field(invoice, "currency") or "gbp"),
+            "grace_until": membership.grace_until,
+        },
+        contact_id=contact.id,
+        dedupe_key=f"payment_failed:{id_of(invoice)}",
+    )
 
 
 def _apply_subscription_state(event: Any) -> str:

@@ -104,6 +104,8 @@ def test_failed_renewal_gives_grace_then_paying_restores_then_giving_up_lapses(c
     membership = fresh(membership_id)
     assert membership.status == "grace" and lifecycle.has_access(membership.contact_id)
     assert count(AuditEvent, AuditEvent.action == "payment.failed") == 1
+    failed_emails = [m for m in outbox() if m.kind == "payment_failed"]
+    assert len(failed_emails) == 1 and "/account" in failed_emails[0].body_text
 
     stripe_sandbox.renew(sub_id)  # the retry succeeds
     all_ok(deliver_webhooks(client))
@@ -114,6 +116,11 @@ def test_failed_renewal_gives_grace_then_paying_restores_then_giving_up_lapses(c
     all_ok(deliver_webhooks(client))
     membership = fresh(membership_id)
     assert membership.status == "lapsed" and not lifecycle.has_access(membership.contact_id)
+
+
+def outbox():
+
+    return db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
 
 
 def test_deleted_before_an_older_updated_stays_lapsed(client, plans, stripe_sandbox):
