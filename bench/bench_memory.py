@@ -22,7 +22,7 @@ def mix(port: int, member: str, staff: str) -> list[bytes]:
     cycle = [get("/"), get("/news"), get("/news", member), get("/news?page=3", member), get("/news/bench-3", member),
              get("/news/bench-4"), get("/join"), get("/login"), get("/healthz"), get("/account", member),
              get("/news/feed.xml"), get("/static/css/site.css")]  # fmt: skip
-    cycle = cycle * 4
+    cycle = cycle * 8  # members and visitors far outnumber staff
     cycle += [get(f"/staff/members?q={quote(q)}", staff) for q in ("orres", "ls1", "M00001")]
     cycle += [get("/staff/members?page=7", staff), get("/staff", staff)]
     return cycle

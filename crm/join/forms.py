@@ -9,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.core.money import format_money, parse_money
@@ -25,28 +26,28 @@ EMAIL_UPDATES_WORDING = (
 
 #: ISO 3166 codes offered on the forms (the UK first); a tampered value is refused.
 COUNTRIES = [
-    ("GB", "United Kingdom"),
-    ("IE", "Ireland"),
-    ("AU", "Australia"),
-    ("AT", "Austria"),
-    ("BE", "Belgium"),
-    ("CA", "Canada"),
-    ("CO", "Colombia"),
-    ("DK", "Denmark"),
-    ("FI", "Finland"),
-    ("FR", "France"),
-    ("DE", "Germany"),
-    ("GR", "Greece"),
-    ("IT", "Italy"),
-    ("NL", "Netherlands"),
-    ("NZ", "New Zealand"),
-    ("NO", "Norway"),
-    ("PL", "Poland"),
-    ("PT", "Portugal"),
-    ("ES", "Spain"),
-    ("SE", "Sweden"),
-    ("CH", "Switzerland"),
-    ("US", "United States"),
+    SelectChoice("GB", "United Kingdom"),
+    SelectChoice("IE", "Ireland"),
+    SelectChoice("AU", "Australia"),
+    SelectChoice("AT", "Austria"),
+    SelectChoice("BE", "Belgium"),
+    SelectChoice("CA", "Canada"),
+    SelectChoice("CO", "Colombia"),
+    SelectChoice("DK", "Denmark"),
+    SelectChoice("FI", "Finland"),
+    SelectChoice("FR", "France"),
+    SelectChoice("DE", "Germany"),
+    SelectChoice("GR", "Greece"),
+    SelectChoice("IT", "Italy"),
+    SelectChoice("NL", "Netherlands"),
+    SelectChoice("NZ", "New Zealand"),
+    SelectChoice("NO", "Norway"),
+    SelectChoice("PL", "Poland"),
+    SelectChoice("PT", "Portugal"),
+    SelectChoice("ES", "Spain"),
+    SelectChoice("SE", "Sweden"),
+    SelectChoice("CH", "Switzerland"),
+    SelectChoice("US", "United States"),
 ]
 TITLES = ["", "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Rev"]
 
@@ -94,26 +95,28 @@ def _check_email(field: Any) -> None:
     field.data = result.normalized.lower()
 
 
+def _text(label: str, max_length: int, *, what: str, required: str | None = None) -> StringField:
+    """A trimmed text field without control characters; `what` names it in the too-long message,
+    `required` is the message when it is left empty (optional when None)."""
+    too_long = Length(max=max_length, message=f"{what} must be {max_length} characters or fewer.")
+    validators = [DataRequired(required)] if required else []
+    return StringField(label, filters=[_strip], validators=[*validators, too_long, _NoControlCharacters()])
+
+
+def _first_name() -> StringField:
+    return _text("First name", 100, what="First name", required="Enter your first name.")
+
+
+def _email() -> StringField:
+    return StringField("Email address", filters=[_strip])
+
+
 class _PersonFields(FlaskForm):
-    first_name = StringField(
-        "First name",
-        filters=[_strip],
-        validators=[
-            DataRequired("Enter your first name."),
-            Length(max=100, message="First name must be 100 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    last_name = StringField(
-        "Last name",
-        filters=[_strip],
-        validators=[
-            DataRequired("Enter your last name."),
-            Length(max=100, message="Last name must be 100 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    email = StringField("Email address", filters=[_strip])
+    """Who is joining or giving: shared by the join and donate forms."""
+
+    first_name = _first_name()
+    last_name = _text("Last name", 100, what="Last name", required="Enter your last name.")
+    email = _email()
     email_updates = BooleanField("Email updates", default=False)
 
     def validate_email(self, field: Any) -> None:
@@ -121,42 +124,15 @@ class _PersonFields(FlaskForm):
 
 
 class _AddressFields(_PersonFields):
-    title = SelectField("Title (optional)", choices=[(t, t or "None") for t in TITLES], default="")
-    address_line1 = StringField(
-        "Address line 1",
-        filters=[_strip],
-        validators=[
-            DataRequired("Enter the first line of your address."),
-            Length(max=200, message="Address line 1 must be 200 characters or fewer."),
-            _NoControlCharacters(),
-        ],
+    """A full postal address (the join form); the donate form asks only what Gift Aid needs."""
+
+    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "None") for t in TITLES], default="")
+    address_line1 = _text(
+        "Address line 1", 200, what="Address line 1", required="Enter the first line of your address."
     )
-    address_line2 = StringField(
-        "Address line 2 (optional)",
-        filters=[_strip],
-        validators=[
-            Length(max=200, message="Address line 2 must be 200 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    town = StringField(
-        "Town or city",
-        filters=[_strip],
-        validators=[
-            DataRequired("Enter your town or city."),
-            Length(max=100, message="Town or city must be 100 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    postcode = StringField(
-        "Postcode",
-        filters=[_strip],
-        validators=[
-            DataRequired("Enter your postcode."),
-            Length(max=20, message="Postcode must be 20 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
+    address_line2 = _text("Address line 2 (optional)", 200, what="Address line 2")
+    town = _text("Town or city", 100, what="Town or city", required="Enter your town or city.")
+    postcode = _text("Postcode", 20, what="Postcode", required="Enter your postcode.")
     country = SelectField("Country", choices=COUNTRIES, default="GB")
     phone = StringField(
         "Phone (optional)",
@@ -203,7 +179,7 @@ class JoinForm(_AddressFields):
     def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plans = {str(p.id): p for p in plans}
-        self.plan.choices = [(str(p.id), p.name) for p in plans]
+        self.plan.choices = [SelectChoice(str(p.id), p.name) for p in plans]
         self.donation_amount = 0
 
     @property
@@ -233,22 +209,8 @@ class JoinForm(_AddressFields):
 class DonateForm(_PersonFields):
     amount = _donation_field("Amount (£)", required=True)
     gift_aid = BooleanField("Gift Aid declaration", default=False)
-    address_line1 = StringField(
-        "House name or number and street (needed for Gift Aid)",
-        filters=[_strip],
-        validators=[
-            Length(max=200, message="The address must be 200 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    postcode = StringField(
-        "Postcode (needed for Gift Aid)",
-        filters=[_strip],
-        validators=[
-            Length(max=20, message="Postcode must be 20 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
+    address_line1 = _text("House name or number and street (needed for Gift Aid)", 200, what="The address")
+    postcode = _text("Postcode (needed for Gift Aid)", 20, what="Postcode")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -272,24 +234,9 @@ class DonateForm(_PersonFields):
 
 
 class SubscribeForm(FlaskForm):
-    first_name = StringField(
-        "First name",
-        filters=[_strip],
-        validators=[
-            DataRequired("Enter your first name."),
-            Length(max=100, message="First name must be 100 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    last_name = StringField(
-        "Last name (optional)",
-        filters=[_strip],
-        validators=[
-            Length(max=100, message="Last name must be 100 characters or fewer."),
-            _NoControlCharacters(),
-        ],
-    )
-    email = StringField("Email address", filters=[_strip])
+    first_name = _first_name()
+    last_name = _text("Last name (optional)", 100, what="Last name")
+    email = _email()
     consent = BooleanField("Email updates", default=False)
 
     def validate_email(self, field: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
 from flask_login import current_user
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.billing import stripe_gateway as gateway
@@ -23,6 +24,7 @@ from crm.join.forms import (
     gift_aid_wording,
 )
 from crm.memberships import lifecycle
+from crm.memberships.models import Membership
 
 bp = Blueprint("join", __name__)
 log = logging.getLogger("crm.join")
@@ -56,6 +58,46 @@ def _signed_in_member() -> bool:
     return bool(current_user.is_authenticated and lifecycle.has_access(current_user.contact_id))
 
 
+def _returning_member() -> bool:
+    """Signed in, not a member now, but was one before: the form says "welcome back"."""
+    if not current_user.is_authenticated or _signed_in_member():
+        return False
+    latest = lifecycle.latest_membership(current_user.contact_id)
+    return latest is not None and latest.joined_at is not None
+
+
+def _known_details() -> dict[str, Any]:
+    """A signed-in person's details, so that renewing does not mean typing them all again."""
+    # Members only: staff at /join may be filling it in for someone else.
+    signed_in_member = current_user.is_authenticated and current_user.role == "member"
+    contact = current_user.contact if signed_in_member else None
+    if contact is None:
+        return {}
+    details = {name: getattr(contact, name) for name in services.CONTACT_FIELDS if getattr(contact, name)}
+    details["email"] = contact.email
+    return details
+
+
+def _is_renewal(checkout: Any) -> bool:
+    """The paying contact had a membership before this one (a renewal or rejoin, not a first join)."""
+    metadata = field(checkout, "metadata") or {}
+    try:
+        contact_id = int(field(metadata, "contact_id") or 0)
+        membership_id = int(field(metadata, "membership_id") or 0)
+    except (TypeError, ValueError):
+        return False
+    earlier = db.session.scalar(
+        select(Membership.id)
+        .where(
+            Membership.contact_id == contact_id,
+            Membership.id != membership_id,
+            Membership.joined_at.is_not(None),
+        )
+        .limit(1)
+    )
+    return earlier is not None
+
+
 def _contact_details(form: JoinForm) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in services.CONTACT_FIELDS}
 
@@ -67,6 +109,7 @@ def _render_join(form: JoinForm, plans: list[Any], status: int = 200):  # type: 
             form=form,
             plans=plans,
             already_member=_signed_in_member(),
+            returning=_returning_member(),
             cancelled=request.args.get("cancelled") == "1",
             **_wording(),
         ),
@@ -82,8 +125,10 @@ def join():  # type: ignore[no-untyped-def]
         saved = session.get("join_form") if request.args.get("cancelled") == "1" else None
         wanted = request.args.get("plan", "")
         data = dict(saved or {})
-        if not data and wanted:
-            data["plan"] = next((str(p.id) for p in plans if p.slug == wanted), "")
+        if not data:
+            data.update(_known_details())
+            if wanted:
+                data["plan"] = next((str(p.id) for p in plans if p.slug == wanted), "")
         return _render_join(JoinForm(plans=plans, data=data), plans)
 
     form = JoinForm(plans=plans)
@@ -154,7 +199,7 @@ def _fulfil(checkout: Any) -> str:
 @bp.get("/join/success")
 def success():  # type: ignore[no-untyped-def]
     session_id = request.args.get("session_id", "")
-    state, kind = "confirming", "membership"
+    state, kind, renewal = "confirming", "membership", False
     if _SESSION_ID.match(session_id):
         try:
             checkout = gateway.retrieve_checkout_session(session_id)
@@ -165,10 +210,17 @@ def success():  # type: ignore[no-untyped-def]
             result = _fulfil(checkout)
             if result in ("activated", "already", "donation"):
                 state = "done"
+            renewal = kind == "membership" and _is_renewal(checkout)
     if state == "done":
         session.pop("join_form", None)
         session.pop("donate_nonce", None)
-    return render_template("join/success.html", state=state, kind=kind)
+    return render_template(
+        "join/success.html",
+        state=state,
+        kind=kind,
+        is_renewal=renewal,
+        signed_in=current_user.is_authenticated,
+    )
 
 
 @bp.route("/donate", methods=["GET", "POST"])

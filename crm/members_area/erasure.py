@@ -1,17 +1,33 @@
 """Erasure ("forget me"), once staff confirm the member's request: the contact is anonymised,
-payment rows are kept for the accounts."""
+payment rows are kept for the accounts. An auto-renewing Stripe subscription is cancelled first,
+so nobody is charged after being forgotten; if Stripe refuses, nothing is erased."""
 
 from __future__ import annotations
+
+import logging
 
 from sqlalchemy import select, update
 
 from crm.accounts.models import AuthToken, User
 from crm.audit.models import AuditEvent
 from crm.audit.services import record
+from crm.billing import stripe_gateway
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
+from crm.memberships import lifecycle
+from crm.memberships.models import CURRENT_STATUSES, Membership
+
+log = logging.getLogger("crm.members_area")
+
+
+class ErasureError(Exception):
+    """The erasure was refused before anything changed; the message is for the member of staff."""
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
 
 
 def erase_contact(contact: Contact, *, actor: User) -> None:
@@ -19,6 +35,7 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
     accounts, pointing at the anonymised contact; everything that names the person is blanked."""
     if contact.erased_at is not None:
         return
+    cancelled = _cancel_renewing_subscriptions(contact, actor)
     now = utcnow()
     old_email = contact.email
     placeholder = f"erased-{contact.id}@invalid"
@@ -58,8 +75,47 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
     )
     _scrub_audit_trail(contact.id, old_email, placeholder, user)
     db.session.flush()
-    record("erasure.completed", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor)
+    record(
+        "erasure.completed",
+        target_type="contact",
+        target_id=contact.id,
+        contact_id=contact.id,
+        after={"subscriptions_cancelled": cancelled} if cancelled else None,
+        actor=actor,
+    )
     db.session.flush()
+
+
+def _cancel_renewing_subscriptions(contact: Contact, actor: User) -> list[str]:
+    """Cancel (in Stripe, then here) every current membership that renews through Stripe.
+
+    Stripe is asked before any row changes, so a Stripe error raises ErasureError with nothing
+    written. Returns the cancelled subscription ids, for the audit row.
+    """
+    renewing = db.session.scalars(
+        select(Membership).where(
+            Membership.contact_id == contact.id,
+            Membership.status.in_(CURRENT_STATUSES),
+            Membership.auto_renew.is_(True),
+            Membership.stripe_subscription_id.is_not(None),
+        )
+    ).all()
+    cancelled: list[str] = []
+    for membership in renewing:
+        sub_id = str(membership.stripe_subscription_id)
+        try:
+            stripe_gateway.cancel_subscription_now(sub_id, idempotency_key=f"erasure-cancel-{membership.id}-{sub_id}")
+        except stripe_gateway.GatewayError as error:
+            if error.kind == "not_found":  # Stripe no longer has it: nothing is left to charge
+                log.warning("erasure: subscription %s of membership %s not found in Stripe", sub_id, membership.id)
+            else:
+                raise ErasureError(
+                    "Stripe did not cancel the member's subscription, so nothing was erased: "
+                    f"{error.user_message}"
+                ) from error
+        lifecycle.cancel_now(membership, actor=actor, reason="cancelled on erasure")
+        cancelled.append(sub_id)
+    return cancelled
 
 
 def _scrub_audit_trail(contact_id: int, old_email: str, placeholder: str, user: User | None) -> None:

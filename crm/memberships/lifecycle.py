@@ -4,6 +4,9 @@ The webhook, staff actions, the member's own actions and the daily job all call 
 functions; each change writes an append-only MembershipEvent (from, to, reason, who or which
 Stripe event, amount, paid-through). Functions flush; the caller commits.
 
+The audit trail is the caller's: a staff action writes one audit row with the state before and
+after (crm/staff/services.py), so these functions write MembershipEvent history only.
+
 Statuses (see memberships/models.py):
 - pending: checkout started, not paid; expires after PENDING_EXPIRY_HOURS or on
   checkout.session.expired, and never blocks a new attempt (it is reused).
@@ -153,20 +156,6 @@ def _original_joined_at(contact_id: int, exclude_id: int | None = None) -> datet
     if exclude_id is not None:
         query = query.where(Membership.id != exclude_id)
     return db.session.scalar(query)
-
-
-def _audit(action: str, membership: Membership, actor: Any, detail: str, **after: Any) -> None:
-    from crm.audit.services import record
-
-    record(
-        action,
-        target_type="membership",
-        target_id=membership.id,
-        contact_id=membership.contact_id,
-        actor=actor,
-        detail=detail,
-        after=after or None,
-    )
 
 
 def assign_member_number(contact: Contact) -> str:
@@ -379,16 +368,6 @@ def record_offline_payment(
     )
     db.session.add(payment)
     db.session.flush()
-    from crm.audit.services import record
-
-    record(
-        "payment.offline",
-        target_type="payment",
-        target_id=payment.id,
-        contact_id=contact.id,
-        actor=actor,
-        after={"amount": amount, "method": method, "reference": reference, "plan": plan.slug},
-    )
     queue_receipt(payment)
     return payment
 
@@ -419,7 +398,6 @@ def grant_complimentary(
         reason="complimentary membership",
         actor=actor,
     )
-    _audit("membership.complimentary", membership, actor, f"complimentary {plan.name}", plan=plan.slug)
     return membership
 
 
@@ -440,7 +418,6 @@ def change_plan(membership: Membership, plan: Plan, *, actor: Any) -> None:
         f"plan changed from {old.name if old else '?'} to {plan.name}",
         actor=actor,
     )
-    _audit("membership.change_plan", membership, actor, f"plan changed to {plan.name}", plan=plan.slug)
 
 
 def extend(membership: Membership, *, until: datetime, actor: Any) -> None:
@@ -458,7 +435,6 @@ def extend(membership: Membership, *, until: datetime, actor: Any) -> None:
         membership.grace_until = None
     db.session.flush()
     _log(membership, before, "extended by staff", actor=actor)
-    _audit("membership.extend", membership, actor, "extended", paid_through=until.isoformat())
 
 
 def cancel_now(
@@ -476,8 +452,6 @@ def cancel_now(
     membership.grace_until = None
     db.session.flush()
     _log(membership, before, reason, actor=actor, stripe_event_id=stripe_event_id)
-    if actor is not None:
-        _audit("membership.cancel", membership, actor, reason)
 
 
 def set_auto_renew(
@@ -547,7 +521,6 @@ def suspend(membership: Membership, *, actor: Any, reason: str) -> None:
     membership.status = "suspended"
     db.session.flush()
     _log(membership, before, reason, actor=actor)
-    _audit("membership.suspend", membership, actor, reason)
 
 
 def unsuspend(membership: Membership, *, actor: Any, reason: str) -> None:
@@ -563,7 +536,6 @@ def unsuspend(membership: Membership, *, actor: Any, reason: str) -> None:
         membership.grace_until = now + timedelta(days=grace_days(membership.plan))
     db.session.flush()
     _log(membership, "suspended", reason, actor=actor)
-    _audit("membership.unsuspend", membership, actor, reason)
 
 
 # --- the daily job: set-based, no per-member Python loop ---------------------------------------

@@ -12,6 +12,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
 from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
@@ -19,15 +20,20 @@ from crm.core.money import parse_money
 from crm.core.types import utcnow
 from crm.memberships.models import STATUSES
 
-OFFLINE_METHODS = [("cheque", "Cheque"), ("bank_transfer", "Bank transfer"), ("cash", "Cash")]
-YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+ANY = SelectChoice("", "Any")
+OFFLINE_METHODS = [
+    SelectChoice("cheque", "Cheque"),
+    SelectChoice("bank_transfer", "Bank transfer"),
+    SelectChoice("cash", "Cash"),
+]
+YES_NO = [ANY, SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
 MEMBER_SORTS = [
-    ("name", "Name"),
-    ("-joined", "Joined (newest first)"),
-    ("joined", "Joined (oldest first)"),
-    ("paid_through", "Paid through (soonest first)"),
-    ("-paid_through", "Paid through (latest first)"),
-    ("number", "Membership number"),
+    SelectChoice("name", "Name"),
+    SelectChoice("-joined", "Joined (newest first)"),
+    SelectChoice("joined", "Joined (oldest first)"),
+    SelectChoice("paid_through", "Paid through (soonest first)"),
+    SelectChoice("-paid_through", "Paid through (latest first)"),
+    SelectChoice("number", "Membership number"),
 ]
 
 
@@ -42,10 +48,10 @@ class MemberFilterForm(FilterForm):
     q = StringField("Search", validators=[Optional(), Length(max=100)])
     status = SelectField(
         "Status",
-        choices=[("", "Any"), ("none", "Not a member")] + [(s, s.capitalize()) for s in STATUSES],
+        choices=[ANY, SelectChoice("none", "Not a member")] + [SelectChoice(s, s.capitalize()) for s in STATUSES],
         validators=[Optional()],
     )
-    plan = SelectField("Plan", choices=[("", "Any")], validators=[Optional()])
+    plan = SelectField("Plan", choices=[ANY], validators=[Optional()])
     joined_from = DateField("Joined from", validators=[Optional()])
     joined_to = DateField("Joined to", validators=[Optional()])
     gift_aid = SelectField("Gift Aid declared", choices=YES_NO, validators=[Optional()])
@@ -56,9 +62,11 @@ class MemberFilterForm(FilterForm):
 class PaymentFilterForm(FilterForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    method = SelectField("Method", choices=[("", "Any")] + [(m, m.replace("_", " ")) for m in PAYMENT_METHODS])
-    status = SelectField("Status", choices=[("", "Any")] + [(s, s.replace("_", " ")) for s in PAYMENT_STATUSES])
-    kind = SelectField("Kind", choices=[("", "Any"), ("membership", "Membership"), ("donation", "Donation")])
+    method = SelectField("Method", choices=[ANY] + [SelectChoice(m, m.replace("_", " ")) for m in PAYMENT_METHODS])
+    status = SelectField("Status", choices=[ANY] + [SelectChoice(s, s.replace("_", " ")) for s in PAYMENT_STATUSES])
+    kind = SelectField(
+        "Kind", choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation")]
+    )
 
 
 class AuditFilterForm(FilterForm):
@@ -152,10 +160,20 @@ class ExtendForm(FlaskForm):
 class CancelForm(FlaskForm):
     when = RadioField(
         "When",
-        choices=[("period_end", "At the end of the paid period"), ("now", "Now")],
+        choices=[SelectChoice("period_end", "At the end of the paid period"), SelectChoice("now", "Now")],
         validators=[InputRequired("Choose when the membership ends.")],
     )
     reason = StringField("Reason", validators=[Optional(), Length(max=200)])
+
+
+class SuspendForm(FlaskForm):
+    reason = StringField(
+        "Reason", validators=[DataRequired("Give the reason for the suspension."), Length(max=200)]
+    )
+
+
+class UnsuspendForm(FlaskForm):
+    reason = StringField("Reason (optional)", validators=[Optional(), Length(max=200)])
 
 
 class RefundForm(FlaskForm):
@@ -181,3 +199,19 @@ class ConfirmForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A button that only needs its CSRF token."""
+
+
+#: The action forms on a member's page, by key; the key is also the form's field prefix.
+ACTION_FORMS: dict[str, type[FlaskForm]] = {
+    "note": NoteForm,
+    "offline": OfflinePaymentForm,
+    "comp": ComplimentaryForm,
+    "change": ChangePlanForm,
+    "extend": ExtendForm,
+    "cancel": CancelForm,
+    "suspend": SuspendForm,
+    "unsuspend": UnsuspendForm,
+    "merge": MergeForm,
+    "erase": ConfirmForm,
+    "welcome": EmptyForm,
+}

@@ -34,9 +34,17 @@ def _contact(contact_id: int) -> Contact:
     return db.get_or_404(Contact, contact_id)
 
 
-def _plan(form: Any) -> Plan:
-    form.plan.choices = _plan_choices(active_only=True)
-    return db.session.get(Plan, form.plan.data) if form.plan.data else None  # type: ignore[return-value]
+def _chosen_plan(form: Any) -> Plan:
+    """The plan picked in a validated form (its choices are the active plans)."""
+    return db.session.get(Plan, form.plan.data)  # type: ignore[return-value]
+
+
+def _refused(contact_id: int, key: str, form: FlaskForm, message: str, **extra: Any):  # type: ignore[no-untyped-def]
+    """Roll back and show the page again, with the message on the form that was sent."""
+    db.session.rollback()
+    form.form_errors.append(message)
+    flash(message, "error")
+    return render_member_page(contact_id, {key: form, **extra}, 409)
 
 
 def _run(
@@ -48,13 +56,21 @@ def _run(
     try:
         action()
     except services.StaffActionError as error:
-        db.session.rollback()
-        form.form_errors.append(error.message)
-        flash(error.message, "error")
-        return render_member_page(contact_id, {key: form}, 409)
+        return _refused(contact_id, key, form, error.message)
     db.session.commit()
     flash(success, "success")
     return redirect(url_for("staff.member", contact_id=contact_id) + f"#{anchor}")
+
+
+def _act(
+    contact_id: int, key: str, action: Callable[[Contact, Any], Any], success: str, anchor: str
+):  # type: ignore[no-untyped-def]
+    """One action form of the member page (forms.ACTION_FORMS[key], fields prefixed `key-`)."""
+    contact = _contact(contact_id)
+    form = forms.ACTION_FORMS[key](prefix=key)
+    if "plan" in form:
+        form.plan.choices = _plan_choices(active_only=True)  # type: ignore[attr-defined]
+    return _run(contact_id, key, form, lambda: action(contact, form), success, anchor)
 
 
 @bp.route("/members/<int:contact_id>/details", methods=["POST"])
@@ -67,18 +83,14 @@ def member_edit_details(contact_id: int):  # type: ignore[no-untyped-def]
     data = {name: getattr(form, name).data for name in services.CONTACT_FIELDS}
     try:
         services.update_contact_details(contact, data, version=int(form.version.data), actor=current_user)
-    except services.StaffActionError as error:
+    except services.StaleRecordError as error:
         db.session.rollback()
-        if isinstance(error, services.StaleRecordError):
-            # Show the record as it is now (with its new version), and what was typed, unsaved.
-            fresh = forms.ContactDetailsForm(obj=_contact(contact_id), formdata=None)
-            fresh.version.data = str(_contact(contact_id).version)
-            fresh.form_errors.append(error.message)
-            flash(error.message, "error")
-            return render_member_page(contact_id, {"details": fresh, "unsaved": data}, 409)
-        form.form_errors.append(error.message)
-        flash(error.message, "error")
-        return render_member_page(contact_id, {"details": form}, 409)
+        # Show the record as it is now (with its new version), and what was typed, unsaved.
+        fresh = forms.ContactDetailsForm(obj=_contact(contact_id), formdata=None)
+        fresh.version.data = str(_contact(contact_id).version)
+        return _refused(contact_id, "details", fresh, error.message, unsaved=data)
+    except services.StaffActionError as error:
+        return _refused(contact_id, "details", form, error.message)
     db.session.commit()
     flash("Details saved.", "success")
     return redirect(url_for("staff.member", contact_id=contact_id) + "#details")
@@ -87,13 +99,10 @@ def member_edit_details(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/notes", methods=["POST"])
 @requires("members.edit")
 def member_add_note(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.NoteForm(prefix="note")
-    return _run(
+    return _act(
         contact_id,
         "note",
-        form,
-        lambda: services.add_note(contact, form.body.data, actor=current_user),
+        lambda contact, form: services.add_note(contact, form.body.data, actor=current_user),
         "Note added.",
         "notes",
     )
@@ -102,16 +111,12 @@ def member_add_note(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/offline-payment", methods=["POST"])
 @requires("members.edit")
 def member_offline_payment(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.OfflinePaymentForm(prefix="offline")
-    plan = _plan(form)
-    return _run(
+    return _act(
         contact_id,
         "offline",
-        form,
-        lambda: services.record_offline_payment(
+        lambda contact, form: services.record_offline_payment(
             contact,
-            plan,
+            _chosen_plan(form),
             amount=form.amount.minor or 0,
             method=form.method.data,
             paid_at=_received_at(form.paid_on.data),
@@ -126,15 +131,14 @@ def member_offline_payment(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/complimentary", methods=["POST"])
 @requires("members.edit")
 def member_complimentary(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.ComplimentaryForm(prefix="comp")
-    plan = _plan(form)
-    return _run(
+    return _act(
         contact_id,
         "comp",
-        form,
-        lambda: services.grant_complimentary(
-            contact, plan, until=_end_of(form.until.data) if form.until.data else None, actor=current_user
+        lambda contact, form: services.grant_complimentary(
+            contact,
+            _chosen_plan(form),
+            until=_end_of(form.until.data) if form.until.data else None,
+            actor=current_user,
         ),
         "Complimentary membership given.",
         "memberships",
@@ -144,14 +148,10 @@ def member_complimentary(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/plan", methods=["POST"])
 @requires("members.edit")
 def member_change_plan(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.ChangePlanForm(prefix="change")
-    plan = _plan(form)
-    return _run(
+    return _act(
         contact_id,
         "change",
-        form,
-        lambda: services.change_plan(contact, plan, actor=current_user),
+        lambda contact, form: services.change_plan(contact, _chosen_plan(form), actor=current_user),
         "Plan changed.",
         "memberships",
     )
@@ -160,13 +160,10 @@ def member_change_plan(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/extend", methods=["POST"])
 @requires("members.edit")
 def member_extend(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.ExtendForm(prefix="extend")
-    return _run(
+    return _act(
         contact_id,
         "extend",
-        form,
-        lambda: services.extend_membership(contact, until=_end_of(form.until.data), actor=current_user),
+        lambda contact, form: services.extend_membership(contact, until=_end_of(form.until.data), actor=current_user),
         "Membership extended.",
         "memberships",
     )
@@ -175,13 +172,10 @@ def member_extend(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/cancel", methods=["POST"])
 @requires("members.edit")
 def member_cancel(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.CancelForm(prefix="cancel")
-    return _run(
+    return _act(
         contact_id,
         "cancel",
-        form,
-        lambda: services.cancel_membership(
+        lambda contact, form: services.cancel_membership(
             contact,
             at_period_end=form.when.data == "period_end",
             reason=(form.reason.data or "").strip(),
@@ -190,6 +184,33 @@ def member_cancel(contact_id: int):  # type: ignore[no-untyped-def]
         "Membership cancelled.",
         "memberships",
     )
+
+
+def _suspension(contact_id: int, *, suspended: bool, success: str):  # type: ignore[no-untyped-def]
+    key = "suspend" if suspended else "unsuspend"
+    return _act(
+        contact_id,
+        key,
+        lambda contact, form: services.change_suspension(
+            contact, suspended=suspended, reason=(form.reason.data or "").strip(), actor=current_user
+        ),
+        success,
+        "memberships",
+    )
+
+
+@bp.route("/members/<int:contact_id>/suspend", methods=["POST"])
+@requires("members.edit")
+def member_suspend(contact_id: int):  # type: ignore[no-untyped-def]
+    return _suspension(
+        contact_id, suspended=True, success="Membership suspended: no members' access until it is lifted."
+    )
+
+
+@bp.route("/members/<int:contact_id>/unsuspend", methods=["POST"])
+@requires("members.edit")
+def member_unsuspend(contact_id: int):  # type: ignore[no-untyped-def]
+    return _suspension(contact_id, suspended=False, success="Suspension lifted.")
 
 
 @bp.route("/members/<int:contact_id>/payments/<int:payment_id>/refund", methods=["POST"])
@@ -218,12 +239,10 @@ def member_refund(contact_id: int, payment_id: int):  # type: ignore[no-untyped-
 @bp.route("/members/<int:contact_id>/welcome", methods=["POST"])
 @requires("members.edit")
 def member_resend_welcome(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    return _run(
+    return _act(
         contact_id,
         "welcome",
-        forms.EmptyForm(prefix="welcome"),
-        lambda: services.resend_welcome(contact, actor=current_user),
+        lambda contact, form: services.resend_welcome(contact, actor=current_user),
         "Welcome email queued.",
         "emails",
     )
@@ -232,13 +251,10 @@ def member_resend_welcome(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/merge", methods=["POST"])
 @requires("members.edit")
 def member_merge(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.MergeForm(prefix="merge")
-    return _run(
+    return _act(
         contact_id,
         "merge",
-        form,
-        lambda: services.merge_contacts(contact, form.other.data, actor=current_user),
+        lambda contact, form: services.merge_contacts(contact, form.other.data, actor=current_user),
         "Contacts merged.",
         "details",
     )
@@ -247,13 +263,10 @@ def member_merge(contact_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/members/<int:contact_id>/erase", methods=["POST"])
 @requires("members.edit")
 def member_erase(contact_id: int):  # type: ignore[no-untyped-def]
-    contact = _contact(contact_id)
-    form = forms.ConfirmForm(prefix="erase")
-    return _run(
+    return _act(
         contact_id,
         "erase",
-        form,
-        lambda: services.confirm_erasure(contact, actor=current_user),
+        lambda contact, form: services.confirm_erasure(contact, actor=current_user),
         "The contact has been erased.",
         "details",
     )

@@ -8,6 +8,7 @@ from flask import Response, render_template, request, stream_with_context, url_f
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from wtforms.fields.choices import SelectChoice
 
 from crm.accounts.models import User
 from crm.audit.models import AuditEvent
@@ -26,16 +27,20 @@ from crm.staff.search import MemberFilters, apply_member_filters, gift_aid_decla
 PER_PAGE = 50
 
 
-def _plan_choices(active_only: bool = False) -> list[tuple[int, str]]:
+def _plan_choices(active_only: bool = False) -> list[SelectChoice]:
+    """The plans as choices whose value is the plan id (an int, for the forms' coerce=int)."""
     stmt = select(Plan.id, Plan.name, Plan.active).order_by(Plan.display_order, Plan.name)
-    return [(pid, name if active else f"{name} (retired)") for pid, name, active in db.session.execute(stmt)
-            if active or not active_only]
+    return [
+        SelectChoice(pid, name if active else f"{name} (retired)")
+        for pid, name, active in db.session.execute(stmt)
+        if active or not active_only
+    ]
 
 
 def member_filters_from_request() -> tuple[forms.MemberFilterForm, MemberFilters]:
     """Read the filters from the address; a value that does not parse is ignored (and shown)."""
     form = forms.MemberFilterForm(request.args)
-    form.plan.choices = [("", "Any")] + [(str(pid), name) for pid, name in _plan_choices()]
+    form.plan.choices = [forms.ANY] + [SelectChoice(str(c.value), c.label) for c in _plan_choices()]
     form.validate()
     ok = lambda field: field.data if not field.errors else None  # noqa: E731
     yes_no = {"yes": True, "no": False}
@@ -159,17 +164,10 @@ def action_forms(story: dict[str, Any], overrides: dict[str, Any] | None = None)
         obj=contact, formdata=None, data={"version": str(contact.version)}
     )
     built["details"].version.data = built["details"].version.data or str(contact.version)
-    built["note"] = overrides.get("note") or forms.NoteForm(prefix="note", formdata=None)
-    built["offline"] = overrides.get("offline") or forms.OfflinePaymentForm(prefix="offline", formdata=None)
-    built["comp"] = overrides.get("comp") or forms.ComplimentaryForm(prefix="comp", formdata=None)
-    built["change"] = overrides.get("change") or forms.ChangePlanForm(prefix="change", formdata=None)
-    for name in ("offline", "comp", "change"):
-        built[name].plan.choices = plans
-    built["extend"] = overrides.get("extend") or forms.ExtendForm(prefix="extend", formdata=None)
-    built["cancel"] = overrides.get("cancel") or forms.CancelForm(prefix="cancel", formdata=None)
-    built["merge"] = overrides.get("merge") or forms.MergeForm(prefix="merge", formdata=None)
-    built["erase"] = overrides.get("erase") or forms.ConfirmForm(prefix="erase", formdata=None)
-    built["welcome"] = forms.EmptyForm(prefix="welcome", formdata=None)
+    for key, form_class in forms.ACTION_FORMS.items():
+        built[key] = overrides.get(key) or form_class(prefix=key, formdata=None)
+        if "plan" in built[key]:
+            built[key].plan.choices = plans
     built["refunds"] = {
         p.id: overrides.get(f"refund-{p.id}") or forms.RefundForm(prefix=f"r{p.id}", formdata=None)
         for p in story["payments"]

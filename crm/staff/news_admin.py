@@ -28,6 +28,9 @@ def _post_or_404(post_id: int) -> Post:
 def news_list():  # type: ignore[no-untyped-def]
     posts = db.session.scalars(select(Post).order_by(Post.updated_at.desc(), Post.id.desc())).all()
     groups = {status: [p for p in posts if p.status == status] for status in ("draft", "scheduled", "published")}
+    # Drafts: last changed first; scheduled: next to go out first; published: newest first.
+    groups["scheduled"].sort(key=lambda p: (p.publish_at is None, p.publish_at or utcnow()))
+    groups["published"].sort(key=lambda p: (p.published_at is not None, p.published_at or utcnow()), reverse=True)
     return render_template("staff/news_list.html", groups=groups)
 
 

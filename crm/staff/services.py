@@ -230,15 +230,17 @@ def _lifecycle_call(change: Any) -> Any:
 
 
 def _membership_action(action: str, contact: Contact, change: Any, *, actor: Any, detail: str = "") -> None:
-    """Run one lifecycle call and audit the membership before and after it."""
-    before = membership_snapshot(current_membership(contact))
+    """Run one lifecycle call and write its one audit row: the membership before and after it."""
+    acted_on = current_membership(contact)
+    before = membership_snapshot(acted_on)
     _lifecycle_call(change)
     db.session.flush()
-    after_membership = current_membership(contact)
+    # An ended membership is no longer current: its after is still the row that was changed.
+    after_membership = current_membership(contact) or acted_on
     record(
         action,
         target_type="membership",
-        target_id=(after_membership.id if after_membership else (before or {}).get("id", "")),
+        target_id=after_membership.id if after_membership else "",
         contact_id=contact.id,
         before=before,
         after=membership_snapshot(after_membership),
@@ -329,6 +331,19 @@ def cancel_membership(contact: Contact, *, at_period_end: bool, reason: str, act
     _membership_action(action, contact, change, actor=actor, detail=reason)
 
 
+def change_suspension(contact: Contact, *, suspended: bool, reason: str, actor: Any) -> None:
+    """Suspend the current membership (members lose access at once) or lift the suspension."""
+    membership = _require_current(contact)
+    lifecycle = _lifecycle()
+    if suspended:
+        action, change, reason = "member.suspend", lifecycle.suspend, reason or "suspended by staff"
+    else:
+        action, change, reason = "member.unsuspend", lifecycle.unsuspend, reason or "suspension lifted by staff"
+    _membership_action(
+        action, contact, lambda: change(membership, actor=actor, reason=reason), actor=actor, detail=reason
+    )
+
+
 # --- refunds -------------------------------------------------------------------------------
 
 
@@ -350,7 +365,7 @@ def refund_payment(
         raise StaffActionError("The refund must be more than £0.")
     if amount > left:
         raise StaffActionError(f"You can refund at most {left / 100:.2f} on this payment.")
-    before = {"status": payment.status, "amount_refunded": payment.amount_refunded}
+    before: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded}
     gateway = _gateway()
     try:
         stripe_refund = gateway.create_refund(
@@ -363,28 +378,26 @@ def refund_payment(
         raise StaffActionError(f"Stripe did not make the refund: {error.user_message}") from error
     refund_id = _attr(stripe_refund, "id")
     refund = _record_refund_once(payment, refund_id, amount, reason, actor)
+    after: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded, "refund": amount}
+    if cancel_membership_too and payment.status == "refunded" and payment.membership_id:
+        membership = db.session.get(Membership, payment.membership_id)
+        if membership is not None and membership.status in CURRENT_STATUSES:
+            # Part of the same action, so the same audit row shows the membership before and after.
+            before["membership"] = membership_snapshot(membership)
+            _lifecycle_call(
+                lambda: _lifecycle().cancel_now(membership, actor=actor, reason="payment refunded in full")
+            )
+            after["membership"] = membership_snapshot(membership)
     record(
         "payment.refund",
         target_type="payment",
         target_id=payment.id,
         contact_id=payment.contact_id,
         before=before,
-        after={"status": payment.status, "amount_refunded": payment.amount_refunded, "refund": amount},
+        after=after,
         detail=reason,
         actor=actor,
     )
-    if cancel_membership_too and payment.status == "refunded" and payment.membership_id:
-        membership = db.session.get(Membership, payment.membership_id)
-        if membership is not None and membership.status in CURRENT_STATUSES:
-            contact = db.session.get(Contact, payment.contact_id)
-            lifecycle = _lifecycle()
-            _membership_action(
-                "member.cancel_now",
-                contact,  # type: ignore[arg-type]
-                lambda: lifecycle.cancel_now(membership, actor=actor, reason="payment refunded in full"),
-                actor=actor,
-                detail="payment refunded in full",
-            )
     return refund
 
 
@@ -549,8 +562,11 @@ def confirm_erasure(contact: Contact, *, actor: Any) -> None:
         raise StaffActionError("This contact has already been erased.")
     if contact.erasure_requested_at is None:
         raise StaffActionError("This contact has not asked to be erased.")
-    members_area = _module("crm.members_area.services", "Erasure")
+    erasure = _module("crm.members_area.erasure", "Erasure")
     contact_id = contact.id
     record("member.erasure_confirmed", target_type="contact", target_id=contact_id, contact_id=contact_id, actor=actor)
-    members_area.erase_contact(contact, actor=actor)
+    try:
+        erasure.erase_contact(contact, actor=actor)
+    except erasure.ErasureError as error:
+        raise StaffActionError(error.message) from error
     db.session.flush()

@@ -85,7 +85,7 @@ def test_ask_to_be_forgotten_records_the_request(client, active_member):
         "erasure.requested")
 
 
-def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(client, active_member, other_member):
+def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(client, active_member, other_member, stripe_sandbox):
     _seed(active_member, other_member)
     db.session.add(Note(contact_id=active_member.contact_id, body="Ana called about her card"))
     db.session.get(Contact, active_member.contact_id).address_line1 = "7 Unique Lane"

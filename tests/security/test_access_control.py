@@ -36,6 +36,8 @@ STAFF_PERMISSIONS = {
     "staff.member_refund": "refunds",
     "staff.member_change_plan": "members.edit",
     "staff.member_resend_welcome": "members.edit",
+    "staff.member_suspend": "members.edit",
+    "staff.member_unsuspend": "members.edit",
     "staff.news_list": "news",
     "staff.news_edit": "news",
     "staff.news_email": "news",

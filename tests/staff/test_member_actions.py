@@ -232,3 +232,31 @@ def test_erasure_is_confirmed_only_when_requested(staff_client, app):  # type: i
     erased = db.session.get(Contact, contact.id)
     assert erased.erased_at is not None and "forget.me" not in erased.email
     assert audited("member.erasure_confirmed")
+
+
+def test_each_membership_action_leaves_one_audit_row_with_before_and_after(staff_client, supporter, plan):  # type: ignore[no-untyped-def]
+    """The lifecycle keeps its own MembershipEvent history; the audit trail gets one row per action."""
+    other = make_plan("concession-yearly", 1200)
+    db.session.commit()
+    later = (utcnow() + timedelta(days=800)).date().isoformat()
+    steps = [
+        ("offline-payment", offline(**{"offline-plan": str(plan.id)}), "member.offline_payment"),
+        ("plan", {"change-plan": str(other.id)}, "member.change_plan"),
+        ("extend", {"extend-until": later}, "member.extend"),
+        ("offline-payment", offline(**{"offline-plan": str(plan.id)}), "member.offline_payment"),  # changes plan too
+        ("suspend", {"suspend-reason": "checking a complaint"}, "member.suspend"),
+        ("unsuspend", {}, "member.unsuspend"),
+        ("cancel", {"cancel-when": "now"}, "member.cancel_now"),
+        ("complimentary", {"comp-plan": str(plan.id)}, "member.complimentary"),
+    ]
+    for path, data, action in steps:
+        before = rows(AuditEvent)
+        response = staff_client.post(f"/staff/members/{supporter.id}/{path}", data=data)
+        assert response.status_code == 302, (path, response.get_data(as_text=True)[:500])
+        new = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id).offset(before)).all()
+        assert [event.action for event in new] == [action]
+        assert new[0].after and new[0].actor_label == "staff@example.org" and new[0].contact_id == supporter.id
+        assert new[0].before is not None or action == "member.complimentary"  # there was no membership
+    history = db.session.scalars(select(Membership).order_by(Membership.id)).all()
+    assert [m.status for m in history] == ["cancelled", "active"]
+    assert len(history[0].events) >= 6  # the lifecycle's own history is kept in full

@@ -67,8 +67,11 @@ def test_partial_then_full_refund_through_stripe(admin_client, card_payment, str
     payment = db.session.get(Payment, card_payment.id)
     assert (payment.amount_refunded, payment.status) == (3600, "refunded")
     assert db.session.get(Membership, payment.membership_id).status == "cancelled"
-    actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
-    assert actions.count("payment.refund") == 2 and "member.cancel_now" in actions
+    # One audit row per action: the second refund's row also shows the membership it ended.
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [e.action for e in events] == ["payment.refund", "payment.refund"]
+    assert events[1].before["membership"]["status"] == "active"
+    assert events[1].after["membership"]["status"] == "cancelled" and events[1].after["status"] == "refunded"
     # Already refunded: refused with a message.
     again = refund(admin_client, payment)
     assert again.status_code == 409 and "already been refunded" in again.get_data(as_text=True)
@@ -154,3 +157,43 @@ def test_cancel_when_stripe_fails_changes_nothing(staff_client, subscriber, stri
     db.session.expire_all()
     assert db.session.get(Membership, subscriber.id).status == "active"
     assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "active"
+
+
+def _ask_to_be_erased(membership):  # type: ignore[no-untyped-def]
+    from crm.contacts.models import Contact
+    from crm.core.types import utcnow
+
+    contact = db.session.get(Contact, membership.contact_id)
+    contact.erasure_requested_at = utcnow()
+    db.session.commit()
+    return contact
+
+
+def test_erasure_cancels_the_renewing_subscription_first(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
+    contact = _ask_to_be_erased(subscriber)
+    response = staff_client.post(f"/staff/members/{contact.id}/erase", data={"erase-confirm": "y"})
+    assert response.status_code == 302
+    assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "canceled"
+    db.session.expire_all()
+    membership = db.session.get(Membership, subscriber.id)
+    assert membership.status == "cancelled" and membership.auto_renew is False
+    assert membership.events[-1].reason == "cancelled on erasure"
+    assert db.session.get(type(contact), contact.id).erased_at is not None
+    completed = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "erasure.completed"))
+    assert completed.after == {"subscriptions_cancelled": [subscriber.stripe_subscription_id]}
+
+
+def test_erasure_when_stripe_fails_erases_nothing(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
+    contact = _ask_to_be_erased(subscriber)
+    stripe_sandbox.fail_next("/v1/subscriptions", mode="error_500")
+    response = staff_client.post(f"/staff/members/{contact.id}/erase", data={"erase-confirm": "y"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Stripe did not cancel the member&#39;s subscription, so nothing was erased" in page
+    db.session.expire_all()
+    kept = db.session.get(type(contact), contact.id)
+    assert kept.erased_at is None and (kept.first_name, kept.email) == ("Sub", "sub@example.org")
+    assert db.session.get(Membership, subscriber.id).status == "active"
+    assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "active"
+    actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert "erasure.completed" not in actions and "member.erasure_confirmed" not in actions
