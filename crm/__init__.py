@@ -62,6 +62,11 @@ def register_extensions(app: Flask) -> None:
     from crm.core import security
     from crm.extensions import csrf, db, limiter, login_manager, migrate
 
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+        # Fail fast (503) rather than hang when the database cannot be reached.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)

@@ -11,9 +11,12 @@ The reconciliation job calls `process_event` with events it lists from Stripe.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, or_, select
 
 from crm.billing import stripe_gateway as gateway
@@ -451,6 +454,21 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
 }
 
 
+def _pause_for_fault_tests() -> None:
+    """Process-fault tests only (never in production): when CRM_FAULT_PAUSE_FILE names a file that
+    exists, remove it and sleep after the first INSERT, so the test can SIGKILL this worker
+    mid-transaction and check that nothing half-written survives."""
+    path = os.environ.get("CRM_FAULT_PAUSE_FILE")
+    if not path or current_app.config.get("ENV_NAME") == "production":
+        return
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        return
+    db.session.flush()
+    time.sleep(float(os.environ.get("CRM_FAULT_PAUSE_SECONDS", "20")))
+
+
 def already_processed(event_id: str) -> bool:
     return db.session.get(ProcessedStripeEvent, event_id) is not None
 
@@ -471,6 +489,7 @@ def process_event(event: Any) -> str:
     )
     if not insert_once(marker):  # the same event, delivered twice at once: the other one applies it
         return "duplicate"
+    _pause_for_fault_tests()
     handler = HANDLERS.get(event_type)
     if handler is None:
         return "unhandled"

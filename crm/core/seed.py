@@ -138,9 +138,9 @@ def _reset_postgres_sequences() -> None:
         return
     from sqlalchemy import text
 
-    for table in ("contact", "membership"):
+    for table in ("contact", "membership"):  # fixed table names, never input
         db.session.execute(text(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  (fixed names)
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  # nosec B608
             f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
         ))
     db.session.commit()

@@ -210,7 +210,7 @@ def success():  # type: ignore[no-untyped-def]
             result = _fulfil(checkout)
             if result in ("activated", "already", "donation"):
                 state = "done"
-            renewal = kind == "membership" and _is_renewal(checkout)
+            renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
     if state == "done":
         session.pop("join_form", None)
         session.pop("donate_nonce", None)

@@ -281,6 +281,71 @@ def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]
     return contact, membership, plan
 
 
+def can_renew_now(membership: Membership | None) -> bool:
+    """A fixed-term membership (not renewing through Stripe) that is current and has an end date."""
+    return (
+        membership is not None
+        and membership.status in ("active", "grace")
+        and membership.paid_through is not None
+        and not (membership.auto_renew and membership.stripe_subscription_id)
+        and membership.plan.active
+    )
+
+
+def start_renewal_checkout(membership: Membership) -> Checkout:
+    """Pay one more period of the current plan now; the period follows on from the paid-through date."""
+    if not can_renew_now(membership):
+        raise ValueError("This membership cannot be renewed online.")
+    plan = membership.plan
+    contact = membership.contact
+    ensure_plan_price(plan)
+    metadata = {
+        "contact_id": str(contact.id),
+        "membership_id": str(membership.id),
+        "plan_id": str(plan.id),
+        "kind": "renewal",
+    }
+    customer_id = gateway.ensure_customer(contact)
+    success_url, _cancel = _urls()
+    session = gateway.create_checkout_session(
+        mode="payment",
+        customer_id=customer_id,
+        line_items=[
+            {
+                "price_data": {
+                    "currency": plan.currency,
+                    "unit_amount": plan.amount,
+                    "product_data": {"name": f"{plan.name} membership renewal"},
+                },
+                "quantity": 1,
+            }
+        ],
+        metadata=metadata,
+        subscription_metadata=None,
+        payment_intent_metadata=metadata,
+        success_url=success_url,
+        cancel_url=f"{current_app.config['BASE_URL']}/account",
+        # One session per membership period: pressing Renew twice reuses it.
+        idempotency_key=_idempotency_key(
+            f"renew-{membership.id}", {**metadata, "through": membership.paid_through, "amount": plan.amount}
+        ),
+    )
+    return Checkout(url=session.url, session_id=session.id)
+
+
+def _apply_renewal(membership: Membership, plan: Plan, amount: int, stripe_event_id: str | None) -> None:
+    """One more period, following on from the paid-through date (or from today after it passed)."""
+    start = max(membership.paid_through or utcnow(), utcnow())
+    lifecycle.activate_from_payment(
+        membership,
+        period_start=start,
+        paid_through=lifecycle.period_end(plan, start),
+        amount=amount,
+        reason="renewed by card (Stripe Checkout)",
+        stripe_event_id=stripe_event_id,
+    )
+
+
 def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None) -> str:
     """Apply a completed, paid Checkout Session once: 'activated', 'donation', 'already', 'unpaid', 'ignored'."""
     if field(session, "payment_status") not in ("paid", "no_payment_required"):
@@ -322,7 +387,11 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         checkout_session_id=str(field(session, "id")),
         gift_aid_eligible=gift_aid_eligible,
     )
-    if membership is not None:
+    renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
+    if membership is not None and renewal:
+        if created and plan is not None:  # applied once: the payment row is the guard
+            _apply_renewal(membership, plan, amount, stripe_event_id)
+    elif membership is not None:
         _activate_for_session(
             membership, plan, sub_id, sub if sub_id else None, amount, paid_at, stripe_event_id
         )

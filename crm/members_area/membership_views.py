@@ -86,6 +86,28 @@ def renew():  # type: ignore[no-untyped-def]
     return redirect("/join")
 
 
+@bp.post("/renew/pay")
+@login_required
+def renew_now():  # type: ignore[no-untyped-def]
+    """Pay the next period of a fixed-term (or grace) membership through Stripe Checkout."""
+    from crm.billing.stripe_gateway import GatewayError
+    from crm.join.services import can_renew_now, start_renewal_checkout
+
+    form = ConfirmForm()
+    membership = services.membership_card(own_contact()).membership
+    if not form.validate_on_submit() or not can_renew_now(membership):
+        flash("Your membership cannot be renewed online just now. Please contact us.", "error")
+        return redirect(url_for(".account"))
+    try:
+        checkout = start_renewal_checkout(membership)
+    except GatewayError as error:
+        db.session.rollback()
+        flash(error.user_message, "error")
+        return redirect(url_for(".account"))
+    db.session.commit()
+    return redirect(checkout.url, code=303)
+
+
 @bp.route("/gift-aid", methods=["GET", "POST"])
 @login_required
 def gift_aid():  # type: ignore[no-untyped-def]

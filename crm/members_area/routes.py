@@ -13,6 +13,7 @@ from werkzeug.routing import BuildError
 
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
+from crm.join.services import can_renew_now
 from crm.members_area import services
 from crm.members_area.forms import EMAIL_CONSENT_WORDING, ContactDetailsForm, EmailPreferencesForm
 
@@ -37,14 +38,16 @@ def account():  # type: ignore[no-untyped-def]
     contact = own_contact()
     declarations = services.declarations_for(contact.id)
     payments = services.payments_for(contact.id)
+    card = services.membership_card(contact)
     return render_template(
         "members_area/account.html",
         contact=contact,
-        card=services.membership_card(contact),
+        card=card,
         payments=payments,
         gift_aid={p.id: services.gift_aid_status(p, declarations) for p in payments},
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
         change_password_url=_optional_url("accounts.change_password"),
+        can_renew_now=can_renew_now(card.membership),
     )
 
 
