@@ -77,6 +77,8 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
+    # "6th failure within 60 s": a moving window, not fixed minutes that reset at each boundary.
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     # Redis down must not lock everyone out of signing in: log and fall back to memory.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.core.money import parse_money
@@ -63,7 +64,7 @@ class PostForm(FlaskForm):
     )
     visibility = RadioField(
         "Who can read it",
-        choices=[("public", "Everyone (public)"), ("members", "Members only")],
+        choices=[SelectChoice("public", "Everyone (public)"), SelectChoice("members", "Members only")],
         default="public",
         validators=[InputRequired("Choose who can read it")],
     )
@@ -129,7 +130,10 @@ class PlanForm(FlaskForm):
     amount = StringField("Amount in pounds", filters=[_strip], validators=[DataRequired("Enter an amount, like 36.00")])
     interval = SelectField(
         "Billing interval",
-        choices=[(i, {"month": "Monthly", "year": "Yearly", "lifetime": "Lifetime (one payment)"}[i]) for i in INTERVALS],
+        choices=[
+            SelectChoice(i, {"month": "Monthly", "year": "Yearly", "lifetime": "Lifetime (one payment)"}[i])
+            for i in INTERVALS
+        ],
         validators=[InputRequired("Choose an interval")],
     )
     gift_aid_eligible = BooleanField("Eligible for Gift Aid")
@@ -179,7 +183,7 @@ class ImportUploadForm(FlaskForm):
 
 def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[str, str]) -> type[FlaskForm]:
     """A form with one select per CRM field, offering the CSV's headers (or "not in this file")."""
-    choices = [("", "— not in this file —")] + [(h, h) for h in headers]
+    choices = [SelectChoice("", "— not in this file —")] + [SelectChoice(h, h) for h in headers]
 
     class MappingForm(FlaskForm):
         def validate(self, extra_validators=None):  # type: ignore[no-untyped-def,override]
