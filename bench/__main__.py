@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             results.extend(found)
     finally:
         data.drop_all()
+        shutil.rmtree(_INSTANCE, ignore_errors=True)
     print()
     print(table(results))
     report = {

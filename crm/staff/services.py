@@ -367,6 +367,8 @@ def refund_payment(
         raise StaffActionError(f"You can refund at most {left / 100:.2f} on this payment.")
     before: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded}
     gateway = _gateway()
+    if cancel_membership_too and amount >= left:
+        _stop_renewing_before_refund(payment, gateway)
     try:
         stripe_refund = gateway.create_refund(
             payment_intent_id=payment.stripe_payment_intent_id,
@@ -399,6 +401,23 @@ def refund_payment(
         actor=actor,
     )
     return refund
+
+
+def _stop_renewing_before_refund(payment: Payment, gateway: ModuleType) -> None:
+    """A full refund that ends the membership must also stop Stripe charging again: cancel the
+    subscription first, so a Stripe error leaves everything as it was."""
+    membership = db.session.get(Membership, payment.membership_id) if payment.membership_id else None
+    if membership is None or membership.status not in CURRENT_STATUSES or not membership.stripe_subscription_id:
+        return
+    try:
+        gateway.cancel_subscription_now(
+            membership.stripe_subscription_id,
+            idempotency_key=f"staff-refund-cancel-{membership.id}-{membership.stripe_subscription_id}",
+        )
+    except gateway.GatewayError as error:
+        raise StaffActionError(
+            f"Stripe did not cancel the subscription, so nothing was refunded: {error.user_message}"
+        ) from error
 
 
 def _record_refund_once(payment: Payment, refund_id: str | None, amount: int, reason: str, actor: Any) -> Refund:

@@ -197,3 +197,48 @@ def test_erasure_when_stripe_fails_erases_nothing(staff_client, subscriber, stri
     assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "active"
     actions = db.session.scalars(select(AuditEvent.action)).all()
     assert "erasure.completed" not in actions and "member.erasure_confirmed" not in actions
+
+
+def _subscribed_member(sandbox):  # type: ignore[no-untyped-def]
+    """A member who joined through Checkout: a live sandbox subscription and its first payment."""
+    plan = make_plan()
+    stripe_gateway.sync_plan(plan)
+    contact = make_contact("subscriber@example.org", first_name="Sol", last_name="Subscriber")
+    customer = stripe_gateway.ensure_customer(contact)
+    session = stripe_gateway.create_checkout_session(
+        mode="subscription",
+        customer_id=customer,
+        line_items=[{"price": plan.stripe_price_id, "quantity": 1}],
+        metadata={"contact_id": str(contact.id)},
+        subscription_metadata={"contact_id": str(contact.id)},
+        success_url="http://crm.test/ok",
+        cancel_url="http://crm.test/cancel",
+        idempotency_key=f"test-sub-{contact.id}",
+    )
+    paid = sandbox.pay(session.id)
+    sub_id = sandbox.find("subscription", customer=customer)[0]["id"]
+    intent = stripe_gateway._id_of(paid.get("payment_intent")) or sandbox.find(
+        "payment_intent", customer=customer)[0]["id"]
+    membership = make_membership(contact, plan, "active", auto_renew=True, stripe_subscription_id=sub_id)
+    payment = make_payment(contact, membership, plan.amount, stripe_payment_intent_id=intent)
+    db.session.commit()
+    sandbox.take_events()
+    return payment, sub_id
+
+
+def test_full_refund_that_ends_the_membership_also_stops_stripe_charging(admin_client, stripe_sandbox):  # type: ignore[no-untyped-def]
+    payment, sub_id = _subscribed_member(stripe_sandbox)
+    assert refund(admin_client, payment, cancel_membership="y", reason="asked to leave").status_code == 302
+    assert stripe_sandbox.object(sub_id)["status"] == "canceled"
+    db.session.expire_all()
+    assert db.session.get(Membership, payment.membership_id).status == "cancelled"
+
+
+def test_stripe_refusing_to_cancel_refunds_nothing(admin_client, stripe_sandbox):  # type: ignore[no-untyped-def]
+    payment, sub_id = _subscribed_member(stripe_sandbox)
+    stripe_sandbox.fail_next(f"/v1/subscriptions/{sub_id}", "error_500")
+    response = refund(admin_client, payment, cancel_membership="y")
+    assert response.status_code == 409 and "nothing was refunded" in response.get_data(as_text=True)
+    assert stripe_sandbox.find("refund") == []
+    db.session.expire_all()
+    assert db.session.get(Payment, payment.id).amount_refunded == 0
