@@ -68,6 +68,16 @@ def _schema(database_url: str) -> str:
 def _empty_all_tables() -> None:
     with db.engine.begin() as conn:
         if db.engine.dialect.name == "postgresql":
+            # A connection a previous test left "idle in transaction" (a thread, a leaked
+            # session) would block TRUNCATE for ever: end it, and never wait long for a lock.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            )
+            conn.execute(text("SET LOCAL lock_timeout = '30s'"))
             names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
