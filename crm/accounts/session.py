@@ -10,11 +10,12 @@ the same row, so signing out ends both. Staff never get a remember-me cookie.
 from __future__ import annotations
 
 import secrets
+from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import login_user, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
@@ -114,22 +115,50 @@ def _expired(user: User) -> bool:
     return False
 
 
+#: `last_seen` (the idle clock) is written at most this often, so an active member's session cookie
+#: is re-signed about once a minute rather than on every response; the idle timeout is kept to
+#: within this many seconds.
+LAST_SEEN_RESOLUTION_SECONDS = 60
+
+
 def load_user(user_id: str) -> User | None:
+    """The signed-in user, when their session row is live: one query for the user and the row."""
+    raw = session.get("sid")
+    if not raw or not isinstance(raw, str):
+        return None
     try:
         raw_id, raw_version = user_id.split(":", 1)
-        user = db.session.get(User, int(raw_id))
-        version = int(raw_version)
+        ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
+    user = db.session.scalar(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
     if user is None or user.disabled or user.session_version != version:
-        return None
-    row = current_session_row()
-    if row is None or row.user_id != user.id or row.revoked_at is not None:
         return None
     if _expired(user):
         return None
-    session["last_seen"] = utcnow().timestamp()
+    _touch_last_seen()
     return user
+
+
+@cache
+def _user_for_session() -> Select[tuple[User]]:
+    """The user of a live (not revoked) session row; built once, it runs on every request."""
+    return (
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == bindparam("user_id"),
+            UserSession.token_hash == bindparam("token_hash"),
+            UserSession.revoked_at.is_(None),
+        )
+    )
+
+
+def _touch_last_seen() -> None:
+    now = utcnow().timestamp()
+    last_seen = session.get("last_seen")
+    if not isinstance(last_seen, (int, float)) or now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+        session["last_seen"] = now
 
 
 def load_user_from_remember_cookie(request: Request) -> User | None:
@@ -187,6 +216,10 @@ def _forget_loaded_user() -> None:
 
 
 def init_app(app: Flask) -> None:
+    # The cookie is written when the session changes (and `last_seen` changes once a minute while
+    # the browser is active), not re-signed on every response; its signed time and expiry move
+    # with `last_seen`, so the idle timeout holds to within LAST_SEEN_RESOLUTION_SECONDS.
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.before_request(_forget_loaded_user)
     login_manager.user_loader(load_user)
     login_manager.request_loader(load_user_from_remember_cookie)

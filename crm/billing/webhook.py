@@ -166,13 +166,17 @@ def handle_checkout_session_completed(event: Any) -> str:
         return "ignored"
     session = gateway.retrieve_checkout_session(session_id)
     result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
-    sub_id = id_of(field(session, "subscription"))
+    subscription = field(session, "subscription")
+    sub_id = id_of(subscription)
     if sub_id:
         membership_id = db.session.scalar(
             select(Membership.id).where(Membership.stripe_subscription_id == sub_id)
         )
         if membership_id is not None:
-            _settle_if_subscription_ended(_locked(membership_id), _fresh_subscription(sub_id, None), event)
+            # The session was fetched just now with its subscription expanded: that is Stripe's
+            # current state already, so it is not fetched a second time.
+            current = subscription if not isinstance(subscription, str) else _fresh_subscription(sub_id, None)
+            _settle_if_subscription_ended(_locked(membership_id), current, event)
     return result
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from sqlalchemy import Select, bindparam, case, select
+
+from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, MembershipEvent
+from crm.memberships.models import ACCESS_STATUSES, CURRENT_STATUSES, Membership, MembershipEvent
 
 
 def latest_membership(contact_id: int) -> Membership | None:
@@ -16,11 +21,26 @@ def has_access(contact_id: int) -> bool:
 
 
 def membership_state(contact_id: int) -> tuple[bool, str | None]:
-    """(has members' access, status of the latest membership or None if they never joined)."""
-    membership = latest_membership(contact_id)
-    if membership is None:
+    """(has members' access, status of the latest membership or None if they never joined).
+
+    One query for what `latest_membership` and `has_access` would read separately: the current
+    membership first (a contact has at most one), else the most recent one.
+    """
+    status = db.session.scalar(_latest_status(), {"contact_id": contact_id})
+    if status is None:
         return False, None
-    return has_access(contact_id), membership.status
+    return status in ACCESS_STATUSES and status in CURRENT_STATUSES, status
+
+
+@cache
+def _latest_status() -> Select[tuple[str]]:
+    """Built once: this runs for every signed-in member's page view."""
+    return (
+        select(Membership.status)
+        .where(Membership.contact_id == bindparam("contact_id"))
+        .order_by(case((Membership.status.in_(CURRENT_STATUSES), 0), else_=1), Membership.id.desc())
+        .limit(1)
+    )
 
 
 def status_explanation(membership: Membership) -> list[MembershipEvent]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from flask_sqlalchemy.pagination import Pagination
-from sqlalchemy import select
+from sqlalchemy import Row, Select, bindparam, select
 
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -57,11 +57,50 @@ def reader_for(user: Any) -> Reader:
     return Reader(signed_in=True, has_access=access, membership_status=status)
 
 
-def news_page(page: int, per_page: int = PER_PAGE) -> Pagination:
+@dataclass(frozen=True)
+class NewsPage:
+    """One page of the news list: the posts (only the columns the list shows) and its neighbours.
+
+    There is no total count: one extra row tells whether an older page exists, so the list costs
+    one query whatever the number of posts.
+    """
+
+    items: list[Row[Any]]
+    page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def prev_num(self) -> int | None:
+        return self.page - 1 if self.has_prev else None
+
+    @property
+    def next_num(self) -> int | None:
+        return self.page + 1 if self.has_next else None
+
+
+def news_page(page: int, per_page: int = PER_PAGE) -> NewsPage:
     """Published posts, newest first, public and members-only alike (members-only ones are shown
-    as teasers to readers without access); a fixed number of queries whatever the page size."""
-    query = select(Post).where(published_filter()).order_by(Post.published_at.desc(), Post.id.desc())
-    return db.paginate(query, page=page, per_page=per_page, max_per_page=50, error_out=False)
+    as teasers to readers without access); one query whatever the page or the number of posts."""
+    page, per_page = max(page, 1), min(max(per_page, 1), 50)
+    params = {"now": utcnow(), "limit": per_page + 1, "offset": (page - 1) * per_page}
+    rows = list(db.session.execute(_news_list(), params).all())
+    return NewsPage(items=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+@cache
+def _news_list() -> Select[Any]:
+    """Built once (the list is the busiest page): the columns the list shows, one row extra."""
+    return (
+        select(Post.id, Post.slug, Post.title, Post.summary, Post.visibility, Post.published_at)
+        .where(Post.status == "published", Post.published_at <= bindparam("now"))
+        .order_by(Post.published_at.desc(), Post.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
 
 
 def find_post(slug: str, reader: Reader) -> Post | None:

@@ -111,10 +111,14 @@ def test_news_is_newest_first_and_paginated(client):
     assert first.count('class="post-title"') == 10
     assert first.index("Story 00") < first.index("Story 01") < first.index("Story 09")
     assert "Story 10" not in first
-    assert "Page 1 of 3" in first
+    assert "Page 1" in first
+    assert 'rel="next"' in first and 'rel="prev"' not in first
+    second = client.get("/news?page=2").get_data(as_text=True)
+    assert 'rel="next"' in second and 'rel="prev"' in second
     third = client.get("/news?page=3").get_data(as_text=True)
     assert third.count('class="post-title"') == 5
     assert "Story 24" in third
+    assert 'rel="prev"' in third and 'rel="next"' not in third
     assert client.get("/news?page=9").status_code == 404
     assert client.get("/news?page=abc").status_code == 200
 
