@@ -19,10 +19,16 @@ from crm.core.permissions import has_permission, requires
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
-from crm.staff import forms
+from crm.staff import forms, search
 from crm.staff.exports import audit_member_export, count_members, member_csv_lines
 from crm.staff.routes import bp
-from crm.staff.search import MemberFilters, apply_member_filters, gift_aid_declared, member_order
+from crm.staff.search import (
+    MemberFilters,
+    apply_member_filters,
+    count_members_capped,
+    gift_aid_declared,
+    member_order,
+)
 
 PER_PAGE = 50
 
@@ -67,7 +73,8 @@ def _page_number() -> int:
 def members():  # type: ignore[no-untyped-def]
     form, filters = member_filters_from_request()
     page = _page_number()
-    total = count_members(filters)
+    cap = search.COUNT_CAP
+    total = count_members_capped(filters, cap)
     stmt = apply_member_filters(
         select(Contact, Membership, Plan.name, gift_aid_declared()).select_from(Contact), filters
     )
@@ -79,9 +86,10 @@ def members():  # type: ignore[no-untyped-def]
         "staff/members_list.html",
         form=form,
         rows=rows,
-        total=total,
+        total=min(total, cap),
+        more=total > cap,
         page=page,
-        pages=max(1, -(-total // PER_PAGE)),
+        pages=max(1, -(-min(total, cap) // PER_PAGE)) + (1 if total > cap else 0),
         args=args,
         export_url=url_for("staff.members_export", **args),
         can_export=has_permission(current_user, "export"),

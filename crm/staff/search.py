@@ -190,6 +190,38 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
+def uses_membership(filters: MemberFilters) -> bool:
+    """Whether any filter looks at the newest membership (else counting needs no join)."""
+    return bool(filters.status or filters.plan_id or filters.joined_from or filters.joined_to)
+
+
+def apply_contact_filters(stmt: Select[Any], filters: MemberFilters) -> Select[Any]:
+    """The filters on the contact alone (search, Gift Aid, consent): no membership join."""
+    condition = search_condition(filters.q)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    if filters.gift_aid is not None:
+        stmt = stmt.where(gift_aid_declared() if filters.gift_aid else ~gift_aid_declared())
+    if filters.consent is not None:
+        stmt = stmt.where(Contact.email_consent.is_(filters.consent))
+    return stmt
+
+
+#: The members page counts this many matches at most and shows "1,000+" beyond.
+COUNT_CAP = 1000
+
+
+def count_members_capped(filters: MemberFilters, cap: int | None = None) -> int:
+    """How many contacts match, counting no further than cap + 1 (a broad fragment costs no more)."""
+    cap = COUNT_CAP if cap is None else cap
+    stmt = select(Contact.id).select_from(Contact)
+    if uses_membership(filters):
+        stmt = apply_member_filters(stmt, filters)
+    else:
+        stmt = apply_contact_filters(stmt, filters)
+    return db.session.scalar(select(func.count()).select_from(stmt.limit(cap + 1).subquery())) or 0
+
+
 def apply_member_filters(stmt: Select[Any], filters: MemberFilters) -> Select[Any]:
     """Join the newest membership and plan, then narrow by every filter (all in SQL)."""
     stmt = stmt.outerjoin(Membership, Membership.id == latest_membership_id()).outerjoin(
@@ -226,5 +258,10 @@ def member_order(sort: str) -> list[Any]:
         "paid_through": [Membership.paid_through],
         "number": [Contact.member_number],
     }[key]
+    if key == "name":
+        # Names are NOT NULL: a plain ORDER BY lets ix_contact_last_first give the first page
+        # without sorting every match (NULLS LAST would force a sort on SQLite).
+        ordered = [c.desc() if descending else c.asc() for c in columns]
+        return ordered + [Contact.id.desc() if descending else Contact.id.asc()]
     ordered = [(c.desc() if descending else c.asc()).nulls_last() for c in columns]
     return ordered + [Contact.id.desc() if descending else Contact.id.asc()]

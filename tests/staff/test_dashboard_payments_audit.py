@@ -111,3 +111,55 @@ def test_audit_trail_filters(staff_client, staff_user, app):  # type: ignore[no-
     html = staff_client.get("/staff/audit", query_string={"actor": "%", "action": "_"}).get_data(as_text=True)
     assert "0 events" in html
     assert staff_client.get("/staff/audit?date_from=2020-13-45").status_code == 200
+
+
+def test_dashboard_queries_do_not_grow_with_members_when_uncached(staff_client, app):  # type: ignore[no-untyped-def]
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    seed(app)
+    staff_client.get("/staff")
+    db.session.commit()
+    with count_queries() as few:
+        staff_client.get("/staff")
+    plan = make_plan("more-plan")
+    for i in range(25):
+        c = make_contact(f"more{i}@example.org")
+        make_membership(c, plan, "active", paid_days=3)
+        make_payment(c, None, 100, paid_at=utcnow() - timedelta(days=31 * (i % 23)))
+    db.session.commit()
+    with count_queries() as many:
+        staff_client.get("/staff")
+    assert len(few) == len(many)
+
+
+def test_dashboard_figures_are_reused_for_a_minute_and_say_when(staff_client, app):  # type: ignore[no-untyped-def]
+    seed(app)
+    first = staff_client.get("/staff").get_data(as_text=True)
+    assert re.search(r"Figures as of \d\d:\d\d UTC", first)
+    make_payment(make_contact("late@example.org"), None, 7000, paid_at=utcnow())
+    db.session.commit()
+    with count_queries() as cached:
+        again = staff_client.get("/staff").get_data(as_text=True)
+    assert "£70.00" not in again.split("<h3>This month</h3>")[1].split("</table>")[0]
+    assert not [s for s in cached if "payment" in s.lower()]
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    fresh = staff_client.get("/staff").get_data(as_text=True)
+    assert "£156.00" in fresh.split("<h3>This month</h3>")[1].split("</table>")[0]
+
+
+def test_monthly_series_counts_members_at_each_month_end(app):  # type: ignore[no-untyped-def]
+    from crm.staff.dashboard import monthly_series
+
+    now = utcnow()
+    plan = make_plan()
+    stayed = make_contact("stay@example.org")
+    make_membership(stayed, plan, "active", joined_days_ago=400)
+    left = make_contact("left@example.org")
+    make_membership(left, plan, "lapsed", joined_days_ago=300, ended_at=now - timedelta(days=100))
+    make_payment(stayed, None, 2500, paid_at=now - timedelta(days=200))
+    make_payment(stayed, None, 999, status="failed", paid_at=now - timedelta(days=200))
+    db.session.commit()
+    series = monthly_series(now)
+    assert len(series) == 24 and series[-1]["members"] == 1
+    assert max(point["members"] for point in series) == 2
+    assert series[0]["members"] == 0  # 23 months ago neither had joined
+    assert sum(point["income"] for point in series) == 2500

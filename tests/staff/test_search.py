@@ -180,3 +180,14 @@ def test_members_list_runs_the_same_queries_for_few_or_many_rows(staff_client, p
         staff_client.get("/staff/members?q=example")
     assert len(many) == len(few), "\n".join(s[:120] for s in few + ["----"] + many)
     assert len(few) <= 8
+
+
+def test_a_broad_search_counts_up_to_the_cap_and_says_so(staff_client, people, monkeypatch):  # type: ignore[no-untyped-def]
+    from crm.staff import search
+
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    html = staff_client.get("/staff/members?q=example").get_data(as_text=True)
+    assert "3+ contacts found" in html
+    assert names(staff_client, "q=example") == EVERYONE  # the rows are still every match, sorted
+    html = staff_client.get("/staff/members?q=example&status=lapsed").get_data(as_text=True)
+    assert "1 contact found." in html
