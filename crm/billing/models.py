@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.types import UTCDateTime, utcnow
@@ -54,6 +54,11 @@ class Payment(db.Model):
     @property
     def refundable(self) -> int:
         return self.amount - self.amount_refunded if self.status in ("paid", "partly_refunded") else 0
+
+
+#: Income by month and the failing-payments work list read payments by status and date.
+Index("ix_payment_status_paid_at", Payment.status, Payment.paid_at)
+Index("ix_payment_status_created_at", Payment.status, Payment.created_at)
 
 
 class Refund(db.Model):

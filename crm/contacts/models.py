@@ -42,7 +42,7 @@ class Contact(db.Model):
     #: Assigned when they first become a member, shown on the membership card.
     member_number: Mapped[str | None] = mapped_column(String(20), unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    erasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    erasure_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Optimistic locking: a second save of a stale form is told the record changed.
     version: Mapped[int] = mapped_column(default=1)

@@ -87,6 +87,9 @@ class Membership(db.Model):
         return self.status in ACCESS_STATUSES
 
 
+#: The dashboard's work lists and the daily run select by status and end date together.
+Index("ix_membership_status_paid_through", Membership.status, Membership.paid_through)
+
 _current = "status IN ('pending', 'active', 'grace', 'suspended')"
 Index(
     "uq_membership_one_current_per_contact",

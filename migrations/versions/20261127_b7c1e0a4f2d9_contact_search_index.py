@@ -1,7 +1,7 @@
 """contact search index (pg_trgm on PostgreSQL, FTS5 trigram on SQLite)
 
 Revision ID: b7c1e0a4f2d9
-Revises: 866720dd0d55
+Revises: e5401dc14e6d
 Create Date: 2026-11-27 09:00:00
 
 """
@@ -11,7 +11,7 @@ from crm.staff.search import ensure_search_indexes
 
 # revision identifiers, used by Alembic.
 revision = 'b7c1e0a4f2d9'
-down_revision = '866720dd0d55'
+down_revision = 'e5401dc14e6d'
 branch_labels = None
 depends_on = None
 

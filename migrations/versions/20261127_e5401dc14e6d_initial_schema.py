@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 866720dd0d55
+Revision ID: e5401dc14e6d
 Revises: 
-Create Date: 2026-11-27 08:23:42.810839
+Create Date: 2026-11-27 09:40:15.704456
 
 """
 from alembic import op
@@ -11,7 +11,7 @@ import crm.core.types
 
 
 # revision identifiers, used by Alembic.
-revision = '866720dd0d55'
+revision = 'e5401dc14e6d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -48,6 +48,7 @@ def upgrade():
     sa.UniqueConstraint('stripe_customer_id', name=op.f('uq_contact_stripe_customer_id'))
     )
     with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_erasure_requested_at'), ['erasure_requested_at'], unique=False)
         batch_op.create_index('ix_contact_last_first', ['last_name', 'first_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_postcode'), ['postcode'], unique=False)
 
@@ -178,6 +179,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_membership_paid_through'), ['paid_through'], unique=False)
         batch_op.create_index(batch_op.f('ix_membership_plan_id'), ['plan_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_membership_status'), ['status'], unique=False)
+        batch_op.create_index('ix_membership_status_paid_through', ['status', 'paid_through'], unique=False)
         batch_op.create_index('uq_membership_one_current_per_contact', ['contact_id'], unique=True, sqlite_where=sa.text("status IN ('pending', 'active', 'grace', 'suspended')"), postgresql_where=sa.text("status IN ('pending', 'active', 'grace', 'suspended')"))
 
     op.create_table('user_account',
@@ -352,6 +354,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_payment_membership_id'), ['membership_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_paid_at'), ['paid_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_status'), ['status'], unique=False)
+        batch_op.create_index('ix_payment_status_created_at', ['status', 'created_at'], unique=False)
+        batch_op.create_index('ix_payment_status_paid_at', ['status', 'paid_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_stripe_charge_id'), ['stripe_charge_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_payment_stripe_checkout_session_id'), ['stripe_checkout_session_id'], unique=False)
 
@@ -383,6 +387,8 @@ def downgrade():
     with op.batch_alter_table('payment', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payment_stripe_checkout_session_id'))
         batch_op.drop_index(batch_op.f('ix_payment_stripe_charge_id'))
+        batch_op.drop_index('ix_payment_status_paid_at')
+        batch_op.drop_index('ix_payment_status_created_at')
         batch_op.drop_index(batch_op.f('ix_payment_status'))
         batch_op.drop_index(batch_op.f('ix_payment_paid_at'))
         batch_op.drop_index(batch_op.f('ix_payment_membership_id'))
@@ -420,6 +426,7 @@ def downgrade():
     op.drop_table('user_account')
     with op.batch_alter_table('membership', schema=None) as batch_op:
         batch_op.drop_index('uq_membership_one_current_per_contact', sqlite_where=sa.text("status IN ('pending', 'active', 'grace', 'suspended')"), postgresql_where=sa.text("status IN ('pending', 'active', 'grace', 'suspended')"))
+        batch_op.drop_index('ix_membership_status_paid_through')
         batch_op.drop_index(batch_op.f('ix_membership_status'))
         batch_op.drop_index(batch_op.f('ix_membership_plan_id'))
         batch_op.drop_index(batch_op.f('ix_membership_paid_through'))
@@ -446,6 +453,7 @@ def downgrade():
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contact_postcode'))
         batch_op.drop_index('ix_contact_last_first')
+        batch_op.drop_index(batch_op.f('ix_contact_erasure_requested_at'))
 
     op.drop_table('contact')
     # ### end Alembic commands ###
