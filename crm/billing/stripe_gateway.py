@@ -516,7 +516,8 @@ def construct_event(payload: bytes, sig_header: str | None) -> StripeObject:
         event = get_client().construct_event(payload, sig_header, secret, tolerance)
     except stripe.SignatureVerificationError as error:
         raise InvalidWebhook("signature verification failed") from error
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError, KeyError) as error:
+        # A correctly signed body that is not a JSON object (e.g. `0` or `[]`) is still not an event.
         raise InvalidWebhook("body is not a Stripe event") from error
     if _field(event, "object") != "event" or not _field(event, "id") or not _field(event, "type"):
         raise InvalidWebhook("body is not a Stripe event")

@@ -33,11 +33,14 @@ def is_postgres() -> bool:
 
 def count(model: Any, *where: Any) -> int:
     db.session.commit()  # end this thread's read snapshot: see what other threads committed
-    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+    found = db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+    db.session.commit()  # and hold no lock open afterwards
+    return found
 
 
-def join_and_pay(client: FlaskClient, plans: dict[str, Any], sandbox: Any, email: str,
-                 plan: str = "standard-yearly") -> tuple[int, str]:
+def join_and_pay(
+    client: FlaskClient, plans: dict[str, Any], sandbox: Any, email: str, plan: str = "standard-yearly"
+) -> tuple[int, str]:
     """POST /join, then press Pay in the sandbox; the webhooks wait in its queue."""
     response = client.post("/join", data=form(plans, email=email, plan=str(plans[plan].id)))
     assert response.status_code == 303, response.get_data(as_text=True)[:500]

@@ -50,8 +50,9 @@ def wait_for_port(port: int, deadline: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on {port}")
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
-         timeout: float = 10) -> tuple[int, bytes]:
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict | None = None, timeout: float = 10
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  (loopback)
@@ -69,9 +70,22 @@ def _children(pid: int) -> list[int]:
 def gunicorn(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
-        [str(ROOT / ".venv/bin/gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--timeout", "60", "--graceful-timeout", "2", "wsgi:app"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "2",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_for_port(port)
@@ -87,9 +101,15 @@ def gunicorn(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, subpr
 
 def _app_env(database_url: str, sandbox_url: str, tmp: Path) -> dict[str, str]:
     return {
-        "CRM_ENV": "development", "CRM_INSTANCE_PATH": str(tmp), "SECRET_KEY": "x" * 40,
-        "DATABASE_URL": database_url, "STRIPE_API_BASE": sandbox_url, "STRIPE_MAX_NETWORK_RETRIES": "0",
-        "RATELIMIT_ENABLED": "0", "REDIS_URL": "", "PYTHONPATH": str(ROOT),
+        "CRM_ENV": "development",
+        "CRM_INSTANCE_PATH": str(tmp),
+        "SECRET_KEY": "x" * 40,
+        "DATABASE_URL": database_url,
+        "STRIPE_API_BASE": sandbox_url,
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+        "RATELIMIT_ENABLED": "0",
+        "REDIS_URL": "",
+        "PYTHONPATH": str(ROOT),
     }
 
 
@@ -115,8 +135,9 @@ def test_a_worker_killed_mid_webhook_leaves_nothing_and_the_redelivery_completes
 
         def deliver() -> None:
             try:
-                outcome["status"] = http("POST", base + "/stripe/webhook", body,
-                                         signed_headers(body, "whsec_sandbox"), timeout=40)[0]
+                outcome["status"] = http(
+                    "POST", base + "/stripe/webhook", body, signed_headers(body, "whsec_sandbox"), timeout=40
+                )[0]
             except Exception as error:  # noqa: BLE001  (the connection dies with the worker)
                 outcome["error"] = error
 
@@ -139,7 +160,9 @@ def test_a_worker_killed_mid_webhook_leaves_nothing_and_the_redelivery_completes
         status = 0
         while time.monotonic() < deadline and status != 200:  # the master restarts the worker
             with contextlib.suppress(OSError):
-                status = http("POST", base + "/stripe/webhook", body, signed_headers(body, "whsec_sandbox"))[0]
+                status = http("POST", base + "/stripe/webhook", body, signed_headers(body, "whsec_sandbox"))[
+                    0
+                ]
             time.sleep(0.2)
         assert status == 200
         assert http("POST", base + "/stripe/webhook", body, signed_headers(body, "whsec_sandbox"))[0] == 200
@@ -163,13 +186,27 @@ def private_postgres() -> Iterator[tuple[str, callable]]:
     data, port = folder / "data", free_port()
 
     def as_postgres(*args: str, timeout: float = 60) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *args], check=True, timeout=timeout,  # noqa: S603,S607
-                       capture_output=True)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=True,
+            timeout=timeout,  # noqa: S603,S607
+            capture_output=True,
+        )
 
     def pg_ctl(action: str) -> None:
         extra = ["-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"]
-        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "30",
-                    *(["-m", "immediate"] if action == "stop" else extra), action)
+        as_postgres(
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(folder / "log"),
+            "-w",
+            "-t",
+            "30",
+            *(["-m", "immediate"] if action == "stop" else extra),
+            action,
+        )
 
     as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
     pg_ctl("start")
@@ -183,8 +220,11 @@ def private_postgres() -> Iterator[tuple[str, callable]]:
 
 def test_postgres_restart_gives_fast_503s_then_recovers_without_restarting_the_app(private_postgres):
     url, pg_ctl = private_postgres
-    pg_app = create_app("testing", SQLALCHEMY_DATABASE_URI=url.replace("postgresql://", "postgresql+psycopg://"),
-                        RATELIMIT_STORAGE_URI="memory://")
+    pg_app = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=url.replace("postgresql://", "postgresql+psycopg://"),
+        RATELIMIT_STORAGE_URI="memory://",
+    )
     with pg_app.app_context():
         db.create_all()
         client = pg_app.test_client()
@@ -215,7 +255,8 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     process = subprocess.Popen(  # noqa: S603,S607
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port)
@@ -228,8 +269,13 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
 def test_with_redis_killed_sign_in_still_works_and_jobs_fall_back(app, private_redis, caplog):
     redis_url, process = private_redis
     make_user("redisdown@example.org")
-    instance = create_app("testing", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
-                          RATELIMIT_STORAGE_URI=redis_url, REDIS_URL=redis_url, WTF_CSRF_ENABLED=False)
+    instance = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        RATELIMIT_STORAGE_URI=redis_url,
+        REDIS_URL=redis_url,
+        WTF_CSRF_ENABLED=False,
+    )
     client = instance.test_client()
     form = {"email": "redisdown@example.org", "password": "wrong password!!"}
     assert client.post("/login", data=form).status_code == 200
@@ -261,13 +307,19 @@ def test_mail_waits_while_smtp_is_down_and_goes_once_when_it_is_back(app):
     from crm.email.delivery import deliver_due
     from crm.email.models import OutboxMessage
     from crm.email.services import queue_email
-    from tests.email.smtp_server import SMTPServer, free_port as smtp_port
+    from tests.email.smtp_server import SMTPServer
+    from tests.email.smtp_server import free_port as smtp_port
 
     port = smtp_port()
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USERNAME=None)
     user = make_user("smtp@example.org")
-    queue_email(user.email, "password_changed", {"first_name": "Ana", "reset_url": "http://crm.test/x"},
-                contact_id=user.contact_id, dedupe_key="smtp-down-up")
+    queue_email(
+        user.email,
+        "password_changed",
+        {"first_name": "Ana", "reset_url": "http://crm.test/x"},
+        contact_id=user.contact_id,
+        dedupe_key="smtp-down-up",
+    )
     db.session.commit()
     totals = deliver_due(now=None)
     db.session.commit()
@@ -300,13 +352,20 @@ def test_two_app_instances_behave_as_one_service(app):
     redis = redis_or_skip()
     redis.flushdb()  # database 13 is this suite's own (no key prefix: Flask-Limiter keeps the first)
     make_user("shared.session@example.org")
-    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "WTF_CSRF_ENABLED": False,
-              "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/13"}
+    config = {
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/13",
+    }
     one, two = create_app("testing", **config), create_app("testing", **config)
     first, second = one.test_client(), two.test_client()
     try:
-        assert first.post("/login", data={"email": "shared.session@example.org",
-                                          "password": PASSWORD}).status_code == 302
+        assert (
+            first.post(
+                "/login", data={"email": "shared.session@example.org", "password": PASSWORD}
+            ).status_code
+            == 302
+        )
         second.set_cookie("session", first.get_cookie("session").value)
         assert second.get("/account").status_code == 200  # a session started on one works on the other
         second.post("/logout")
@@ -317,5 +376,3 @@ def test_two_app_instances_behave_as_one_service(app):
         assert first.post("/login", data=bad).status_code == 429, statuses  # limits count across both
     finally:
         redis.flushdb()
-
-

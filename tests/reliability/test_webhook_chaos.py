@@ -71,12 +71,13 @@ def _deliver_until_done(app, deliveries: list[dict], *, threads: int) -> Counter
         rounds += 1
         retry: list[dict] = []
 
-        def run(stream: list[dict]) -> None:
+        def run(stream: list[dict], retry: list[dict] = retry) -> None:
             client = app.test_client()
             for event in stream:
                 if event.get("_forged"):
-                    response = client.post(WEBHOOK_PATH, data=json.dumps(event),
-                                           headers={"Stripe-Signature": "t=1,v1=forged"})
+                    response = client.post(
+                        WEBHOOK_PATH, data=json.dumps(event), headers={"Stripe-Signature": "t=1,v1=forged"}
+                    )
                 else:
                     response = post_event(client, event)
                 with lock:
@@ -108,7 +109,7 @@ def test_database_equals_stripe_after_duplicated_shuffled_failing_deliveries(
     subs = [s["id"] for s in stripe_sandbox.find("subscription")]
     for sub_id in subs[: MEMBERS // 2]:
         stripe_sandbox.renew(sub_id)
-    for sub_id in subs[MEMBERS // 2: MEMBERS // 2 + MEMBERS // 10]:
+    for sub_id in subs[MEMBERS // 2 : MEMBERS // 2 + MEMBERS // 10]:
         stripe_sandbox.set_cancel_at_period_end(sub_id, True)
         stripe_sandbox.renew(sub_id)  # ends the subscription
     charges = stripe_sandbox.find("charge")
@@ -150,9 +151,13 @@ def _assert_database_equals_sandbox(sandbox, ids: list[int]) -> None:  # type: i
         assert payment.amount == charge["amount"] and payment.amount_refunded == charge["amount_refunded"]
     stripe_refunds = sorted(r["id"] for r in sandbox.find("refund"))
     assert sorted(db.session.scalars(select(Refund.stripe_refund_id))) == stripe_refunds
-    receipts = db.session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.kind == "receipt")).all()
+    receipts = db.session.scalars(
+        select(OutboxMessage.dedupe_key).where(OutboxMessage.kind == "receipt")
+    ).all()
     assert len(receipts) == len(payments)
     keys = [k for k in db.session.scalars(select(OutboxMessage.dedupe_key)) if k]
     assert len(keys) == len(set(keys))
-    welcomes = Counter(db.session.scalars(select(OutboxMessage.to_email).where(OutboxMessage.kind == "welcome")))
+    welcomes = Counter(
+        db.session.scalars(select(OutboxMessage.to_email).where(OutboxMessage.kind == "welcome"))
+    )
     assert all(n == 1 for n in welcomes.values()) and len(welcomes) == len(ids)

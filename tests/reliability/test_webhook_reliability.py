@@ -17,7 +17,7 @@ from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership, MembershipEvent
-from tests.reliability.conftest import count, is_postgres, join_and_pay
+from tests.reliability.conftest import count, join_and_pay
 from tests.stripe_fixtures import deliver_webhooks, post_event
 
 
@@ -56,14 +56,22 @@ def _in_threads(n: int, work) -> list:  # type: ignore[no-untyped-def]
 # --- R1 ------------------------------------------------------------------------------------------
 
 
-def test_the_same_event_twice_in_a_row_records_one_payment_one_period_one_receipt(client, plans, stripe_sandbox):
+def test_the_same_event_twice_in_a_row_records_one_payment_one_period_one_receipt(
+    client, plans, stripe_sandbox
+):
     membership_id, _ = join_and_pay(client, plans, stripe_sandbox, "dup@example.org")
     _ok(deliver_webhooks(client, duplicate=True))
     assert count(Payment) == 1
     assert count(OutboxMessage, OutboxMessage.kind == "receipt") == 1
     assert _fresh(membership_id).status == "active"
-    assert count(MembershipEvent, MembershipEvent.membership_id == membership_id,
-                 MembershipEvent.to_status == "active") == 1
+    assert (
+        count(
+            MembershipEvent,
+            MembershipEvent.membership_id == membership_id,
+            MembershipEvent.to_status == "active",
+        )
+        == 1
+    )
 
 
 def test_the_same_event_twice_at_once_records_one_payment(app, plans, stripe_sandbox):
@@ -93,8 +101,9 @@ def test_checkout_completed_and_invoice_paid_for_one_first_payment_credit_once(c
 
 
 @pytest.mark.parametrize("order", ["newest last", "newest first"])
-def test_subscription_state_follows_the_newest_event_whatever_the_arrival_order(client, plans, stripe_sandbox,
-                                                                                 order):
+def test_subscription_state_follows_the_newest_event_whatever_the_arrival_order(
+    client, plans, stripe_sandbox, order
+):
     membership_id, _ = join_and_pay(client, plans, stripe_sandbox, "order@example.org")
     _ok(deliver_webhooks(client))
     sub_id = _fresh(membership_id).stripe_subscription_id
@@ -143,8 +152,14 @@ def test_ten_concurrent_renewals_extend_contiguously_without_overlap(app, plans,
     member = make_user("renew@example.org")
     admin = make_user("admin.renew@example.org", "admin")
     start = utcnow().replace(microsecond=0) + timedelta(days=10)
-    make_membership(member.contact, plans["standard-yearly"], "active", paid_through=start,
-                    current_period_start=start - timedelta(days=365), joined_at=start - timedelta(days=365))
+    make_membership(
+        member.contact,
+        plans["standard-yearly"],
+        "active",
+        paid_through=start,
+        current_period_start=start - timedelta(days=365),
+        joined_at=start - timedelta(days=365),
+    )
     db.session.commit()
     admin_id, contact_id, plan_id = admin.id, member.contact_id, plans["standard-yearly"].id
     today = utcnow().date().isoformat()
@@ -152,10 +167,16 @@ def test_ten_concurrent_renewals_extend_contiguously_without_overlap(app, plans,
     clients = [sign_in_as(app.test_client(), db.session.get(User, admin_id)) for _ in range(10)]
 
     def renew(i: int):  # type: ignore[no-untyped-def]
-        return clients[i].post(f"/staff/members/{contact_id}/offline-payment", data={
-            "offline-plan": str(plan_id), "offline-amount": "36.00",
-            "offline-method": "cheque", "offline-paid_on": today, "offline-reference": "chq",
-        })
+        return clients[i].post(
+            f"/staff/members/{contact_id}/offline-payment",
+            data={
+                "offline-plan": str(plan_id),
+                "offline-amount": "36.00",
+                "offline-method": "cheque",
+                "offline-paid_on": today,
+                "offline-reference": "chq",
+            },
+        )
 
     results = _in_threads(10, renew)
     statuses = [getattr(r, "status_code", r) for r in results]
@@ -223,8 +244,12 @@ def test_reconciliation_applies_missed_events_once_and_skips_applied_ones(client
     for n in range(5):
         ids.append(join_and_pay(client, plans, stripe_sandbox, f"outage{n}@example.org")[0])
     events = stripe_sandbox.take_events()
-    applied = [e for e in events if e["data"]["object"].get("metadata", {}).get("membership_id") == str(ids[0])
-               or e["data"]["object"].get("id", "").startswith("cs_") is False]
+    applied = [
+        e
+        for e in events
+        if e["data"]["object"].get("metadata", {}).get("membership_id") == str(ids[0])
+        or e["data"]["object"].get("id", "").startswith("cs_") is False
+    ]
     _ok(deliver_webhooks(client, [e for e in events if _belongs(e, ids[0], stripe_sandbox)]))
     assert count(Payment) == 1  # four members' events were lost in the outage
     report = reconcile(since, fix=True)
@@ -240,5 +265,7 @@ def test_reconciliation_applies_missed_events_once_and_skips_applied_ones(client
 def _belongs(event, membership_id, sandbox) -> bool:  # type: ignore[no-untyped-def]
     text = repr(event)
     membership = db.session.get(Membership, membership_id)
-    return any(key and key in text for key in (membership.stripe_checkout_session_id,
-                                               membership.stripe_subscription_id))
+    return any(
+        key and key in text
+        for key in (membership.stripe_checkout_session_id, membership.stripe_subscription_id)
+    )

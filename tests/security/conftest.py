@@ -53,9 +53,15 @@ class World:
 
 def _paid(contact_id: int, membership_id: int, amount: int, n: int) -> Payment:
     payment = Payment(
-        contact_id=contact_id, membership_id=membership_id, amount=amount, currency="gbp",
-        status="paid", method="card", paid_at=utcnow() - timedelta(days=n),
-        stripe_payment_intent_id=f"pi_world_{contact_id}_{n}", stripe_charge_id=f"ch_world_{contact_id}_{n}",
+        contact_id=contact_id,
+        membership_id=membership_id,
+        amount=amount,
+        currency="gbp",
+        status="paid",
+        method="card",
+        paid_at=utcnow() - timedelta(days=n),
+        stripe_payment_intent_id=f"pi_world_{contact_id}_{n}",
+        stripe_charge_id=f"ch_world_{contact_id}_{n}",
         gift_aid_eligible=True,
     )
     db.session.add(payment)
@@ -68,8 +74,9 @@ def world(app: Flask) -> World:
     plans = make_plans()
     w = World(app)
     w.users["a"] = make_user("ana@example.org", "member", first_name="Ana", last_name="Torres")
-    w.users["b"] = make_user("ben@example.org", "member", first_name="Ben", last_name="Okafor",
-                             postcode="M1 1AA")
+    w.users["b"] = make_user(
+        "ben@example.org", "member", first_name="Ben", last_name="Okafor", postcode="M1 1AA"
+    )
     w.users["editor"] = make_user("editor@example.org", "editor", first_name="Eddie", last_name="Editor")
     w.users["staff"] = make_user("staff@example.org", "staff", first_name="Sasha", last_name="Staff")
     w.users["admin"] = make_user("admin@example.org", "admin", first_name="Alex", last_name="Admin")
@@ -79,8 +86,12 @@ def world(app: Flask) -> World:
         user = w.users[who]
         user.contact.member_number = f"M{user.contact_id:06d}"
         membership = Membership(
-            contact_id=user.contact_id, plan_id=plan.id, status="active", joined_at=now - timedelta(days=40),
-            current_period_start=now - timedelta(days=40), paid_through=now + timedelta(days=325),
+            contact_id=user.contact_id,
+            plan_id=plan.id,
+            status="active",
+            joined_at=now - timedelta(days=40),
+            current_period_start=now - timedelta(days=40),
+            paid_through=now + timedelta(days=325),
             auto_renew=False,
         )
         db.session.add(membership)
@@ -88,19 +99,42 @@ def world(app: Flask) -> World:
         w.ids[f"{who}_contact"] = user.contact_id
         w.ids[f"{who}_membership"] = membership.id
         w.ids[f"{who}_payment"] = _paid(user.contact_id, membership.id, plan.amount, 40).id
-    db.session.add(Note(contact_id=w.users["b"].contact_id, author_id=w.users["staff"].id, body="Phoned Ben."))
-    post = Post(slug="members-briefing", title="Members briefing", summary="s", body_markdown="Hello",
-                body_html="<p>Hello</p>", visibility="members", status="published", published_at=now)
+    db.session.add(
+        Note(contact_id=w.users["b"].contact_id, author_id=w.users["staff"].id, body="Phoned Ben.")
+    )
+    post = Post(
+        slug="members-briefing",
+        title="Members briefing",
+        summary="s",
+        body_markdown="Hello",
+        body_html="<p>Hello</p>",
+        visibility="members",
+        status="published",
+        published_at=now,
+    )
     page = Page(slug="privacy", title="Privacy notice", body_markdown="Privacy", body_html="<p>Privacy</p>")
     claim = GiftAidClaim(period_from=now - timedelta(days=400), period_to=now - timedelta(days=300))
     db.session.add_all([post, page, claim])
     db.session.flush()
-    message = OutboxMessage(to_email="ben@example.org", contact_id=w.users["b"].contact_id, kind="receipt",
-                            subject="Your receipt", body_text="Thank you", status="sent")
+    message = OutboxMessage(
+        to_email="ben@example.org",
+        contact_id=w.users["b"].contact_id,
+        kind="receipt",
+        subject="Your receipt",
+        body_text="Thank you",
+        status="sent",
+    )
     db.session.add(message)
     db.session.commit()
-    w.ids.update(post=post.id, post_slug=post.slug, page=page.id, page_slug=page.slug, claim=claim.id,
-                 message=message.id, plan=plan.id)
+    w.ids.update(
+        post=post.id,
+        post_slug=post.slug,
+        page=page.id,
+        page_slug=page.slug,
+        claim=claim.id,
+        message=message.id,
+        plan=plan.id,
+    )
     return w
 
 
@@ -128,14 +162,21 @@ def build_url(world: World, rule: Any, *, owner: str = "b") -> str:
         return url_for(rule.endpoint, **url_values(world, rule, owner=owner))
 
 
+#: POST routes that cannot carry a CSRF token, each authenticated another way: Stripe's signed
+#: webhook, and RFC 8058 one-click unsubscribe (a mail client POSTs it; the unguessable token is the key).
+CSRF_EXEMPT_RULES = {"/stripe/webhook", "/email/unsubscribe/<token>/one-click"}
+
+
 def state_changing_rules(app: Flask) -> list[Any]:
     rules = [r for r in app.url_map.iter_rules() if r.methods & {"POST", "PUT", "PATCH", "DELETE"}]
-    return sorted((r for r in rules if r.rule != "/stripe/webhook"), key=lambda r: r.rule)
+    return sorted((r for r in rules if r.rule not in CSRF_EXEMPT_RULES), key=lambda r: r.rule)
 
 
 def get_rules(app: Flask) -> list[Any]:
-    return sorted((r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint != "static"),
-                  key=lambda r: r.rule)
+    return sorted(
+        (r for r in app.url_map.iter_rules() if "GET" in r.methods and r.endpoint != "static"),
+        key=lambda r: r.rule,
+    )
 
 
 def snapshot(exclude: set[str] = READ_LOG_TABLES) -> dict[str, str]:

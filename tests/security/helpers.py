@@ -61,7 +61,7 @@ def without_csrf(html: str) -> str:
 def median_times(calls: dict[str, Callable[[], Any]], tries: int = 10) -> dict[str, float]:
     """Median seconds of each call, run interleaved (so machine noise hits both alike)."""
     times: dict[str, list[float]] = {name: [] for name in calls}
-    for name, call in calls.items():
+    for call in calls.values():
         call()  # warm up
     for _ in range(tries):
         for name, call in calls.items():

@@ -62,10 +62,35 @@ STAFF_PERMISSIONS = {
 #: Who may do what, written out independently of crm.core.permissions (the test's own matrix).
 ROLE_MATRIX = {
     "editor": {"news"},
-    "staff": {"news", "dashboard", "members.view", "members.edit", "payments", "import", "export",
-              "gift_aid", "outbox", "audit", "pages"},
-    "admin": {"news", "dashboard", "members.view", "members.edit", "payments", "import", "export",
-              "gift_aid", "outbox", "audit", "pages", "plans", "refunds", "users"},
+    "staff": {
+        "news",
+        "dashboard",
+        "members.view",
+        "members.edit",
+        "payments",
+        "import",
+        "export",
+        "gift_aid",
+        "outbox",
+        "audit",
+        "pages",
+    },
+    "admin": {
+        "news",
+        "dashboard",
+        "members.view",
+        "members.edit",
+        "payments",
+        "import",
+        "export",
+        "gift_aid",
+        "outbox",
+        "audit",
+        "pages",
+        "plans",
+        "refunds",
+        "users",
+    },
 }
 
 
@@ -79,8 +104,11 @@ def staff_rules(app):  # type: ignore[no-untyped-def]
 
 
 def test_every_staff_endpoint_declares_a_permission_deny_by_default(app):
-    missing = [r.endpoint for r in staff_rules(app)
-               if not getattr(app.view_functions[r.endpoint], "required_permission", None)]
+    missing = [
+        r.endpoint
+        for r in staff_rules(app)
+        if not getattr(app.view_functions[r.endpoint], "required_permission", None)
+    ]
     assert missing == []
     undeclared = {r.endpoint for r in staff_rules(app)} - set(STAFF_PERMISSIONS)
     assert undeclared == set(), "add new staff endpoints to STAFF_PERMISSIONS"
@@ -180,8 +208,18 @@ def test_a_members_data_export_holds_only_their_own_data(world):
         assert "ben@example.org" not in body and "Okafor" not in body
 
 
-@pytest.mark.parametrize("path", ["/account/payments/{id}/receipt", "/account/data.json", "/account/data.csv",
-                                  "/account", "/account/details", "/account/gift-aid", "/account/renew"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/account/payments/{id}/receipt",
+        "/account/data.json",
+        "/account/data.csv",
+        "/account",
+        "/account/details",
+        "/account/gift-aid",
+        "/account/renew",
+    ],
+)
 def test_no_member_page_opens_without_signing_in(world, path):
     response = world.client(None).get(path.format(id=world.ids["a_payment"]))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
@@ -193,13 +231,21 @@ def test_unknown_tokens_open_nothing_and_reveal_nothing(world):
         response = client.get(path.format(t="0" * 43))
         assert response.status_code == 410
     response = client.get("/subscribe/confirm/" + "0" * 43)
-    assert response.status_code in (200, 404, 410) and "ana@example.org" not in response.get_data(as_text=True)
+    assert response.status_code in (200, 404, 410) and "ana@example.org" not in response.get_data(
+        as_text=True
+    )
 
 
 def test_staff_asking_for_ids_that_do_not_exist_get_404(world):
     client = world.client("admin")
-    for path in ("/staff/members/987654", "/staff/outbox/987654", "/staff/news/987654/edit",
-                 "/staff/pages/987654/edit", "/staff/plans/987654/edit", "/staff/gift-aid/claims/987654.csv"):
+    for path in (
+        "/staff/members/987654",
+        "/staff/outbox/987654",
+        "/staff/news/987654/edit",
+        "/staff/pages/987654/edit",
+        "/staff/plans/987654/edit",
+        "/staff/gift-aid/claims/987654.csv",
+    ):
         assert client.get(path).status_code == 404, path
 
 
@@ -218,12 +264,28 @@ def test_extra_fields_on_the_member_details_form_are_ignored(world):
     client = world.client("a")
     contact = db.session.get(Contact, world.ids["a_contact"])
     form = {
-        "title": "Dr", "first_name": "Ana", "last_name": "Torres", "email": "ana@example.org",
-        "address_line1": "1 High Street", "address_line2": "", "town": "London", "postcode": "N1 9GU",
-        "country": "GB", "phone": "", "version": str(contact.version),
-        "is_staff": "1", "role": "admin", "status": "active", "amount": "1", "member_number": "M1",
-        "stripe_customer_id": "cus_evil", "erased_at": "2020-01-01", "contact_id": str(world.ids["b_contact"]),
-        "user_id": "1", "email_consent": "y", "paid_through": "2099-01-01",
+        "title": "Dr",
+        "first_name": "Ana",
+        "last_name": "Torres",
+        "email": "ana@example.org",
+        "address_line1": "1 High Street",
+        "address_line2": "",
+        "town": "London",
+        "postcode": "N1 9GU",
+        "country": "GB",
+        "phone": "",
+        "version": str(contact.version),
+        "is_staff": "1",
+        "role": "admin",
+        "status": "active",
+        "amount": "1",
+        "member_number": "M1",
+        "stripe_customer_id": "cus_evil",
+        "erased_at": "2020-01-01",
+        "contact_id": str(world.ids["b_contact"]),
+        "user_id": "1",
+        "email_consent": "y",
+        "paid_through": "2099-01-01",
     }
     response = client.post("/account/details", data=form)
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]

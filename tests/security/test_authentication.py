@@ -55,14 +55,17 @@ def clock():  # type: ignore[no-untyped-def]
 
 
 def _fail(client, email, ip="198.51.100.7"):  # type: ignore[no-untyped-def]
-    return client.post("/login", data={"email": email, "password": "wrong password here"},
-                       headers={"X-Forwarded-For": ip})
+    return client.post(
+        "/login", data={"email": email, "password": "wrong password here"}, headers={"X-Forwarded-For": ip}
+    )
 
 
 # --- 4 and 5: rate limits ----------------------------------------------------------------------
 
 
-def test_sixth_failed_login_for_one_email_is_429_even_with_changing_forwarded_for(clock, client, cheap_hashes):
+def test_sixth_failed_login_for_one_email_is_429_even_with_changing_forwarded_for(
+    clock, client, cheap_hashes
+):
     for n in range(5):
         assert _fail(client, "member@example.org", ip=f"203.0.113.{n}").status_code == 200
     assert _fail(client, "MEMBER@example.org", ip="203.0.113.200").status_code == 429
@@ -120,8 +123,11 @@ def test_login_limit_in_redis_is_shared_by_two_apps(app, cheap_hashes):
     """Database 13 is this suite's own; no key prefix (Flask-Limiter keeps the first one it sees)."""
     redis = redis_or_skip()
     redis.flushdb()
-    config = {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "WTF_CSRF_ENABLED": False,
-              "RATELIMIT_STORAGE_URI": REDIS_URL}
+    config = {
+        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_STORAGE_URI": REDIS_URL,
+    }
     one, two = (create_app("testing", **config).test_client() for _ in range(2))
     try:
         for n in range(5):
@@ -190,9 +196,14 @@ def test_long_passwords_with_trailing_spaces_and_case_verify_exactly(app, client
 @pytest.mark.parametrize("current", ["", "not my password"])
 def test_password_change_needs_the_current_password(app, member_client, member, current):
     before = member.password_hash
-    response = member_client.post("/account/password", data={
-        "current_password": current, "password": "a brand new passphrase", "confirm": "a brand new passphrase",
-    })
+    response = member_client.post(
+        "/account/password",
+        data={
+            "current_password": current,
+            "password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+        },
+    )
     assert response.status_code == 200
     db.session.expire_all()
     assert db.session.get(User, member.id).password_hash == before
@@ -250,7 +261,9 @@ def test_successful_reset_does_not_sign_in_notifies_and_ends_other_sessions(cloc
     link = _reset_link(other).replace("http://crm.test", "")
     page = other.get(link)
     assert page.headers["Referrer-Policy"] == "no-referrer"
-    response = other.post(link, data={"password": "a brand new passphrase", "confirm": "a brand new passphrase"})
+    response = other.post(
+        link, data={"password": "a brand new passphrase", "confirm": "a brand new passphrase"}
+    )
     assert "/login" in response.headers["Location"]
     assert not signed_in(other)
     assert not signed_in(browser)  # the old cookie is dead
@@ -269,10 +282,15 @@ def test_emailed_reset_link_ignores_a_forged_host_header(clock, client, member):
 @pytest.fixture
 def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
     env = {
-        "SECRET_KEY": "p" * 40, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STRIPE_SECRET_KEY": "sk_test_fake_for_tests", "STRIPE_PUBLISHABLE_KEY": "pk_test_fake_for_tests",
-        "STRIPE_WEBHOOK_SECRET": "whsec_fake_for_tests", "STRIPE_API_BASE": "http://127.0.0.1:9",
-        "BASE_URL": "https://crm.example.org", "MAIL_SERVER": "127.0.0.1", "REDIS_URL": "",
+        "SECRET_KEY": "p" * 40,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STRIPE_SECRET_KEY": "sk_test_fake_for_tests",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_fake_for_tests",
+        "STRIPE_WEBHOOK_SECRET": "whsec_fake_for_tests",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "BASE_URL": "https://crm.example.org",
+        "MAIL_SERVER": "127.0.0.1",
+        "REDIS_URL": "",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -285,9 +303,11 @@ def test_production_cookies_are_secure_httponly_lax_host_wide(production_app, me
 
     client = production_app.test_client()
     token = csrf_token(client, "https://crm.example.org/login")
-    response = client.post("https://crm.example.org/login", data={"email": "member@example.org", "password": PASSWORD,
-                                           "remember": "y", "csrf_token": token},
-                           headers={"Referer": "https://crm.example.org/login"})
+    response = client.post(
+        "https://crm.example.org/login",
+        data={"email": "member@example.org", "password": PASSWORD, "remember": "y", "csrf_token": token},
+        headers={"Referer": "https://crm.example.org/login"},
+    )
     assert response.status_code == 302
     cookies = response.headers.getlist("Set-Cookie")
     by_name = {c.split("=", 1)[0]: c for c in cookies}
@@ -330,8 +350,14 @@ def test_a_copied_session_cookie_dies_when_the_session_ends(app, member, how):
     elif how == "password change":
         other = app.test_client()
         login(other, "member@example.org")
-        other.post("/account/password", data={"current_password": PASSWORD, "password": "another new passphrase",
-                                              "confirm": "another new passphrase"})
+        other.post(
+            "/account/password",
+            data={
+                "current_password": PASSWORD,
+                "password": "another new passphrase",
+                "confirm": "another new passphrase",
+            },
+        )
     elif how == "disabled by staff":
         db.session.get(User, member.id).disabled = True
         db.session.commit()

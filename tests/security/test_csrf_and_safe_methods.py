@@ -39,8 +39,24 @@ def test_a_csrf_token_from_another_session_is_refused(world):
     before = snapshot(exclude=set())
     for rule in rules:
         client = admin if rule.rule.startswith("/staff") else mine
-        response = client.post(build_url(world, rule, owner="a"), data={"csrf_token": stolen, "email": "x@y.org"})
+        response = client.post(
+            build_url(world, rule, owner="a"), data={"csrf_token": stolen, "email": "x@y.org"}
+        )
         assert response.status_code == 400, rule.rule
+    assert changed_tables(before, snapshot(exclude=set())) == []
+
+
+def test_the_only_csrf_exempt_posts_are_the_signed_webhook_and_one_click_unsubscribe(world):
+    from tests.security.conftest import CSRF_EXEMPT_RULES
+
+    exempt = [
+        r for r in world.app.url_map.iter_rules() if "POST" in r.methods and r.rule in CSRF_EXEMPT_RULES
+    ]
+    client = world.client("a")
+    before = snapshot(exclude=set())
+    for rule in exempt:  # without their own proof (signature, token) they change nothing
+        response = client.post(build_url(world, rule), data={"x": "1"})
+        assert response.status_code in (400, 404), rule.rule
     assert changed_tables(before, snapshot(exclude=set())) == []
 
 

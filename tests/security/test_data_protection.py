@@ -49,16 +49,16 @@ def test_a_cell_that_would_start_a_formula_is_exported_with_a_leading_quote(valu
 
 def test_the_member_export_neutralises_formulas_quotes_per_rfc_4180_and_round_trips(world):
     contact = db.session.get(Contact, world.ids["a_contact"])
-    contact.first_name, contact.last_name = '=HYPERLINK("http://x","y")', "Comma, \"Quote\"\nNewline"
+    contact.first_name, contact.last_name = '=HYPERLINK("http://x","y")', 'Comma, "Quote"\nNewline'
     contact.town = "@SUM(A1)"
     db.session.commit()
     body = world.client("admin").get("/staff/members/export.csv").get_data(as_text=True)
     assert "\r\n" in body  # RFC 4180 line ends
     rows = list(csv.DictReader(io.StringIO(body, newline="")))
     ana = next(r for r in rows if r["email"] == "ana@example.org")
-    assert ana["first name"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert ana["first name"] == '\'=HYPERLINK("http://x","y")'
     assert ana["town"] == "'@SUM(A1)"
-    assert ana["last name"] == "Comma, \"Quote\"\nNewline"
+    assert ana["last name"] == 'Comma, "Quote"\nNewline'
     # Re-importing our own export gives back the original values.
     mapping = {"email": "email", "first_name": "first name", "last_name": "last name", "town": "town"}
     contact.first_name = contact.town = "changed"
@@ -87,17 +87,21 @@ def test_a_body_above_the_limit_gets_a_clear_413_page(world):
     assert changed_tables(before, snapshot(exclude=set())) == []
 
 
-@pytest.mark.parametrize(("name", "data"), [
-    ("members.xlsx", b"PK\x03\x04" + b"\x00" * 100),
-    ("members.pdf", b"%PDF-1.4 binary"),
-    ("members.csv", bytes(range(256)) * 4),
-    ("empty.csv", b""),
-])
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("members.xlsx", b"PK\x03\x04" + b"\x00" * 100),
+        ("members.pdf", b"%PDF-1.4 binary"),
+        ("members.csv", bytes(range(256)) * 4),
+        ("empty.csv", b""),
+    ],
+)
 def test_a_non_csv_or_binary_import_is_refused_clearly_and_adds_no_rows(world, name, data):
     admin = world.client("admin")
     before = snapshot()
-    response = admin.post("/staff/import", data={"file": (io.BytesIO(data), name)},
-                                          content_type="multipart/form-data")
+    response = admin.post(
+        "/staff/import", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
     assert response.status_code == 400
     assert 'class="error' in response.get_data(as_text=True) or "error" in response.get_data(as_text=True)
     assert changed_tables(before, snapshot()) == []
@@ -111,10 +115,15 @@ def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
     from crm import create_app
 
     for key, value in {
-        "SECRET_KEY": "s3cr3t-" + "q" * 40, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "STRIPE_SECRET_KEY": "sk_test_fake_leak_check", "STRIPE_PUBLISHABLE_KEY": "pk_test_fake",
-        "STRIPE_WEBHOOK_SECRET": "whsec_fake_leak_check", "STRIPE_API_BASE": "http://127.0.0.1:9",
-        "BASE_URL": "https://crm.example.org", "MAIL_SERVER": "127.0.0.1", "REDIS_URL": "",
+        "SECRET_KEY": "s3cr3t-" + "q" * 40,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "STRIPE_SECRET_KEY": "sk_test_fake_leak_check",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_fake",
+        "STRIPE_WEBHOOK_SECRET": "whsec_fake_leak_check",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "BASE_URL": "https://crm.example.org",
+        "MAIL_SERVER": "127.0.0.1",
+        "REDIS_URL": "",
     }.items():
         monkeypatch.setenv(key, value)
     prod = create_app("production", RATELIMIT_STORAGE_URI="memory://")
@@ -134,7 +143,7 @@ def test_a_forced_exception_in_production_shows_a_generic_page(production_app, c
     html = response.get_data(as_text=True)
     assert response.status_code == 500
     assert "Sorry, something went wrong" in html
-    for leak in ("Traceback", "RuntimeError", "SELECT", "sk_test_fake", "whsec_", "s3cr3t", "File \""):
+    for leak in ("Traceback", "RuntimeError", "SELECT", "sk_test_fake", "whsec_", "s3cr3t", 'File "'):
         assert leak not in html
     assert production_app.config["DEBUG"] is False and not production_app.debug
     assert client.get("https://crm.example.org/console").status_code == 404
@@ -147,9 +156,16 @@ def test_production_refuses_to_start_without_its_secrets(app, monkeypatch, missi
     from config import ConfigurationError
     from crm import create_app
 
-    for key, value in {"SECRET_KEY": "k" * 40, "DATABASE_URL": "sqlite://", "STRIPE_SECRET_KEY": "sk_test_x",
-                       "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
-                       "BASE_URL": "https://crm.example.org", "MAIL_SERVER": "mail", "STRIPE_API_BASE": ""}.items():
+    for key, value in {
+        "SECRET_KEY": "k" * 40,
+        "DATABASE_URL": "sqlite://",
+        "STRIPE_SECRET_KEY": "sk_test_x",
+        "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
+        "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "BASE_URL": "https://crm.example.org",
+        "MAIL_SERVER": "mail",
+        "STRIPE_API_BASE": "",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv(missing)
     with pytest.raises(ConfigurationError, match=missing):
@@ -167,7 +183,13 @@ def test_security_events_are_audited_with_actor_target_time_and_ip(world, stripe
     admin = world.client("admin")
     admin.get(f"/staff/members/{world.ids['b_contact']}")
     admin.get("/staff/members/export.csv")
-    for action in ("login.failure", "login.success", "password.reset_requested", "member.view", "export.members"):
+    for action in (
+        "login.failure",
+        "login.success",
+        "password.reset_requested",
+        "member.view",
+        "export.members",
+    ):
         rows = _audit(action)
         assert rows, action
         row = rows[-1]
@@ -184,8 +206,10 @@ def test_reset_completion_refund_and_erasure_are_audited(world, stripe_sandbox):
     user = db.session.get(User, world.users["b"].id)
     raw = tokens.issue_token(tokens.RESET_PASSWORD, user=user, ttl=tokens.RESET_PASSWORD_TTL)
     db.session.commit()
-    world.client(None).post(f"/password/reset/{raw}", data={"password": "a brand new passphrase",
-                                                            "confirm": "a brand new passphrase"})
+    world.client(None).post(
+        f"/password/reset/{raw}",
+        data={"password": "a brand new passphrase", "confirm": "a brand new passphrase"},
+    )
     assert _audit("password.reset")
     contact = db.session.get(Contact, world.ids["a_contact"])
     request_erasure(contact, actor=world.users["a"])
@@ -206,17 +230,23 @@ def test_logs_never_hold_passwords_tokens_cookies_or_secrets(world, caplog):
     from crm.accounts.models import AuthToken
 
     text = caplog.text
-    for secret in ("my wrong secret password", PASSWORD, cookie, "whsec_sandbox", "sk_test_sandbox",
-                   world.app.config["SECRET_KEY"], "4242424242424242"):
+    for secret in (
+        "my wrong secret password",
+        PASSWORD,
+        cookie,
+        "whsec_sandbox",
+        "sk_test_sandbox",
+        world.app.config["SECRET_KEY"],
+        "4242424242424242",
+    ):
         assert secret not in text
     for token_hash in db.session.scalars(select(AuthToken.token_hash)):
         assert token_hash not in text
 
 
 def test_a_username_with_a_newline_does_not_forge_a_log_or_audit_line(world, caplog):
-    from crm.core.logging import _SingleLineFormatter
-
     from crm.audit.services import record
+    from crm.core.logging import _SingleLineFormatter
 
     forged = "x@example.org\n2030-01-01 INFO crm: admin signed in"
     login(world.client(None), forged, "wrong password!!")  # refused by the form, or audited on one line
@@ -284,15 +314,28 @@ def test_erasure_leaves_no_personal_detail_kills_sign_in_and_keeps_payments(worl
     ana = world.client(None)
     login(ana, "ana@example.org", PASSWORD)
     login(world.client(None), "ana@example.org", "wrong password!!")  # an audit row naming her
-    ana.post("/account/details", data={"title": "Ms", "first_name": "Ana", "last_name": "Torres",
-                                        "email": "ana@example.org", "address_line1": "17 Erasure Lane",
-                                        "town": "London", "postcode": "ZZ9 9ZZ", "country": "GB",
-                                        "phone": "07700 900123", "version": str(contact.version)})
+    ana.post(
+        "/account/details",
+        data={
+            "title": "Ms",
+            "first_name": "Ana",
+            "last_name": "Torres",
+            "email": "ana@example.org",
+            "address_line1": "17 Erasure Lane",
+            "town": "London",
+            "postcode": "ZZ9 9ZZ",
+            "country": "GB",
+            "phone": "07700 900123",
+            "version": str(contact.version),
+        },
+    )
     request_erasure(contact, actor=world.users["a"])
     db.session.commit()
     response = world.client("admin").post(f"/staff/members/{contact.id}/erase", data={"erase-confirm": "y"})
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:3000]
-    leftovers = _text_columns_containing(["ana@example.org", "Torres", "Erasure Lane", "07700 900123", "ZZ9 9ZZ", "ZZ99ZZ"])
+    leftovers = _text_columns_containing(
+        ["ana@example.org", "Torres", "Erasure Lane", "07700 900123", "ZZ9 9ZZ", "ZZ99ZZ"]
+    )
     assert leftovers == [], "; ".join(leftovers)
     assert ana.get("/account").status_code == 302  # her open session is dead
     assert db.session.scalar(select(db.func.count(Payment.id)).where(Payment.contact_id == contact.id)) == 1
@@ -300,9 +343,21 @@ def test_erasure_leaves_no_personal_detail_kills_sign_in_and_keeps_payments(worl
     # A Stripe customer.updated event for her customer does not bring her details back.
     from tests.stripe_fixtures import post_event
 
-    event = {"id": "evt_erased_1", "object": "event", "type": "customer.updated", "created": 1,
-             "data": {"object": {"id": "cus_x", "object": "customer", "email": "ana@example.org",
-                                 "name": "Ana Torres", "metadata": {"contact_id": str(contact.id)}}}}
+    event = {
+        "id": "evt_erased_1",
+        "object": "event",
+        "type": "customer.updated",
+        "created": 1,
+        "data": {
+            "object": {
+                "id": "cus_x",
+                "object": "customer",
+                "email": "ana@example.org",
+                "name": "Ana Torres",
+                "metadata": {"contact_id": str(contact.id)},
+            }
+        },
+    }
     assert post_event(world.client(None), event).status_code == 200
     assert _text_columns_containing(["ana@example.org", "Torres"]) == []
     # Her old address no longer signs in (a later attempt is audited as typed, like any failure).
@@ -315,9 +370,18 @@ def test_erasure_leaves_no_personal_detail_kills_sign_in_and_keeps_payments(worl
 def test_a_tampered_join_post_pays_the_stored_plan_price(world, stripe_sandbox):
     from tests.join.test_join_form import VALID
 
-    data = {**VALID, "email": "new.supporter@example.org", "plan": str(world.ids["plan"]),
-            "amount": "1", "price": "1", "currency": "usd", "interval": "day", "unit_amount": "1",
-            "plan_amount": "1", "stripe_price_id": "price_cheap"}
+    data = {
+        **VALID,
+        "email": "new.supporter@example.org",
+        "plan": str(world.ids["plan"]),
+        "amount": "1",
+        "price": "1",
+        "currency": "usd",
+        "interval": "day",
+        "unit_amount": "1",
+        "plan_amount": "1",
+        "stripe_price_id": "price_cheap",
+    }
     response = world.client(None).post("/join", data=data)
     assert response.status_code == 303
     sessions = stripe_sandbox.find("checkout.session")
@@ -357,7 +421,12 @@ ALLOWED_SECRETS = {"sk_test_sandbox", "whsec_sandbox"}
 
 def test_no_real_looking_secret_is_committed_in_code_or_config():
     offenders = []
-    paths = [*(ROOT / "crm").rglob("*.py"), ROOT / "config.py", ROOT / "wsgi.py", *(ROOT / "templates").rglob("*")]
+    paths = [
+        *(ROOT / "crm").rglob("*.py"),
+        ROOT / "config.py",
+        ROOT / "wsgi.py",
+        *(ROOT / "templates").rglob("*"),
+    ]
     for path in paths:
         if not path.is_file():
             continue

@@ -14,15 +14,21 @@ def app_config() -> dict[str, object]:
     return {"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False}
 
 
-
-def _timed_same(calls, tries=8):  # type: ignore[no-untyped-def]
-    gc.disable()
-    try:
-        medians = median_times(calls, tries)
-    finally:
-        gc.enable()
-    known, unknown = medians.values()
-    assert abs(known - unknown) <= 0.2 * max(known, unknown), medians
+def _timed_same(calls, tries=8, rounds=3):  # type: ignore[no-untyped-def]
+    """Medians within 20 %. A real gap (no dummy argon2 check) fails every round; a burst of noise
+    on a shared 2-core CI machine gets up to two more rounds."""
+    seen = []
+    for _ in range(rounds):
+        gc.disable()
+        try:
+            medians = median_times(calls, tries)
+        finally:
+            gc.enable()
+        known, unknown = medians.values()
+        seen.append(medians)
+        if abs(known - unknown) <= 0.2 * max(known, unknown):
+            return
+    raise AssertionError(f"known and unknown emails take different times: {seen}")
 
 
 def test_login_with_unknown_email_and_wrong_password_look_and_take_the_same(app, member):
@@ -33,10 +39,12 @@ def test_login_with_unknown_email_and_wrong_password_look_and_take_the_same(app,
         unknown.get_data(as_text=True)
     ).replace("nobody@", "X@")
     client = app.test_client()
-    _timed_same({
-        "known": lambda: login(client, "member@example.org", "wrong password!!"),
-        "unknown": lambda: login(client, "nobody@example.org", "wrong password!!"),
-    })
+    _timed_same(
+        {
+            "known": lambda: login(client, "member@example.org", "wrong password!!"),
+            "unknown": lambda: login(client, "nobody@example.org", "wrong password!!"),
+        }
+    )
 
 
 def test_forgot_password_answers_the_same_for_known_and_unknown_email(app, member):
@@ -44,9 +52,9 @@ def test_forgot_password_answers_the_same_for_known_and_unknown_email(app, membe
     known = client.post("/password/reset", data={"email": "member@example.org"}).get_data(as_text=True)
     unknown = client.post("/password/reset", data={"email": "nobody@example.org"}).get_data(as_text=True)
     assert without_csrf(known).replace("member@", "X@") == without_csrf(unknown).replace("nobody@", "X@")
-    _timed_same({
-        "known": lambda: client.post("/password/reset", data={"email": "member@example.org"}),
-        "unknown": lambda: client.post("/password/reset", data={"email": "nobody@example.org"}),
-    })
-
-
+    _timed_same(
+        {
+            "known": lambda: client.post("/password/reset", data={"email": "member@example.org"}),
+            "unknown": lambda: client.post("/password/reset", data={"email": "nobody@example.org"}),
+        }
+    )

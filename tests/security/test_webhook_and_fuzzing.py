@@ -25,16 +25,30 @@ def app_config() -> dict[str, object]:
 
 
 def _event(event_id: str = "evt_auth_1") -> dict:
-    return {"id": event_id, "object": "event", "type": "customer.created", "created": int(time.time()),
-            "data": {"object": {"id": "cus_auth", "object": "customer"}}}
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": "customer.created",
+        "created": int(time.time()),
+        "data": {"object": {"id": "cus_auth", "object": "customer"}},
+    }
 
 
 def _processed() -> int:
     return db.session.scalar(db.select(db.func.count(ProcessedStripeEvent.id))) or 0
 
 
-@pytest.mark.parametrize("case", ["no signature", "wrong secret", "garbage header", "stale 301 s",
-                                  "body changed after signing", "replayed old event"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no signature",
+        "wrong secret",
+        "garbage header",
+        "stale 301 s",
+        "body changed after signing",
+        "replayed old event",
+    ],
+)
 def test_webhook_refuses_unauthentic_deliveries_and_stores_nothing(app, client, case):
     body = json.dumps(_event())
     secret = app.config["STRIPE_WEBHOOK_SECRET"]
@@ -80,15 +94,44 @@ def test_webhook_never_500s_on_garbage_bodies_even_when_signed(client, body):
 
 # --- fuzzing forms ------------------------------------------------------------------------------------
 
-ODD = st.sampled_from([
-    "\u202eevil\u202c", "e\u0301\u0301\u0301", "😀🏳️‍🌈", "\x00", "a\x00b", "' OR 1=1 --", "<script>x</script>",
-    "=HYPERLINK(\"http://x\")", "x" * 5000, "\ud7ff", " ", "\t\r\n", "Ω≈ç√", "١٢٣", "%00", "../../etc/passwd",
-])
+ODD = st.sampled_from(
+    [
+        "\u202eevil\u202c",
+        "e\u0301\u0301\u0301",
+        "😀🏳️‍🌈",
+        "\x00",
+        "a\x00b",
+        "' OR 1=1 --",
+        "<script>x</script>",
+        '=HYPERLINK("http://x")',
+        "x" * 5000,
+        "\ud7ff",
+        " ",
+        "\t\r\n",
+        "Ω≈ç√",
+        "١٢٣",
+        "%00",
+        "../../etc/passwd",
+    ]
+)
 VALUE = st.one_of(ODD, st.text(max_size=60))
 
 FORMS = {
-    "/join": ["title", "first_name", "last_name", "email", "address_line1", "town", "postcode", "country",
-              "phone", "plan", "donation", "gift_aid", "email_updates"],
+    "/join": [
+        "title",
+        "first_name",
+        "last_name",
+        "email",
+        "address_line1",
+        "town",
+        "postcode",
+        "country",
+        "phone",
+        "plan",
+        "donation",
+        "gift_aid",
+        "email_updates",
+    ],
     "/donate": ["first_name", "last_name", "email", "amount", "address_line1", "postcode", "gift_aid"],
     "/login": ["email", "password", "next", "remember"],
     "/password/reset": ["email"],
@@ -107,8 +150,11 @@ def fuzz_client(app, member):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("path", sorted(FORMS))
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_public_forms_never_500_and_refusals_change_nothing(fuzz_client, path, data):
     fields = {name: data.draw(VALUE, label=name) for name in FORMS[path]}
@@ -117,22 +163,50 @@ def test_public_forms_never_500_and_refusals_change_nothing(fuzz_client, path, d
     before = snapshot()
     response = fuzz_client.post(path, data=fields)
     assert response.status_code < 500, (path, fields)
-    if response.status_code not in (302, 303) and path not in ("/password/reset", "/login/link", "/subscribe"):
+    if response.status_code not in (302, 303) and path not in (
+        "/password/reset",
+        "/login/link",
+        "/subscribe",
+    ):
         assert changed_tables(before, snapshot()) == [], (path, fields)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fields=st.fixed_dictionaries({name: VALUE for name in (
-    "title", "first_name", "last_name", "email", "address_line1", "address_line2", "town", "postcode",
-    "country", "phone", "version")}))
+@given(
+    fields=st.fixed_dictionaries(
+        {
+            name: VALUE
+            for name in (
+                "title",
+                "first_name",
+                "last_name",
+                "email",
+                "address_line1",
+                "address_line2",
+                "town",
+                "postcode",
+                "country",
+                "phone",
+                "version",
+            )
+        }
+    )
+)
 def test_member_details_form_never_500s(app, member, fields):
     client = sign_in_as(app.test_client(), member)
     response = client.post("/account/details", data=fields)
     assert response.status_code < 500, fields
 
 
-@pytest.mark.parametrize("raw", [b"\xff\xfe\xfa", b"email=%ff%fe&password=%00", b"a" * 3000 + b"=\xc3\x28",
-                                 b"email=" + "‮".encode() + b"&password=x"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe\xfa",
+        b"email=%ff%fe&password=%00",
+        b"a" * 3000 + b"=\xc3\x28",
+        b"email=" + "‮".encode() + b"&password=x",
+    ],
+)
 def test_invalid_utf8_and_null_bytes_in_a_body_are_refused_cleanly(client, member, raw):
     for path in ("/login", "/join", "/password/reset", "/subscribe"):
         response = client.post(path, data=raw, content_type="application/x-www-form-urlencoded")
