@@ -5,10 +5,12 @@ RFC 4180 (csv.writer, CRLF line ends); a cell a spreadsheet would read as a form
 with an apostrophe.
 
 Speed (issue 8, benchmark 5): rows are fetched `BATCH` at a time (a server-side cursor on
-PostgreSQL) and each batch becomes one string through `csv.writer.writerows`; the members export
-formats its dates in SQL and neutralises with one `str.startswith` per text cell. On SQLite the
-sort is forced into a sort step over a sequential table scan: walking the name index instead
-fetches every contact row in random order and costs twice the whole export.
+PostgreSQL) and each batch becomes one string through `csv.writer.writerows`. The members
+export builds every cell in SQL (formula neutralising, yes/no, UTC dates), so Core rows go to
+csv.writer untouched; tests/staff/test_export_speedups.py proves the bytes equal a per-cell
+`neutralise` pass. On SQLite the sort runs over a sequential table scan: walking the name index
+instead fetches every contact row in random order and costs twice the whole export. On
+PostgreSQL JIT is off for the export's transaction (compiling cost more than it saved).
 """
 
 from __future__ import annotations
