@@ -117,7 +117,7 @@ class _PersonFields(FlaskForm):
     first_name = _first_name()
     last_name = _text("Last name", 100, what="Last name", required="Enter your last name.")
     email = _email()
-    email_updates = BooleanField("Email updates", default=False)
+    email_updates = BooleanField("Yes, send me email updates", default=False)
 
     def validate_email(self, field: Any) -> None:
         _check_email(field)
@@ -126,7 +126,7 @@ class _PersonFields(FlaskForm):
 class _AddressFields(_PersonFields):
     """A full postal address (the join form); the donate form asks only what Gift Aid needs."""
 
-    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "None") for t in TITLES], default="")
+    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "Choose (optional)") for t in TITLES], default="")
     address_line1 = _text(
         "Address line 1", 200, what="Address line 1", required="Enter the first line of your address."
     )
@@ -174,7 +174,7 @@ def _check_amount(field: Any, *, required: bool) -> int:
 class JoinForm(_AddressFields):
     plan = RadioField("Membership plan", coerce=str, validate_choice=False)
     donation = _donation_field("Extra donation (optional)", required=False)
-    gift_aid = BooleanField("Gift Aid declaration", default=False)
+    gift_aid = BooleanField("Yes, I want to Gift Aid my payments", default=False)
 
     def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -208,7 +208,7 @@ class JoinForm(_AddressFields):
 
 class DonateForm(_PersonFields):
     amount = _donation_field("Amount (£)", required=True)
-    gift_aid = BooleanField("Gift Aid declaration", default=False)
+    gift_aid = BooleanField("Yes, I want to Gift Aid my payments", default=False)
     address_line1 = _text("House name or number and street (needed for Gift Aid)", 200, what="The address")
     postcode = _text("Postcode (needed for Gift Aid)", 20, what="Postcode")
 
