@@ -38,6 +38,7 @@ BENCHMARKS = {
     "webhook": "bench.bench_webhook",
     "daily": "bench.bench_daily",
     "memory": "bench.bench_memory",
+    "load": "bench.bench_load",  # issue 7: 50 users joining, signing in, reading news, webhooks arriving
 }
 
 
