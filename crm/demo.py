@@ -329,6 +329,8 @@ def load_demo() -> dict[str, int]:
                     source="demo",
                     house="1",
                     postcode=postcode,
+                    # The HMRC wording covers the past four years as well as the future.
+                    valid_from=utcnow() - timedelta(days=4 * 365),
                     wording="demo declaration",
                 )
             )

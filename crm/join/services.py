@@ -282,12 +282,12 @@ def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]
 
 
 def can_renew_now(membership: Membership | None) -> bool:
-    """A fixed-term membership (not renewing through Stripe) that is current and has an end date."""
+    """A fixed-term membership (not renewing automatically) that is current and has an end date."""
     return (
         membership is not None
         and membership.status in ("active", "grace")
         and membership.paid_through is not None
-        and not (membership.auto_renew and membership.stripe_subscription_id)
+        and not membership.auto_renew
         and membership.plan.active
     )
 
