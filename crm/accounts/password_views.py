@@ -23,8 +23,9 @@ Page = Response | tuple[str, int, dict[str, str]]
 def reset_request() -> Page:
     form = EmailForm()
     if form.validate_on_submit():
-        services.request_password_reset(form.email.data)
-        db.session.commit()
+        with services.same_time_for_everyone():
+            services.request_password_reset(form.email.data)
+            db.session.commit()
         return _no_referrer(render_template("accounts/check_email.html", kind="reset", email=form.email.data))
     return _no_referrer(render_template("accounts/reset_request.html", form=form))
 

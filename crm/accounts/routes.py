@@ -108,8 +108,9 @@ def link_invalid(kind: str) -> tuple[str, int, dict[str, str]]:
 def login_link_request() -> str:
     form = EmailForm()
     if form.validate_on_submit():
-        services.request_login_link(form.email.data)
-        db.session.commit()
+        with services.same_time_for_everyone():
+            services.request_login_link(form.email.data)
+            db.session.commit()
         return render_template("accounts/check_email.html", kind="login_link", email=form.email.data)
     return render_template("accounts/login_link_request.html", form=form)
 

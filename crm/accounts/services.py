@@ -3,6 +3,10 @@ caller (route, webhook, CLI) commits."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -151,6 +155,20 @@ def request_login_link(email: str) -> None:
         {"login_link_url": _link(f"/login/link/{raw}"), "first_name": user.contact.first_name, "minutes": 15},
         contact_id=user.contact_id,
     )
+
+
+@contextmanager
+def same_time_for_everyone(seconds: float | None = None) -> Iterator[None]:
+    """Answer no sooner than `seconds` (ENUMERATION_FLOOR_SECONDS, default 0.1 s): a known email
+    does more work (a token, an email) than an unknown one, and timing must not tell them apart."""
+    floor = seconds if seconds is not None else float(current_app.config.get("ENUMERATION_FLOOR_SECONDS", 0.1))
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        left = floor - (time.monotonic() - started)
+        if left > 0:
+            time.sleep(left)
 
 
 def request_password_reset(email: str) -> None:
