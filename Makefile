@@ -37,7 +37,7 @@ test: install-dev
 	@bash tests/run.sh
 
 lint: install-dev
-	$(PY) -m ruff check crm tests config.py wsgi.py bench
+	$(PY) -m ruff check .
 	$(PY) -m bandit -q -r crm -ll
 
 bench: install-dev

@@ -8,7 +8,7 @@ PG_URL="${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 status=0
 
 echo "== static checks: ruff, bandit"
-$PY -m ruff check crm tests config.py wsgi.py || status=1
+$PY -m ruff check . || status=1
 $PY -m bandit -q -r crm -ll || status=1
 
 echo "== tests on SQLite"
