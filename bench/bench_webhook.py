@@ -57,6 +57,26 @@ def _join_members(url: str, sandbox_url: str, sandbox, count: int) -> None:  # t
         db.engine.dispose()
 
 
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+def _private_redis() -> str | None:
+    """A private Redis database for the app's job queue, emptied first; None without Redis."""
+    return REDIS_URL if _flush(REDIS_URL) else None
+
+
+def _flush(url: str) -> bool:
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.flushdb()
+        client.close()
+        return True
+    except Exception:  # noqa: BLE001  (no Redis: the app runs its jobs inline)
+        return False
+
+
 def _effects(url: str) -> dict[str, int]:
     from crm.billing.models import Payment, ProcessedStripeEvent
     from crm.email.models import OutboxMessage
@@ -87,6 +107,13 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
     events = server.sandbox.take_events()
     log(f"{members} members joined and paid in {took():.1f}s: {len(events)} events to deliver (each twice)")
     env = {"STRIPE_API_BASE": server.url, "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    redis_url = _private_redis()
+    if redis_url:
+        # As deployed (README, "Deploying" step 3): the receipt is an RQ job for a worker on another
+        # machine, not sent inside the webhook request. No worker runs here; the receipts are
+        # counted in the outbox afterwards.
+        env["REDIS_URL"] = redis_url
+    log(f"webhook app: jobs {'queued in ' + redis_url if redis_url else 'run inline (no Redis)'}")
     with ctx.hello_server() as hello, ctx.app_server(url, env=env) as app:
         deliveries = events + events
         random.Random(6).shuffle(deliveries)
@@ -105,6 +132,8 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
         f"hello rps {[round(x.rps) for x in hello_loads]}")  # fmt: skip
     effects = _effects(url)
     ctx.data.drop(url)
+    if redis_url:
+        _flush(redis_url)
     expected = {"active memberships": members, "payments": members, "receipts": members,
                 "events recorded": len({e["id"] for e in events})}  # fmt: skip
     wrong = {k: f"{effects[k]} (expected {v})" for k, v in expected.items() if effects[k] != v}
@@ -116,5 +145,6 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
         NAME, backend, "webhook deliveries/s ÷ hello req/s", f"≥ {TARGET}; no lost or doubled effect", ratio,
         ratio >= TARGET and complete, note=note,
         figures={"deliveries/s": hook.rps, "hello req/s": hello_rps, "events": len(events), "deliveries": len(requests),
-                 "p50 ms": median(hook.latencies) * 1000, **{k: v for k, v in effects.items()}},  # fmt: skip
+                 "p50 ms": median(hook.latencies) * 1000, "jobs": "RQ (Redis)" if redis_url else "inline",
+                 **{k: v for k, v in effects.items()}},  # fmt: skip
     )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import db
@@ -43,6 +43,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="user")
+
+    #: Filled in by the per-request session query (crm.accounts.session): the status of the
+    #: contact's latest membership, "" if they never joined, None when not loaded.
+    latest_membership_status: Mapped[str | None] = query_expression()
 
     def get_id(self) -> str:
         # The session version is part of the id, so a bumped version invalidates old cookies.

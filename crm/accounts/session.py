@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import with_expression
 
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
@@ -52,6 +54,7 @@ def start_session(user: User, *, remember: bool = False, mfa_ok: bool = False) -
     session["login_at"] = now
     session["last_seen"] = now
     session["mfa_ok"] = mfa_ok
+    _new_csrf_secret()
     if remember:
         g.remember_cookie = raw
     else:
@@ -142,9 +145,13 @@ def load_user(user_id: str) -> User | None:
 
 @cache
 def _user_for_session() -> Select[tuple[User]]:
-    """The user of a live (not revoked) session row; built once, it runs on every request."""
+    """The user of a live (not revoked) session row, with their latest membership's status (read
+    by every page that depends on it); built once, it runs on every request."""
+    from crm.members_area.access import latest_status_of
+
     return (
         select(User)
+        .options(with_expression(User.latest_membership_status, latest_status_of(User.contact_id)))
         .join(UserSession, UserSession.user_id == User.id)
         .where(
             User.id == bindparam("user_id"),
@@ -184,7 +191,15 @@ def load_user_from_remember_cookie(request: Request) -> User | None:
     session["last_seen"] = now.timestamp()
     session["mfa_ok"] = False
     session["remembered"] = True
+    _new_csrf_secret()
     return user
+
+
+def _new_csrf_secret() -> None:
+    """A fresh CSRF secret for the new session, written with it: forms from before sign-in stop
+    working, and the first page after sign-in does not have to write the cookie again."""
+    g.pop("csrf_token", None)
+    generate_csrf()
 
 
 def _remember_cookie_headers(response: Response) -> Response:

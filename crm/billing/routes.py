@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.billing import stripe_gateway as gateway
-from crm.billing.webhook import process_event
+from crm.billing.webhook import already_processed, process_event
 from crm.extensions import csrf, db, limiter
 
 bp = Blueprint("billing", __name__)
@@ -21,9 +21,15 @@ log = logging.getLogger("crm.billing.webhook")
 def stripe_webhook():  # type: ignore[no-untyped-def]
     payload = request.get_data()
     try:
-        event = gateway.construct_event(payload, request.headers.get("Stripe-Signature"))
+        verified = gateway.verify_webhook(payload, request.headers.get("Stripe-Signature"))
+        if already_processed(verified.id):
+            return jsonify({"received": True, "result": "duplicate"})
+        event = verified.event()
     except gateway.InvalidWebhook as error:
         log.warning("stripe webhook refused: %s", error)
+        return jsonify({"error": "invalid signature"}), 400
+    except (ValueError, TypeError, AttributeError, KeyError):
+        log.warning("stripe webhook refused: body is not a Stripe event")
         return jsonify({"error": "invalid signature"}), 400
     for attempt in range(3):
         try:

@@ -16,12 +16,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import stripe
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
 
 if TYPE_CHECKING:
     from crm.contacts.models import Contact
@@ -239,12 +240,9 @@ def create_checkout_session(
 
 def retrieve_checkout_session(session_id: str) -> StripeObject:
     """The session with its subscription and payment intent expanded (ids stay at `.id`)."""
-    return _call(
-        "retrieve checkout session",
-        get_client().v1.checkout.sessions.retrieve,
-        session_id,
-        {"expand": ["subscription", "payment_intent", "invoice"]},
-    )
+    return _remembered("checkout_session", session_id, lambda: _call(
+        "retrieve checkout session", get_client().v1.checkout.sessions.retrieve, session_id,
+        {"expand": ["subscription", "payment_intent", "invoice"]}))  # fmt: skip
 
 
 def expire_checkout_session(session_id: str, *, idempotency_key: str) -> StripeObject:
@@ -270,22 +268,46 @@ def create_portal_session(customer_id: str, return_url: str) -> str:
 # --- subscriptions, invoices, charges -----------------------------------------------------------
 
 
+_READS_KEY = "crm_stripe_reads"
+
+
+@contextmanager
+def remembered_reads() -> Iterator[None]:
+    """Within this block (one webhook event), fetching the same Stripe object again returns the
+    first answer: an event's processing can fetch what it needs up front, before its transaction
+    takes any lock, and read the same state throughout. Nothing is kept after the block."""
+    previous = g.get(_READS_KEY)
+    setattr(g, _READS_KEY, {})
+    try:
+        yield
+    finally:
+        setattr(g, _READS_KEY, previous)
+
+
+def _remembered(kind: str, ident: str, fetch: Any) -> StripeObject:
+    reads = g.get(_READS_KEY) if has_app_context() else None
+    if reads is None:
+        return fetch()
+    key = (kind, ident)
+    if key not in reads:
+        reads[key] = fetch()
+    return reads[key]
+
+
 def retrieve_subscription(sub_id: str) -> StripeObject:
-    return _call("retrieve subscription", get_client().v1.subscriptions.retrieve, sub_id)
+    return _remembered("subscription", sub_id, lambda: _call(
+        "retrieve subscription", get_client().v1.subscriptions.retrieve, sub_id))  # fmt: skip
 
 
 def retrieve_invoice(invoice_id: str) -> StripeObject:
     """The invoice with its `payments` included (they hold the payment intent ids)."""
-    return _call(
-        "retrieve invoice",
-        get_client().v1.invoices.retrieve,
-        invoice_id,
-        {"expand": ["payments"]},
-    )
+    return _remembered("invoice", invoice_id, lambda: _call(
+        "retrieve invoice", get_client().v1.invoices.retrieve, invoice_id, {"expand": ["payments"]}))  # fmt: skip
 
 
 def retrieve_charge(charge_id: str) -> StripeObject:
-    return _call("retrieve charge", get_client().v1.charges.retrieve, charge_id)
+    return _remembered("charge", charge_id, lambda: _call(
+        "retrieve charge", get_client().v1.charges.retrieve, charge_id))  # fmt: skip
 
 
 def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:
@@ -503,8 +525,23 @@ def sync_plan(plan: Plan) -> bool:
 # --- webhooks ----------------------------------------------------------------------------------
 
 
-def construct_event(payload: bytes, sig_header: str | None) -> StripeObject:
-    """The verified event; InvalidWebhook when the signature is missing, wrong or stale."""
+@dataclass(frozen=True)
+class VerifiedWebhook:
+    """A delivery whose signature is good: its id and type are read from the JSON at once, the
+    SDK's event object is built only when asked for (a redelivery, about half of what Stripe
+    sends, is answered without building it)."""
+
+    payload: bytes
+    id: str
+    type: str
+
+    def event(self) -> StripeObject:
+        return get_client().construct_event_without_verification(self.payload)
+
+
+def verify_webhook(payload: bytes, sig_header: str | None) -> VerifiedWebhook:
+    """The verified delivery; InvalidWebhook when the signature is missing, wrong or stale, or the
+    body is not a Stripe event."""
     cfg = current_app.config
     secret = cfg.get("STRIPE_WEBHOOK_SECRET") or ""
     tolerance = int(cfg.get("STRIPE_WEBHOOK_TOLERANCE", 300))
@@ -513,15 +550,31 @@ def construct_event(payload: bytes, sig_header: str | None) -> StripeObject:
     if not secret:
         raise InvalidWebhook("STRIPE_WEBHOOK_SECRET is not configured")
     try:
-        event = get_client().construct_event(payload, sig_header, secret, tolerance)
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance)
     except stripe.SignatureVerificationError as error:
         raise InvalidWebhook("signature verification failed") from error
-    except (ValueError, UnicodeDecodeError, TypeError, AttributeError, KeyError) as error:
-        # A correctly signed body that is not a JSON object (e.g. `0` or `[]`) is still not an event.
+    except (ValueError, UnicodeDecodeError, TypeError, AttributeError) as error:
+        raise InvalidWebhook("signature verification failed") from error
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as error:
         raise InvalidWebhook("body is not a Stripe event") from error
-    if _field(event, "object") != "event" or not _field(event, "id") or not _field(event, "type"):
+    # A correctly signed body that is not a JSON object (e.g. `0` or `[]`) is still not an event.
+    if not isinstance(data, dict) or data.get("object") != "event":
         raise InvalidWebhook("body is not a Stripe event")
-    return event
+    event_id, event_type = data.get("id"), data.get("type")
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
+        raise InvalidWebhook("body is not a Stripe event")
+    return VerifiedWebhook(payload=bytes(payload), id=event_id, type=event_type)
+
+
+def construct_event(payload: bytes, sig_header: str | None) -> StripeObject:
+    """The verified event as the SDK's object; InvalidWebhook as `verify_webhook`."""
+    verified = verify_webhook(payload, sig_header)
+    try:
+        return verified.event()
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
+        raise InvalidWebhook("body is not a Stripe event") from error
 
 
 def event_to_dict(obj: Any) -> dict[str, Any]:

@@ -491,12 +491,41 @@ def process_event(event: Any) -> str:
     marker = ProcessedStripeEvent(
         id=event_id, type=event_type[:100], created=int(field(event, "created") or 0)
     )
-    if not insert_once(marker):  # the same event, delivered twice at once: the other one applies it
-        return "duplicate"
-    _pause_for_fault_tests()
     handler = HANDLERS.get(event_type)
-    if handler is None:
-        return "unhandled"
-    result = handler(event)
+    with gateway.remembered_reads():
+        if handler is not None:
+            _prefetch(event, event_type)
+        if not insert_once(marker):  # the same event, delivered twice at once: the other one applies it
+            return "duplicate"
+        _pause_for_fault_tests()
+        if handler is None:
+            return "unhandled"
+        result = handler(event)
     log.info("stripe event %s %s: %s", event_id, event_type, result)
     return result
+
+
+def _prefetch(event: Any, event_type: str) -> None:
+    """Fetch from Stripe what the handler will read before the transaction writes anything: the
+    network round trips then happen outside any lock (SQLite's write lock, PostgreSQL's row locks),
+    so concurrent deliveries do not queue behind them. A failure here is left to the handler,
+    which meets it again and handles it as it always does."""
+    obj = _object(event)
+    try:
+        if event_type.startswith("checkout.session.") and event_type != "checkout.session.expired":
+            if id_of(obj):
+                gateway.retrieve_checkout_session(str(id_of(obj)))
+        elif event_type == "invoice.paid":
+            sub_id = _invoice_subscription_id(obj)
+            if sub_id:
+                gateway.retrieve_subscription(sub_id)
+        elif event_type == "invoice.payment_failed":
+            if id_of(obj):
+                gateway.retrieve_invoice(str(id_of(obj)))
+        elif event_type.startswith("customer.subscription."):
+            if id_of(obj):
+                gateway.retrieve_subscription(str(id_of(obj)))
+        elif event_type == "charge.refunded" and id_of(obj):
+            gateway.retrieve_charge(str(id_of(obj)))
+    except gateway.GatewayError:
+        return

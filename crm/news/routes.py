@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 
+from crm.core.templating import render_fragment
 from crm.core.types import utcnow
 from crm.extensions import login_manager
 from crm.news import services
@@ -14,12 +17,18 @@ bp = Blueprint("news", __name__)
 
 @bp.get("/news")
 def index():  # type: ignore[no-untyped-def]
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     reader = services.reader_for(current_user)
-    pagination = services.news_page(page)
-    if page > 1 and not pagination.items:
+    found, news_list = services.news_list_cache.get((page, reader.teaser), lambda: _news_list(page, reader.teaser))
+    if page > 1 and not found:
         abort(404)
-    return render_template("news/index.html", pagination=pagination, reader=reader)
+    return render_template("news/index.html", news_list=news_list)
+
+
+def _news_list(page: int, teaser: str) -> tuple[bool, Any]:
+    """(whether the page has posts, the rendered list): kept a few seconds per page and teaser."""
+    pagination = services.news_page(page)
+    return bool(pagination.items), render_fragment("news/_list.html", pagination=pagination, teaser=teaser)
 
 
 @bp.get("/news/feed.xml")

@@ -9,12 +9,20 @@ from typing import Any
 
 from sqlalchemy import Row, Select, bindparam, select
 
+from crm.core.cache import ProcessCache, clear_on_change
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.news.models import Post
 
 PER_PAGE = 10
 FEED_SIZE = 20
+
+#: The rendered news list, per page and teaser kind (`NEWS_CACHE_SECONDS`, default 10): the list
+#: is the busiest page of the site and the same for every reader of a kind. Saving a post in this
+#: process drops it at once; other processes see the change when their copy expires, as they see
+#: a scheduled post's time come.
+news_list_cache = ProcessCache("news_list", "NEWS_CACHE_SECONDS", 10.0)
+clear_on_change(news_list_cache, Post)
 
 
 def published_filter():  # type: ignore[no-untyped-def]
@@ -44,6 +52,16 @@ class Reader:
     def reads_members_only(self) -> bool:
         return self.is_staff or self.has_access
 
+    @property
+    def teaser(self) -> str:
+        """What a members-only post in a list offers this reader: full (they may read it), renew
+        (a past or pending member), join (signed in, never a member) or signin (anonymous)."""
+        if self.reads_members_only:
+            return "full"
+        if self.signed_in:
+            return "renew" if self.membership_status else "join"
+        return "signin"
+
 
 def reader_for(user: Any) -> Reader:
     """The reader for `user` (Flask-Login's current_user, possibly anonymous)."""
@@ -53,7 +71,7 @@ def reader_for(user: Any) -> Reader:
         return Reader(signed_in=True, is_staff=True, has_access=True)
     from crm.members_area.access import membership_state
 
-    access, status = membership_state(user.contact_id)
+    access, status = membership_state(user.contact_id, getattr(user, "latest_membership_status", None))
     return Reader(signed_in=True, has_access=access, membership_status=status)
 
 
