@@ -191,3 +191,45 @@ def test_a_broad_search_counts_up_to_the_cap_and_says_so(staff_client, people, m
     assert names(staff_client, "q=example") == EVERYONE  # the rows are still every match, sorted
     html = staff_client.get("/staff/members?q=example&status=lapsed").get_data(as_text=True)
     assert "1 contact found." in html
+
+
+@pytest.mark.parametrize("common", [True, False], ids=["common-fragment", "rare-fragment"])
+def test_every_page_of_a_search_lists_exactly_the_matches_in_name_order(staff_client, app, monkeypatch, common):  # type: ignore[no-untyped-def]
+    """Both ways of answering a search (a common fragment read in name order a window at a time,
+    a rare one sorted from the index's matches) give the same pages as sorting every match."""
+    from crm.staff import members, search
+
+    monkeypatch.setattr(members, "PER_PAGE", 4)
+    monkeypatch.setattr(search, "DENSITY_PROBE_ROWS", 6)  # windows of 6, 48, ... rows
+    monkeypatch.setattr(search, "COMMON_SHARE", 0.0 if common else 2.0)
+    monkeypatch.setattr(search, "_windows", lambda first: [5, 20, None])  # pages spill past windows
+    for i in range(23):
+        make_contact(f"river{i}@example.org", first_name=f"F{i % 5}", last_name=f"Rivera{(i * 7) % 23:02d}")
+        make_contact(f"other{i}@example.org", first_name="Other", last_name=f"Person{i:02d}")
+    db.session.commit()
+    everyone = db.session.scalars(
+        db.select(Contact).where(Contact.email.like("river%")).order_by(Contact.last_name, Contact.first_name, Contact.id)
+    ).all()
+    expected = [f"{c.last_name}, {c.first_name}" for c in everyone]
+    listed = []
+    for page in range(1, 8):
+        listed += names(staff_client, f"q=iver&page={page}")
+    assert listed == expected
+    assert "23 contacts found." in staff_client.get("/staff/members?q=iver").get_data(as_text=True)
+
+
+def test_a_search_cost_does_not_grow_with_the_rows_it_skips(staff_client, app, monkeypatch):  # type: ignore[no-untyped-def]
+    """A rare fragment sorts only its matches: more non-matching contacts add no query."""
+    make_contact("needle@example.org", first_name="Nadia", last_name="Needleman")
+    for i in range(30):  # a rare fragment: one contact in thirty
+        make_contact(f"straw{i}@example.org", first_name="Straw", last_name=f"Bale{i}")
+    db.session.commit()
+    staff_client.get("/staff/members?q=needle")
+    with count_queries() as few:
+        assert names(staff_client, "q=needle") == ["Needleman, Nadia"]
+    for i in range(200):
+        make_contact(f"hay{i}@example.org", first_name="Hay", last_name=f"Stack{i}")
+    db.session.commit()
+    with count_queries() as many:
+        assert names(staff_client, "q=needle") == ["Needleman, Nadia"]
+    assert len(many) == len(few)
