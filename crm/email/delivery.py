@@ -7,7 +7,10 @@ How a message leaves:
    transaction leaves no row and sends nothing.
 3. `deliver_due` (the job, `flask crm send-outbox`, the daily run) claims rows with one UPDATE
    ... WHERE status='queued' (FOR UPDATE SKIP LOCKED on PostgreSQL), so two workers never get the
-   same row; a worker killed mid-send leaves a 'sending' lock that is reclaimed after a timeout.
+   same row; a worker killed mid-send leaves a 'sending' lock. When RQ runs that job again (its
+   retry after the worker died), the new run takes the lock back at once; otherwise the sweep
+   reclaims it after MAIL_LOCK_TIMEOUT_SECONDS. A row is re-checked as ours just before it is sent,
+   so a run whose lock was taken back stops there instead of sending it a second time.
 4. A failure is retried with exponential backoff; after MAIL_MAX_ATTEMPTS the row is 'failed' and
    shown at /staff/outbox, where staff can resend it.
 """
@@ -57,8 +60,24 @@ def setting(name: str) -> Any:
     return current_app.config.get(name, DEFAULTS[name])
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:6]}"
+def worker_id(job_id: str | None = None) -> str:
+    """A name for one delivery run's claims; under an RQ job it starts with the job's id."""
+    where = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    if job_id is None:
+        return f"{where}:{uuid.uuid4().hex[:6]}"
+    return f"{_job_prefix(job_id)}{uuid.uuid4().hex[:6]}:{where}"[:100]
+
+
+def _job_prefix(job_id: str) -> str:
+    return f"job:{job_id}:"
+
+
+def _current_job_id() -> str | None:
+    """The id of the RQ job this code runs in, or None (inline, CLI, tests)."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    return str(job.id) if job is not None else None
 
 
 # -- claiming -------------------------------------------------------------------------------
@@ -77,6 +96,39 @@ def reclaim_stale_locks(now: datetime | None = None) -> int:
     if result.rowcount:
         log.warning("reclaimed %s outbox message(s) from dead workers", result.rowcount)
     return int(result.rowcount or 0)
+
+
+def take_back_earlier_claims(job_id: str, now: datetime | None = None) -> int:
+    """Queue again what an earlier run of this RQ job claimed and never finished.
+
+    RQ runs a job again only once the earlier run has failed or its worker was found dead (killed:
+    its heartbeat expired), so send those rows now rather than leave them for the sweep after
+    MAIL_LOCK_TIMEOUT_SECONDS. A work horse that outlived its killed worker checks each row is still
+    its own before sending it, so at most the message it was sending at that moment goes twice.
+    """
+    now = now or utcnow()
+    with db.engine.begin() as conn:
+        result = conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.status == "sending",
+                outbox.c.locked_by.startswith(_job_prefix(job_id), autoescape=True),
+            )
+            .values(status="queued", locked_by=None, locked_at=None, next_attempt_at=now)
+        )
+    if result.rowcount:
+        log.warning("job %s took back %s outbox message(s) from its earlier run", job_id, result.rowcount)
+    return int(result.rowcount or 0)
+
+
+def _still_ours(message_id: int, worker: str) -> bool:
+    with db.engine.connect() as conn:
+        owner = conn.scalar(
+            select(outbox.c.id).where(
+                outbox.c.id == message_id, outbox.c.status == "sending", outbox.c.locked_by == worker
+            )
+        )
+    return owner is not None
 
 
 def claim(
@@ -135,6 +187,9 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
     with db.engine.connect() as conn:
         rows = conn.execute(select(outbox).where(outbox.c.id.in_(message_ids)).order_by(outbox.c.id)).all()
     for row in rows:
+        if not _still_ours(row.id, worker):
+            log.warning("outbox row %s was taken back from %s before it was sent; skipped", row.id, worker)
+            continue
         attempts = row.attempts + 1
         try:
             backend.send(build_message(row, sender))
@@ -173,7 +228,10 @@ def deliver_due(
 
     Safe to run in any number of processes at once: a row is sent by whoever claimed it.
     """
-    worker = worker_id()
+    job_id = _current_job_id()
+    worker = worker_id(job_id)
+    if job_id is not None:
+        take_back_earlier_claims(job_id)
     totals = {"sent": 0, "retry": 0, "failed": 0}
     batch = int(setting("MAIL_CLAIM_BATCH"))
     backend = get_backend()

@@ -1,7 +1,10 @@
-"""`flask crm import-members FILE.csv`: the same import as the staff page, with a progress bar."""
+"""`flask crm import-members FILE.csv`: the same import as the staff page, with a progress bar
+(off a terminal, a log line per committed chunk instead)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -25,6 +28,20 @@ def _parse_map(pairs: tuple[str, ...], headers: list[str]) -> dict[str, str]:
     return mapping
 
 
+def _log_progress(total: int) -> Callable[[service.ImportReport], None]:
+    """Off a terminal (cron, a log file) the bar prints nothing: log a line per committed chunk
+    instead, so the log of an interrupted import shows how far it got (running it again finishes)."""
+
+    def log(report: service.ImportReport) -> None:
+        click.echo(
+            f"committed: {report.rows:,} of {total:,} rows read (created {report.created:,}, "
+            f"updated {report.updated:,}, unchanged {report.unchanged:,}, errors {len(report.errors):,})",
+            err=True,
+        )
+
+    return log
+
+
 @crm_cli.command("import-members")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--map", "pairs", multiple=True, metavar="FIELD=Header",
@@ -41,11 +58,13 @@ def import_members_command(file: Path, pairs: tuple[str, ...], chunk_size: int, 
     mapping = _parse_map(pairs, headers)
     click.echo("Columns: " + ", ".join(f"{k} <- {v}" for k, v in mapping.items()))
     total = service.count_rows(text)
-    with click.progressbar(length=total, label=f"Importing {total:,} rows", file=click.get_text_stream("stderr")) as bar:
+    stderr = sys.stderr
+    with click.progressbar(length=total, label=f"Importing {total:,} rows", file=stderr) as bar:
         try:
             report = service.import_members(
                 text, mapping, source_name=file.name, actor_label="cli", chunk_size=max(1, chunk_size),
                 on_chunk=db.session.commit, progress=bar.update,
+                after_chunk=None if stderr.isatty() else _log_progress(total),
             )
         except service.ImportFileError as error:
             db.session.rollback()

@@ -480,8 +480,13 @@ def import_members(
     chunk_size: int = DEFAULT_CHUNK,
     on_chunk: Callable[[], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    after_chunk: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
-    """Validate every row, import the good ones in chunks, report each bad one with its line."""
+    """Validate every row, import the good ones in chunks, report each bad one with its line.
+
+    `on_chunk` commits each chunk; `after_chunk` then gets the report so far (rows read, created,
+    updated, unchanged, errors), e.g. to log how far an import got before it was interrupted.
+    """
     if "email" not in mapping:
         raise ImportFileError("Choose the column that holds the email address.")
     headers = read_headers(text)
@@ -500,6 +505,8 @@ def import_members(
             on_chunk()
         if progress:
             progress(len(chunk))
+        if after_chunk and chunk:
+            after_chunk(report)
         chunk.clear()
 
     for line, cells in iter_rows(text):
