@@ -147,6 +147,8 @@ class TestConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.TESTING = True
+        # The dashboard refreshes its figures in the request: no thread outlives a test's database.
+        self.DASHBOARD_REFRESH_IN_BACKGROUND = False
         self.PROPAGATE_EXCEPTIONS = False
         self.SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
         self.SQLALCHEMY_DATABASE_URI = _database_url(_env("TEST_DATABASE_URL", "sqlite://") or "sqlite://")

@@ -163,3 +163,43 @@ def test_monthly_series_counts_members_at_each_month_end(app):  # type: ignore[n
     assert max(point["members"] for point in series) == 2
     assert series[0]["members"] == 0  # 23 months ago neither had joined
     assert sum(point["income"] for point in series) == 2500
+
+
+def test_an_expired_dashboard_is_served_at_once_while_the_next_copy_is_computed(staff_client, app, monkeypatch):  # type: ignore[no-untyped-def]
+    """Past its minute, staff get the last copy straight away; a background thread computes the
+    next one, which the following page shows."""
+    import threading
+
+    import time_machine
+
+    from crm.staff import dashboard
+
+    seed(app)
+    app.config["DASHBOARD_REFRESH_IN_BACKGROUND"] = True
+    start = utcnow()
+    with time_machine.travel(start, tick=False):
+        staff_client.get("/staff")
+        make_payment(make_contact("late@example.org"), None, 7000, paid_at=start)
+        db.session.commit()
+    computing = threading.Event()
+    release = threading.Event()
+    real = dashboard.dashboard_figures
+
+    def slow_figures(now):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "dashboard-refresh":
+            computing.set()
+            release.wait(10)
+        return real(now)
+
+    monkeypatch.setattr(dashboard, "dashboard_figures", slow_figures)
+    with time_machine.travel(start + timedelta(minutes=2), tick=False):
+        stale = staff_client.get("/staff").get_data(as_text=True)  # not kept waiting
+        assert computing.wait(10)
+        assert "£156.00" not in stale.split("<h3>This month</h3>")[1].split("</table>")[0]
+        release.set()
+        for _ in range(100):
+            if not app.extensions["crm_dashboard_cache"].get("refreshing"):
+                break
+            threading.Event().wait(0.05)
+        fresh = staff_client.get("/staff").get_data(as_text=True)
+    assert "£156.00" in fresh.split("<h3>This month</h3>")[1].split("</table>")[0]
