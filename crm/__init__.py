@@ -83,6 +83,7 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
+    _limit_only_writes(app)
 
     from crm import models  # noqa: F401  (registers every table)
     from crm.core import database
@@ -123,3 +124,23 @@ def register_commands(app: Flask) -> None:
     from crm.cli import crm_cli
 
     app.cli.add_command(crm_cli)
+
+
+def _limit_only_writes(app: Flask) -> None:
+    """Every limit of this app is on a form's POST (sign-in, reset, join...): reads skip the
+    limiter's per-request bookkeeping, a good part of a cheap page's cost. A limit on a GET would
+    need this changed; tests/security proves each POST limit still holds."""
+    from flask import request
+
+    from crm.extensions import limiter
+
+    funcs = app.before_request_funcs.setdefault(None, [])
+    for index, func in enumerate(funcs):
+        if func == limiter._check_request_limit:
+
+            def check_writes(check=func):  # type: ignore[no-untyped-def]
+                if request.method not in ("GET", "HEAD", "OPTIONS"):
+                    return check()
+                return None
+
+            funcs[index] = check_writes

@@ -32,12 +32,3 @@ csrf = CSRFProtect()
 #: Storage is chosen in create_app: Redis when REDIS_URL is set, memory otherwise.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
-
-@limiter.request_filter
-def _reads_are_not_limited() -> bool:
-    """Every limit of this app is on a form's POST (sign-in, reset, join...): reads skip the
-    limiter's bookkeeping entirely, which is a good part of a cheap page's cost. A limit on a
-    GET would need this filter changed (tests/security proves each POST limit still holds)."""
-    from flask import request
-
-    return request.method in ("GET", "HEAD", "OPTIONS")
