@@ -527,13 +527,14 @@ def sync_plan(plan: Plan) -> bool:
 
 @dataclass(frozen=True)
 class VerifiedWebhook:
-    """A delivery whose signature is good: its id and type are read from the JSON at once, the
-    SDK's event object is built only when asked for (a redelivery, about half of what Stripe
-    sends, is answered without building it)."""
+    """A delivery whose signature the SDK verified, with the event as Stripe sent it (the parsed
+    JSON: the handlers read dicts and StripeObjects alike, and building the SDK's object for a
+    large event costs more than handling it). `event()` builds the SDK's object when wanted."""
 
     payload: bytes
     id: str
     type: str
+    data: dict[str, Any]
 
     def event(self) -> StripeObject:
         return get_client().construct_event_without_verification(self.payload)
@@ -565,7 +566,7 @@ def verify_webhook(payload: bytes, sig_header: str | None) -> VerifiedWebhook:
     event_id, event_type = data.get("id"), data.get("type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str) or not event_type:
         raise InvalidWebhook("body is not a Stripe event")
-    return VerifiedWebhook(payload=bytes(payload), id=event_id, type=event_type)
+    return VerifiedWebhook(payload=bytes(payload), id=event_id, type=event_type, data=data)
 
 
 def construct_event(payload: bytes, sig_header: str | None) -> StripeObject:

@@ -477,16 +477,18 @@ def already_processed(event_id: str) -> bool:
     return db.session.get(ProcessedStripeEvent, event_id) is not None
 
 
-def process_event(event: Any) -> str:
+def process_event(event: Any, *, checked: bool = False) -> str:
     """Apply one event once, in the caller's transaction (the caller commits, or rolls back).
 
+    `checked`: the caller has just looked the id up in this transaction and not found it (the
+    marker's unique id still stops a delivery racing this one).
     Returns what happened: 'duplicate', 'unhandled', or the handler's result.
     """
     event_id = str(field(event, "id") or "")
     event_type = str(field(event, "type") or "")
     if not event_id:
         return "ignored"
-    if already_processed(event_id):
+    if not checked and already_processed(event_id):
         return "duplicate"
     marker = ProcessedStripeEvent(
         id=event_id, type=event_type[:100], created=int(field(event, "created") or 0)

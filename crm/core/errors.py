@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from flask import Flask, g, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from crm.extensions import db
+from crm.extensions import db, login_manager
 
 log = logging.getLogger("crm.errors")
 
@@ -33,11 +33,20 @@ def wants_json() -> bool:
     )
 
 
-def render_error(code: int, description: str | None = None):  # type: ignore[no-untyped-def]
+def render_error(code: int, description: str | None = None, *, database_down: bool = False):  # type: ignore[no-untyped-def]
     title, hint = MESSAGES.get(code, MESSAGES[500])
     if wants_json():
         return jsonify({"error": title, "status": code}), code
-    return render_template("errors/error.html", code=code, title=title, hint=description or hint), code
+    context = {"code": code, "title": title, "hint": description or hint}
+    if not database_down:
+        try:
+            return render_template("errors/error.html", **context), code
+        except SQLAlchemyError:
+            db.session.rollback()  # the layout's own reads failed: the database went away meanwhile
+    # The layout reads the database (the menu pages, the signed-in user, whose rows the rollback
+    # expired): without it, the page shows neither, rather than fail again into a bare 500.
+    g._login_user = login_manager.anonymous_user()
+    return render_template("errors/error.html", nav_pages=tuple, **context), code
 
 
 def init_app(app: Flask) -> None:
@@ -61,7 +70,7 @@ def init_app(app: Flask) -> None:
     def handle_database_down(error: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
         log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
-        return render_error(503)
+        return render_error(503, database_down=True)
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
