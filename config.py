@@ -121,6 +121,11 @@ class Config:
         #: How many reverse proxies sit in front of the app (0: trust no X-Forwarded-* header).
         self.PROXY_COUNT = _env_int("PROXY_COUNT", 0)
         self.RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+        # Short-lived per-process copies of what many pages show (README, "Settings").
+        self.DASHBOARD_CACHE_SECONDS = _env_int("DASHBOARD_CACHE_SECONDS", 60)
+        self.DASHBOARD_REFRESH_IN_BACKGROUND = _env_bool("DASHBOARD_REFRESH_IN_BACKGROUND", True)
+        self.NEWS_CACHE_SECONDS = _env_int("NEWS_CACHE_SECONDS", 10)
+        self.NAV_CACHE_SECONDS = _env_int("NAV_CACHE_SECONDS", 30)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.PREFERRED_URL_SCHEME = "http"
         self.HSTS = False

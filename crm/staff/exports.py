@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Select, String, case, func, literal, select, text, type_coerce
 
 from crm.audit.services import record
-from crm.contacts.models import Contact
+from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 from crm.staff.search import (
@@ -117,6 +117,13 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
     csv.writer as it comes: the same cells `neutralise` makes, without Python work per cell.
     """
     sqlite = db.engine.dialect.name == "sqlite"
+    # PostgreSQL: each contact's newest membership and whether they have a live declaration come
+    # from two grouped passes joined by hash (half the time of a subquery run per contact);
+    # SQLite walks its indexes per contact faster than it builds the grouped tables.
+    declared = None if sqlite else (
+        select(GiftAidDeclaration.contact_id).where(GiftAidDeclaration.cancelled_at.is_(None)).distinct().subquery()
+    )
+    gift_aid = gift_aid_declared() if declared is None else declared.c.contact_id.is_not(None)
     stmt = select(
         *[
             _safe_text(column)
@@ -138,10 +145,12 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
         _utc_date(Membership.joined_at, sqlite=sqlite),
         _utc_date(Membership.paid_through, sqlite=sqlite),
         case((Membership.auto_renew.is_(None), _text("")), (Membership.auto_renew.is_(True), _text("yes")), else_=_text("no")),
-        case((gift_aid_declared(), _text("yes")), else_=_text("no")),
+        case((gift_aid, _text("yes")), else_=_text("no")),
         case((Contact.email_consent.is_(True), _text("yes")), else_=_text("no")),
     ).select_from(Contact)
-    stmt = apply_member_filters(stmt, filters)
+    stmt = apply_member_filters(stmt, filters, grouped=not sqlite)
+    if declared is not None:
+        stmt = stmt.outerjoin(declared, declared.c.contact_id == Contact.id)
     if not sqlite:
         return stmt.order_by(*member_order(filters.sort))
     # A rowid range lets SQLite scan the table in order (every id is positive: nothing is lost);

@@ -222,11 +222,18 @@ def count_members_capped(filters: MemberFilters, cap: int | None = None) -> int:
     return db.session.scalar(select(func.count()).select_from(stmt.limit(cap + 1).subquery())) or 0
 
 
-def apply_member_filters(stmt: Select[Any], filters: MemberFilters) -> Select[Any]:
-    """Join the newest membership and plan, then narrow by every filter (all in SQL)."""
-    stmt = stmt.outerjoin(Membership, Membership.id == latest_membership_id()).outerjoin(
-        Plan, Plan.id == Membership.plan_id
-    )
+def apply_member_filters(stmt: Select[Any], filters: MemberFilters, *, grouped: bool = False) -> Select[Any]:
+    """Join the newest membership and plan, then narrow by every filter (all in SQL).
+
+    `grouped`: find every contact's newest membership in one grouped pass joined by hash, rather
+    than a subquery per contact (for reading every contact, as the export does, on PostgreSQL).
+    """
+    if grouped:
+        newest = select(Membership.contact_id, func.max(Membership.id).label("id")).group_by(Membership.contact_id).subquery()
+        stmt = stmt.outerjoin(newest, newest.c.contact_id == Contact.id).outerjoin(Membership, Membership.id == newest.c.id)
+    else:
+        stmt = stmt.outerjoin(Membership, Membership.id == latest_membership_id())
+    stmt = stmt.outerjoin(Plan, Plan.id == Membership.plan_id)
     condition = search_condition(filters.q)
     if condition is not None:
         stmt = stmt.where(condition)
