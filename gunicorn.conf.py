@@ -19,6 +19,9 @@ errorlog = "-"
 # Never log query strings with tokens in them: log the path only.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No control socket (gunicorn 25+): it would be one path for every server on the host, so a second
+# app server (or the benchmarks' baseline) would take it over; signals do the same job.
+control_socket_disable = True
 
 
 def post_fork(server, worker):  # noqa: ARG001  (gunicorn hook signature)
