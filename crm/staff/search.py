@@ -290,9 +290,6 @@ DENSITY_PROBE_ROWS = 1000
 COMMON_SHARE = 0.10
 #: The most matches of a rare fragment that are sorted by name for the page.
 SORT_CAP = 5000
-#: The searched text wrapped so that no index applies (the common way tests rows read in name
-#: order). A constant, like SEARCH_TEXT_SQL.
-_UNINDEXED_TEXT_SQL = f"({SEARCH_TEXT_SQL} || '')"
 
 
 def _scan_like(column: Any, query: str) -> ColumnElement[bool]:
