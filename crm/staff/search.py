@@ -307,8 +307,8 @@ def is_common_fragment(query: str) -> bool:
     return bool(rows) and hits >= COMMON_SHARE * rows
 
 
-def _index_condition(query: str, limit: int | None = None) -> ColumnElement[bool]:
-    """The fragment's matches found through the index (at most `limit` of them on SQLite)."""
+def _index_matches(query: str) -> Any:
+    """A subquery of at most SORT_CAP + 1 matching contacts (id and name), found through the index."""
     engine = db.engine
     if engine.dialect.name == "sqlite" and len(query) >= 3 and _sqlite_index_ready(engine):
         phrase = '"' + query.replace('"', '""') + '"'
@@ -316,14 +316,11 @@ def _index_condition(query: str, limit: int | None = None) -> ColumnElement[bool
             select(literal_column("rowid"))
             .select_from(text(_FTS_TABLE))
             .where(literal_column(_FTS_TABLE).op("MATCH")(phrase))
+            .limit(SORT_CAP + 1)
         )
-        return Contact.id.in_((found.limit(limit) if limit else found).scalar_subquery())
-    return _like_condition(query)
-
-
-def _index_matches(query: str) -> Any:
-    """A subquery of at most SORT_CAP + 1 matching contacts (id and name), found through the index."""
-    condition = _index_condition(query, SORT_CAP + 1)
+        condition: ColumnElement[bool] = Contact.id.in_(found.scalar_subquery())
+    else:
+        condition = _like_condition(query)
     return select(Contact.id, Contact.last_name, Contact.first_name).where(condition).limit(SORT_CAP + 1).subquery()
 
 
@@ -390,13 +387,6 @@ def search_page(query: str, *, cap: int, per_page: int, page: int) -> tuple[int,
         total = rows[0][1] if rows else db.session.scalar(select(func.count()).select_from(found)) or 0
         if total <= SORT_CAP:
             return total, [row[0] for row in rows]
-        # Many matches, yet not common enough to meet them early in name order (a surname, at
-        # a million contacts): every match through the index, sorted in SQL.
-        matching = select(Contact.id).where(_index_condition(query))
-        if total <= cap:  # (only when SORT_CAP is set below the count's cap)
-            total = db.session.scalar(select(func.count()).select_from(matching.limit(cap + 1).subquery())) or 0
-        ordered = matching.order_by(*member_order("name"))
-        return total, list(db.session.scalars(ordered.limit(per_page).offset((page - 1) * per_page)))
     if not query:
         total = db.session.scalar(select(func.count()).select_from(select(Contact.id).limit(cap + 1).subquery())) or 0
         ordered = select(Contact.id).order_by(*member_order("name"))
