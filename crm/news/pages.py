@@ -38,8 +38,3 @@ def _read_nav_pages() -> tuple[NavLink, ...]:
         select(Page.slug, Page.title).where(Page.show_in_nav.is_(True)).order_by(Page.nav_order, Page.id)
     ).all()
     return tuple(NavLink(slug, title) for slug, title in rows)
-
-
-def forget_nav_pages() -> None:
-    """Drop every cached copy of the navigation in this process (after a page is saved)."""
-    nav_cache.clear()

@@ -160,6 +160,10 @@ def publish_due_posts(now: datetime | None = None) -> int:
     )
     db.session.flush()
     db.session.expire_all()
+    # A bulk UPDATE passes the ORM's events by: drop this process's cached news list here.
+    from crm.news.services import news_list_cache
+
+    news_list_cache.changed_in(db.session)
     return count
 
 

@@ -22,14 +22,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, case, func, literal, select, text, type_coerce
+from sqlalchemy import Select, String, case, func, literal, select, text
 
 from crm.audit.services import record
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 from crm.staff.search import (
-    SORT_KEYS,
     MemberFilters,
     apply_member_filters,
     gift_aid_declared,
@@ -155,7 +154,7 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
         return stmt.order_by(*member_order(filters.sort))
     # A rowid range lets SQLite scan the table in order (every id is positive: nothing is lost);
     # `column || ''` is the same value and order, but no index can serve it.
-    return stmt.where(Contact.id > 0).order_by(*_unindexed_order(filters.sort))
+    return stmt.where(Contact.id > 0).order_by(*member_order(filters.sort, unindexed=True))
 
 
 def _text(value: str) -> Any:
@@ -179,23 +178,6 @@ def _utc_date(column: Any, *, sqlite: bool) -> Any:
     if sqlite:
         return func.substr(column, 1, 10, type_=String)
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD", type_=String)
-
-
-def _unindexed_order(sort: str) -> list[Any]:
-    """`member_order(sort)`, spelled so that SQLite sorts instead of walking an index."""
-    descending = sort.startswith("-")
-    key = sort.lstrip("-")
-    if key not in SORT_KEYS:
-        key, descending = "name", False
-    columns = {
-        "name": [Contact.last_name, Contact.first_name],
-        "joined": [Membership.joined_at],
-        "paid_through": [Membership.paid_through],
-        "number": [Contact.member_number],
-    }[key]
-    unindexed = [type_coerce(c, String).concat("") for c in columns]
-    ordered = [(c.desc() if descending else c.asc()).nulls_last() for c in unindexed]
-    return ordered + [Contact.id.desc() if descending else Contact.id.asc()]
 
 
 def count_members(filters: MemberFilters) -> int:
