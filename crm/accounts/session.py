@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import secrets
 from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.orm import with_expression
+from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict, set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
+from crm.core.database import read_row
 from crm.core.types import utcnow
 from crm.extensions import db, login_manager
 
@@ -34,7 +38,10 @@ def new_session_row(user: User, *, remember: bool = False) -> str:
     remember_until = now + current_app.config["REMEMBER_COOKIE_DURATION"] if remember else None
     db.session.add(
         UserSession(
-            user_id=user.id, token_hash=hash_token(raw), created_at=now, last_seen_at=now,
+            user_id=user.id,
+            token_hash=hash_token(raw),
+            created_at=now,
+            last_seen_at=now,
             remember_until=remember_until,
         )
     )
@@ -125,7 +132,8 @@ LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
 def load_user(user_id: str) -> User | None:
-    """The signed-in user, when their session row is live: one query for the user and the row."""
+    """The signed-in user, when their session row is live: one read for the user, the row and
+    their membership's status, outside the request's transaction (crm.core.database.read_row)."""
     raw = session.get("sid")
     if not raw or not isinstance(raw, str):
         return None
@@ -134,8 +142,11 @@ def load_user(user_id: str) -> User | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    user = db.session.scalar(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
-    if user is None or user.disabled or user.session_version != version:
+    row = read_row(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
+    if row is None:
+        return None
+    user = _in_this_session(row)
+    if user.disabled or user.session_version != version:
         return None
     if _expired(user):
         return None
@@ -144,14 +155,13 @@ def load_user(user_id: str) -> User | None:
 
 
 @cache
-def _user_for_session() -> Select[tuple[User]]:
-    """The user of a live (not revoked) session row, with their latest membership's status (read
-    by every page that depends on it); built once, it runs on every request."""
+def _user_for_session() -> Select[Any]:
+    """The user's columns and their latest membership's status (read by every page that depends
+    on it), for a live (not revoked) session row; built once, it runs on every request."""
     from crm.members_area.access import latest_status_of
 
     return (
-        select(User)
-        .options(with_expression(User.latest_membership_status, latest_status_of(User.contact_id)))
+        select(*_user_columns(), latest_status_of(User.contact_id).label("latest_membership_status"))
         .join(UserSession, UserSession.user_id == User.id)
         .where(
             User.id == bindparam("user_id"),
@@ -159,6 +169,36 @@ def _user_for_session() -> Select[tuple[User]]:
             UserSession.revoked_at.is_(None),
         )
     )
+
+
+@cache
+def _user_columns() -> tuple[Any, ...]:
+    """Every stored attribute of User, labelled with its attribute name."""
+    return tuple(
+        getattr(User, prop.key).label(prop.key)
+        for prop in User.__mapper__.column_attrs
+        if any(getattr(column, "table", None) is User.__table__ for column in prop.columns)
+    )
+
+
+def _in_this_session(row: Row[Any]) -> User:
+    """The User for a row read outside the ORM, as a persistent object of this request's session
+    (lazy loads and changes work as for a queried one; no second query)."""
+    key = identity_key(User, row.id)
+    known = db.session.identity_map.get(key)
+    if known is not None:
+        # As a query would: attributes it already holds stay, unloaded (expired) ones are filled.
+        loaded = instance_dict(known)
+        for name, value in row._mapping.items():
+            if name not in loaded or name == "latest_membership_status":
+                set_committed_value(known, name, value)
+        return known  # type: ignore[no-any-return]
+    user: User = User.__mapper__.class_manager.new_instance()
+    for name, value in row._mapping.items():
+        set_committed_value(user, name, value)
+    make_transient_to_detached(user)
+    db.session.add(user)
+    return user
 
 
 def _touch_last_seen() -> None:

@@ -1,12 +1,15 @@
-"""Database engine settings: SQLite gets WAL, foreign keys and a busy timeout."""
+"""Database engine settings: SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL
+connections are checked after they sat idle in the pool."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Executable, Row, event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from crm.extensions import db
 
@@ -25,12 +28,58 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+#: A pooled PostgreSQL connection that sat unused for longer than this is pinged before it is
+#: handed out (a restarted server or a dropped link is then noticed without failing a request).
+#: One in steady use is not: pinging every checkout (`pool_pre_ping`) cost a round trip per request.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _mark_returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    returned_at = record.info.get("returned_at")
+    if returned_at is None or time.monotonic() - returned_at <= PING_AFTER_IDLE_SECONDS:
+        return
+    dialect = db.engine.dialect
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, None):
+            # The pool drops this connection and hands out a new one.
+            raise exc.DisconnectionError() from error
+        raise
+
+
+def _watch_postgres_pool(engine: Engine) -> None:
+    event.listen(engine, "checkin", _mark_returned)
+    event.listen(engine, "checkout", _ping_if_idle)
+
+
 def init_app(app: Flask) -> None:
     with app.app_context():
         engine: Engine = db.engine
-        if engine.dialect.name == "sqlite" and not getattr(engine, "_crm_pragmas", False):
+        if getattr(engine, "_crm_configured", False):
+            return
+        if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
-            engine._crm_pragmas = True  # type: ignore[attr-defined]
+        elif engine.dialect.name == "postgresql":
+            _watch_postgres_pool(engine)
+        engine._crm_configured = True  # type: ignore[attr-defined]
+
+
+def read_row(statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+    """The first row of a read, on a pooled connection of its own, outside the request's transaction.
+
+    For the reads every request makes before it knows whether it will write (the session check):
+    on PostgreSQL the connection is in autocommit, so the read is one round trip (no BEGIN and
+    ROLLBACK), and a request that reads nothing else never opens a transaction at all.
+    """
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.execute(statement, params).first()
 
 
 def is_postgres() -> bool:
@@ -48,6 +97,9 @@ def locked_for_update(model: Any, ident: int) -> Any:
 
     if db.session.get_bind().dialect.name == "sqlite":
         db.session.execute(
-            update(model).where(model.id == ident).values(id=ident).execution_options(synchronize_session=False)
+            update(model)
+            .where(model.id == ident)
+            .values(id=ident)
+            .execution_options(synchronize_session=False)
         )
     return db.session.get(model, ident, with_for_update=True, populate_existing=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 
 from crm.extensions import db
 from crm.memberships import lifecycle
@@ -39,10 +39,13 @@ def membership_state(contact_id: int, known_status: str | None = None) -> tuple[
 
 
 def _latest_status_query(contact_id: Any) -> Select[tuple[str]]:
+    # Equalities rather than IN (...): an IN list is re-expanded into the SQL on every execution,
+    # and this runs on every signed-in request.
+    is_current = or_(*(Membership.status == status for status in CURRENT_STATUSES))
     return (
         select(Membership.status)
         .where(Membership.contact_id == contact_id)
-        .order_by(case((Membership.status.in_(CURRENT_STATUSES), 0), else_=1), Membership.id.desc())
+        .order_by(case((is_current, 0), else_=1), Membership.id.desc())
         .limit(1)
     )
 

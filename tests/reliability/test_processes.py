@@ -247,8 +247,66 @@ def test_postgres_restart_gives_fast_503s_then_recovers_without_restarting_the_a
             assert path == "/healthz" or "The service is briefly unavailable" in page, page[:300]
         assert client.get("/healthz").get_json()["database"] == "error"
         pg_ctl("start")
-        assert client.get("/healthz").status_code == 200  # pool_pre_ping: no app restart needed
+        assert client.get("/healthz").status_code == 200  # the failed connections were dropped: no restart
         assert client.get("/news").status_code == 200
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _outage_app(url: str):  # type: ignore[no-untyped-def]
+    return create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=url.replace("postgresql://", "postgresql+psycopg://"),
+        RATELIMIT_STORAGE_URI="memory://",
+        NEWS_CACHE_SECONDS=0,
+        NAV_CACHE_SECONDS=0,
+    )
+
+
+def test_a_quiet_restart_is_caught_by_the_idle_ping_and_no_request_fails(private_postgres, monkeypatch):
+    """Pooled connections are pinged only after sitting idle (not on every checkout): a restart
+    while the site was quiet costs no visitor an error page."""
+    from crm.core import database
+
+    url, pg_ctl = private_postgres
+    pg_app = _outage_app(url)
+    with pg_app.app_context():
+        db.create_all()
+        member = sign_in_as(pg_app.test_client(), make_user("quiet@example.org"))
+        assert member.get("/news").status_code == 200 and member.get("/account").status_code == 200
+        db.session.remove()  # every connection is back in the pool, as between two requests
+        pg_ctl("stop")
+        pg_ctl("start")  # every pooled connection is now dead, and nothing has noticed yet
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)  # they all sat idle long enough
+        assert [member.get(path).status_code for path in ("/news", "/account", "/news")] == [200, 200, 200]
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_costs_one_request(private_postgres, monkeypatch):
+    """The other side of the trade: while connections are in steady use they are not pinged, so a
+    restart in that moment fails the one request that meets a dead connection; the pool then drops
+    every connection from before the restart and the next requests work."""
+    from crm.core import database
+
+    url, pg_ctl = private_postgres
+    pg_app = _outage_app(url)
+    with pg_app.app_context():
+        db.create_all()
+        member = sign_in_as(pg_app.test_client(), make_user("steady@example.org"))
+        pings: list[object] = []
+        dialect = db.engine.dialect
+        real_ping = dialect.do_ping
+        monkeypatch.setattr(dialect, "do_ping", lambda conn: pings.append(conn) or real_ping(conn))
+        for _ in range(5):
+            assert member.get("/news").status_code == 200
+        assert pings == []  # in steady use: no round trip spent on pings
+        db.session.remove()
+        monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 3600.0)
+        pg_ctl("stop")
+        pg_ctl("start")
+        first, *rest = [member.get("/news").status_code for _ in range(3)]
+        assert first in (200, 503) and rest == [200, 200], (first, rest)
         db.session.remove()
         db.engine.dispose()
 
