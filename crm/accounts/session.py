@@ -171,19 +171,20 @@ def _user_for_session() -> Select[Any]:
     )
 
 
+#: What every signed-in request reads of the user; the rest (password hash, second factor...) is
+#: loaded, in one query, by the few pages that use it.
+SESSION_COLUMNS = ("id", "contact_id", "role", "session_version", "disabled")
+
+
 @cache
 def _user_columns() -> tuple[Any, ...]:
-    """Every stored attribute of User, labelled with its attribute name."""
-    return tuple(
-        getattr(User, prop.key).label(prop.key)
-        for prop in User.__mapper__.column_attrs
-        if any(getattr(column, "table", None) is User.__table__ for column in prop.columns)
-    )
+    return tuple(getattr(User, name) for name in SESSION_COLUMNS)
 
 
 def _in_this_session(row: Row[Any]) -> User:
-    """The User for a row read outside the ORM, as a persistent object of this request's session
-    (lazy loads and changes work as for a queried one; no second query)."""
+    """The User for a row read outside the ORM, as a persistent object of this request's session:
+    relationships and the columns not read load on first use, changes are saved, as for a
+    queried one."""
     key = identity_key(User, row.id)
     known = db.session.identity_map.get(key)
     if known is not None:
@@ -194,8 +195,7 @@ def _in_this_session(row: Row[Any]) -> User:
                 set_committed_value(known, name, value)
         return known  # type: ignore[no-any-return]
     user: User = User.__mapper__.class_manager.new_instance()
-    for name, value in row._mapping.items():
-        set_committed_value(user, name, value)
+    instance_dict(user).update(row._mapping)  # as loaded; the columns not read are marked expired
     make_transient_to_detached(user)
     db.session.add(user)
     return user

@@ -24,17 +24,23 @@ def init_app(app: Flask) -> None:
     stripe_origin = app.config.get("STRIPE_API_BASE") or "https://checkout.stripe.com"
     csp = CSP.format(stripe=stripe_origin.rstrip("/"))
 
+    defaults = [
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if app.config.get("HSTS"):
+        defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+
     @app.after_request
     def set_security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config.get("HSTS"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        present = {name.lower() for name, _value in headers.items()}
+        # One pass over the response's headers (a view may have set its own), not one per header.
+        headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
         private = request.path.startswith(("/account", "/staff", "/news", "/login", "/password"))
         if private or (current_user and current_user.is_authenticated):
             headers["Cache-Control"] = "no-store"

@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, current_app, render_template
+from functools import lru_cache
+
+from flask import Flask, current_app, g, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf
+from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from crm.core.money import format_money
@@ -37,7 +41,39 @@ def render_fragment(template_name: str, **context: Any) -> Markup:
     return Markup(render_template(template_name, **context))  # noqa: S704  # nosec B704  (autoescaped template output)
 
 
+def fixed_url(endpoint: str, **values: str) -> str:
+    """`url_for` for a URL that depends only on the route map (static files, the feed, a page by
+    slug): built once per process, not on every page view."""
+    return _fixed_url(request.script_root, endpoint, tuple(sorted(values.items())))
+
+
+@lru_cache(maxsize=1024)
+def _fixed_url(_script_root: str, endpoint: str, values: tuple[tuple[str, str], ...]) -> str:
+    return url_for(endpoint, **dict(values))
+
+
+def csrf_token() -> str:
+    """Flask-WTF's CSRF token for this session, signed once per process rather than on every page.
+
+    The signed token is the session's secret and a signature over it; with no time limit set
+    (WTF_CSRF_TIME_LIMIT = None, the token lives as long as the session), a token signed earlier
+    is exactly as valid, so the first one is kept. Forms still call Flask-WTF directly.
+    """
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    raw = session.get(field)
+    if field not in g and isinstance(raw, str) and current_app.config.get("WTF_CSRF_TIME_LIMIT") is None:
+        secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+        setattr(g, field, _signed_csrf_token(str(secret), raw))
+    return generate_csrf()  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=4096)
+def _signed_csrf_token(secret: str, raw: str) -> str:
+    return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)  # Flask-WTF's salt
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.globals["fixed_url"] = fixed_url
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["date"] = format_date
     app.jinja_env.filters["datetime"] = format_datetime
@@ -52,4 +88,5 @@ def init_app(app: Flask) -> None:
             "org_name": current_app.config["ORG_NAME"],
             "org_address": current_app.config["ORG_ADDRESS"],
             "nav_pages": nav_pages,
+            "csrf_token": csrf_token,  # in place of the one Flask-WTF's context processor adds
         }
