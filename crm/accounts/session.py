@@ -10,21 +10,20 @@ the same row, so signing out ends both. Staff never get a remember-me cookie.
 from __future__ import annotations
 
 import secrets
-from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Row, Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
-from crm.core.database import read_row
+from crm.core.database import HotRead
 from crm.core.types import utcnow
 from crm.extensions import db, login_manager
 
@@ -142,7 +141,7 @@ def load_user(user_id: str) -> User | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    row = read_row(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
+    row = SESSION_READ.first(user_id=ident, token_hash=hash_token(raw))
     if row is None:
         return None
     user = _in_this_session(row)
@@ -154,14 +153,21 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-@cache
+#: What every signed-in request reads of the user; the rest (password hash, second factor...) is
+#: loaded, in one query, by the few pages that use it.
+SESSION_COLUMNS = ("id", "contact_id", "role", "session_version", "disabled")
+
+
 def _user_for_session() -> Select[Any]:
-    """The user's columns and their latest membership's status (read by every page that depends
-    on it), for a live (not revoked) session row; built once, it runs on every request."""
+    """The user's session columns and their latest membership's status (read by every page that
+    depends on it), for a live (not revoked) session row."""
     from crm.members_area.access import latest_status_of
 
     return (
-        select(*_user_columns(), latest_status_of(User.contact_id).label("latest_membership_status"))
+        select(
+            *(getattr(User, name) for name in SESSION_COLUMNS),
+            latest_status_of(User.contact_id).label("latest_membership_status"),
+        )
         .join(UserSession, UserSession.user_id == User.id)
         .where(
             User.id == bindparam("user_id"),
@@ -171,31 +177,25 @@ def _user_for_session() -> Select[Any]:
     )
 
 
-#: What every signed-in request reads of the user; the rest (password hash, second factor...) is
-#: loaded, in one query, by the few pages that use it.
-SESSION_COLUMNS = ("id", "contact_id", "role", "session_version", "disabled")
+#: Compiled once per database, run on every signed-in request.
+SESSION_READ = HotRead(_user_for_session)
 
 
-@cache
-def _user_columns() -> tuple[Any, ...]:
-    return tuple(getattr(User, name) for name in SESSION_COLUMNS)
-
-
-def _in_this_session(row: Row[Any]) -> User:
+def _in_this_session(row: dict[str, Any]) -> User:
     """The User for a row read outside the ORM, as a persistent object of this request's session:
     relationships and the columns not read load on first use, changes are saved, as for a
     queried one."""
-    key = identity_key(User, row.id)
+    key = identity_key(User, row["id"])
     known = db.session.identity_map.get(key)
     if known is not None:
         # As a query would: attributes it already holds stay, unloaded (expired) ones are filled.
         loaded = instance_dict(known)
-        for name, value in row._mapping.items():
+        for name, value in row.items():
             if name not in loaded or name == "latest_membership_status":
                 set_committed_value(known, name, value)
         return known  # type: ignore[no-any-return]
     user: User = User.__mapper__.class_manager.new_instance()
-    instance_dict(user).update(row._mapping)  # as loaded; the columns not read are marked expired
+    instance_dict(user).update(row)  # as loaded; the columns not read are marked expired
     make_transient_to_detached(user)
     db.session.add(user)
     return user

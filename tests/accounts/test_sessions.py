@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crm.accounts.session import REMEMBER_COOKIE
+from crm.extensions import db
 from tests.accounts.conftest import is_signed_in, login
-from tests.fixtures import PASSWORD, sign_in_as
+from tests.fixtures import PASSWORD, make_user, sign_in_as
 
 
 def _copy_cookies(source, target) -> None:  # type: ignore[no-untyped-def]
@@ -147,3 +148,29 @@ def test_session_cookie_flags(client, member):
     cookie = response.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+
+
+def test_the_session_read_gives_what_an_orm_query_gives_and_finds_nothing_for_a_revoked_row(app):
+    """The per-request session check goes straight through the driver (crm.core.database.HotRead):
+    same values and types as SQLAlchemy's own query, nothing for a revoked or unknown session."""
+    from sqlalchemy import update
+
+    from crm.accounts.models import UserSession
+    from crm.accounts.session import SESSION_READ, _user_for_session, new_session_row
+    from crm.accounts.tokens import hash_token
+    from tests.members_area.factories import make_membership, make_plan
+
+    user = make_user("hot@example.org")
+    make_membership(user.contact, make_plan(), "active")
+    raw = new_session_row(user)
+    db.session.commit()
+    params = {"user_id": user.id, "token_hash": hash_token(raw)}
+    expected = dict(db.session.execute(_user_for_session(), params).mappings().one())
+    got = SESSION_READ.first(**params)
+    assert got == expected and got["latest_membership_status"] == "active"
+    assert {name: type(value) for name, value in got.items()} == {n: type(v) for n, v in expected.items()}
+    assert got["disabled"] is False  # converted (SQLite stores 0)
+    assert SESSION_READ.first(user_id=user.id, token_hash=hash_token("not a session")) is None
+    db.session.execute(update(UserSession).values(revoked_at=db.func.now()))
+    db.session.commit()
+    assert SESSION_READ.first(**params) is None
