@@ -72,15 +72,14 @@ def init_app(app: Flask) -> None:
 
 
 class HotRead:
-    """A read that every request makes (the session check), run on a pooled connection of its own,
-    outside the request's transaction, straight through the database driver.
+    """A read that every request makes (the session check), on a pooled connection of its own,
+    outside the request's transaction, with the SQL compiled once per database.
 
     On PostgreSQL the connection is in autocommit, so the read is one round trip (no BEGIN and
-    ROLLBACK), and a request that reads nothing else never opens a transaction. The statement is
-    compiled once per database; SQLAlchemy's per-execution work (cache key, execution context,
-    result object) was a fifth of a signed-in page's cost. Values are converted by the columns'
-    own types, and driver errors come out as SQLAlchemy's (a lost connection is dropped from the
-    pool), so callers and error pages see what a normal query would give them.
+    ROLLBACK), and a request that reads nothing else never opens a transaction. The SQL goes to
+    the driver as it is (`exec_driver_sql`: SQLAlchemy's events, error handling and pool still
+    apply, its per-execution compile-cache lookup does not), and the values are converted by the
+    columns' own types.
     """
 
     def __init__(self, build: Callable[[], Select[Any]]) -> None:
@@ -89,18 +88,13 @@ class HotRead:
 
     def first(self, **params: Any) -> dict[str, Any] | None:
         engine = db.engine
-        dialect = engine.dialect
-        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        compiled = self._compiled.get(engine.dialect.name) or self._compile(engine.dialect)
         values = compiled.statement.construct_params(params)
         arguments = tuple(values[name] for name in compiled.order) if compiled.order is not None else values
-        try:
-            connection = engine.raw_connection()
-        except dialect.loaded_dbapi.Error as error:  # the database cannot be reached
-            raise exc.DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error, dialect=dialect) from error
-        try:
-            row = _fetch_one(connection, dialect, compiled.sql, arguments)
-        finally:
-            connection.close()
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+            row = connection.exec_driver_sql(compiled.sql, arguments).first()
         if row is None:
             return None
         return {
@@ -133,31 +127,6 @@ class _Compiled:
     order: tuple[str, ...] | None  #: parameter names in placeholder order (positional drivers)
     labels: tuple[str, ...]
     converters: tuple[Callable[[Any], Any] | None, ...]
-
-
-def _fetch_one(connection: Any, dialect: Any, sql: str, arguments: Any) -> Any:
-    autocommit = dialect.name == "postgresql"
-    driver = connection.driver_connection
-    try:
-        if autocommit:
-            driver.autocommit = True
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql, arguments)
-            return cursor.fetchone()
-        finally:
-            cursor.close()
-            if autocommit:
-                driver.autocommit = False
-    except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, driver, None)
-        if lost:
-            # As SQLAlchemy's Connection does: this connection is dropped, and every other pooled
-            # connection opened before now is replaced at its next checkout (the server went away).
-            db.engine.pool._invalidate(connection, error)  # noqa: SLF001
-        raise exc.DBAPIError.instance(
-            sql, arguments, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from error
 
 
 def is_postgres() -> bool:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Hashable
 from datetime import date, datetime
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 from flask import Flask, current_app, g, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
+from crm.core.cache import ProcessCache
 from crm.core.money import format_money
 
 MONTHS = "January February March April May June July August September October November December"
@@ -70,6 +72,35 @@ def csrf_token() -> str:
 @lru_cache(maxsize=4096)
 def _signed_csrf_token(secret: str, raw: str) -> str:
     return URLSafeTimedSerializer(secret, salt="wtf-csrf-token").dumps(raw)  # Flask-WTF's salt
+
+
+#: Stands for the CSRF token in a page rendered to be shared (random per process, so no content
+#: can contain it by design).
+_TOKEN_MARK = f"csrf-{secrets.token_hex(16)}"
+
+
+def menu_for(user: Any) -> str:
+    """Which menu base.html shows this user: the one part of a shared page that depends on who is
+    reading (keep in step with the menu in base.html)."""
+    if not user.is_authenticated:
+        return "visitor"
+    if user.role == "editor":
+        return "editor"
+    return "staff" if user.is_editor else "member"
+
+
+def render_shared(cache: ProcessCache, key: Hashable, template_name: str, **context: Any) -> str:
+    """A page that is the same for everyone with the same menu (`key` must hold `menu_for` the
+    reader and whatever else the page depends on) but for the CSRF token of its forms: rendered
+    once with a mark in the token's place, kept in `cache`, and given this session's token.
+
+    A page with messages waiting to be flashed is rendered for this reader alone (the messages
+    are theirs).
+    """
+    if session.get("_flashes"):
+        return render_template(template_name, **context)
+    html: str = cache.get(key, lambda: render_template(template_name, csrf_token=lambda: _TOKEN_MARK, **context))
+    return html.replace(_TOKEN_MARK, csrf_token())
 
 
 def init_app(app: Flask) -> None:

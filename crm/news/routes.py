@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 
-from crm.core.templating import render_fragment
+from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
 from crm.extensions import login_manager
 from crm.news import services
@@ -22,7 +22,8 @@ def index():  # type: ignore[no-untyped-def]
     found, news_list = services.news_list_cache.get((page, reader.teaser), lambda: _news_list(page, reader.teaser))
     if page > 1 and not found:
         abort(404)
-    return render_template("news/index.html", news_list=news_list)
+    key = (page, reader.teaser, menu_for(current_user))
+    return render_shared(services.news_page_cache, key, "news/index.html", news_list=news_list)
 
 
 def _news_list(page: int, teaser: str) -> tuple[bool, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy import Row, Select, bindparam, select
 from crm.core.cache import ProcessCache, clear_on_change
 from crm.core.types import utcnow
 from crm.extensions import db
-from crm.news.models import Post
+from crm.news.models import Page, Post
 
 PER_PAGE = 10
 FEED_SIZE = 20
@@ -23,6 +23,10 @@ FEED_SIZE = 20
 #: a scheduled post's time come.
 news_list_cache = ProcessCache("news_list", "NEWS_CACHE_SECONDS", 10.0)
 clear_on_change(news_list_cache, Post)
+#: The whole /news page per page, teaser and menu (crm.core.templating.render_shared); it shows
+#: the menu's pages too.
+news_page_cache = ProcessCache("news_page", "NEWS_CACHE_SECONDS", 10.0)
+clear_on_change(news_page_cache, Post, Page)
 
 
 def published_filter():  # type: ignore[no-untyped-def]
