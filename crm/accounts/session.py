@@ -265,8 +265,9 @@ def _remember_cookie_headers(response: Response) -> Response:
 
 
 def _forget_loaded_user() -> None:
-    """Load the user afresh each request (tests share one app context, and so one `g`)."""
-    for key in ("_login_user", "remember_cookie", "clear_remember_cookie"):
+    """Load the user and their CSRF token afresh each request (tests share one app context, and so
+    one `g`)."""
+    for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token"):
         g.pop(key, None)
 
 
