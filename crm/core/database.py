@@ -40,11 +40,10 @@ def _mark_returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     record.info["returned_at"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
     returned_at = record.info.get("returned_at")
     if returned_at is None or time.monotonic() - returned_at <= PING_AFTER_IDLE_SECONDS:
         return
-    dialect = db.engine.dialect
     try:
         dialect.do_ping(dbapi_connection)
     except dialect.loaded_dbapi.Error as error:
@@ -55,8 +54,13 @@ def _ping_if_idle(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Po
 
 
 def _watch_postgres_pool(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+        _ping_if_idle(dialect, dbapi_connection, record)
+
     event.listen(engine, "checkin", _mark_returned)
-    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkout", on_checkout)
 
 
 def init_app(app: Flask) -> None:
