@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import make_transient_to_detached
@@ -271,12 +271,21 @@ def _forget_loaded_user() -> None:
         g.pop(key, None)
 
 
+def _load_user_first() -> None:
+    """Read the signed-in user before the request touches the database otherwise, so the session
+    check's connection goes back to the pool before the request's own is taken (one connection per
+    request at a time, not two)."""
+    if "_user_id" in session:
+        getattr(current_user, "is_authenticated", None)
+
+
 def init_app(app: Flask) -> None:
     # The cookie is written when the session changes (and `last_seen` changes once a minute while
     # the browser is active), not re-signed on every response; its signed time and expiry move
     # with `last_seen`, so the idle timeout holds to within LAST_SEEN_RESOLUTION_SECONDS.
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.before_request(_forget_loaded_user)
+    app.before_request(_load_user_first)
     login_manager.user_loader(load_user)
     login_manager.request_loader(load_user_from_remember_cookie)
     app.after_request(_remember_cookie_headers)
