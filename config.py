@@ -74,10 +74,9 @@ class Config:
         self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
 
         self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
-        # The pool hands out the connection returned last: a worker keeps reusing a few warm
-        # connections (each SQLite connection holds its own page cache) instead of cycling through
-        # all of them. PostgreSQL connections idle in the pool are pinged before use (crm.core.database).
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_use_lifo": True}
+        # The pool reuses the connection returned last (crm/__init__.py); PostgreSQL connections
+        # idle in the pool are pinged before use (crm.core.database).
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
 
         self.STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", SANDBOX_SECRET_KEY)
         self.STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY", SANDBOX_PUBLISHABLE_KEY)

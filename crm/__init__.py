@@ -62,11 +62,16 @@ def register_extensions(app: Flask) -> None:
     from crm.core import security
     from crm.extensions import csrf, db, limiter, login_manager, migrate
 
-    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("postgresql"):
         # Fail fast (503) rather than hang when the database cannot be reached.
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    if uri.startswith("postgresql") or (uri.startswith("sqlite:///") and ":memory:" not in uri):
+        # A pooled database: hand out the connection returned last, so a worker keeps reusing a
+        # few warm connections (each SQLite connection has its own page cache) instead of all.
+        options.setdefault("pool_use_lifo", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
