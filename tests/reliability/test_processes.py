@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from crm import create_app
@@ -219,17 +220,34 @@ def private_postgres() -> Iterator[tuple[str, callable]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_postgres_restart_gives_fast_503s_then_recovers_without_restarting_the_app(private_postgres):
-    url, pg_ctl = private_postgres
-    pg_app = create_app(
+def _outage_app(url: str):  # type: ignore[no-untyped-def]
+    # No per-process page caches (as in a worker started during the outage): every page, and the
+    # error page's menu, needs the database.
+    return create_app(
         "testing",
         SQLALCHEMY_DATABASE_URI=url.replace("postgresql://", "postgresql+psycopg://"),
         RATELIMIT_STORAGE_URI="memory://",
-        # No per-process page caches (as in a worker started during the outage): every page,
-        # and the error page's menu, needs the database.
         NEWS_CACHE_SECONDS=0,
         NAV_CACHE_SECONDS=0,
     )
+
+
+@contextlib.contextmanager
+def _member_on_private_postgres(url: str, email: str) -> Iterator[FlaskClient]:
+    """A signed-in member's client on an app over the private cluster, cleaned up after."""
+    pg_app = _outage_app(url)
+    with pg_app.app_context():
+        db.create_all()
+        try:
+            yield sign_in_as(pg_app.test_client(), make_user(email))
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_postgres_restart_gives_fast_503s_then_recovers_without_restarting_the_app(private_postgres):
+    url, pg_ctl = private_postgres
+    pg_app = _outage_app(url)
     with pg_app.app_context():
         db.create_all()
         client = pg_app.test_client()
@@ -253,34 +271,19 @@ def test_postgres_restart_gives_fast_503s_then_recovers_without_restarting_the_a
         db.engine.dispose()
 
 
-def _outage_app(url: str):  # type: ignore[no-untyped-def]
-    return create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=url.replace("postgresql://", "postgresql+psycopg://"),
-        RATELIMIT_STORAGE_URI="memory://",
-        NEWS_CACHE_SECONDS=0,
-        NAV_CACHE_SECONDS=0,
-    )
-
-
 def test_a_quiet_restart_is_caught_by_the_idle_ping_and_no_request_fails(private_postgres, monkeypatch):
     """Pooled connections are pinged only after sitting idle (not on every checkout): a restart
     while the site was quiet costs no visitor an error page."""
     from crm.core import database
 
     url, pg_ctl = private_postgres
-    pg_app = _outage_app(url)
-    with pg_app.app_context():
-        db.create_all()
-        member = sign_in_as(pg_app.test_client(), make_user("quiet@example.org"))
+    with _member_on_private_postgres(url, "quiet@example.org") as member:
         assert member.get("/news").status_code == 200 and member.get("/account").status_code == 200
         db.session.remove()  # every connection is back in the pool, as between two requests
         pg_ctl("stop")
         pg_ctl("start")  # every pooled connection is now dead, and nothing has noticed yet
         monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)  # they all sat idle long enough
         assert [member.get(path).status_code for path in ("/news", "/account", "/news")] == [200, 200, 200]
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_costs_one_request(private_postgres, monkeypatch):
@@ -290,10 +293,7 @@ def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_costs_one_reque
     from crm.core import database
 
     url, pg_ctl = private_postgres
-    pg_app = _outage_app(url)
-    with pg_app.app_context():
-        db.create_all()
-        member = sign_in_as(pg_app.test_client(), make_user("steady@example.org"))
+    with _member_on_private_postgres(url, "steady@example.org") as member:
         pings: list[object] = []
         dialect = db.engine.dialect
         real_ping = dialect.do_ping
@@ -307,8 +307,6 @@ def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_costs_one_reque
         pg_ctl("start")
         first, *rest = [member.get("/news").status_code for _ in range(3)]
         assert first in (200, 503) and rest == [200, 200], (first, rest)
-        db.session.remove()
-        db.engine.dispose()
 
 
 # --- R10: Redis down -------------------------------------------------------------------------------
