@@ -158,14 +158,19 @@ def _original_joined_at(contact_id: int, exclude_id: int | None = None) -> datet
     return db.session.scalar(query)
 
 
+def member_number_for(contact_id: int) -> str:
+    """A member's number: M + the contact id zero-padded to 6 digits (the import writes the same in SQL)."""
+    return f"M{contact_id:06d}"
+
+
 def assign_member_number(contact: Contact) -> str:
     """The contact's membership number, assigned once (M + zero-padded contact id)."""
     if contact.member_number:
         return contact.member_number
-    candidate, n = f"M{contact.id:06d}", 1
+    candidate, n = member_number_for(contact.id), 1
     while db.session.scalar(select(Contact.id).where(Contact.member_number == candidate)):
         n += 1
-        candidate = f"M{contact.id:06d}-{n}"
+        candidate = f"{member_number_for(contact.id)}-{n}"
     contact.member_number = candidate
     db.session.flush()
     return candidate

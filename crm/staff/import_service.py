@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import String, bindparam, case, cast, func, insert, literal, select, update
+from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.audit.services import record
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle import member_number_for
 from crm.memberships.models import CURRENT_STATUSES, Membership, MembershipEvent, Plan
 
 FIELDS = (
@@ -326,6 +327,7 @@ def _bulk_update(model: Any, keys: list[str], rows: list[dict[str, Any]], bump_v
 def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> dict[str, tuple[int, str]]:
     """Insert new contacts and update changed ones. Returns email -> (contact id, created/updated/same)."""
     emails = [r.email for r in rows]
+    members = {r.email for r in rows if r.plan_id is not None}
     existing = {r.email: r for r in db.session.execute(select(*_CONTACT_COLUMNS).where(Contact.email.in_(emails)))}
     result: dict[str, tuple[int, str]] = {}
     new_rows, updates, consents = [], [], []
@@ -348,11 +350,7 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
             updates.append({"id": old.id, **merged, **consent, "updated_at": now})
         result[row.email] = (old.id, "updated" if changed else "same")
     if new_rows:
-        # A plain executemany INSERT and one SELECT for the ids is several times faster than RETURNING.
-        db.session.execute(insert(Contact.__table__), new_rows)
-        new_emails = [r["email"] for r in new_rows]
-        for contact_id, email in db.session.execute(select(Contact.id, Contact.email).where(Contact.email.in_(new_emails))):
-            result[email] = (contact_id, "created")
+        result.update((email, (contact_id, "created")) for email, contact_id in _insert_contacts(new_rows, members).items())
         consents += [(result[r["email"]][0], True) for r in new_rows if r["email_consent"]]
     _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
                  updates, bump_version=True)  # fmt: skip
@@ -414,22 +412,49 @@ def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], no
     return changed
 
 
-def _member_number_expression():  # type: ignore[no-untyped-def]
-    """'M' + the id zero-padded to 6 digits, as crm.memberships.lifecycle.assign_member_number does."""
+def _member_number_sql(contact_id: Any) -> Any:
+    """SQL for crm.memberships.lifecycle.member_number_for: 'M' + the id zero-padded to 6 digits."""
     if db.engine.dialect.name == "sqlite":
-        return func.printf("M%06d", Contact.id)
-    digits = cast(Contact.id, String)
-    return literal("M") + case((Contact.id < 1_000_000, func.lpad(digits, 6, "0")), else_=digits)
+        return func.printf("M%06d", contact_id)
+    digits = cast(contact_id, String)
+    return literal("M") + case((contact_id < 1_000_000, func.lpad(digits, 6, "0")), else_=digits)
+
+
+def _insert_contacts(new_rows: list[dict[str, Any]], members: set[str]) -> dict[str, int]:
+    """Insert new contacts, members with their number already set; returns email -> id.
+
+    Each row is written once, so the search index (a trigger on SQLite) indexes it once: setting
+    the number afterwards re-indexed every new member (a delete and a second insert in FTS5).
+    PostgreSQL takes the ids from the table's sequence first (safe beside other writers). SQLite
+    gives each row max(id) + 1 inside the INSERT itself, which holds the database's only write
+    lock, so a sign-up at the same moment cannot take the same id. A plain executemany with one
+    SELECT for the ids is several times faster than RETURNING.
+    """
+    table = Contact.__table__
+    if db.engine.dialect.name == "postgresql":
+        new_ids = db.session.scalars(
+            select(func.nextval(func.pg_get_serial_sequence("contact", "id"))).select_from(func.generate_series(1, len(new_rows)))
+        ).all()  # fmt: skip
+        rows = [{**r, "id": contact_id, "member_number": member_number_for(contact_id) if r["email"] in members else None}
+                for r, contact_id in zip(new_rows, new_ids, strict=True)]  # fmt: skip
+        db.session.execute(insert(table), rows)
+        return {r["email"]: r["id"] for r in rows}
+    next_id = select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
+    number = case((bindparam("is_member", type_=Boolean), _member_number_sql(next_id)))
+    db.session.execute(insert(table).values(id=next_id, member_number=number),
+                       [{**r, "is_member": r["email"] in members} for r in new_rows])  # fmt: skip
+    found = db.session.execute(select(Contact.id, Contact.email).where(Contact.email.in_([r["email"] for r in new_rows])))
+    return {email: contact_id for contact_id, email in found}
 
 
 def _assign_member_numbers(contact_ids: set[int]) -> None:
-    """Members get a number when they first become members, in one UPDATE per chunk."""
+    """Contacts already on file who become members get their number, in one UPDATE per chunk."""
     if not contact_ids:
         return
     db.session.execute(
         update(Contact)
         .where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))
-        .values(member_number=_member_number_expression())
+        .values(member_number=_member_number_sql(Contact.id))
         .execution_options(synchronize_session=False)
     )
 
@@ -458,7 +483,7 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
     now = utcnow()
     ids = _write_contacts(rows, now, source_name)
     member_changes = _write_memberships(rows, ids, now)
-    _assign_member_numbers({ids[r.email][0] for r in rows if r.plan_id is not None})
+    _assign_member_numbers({ids[r.email][0] for r in rows if r.plan_id is not None and ids[r.email][1] != "created"})
     declaration_changes = _write_declarations(rows, ids, now)
     for row in rows:
         contact_id, outcome = ids[row.email]
