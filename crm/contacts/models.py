@@ -30,7 +30,8 @@ class Contact(db.Model):
     address_line1: Mapped[str] = mapped_column(String(200), default="")
     address_line2: Mapped[str] = mapped_column(String(200), default="")
     town: Mapped[str] = mapped_column(String(100), default="")
-    postcode: Mapped[str] = mapped_column(String(20), default="", index=True)
+    #: Found through the search index (crm.staff.search), with or without its space; no index of its own.
+    postcode: Mapped[str] = mapped_column(String(20), default="")
     country: Mapped[str] = mapped_column(String(2), default="GB")
     phone: Mapped[str] = mapped_column(String(40), default="")
     #: The current state of the email-updates consent; history is in `consent`.

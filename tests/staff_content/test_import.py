@@ -187,3 +187,31 @@ def test_an_interrupted_import_completes_when_run_again(app, monkeypatch):
     assert (report.created, report.unchanged) == (20, 10)
     assert db.session.scalar(select(func.count()).select_from(Contact)) == 30
     assert db.session.scalar(select(func.count()).select_from(Membership)) == 30
+
+
+def test_imported_members_get_their_number_are_found_by_it_and_later_sign_ups_get_new_ids(app, existing):
+    text = (
+        "email,first_name,last_name,postcode,plan,status,paid_through\r\n"
+        "newmember@example.org,Rosa,Quispe,LS6 2AB,standard,active,2027-06-30\r\n"
+        "reader@example.org,Wen,Okafor,LS7 3CD,,,\r\n"
+        "existing@example.org,Old,Name,,standard,active,2027-06-30\r\n"
+    )
+    columns = ("email", "first_name", "last_name", "postcode", "plan", "status", "paid_through")
+    report = import_service.import_members(text, {k: k for k in columns})
+    db.session.commit()
+    assert (report.created, report.updated, [e.reason for e in report.errors]) == (2, 1, [])
+    by_email = {c.email: c for c in db.session.scalars(select(Contact))}
+    member, reader, old = by_email["newmember@example.org"], by_email["reader@example.org"], by_email["existing@example.org"]
+    assert member.member_number == f"M{member.id:06d}" and old.member_number == f"M{old.id:06d}"
+    assert reader.member_number is None  # no plan: a contact, not a member
+    from crm.staff.search import search_contacts
+
+    for query in (member.member_number, member.member_number.lower(), "quisp", "ls62ab"):
+        assert [c.email for c in search_contacts(query)] == ["newmember@example.org"], query
+    assert [c.email for c in search_contacts(old.member_number)] == ["existing@example.org"]
+    assert [c.email for c in search_contacts("okafor")] == ["reader@example.org"]
+
+    # Someone joining after the import takes the next id: the import's ids came from the database's own counter.
+    later = make_contact("later@example.org")
+    db.session.commit()
+    assert later.id > max(member.id, reader.id)
