@@ -25,6 +25,7 @@ from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle import member_number_for
 from crm.memberships.models import CURRENT_STATUSES, Membership, MembershipEvent, Plan
+from crm.staff.search import batch_indexing
 
 FIELDS = (
     "email", "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode",
@@ -447,16 +448,22 @@ def _insert_contacts(new_rows: list[dict[str, Any]], members: set[str]) -> dict[
     return {email: contact_id for contact_id, email in found}
 
 
-def _assign_member_numbers(contact_ids: set[int]) -> None:
-    """Contacts already on file who become members get their number, in one UPDATE per chunk."""
+def _assign_member_numbers(contact_ids: set[int]) -> list[int]:
+    """Contacts already on file who become members get their number, in one UPDATE per chunk.
+    Returns the ones that had none."""
     if not contact_ids:
-        return
-    db.session.execute(
-        update(Contact)
-        .where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))
-        .values(member_number=_member_number_sql(Contact.id))
-        .execution_options(synchronize_session=False)
-    )
+        return []
+    numbered = list(db.session.scalars(
+        select(Contact.id).where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))
+    ))  # fmt: skip
+    if numbered:
+        db.session.execute(
+            update(Contact)
+            .where(Contact.id.in_(numbered))
+            .values(member_number=_member_number_sql(Contact.id))
+            .execution_options(synchronize_session=False)
+        )
+    return numbered
 
 
 def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
@@ -481,9 +488,14 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
     if not rows:
         return
     now = utcnow()
-    ids = _write_contacts(rows, now, source_name)
-    member_changes = _write_memberships(rows, ids, now)
-    _assign_member_numbers({ids[r.email][0] for r in rows if r.plan_id is not None and ids[r.email][1] != "created"})
+    with batch_indexing() as search:
+        ids = _write_contacts(rows, now, source_name)
+        member_changes = _write_memberships(rows, ids, now)
+        numbered = _assign_member_numbers(
+            {ids[r.email][0] for r in rows if r.plan_id is not None and ids[r.email][1] != "created"}
+        )
+        search.added.update(contact_id for contact_id, outcome in ids.values() if outcome == "created")
+        search.changed.update(numbered, (contact_id for contact_id, outcome in ids.values() if outcome == "updated"))
     declaration_changes = _write_declarations(rows, ids, now)
     for row in rows:
         contact_id, outcome = ids[row.email]

@@ -28,3 +28,4 @@ def downgrade():
         for trigger in ("contact_search_ai", "contact_search_ad", "contact_search_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS contact_search")
+        op.execute("DROP TABLE IF EXISTS contact_search_paused")
