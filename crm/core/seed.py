@@ -16,6 +16,7 @@ from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 from crm.news.models import Post
+from crm.staff.search import batch_indexing
 
 FIRST = ("Ana Ben Carla Daniel Elena Femi Grace Hugo Isabel Jamal Kate Luis Maya Nadia Omar Priya "
          "Quentin Rosa Sam Tomas Uma Victor Wen Ximena Yusuf Zoe").split()
@@ -104,7 +105,9 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
                     "contact_id": cid, "declared_at": created, "valid_from": created - timedelta(days=4 * 365),
                     "wording": "seed", "source": "seed", "house": "1", "postcode": contact_rows[-1]["postcode"],
                 })
-        db.session.execute(insert(Contact), contact_rows)
+        with batch_indexing() as search:  # one search-index write per batch on SQLite, not one per row
+            db.session.execute(insert(Contact), contact_rows)
+            search.added.update(row["id"] for row in contact_rows)
         db.session.execute(insert(Membership), membership_rows)
         if payment_rows:
             db.session.execute(insert(Payment), payment_rows)
