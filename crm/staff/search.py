@@ -49,12 +49,12 @@ _FTS_BODY = (
 #: While contact_search_paused holds a row, the insert and update triggers stand aside and a bulk
 #: writer indexes its rows itself, one statement per batch (see `batch_indexing`).
 _SQLITE_TRIGGERS = {
-    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "
+    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "  # noqa: S608 (constants only)
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
     "INSERT INTO contact_search(rowid, body) VALUES (new.id, " + _FTS_BODY.format(row="new") + "); END",
     "contact_search_ad": "CREATE TRIGGER contact_search_ad AFTER DELETE ON contact BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; END",
-    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "
+    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "  # noqa: S608 (constants only)
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; "
     "INSERT INTO contact_search(rowid, body) VALUES (new.id, " + _FTS_BODY.format(row="new") + "); END",
@@ -69,13 +69,13 @@ _SQLITE_DDL = (
     "DELETE FROM contact_search_paused",
 )
 _SQLITE_INDEX_ROWS = (
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, " + _FTS_BODY.format(row="contact") + " "
+    "INSERT INTO contact_search(rowid, body) SELECT contact.id, " + _FTS_BODY.format(row="contact") + " "  # noqa: S608
     "FROM contact WHERE contact.id IN (SELECT value FROM json_each(:ids))"
 )
 _SQLITE_UNINDEX_ROWS = "DELETE FROM contact_search WHERE rowid IN (SELECT value FROM json_each(:ids))"
 _SQLITE_REBUILD = (
     "DELETE FROM contact_search",
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, " + _FTS_BODY.format(row="contact") + " FROM contact",
+    "INSERT INTO contact_search(rowid, body) SELECT contact.id, " + _FTS_BODY.format(row="contact") + " FROM contact",  # noqa: S608
 )
 
 
