@@ -41,23 +41,22 @@ _PG_DDL = (
     ") gin_trgm_ops)",
 )
 _FTS_TABLE = "contact_search"
-#: The indexed text of one contact row (`new` in a trigger, `contact` in a SELECT).
-_FTS_BODY = (
-    "{row}.first_name || ' ' || {row}.last_name || ' ' || {row}.email || ' ' || {row}.postcode || ' ' || "
-    "replace({row}.postcode, ' ', '') || ' ' || coalesce({row}.member_number, '')"
-)
 #: While contact_search_paused holds a row, the insert and update triggers stand aside and a bulk
 #: writer indexes its rows itself, one statement per batch (see `batch_indexing`).
 _SQLITE_TRIGGERS = {
-    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "  # noqa: S608 (constants only)
+    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
-    "INSERT INTO contact_search(rowid, body) VALUES (new.id, " + _FTS_BODY.format(row="new") + "); END",
+    "INSERT INTO contact_search(rowid, body) VALUES (new.id, "
+    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
+    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
     "contact_search_ad": "CREATE TRIGGER contact_search_ad AFTER DELETE ON contact BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; END",
-    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "  # noqa: S608 (constants only)
+    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; "
-    "INSERT INTO contact_search(rowid, body) VALUES (new.id, " + _FTS_BODY.format(row="new") + "); END",
+    "INSERT INTO contact_search(rowid, body) VALUES (new.id, "
+    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
+    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
 }
 _SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS contact_search USING fts5(body, tokenize='trigram')",
@@ -69,13 +68,17 @@ _SQLITE_DDL = (
     "DELETE FROM contact_search_paused",
 )
 _SQLITE_INDEX_ROWS = (
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, " + _FTS_BODY.format(row="contact") + " "  # noqa: S608
+    "INSERT INTO contact_search(rowid, body) SELECT contact.id, "
+    "contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || contact.postcode || ' ' || "
+    "replace(contact.postcode, ' ', '') || ' ' || coalesce(contact.member_number, '') "
     "FROM contact WHERE contact.id IN (SELECT value FROM json_each(:ids))"
 )
 _SQLITE_UNINDEX_ROWS = "DELETE FROM contact_search WHERE rowid IN (SELECT value FROM json_each(:ids))"
 _SQLITE_REBUILD = (
     "DELETE FROM contact_search",
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, " + _FTS_BODY.format(row="contact") + " FROM contact",  # noqa: S608
+    "INSERT INTO contact_search(rowid, body) SELECT contact.id, "
+    "contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || contact.postcode || ' ' || "
+    "replace(contact.postcode, ' ', '') || ' ' || coalesce(contact.member_number, '') FROM contact",
 )
 
 
