@@ -58,6 +58,7 @@ _SQLITE_TRIGGERS = {
     "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
     "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
 }
+_SQLITE_DROP_TRIGGER = {name: "DROP TRIGGER " + name for name in _SQLITE_TRIGGERS}
 _SQLITE_DDL = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS contact_search USING fts5(body, tokenize='trigram')",
     # Merge index segments 8 at a time rather than FTS5's default 4: a 100,000-row import spent
@@ -112,7 +113,7 @@ def _create_search_indexes(conn: Connection) -> None:
             if have.get(name) not in (None, ddl):
                 # An older spelling (before the pause table): it kept the index current, so
                 # replacing it needs no rebuild.
-                conn.execute(text(f"DROP TRIGGER {name}"))  # a constant name from the dict above
+                conn.execute(text(_SQLITE_DROP_TRIGGER[name]))
             if have.get(name) != ddl:
                 conn.execute(text(ddl))
         if len(have) < len(_SQLITE_TRIGGERS):
