@@ -450,20 +450,16 @@ def _insert_contacts(new_rows: list[dict[str, Any]], members: set[str]) -> dict[
 
 def _assign_member_numbers(contact_ids: set[int]) -> list[int]:
     """Contacts already on file who become members get their number, in one UPDATE per chunk.
-    Returns the ones that had none."""
+    Returns the ones that had none (now numbered)."""
     if not contact_ids:
         return []
-    numbered = list(db.session.scalars(
-        select(Contact.id).where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))
+    return list(db.session.scalars(
+        update(Contact)
+        .where(Contact.id.in_(contact_ids), Contact.member_number.is_(None))
+        .values(member_number=_member_number_sql(Contact.id))
+        .returning(Contact.id)
+        .execution_options(synchronize_session=False)
     ))  # fmt: skip
-    if numbered:
-        db.session.execute(
-            update(Contact)
-            .where(Contact.id.in_(numbered))
-            .values(member_number=_member_number_sql(Contact.id))
-            .execution_options(synchronize_session=False)
-        )
-    return numbered
 
 
 def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
