@@ -1,5 +1,6 @@
-"""Database engine settings: SQLite gets WAL, foreign keys and a busy timeout; PostgreSQL
-connections are checked after they sat idle in the pool."""
+"""Database engine settings: SQLite gets WAL, foreign keys and a busy timeout (and, while a bulk
+write holds a connection, a bigger cache: `bulk_write_settings`); PostgreSQL connections are
+checked after they sat idle in the pool."""
 
 from __future__ import annotations
 
@@ -28,6 +29,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
     finally:
         cursor.close()
+
+
+#: SQLite settings for one bulk write (a CSV import's chunk), in force only while its connection
+#: is checked out of the pool (see `bulk_write_settings`): a 64 MB page cache instead of 2 MB, so
+#: the indexes keyed by something random (a membership's paid-through date) stay in memory once
+#: the list outgrows 2 MB, and a WAL checkpoint every ~40 MB instead of every 4 MB, so a page that
+#: every chunk touches is copied into the database file once per checkpoint, not after each chunk.
+#: Without them each 2,000-row chunk cost more the bigger the list (commit 5 -> 10 µs a row from
+#: 10,000 to 100,000 contacts; bench: import).
+BULK_SQLITE_PRAGMAS = {"cache_size": -65536, "wal_autocheckpoint": 10000}
+
+
+def bulk_write_settings() -> None:
+    """Give the session's current connection the bulk-write settings above (SQLite only) until it
+    goes back to the pool, where `_restore_after_bulk_write` puts the previous values back: other
+    requests never get a connection with a 64 MB cache. Call it inside the write's transaction."""
+    if db.engine.dialect.name != "sqlite":
+        return
+    connection = db.session.connection()
+    if "bulk_write_restore" in connection.info:
+        return
+    driver = connection.connection.driver_connection
+    previous = {name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in BULK_SQLITE_PRAGMAS}
+    for name, value in BULK_SQLITE_PRAGMAS.items():
+        driver.execute(f"PRAGMA {name}={int(value)}")
+    connection.info["bulk_write_restore"] = previous
+
+
+def _restore_after_bulk_write(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    previous = record.info.pop("bulk_write_restore", None)
+    if previous and dbapi_connection is not None:
+        for name, value in previous.items():
+            dbapi_connection.execute(f"PRAGMA {name}={int(value)}")
 
 
 #: A pooled PostgreSQL connection that sat unused for longer than this is pinged before it is
@@ -70,6 +104,7 @@ def init_app(app: Flask) -> None:
             return
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "checkin", _restore_after_bulk_write)
         elif engine.dialect.name == "postgresql":
             _watch_postgres_pool(engine)
         engine._crm_configured = True  # type: ignore[attr-defined]

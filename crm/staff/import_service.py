@@ -21,6 +21,7 @@ from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, lit
 
 from crm.audit.services import record
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle import member_number_for
@@ -484,6 +485,7 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
     if not rows:
         return
     now = utcnow()
+    bulk_write_settings()
     with batch_indexing() as search:
         ids = _write_contacts(rows, now, source_name)
         member_changes = _write_memberships(rows, ids, now)

@@ -287,3 +287,41 @@ def test_a_failed_import_chunk_leaves_the_search_triggers_working(search_index, 
     make_contact("after@example.org", first_name="Persephone", last_name="Ashdown")
     db.session.commit()
     assert [c.email for c in search_contacts("persephon")] == ["after@example.org"]
+
+
+def _sqlite_settings() -> tuple[int, int]:
+    return (db.session.scalar(text("PRAGMA cache_size")), db.session.scalar(text("PRAGMA wal_autocheckpoint")))
+
+
+def test_an_import_chunk_writes_with_a_large_cache_and_every_later_transaction_gets_the_usual_settings(app, monkeypatch):
+    from crm.core.database import BULK_SQLITE_PRAGMAS, bulk_write_settings
+
+    if db.engine.dialect.name != "sqlite":  # page cache and WAL checkpoints are SQLite's: nothing to change
+        bulk_write_settings()
+        assert "bulk_write_restore" not in db.session.connection().info
+        return
+
+    make_plan()
+    db.session.commit()
+    usual = _sqlite_settings()
+    db.session.commit()
+    assert usual != (BULK_SQLITE_PRAGMAS["cache_size"], BULK_SQLITE_PRAGMAS["wal_autocheckpoint"])
+    real, during = import_service.import_chunk, []
+
+    def watch(chunk, report, source):  # type: ignore[no-untyped-def]
+        real(chunk, report, source)
+        during.append(_sqlite_settings())
+
+    monkeypatch.setattr(import_service, "import_chunk", watch)
+    rows = "".join(f"bulk{i}@example.org,Bulk {i},standard,active,2027-01-01\r\n" for i in range(25))
+    text_ = "email,first_name,plan,status,paid_through\r\n" + rows
+    mapping = import_service.guess_mapping(import_service.read_headers(text_))
+    after_each_commit = []
+    report = import_service.import_members(text_, mapping, chunk_size=10, on_chunk=db.session.commit,
+                                           after_chunk=lambda _report: after_each_commit.append(_sqlite_settings()))  # fmt: skip
+    db.session.commit()
+    assert report.created == 25
+    assert during == [(BULK_SQLITE_PRAGMAS["cache_size"], BULK_SQLITE_PRAGMAS["wal_autocheckpoint"])] * 3
+    assert after_each_commit == [usual] * 3
+    db.session.commit()
+    assert _sqlite_settings() == usual
