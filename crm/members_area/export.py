@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.audit.models import AuditEvent
 from crm.billing.models import Payment
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
@@ -110,6 +110,12 @@ def contact_data(contact: Contact) -> dict[str, Any]:
             for o in db.session.scalars(
                 select(OutboxMessage).where(OutboxMessage.contact_id == cid).order_by(OutboxMessage.id)
             )
+        ],
+        # Staff notes about the person are their personal data too (a subject access request
+        # covers them); who wrote each stays out, as that is the staff member's own data.
+        "staff_notes": [
+            {"note": n.body, "at": _value(n.created_at)}
+            for n in db.session.scalars(select(Note).where(Note.contact_id == cid).order_by(Note.id))
         ],
         "audit_events": [
             {"action": a.action, "at": _value(a.at), "by": _who(a.actor_user_id, a.actor_label, own_user_id)}

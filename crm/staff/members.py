@@ -115,6 +115,24 @@ def members_export():  # type: ignore[no-untyped-def]
     return response
 
 
+@bp.route("/members/<int:contact_id>/data.<any(json, csv):extension>")
+@requires("export")
+def member_data(contact_id: int, extension: str):  # type: ignore[no-untyped-def]
+    """A subject access request answered by staff: the same file a member downloads from their
+    account (everything we hold on them), audited as personal data leaving the system."""
+    from crm.members_area.export import contact_data_csv, contact_data_json
+
+    contact = db.get_or_404(Contact, contact_id)
+    body = contact_data_json(contact) if extension == "json" else contact_data_csv(contact)
+    record("export.subject_access", target_type="contact", target_id=contact.id, contact_id=contact.id,
+           detail=extension)  # fmt: skip
+    db.session.commit()
+    response = Response(body, mimetype="application/json" if extension == "json" else "text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="contact-{contact.id}-data.{extension}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def load_member_story(contact_id: int) -> dict[str, Any]:
     """Everything about one contact in a fixed number of queries, whatever they hold."""
     contact = db.first_or_404(
@@ -200,6 +218,7 @@ def render_member_page(contact_id: int, overrides: dict[str, Any] | None = None,
             forms=action_forms(story, overrides),
             can_edit=has_permission(current_user, "members.edit"),
             can_refund=has_permission(current_user, "refunds"),
+            can_export=has_permission(current_user, "export"),
             unsaved=(overrides or {}).get("unsaved"),
         ),
         status,

@@ -29,6 +29,7 @@ def _seed(member, other):  # type: ignore[no-untyped-def]
     queue_email(other.contact.email, "cancellation_confirmed", {"name": "Bea", "plan_name": "Standard"},
                 contact_id=other.contact_id)
     db.session.add(Note(contact_id=other.contact_id, body="Bea's private note"))
+    db.session.add(Note(contact_id=member.contact_id, body="Rang about the renewal date"))
     db.session.commit()
 
 
@@ -47,6 +48,7 @@ def test_data_download_json_has_my_data_and_nothing_of_anyone_else(client, activ
     assert data["payments"][0]["refunds"][0]["amount"] == 600
     assert data["consents"][0]["granted"] is True and data["consents"][0]["source"] == "account"
     assert [e["kind"] for e in data["emails_sent"]] == ["cancellation_confirmed"]
+    assert [n["note"] for n in data["staff_notes"]] == ["Rang about the renewal date"]
     text = response.get_data(as_text=True)
     for theirs in ("bea@example.org", "Bea", "99 Secret Road", "07700900999", "9900", "in_bea", "private note",
                    "sub_bea"):

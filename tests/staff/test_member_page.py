@@ -146,3 +146,39 @@ def test_add_note(staff_client, staff_user, app):  # type: ignore[no-untyped-def
     note = db.session.scalar(select(Note))
     assert note.author_id == staff_user.id
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "member.note"))
+
+
+def test_staff_answer_a_subject_access_request_with_the_members_own_download_and_it_is_audited(staff_client):
+    import csv
+    import io
+    import json
+
+    ana = make_contact("ana@example.org", first_name="Ana", last_name="Torres")
+    seed_story(ana)
+    bea = make_contact("bea@example.org", first_name="Bea", last_name="Other")
+    db.session.add(Note(contact_id=bea.id, body="Bea's own note"))
+    db.session.commit()
+
+    page = staff_client.get(f"/staff/members/{ana.id}").get_data(as_text=True)
+    assert f'href="/staff/members/{ana.id}/data.json"' in page
+
+    response = staff_client.get(f"/staff/members/{ana.id}/data.json")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == f'attachment; filename="contact-{ana.id}-data.json"'
+    assert response.headers["Cache-Control"] == "no-store"
+    data = json.loads(response.data)
+    assert data["contact"]["email"] == "ana@example.org"
+    assert [p["amount"] for p in data["payments"]] == [3600]
+    assert [n["note"] for n in data["staff_notes"]] == ["Phoned about renewal 0"]
+    assert "bea@example.org" not in response.get_data(as_text=True) and "Bea's own note" not in response.get_data(as_text=True)
+
+    rows = list(csv.reader(io.StringIO(staff_client.get(f"/staff/members/{ana.id}/data.csv").get_data(as_text=True))))
+    assert rows[0] == ["section", "record", "field", "value"]
+    assert ["contact", "", "email", "ana@example.org"] in rows
+
+    audited = db.session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "export.subject_access", AuditEvent.contact_id == ana.id)
+    ).all()
+    assert sorted(audited) == ["csv", "json"]
+    assert staff_client.get("/staff/members/999999/data.json").status_code == 404
+    assert staff_client.get(f"/staff/members/{ana.id}/data.xml").status_code == 404
