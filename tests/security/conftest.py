@@ -151,6 +151,7 @@ def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
         "slug": world.ids["post_slug"] if rule.rule.startswith("/news") else world.ids["page_slug"],
         "token": "not-a-real-token-" + "x" * 20,
         "filename": "css/site.css",
+        "extension": "json",
     }
     return {name: values[name] for name in rule.arguments}
 

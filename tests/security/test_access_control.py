@@ -25,6 +25,7 @@ STAFF_PERMISSIONS = {
     "staff.members": "members.view",
     "staff.member": "members.view",
     "staff.members_export": "export",
+    "staff.member_data": "export",
     "staff.member_cancel": "members.edit",
     "staff.member_complimentary": "members.edit",
     "staff.member_edit_details": "members.edit",
