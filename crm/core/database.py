@@ -16,7 +16,6 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from crm.extensions import db
 
-
 #: Page cache of each SQLite connection, in KiB (see `_sqlite_pragmas`).
 SQLITE_CACHE_KIB = 256
 
