@@ -39,9 +39,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 #: SQLite settings for one bulk write (a CSV import's chunk), in force only while its connection
-#: is checked out of the pool (see `bulk_write_settings`): a 64 MB page cache instead of 2 MB, so
-#: the indexes keyed by something random (a membership's paid-through date) stay in memory once
-#: the list outgrows 2 MB, and a WAL checkpoint every ~40 MB instead of every 4 MB, so a page that
+#: is checked out of the pool (see `bulk_write_settings`): a 64 MB page cache instead of the usual
+#: 256 KB, so the indexes keyed by something random (a membership's paid-through date) stay in
+#: memory as the list grows, and a WAL checkpoint every ~40 MB instead of every 4 MB, so a page that
 #: every chunk touches is copied into the database file once per checkpoint, not after each chunk.
 #: Without them each 2,000-row chunk cost more the bigger the list (commit 5 -> 10 µs a row from
 #: 10,000 to 100,000 contacts; bench: import).
