@@ -33,16 +33,21 @@ def run_backend(ctx: Context, backend: str) -> Result:
     opts = ctx.options
     sizes = (opts.mid, opts.big)
     times: dict[int, list[float]] = {size: [] for size in sizes}
-    summary = ""
-    rounds = 2 if opts.quick else 3
-    for size in sizes:
-        source = ctx.data.seeded(backend, size)
-        for _ in range(rounds):
-            copy = ctx.data.copy(backend, source, f"daily{size}")
-            seconds, summary = _daily(copy)
+    summaries: dict[int, str] = {}
+    rounds = 2 if opts.quick else 5
+    sources = {size: ctx.data.seeded(backend, size) for size in sizes}
+    # The sizes take turns (small, large, small, ...), so a change in the machine's load during the
+    # run weighs on both sides of the ratio alike; medians of 5 runs each. (With all small runs
+    # first, then all large ones, 3 each, two full runs of the same code gave PostgreSQL 9.1 and
+    # 14.5: 10,000 in 1.08 s then 0.71 s, 100,000 in 10.2 s both times.)
+    for _ in range(rounds):
+        for size in sizes:
+            copy = ctx.data.copy(backend, sources[size], f"daily{size}")
+            seconds, summaries[size] = _daily(copy)
             times[size].append(seconds)
             ctx.data.drop(copy)
-        log(f"daily at {size:,}: {[round(t, 2) for t in times[size]]}s; {summary[:200]}")
+    for size in sizes:
+        log(f"daily at {size:,}: {[round(t, 2) for t in times[size]]}s; {summaries[size][:200]}")
     big, mid = median(times[opts.big]), median(times[opts.mid])
     ratio = big / mid
     target = 1.2 * opts.big / opts.mid
