@@ -20,6 +20,7 @@ from sqlalchemy import select
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, insert_once, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.core.database import locked_for_update
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.join.forms import email_updates_wording, gift_aid_wording
@@ -270,11 +271,12 @@ def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]
         return None, None, None
     if field(metadata, "kind") == "donation":
         return contact, None, None
-    membership = (
-        db.session.get(Membership, membership_id, with_for_update=True, populate_existing=True)
-        if membership_id
-        else None
-    )
+    # The success page and the webhook apply the same session at the same moment: the membership
+    # row is locked first (on SQLite: the database's write lock), then the contact read again, so
+    # the second of the two sees what the first wrote (its member number, its new version).
+    membership = locked_for_update(Membership, membership_id) if membership_id else None
+    if membership is not None:
+        db.session.refresh(contact)
     plan = db.session.get(Plan, plan_id) if plan_id else None
     if membership is None or plan is None or membership.contact_id != contact.id:
         return None, None, None
