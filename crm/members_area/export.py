@@ -11,6 +11,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from flask import Response
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -218,3 +219,13 @@ def contact_data_csv(contact: Contact) -> str:
     for section, content in contact_data(contact).items():
         writer.writerows(_rows(section, content))
     return buffer.getvalue()
+
+
+def data_download(contact: Contact, extension: str, filename: str) -> Response:
+    """Everything held about `contact` as a file to save (JSON or CSV), never cached: the member's
+    own download and staff answering a subject access request both send this."""
+    render, mimetype = {"json": (contact_data_json, "application/json"), "csv": (contact_data_csv, "text/csv")}[extension]
+    response = Response(render(contact), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -9,34 +9,31 @@ from crm.audit.services import record
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.members_area import services
-from crm.members_area.export import contact_data_csv, contact_data_json
+from crm.members_area.export import data_download
 from crm.members_area.forms import ConfirmForm
 from crm.members_area.routes import bp, own_contact
 
 
-def _download(body: str, mimetype: str, extension: str) -> Response:
+def _download(extension: str) -> Response:
     contact = own_contact()
+    response = data_download(contact, extension, f"my-data-{utcnow():%Y-%m-%d}.{extension}")
     # The download is a security event (personal data leaves the system): audited, never cached.
     record("export.self", target_type="contact", target_id=contact.id, contact_id=contact.id,
            detail=extension, actor=current_user)
     db.session.commit()
-    name = f"my-data-{utcnow():%Y-%m-%d}.{extension}"
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.get("/data.json")
 @login_required
 def data_json():  # type: ignore[no-untyped-def]
-    return _download(contact_data_json(own_contact()), "application/json", "json")
+    return _download("json")
 
 
 @bp.get("/data.csv")
 @login_required
 def data_csv():  # type: ignore[no-untyped-def]
-    return _download(contact_data_csv(own_contact()), "text/csv", "csv")
+    return _download("csv")
 
 
 @bp.route("/forget", methods=["GET", "POST"])

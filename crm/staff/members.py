@@ -120,16 +120,13 @@ def members_export():  # type: ignore[no-untyped-def]
 def member_data(contact_id: int, extension: str):  # type: ignore[no-untyped-def]
     """A subject access request answered by staff: the same file a member downloads from their
     account (everything we hold on them), audited as personal data leaving the system."""
-    from crm.members_area.export import contact_data_csv, contact_data_json
+    from crm.members_area.export import data_download
 
     contact = db.get_or_404(Contact, contact_id)
-    body = contact_data_json(contact) if extension == "json" else contact_data_csv(contact)
+    response = data_download(contact, extension, f"contact-{contact.id}-data.{extension}")
     record("export.subject_access", target_type="contact", target_id=contact.id, contact_id=contact.id,
            detail=extension)  # fmt: skip
     db.session.commit()
-    response = Response(body, mimetype="application/json" if extension == "json" else "text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="contact-{contact.id}-data.{extension}"'
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
