@@ -123,9 +123,15 @@ class HotRead:
 
     On PostgreSQL the connection is in autocommit, so the read is one round trip (no BEGIN and
     ROLLBACK), and a request that reads nothing else never opens a transaction. The SQL goes to
-    the driver as it is (`exec_driver_sql`: SQLAlchemy's events, error handling and pool still
-    apply, its per-execution compile-cache lookup does not), and the values are converted by the
-    columns' own types.
+    the driver's cursor as it is, on a connection from the engine's pool (its checkout and checkin
+    events, such as the ping after idle, still run); the values are converted by the columns' own
+    types. SQLAlchemy's Connection is skipped: building it, its result object and its execution
+    context cost more than the read itself (a signed-in /news page: ~25 % less time per request
+    on SQLite, ~15 % on PostgreSQL, measured in-process). What it would have done on an error is
+    done here: a lost connection is invalidated (the pool drops it) and the error is raised as
+    SQLAlchemy's DBAPIError, which the app answers with its "database unavailable" page.
+    While anything listens to the engine's statement events (a query counter in a test, tracing),
+    the read goes through a SQLAlchemy Connection instead, so they see it as before.
     """
 
     def __init__(self, build: Callable[[], Select[Any]]) -> None:
@@ -137,10 +143,10 @@ class HotRead:
         compiled = self._compiled.get(engine.dialect.name) or self._compile(engine.dialect)
         values = compiled.statement.construct_params(params)
         arguments = tuple(values[name] for name in compiled.order) if compiled.order is not None else values
-        with engine.connect() as connection:
-            if engine.dialect.name == "postgresql":
-                connection.execution_options(isolation_level="AUTOCOMMIT")
-            row = connection.exec_driver_sql(compiled.sql, arguments).first()
+        if engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute:
+            row = _fetch_one_observed(engine, compiled.sql, arguments)
+        else:
+            row = _fetch_one(engine, compiled.sql, arguments)
         if row is None:
             return None
         return {
@@ -164,6 +170,55 @@ class HotRead:
         )
         self._compiled[dialect.name] = result
         return result
+
+
+def _fetch_one_observed(engine: Engine, sql: str, arguments: Any) -> Any:
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection.exec_driver_sql(sql, arguments).first()
+
+
+def _fetch_one(engine: Engine, sql: str, arguments: Any) -> Any:
+    """Run `sql` on a pooled DB-API connection and return its first row (or None)."""
+    dialect = engine.dialect
+    try:
+        connection = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as error:  # the server is down or refuses connections
+        raise exc.DBAPIError.instance(
+            None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=False, dialect=dialect
+        ) from error
+    try:
+        return _fetch_on(engine, connection, sql, arguments)
+    finally:
+        connection.close()
+
+
+def _fetch_on(engine: Engine, connection: PoolProxiedConnection, sql: str, arguments: Any) -> Any:
+    dialect = engine.dialect
+    driver = connection.driver_connection
+    autocommit, lost = dialect.name == "postgresql", False
+    cursor = connection.cursor()
+    try:
+        if autocommit:
+            driver.autocommit = True  # type: ignore[union-attr]
+        cursor.execute(sql, arguments)
+        return cursor.fetchone()
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, driver, cursor)
+        if lost:
+            # As SQLAlchemy's Connection does on a disconnect: this connection is closed, and every
+            # pooled connection opened before now is replaced on its next checkout (a restarted
+            # server left them all dead). Pool._invalidate is the call it makes for this.
+            engine.pool._invalidate(connection, error)
+        raise exc.DBAPIError.instance(
+            sql, arguments, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+        ) from error
+    finally:
+        if not lost:
+            cursor.close()
+            if autocommit:
+                driver.autocommit = False  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
