@@ -128,8 +128,9 @@ class HotRead:
     types. SQLAlchemy's Connection is skipped: building it, its result object and its execution
     context cost more than the read itself (a signed-in /news page: ~25 % less time per request
     on SQLite, ~15 % on PostgreSQL, measured in-process). What it would have done on an error is
-    done here: a lost connection is invalidated (the pool drops it) and the error is raised as
-    SQLAlchemy's DBAPIError, which the app answers with its "database unavailable" page.
+    done here: on a lost connection every pooled connection from before is replaced, and the
+    error is raised as SQLAlchemy's DBAPIError, which the app answers with its "database
+    unavailable" page (tests/reliability/test_processes.py restarts PostgreSQL under a member).
     While anything listens to the engine's statement events (a query counter in a test, tracing),
     the read goes through a SQLAlchemy Connection instead, so they see it as before.
     """
