@@ -59,7 +59,7 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path]:
     if args.contacts:
         options.big = args.contacts
     if args.rounds:
-        options.rounds = args.rounds
+        options.rounds = options.news_rounds = args.rounds
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

@@ -9,9 +9,6 @@ from bench.context import Context, alternate, median_rps
 
 NAME = "news"
 TARGET = 0.30
-#: Rounds of each (hello, news) in a full run: more than the other benchmarks' 5, as a 4-second
-#: round of hello swings widely on a shared 2-vCPU machine (1,028 to 2,772 req/s within one run).
-ROUNDS = 7
 
 
 def run(ctx: Context) -> list[Result]:
@@ -28,7 +25,7 @@ def run_backend(ctx: Context, backend: str) -> Result:
         if status != 200 or b"Sign out" not in body and b"sign out" not in body.lower():
             log(f"warning: /news as the member answered {status}; signed-in marker not found")
         base = loadgen.request_bytes("GET", "/", hello.port)
-        loads = alternate(opts.rounds if opts.quick else max(opts.rounds, ROUNDS), {
+        loads = alternate(opts.news_rounds, {
             "hello": lambda: loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds),
             "news": lambda: loadgen.run(app.port, [news], connections=opts.connections, seconds=opts.seconds),
         })  # fmt: skip
