@@ -18,9 +18,10 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict, set_committed_value
+from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
 from sqlalchemy.orm.util import identity_key
 
+from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
 from crm.core.database import HotRead
@@ -185,8 +186,9 @@ def _in_this_session(row: dict[str, Any]) -> User:
     """The User for a row read outside the ORM, as a persistent object of this request's session:
     relationships and the columns not read load on first use, changes are saved, as for a
     queried one."""
+    orm_session = db.session()
     key = identity_key(User, row["id"])
-    known = db.session.identity_map.get(key)
+    known = orm_session.identity_map.get(key)
     if known is not None:
         # As a query would: attributes it already holds stay, unloaded (expired) ones are filled.
         loaded = instance_dict(known)
@@ -197,7 +199,14 @@ def _in_this_session(row: dict[str, Any]) -> User:
     user: User = User.__mapper__.class_manager.new_instance()
     instance_dict(user).update(row)  # as loaded; the columns not read are marked expired
     make_transient_to_detached(user)
-    db.session.add(user)
+    # Placed in the session as a query places a row it loaded (sqlalchemy.orm.loading._instance),
+    # rather than by Session.add: that also begins the session's transaction and walks the
+    # user's relationships for cascades, and a page that reads nothing else from the database
+    # (a cached one, such as /news) then paid for a transaction it never used (~12 % of its time;
+    # tests/accounts/test_sessions.py shows the user still lazy-loads and saves).
+    state = instance_state(user)
+    state.session_id = orm_session.hash_key
+    orm_session.identity_map._add_unpresent(state, key)
     return user
 
 
@@ -284,6 +293,7 @@ def init_app(app: Flask) -> None:
     # the browser is active), not re-signed on every response; its signed time and expiry move
     # with `last_seen`, so the idle timeout holds to within LAST_SEEN_RESOLUTION_SECONDS.
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    app.session_interface = CookieSessionInterface()
     app.before_request(_forget_loaded_user)
     app.before_request(_load_user_first)
     login_manager.user_loader(load_user)

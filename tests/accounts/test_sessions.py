@@ -174,3 +174,29 @@ def test_the_session_read_gives_what_an_orm_query_gives_and_finds_nothing_for_a_
     db.session.execute(update(UserSession).values(revoked_at=db.func.now()))
     db.session.commit()
     assert SESSION_READ.first(**params) is None
+
+
+def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client, member):
+    """The user read by the session check is placed in the request's ORM session as a query would
+    place it: what was not read loads on first use, and a change is saved."""
+    from flask_login import current_user
+
+    from crm.accounts.models import User
+
+    @app.post("/_test/rename")
+    def _rename():  # type: ignore[no-untyped-def]
+        before = f"{current_user.contact.first_name}|{current_user.email}|{current_user.totp_enabled}"
+        current_user.contact.first_name = "Renamed"
+        current_user.last_login_at = None
+        db.session.commit()
+        return before
+
+    first_name = member.contact.first_name
+    login(client, "member@example.org")
+    response = client.post("/_test/rename")
+    assert response.status_code == 200
+    assert response.text == f"{first_name}|member@example.org|False"
+    db.session.expire_all()
+    user = db.session.scalar(db.select(User).where(User.id == member.id))
+    assert user.contact.first_name == "Renamed"
+    assert user.last_login_at is None
