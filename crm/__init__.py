@@ -133,19 +133,29 @@ def register_commands(app: Flask) -> None:
 
 def _limit_only_writes(app: Flask) -> None:
     """Every limit of this app is on a form's POST (sign-in, reset, join...): reads skip the
-    limiter's per-request bookkeeping, a good part of a cheap page's cost. A limit on a GET would
-    need this changed; tests/security proves each POST limit still holds."""
+    limiter's per-request bookkeeping (its check before the view, its rate-limit headers after),
+    a good part of a cheap page's cost. A limit on a GET would need this changed; tests/security
+    proves each POST limit still holds."""
+    from functools import partial
+
     from flask import request
+    from flask_limiter import Limiter
 
     from crm.extensions import limiter
 
-    funcs = app.before_request_funcs.setdefault(None, [])
-    for index, func in enumerate(funcs):
+    def writes_only(hook):  # type: ignore[no-untyped-def]
+        def hook_for_writes(*args):  # type: ignore[no-untyped-def]
+            if request.method in ("GET", "HEAD", "OPTIONS"):
+                return args[0] if args else None  # an after_request hook hands the response on
+            return hook(*args)
+
+        return hook_for_writes
+
+    before = app.before_request_funcs.setdefault(None, [])
+    for index, func in enumerate(before):
         if func == limiter._check_request_limit:
-
-            def check_writes(check=func):  # type: ignore[no-untyped-def]
-                if request.method not in ("GET", "HEAD", "OPTIONS"):
-                    return check()
-                return None
-
-            funcs[index] = check_writes
+            before[index] = writes_only(func)
+    after = app.after_request_funcs.setdefault(None, [])
+    for index, func in enumerate(after):
+        if isinstance(func, partial) and func.func is Limiter._Limiter__inject_headers:  # type: ignore[attr-defined]
+            after[index] = writes_only(func)

@@ -7,6 +7,8 @@ for about a minute at a time (the cookie is written only when the session change
 clock moves once a minute: crm.accounts.session.LAST_SEEN_RESOLUTION_SECONDS), so here:
 
 - the serializer is built once per secret key (and its fallbacks);
+- a session that did not change writes no cookie without first working out the cookie's
+  settings;
 - a cookie whose signature checked out is remembered, by its exact value, with what it held and
   when it was signed, in a bounded table per process. The next request with that exact value
   gets a fresh copy of the same contents, provided the cookie is still within the session's
@@ -24,8 +26,8 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, Request
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask import Flask, Request, Response
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 #: How many verified cookies a process remembers (~1 KB each); the oldest go first.
@@ -75,6 +77,19 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         if isinstance(contents, dict) and all(isinstance(v, _PLAIN) for v in contents.values()):
             self._remember(verified, value, dict(contents), int(signed.timestamp()))
         return self.session_class(contents)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not self.should_set_cookie(app, session):
+            # Flask's own path writes nothing in this case either (it works out the cookie's
+            # domain, path and flags first, a good part of a cached page's cost); only the
+            # Vary header, when the page read the session.
+            if session.accessed:
+                if "Vary" in response.headers:
+                    response.vary.add("Cookie")
+                else:
+                    response.headers["Vary"] = "Cookie"
+            return
+        super().save_session(app, session, response)
 
     def _remember(self, verified: dict[str, Any], value: str, contents: dict[str, Any], signed_at: int) -> None:
         with self._lock:

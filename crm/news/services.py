@@ -12,6 +12,7 @@ from sqlalchemy import Row, Select, bindparam, select
 from crm.core.cache import ProcessCache, clear_on_change
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.members_area.access import membership_state
 from crm.news.models import Page, Post
 
 PER_PAGE = 10
@@ -73,8 +74,6 @@ def reader_for(user: Any) -> Reader:
         return Reader()
     if getattr(user, "is_editor", False):
         return Reader(signed_in=True, is_staff=True, has_access=True)
-    from crm.members_area.access import membership_state
-
     access, status = membership_state(user.contact_id, getattr(user, "latest_membership_status", None))
     return Reader(signed_in=True, has_access=access, membership_status=status)
 
