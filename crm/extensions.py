@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import g, has_request_context
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -25,7 +29,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+class RequestSession(FlaskSQLAlchemySession):
+    """The ORM session of a request (or a command). When a request's first use of the database
+    creates it, it first takes in what the request read before (the signed-in user:
+    crm.accounts.session), so a query finds that object rather than loading a second copy."""
+
+    def __init__(self, db: SQLAlchemy, **options: Any) -> None:
+        super().__init__(db, **options)
+        if has_request_context():
+            join = g.pop(JOIN_REQUEST_SESSION, None)
+            if join is not None:
+                join(self)
+
+
+#: Key in `g` of what `RequestSession` calls with itself when the request's session is created.
+JOIN_REQUEST_SESSION = "_crm_join_request_session"
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": RequestSession})
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

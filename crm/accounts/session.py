@@ -13,11 +13,11 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, current_app, g, session
+from flask import Flask, Request, Response, current_app, g, has_request_context, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import InstanceState, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -26,7 +26,7 @@ from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
 from crm.core.database import HotRead
 from crm.core.types import utcnow
-from crm.extensions import db, login_manager
+from crm.extensions import JOIN_REQUEST_SESSION, db, login_manager
 
 REMEMBER_COOKIE = "crm_remember"
 
@@ -185,7 +185,19 @@ SESSION_READ = HotRead(_user_for_session)
 def _in_this_session(row: dict[str, Any]) -> User:
     """The User for a row read outside the ORM, as a persistent object of this request's session:
     relationships and the columns not read load on first use, changes are saved, as for a
-    queried one."""
+    queried one.
+
+    A request that has not used the database yet has no ORM session, and many (a cached page
+    such as /news) never need one: creating it, and closing it at the end, cost ~10 % of such a
+    page. The user then joins the session when the request creates it (crm.extensions.
+    RequestSession), or when something of the user's that was not read is first used, which
+    creates it (`_SessionCheckedState`). tests/accounts/test_sessions.py shows both.
+    """
+    if not db.session.registry.has():
+        g.pop(JOIN_REQUEST_SESSION, None)
+        user = _session_checked_user(row, _SessionCheckedState)
+        setattr(g, JOIN_REQUEST_SESSION, lambda orm_session: _join(orm_session, user))
+        return user
     orm_session = db.session()
     key = identity_key(User, row["id"])
     known = orm_session.identity_map.get(key)
@@ -196,18 +208,43 @@ def _in_this_session(row: dict[str, Any]) -> User:
             if name not in loaded or name == "latest_membership_status":
                 set_committed_value(known, name, value)
         return known  # type: ignore[no-any-return]
-    user: User = User.__mapper__.class_manager.new_instance()
-    instance_dict(user).update(row)  # as loaded; the columns not read are marked expired
-    make_transient_to_detached(user)
-    # Placed in the session as a query places a row it loaded (sqlalchemy.orm.loading._instance),
-    # rather than by Session.add: that also begins the session's transaction and walks the
-    # user's relationships for cascades, and a page that reads nothing else from the database
-    # (a cached one, such as /news) then paid for a transaction it never used (~12 % of its time;
-    # tests/accounts/test_sessions.py shows the user still lazy-loads and saves).
-    state = instance_state(user)
-    state.session_id = orm_session.hash_key
-    orm_session.identity_map._add_unpresent(state, key)
+    user = _session_checked_user(row, InstanceState)
+    _join(orm_session, user)
     return user
+
+
+def _session_checked_user(row: dict[str, Any], state_class: type[InstanceState[Any]]) -> User:
+    """A detached User holding `row`; the columns not read are marked expired (load on use)."""
+    manager = User.__mapper__.class_manager
+    user: User = User.__new__(User)
+    manager.setup_instance(user, state_class(user, manager))
+    instance_dict(user).update(row)
+    make_transient_to_detached(user)
+    return user
+
+
+def _join(orm_session: Any, user: User) -> None:
+    """Place `user` in `orm_session` as a query places a row it loaded (sqlalchemy.orm.loading.
+    _instance) rather than by Session.add, which also begins a transaction and walks the user's
+    relationships for cascades (~12 % of a cached page's time)."""
+    state = instance_state(user)
+    if state.session_id is None:
+        state.session_id = orm_session.hash_key
+        orm_session.identity_map.add(state)  # also notes a change made while it waited
+
+
+class _SessionCheckedState(InstanceState[Any]):
+    """The ORM state of the signed-in user until it joins the request's session: the first time
+    SQLAlchemy asks for its session (to load something not read), the session is created, and
+    the user joins it, so the load goes ahead as for a queried object."""
+
+    __slots__ = ()
+
+    @property
+    def session(self) -> Any:
+        if not self.session_id and has_request_context() and JOIN_REQUEST_SESSION in g:
+            db.session()  # RequestSession takes the user in
+        return InstanceState.session.fget(self)  # type: ignore[attr-defined]
 
 
 def _touch_last_seen() -> None:
@@ -276,7 +313,7 @@ def _remember_cookie_headers(response: Response) -> Response:
 def _forget_loaded_user() -> None:
     """Load the user and their CSRF token afresh each request (tests share one app context, and so
     one `g`)."""
-    for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token"):
+    for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token", JOIN_REQUEST_SESSION):
         g.pop(key, None)
 
 

@@ -200,3 +200,62 @@ def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client,
     user = db.session.scalar(db.select(User).where(User.id == member.id))
     assert user.contact.first_name == "Renamed"
     assert user.last_login_at is None
+
+
+def _as_a_new_request(call):  # type: ignore[no-untyped-def]
+    """Run `call` in another thread, outside the test's app context: the request then starts
+    with no ORM session, as every request does in production."""
+    import threading
+
+    out: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = call()
+        except BaseException as error:  # noqa: BLE001  (re-raised in the test's thread)
+            out["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["value"]
+
+
+def test_on_a_request_that_starts_without_an_orm_session_the_user_still_loads_saves_and_is_one_object(
+    app, client, member
+):
+    from flask_login import current_user
+
+    from crm.accounts.models import User
+
+    first_name = member.contact.first_name
+
+    @app.get("/_test/names")
+    def _names():  # type: ignore[no-untyped-def]
+        return f"{current_user.contact.first_name}|{current_user.email}|{current_user.totp_enabled}"
+
+    @app.post("/_test/change-first")
+    def _change_first():  # type: ignore[no-untyped-def]
+        current_user.last_login_at = None  # changed before the request touches the database
+        db.session.commit()
+        return "ok"
+
+    @app.get("/_test/same-object")
+    def _same_object():  # type: ignore[no-untyped-def]
+        return str(db.session.get(User, current_user.id) is current_user._get_current_object())
+
+    @app.get("/_test/menu-only")
+    def _menu_only():  # type: ignore[no-untyped-def]
+        return f"{current_user.role}|{current_user.is_authenticated}"
+
+    login(client, "member@example.org")
+    assert db.session.get(User, member.id).last_login_at is not None
+    db.session.remove()
+    assert _as_a_new_request(lambda: client.get("/_test/menu-only").text) == "member|True"
+    assert _as_a_new_request(lambda: client.get("/_test/names").text) == f"{first_name}|member@example.org|False"
+    assert _as_a_new_request(lambda: client.get("/_test/same-object").text) == "True"
+    assert _as_a_new_request(lambda: client.post("/_test/change-first").text) == "ok"
+    db.session.remove()
+    assert db.session.get(User, member.id).last_login_at is None
