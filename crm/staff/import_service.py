@@ -370,12 +370,14 @@ def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], no
     wanted = {ids[r.email][0]: r for r in rows if r.plan_id is not None}
     if not wanted:
         return set()
+    # A contact this chunk created has no membership yet: only the others are looked up.
+    on_file = [cid for cid in wanted if ids[wanted[cid].email][1] != "created"]
     chosen: dict[int, Any] = {}
     for m in db.session.execute(
         select(Membership.id, Membership.contact_id, Membership.plan_id, Membership.status, Membership.joined_at,
                Membership.paid_through, Membership.stripe_subscription_id)  # fmt: skip
-        .where(Membership.contact_id.in_(wanted)).order_by(Membership.id)
-    ):
+        .where(Membership.contact_id.in_(on_file)).order_by(Membership.id)
+    ) if on_file else ():
         current = chosen.get(m.contact_id)
         if current is None or current.status not in CURRENT_STATUSES or m.status in CURRENT_STATUSES:
             chosen[m.contact_id] = m
@@ -400,18 +402,35 @@ def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], no
                 events.append({"membership_id": old.id, "from_status": old.status, "to_status": row.status,
                                "reason": "Imported from CSV", "paid_through": new["paid_through"], "created_at": now})  # fmt: skip
     if inserts:
-        db.session.execute(insert(Membership.__table__), inserts)
-        created_for = [m["contact_id"] for m in inserts]
-        for membership_id, status, paid_through in db.session.execute(
-            select(Membership.id, Membership.status, Membership.paid_through).where(
-                Membership.contact_id.in_(created_for), Membership.created_at == now)
-        ):  # fmt: skip
+        for membership_id, status, paid_through in _insert_memberships(inserts, now):
             events.append({"membership_id": membership_id, "from_status": None, "to_status": status,
                            "reason": "Imported from CSV", "paid_through": paid_through, "created_at": now})  # fmt: skip
     _bulk_update(Membership, ["plan_id", "status", "joined_at", "paid_through", "updated_at"], updates)
     if events:
         db.session.execute(insert(MembershipEvent.__table__), events)
     return changed
+
+
+def _insert_memberships(inserts: list[dict[str, Any]], now: datetime) -> list[tuple[int, str, Any]]:
+    """Insert new memberships; returns (id, status, paid_through) of each. PostgreSQL takes the ids
+    from the table's sequence first, so nothing is read back; SQLite reads them back by contact."""
+    table = Membership.__table__
+    if db.engine.dialect.name == "postgresql":
+        rows = [{**m, "id": membership_id} for m, membership_id in zip(inserts, _next_ids("membership", len(inserts)), strict=True)]
+        db.session.execute(insert(table), rows)
+        return [(m["id"], m["status"], m["paid_through"]) for m in rows]
+    db.session.execute(insert(table), inserts)
+    return [(membership_id, status, paid_through) for membership_id, status, paid_through in db.session.execute(
+        select(Membership.id, Membership.status, Membership.paid_through).where(
+            Membership.contact_id.in_([m["contact_id"] for m in inserts]), Membership.created_at == now)
+    )]  # fmt: skip
+
+
+def _next_ids(table_name: str, count: int) -> list[int]:
+    """`count` ids from a PostgreSQL table's own sequence (safe beside other writers)."""
+    return list(db.session.scalars(
+        select(func.nextval(func.pg_get_serial_sequence(table_name, "id"))).select_from(func.generate_series(1, count))
+    ))  # fmt: skip
 
 
 def _member_number_sql(contact_id: Any) -> Any:
@@ -434,9 +453,7 @@ def _insert_contacts(new_rows: list[dict[str, Any]], members: set[str]) -> dict[
     """
     table = Contact.__table__
     if db.engine.dialect.name == "postgresql":
-        new_ids = db.session.scalars(
-            select(func.nextval(func.pg_get_serial_sequence("contact", "id"))).select_from(func.generate_series(1, len(new_rows)))
-        ).all()  # fmt: skip
+        new_ids = _next_ids("contact", len(new_rows))
         rows = [{**r, "id": contact_id, "member_number": member_number_for(contact_id) if r["email"] in members else None}
                 for r, contact_id in zip(new_rows, new_ids, strict=True)]  # fmt: skip
         db.session.execute(insert(table), rows)
@@ -467,8 +484,10 @@ def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], n
     wanted = {ids[r.email][0]: r for r in rows if r.gift_aid}
     if not wanted:
         return set()
+    # A contact this chunk created has no declaration yet: only the others are looked up.
+    on_file = [cid for cid, row in wanted.items() if ids[row.email][1] != "created"]
     have = set(db.session.scalars(select(GiftAidDeclaration.contact_id).where(
-        GiftAidDeclaration.contact_id.in_(wanted), GiftAidDeclaration.cancelled_at.is_(None))))  # fmt: skip
+        GiftAidDeclaration.contact_id.in_(on_file), GiftAidDeclaration.cancelled_at.is_(None)))) if on_file else set()  # fmt: skip
     new = [cid for cid in wanted if cid not in have]
     if new:
         db.session.execute(insert(GiftAidDeclaration.__table__), [

@@ -14,7 +14,7 @@ from crm.extensions import db
 from crm.memberships.models import Membership, MembershipEvent
 from crm.staff import import_service
 from tests.fixtures import make_contact
-from tests.staff_content.conftest import make_plan
+from tests.staff_content.conftest import make_membership, make_plan
 
 MESSY = (
     "E-mail,First Name,Surname,Postcode,Plan,Status,Joined,Paid until,Email updates,Gift Aid\r\n"
@@ -189,6 +189,47 @@ def test_an_interrupted_import_completes_when_run_again(app, monkeypatch):
     assert db.session.scalar(select(func.count()).select_from(Membership)) == 30
 
 
+def test_a_mixed_import_gives_each_new_member_one_membership_and_event_and_updates_those_on_file(app):
+    plan = make_plan()
+    on_file = make_contact("onfile@example.org", first_name="On", last_name="File")
+    kept = make_membership(on_file, plan, status="lapsed")
+    declared = make_contact("declared@example.org", first_name="Dee", last_name="Clared")
+    db.session.add(GiftAidDeclaration(contact_id=declared.id, source="form", wording="Held on file.",
+                                      house="1", postcode="N1 9GU"))  # fmt: skip
+    db.session.commit()
+    text_ = (
+        "email,first_name,plan,status,paid_through,gift_aid\r\n"
+        "new1@example.org,New One,standard,active,2027-03-31,yes\r\n"
+        "onfile@example.org,On,standard,active,2027-04-30,no\r\n"
+        "new2@example.org,New Two,standard,grace,2027-05-31,no\r\n"
+        "declared@example.org,Dee,,,,yes\r\n"
+        "new3@example.org,New Three,,,,yes\r\n"
+    )
+    mapping = import_service.guess_mapping(import_service.read_headers(text_))
+    report = import_service.import_members(text_, mapping, chunk_size=3, on_chunk=db.session.commit)
+    db.session.commit()
+    assert (report.created, report.updated, report.errors) == (3, 1, [])
+
+    ids = {email: cid for email, cid in db.session.execute(select(Contact.email, Contact.id))}
+    memberships = list(db.session.execute(select(Membership.contact_id, Membership.id, Membership.status)))
+    assert sorted((cid, status) for cid, _, status in memberships) == sorted(
+        [(ids["new1@example.org"], "active"), (ids["onfile@example.org"], "active"), (ids["new2@example.org"], "grace")])
+    assert {mid for cid, mid, _ in memberships if cid == ids["onfile@example.org"]} == {kept.id}  # updated, not doubled
+    events = list(db.session.execute(select(MembershipEvent.membership_id, MembershipEvent.from_status, MembershipEvent.to_status)))
+    by_contact = {cid: mid for cid, mid, _ in memberships}
+    assert sorted(events) == sorted([(by_contact[ids["new1@example.org"]], None, "active"),
+                                     (by_contact[ids["new2@example.org"]], None, "grace"),
+                                     (kept.id, "lapsed", "active")])  # fmt: skip
+    declarations = list(db.session.scalars(select(GiftAidDeclaration.contact_id)))
+    assert sorted(declarations) == sorted([ids["declared@example.org"], ids["new1@example.org"], ids["new3@example.org"]])
+
+    again = import_service.import_members(text_, mapping, chunk_size=3, on_chunk=db.session.commit)
+    db.session.commit()
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 5)
+    assert db.session.scalar(select(func.count()).select_from(Membership)) == 3
+    assert db.session.scalar(select(func.count()).select_from(GiftAidDeclaration)) == 3
+
+
 @pytest.fixture
 def search_index(app):  # type: ignore[no-untyped-def]
     from crm.staff.search import ensure_search_indexes
@@ -289,28 +330,33 @@ def test_a_failed_import_chunk_leaves_the_search_triggers_working(search_index, 
     assert [c.email for c in search_contacts("persephon")] == ["after@example.org"]
 
 
-def _sqlite_settings() -> tuple[int, int]:
+def _bulk_settings() -> tuple[object, ...]:
+    if db.engine.dialect.name == "postgresql":
+        return (db.session.scalar(text("SHOW enable_seqscan")),)
     return (db.session.scalar(text("PRAGMA cache_size")), db.session.scalar(text("PRAGMA wal_autocheckpoint")))
 
 
-def test_an_import_chunk_writes_with_a_large_cache_and_every_later_transaction_gets_the_usual_settings(app, monkeypatch):
-    from crm.core.database import BULK_SQLITE_PRAGMAS, SQLITE_CACHE_KIB, bulk_write_settings
-
-    if db.engine.dialect.name != "sqlite":  # page cache and WAL checkpoints are SQLite's: nothing to change
-        bulk_write_settings()
-        assert "bulk_write_restore" not in db.session.connection().info
-        return
+def test_an_import_chunk_writes_with_bulk_settings_and_every_later_transaction_gets_the_usual_ones(app, monkeypatch):
+    """SQLite: a large page cache and rare checkpoints while the chunk's connection is out of the
+    pool. PostgreSQL: index lookups only (no sequential scan of a growing table per chunk), for the
+    chunk's transaction."""
+    from crm.core.database import BULK_SQLITE_PRAGMAS, SQLITE_CACHE_KIB
 
     make_plan()
     db.session.commit()
-    usual = _sqlite_settings()
+    usual = _bulk_settings()
     db.session.commit()
-    assert usual == (-SQLITE_CACHE_KIB, 1000)  # a small cache per pooled connection (worker memory)
+    if db.engine.dialect.name == "postgresql":
+        bulk = ("off",)
+        assert usual == ("on",)
+    else:
+        bulk = (BULK_SQLITE_PRAGMAS["cache_size"], BULK_SQLITE_PRAGMAS["wal_autocheckpoint"])
+        assert usual == (-SQLITE_CACHE_KIB, 1000)  # a small cache per pooled connection (worker memory)
     real, during = import_service.import_chunk, []
 
     def watch(chunk, report, source):  # type: ignore[no-untyped-def]
         real(chunk, report, source)
-        during.append(_sqlite_settings())
+        during.append(_bulk_settings())
 
     monkeypatch.setattr(import_service, "import_chunk", watch)
     rows = "".join(f"bulk{i}@example.org,Bulk {i},standard,active,2027-01-01\r\n" for i in range(25))
@@ -318,10 +364,10 @@ def test_an_import_chunk_writes_with_a_large_cache_and_every_later_transaction_g
     mapping = import_service.guess_mapping(import_service.read_headers(text_))
     after_each_commit = []
     report = import_service.import_members(text_, mapping, chunk_size=10, on_chunk=db.session.commit,
-                                           after_chunk=lambda _report: after_each_commit.append(_sqlite_settings()))  # fmt: skip
+                                           after_chunk=lambda _report: after_each_commit.append(_bulk_settings()))  # fmt: skip
     db.session.commit()
     assert report.created == 25
-    assert during == [(BULK_SQLITE_PRAGMAS["cache_size"], BULK_SQLITE_PRAGMAS["wal_autocheckpoint"])] * 3
+    assert during == [bulk] * 3
     assert after_each_commit == [usual] * 3
     db.session.commit()
-    assert _sqlite_settings() == usual
+    assert _bulk_settings() == usual
