@@ -63,14 +63,14 @@ def bulk_write_settings() -> None:
     the pool. SQLite: `_restore_after_bulk_write` then puts the previous values back, so other
     requests never get a connection with a 64 MB cache. PostgreSQL: the settings last until the
     transaction ends. Call it inside the write's transaction."""
-    if db.engine.dialect.name == "postgresql":
-        connection = db.session.connection()
+    dialect = db.engine.dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        return
+    connection = db.session.connection()
+    if dialect == "postgresql":
         for statement in BULK_POSTGRES_SETTINGS:
             connection.exec_driver_sql(statement)
         return
-    if db.engine.dialect.name != "sqlite":
-        return
-    connection = db.session.connection()
     if "bulk_write_restore" in connection.info:
         return
     driver = connection.connection.driver_connection

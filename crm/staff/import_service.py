@@ -365,19 +365,19 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     return result
 
 
-def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
+def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime) -> set[int]:
     """Create or update each row's membership (Stripe-managed ones are left to Stripe). Returns changed contacts."""
     wanted = {ids[r.email][0]: r for r in rows if r.plan_id is not None}
     if not wanted:
         return set()
-    # A contact this chunk created has no membership yet: only the others are looked up.
-    on_file = [cid for cid in wanted if ids[wanted[cid].email][1] != "created"]
-    chosen: dict[int, Any] = {}
-    for m in db.session.execute(
+    on_file = wanted.keys() - created  # a contact this chunk created has no membership yet
+    existing = db.session.execute(
         select(Membership.id, Membership.contact_id, Membership.plan_id, Membership.status, Membership.joined_at,
                Membership.paid_through, Membership.stripe_subscription_id)  # fmt: skip
         .where(Membership.contact_id.in_(on_file)).order_by(Membership.id)
-    ) if on_file else ():
+    ) if on_file else ()
+    chosen: dict[int, Any] = {}
+    for m in existing:
         current = chosen.get(m.contact_id)
         if current is None or current.status not in CURRENT_STATUSES or m.status in CURRENT_STATUSES:
             chosen[m.contact_id] = m
@@ -480,12 +480,11 @@ def _assign_member_numbers(contact_ids: set[int]) -> list[int]:
     ))  # fmt: skip
 
 
-def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
+def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime) -> set[int]:
     wanted = {ids[r.email][0]: r for r in rows if r.gift_aid}
     if not wanted:
         return set()
-    # A contact this chunk created has no declaration yet: only the others are looked up.
-    on_file = [cid for cid, row in wanted.items() if ids[row.email][1] != "created"]
+    on_file = wanted.keys() - created  # a contact this chunk created has no declaration yet
     have = set(db.session.scalars(select(GiftAidDeclaration.contact_id).where(
         GiftAidDeclaration.contact_id.in_(on_file), GiftAidDeclaration.cancelled_at.is_(None)))) if on_file else set()  # fmt: skip
     new = [cid for cid in wanted if cid not in have]
@@ -507,13 +506,14 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
     bulk_write_settings()
     with batch_indexing() as search:
         ids = _write_contacts(rows, now, source_name)
-        member_changes = _write_memberships(rows, ids, now)
+        created = {contact_id for contact_id, outcome in ids.values() if outcome == "created"}
+        member_changes = _write_memberships(rows, ids, created, now)
         numbered = _assign_member_numbers(
             {ids[r.email][0] for r in rows if r.plan_id is not None and ids[r.email][1] != "created"}
         )
-        search.added.update(contact_id for contact_id, outcome in ids.values() if outcome == "created")
+        search.added.update(created)
         search.changed.update(numbered, (contact_id for contact_id, outcome in ids.values() if outcome == "updated"))
-    declaration_changes = _write_declarations(rows, ids, now)
+    declaration_changes = _write_declarations(rows, ids, created, now)
     for row in rows:
         contact_id, outcome = ids[row.email]
         if outcome == "created":
