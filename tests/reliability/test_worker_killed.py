@@ -184,7 +184,7 @@ def test_a_worker_killed_mid_email_job_is_retried_and_each_message_goes_out_once
     from redis import Redis
     from rq import Queue
     from rq.job import Job, JobStatus
-    from rq.registry import FailedJobRegistry, StartedJobRegistry
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
     from rq.scheduler import RQScheduler
 
     handler, _port = stalling_smtp
@@ -212,9 +212,12 @@ def test_a_worker_killed_mid_email_job_is_retried_and_each_message_goes_out_once
         os.kill(horse, signal.SIGKILL)
         handler.release.set()
         job = Job.fetch(job_id, connection=redis)
+        # RQ writes the SCHEDULED status at once and the rest of the retry (retries_left, the
+        # scheduled registry) in one pipeline after it: the registry entry is the retry's last word.
         _wait(
-            lambda: job.get_status() == JobStatus.SCHEDULED, "the surviving worker to fail and retry the job"
+            lambda: job_id in ScheduledJobRegistry(queue=queue), "the surviving worker to fail and retry the job"
         )
+        assert job.get_status() == JobStatus.SCHEDULED
     else:
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its scheduler first: nobody sees the horse die
         os.kill(horse, signal.SIGKILL)
