@@ -352,7 +352,8 @@ def member_order(sort: str, *, unindexed: bool = False) -> list[Any]:
 #
 # A search is answered in one of two ways, chosen by how common the fragment is:
 # - rare (most searches: a surname, a postcode, a number): the index gives the matching ids (at
-#   most SORT_CAP of them) and only those are sorted by name for the page;
+#   most SORT_CAP of them, POSTGRES_SORT_CAP through PostgreSQL's trigram index) and only those
+#   are sorted by name for the page;
 # - common (found in at least COMMON_SHARE of a sample, such as "example.net", or too many
 #   matches for the first way): contacts are read in name order through the name index, each row
 #   tested, until the page is full; the count stops at COUNT_CAP + 1.
@@ -364,6 +365,10 @@ DENSITY_PROBE_ROWS = 1000
 COMMON_SHARE = 0.10
 #: The most matches of a rare fragment that are sorted by name for the page.
 SORT_CAP = 5000
+#: The same on PostgreSQL, where the trigram index hands over a fragment's matches in one bitmap
+#: scan and a top-N sort of them stays cheap far beyond SORT_CAP: at 1,000,000 contacts a surname
+#: fragment with ~38,000 matches was otherwise read in name order over ~180,000 rows (p95 ~510 ms).
+POSTGRES_SORT_CAP = 100_000
 
 
 def _scan_like(column: Any, query: str) -> ColumnElement[bool]:
@@ -381,8 +386,13 @@ def is_common_fragment(query: str) -> bool:
     return bool(rows) and hits >= COMMON_SHARE * rows
 
 
-def _index_matches(query: str) -> Any:
-    """A subquery of at most SORT_CAP + 1 matching contacts (id and name), found through the index."""
+def _sort_cap(query: str) -> int:
+    """How many matches the rare way sorts: more on PostgreSQL when the trigram index can be used."""
+    return POSTGRES_SORT_CAP if db.engine.dialect.name == "postgresql" and len(query) >= 3 else SORT_CAP
+
+
+def _index_matches(query: str, sort_cap: int) -> Any:
+    """A subquery of at most sort_cap + 1 matching contacts (id and name), found through the index."""
     engine = db.engine
     if engine.dialect.name == "sqlite" and len(query) >= 3 and _sqlite_index_ready(engine):
         phrase = '"' + query.replace('"', '""') + '"'
@@ -390,12 +400,12 @@ def _index_matches(query: str) -> Any:
             select(literal_column("rowid"))
             .select_from(text(_FTS_TABLE))
             .where(literal_column(_FTS_TABLE).op("MATCH")(phrase))
-            .limit(SORT_CAP + 1)
+            .limit(sort_cap + 1)
         )
         condition: ColumnElement[bool] = Contact.id.in_(found.scalar_subquery())
     else:
         condition = _like_condition(query)
-    return select(Contact.id, Contact.last_name, Contact.first_name).where(condition).limit(SORT_CAP + 1).subquery()
+    return select(Contact.id, Contact.last_name, Contact.first_name).where(condition).limit(sort_cap + 1).subquery()
 
 
 def _windows(first: int) -> list[int | None]:
@@ -450,7 +460,8 @@ def search_page(query: str, *, cap: int, per_page: int, page: int) -> tuple[int,
     (read in name order until the page is full); never a sort of every contact."""
     query = normalise_query(query)
     if query and not is_common_fragment(query):
-        found = _index_matches(query)
+        sort_cap = _sort_cap(query)
+        found = _index_matches(query, sort_cap)
         names = [found.c.last_name, found.c.first_name, found.c.id]
         rows = db.session.execute(
             select(found.c.id, func.count().over())
@@ -459,7 +470,7 @@ def search_page(query: str, *, cap: int, per_page: int, page: int) -> tuple[int,
             .offset((page - 1) * per_page)
         ).all()
         total = rows[0][1] if rows else db.session.scalar(select(func.count()).select_from(found)) or 0
-        if total <= SORT_CAP:
+        if total <= sort_cap:
             return total, [row[0] for row in rows]
     if not query:
         total = db.session.scalar(select(func.count()).select_from(select(Contact.id).limit(cap + 1).subquery())) or 0

@@ -193,15 +193,24 @@ def test_a_broad_search_counts_up_to_the_cap_and_says_so(staff_client, people, m
     assert "1 contact found." in html
 
 
-@pytest.mark.parametrize("common", [True, False], ids=["common-fragment", "rare-fragment"])
-def test_every_page_of_a_search_lists_exactly_the_matches_in_name_order(staff_client, app, monkeypatch, common):  # type: ignore[no-untyped-def]
-    """Both ways of answering a search (a common fragment read in name order a window at a time,
-    a rare one sorted from the index's matches) give the same pages as sorting every match."""
+@pytest.mark.parametrize(
+    ("common", "sort_cap", "postgres_sort_cap"),
+    [(True, 5000, 100_000), (False, 5000, 100_000), (False, 10, 10), (False, 10, 1000)],
+    ids=["common-fragment", "rare-fragment", "rare-with-more-matches-than-sorted", "rare-sorted-by-postgres-cap"],
+)
+def test_every_page_of_a_search_lists_exactly_the_matches_in_name_order(  # type: ignore[no-untyped-def]
+    staff_client, app, monkeypatch, common, sort_cap, postgres_sort_cap
+):
+    """Every way of answering a search (a common fragment read in name order a window at a time,
+    a rare one sorted from the index's matches, a rare one with more matches than that sorts,
+    which PostgreSQL's larger cap still sorts) gives the same pages as sorting every match."""
     from crm.staff import members, search
 
     monkeypatch.setattr(members, "PER_PAGE", 4)
     monkeypatch.setattr(search, "DENSITY_PROBE_ROWS", 6)  # windows of 6, 48, ... rows
     monkeypatch.setattr(search, "COMMON_SHARE", 0.0 if common else 2.0)
+    monkeypatch.setattr(search, "SORT_CAP", sort_cap)  # 23 matches below
+    monkeypatch.setattr(search, "POSTGRES_SORT_CAP", postgres_sort_cap)
     monkeypatch.setattr(search, "_windows", lambda first: [5, 20, None])  # pages spill past windows
     for i in range(23):
         make_contact(f"river{i}@example.org", first_name=f"F{i % 5}", last_name=f"Rivera{(i * 7) % 23:02d}")
@@ -233,3 +242,30 @@ def test_a_search_cost_does_not_grow_with_the_rows_it_skips(staff_client, app, m
     with count_queries() as many:
         assert names(staff_client, "q=needle") == ["Needleman, Nadia"]
     assert len(many) == len(few)
+
+
+def test_a_fragment_with_more_matches_than_sqlite_sorts_is_sorted_from_the_trigram_index_on_postgresql(  # type: ignore[no-untyped-def]
+    staff_client, app, monkeypatch
+):
+    """Past SORT_CAP matches SQLite reads contacts in name order a window at a time (more queries);
+    PostgreSQL's trigram index still hands over every match to sort (POSTGRES_SORT_CAP): the same
+    queries as for a fragment with few matches, and the same page."""
+    from crm.staff import search
+
+    monkeypatch.setattr(search, "SORT_CAP", 10)
+    monkeypatch.setattr(search, "POSTGRES_SORT_CAP", 1000)
+    monkeypatch.setattr(search, "COMMON_SHARE", 2.0)  # neither fragment is common by the probe
+    make_contact("nadia@example.org", first_name="Nadia", last_name="Needleman")
+    for i in range(30):
+        make_contact(f"straw{i}@example.org", first_name="Straw", last_name=f"Bale{i:02d}")
+    db.session.commit()
+    staff_client.get("/staff/members?q=needle")
+    with count_queries() as few:
+        assert names(staff_client, "q=needle") == ["Needleman, Nadia"]
+    with count_queries() as many:
+        listed = names(staff_client, "q=bale")
+    assert listed == [f"Bale{i:02d}, Straw" for i in range(30)]
+    if db.engine.dialect.name == "postgresql":
+        assert len(many) == len(few), "\n".join(s[:120] for s in few + ["----"] + many)
+    else:
+        assert len(many) > len(few)  # the windowed read in name order
