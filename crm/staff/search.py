@@ -41,6 +41,8 @@ _PG_DDL = (
     ") gin_trgm_ops)",
 )
 _FTS_TABLE = "contact_search"
+#: The shortest query either index can answer (one trigram); a shorter one is a LIKE scan.
+TRIGRAM_LENGTH = 3
 #: While contact_search_paused holds a row, the insert and update triggers stand aside and a bulk
 #: writer indexes its rows itself, one statement per batch (see `batch_indexing`).
 _SQLITE_TRIGGERS = {
@@ -190,7 +192,7 @@ def search_condition(query: str | None) -> ColumnElement[bool] | None:
     if not query:
         return None
     engine = db.engine
-    if engine.dialect.name == "sqlite" and len(query) >= 3 and _sqlite_index_ready(engine):
+    if engine.dialect.name == "sqlite" and len(query) >= TRIGRAM_LENGTH and _sqlite_index_ready(engine):
         # A quoted FTS5 phrase is literal text: only a double quote needs escaping (by doubling).
         phrase = '"' + query.replace('"', '""') + '"'
         matches = select(literal_column("rowid")).select_from(text(_FTS_TABLE)).where(
@@ -388,13 +390,13 @@ def is_common_fragment(query: str) -> bool:
 
 def _sort_cap(query: str) -> int:
     """How many matches the rare way sorts: more on PostgreSQL when the trigram index can be used."""
-    return POSTGRES_SORT_CAP if db.engine.dialect.name == "postgresql" and len(query) >= 3 else SORT_CAP
+    return POSTGRES_SORT_CAP if db.engine.dialect.name == "postgresql" and len(query) >= TRIGRAM_LENGTH else SORT_CAP
 
 
 def _index_matches(query: str, sort_cap: int) -> Any:
     """A subquery of at most sort_cap + 1 matching contacts (id and name), found through the index."""
     engine = db.engine
-    if engine.dialect.name == "sqlite" and len(query) >= 3 and _sqlite_index_ready(engine):
+    if engine.dialect.name == "sqlite" and len(query) >= TRIGRAM_LENGTH and _sqlite_index_ready(engine):
         phrase = '"' + query.replace('"', '""') + '"'
         found = (
             select(literal_column("rowid"))
