@@ -88,6 +88,8 @@ class Config:
         )
         self.STRIPE_MAX_NETWORK_RETRIES = _env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
         self.STRIPE_WEBHOOK_TOLERANCE = _env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
+        #: A CA file to trust for STRIPE_API_BASE instead of the SDK's own bundle (rarely needed).
+        self.STRIPE_CA_BUNDLE = _env("STRIPE_CA_BUNDLE")
 
         self.MAIL_SERVER = _env("MAIL_SERVER")
         self.MAIL_PORT = _env_int("MAIL_PORT", 587)

@@ -35,7 +35,8 @@ class SandboxServer:
         self._thread = thread
         self.sandbox = sandbox
         host = server.server_address[0]
-        self.url = f"http://{host}:{server.server_port}"
+        scheme = "https" if getattr(server, "ssl_context", None) else "http"
+        self.url = f"{scheme}://{host}:{server.server_port}"
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -52,8 +53,11 @@ def serve_in_thread(
     state_file: str | os.PathLike[str] | None = None,
     delivery: str = "auto",
     secret_key: str = "sk_test_sandbox",  # noqa: S107
+    ssl_context: Any = None,
 ) -> SandboxServer:
-    """Start the sandbox on `host:port` (0: a free port) in a daemon thread."""
+    """Start the sandbox on `host:port` (0: a free port) in a daemon thread; over TLS with
+    `ssl_context` (a (cert, key) pair of file paths or an ssl.SSLContext), as the production
+    configuration's smoke test needs (production refuses a plain-http Stripe address)."""
     sandbox = Sandbox(
         secret_key=secret_key,
         webhook_secret=webhook_secret,
@@ -61,7 +65,9 @@ def serve_in_thread(
         delivery=delivery,
         state_file=state_file,
     )
-    server = make_server(host, port, SandboxApp(sandbox), threaded=True, request_handler=_QuietHandler)
+    server = make_server(
+        host, port, SandboxApp(sandbox), threaded=True, request_handler=_QuietHandler, ssl_context=ssl_context
+    )
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="stripe-sandbox", daemon=True)
     thread.start()

@@ -69,9 +69,13 @@ class Browser:
 
     cookies: dict[str, str] = field(default_factory=dict)
 
-    def request(self, method: str, url: str, form: dict[str, str] | None = None) -> Response:
+    def request(
+        self, method: str, url: str, form: dict[str, str] | None = None, referer: str | None = None
+    ) -> Response:
         parts = urlsplit(url)
         headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        if referer:  # what a browser sends on an https form post (CSRF's same-origin check reads it)
+            headers["Referer"] = referer
         body = None
         if form is not None:
             body = urlencode(form)
