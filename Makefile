@@ -41,6 +41,8 @@ lint: install-dev
 	$(PY) -m bandit -q -r crm -ll
 
 bench: install-dev
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } \
+	  || echo "note: wrk is missing (Debian package wrk); the Python load generator will drive the baselines"
 	$(PY) -m bench
 
 screenshots: install-dev

@@ -3,12 +3,12 @@ a bare Flask "hello" served by the same gunicorn settings, in alternating rounds
 
 from __future__ import annotations
 
-from bench import loadgen
+from bench import loadgen, wrk
 from bench.common import Result, log, median
 from bench.context import Context, alternate, median_rps
 
 NAME = "news"
-TARGET = 0.30
+TARGET = 0.35  #: measured with wrk (issue 25); it was 0.30 with the Python generator
 
 
 def run(ctx: Context) -> list[Result]:
@@ -25,10 +25,18 @@ def run_backend(ctx: Context, backend: str) -> Result:
         if status != 200 or b"Sign out" not in body and b"sign out" not in body.lower():
             log(f"warning: /news as the member answered {status}; signed-in marker not found")
         base = loadgen.request_bytes("GET", "/", hello.port)
-        loads = alternate(opts.news_rounds, {
-            "hello": lambda: loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds),
-            "news": lambda: loadgen.run(app.port, [news], connections=opts.connections, seconds=opts.seconds),
-        })  # fmt: skip
+        if wrk.available():
+            loads = alternate(opts.news_rounds, {
+                "hello": lambda: wrk.run(hello.port, "/", connections=opts.connections, seconds=opts.seconds),
+                "news": lambda: wrk.run(app.port, "/news", headers={"Cookie": cookie},
+                                        connections=opts.connections, seconds=opts.seconds),
+            })  # fmt: skip
+        else:
+            log("warning: wrk is missing (make bench installs it): the Python generator drives this row")
+            loads = alternate(opts.news_rounds, {
+                "hello": lambda: loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds),
+                "news": lambda: loadgen.run(app.port, [news], connections=opts.connections, seconds=opts.seconds),
+            })  # fmt: skip
     hello_rps, news_rps = median_rps(loads["hello"]), median_rps(loads["news"])
     ratio = news_rps / hello_rps if hello_rps else 0.0
     errors = sum(x.errors for x in loads["news"])
@@ -37,7 +45,7 @@ def run_backend(ctx: Context, backend: str) -> Result:
         note=f"{errors} errors" if errors else "",
         figures={"news req/s": news_rps, "hello req/s": hello_rps,
                  "news p50 ms": median([loadgen_p(x, 50) for x in loads["news"]]),
-                 "contacts": opts.big},  # fmt: skip
+                 "contacts": opts.big, "driver": "wrk" if wrk.available() else "loadgen"},  # fmt: skip
     )
 
 

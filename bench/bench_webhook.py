@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bench import loadgen
 from bench.common import Result, log, median, stopwatch
-from bench.context import Context, median_rps
+from bench.context import Context, hello_load, median_rps
 from bench.datasets import make_app
 
 NAME = "webhook"
@@ -118,16 +118,14 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
         deliveries = events + events
         random.Random(6).shuffle(deliveries)
         base = loadgen.request_bytes("GET", "/", hello.port)
-        hello_loads = [loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds)
-                       for _ in range(2)]  # fmt: skip
+        hello_loads = [hello_load(hello.port, base, opts) for _ in range(2)]
         requests = []
         for event in deliveries:  # signed just before sending (the signature has a 5-minute tolerance)
             body = event_payload(event).encode()
             requests.append(loadgen.request_bytes("POST", "/stripe/webhook", app.port, body=body, headers={
                 "Content-Type": "application/json", "Stripe-Signature": signature_header(body, WEBHOOK_SECRET)}))  # fmt: skip
         hook = loadgen.run(app.port, requests, connections=opts.connections, max_requests=len(requests), seconds=280)
-        hello_loads += [loadgen.run(hello.port, [base], connections=opts.connections, seconds=opts.seconds)
-                        for _ in range(2)]  # fmt: skip
+        hello_loads += [hello_load(hello.port, base, opts) for _ in range(2)]
     log(f"webhook: {hook.requests} deliveries in {hook.seconds:.1f}s, statuses {dict(hook.statuses)}; "
         f"hello rps {[round(x.rps) for x in hello_loads]}")  # fmt: skip
     effects = _effects(url)

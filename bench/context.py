@@ -67,3 +67,13 @@ def median_p95_ms(loads: list[loadgen.Load]) -> float:
     from bench.common import percentile
 
     return median([percentile(x.latencies, 95) * 1000 for x in loads])
+
+
+def hello_load(port: int, request: bytes, opts: Any) -> loadgen.Load:
+    """One round of the hello baseline: driven by wrk when it is installed (the Python generator
+    caps hello on 2 CPUs, see bench/wrk.py), else by loadgen."""
+    from bench import wrk
+
+    if wrk.available():
+        return wrk.run(port, "/", connections=opts.connections, seconds=opts.seconds)
+    return loadgen.run(port, [request], connections=opts.connections, seconds=opts.seconds)
