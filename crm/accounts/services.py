@@ -72,6 +72,7 @@ def send_welcome_email(user: User, *, resend: bool = False) -> None:
         },
         contact_id=user.contact_id,
         dedupe_key=None if resend else dedupe_key,
+        one_time_link="set_password_url",
     )
 
 
@@ -154,6 +155,7 @@ def request_login_link(email: str) -> None:
         "login_link",
         {"login_link_url": _link(f"/login/link/{raw}"), "first_name": user.contact.first_name, "minutes": 15},
         contact_id=user.contact_id,
+        one_time_link="login_link_url",
     )
 
 
@@ -191,6 +193,7 @@ def request_password_reset(email: str) -> None:
         "reset_password",
         {"reset_url": _link(f"/password/reset/{raw}"), "first_name": user.contact.first_name, "minutes": 60},
         contact_id=user.contact_id,
+        one_time_link="reset_url",
     )
 
 

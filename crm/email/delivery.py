@@ -197,16 +197,15 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             permanent = isinstance(error, PermanentFailure)
             failed = permanent or attempts >= max_attempts
             now = utcnow()
-            _finish(
-                row.id,
-                worker,
-                {
-                    "status": "failed" if failed else "queued",
-                    "attempts": attempts,
-                    "last_error": f"{type(error).__name__}: {error}"[:2000],
-                    "next_attempt_at": now if failed else now + _backoff(attempts),
-                },
-            )
+            values: dict[str, Any] = {
+                "status": "failed" if failed else "queued",
+                "attempts": attempts,
+                "last_error": f"{type(error).__name__}: {error}"[:2000],
+                "next_attempt_at": now if failed else now + _backoff(attempts),
+            }
+            if failed:
+                values["one_time_link"] = None  # a given-up link is never kept for anyone to read
+            _finish(row.id, worker, values)
             counts["failed" if failed else "retry"] += 1
             if not failed:
                 retrying.add(row.id)
@@ -215,7 +214,10 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             )
             continue
         _finish(
-            row.id, worker, {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": ""}
+            row.id,
+            worker,
+            # Sent: the one-time link now lives only in the recipient's mailbox.
+            {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": "", "one_time_link": None},
         )
         counts["sent"] += 1
     return counts
