@@ -1,8 +1,11 @@
-"""The outbox keeps a one-time link only until the message is sent
+"""Security review columns: the outbox's one-time link, second-factor failures per account
 
 Sign-in, reset and set-password links were stored in the email bodies, where the staff outbox
 showed them. The bodies now hold a placeholder; the live link waits in email_outbox.one_time_link
 until the message leaves and is then cleared. The links already stored in old bodies are removed.
+
+Wrong second-factor codes were counted in the browser's cookie; user_account.mfa_failures and
+mfa_locked_until count them per account on the server.
 
 Revision ID: 3a9c5e71b2d4
 Revises: d4f2b6a8c1e3
@@ -27,6 +30,9 @@ _REMOVED = r"\1[removed]"
 def upgrade():
     with op.batch_alter_table('email_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('one_time_link', sa.Text(), nullable=True))
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mfa_failures', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('mfa_locked_until', sa.DateTime(timezone=True), nullable=True))
     bind = op.get_bind()
     outbox = sa.table('email_outbox', sa.column('id'), sa.column('kind'), sa.column('body_text'),
                       sa.column('body_html'))
@@ -44,5 +50,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.drop_column('mfa_locked_until')
+        batch_op.drop_column('mfa_failures')
     with op.batch_alter_table('email_outbox', schema=None) as batch_op:
         batch_op.drop_column('one_time_link')
