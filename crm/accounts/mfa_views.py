@@ -13,7 +13,6 @@ from crm.accounts.session import start_session
 from crm.audit.services import record
 from crm.extensions import db, limiter
 
-
 LOCKED_MESSAGE = f"Too many wrong security codes. Wait {mfa.LOCK_MINUTES} minutes, then sign in again."
 
 
