@@ -104,6 +104,8 @@ class Config:
         self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
         self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "membership@example.org")
         self.MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
+        #: Without Redis, mail caused by a request is sent on a background thread after the response.
+        self.MAIL_SEND_IN_BACKGROUND = _env_bool("MAIL_SEND_IN_BACKGROUND", True)
 
         self.REDIS_URL = _env("REDIS_URL")
 
@@ -173,6 +175,8 @@ class TestConfig(Config):
         self.STRIPE_API_BASE = SANDBOX_API_BASE
         self.STRIPE_MAX_NETWORK_RETRIES = 0
         self.MAIL_SERVER = None
+        # Tests read the outbox right after a request; the timing tests turn the mail thread on.
+        self.MAIL_SEND_IN_BACKGROUND = False
         self.REDIS_URL = None
         self.BASE_URL = "http://crm.test"
         self.ORG_NAME = DEMO_ORGANISATION["ORG_NAME"]
