@@ -132,4 +132,4 @@ def login_link(token: str) -> Response | tuple[str, int, dict[str, str]]:
     return after_password(user, None)
 
 
-from crm.accounts import mfa_views, password_views  # noqa: E402,F401  (register their views on bp)
+from crm.accounts import email_change_views, mfa_views, password_views  # noqa: E402,F401  (register their views on bp)

@@ -50,9 +50,9 @@ def outbox(kind: str) -> list[OutboxMessage]:
 
 
 def link_in(message: OutboxMessage, prefix: str) -> str:
-    match = re.search(re.escape(prefix) + r"[A-Za-z0-9_\-]+", sent_text(message))
+    match = re.search(re.escape(prefix) + r"[A-Za-z0-9_\-.]+", sent_text(message))
     assert match, f"no {prefix} link in {message.kind}"
-    return match.group(0)
+    return match.group(0).rstrip(".")
 
 
 def without_csrf(html: str) -> str:
