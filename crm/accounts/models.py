@@ -88,6 +88,9 @@ class AuthToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Who asked for it (a hash of their network address): the hourly email caps count per
+    #: requester, so a stranger's requests cannot use up the owner's.
+    requester: Mapped[str | None] = mapped_column(String(64))
 
 
 class UserSession(db.Model):

@@ -7,6 +7,9 @@ until the message leaves and is then cleared. The links already stored in old bo
 Wrong second-factor codes were counted in the browser's cookie; user_account.mfa_failures and
 mfa_locked_until count them per account on the server.
 
+auth_token.requester (a hash of the requesting address) lets the hourly reset and sign-in-link
+caps count per requester, so a stranger cannot use up the owner's.
+
 Revision ID: 3a9c5e71b2d4
 Revises: d4f2b6a8c1e3
 Create Date: 2026-12-06 20:20:00
@@ -33,6 +36,8 @@ def upgrade():
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.add_column(sa.Column('mfa_failures', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('mfa_locked_until', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('auth_token', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('requester', sa.String(length=64), nullable=True))
     bind = op.get_bind()
     outbox = sa.table('email_outbox', sa.column('id'), sa.column('kind'), sa.column('body_text'),
                       sa.column('body_html'))
@@ -50,6 +55,8 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('auth_token', schema=None) as batch_op:
+        batch_op.drop_column('requester')
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.drop_column('mfa_locked_until')
         batch_op.drop_column('mfa_failures')
