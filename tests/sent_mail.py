@@ -14,14 +14,15 @@ from crm.email.sender import MEMORY_OUTBOX
 
 
 def sent_text(message: Any) -> str:
-    """The plain-text body of the sent email for this outbox row (its stored body when not sent yet,
-    with a still-kept link put in as sending would)."""
+    """The plain-text body of the email this outbox row became: while the row still keeps its link
+    (not sent yet), the stored body with the link put in as sending would; once sent, the newest
+    email that left for it."""
+    text = message.body_text or ""
+    if getattr(message, "one_time_link", None):
+        return text.replace(ONE_TIME_LINK_PLACEHOLDER, message.one_time_link)
     prefix = f"<outbox.{message.id}."
     for sent in reversed(MEMORY_OUTBOX):
         if str(sent["Message-ID"] or "").startswith(prefix) and str(sent["To"]) == message.to_email:
             body = sent.get_body(preferencelist=("plain",))
             return body.get_content() if body is not None else ""
-    text = message.body_text or ""
-    if getattr(message, "one_time_link", None):
-        text = text.replace(ONE_TIME_LINK_PLACEHOLDER, message.one_time_link)
     return text
