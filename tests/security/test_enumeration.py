@@ -113,3 +113,35 @@ def test_with_slow_smtp_and_no_redis_known_and_unknown_addresses_take_the_same_t
     assert abs(slowest_known - slowest_unknown) < 0.25, timings
     assert slow_smtp.handler.attempts == 3 and all(m["To"] == "member@example.org" for m in slow_smtp.handler.accepted)
     assert {m["Subject"] for m in slow_smtp.handler.accepted} == {m.subject for m in outbox(kind)}
+
+
+def test_with_slow_smtp_and_no_redis_a_webhook_answers_before_its_emails_are_sent(app, slow_smtp, stripe_sandbox):
+    """Issue 26 item 21 (first half): the welcome and receipt a payment causes leave after the
+    webhook's answer, so a slow mail server never holds Stripe's delivery (or a thread) waiting."""
+    import time
+
+    from sqlalchemy import select
+
+    from crm.email.delivery import wait_for_background_mail
+    from crm.extensions import db
+    from crm.memberships.models import Membership
+    from tests.join.test_join_form import form
+    from tests.memberships.factories import make_plans
+    from tests.stripe_fixtures import deliver_webhooks
+
+    plans = make_plans()
+    db.session.commit()
+    client = app.test_client()
+    assert client.post("/join", data=form(plans)).status_code == 303
+    membership = db.session.scalar(select(Membership).order_by(Membership.id.desc()))
+    stripe_sandbox.pay(membership.stripe_checkout_session_id)
+    app.config.update(slow_smtp.app_config(), MAIL_BACKEND=None, REDIS_URL=None, MAIL_SEND_IN_BACKGROUND=True)
+    started = time.perf_counter()
+    try:
+        responses = deliver_webhooks(client)
+        took = time.perf_counter() - started
+    finally:
+        wait_for_background_mail()
+    assert responses and all(r.status_code == 200 for r in responses)
+    assert slow_smtp.handler.attempts >= 2  # the welcome and the receipt went out...
+    assert took < SMTP_DELAY_SECONDS * 1.5, took  # ...but none of them inside a webhook request
