@@ -20,6 +20,13 @@ SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
 SANDBOX_API_BASE = "http://127.0.0.1:12111"
 
+#: The development organisation: the defaults below, and what production refuses to run as.
+DEMO_ORGANISATION = {
+    "ORG_NAME": "Justice for Colombia Campaign",
+    "ORG_ADDRESS": "Unit 4, 12 Example Street, London N1 0AA",
+    "ORG_CHARITY_NUMBER": "1234567",
+}
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -68,9 +75,9 @@ class Config:
         self.DEBUG = False
         self.TESTING = False
 
-        self.ORG_NAME = _env("ORG_NAME", "Justice for Colombia Campaign")
-        self.ORG_ADDRESS = _env("ORG_ADDRESS", "Unit 4, 12 Example Street, London N1 0AA")
-        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", "1234567")
+        self.ORG_NAME = _env("ORG_NAME", DEMO_ORGANISATION["ORG_NAME"])
+        self.ORG_ADDRESS = _env("ORG_ADDRESS", DEMO_ORGANISATION["ORG_ADDRESS"])
+        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_ORGANISATION["ORG_CHARITY_NUMBER"])
         self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
 
         self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
@@ -96,8 +103,11 @@ class Config:
         self.MAIL_USERNAME = _env("MAIL_USERNAME")
         self.MAIL_PASSWORD = _env("MAIL_PASSWORD")
         self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", True)
+        self.MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
         self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "membership@example.org")
         self.MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
+        #: Without Redis, mail caused by a request is sent on a background thread after the response.
+        self.MAIL_SEND_IN_BACKGROUND = _env_bool("MAIL_SEND_IN_BACKGROUND", True)
 
         self.REDIS_URL = _env("REDIS_URL")
 
@@ -167,9 +177,11 @@ class TestConfig(Config):
         self.STRIPE_API_BASE = SANDBOX_API_BASE
         self.STRIPE_MAX_NETWORK_RETRIES = 0
         self.MAIL_SERVER = None
+        # Tests read the outbox right after a request; the timing tests turn the mail thread on.
+        self.MAIL_SEND_IN_BACKGROUND = False
         self.REDIS_URL = None
         self.BASE_URL = "http://crm.test"
-        self.ORG_NAME = "Justice for Colombia Campaign"
+        self.ORG_NAME = DEMO_ORGANISATION["ORG_NAME"]
 
 
 class ProductionConfig(Config):
@@ -206,6 +218,17 @@ class ProductionConfig(Config):
             found.append("BASE_URL must be an https:// address")
         if not self.MAIL_SERVER:
             found.append("MAIL_SERVER is not set (console email is for development)")
+        elif not (self.MAIL_USE_TLS or self.MAIL_USE_SSL or self.MAIL_PORT == 465):
+            found.append("SMTP without TLS (set MAIL_USE_TLS or MAIL_USE_SSL): sign-in links would cross the network in clear")
+        if (_env("DATABASE_URL") or "").startswith("sqlite"):
+            found.append("DATABASE_URL is SQLite (one writer at a time, no backups tested): use PostgreSQL")
+        if self.STRIPE_API_BASE and self.STRIPE_API_BASE.lower().startswith("http://"):
+            found.append("STRIPE_API_BASE is plain http: the Stripe secret key would cross the network in clear")
+        if not self.RATELIMIT_ENABLED:
+            found.append("RATELIMIT_ENABLED is off: sign-in and reset would be open to guessing")
+        for name, demo in DEMO_ORGANISATION.items():
+            if (getattr(self, name) or "").strip().casefold() == demo.casefold():
+                found.append(f"{name} is the demo value {demo!r}: set your organisation's own")
         return found
 
 

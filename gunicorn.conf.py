@@ -17,6 +17,8 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 # Never log query strings with tokens in them: log the path only.
+# One-time tokens in paths (sign-in, reset links) are logged as [token] (crm/core/logging.py).
+logger_class = "crm.core.logging.TokenlessAccessLogger"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # No control socket (gunicorn 25+): it would be one path for every server on the host, so a second

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from crm import create_app
+from crm.email.sender import MEMORY_OUTBOX
 from crm.extensions import db
 
 pytest_plugins = ["tests.fixtures", "tests.stripe_fixtures"]
@@ -96,6 +97,7 @@ def app(_schema: str, app_config: dict[str, object], tmp_path: Path) -> Iterator
     overrides = {"SQLALCHEMY_DATABASE_URI": _schema, "RATELIMIT_STORAGE_URI": "memory://"}
     overrides.update(app_config)
     application = create_app("testing", **overrides)
+    MEMORY_OUTBOX.clear()  # outbox ids start again at 1 in every test
     with application.app_context():
         _empty_all_tables()
         yield application

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -22,8 +23,10 @@ from crm.extensions import db
 RECOVERY_CODE_COUNT = 10
 #: How long the password step stays good while the second factor is asked for.
 PENDING_SECONDS = 600
-#: Wrong codes allowed before the password must be entered again.
+#: Wrong codes (per account, counted on the server) before the second factor is locked for a while.
 MAX_CODE_FAILURES = 5
+#: How long the second factor stays locked after that (the owner waits; the password is not enough).
+LOCK_MINUTES = 15
 
 
 def begin(user: User, *, next_url: str | None) -> None:
@@ -34,7 +37,6 @@ def begin(user: User, *, next_url: str | None) -> None:
         "v": user.session_version,
         "at": utcnow().timestamp(),
         "next": next_url,
-        "failures": 0,
     }
 
 
@@ -57,17 +59,39 @@ def pending_user() -> User | None:
     return user
 
 
-def note_failure() -> bool:
-    """Count a wrong code; True when too many were tried and the password step must be redone."""
-    data = pending()
-    if data is None:
-        return True
-    data["failures"] = int(data.get("failures", 0)) + 1
-    session["mfa_pending"] = data
-    if data["failures"] >= MAX_CODE_FAILURES:
+def is_locked(user: User) -> bool:
+    """Too many wrong codes for this account lately: no code is accepted, whatever the cookie."""
+    return user.mfa_locked_until is not None and user.mfa_locked_until > utcnow()
+
+
+def note_failure(user: User) -> bool:
+    """Count a wrong code against the account; True when the password step must be redone.
+
+    The count lives in the database (one UPDATE, so parallel guesses all count): an older cookie
+    or a fresh password step does not reset it. The fifth wrong code locks the second factor for
+    LOCK_MINUTES; only a right code resets the count. Flushes.
+    """
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(mfa_failures=User.mfa_failures + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(user)
+    if user.mfa_failures >= MAX_CODE_FAILURES:
+        user.mfa_failures = 0
+        user.mfa_locked_until = utcnow() + timedelta(minutes=LOCK_MINUTES)
+        db.session.flush()
+    if is_locked(user) or pending() is None:
         session.pop("mfa_pending", None)
         return True
     return False
+
+
+def note_success(user: User) -> None:
+    """A right code: the account's count of wrong ones starts again."""
+    user.mfa_failures = 0
+    user.mfa_locked_until = None
 
 
 def new_secret() -> str:

@@ -13,10 +13,12 @@ from crm.accounts.session import start_session
 from crm.audit.services import record
 from crm.extensions import db, limiter
 
+LOCKED_MESSAGE = f"Too many wrong security codes. Wait {mfa.LOCK_MINUTES} minutes, then sign in again."
 
-def _restart() -> Response:
+
+def _restart(message: str | None = None) -> Response:
     session.pop("mfa_pending", None)
-    flash("Please sign in again.", "info")
+    flash(message or "Please sign in again.", "info")
     return redirect(url_for("accounts.login"))
 
 
@@ -28,12 +30,15 @@ def mfa_verify() -> Response | str:
         return _restart()
     if not user.totp_enabled:
         return redirect(url_for("accounts.mfa_enrol"))
+    if mfa.is_locked(user):
+        return _restart(LOCKED_MESSAGE)
     form = CodeForm()
     if form.validate_on_submit():
         by_app = mfa.verify_totp(user, form.code.data)
         by_recovery = not by_app and mfa.use_recovery_code(user, form.code.data)
         if by_app or by_recovery:
             next_url = (mfa.pending() or {}).get("next")
+            mfa.note_success(user)
             start_session(user, mfa_ok=True)
             services.record_login(user)
             if by_recovery:
@@ -42,11 +47,11 @@ def mfa_verify() -> Response | str:
             db.session.commit()
             return redirect(next_url or home_for(user))
         g.attempt_failed = True
-        too_many = mfa.note_failure()
+        too_many = mfa.note_failure(user)
         services.record_login_failure(user.email, "wrong security code")
         db.session.commit()
         if too_many:
-            return _restart()
+            return _restart(LOCKED_MESSAGE if mfa.is_locked(user) else None)
         form.code.errors = ["That code is not right, or was already used. Try the next code from your app."]
     return render_template("accounts/mfa_verify.html", form=form)
 

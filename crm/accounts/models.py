@@ -39,6 +39,11 @@ class User(UserMixin, db.Model):
     totp_last_step: Mapped[int | None]
     #: SHA-256 hashes of unused recovery codes.
     recovery_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Wrong second-factor codes since the last right one, counted here (not in the browser's
+    #: cookie) so replaying an older cookie or signing in again never resets the count.
+    mfa_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: After MAX_CODE_FAILURES wrong codes, no code is accepted until this time.
+    mfa_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -83,6 +88,9 @@ class AuthToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Who asked for it (a hash of their network address): the hourly email caps count per
+    #: requester, so a stranger's requests cannot use up the owner's.
+    requester: Mapped[str | None] = mapped_column(String(64))
 
 
 class UserSession(db.Model):

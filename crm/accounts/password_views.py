@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from crm.accounts import services, tokens
 from crm.accounts.forms import ChangePasswordForm, EmailForm, NewPasswordForm
 from crm.accounts.models import STAFF_ROLES, User
-from crm.accounts.routes import _no_referrer, attempt_failed, bp, email_key, home_for, link_invalid
+from crm.accounts.routes import _no_referrer, attempt_failed, bp, home_for, link_invalid, requester_email_key
 from crm.accounts.session import is_remembered_session, start_session
 from crm.extensions import db, limiter
 
@@ -19,7 +19,7 @@ Page = Response | tuple[str, int, dict[str, str]]
 
 @bp.route("/password/reset", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"], key_func=get_remote_address)
-@limiter.limit("10/hour", methods=["POST"], key_func=email_key)
+@limiter.limit("10/hour", methods=["POST"], key_func=requester_email_key)
 def reset_request() -> Page:
     form = EmailForm()
     if form.validate_on_submit():

@@ -30,6 +30,12 @@ def email_key() -> str:
     return "email:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
+def requester_email_key() -> str:
+    """Rate-limit key for one requester asking about one account: a stranger hammering someone's
+    address is limited without blocking the owner asking from elsewhere."""
+    return f"{get_remote_address()}|{email_key()}"
+
+
 def attempt_failed(response: Response) -> bool:
     return bool(g.get("attempt_failed"))
 
@@ -104,7 +110,7 @@ def link_invalid(kind: str) -> tuple[str, int, dict[str, str]]:
 
 @bp.route("/login/link", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"], key_func=get_remote_address)
-@limiter.limit("10/hour", methods=["POST"], key_func=email_key)
+@limiter.limit("10/hour", methods=["POST"], key_func=requester_email_key)
 def login_link_request() -> str:
     form = EmailForm()
     if form.validate_on_submit():
@@ -132,4 +138,4 @@ def login_link(token: str) -> Response | tuple[str, int, dict[str, str]]:
     return after_password(user, None)
 
 
-from crm.accounts import mfa_views, password_views  # noqa: E402,F401  (register their views on bp)
+from crm.accounts import email_change_views, mfa_views, password_views  # noqa: E402,F401  (register their views on bp)

@@ -3,11 +3,12 @@ caller (route, webhook, CLI) commits."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 from sqlalchemy import select, update
 
 from crm.accounts import tokens
@@ -20,8 +21,12 @@ from crm.email.models import OutboxMessage
 from crm.email.services import queue_email
 from crm.extensions import db
 
-#: At most this many reset or sign-in link emails per account per hour; more requests send nothing.
+#: Reset and sign-in-link emails an hour for one account asked for by one requester (network
+#: address); more requests from them send nothing (the page looks the same).
 EMAILS_PER_HOUR = 3
+#: ...and for one account from everyone together (a mail-bomb ceiling): a stranger alone can use up
+#: only their own three, so the owner asking from elsewhere still gets a link.
+ACCOUNT_EMAILS_PER_HOUR = 10
 
 
 def normalise_email(email: str | None) -> str:
@@ -72,6 +77,7 @@ def send_welcome_email(user: User, *, resend: bool = False) -> None:
         },
         contact_id=user.contact_id,
         dedupe_key=None if resend else dedupe_key,
+        one_time_link="set_password_url",
     )
 
 
@@ -137,8 +143,18 @@ def set_new_password(user: User, password: str, *, reason: str) -> None:
         )
 
 
-def _recent_emails(purpose: str, user: User) -> int:
-    return tokens.tokens_issued_since(purpose, user, 3600)
+def _requester() -> str:
+    """Who is asking, as a hash of the network address (PROXY_COUNT decides which address)."""
+    address = request.remote_addr or "" if has_request_context() else "(no request)"
+    return hashlib.sha256(address.encode()).hexdigest()[:64]
+
+
+def _may_email(purpose: str, user: User, requester: str) -> bool:
+    """The hourly caps (documented in README "Rate limits"): per requester and account, and per
+    account from everyone."""
+    if tokens.tokens_issued_since(purpose, user, 3600, requester=requester) >= EMAILS_PER_HOUR:
+        return False
+    return tokens.tokens_issued_since(purpose, user, 3600) < ACCOUNT_EMAILS_PER_HOUR
 
 
 def request_login_link(email: str) -> None:
@@ -146,14 +162,16 @@ def request_login_link(email: str) -> None:
     user = find_user_by_email(email)
     if user is None or user.disabled:
         return
-    if _recent_emails(tokens.LOGIN_LINK, user) >= EMAILS_PER_HOUR:
+    requester = _requester()
+    if not _may_email(tokens.LOGIN_LINK, user, requester):
         return
-    raw = tokens.issue_token(tokens.LOGIN_LINK, user=user, ttl=tokens.LOGIN_LINK_TTL)
+    raw = tokens.issue_token(tokens.LOGIN_LINK, user=user, ttl=tokens.LOGIN_LINK_TTL, requester=requester)
     queue_email(
         user.email,
         "login_link",
         {"login_link_url": _link(f"/login/link/{raw}"), "first_name": user.contact.first_name, "minutes": 15},
         contact_id=user.contact_id,
+        one_time_link="login_link_url",
     )
 
 
@@ -183,14 +201,16 @@ def request_password_reset(email: str) -> None:
     )
     if user is None or user.disabled:
         return
-    if _recent_emails(tokens.RESET_PASSWORD, user) >= EMAILS_PER_HOUR:
+    requester = _requester()
+    if not _may_email(tokens.RESET_PASSWORD, user, requester):
         return
-    raw = tokens.issue_token(tokens.RESET_PASSWORD, user=user, ttl=tokens.RESET_PASSWORD_TTL)
+    raw = tokens.issue_token(tokens.RESET_PASSWORD, user=user, ttl=tokens.RESET_PASSWORD_TTL, requester=requester)
     queue_email(
         user.email,
         "reset_password",
         {"reset_url": _link(f"/password/reset/{raw}"), "first_name": user.contact.first_name, "minutes": 60},
         contact_id=user.contact_id,
+        one_time_link="reset_url",
     )
 
 

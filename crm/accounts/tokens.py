@@ -36,7 +36,12 @@ def _owner_filter(purpose: str, user: User | None, contact: Contact | None):  # 
 
 
 def issue_token(
-    purpose: str, *, user: User | None = None, contact: Contact | None = None, ttl: timedelta
+    purpose: str,
+    *,
+    user: User | None = None,
+    contact: Contact | None = None,
+    ttl: timedelta,
+    requester: str | None = None,
 ) -> str:
     """A new raw token (for the email only); older unused tokens of that purpose stop working."""
     if user is None and contact is None:
@@ -56,6 +61,7 @@ def issue_token(
             user_id=user.id if user is not None else None,
             contact_id=contact.id if contact is not None else (user.contact_id if user else None),
             expires_at=now + ttl,
+            requester=requester,
         )
     )
     db.session.flush()
@@ -92,14 +98,13 @@ def consume_token(purpose: str, raw: str) -> AuthToken | None:
     return token
 
 
-def tokens_issued_since(purpose: str, user: User, since_seconds: int) -> int:
-    """How many tokens of a purpose were issued to this user recently (to cap emails per hour)."""
+def tokens_issued_since(purpose: str, user: User, since_seconds: int, *, requester: str | None = None) -> int:
+    """How many tokens of a purpose were issued to this user recently (to cap emails per hour);
+    with `requester`, only those that requester asked for."""
     since = utcnow() - timedelta(seconds=since_seconds)
-    return (
-        db.session.scalar(
-            select(func.count(AuthToken.id)).where(
-                AuthToken.purpose == purpose, AuthToken.user_id == user.id, AuthToken.created_at >= since
-            )
-        )
-        or 0
+    query = select(func.count(AuthToken.id)).where(
+        AuthToken.purpose == purpose, AuthToken.user_id == user.id, AuthToken.created_at >= since
     )
+    if requester is not None:
+        query = query.where(AuthToken.requester == requester)
+    return db.session.scalar(query) or 0

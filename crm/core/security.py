@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, request
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,6 +22,9 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
+
+    else:
+        _warn_once_about_unconfigured_proxies(app)
 
     stripe_origin = app.config.get("STRIPE_API_BASE") or "https://checkout.stripe.com"
     csp = CSP.format(stripe=stripe_origin.rstrip("/"))
@@ -45,3 +50,20 @@ def init_app(app: Flask) -> None:
         if private or (current_user and current_user.is_authenticated):
             headers["Cache-Control"] = "no-store"
         return response
+
+
+def _warn_once_about_unconfigured_proxies(app: Flask) -> None:
+    """Forwarded headers with PROXY_COUNT=0: every visitor shares the proxy's address, so one
+    attacker's failed sign-ins would block everyone's per-address limit. Say so, once."""
+    warned: list[bool] = []
+
+    @app.before_request
+    def check_forwarded_headers() -> None:
+        if warned or "X-Forwarded-For" not in request.headers:
+            return
+        warned.append(True)
+        logging.getLogger("crm.security").warning(
+            "requests arrive with X-Forwarded-For but PROXY_COUNT=0: every visitor looks like the "
+            "proxy, so rate limits per address would block all sign-ins; set PROXY_COUNT to the "
+            "number of proxies in front of the app"
+        )

@@ -3,7 +3,9 @@
 How a message leaves:
 1. `queue_email` writes the row in the caller's transaction.
 2. After that transaction commits, the session hook below hands the new ids to `dispatch`: an RQ
-   job when REDIS_URL is set, or delivery right here, in this process, otherwise. A rolled-back
+   job when REDIS_URL is set; otherwise, in a request, this process's mail thread sends them after
+   the response (MAIL_SEND_IN_BACKGROUND, so SMTP never slows a page and timing never tells a
+   known address from an unknown one), and outside a request (CLI, jobs) right here. A rolled-back
    transaction leaves no row and sends nothing.
 3. `deliver_due` (the job, `flask crm send-outbox`, the daily run) claims rows with one UPDATE
    ... WHERE status='queued' (FOR UPDATE SKIP LOCKED on PostgreSQL), so two workers never get the
@@ -23,10 +25,11 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
@@ -51,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_CLAIM_BATCH": 10,
     #: Deliver after commit (inline or via RQ). Tests may turn it off.
     "MAIL_SEND_AFTER_COMMIT": True,
+    #: Without Redis, a request's mail goes on a background thread after the response.
+    "MAIL_SEND_IN_BACKGROUND": True,
 }
 
 _SESSION_KEY = "crm_outbox_new_ids"
@@ -197,16 +202,15 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             permanent = isinstance(error, PermanentFailure)
             failed = permanent or attempts >= max_attempts
             now = utcnow()
-            _finish(
-                row.id,
-                worker,
-                {
-                    "status": "failed" if failed else "queued",
-                    "attempts": attempts,
-                    "last_error": f"{type(error).__name__}: {error}"[:2000],
-                    "next_attempt_at": now if failed else now + _backoff(attempts),
-                },
-            )
+            values: dict[str, Any] = {
+                "status": "failed" if failed else "queued",
+                "attempts": attempts,
+                "last_error": f"{type(error).__name__}: {error}"[:2000],
+                "next_attempt_at": now if failed else now + _backoff(attempts),
+            }
+            if failed:
+                values["one_time_link"] = None  # a given-up link is never kept for anyone to read
+            _finish(row.id, worker, values)
             counts["failed" if failed else "retry"] += 1
             if not failed:
                 retrying.add(row.id)
@@ -215,7 +219,10 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             )
             continue
         _finish(
-            row.id, worker, {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": ""}
+            row.id,
+            worker,
+            # Sent: the one-time link now lives only in the recipient's mailbox.
+            {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": "", "one_time_link": None},
         )
         counts["sent"] += 1
     return counts
@@ -283,14 +290,53 @@ def deliver_after_commit(session: Session, ids: Iterable[int]) -> None:
 
 
 def dispatch(ids: list[int]) -> None:
-    """Deliver freshly committed rows: an RQ job with Redis, right now without (or if it is down)."""
+    """Deliver freshly committed rows: an RQ job with Redis; without it (or if it is down) on this
+    process's mail thread after the response (MAIL_SEND_IN_BACKGROUND), or right now."""
     if not ids:
         return
     from crm.jobs.queue import try_enqueue
 
     if current_app.config.get("REDIS_URL") and try_enqueue("crm.email.delivery.deliver_messages", ids):
         return
+    if has_request_context() and current_app.config.get("MAIL_SEND_IN_BACKGROUND", True):
+        _background().submit(_deliver_in_background, current_app._get_current_object(), list(ids))  # type: ignore[attr-defined]
+        return
     deliver_due(ids)
+
+
+# -- after the response, without Redis ------------------------------------------------------
+
+_executor: ThreadPoolExecutor | None = None
+_executor_pid: int | None = None
+_executor_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """One mail thread per process (made after a fork, never shared with the parent): a request
+    never waits for SMTP, so a known address answers as fast as an unknown one (control #38)."""
+    global _executor, _executor_pid
+    with _executor_lock:
+        if _executor is None or _executor_pid != os.getpid():
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-mail")
+            _executor_pid = os.getpid()
+        return _executor
+
+
+def _deliver_in_background(app: Any, ids: list[int]) -> None:
+    with app.app_context():
+        try:
+            deliver_due(ids)
+        except Exception:  # noqa: BLE001  (rows stay queued: the sweep sends them)
+            log.exception("background delivery failed; the rows stay queued for the sweep")
+        finally:
+            db.session.remove()
+
+
+def wait_for_background_mail(timeout: float = 30.0) -> None:
+    """Block until what the mail thread was given has been handed to the mail server (tests, and
+    a worker shutting down)."""
+    if _executor is not None and _executor_pid == os.getpid():
+        _executor.submit(lambda: None).result(timeout=timeout)
 
 
 def _after_flush(session: Session, _context: Any) -> None:

@@ -13,6 +13,9 @@ from crm.extensions import db
 
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
 
+#: Where a one-time link sits in a stored body; the link itself is put in only as the email leaves.
+ONE_TIME_LINK_PLACEHOLDER = "[one-time link: only in the email as sent]"
+
 
 class OutboxMessage(db.Model):
     __tablename__ = "email_outbox"
@@ -25,6 +28,9 @@ class OutboxMessage(db.Model):
     subject: Mapped[str] = mapped_column(String(250))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text, default="")
+    #: The live sign-in/reset/set-password link, kept only until the message is sent (or fails for
+    #: good) and then cleared; the bodies hold ONE_TIME_LINK_PLACEHOLDER instead. Never shown.
+    one_time_link: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Makes "send this once" a database rule (e.g. reminder-30d:<membership>:<period end>).
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

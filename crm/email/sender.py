@@ -1,6 +1,7 @@
 """Turning an outbox row into a MIME message and handing it to a mail backend.
 
-Backends (chosen by MAIL_BACKEND, or SMTP when MAIL_SERVER is set and the console otherwise):
+Backends (chosen by MAIL_BACKEND, or SMTP when MAIL_SERVER is set and the console otherwise;
+"memory" under TESTING):
 - "smtp": the MAIL_* settings, one connection reused for a batch;
 - "console": development: the message is printed (logged quietly under TESTING) and counts as sent;
 - "memory": tests: messages are appended to `MEMORY_OUTBOX`.
@@ -18,6 +19,9 @@ from email.utils import formatdate
 from typing import Any, Protocol
 
 from flask import current_app
+from markupsafe import escape
+
+from crm.email.models import ONE_TIME_LINK_PLACEHOLDER
 
 log = logging.getLogger("crm.email")
 
@@ -53,9 +57,14 @@ def build_message(row: Any, sender: str) -> EmailMessage:
         clean = _header_value(name)
         if clean and clean.lower() not in {"from", "to", "subject", "date", "message-id"}:
             message[clean] = _header_value(value)
-    message.set_content(row.body_text)
-    if row.body_html:
-        message.add_alternative(row.body_html, subtype="html")
+    text, html = row.body_text, row.body_html
+    link = getattr(row, "one_time_link", None)
+    if link:  # the live link goes only into the email as it leaves (crm.email.services.queue_email)
+        text = text.replace(ONE_TIME_LINK_PLACEHOLDER, link)
+        html = html.replace(ONE_TIME_LINK_PLACEHOLDER, str(escape(link)))
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
     return message
 
 
@@ -160,7 +169,12 @@ class SMTPBackend:
 
 
 def backend_name(config: Any) -> str:
-    return str(config.get("MAIL_BACKEND") or ("smtp" if config.get("MAIL_SERVER") else "console"))
+    if config.get("MAIL_BACKEND"):
+        return str(config["MAIL_BACKEND"])
+    if config.get("MAIL_SERVER"):
+        return "smtp"
+    # Tests read what was sent from MEMORY_OUTBOX: one-time links exist only in the sent email.
+    return "memory" if config.get("TESTING") else "console"
 
 
 def get_backend() -> Backend:

@@ -3,6 +3,7 @@ caller's transaction. Delivery happens after commit (see crm/email/delivery.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app, render_template
@@ -12,13 +13,16 @@ from sqlalchemy import func, select
 
 from crm.contacts.models import Contact
 from crm.email import delivery  # noqa: F401  (registers the after-commit delivery hook)
-from crm.email.models import OutboxMessage
+from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
 
 #: Kinds that are not transactional: only to contacts who consented, with an unsubscribe link.
 MARKETING_KINDS = frozenset({"news_post"})
 
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
+
+#: A path segment that looks like a token (signed or random) in a link under any host.
+_TOKEN_IN_LINK = re.compile(r"(https?://[^\s\"'<>]*/)[A-Za-z0-9_\-.]{20,}")
 
 
 def _serializer() -> URLSafeSerializer:
@@ -92,6 +96,7 @@ def queue_email(
     dedupe_key: str | None = None,
     subject: str | None = None,
     marketing: bool = False,
+    one_time_link: str | None = None,
 ) -> OutboxMessage | None:
     """Render templates/email/<kind>.txt (and .html when present) and add it to the outbox.
 
@@ -99,6 +104,8 @@ def queue_email(
     The template's first line, "Subject: ...", gives the subject unless `subject` is passed.
     Marketing mail (`marketing=True`, or a kind in MARKETING_KINDS) goes only to a contact who
     consented (else returns None) and carries an unsubscribe link and List-Unsubscribe headers.
+    `one_time_link` names the context key holding a sign-in, reset or set-password link: the
+    stored bodies get ONE_TIME_LINK_PLACEHOLDER and the link is kept only until the email is sent.
     """
     if dedupe_key and db.session.scalar(
         select(func.count()).select_from(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
@@ -114,6 +121,9 @@ def queue_email(
         ctx["unsubscribe_url"] = unsubscribe_url(contact)
         headers["List-Unsubscribe"] = f"<{one_click_unsubscribe_url(contact)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    live_link = None
+    if one_time_link is not None:
+        live_link, ctx[one_time_link] = str(ctx[one_time_link]), ONE_TIME_LINK_PLACEHOLDER
     template_subject, text, html = render_email(kind, ctx)
     message = OutboxMessage(
         to_email=to,
@@ -121,6 +131,7 @@ def queue_email(
         subject=(subject or template_subject or kind.replace("_", " ").capitalize())[:250],
         body_text=text,
         body_html=html,
+        one_time_link=live_link,
         headers=headers,
         contact_id=contact_id,
         dedupe_key=dedupe_key,
@@ -128,3 +139,15 @@ def queue_email(
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def safe_summary(text: str) -> str:
+    """A stored body as staff may read it: any token-like link segment (also in rows written before
+    one-time links were kept apart, and signed links such as unsubscribe) is shown as [removed]."""
+    return _TOKEN_IN_LINK.sub(r"\1[removed]", text or "")
+
+
+def holds_spent_link(message: OutboxMessage) -> bool:
+    """True when the message carried a one-time link that was cleared once sent: resending it
+    would send a dead link, so the person asks for a new one instead."""
+    return message.one_time_link is None and ONE_TIME_LINK_PLACEHOLDER in (message.body_text or "")

@@ -68,7 +68,7 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.contact_id == contact.id)
-        .values(to_email=placeholder, subject="[erased]", body_text="", body_html="", headers={})
+        .values(to_email=placeholder, subject="[erased]", body_text="", body_html="", headers={}, one_time_link=None)
     )
     db.session.execute(
         update(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == contact.id).values(house="", postcode="")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
 
+from crm.accounts.email_change import request_email_change
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
 from crm.join.services import can_renew_now
@@ -85,14 +86,17 @@ def details():  # type: ignore[no-untyped-def]
         if services.email_in_use(new_email, contact.id):
             form.email.errors = ["That email address belongs to another account. Please use a different one."]
             return render_template("members_area/details.html", form=form), 400
-    return _save_details(contact, form)
+    return _save_details(contact, form, new_email if new_email != contact.email else None)
 
 
-def _save_details(contact: Contact, form: ContactDetailsForm):  # type: ignore[no-untyped-def]
+def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | None = None):  # type: ignore[no-untyped-def]
+    """Save the details; a new email only gets a confirmation link (crm.accounts.email_change)."""
     try:
         changed = services.update_contact_details(
-            contact, form.data, form_version=int(form.version.data), actor=current_user
+            contact, {**form.data, "email": contact.email}, form_version=int(form.version.data), actor=current_user
         )
+        if new_email is not None:
+            request_email_change(contact, new_email)
         db.session.commit()
     except services.StaleRecordError as error:
         return _stale(error.user_message)
@@ -103,6 +107,10 @@ def _save_details(contact: Contact, form: ContactDetailsForm):  # type: ignore[n
         db.session.rollback()
         form.email.errors = ["That email address belongs to another account. Please use a different one."]
         return render_template("members_area/details.html", form=form), 400
+    if new_email is not None:
+        saved = " Your other details have been saved." if changed else ""
+        flash(f"We have emailed a link to {new_email}: your email changes when you open it.{saved}", "success")
+        return redirect(url_for(".account"))
     flash("Your details have been saved." if changed else "Nothing to change.", "success")
     return redirect(url_for(".account"))
 

@@ -10,6 +10,7 @@ from crm.audit.services import record
 from crm.core.permissions import requires
 from crm.email.delivery import requeue
 from crm.email.models import OUTBOX_STATUSES, OutboxMessage
+from crm.email.services import holds_spent_link, safe_summary
 from crm.extensions import db
 from crm.staff.routes import bp
 
@@ -52,7 +53,12 @@ def outbox_list():  # type: ignore[no-untyped-def]
 def outbox_detail(message_id: int):  # type: ignore[no-untyped-def]
     message = db.session.get(OutboxMessage, message_id) or abort(404)
     return render_template(
-        "staff/outbox_detail.html", message=message, form=ResendForm(), resendable=RESENDABLE
+        "staff/outbox_detail.html",
+        message=message,
+        summary=safe_summary(message.body_text),
+        spent_link=holds_spent_link(message),
+        form=ResendForm(),
+        resendable=RESENDABLE,
     )
 
 
@@ -65,6 +71,10 @@ def outbox_resend(message_id: int):  # type: ignore[no-untyped-def]
         abort(400)
     if message.status not in RESENDABLE:
         flash("This message is already waiting to be sent.", "info")
+        return redirect(url_for("staff.outbox_detail", message_id=message.id))
+    if holds_spent_link(message):
+        flash("This email held a one-time link, which is not kept after sending. "
+              "Ask the person to request a new link from the sign-in page.", "error")
         return redirect(url_for("staff.outbox_detail", message_id=message.id))
     before = {"status": message.status, "attempts": message.attempts, "last_error": message.last_error[:200]}
     requeue(message)

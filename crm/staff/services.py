@@ -119,6 +119,10 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
         select(Contact.id).where(Contact.email == email, Contact.id != contact.id)
     ):
         raise StaffActionError("Another contact already has that email address: merge them instead.")
+    if email != contact.email and contact.user is not None and contact.user.role == "admin" and (
+        getattr(actor, "role", None) != "admin"
+    ):
+        raise StaffActionError("Only an admin can change an admin's sign-in email.")
     before = contact_snapshot(contact)
     for name in CONTACT_FIELDS:
         if name in data:

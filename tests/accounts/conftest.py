@@ -13,6 +13,7 @@ from crm.core.permissions import requires
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from tests.fixtures import PASSWORD
+from tests.sent_mail import sent_text
 
 START = datetime(2030, 1, 7, 9, 0, 5, tzinfo=UTC)
 
@@ -59,7 +60,8 @@ def outbox(kind: str) -> list[OutboxMessage]:
 
 def link_in(message: OutboxMessage, prefix: str) -> str:
     """The path of the link in an email (from BASE_URL http://crm.test)."""
-    for word in message.body_text.split():
+    text = sent_text(message)
+    for word in text.split():
         if word.startswith(f"http://crm.test{prefix}"):
             return word[len("http://crm.test") :]
-    raise AssertionError(f"no {prefix} link in {message.body_text!r}")
+    raise AssertionError(f"no {prefix} link in {text!r}")

@@ -62,16 +62,18 @@ def sign_in(
 def latest_email(trip: Journey, to: str, kind: str, timeout: float = 10.0) -> str:
     """The body of the newest `kind` email to `to` in the outbox, waiting for it to be queued."""
     from crm.email.models import OutboxMessage
+    from tests.sent_mail import sent_text
 
     deadline = time.monotonic() + timeout
     while True:
         with trip.live.db() as session:
-            body = session.scalar(
-                select(OutboxMessage.body_text)
+            row = session.scalar(
+                select(OutboxMessage)
                 .where(OutboxMessage.to_email == to.lower(), OutboxMessage.kind == kind)
                 .order_by(OutboxMessage.id.desc())
                 .limit(1)
             )
+            body = sent_text(row) if row is not None else ""
         if body:
             return body
         if time.monotonic() > deadline:

@@ -15,6 +15,9 @@ GOOD_PRODUCTION_ENV = {
     "STRIPE_WEBHOOK_SECRET": "whsec_fake_for_tests_only",
     "BASE_URL": "https://members.example.org",
     "MAIL_SERVER": "smtp.example.org",
+    "ORG_NAME": "Members of an Example Charity",
+    "ORG_ADDRESS": "1 Real Street, London N1 1AA",
+    "ORG_CHARITY_NUMBER": "7654321",
 }
 
 

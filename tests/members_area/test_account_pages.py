@@ -11,6 +11,7 @@ from crm.accounts.models import User
 from crm.audit.models import AuditEvent
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
+from crm.email.models import OutboxMessage
 from crm.extensions import db
 from tests.fixtures import csrf_token, make_user
 from tests.members_area.factories import make_payment, sign_in
@@ -214,4 +215,7 @@ def test_changing_email_with_a_fresh_session_must_stay_unique(client, active_mem
     response = _details(client, email="Ana.New@Example.org")
     assert response.status_code == 302
     db.session.expire_all()
-    assert db.session.get(Contact, active_member.contact_id).email == "ana.new@example.org"
+    # The change waits for the new address to confirm (tests/security/test_email_change.py).
+    assert db.session.get(Contact, active_member.contact_id).email == "ana@example.org"
+    confirm = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email_change_confirm")).all()
+    assert [m.to_email for m in confirm] == ["ana.new@example.org"]

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from tests.fixtures import PASSWORD
+from tests.sent_mail import sent_text
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
@@ -49,9 +50,9 @@ def outbox(kind: str) -> list[OutboxMessage]:
 
 
 def link_in(message: OutboxMessage, prefix: str) -> str:
-    match = re.search(re.escape(prefix) + r"[A-Za-z0-9_\-]+", message.body_text)
+    match = re.search(re.escape(prefix) + r"[A-Za-z0-9_\-.]+", sent_text(message))
     assert match, f"no {prefix} link in {message.kind}"
-    return match.group(0)
+    return match.group(0).rstrip(".")
 
 
 def without_csrf(html: str) -> str:

@@ -283,18 +283,23 @@ def test_emailed_reset_link_ignores_a_forged_host_header(clock, client, member):
 def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
     env = {
         "SECRET_KEY": "p" * 40,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "DATABASE_URL": "postgresql://crm@db.internal/crm",  # the test database is passed below
+        "ORG_NAME": "Members of an Example Charity",
+        "ORG_ADDRESS": "1 Real Street, London N1 1AA",
+        "ORG_CHARITY_NUMBER": "7654321",
         "STRIPE_SECRET_KEY": "sk_test_fake_for_tests",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_fake_for_tests",
         "STRIPE_WEBHOOK_SECRET": "whsec_fake_for_tests",
-        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "STRIPE_API_BASE": "https://127.0.0.1:9",
         "BASE_URL": "https://crm.example.org",
         "MAIL_SERVER": "127.0.0.1",
         "REDIS_URL": "",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    prod = create_app("production", RATELIMIT_STORAGE_URI="memory://")
+    prod = create_app(
+        "production", RATELIMIT_STORAGE_URI="memory://", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"]
+    )
     return prod
 
 

@@ -116,17 +116,22 @@ def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
 
     for key, value in {
         "SECRET_KEY": "s3cr3t-" + "q" * 40,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "DATABASE_URL": "postgresql://crm@db.internal/crm",  # the test database is passed below
+        "ORG_NAME": "Members of an Example Charity",
+        "ORG_ADDRESS": "1 Real Street, London N1 1AA",
+        "ORG_CHARITY_NUMBER": "7654321",
         "STRIPE_SECRET_KEY": "sk_test_fake_leak_check",
         "STRIPE_PUBLISHABLE_KEY": "pk_test_fake",
         "STRIPE_WEBHOOK_SECRET": "whsec_fake_leak_check",
-        "STRIPE_API_BASE": "http://127.0.0.1:9",
+        "STRIPE_API_BASE": "https://127.0.0.1:9",
         "BASE_URL": "https://crm.example.org",
         "MAIL_SERVER": "127.0.0.1",
         "REDIS_URL": "",
     }.items():
         monkeypatch.setenv(key, value)
-    prod = create_app("production", RATELIMIT_STORAGE_URI="memory://")
+    prod = create_app(
+        "production", RATELIMIT_STORAGE_URI="memory://", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"]
+    )
 
     @prod.get("/_boom")
     def _boom():  # type: ignore[no-untyped-def]

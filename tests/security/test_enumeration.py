@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from tests.security.helpers import login, median_times, without_csrf
+from tests.security.helpers import login, median_times, outbox, without_csrf
 
 
 @pytest.fixture
@@ -58,3 +58,90 @@ def test_forgot_password_answers_the_same_for_known_and_unknown_email(app, membe
             "unknown": lambda: client.post("/password/reset", data={"email": "nobody@example.org"}),
         }
     )
+
+
+# --- issue 26 item 17 (control #38): a slow mail server must not tell known addresses apart --------------
+
+SMTP_DELAY_SECONDS = 1.0
+
+
+@pytest.fixture
+def slow_smtp():  # type: ignore[no-untyped-def]
+    """A real SMTP server on loopback that takes a second to accept each message."""
+    import asyncio
+
+    from tests.email.smtp_server import ScriptedHandler, SMTPServer
+
+    class SlowHandler(ScriptedHandler):
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(SMTP_DELAY_SECONDS)
+            return await super().handle_DATA(server, session, envelope)
+
+    smtp = SMTPServer()
+    smtp.handler = SlowHandler()
+    smtp.controller.handler = smtp.handler
+    with smtp:
+        yield smtp
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/password/reset", "reset_password"), ("/login/link", "login_link")]
+)
+def test_with_slow_smtp_and_no_redis_known_and_unknown_addresses_take_the_same_time(
+    app, member, slow_smtp, path, kind
+):
+    import time
+
+    from crm.email.delivery import wait_for_background_mail
+
+    app.config.update(slow_smtp.app_config(), MAIL_BACKEND=None, REDIS_URL=None, MAIL_SEND_IN_BACKGROUND=True)
+    client = app.test_client()
+    try:
+        timings: dict[str, list[float]] = {"known": [], "unknown": []}
+        # Three emails an hour per account (EMAILS_PER_HOUR): each known try sends one; the first
+        # round warms up (templates, statements) and is not timed.
+        for attempt in range(3):
+            for name, email in (("known", "member@example.org"), ("unknown", "nobody@example.org")):
+                started = time.perf_counter()
+                assert client.post(path, data={"email": email}).status_code == 200
+                if attempt:
+                    timings[name].append(time.perf_counter() - started)
+    finally:
+        wait_for_background_mail()
+    slowest_known, slowest_unknown = max(timings["known"]), max(timings["unknown"])
+    assert slowest_known < SMTP_DELAY_SECONDS / 2, timings
+    assert abs(slowest_known - slowest_unknown) < 0.25, timings
+    assert slow_smtp.handler.attempts == 3 and all(m["To"] == "member@example.org" for m in slow_smtp.handler.accepted)
+    assert {m["Subject"] for m in slow_smtp.handler.accepted} == {m.subject for m in outbox(kind)}
+
+
+def test_with_slow_smtp_and_no_redis_a_webhook_answers_before_its_emails_are_sent(app, slow_smtp, stripe_sandbox):
+    """Issue 26 item 21 (first half): the welcome and receipt a payment causes leave after the
+    webhook's answer, so a slow mail server never holds Stripe's delivery (or a thread) waiting."""
+    import time
+
+    from sqlalchemy import select
+
+    from crm.email.delivery import wait_for_background_mail
+    from crm.extensions import db
+    from crm.memberships.models import Membership
+    from tests.join.test_join_form import form
+    from tests.memberships.factories import make_plans
+    from tests.stripe_fixtures import deliver_webhooks
+
+    plans = make_plans()
+    db.session.commit()
+    client = app.test_client()
+    assert client.post("/join", data=form(plans)).status_code == 303
+    membership = db.session.scalar(select(Membership).order_by(Membership.id.desc()))
+    stripe_sandbox.pay(membership.stripe_checkout_session_id)
+    app.config.update(slow_smtp.app_config(), MAIL_BACKEND=None, REDIS_URL=None, MAIL_SEND_IN_BACKGROUND=True)
+    started = time.perf_counter()
+    try:
+        responses = deliver_webhooks(client)
+        took = time.perf_counter() - started
+    finally:
+        wait_for_background_mail()
+    assert responses and all(r.status_code == 200 for r in responses)
+    assert slow_smtp.handler.attempts >= 2  # the welcome and the receipt went out...
+    assert took < SMTP_DELAY_SECONDS * 1.5, took  # ...but none of them inside a webhook request
