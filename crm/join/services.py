@@ -57,18 +57,12 @@ def find_contact(email: str) -> Contact | None:
 
 
 def find_or_create_contact(email: str, details: dict[str, Any], *, source: str) -> Contact:
-    """A known email is reused: blank fields are filled in, existing details are never overwritten."""
+    """A known email is reused as it is: an anonymous form may not write to someone's record
+    (not even its blank fields); crm/join/corrections.py decides what a join may correct."""
     email = email.strip().lower()
     for _attempt in range(2):
         contact = find_contact(email)
         if contact is not None:
-            changed = False
-            for name, value in details.items():
-                if name in CONTACT_FIELDS and value and not getattr(contact, name):
-                    setattr(contact, name, value)
-                    changed = True
-            if changed:
-                db.session.flush()
             return contact
         contact = Contact(
             email=email, source=source, **{k: v or "" for k, v in details.items() if k in CONTACT_FIELDS}
@@ -130,10 +124,13 @@ def start_join_checkout(
     donation: int,
     gift_aid: bool,
     email_updates: bool,
+    details: str = "",
 ) -> Checkout:
     """One pending membership and one Checkout Session, however many times Join is pressed.
 
-    Raises lifecycle.AlreadyMember for a current member, GatewayError when Stripe fails.
+    `details` fingerprints the contact's details: corrected details make a new session (and
+    rename the Stripe Customer). Raises lifecycle.AlreadyMember for a current member,
+    GatewayError when Stripe fails.
     """
     membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
     metadata = {
@@ -145,9 +142,13 @@ def start_join_checkout(
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
     }
+    if details:
+        metadata["details"] = details
     reuse = _reusable_session(membership, metadata)
     if reuse:
         return Checkout(url=reuse, session_id=membership.stripe_checkout_session_id or "")
+    if details and membership.stripe_checkout_session_id:
+        gateway.update_customer_name(contact)
     customer_id = gateway.ensure_customer(contact)
     line_items: list[dict[str, Any]] = [{"price": ensure_plan_price(plan), "quantity": 1}]
     if donation:
