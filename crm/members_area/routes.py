@@ -13,7 +13,7 @@ from werkzeug.routing import BuildError
 
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
-from crm.join.services import can_renew_now
+from crm.join.services import can_renew_now, renewal_period_label
 from crm.members_area import services
 from crm.members_area.forms import EMAIL_CONSENT_WORDING, ContactDetailsForm, EmailPreferencesForm
 
@@ -48,6 +48,8 @@ def account():  # type: ignore[no-untyped-def]
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
         change_password_url=_optional_url("accounts.change_password"),
         can_renew_now=can_renew_now(card.membership),
+        renewal_period=renewal_period_label(card.membership) if can_renew_now(card.membership) else "",
+        renewal_cancelled=request.args.get("renewal") == "cancelled",
     )
 
 
