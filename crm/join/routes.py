@@ -87,12 +87,13 @@ def _contact_details(form: JoinForm) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in services.CONTACT_FIELDS}
 
 
-def _render_join(form: JoinForm, plans: list[Any], status: int = 200):  # type: ignore[no-untyped-def]
+def _render_join(form: JoinForm, plans: list[Any], status: int = 200, *, sign_in: bool = False):  # type: ignore[no-untyped-def]
     return (
         render_template(
             "join/join.html",
             form=form,
             plans=plans,
+            sign_in_needed=sign_in,
             already_member=_signed_in_member(),
             returning=_returning_member(),
             cancelled=request.args.get("cancelled") == "1",
@@ -123,16 +124,12 @@ def join():  # type: ignore[no-untyped-def]
     existing = services.find_contact(form.email.data)
     if existing is not None and (current := lifecycle.current_membership(existing.id)) is not None:
         if current.status in lifecycle.MEMBER_STATUSES:
-            form.form_errors.append(
-                "You are already a member. Please sign in to see or renew your membership."
-            )
-            return _render_join(form, plans)
+            return _render_join(form, plans, sign_in=True)
     try:
         checkout = _start_checkout(form, plan)
     except lifecycle.AlreadyMember:
         db.session.rollback()
-        form.form_errors.append("You are already a member. Please sign in to see or renew your membership.")
-        return _render_join(form, plans)
+        return _render_join(form, plans, sign_in=True)
     except gateway.GatewayError as error:
         # The contact and pending membership are kept (nothing else), so trying again reuses them
         # and the same idempotency key: a session Stripe made before the connection dropped is reused.

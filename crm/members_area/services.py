@@ -34,6 +34,7 @@ EDITABLE_FIELDS = (
     "address_line2",
     "town",
     "postcode",
+    "country",
     "phone",
 )
 

@@ -129,6 +129,14 @@ def test_edit_contact_details_saves_and_audits_field_names(client, active_member
     assert audit is not None and "2 New Road" not in str(audit.after)
 
 
+def test_details_form_has_country_like_the_join_form(client, active_member):
+    sign_in(client, active_member)
+    assert 'name="country"' in client.get("/account/details").get_data(as_text=True)
+    assert _details(client, country="IE", postcode="D02 X285").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Contact, active_member.contact_id).country == "IE"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
