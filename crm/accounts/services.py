@@ -14,6 +14,7 @@ from crm.accounts import tokens
 from crm.accounts.models import User, UserSession
 from crm.accounts.passwords import hash_password, needs_rehash, verify_password
 from crm.audit.services import record
+from crm.billing.receipt_links import email_receipt_links
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
@@ -144,7 +145,10 @@ def _recent_emails(purpose: str, user: User) -> int:
 def request_login_link(email: str) -> None:
     """Email a one-time sign-in link if the account exists; never creates an account."""
     user = find_user_by_email(email)
-    if user is None or user.disabled:
+    if user is None:
+        email_receipt_links(email)  # a donor has no account: their receipts instead of silence
+        return
+    if user.disabled:
         return
     if _recent_emails(tokens.LOGIN_LINK, user) >= EMAILS_PER_HOUR:
         return
@@ -181,7 +185,10 @@ def request_password_reset(email: str) -> None:
         target_id=user.id if user else "",
         contact_id=user.contact_id if user else None,
     )
-    if user is None or user.disabled:
+    if user is None:
+        email_receipt_links(email)  # a donor has no account: their receipts instead of silence
+        return
+    if user.disabled:
         return
     if _recent_emails(tokens.RESET_PASSWORD, user) >= EMAILS_PER_HOUR:
         return

@@ -68,6 +68,24 @@ def receipt(payment_id: int):  # type: ignore[no-untyped-def]
     )
 
 
+@bp.get("/receipts/view/<token>")
+def receipt_by_link(token: str):  # type: ignore[no-untyped-def]
+    """A receipt from the signed link in its email: works without an account (donors have none)."""
+    from crm.billing.receipt_links import payment_from_token
+
+    payment = payment_from_token(token)
+    contact = db.session.get(Contact, payment.contact_id) if payment is not None else None
+    if payment is None or contact is None or contact.erased_at is not None:
+        abort(404)
+    return render_template(
+        "members_area/receipt.html",
+        contact=contact,
+        payment=payment,
+        gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
+        by_link=True,
+    ), 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"}
+
+
 @bp.route("/details", methods=["GET", "POST"])
 @login_required
 def details():  # type: ignore[no-untyped-def]

@@ -95,6 +95,7 @@ def test_member_cannot_read_another_members_receipt(client, active_member, other
     sign_in(client, active_member)
     assert client.get(f"/account/payments/{theirs.id}/receipt").status_code == 404
     assert client.get("/account/payments/999999/receipt").status_code == 404
+    assert client.get(f"/account/payments/{2**63}/receipt").status_code == 404  # not a 500
     assert "£99.00" not in client.get("/account").get_data(as_text=True)
 
 
