@@ -100,6 +100,13 @@ def test_payments_default_to_this_month_with_sql_totals(staff_client, app):  # t
     assert staff_client.get("/staff/payments?date_from=garbage&method=bogus&page=x").status_code == 200
 
 
+def test_payments_first_visit_shows_no_filter_errors(staff_client, app):  # type: ignore[no-untyped-def]
+    response = staff_client.get("/staff/payments")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Not a valid choice" not in html and "error-message" not in html
+
+
 def test_audit_trail_filters(staff_client, staff_user, app):  # type: ignore[no-untyped-def]
     record("export.members", actor_label="someone@example.org", detail="3 rows")
     record("member.update", actor_label="other@example.org", detail="changed town")
