@@ -205,7 +205,7 @@ def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[
             return {name: getattr(self, f"map_{name}").data for name in fields if getattr(self, f"map_{name}").data}
 
     for name in fields:
-        required = DataRequired("Choose the column that holds the email address")
+        required = DataRequired("Choose the column that holds the email address.")
         validators = [required] if name == "email" else [Optional()]
         setattr(MappingForm, f"map_{name}", SelectField(labels[name], choices=choices, validators=validators))
     return MappingForm
