@@ -122,6 +122,11 @@ class _PersonFields(FlaskForm):
     #: The address a "did you mean" was shown for: sending it again keeps it.
     email_checked = HiddenField()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The box's label is the consent wording itself (what is recorded when it is ticked).
+        self.email_updates.label.text = email_updates_wording(current_app.config["ORG_NAME"])
+
     def validate_email(self, field: Any) -> None:
         _check_email(field)
         suggestion = suggest_email(field.data)
@@ -135,7 +140,7 @@ class _PersonFields(FlaskForm):
 class _AddressFields(_PersonFields):
     """A full postal address (the join form); the donate form asks only what Gift Aid needs."""
 
-    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "Choose (optional)") for t in TITLES], default="")
+    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "Choose") for t in TITLES], default="")
     address_line1 = _text(
         "Address line 1", 200, what="Address line 1", required="Enter the first line of your address."
     )

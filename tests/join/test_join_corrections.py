@@ -83,3 +83,17 @@ def test_join_details_are_not_kept_in_the_session_cookie(app, client, plans, str
     stored = repr(_cookie(app, client))
     for detail in ("Jorge", "Torres", "ana@example.org", "High Street", "N1 9GU", "7946"):
         assert detail not in stored
+
+
+def test_a_new_members_history_says_what_happened_in_plain_words(client, plans, stripe_sandbox):
+    from tests.members_area.factories import sign_in
+
+    client.post("/join", data=form(plans))
+    membership = db.session.scalar(select(Membership))
+    stripe_sandbox.pay(membership.stripe_checkout_session_id)
+    deliver_webhooks(client)
+    db.session.expire_all()
+    sign_in(client, db.session.scalar(select(Contact)).user)
+    html = client.get("/account").get_data(as_text=True)
+    assert "(pending to active)" not in html
+    assert "your payment arrived and your membership started" in html

@@ -174,3 +174,15 @@ def test_a_mistyped_email_domain_asks_did_you_mean_once_then_keeps_what_was_type
     assert 'name="email_checked" type="hidden" value="ana@gmial.con"' in html
     again = client.post("/join", data=form(plans, email="ana@gmial.con", email_checked="ana@gmial.con"))
     assert again.status_code == 303  # the person insisted: their address is kept
+
+
+def test_join_page_copy_says_each_thing_once_and_in_full(client, plans):
+    import re
+
+    html = client.get("/join").get_data(as_text=True)
+    eligible = sum(1 for p in plans.values() if p.gift_aid_eligible)
+    assert eligible > 1 and html.count("Gift Aid can be claimed") == 1  # once, not under each plan
+    consent = re.search(r'<label for="email_updates">([^<]+)</label>', html)
+    assert consent and "send me news and campaign updates" in consent.group(1)
+    assert html.count("send me news and campaign updates") == 1  # the label is not repeated as a hint
+    assert '<option selected value="">Choose</option>' in html or '<option value="" selected>Choose</option>' in html
