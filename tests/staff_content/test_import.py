@@ -440,3 +440,13 @@ def test_one_row_is_counted_in_the_singular(staff_client, existing):
     assert "Import 1 row<" in preview and "1 rows" not in preview
     result = staff_client.post(map_url, data={"map_email": "Email", "action": "import"}).get_data(as_text=True)
     assert "1 row read." in result and "1 rows" not in result
+
+
+def test_staff_form_errors_end_with_a_full_stop():
+    import inspect
+    import re as _re
+
+    from crm.staff import content_forms
+
+    messages = _re.findall(r'(?:Required|ValidationError|message=)\(?f?"([^"]+)"', inspect.getsource(content_forms))
+    assert messages and [m for m in messages if not m.endswith((".", "?"))] == []
