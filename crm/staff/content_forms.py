@@ -178,7 +178,7 @@ class GiftAidClaimForm(FlaskForm):
 
 
 class ImportUploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload")])
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
 
 
 def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[str, str]) -> type[FlaskForm]:
