@@ -28,7 +28,7 @@ def _email_field() -> StringField:
         filters=[_strip],
         validators=[
             DataRequired("Enter your email address"),
-            Length(max=254, message="Email addresses are at most 254 characters"),
+            Length(max=254, message="Email addresses are at most 254 characters."),
             _email_format,
         ],
     )

@@ -15,6 +15,7 @@ from crm.accounts import tokens
 from crm.accounts.models import User, UserSession
 from crm.accounts.passwords import hash_password, needs_rehash, verify_password
 from crm.audit.services import record
+from crm.billing.receipt_links import email_receipt_links
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
@@ -160,7 +161,10 @@ def _may_email(purpose: str, user: User, requester: str) -> bool:
 def request_login_link(email: str) -> None:
     """Email a one-time sign-in link if the account exists; never creates an account."""
     user = find_user_by_email(email)
-    if user is None or user.disabled:
+    if user is None:
+        email_receipt_links(email)  # a donor has no account: their receipts instead of silence
+        return
+    if user.disabled:
         return
     requester = _requester()
     if not _may_email(tokens.LOGIN_LINK, user, requester):
@@ -199,7 +203,10 @@ def request_password_reset(email: str) -> None:
         target_id=user.id if user else "",
         contact_id=user.contact_id if user else None,
     )
-    if user is None or user.disabled:
+    if user is None:
+        email_receipt_links(email)  # a donor has no account: their receipts instead of silence
+        return
+    if user.disabled:
         return
     requester = _requester()
     if not _may_email(tokens.RESET_PASSWORD, user, requester):

@@ -198,6 +198,7 @@ def record_failed_payment(
 
 def queue_receipt(payment: Payment) -> Any:
     """One receipt email per payment, whatever retries happen (dedupe key)."""
+    from crm.billing.receipt_links import receipt_url
     from crm.email.services import queue_email
 
     contact = db.session.get(Contact, payment.contact_id)
@@ -212,7 +213,14 @@ def queue_receipt(payment: Payment) -> Any:
     return queue_email(
         contact.email,
         "receipt",
-        {"payment": payment, "contact": contact, "plan_name": plan_name},
+        {
+            "payment": payment,
+            "contact": contact,
+            "plan_name": plan_name,
+            "receipt_url": receipt_url(payment),
+            # A member's account is made as the membership is paid; a donor has none.
+            "has_account": contact.user is not None or payment.kind == "membership",
+        },
         contact_id=contact.id,
         dedupe_key=f"receipt:{payment.id}",
     )

@@ -205,6 +205,20 @@ def ensure_customer(contact: Contact) -> str:
     return str(customer.id)
 
 
+def update_customer_name(contact: Contact) -> None:
+    """Keep the Stripe Customer's name in step with a contact whose join details were corrected."""
+    if not contact.stripe_customer_id:
+        return
+    params: dict[str, Any] = {"name": contact.full_name or ""}
+    _call(
+        "update customer",
+        get_client().v1.customers.update,
+        contact.stripe_customer_id,
+        params,
+        _opts(_key_for(f"customer-name-{contact.id}", params)),
+    )
+
+
 def create_checkout_session(
     *,
     mode: str,

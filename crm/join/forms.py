@@ -8,11 +8,12 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.core.money import format_money, parse_money
+from crm.join.email_typos import suggest_email
 
 GIFT_AID_WORDING = (
     "I want to Gift Aid my donation and any donations I make in the future or have made in the "
@@ -118,15 +119,28 @@ class _PersonFields(FlaskForm):
     last_name = _text("Last name", 100, what="Last name", required="Enter your last name.")
     email = _email()
     email_updates = BooleanField("Yes, send me email updates", default=False)
+    #: The address a "did you mean" was shown for: sending it again keeps it.
+    email_checked = HiddenField()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The box's label is the consent wording itself (what is recorded when it is ticked).
+        self.email_updates.label.text = email_updates_wording(current_app.config["ORG_NAME"])
 
     def validate_email(self, field: Any) -> None:
         _check_email(field)
+        suggestion = suggest_email(field.data)
+        if suggestion and self.email_checked.data != field.data:
+            self.email_checked.data = field.data
+            raise ValidationError(
+                f"Did you mean {suggestion}? Correct it, or send the form again to keep {field.data}."
+            )
 
 
 class _AddressFields(_PersonFields):
     """A full postal address (the join form); the donate form asks only what Gift Aid needs."""
 
-    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "Choose (optional)") for t in TITLES], default="")
+    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "Choose") for t in TITLES], default="")
     address_line1 = _text(
         "Address line 1", 200, what="Address line 1", required="Enter the first line of your address."
     )

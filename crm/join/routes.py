@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field
 from crm.extensions import db, limiter
-from crm.join import services, subscribe
+from crm.join import corrections, services, subscribe
 from crm.join.forms import (
     ConfirmForm,
     DonateForm,
@@ -30,23 +30,8 @@ bp = Blueprint("join", __name__)
 log = logging.getLogger("crm.join")
 
 _SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
-#: Fields kept in the browser session so that "back" from Checkout restores the form.
-_RESTORE = (
-    "title",
-    "first_name",
-    "last_name",
-    "email",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
-    "plan",
-    "donation",
-    "gift_aid",
-    "email_updates",
-)
+#: Choices (not personal details) kept in the browser session so that "back" restores them.
+_CHOICES = ("plan", "donation", "gift_aid", "email_updates")
 
 
 def _wording() -> dict[str, str]:
@@ -102,12 +87,13 @@ def _contact_details(form: JoinForm) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in services.CONTACT_FIELDS}
 
 
-def _render_join(form: JoinForm, plans: list[Any], status: int = 200):  # type: ignore[no-untyped-def]
+def _render_join(form: JoinForm, plans: list[Any], status: int = 200, *, sign_in: bool = False):  # type: ignore[no-untyped-def]
     return (
         render_template(
             "join/join.html",
             form=form,
             plans=plans,
+            sign_in_needed=sign_in,
             already_member=_signed_in_member(),
             returning=_returning_member(),
             cancelled=request.args.get("cancelled") == "1",
@@ -122,7 +108,7 @@ def _render_join(form: JoinForm, plans: list[Any], status: int = 200):  # type: 
 def join():  # type: ignore[no-untyped-def]
     plans = services.active_plans()
     if request.method == "GET":
-        saved = session.get("join_form") if request.args.get("cancelled") == "1" else None
+        saved = corrections.restore() if request.args.get("cancelled") == "1" else None
         wanted = request.args.get("plan", "")
         data = dict(saved or {})
         if not data:
@@ -138,23 +124,18 @@ def join():  # type: ignore[no-untyped-def]
     existing = services.find_contact(form.email.data)
     if existing is not None and (current := lifecycle.current_membership(existing.id)) is not None:
         if current.status in lifecycle.MEMBER_STATUSES:
-            form.form_errors.append(
-                "You are already a member. Please sign in to see or renew your membership."
-            )
-            return _render_join(form, plans)
+            return _render_join(form, plans, sign_in=True)
     try:
         checkout = _start_checkout(form, plan)
     except lifecycle.AlreadyMember:
         db.session.rollback()
-        form.form_errors.append("You are already a member. Please sign in to see or renew your membership.")
-        return _render_join(form, plans)
+        return _render_join(form, plans, sign_in=True)
     except gateway.GatewayError as error:
         # The contact and pending membership are kept (nothing else), so trying again reuses them
         # and the same idempotency key: a session Stripe made before the connection dropped is reused.
         db.session.commit()
         form.form_errors.append(f"{error.user_message} You have not been charged.")
         return _render_join(form, plans)
-    session["join_form"] = {name: form[name].data for name in _RESTORE}
     return redirect(checkout.url, code=303)
 
 
@@ -163,15 +144,18 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
     (the second attempt finds the first one's rows and the same idempotency key)."""
     for attempt in range(3):
         try:
-            contact = services.find_or_create_contact(form.email.data, _contact_details(form), source="join")
+            own = current_user.contact_id if current_user.is_authenticated else None
+            contact, created = corrections.contact_for_join(form.email.data, _contact_details(form), own_contact_id=own)
             lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
             db.session.commit()  # the pending record exists before Stripe is called
+            corrections.remember(contact, created, {name: form[name].data for name in _CHOICES})
             checkout = services.start_join_checkout(
                 contact,
                 plan,
                 donation=form.donation_amount,
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
+                details=corrections.details_digest(contact),
             )
             db.session.commit()
             return checkout
@@ -212,7 +196,7 @@ def success():  # type: ignore[no-untyped-def]
                 state = "done"
             renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
     if state == "done":
-        session.pop("join_form", None)
+        corrections.forget()
         session.pop("donate_nonce", None)
     return render_template(
         "join/success.html",

@@ -57,18 +57,12 @@ def find_contact(email: str) -> Contact | None:
 
 
 def find_or_create_contact(email: str, details: dict[str, Any], *, source: str) -> Contact:
-    """A known email is reused: blank fields are filled in, existing details are never overwritten."""
+    """A known email is reused as it is: an anonymous form may not write to someone's record
+    (not even its blank fields); crm/join/corrections.py decides what a join may correct."""
     email = email.strip().lower()
     for _attempt in range(2):
         contact = find_contact(email)
         if contact is not None:
-            changed = False
-            for name, value in details.items():
-                if name in CONTACT_FIELDS and value and not getattr(contact, name):
-                    setattr(contact, name, value)
-                    changed = True
-            if changed:
-                db.session.flush()
             return contact
         contact = Contact(
             email=email, source=source, **{k: v or "" for k, v in details.items() if k in CONTACT_FIELDS}
@@ -130,10 +124,13 @@ def start_join_checkout(
     donation: int,
     gift_aid: bool,
     email_updates: bool,
+    details: str = "",
 ) -> Checkout:
     """One pending membership and one Checkout Session, however many times Join is pressed.
 
-    Raises lifecycle.AlreadyMember for a current member, GatewayError when Stripe fails.
+    `details` fingerprints the contact's details: corrected details make a new session (and
+    rename the Stripe Customer). Raises lifecycle.AlreadyMember for a current member,
+    GatewayError when Stripe fails.
     """
     membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
     metadata = {
@@ -145,9 +142,13 @@ def start_join_checkout(
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
     }
+    if details:
+        metadata["details"] = details
     reuse = _reusable_session(membership, metadata)
     if reuse:
         return Checkout(url=reuse, session_id=membership.stripe_checkout_session_id or "")
+    if details and membership.stripe_checkout_session_id:
+        gateway.update_customer_name(contact)
     customer_id = gateway.ensure_customer(contact)
     line_items: list[dict[str, Any]] = [{"price": ensure_plan_price(plan), "quantity": 1}]
     if donation:
@@ -283,15 +284,34 @@ def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]
     return contact, membership, plan
 
 
+#: How close to the end of the paid period "Renew now" is offered (in grace: always).
+RENEWAL_WINDOW = timedelta(days=60)
+
+
 def can_renew_now(membership: Membership | None) -> bool:
-    """A fixed-term membership (not renewing automatically) that is current and has an end date."""
+    """A fixed-term membership (not renewing automatically) that is current, has an end date and
+    is near it: someone paid up for months is not asked to pay again."""
     return (
         membership is not None
         and membership.status in ("active", "grace")
         and membership.paid_through is not None
         and not membership.auto_renew
         and membership.plan.active
+        and (membership.status == "grace" or membership.paid_through - utcnow() <= RENEWAL_WINDOW)
     )
+
+
+def renewal_period(membership: Membership) -> tuple[datetime, datetime | None]:
+    """The period "Renew now" buys: from the paid-through date (or today, once it has passed)."""
+    start = max(membership.paid_through or utcnow(), utcnow())
+    return start, lifecycle.period_end(membership.plan, start)
+
+
+def renewal_period_label(membership: Membership) -> str:
+    from crm.core.templating import format_date
+
+    start, end = renewal_period(membership)
+    return f"{format_date(start)} to {format_date(end)}" if end else f"from {format_date(start)}"
 
 
 def start_renewal_checkout(membership: Membership) -> Checkout:
@@ -306,6 +326,8 @@ def start_renewal_checkout(membership: Membership) -> Checkout:
         "membership_id": str(membership.id),
         "plan_id": str(plan.id),
         "kind": "renewal",
+        # The period this payment buys: a payment for a period already bought is not applied.
+        "through": membership.paid_through.isoformat() if membership.paid_through else "",
     }
     customer_id = gateway.ensure_customer(contact)
     success_url, _cancel = _urls()
@@ -317,7 +339,9 @@ def start_renewal_checkout(membership: Membership) -> Checkout:
                 "price_data": {
                     "currency": plan.currency,
                     "unit_amount": plan.amount,
-                    "product_data": {"name": f"{plan.name} membership renewal"},
+                    "product_data": {
+                        "name": f"{plan.name} membership renewal, {renewal_period_label(membership)}"
+                    },
                 },
                 "quantity": 1,
             }
@@ -326,10 +350,10 @@ def start_renewal_checkout(membership: Membership) -> Checkout:
         subscription_metadata=None,
         payment_intent_metadata=metadata,
         success_url=success_url,
-        cancel_url=f"{current_app.config['BASE_URL']}/account",
+        cancel_url=f"{current_app.config['BASE_URL']}/account?renewal=cancelled",
         # One session per membership period: pressing Renew twice reuses it.
         idempotency_key=_idempotency_key(
-            f"renew-{membership.id}", {**metadata, "through": membership.paid_through, "amount": plan.amount}
+            f"renew-{membership.id}", {**metadata, "amount": plan.amount}
         ),
     )
     return Checkout(url=session.url, session_id=session.id)
@@ -345,6 +369,27 @@ def _apply_renewal(membership: Membership, plan: Plan, amount: int, stripe_event
         amount=amount,
         reason="renewed by card (Stripe Checkout)",
         stripe_event_id=stripe_event_id,
+    )
+
+
+def _period_still_unbought(membership: Membership, metadata: Any) -> bool:
+    """The renewal was started for the paid-through date the membership still has."""
+    through = str(field(metadata, "through") or "")
+    current = membership.paid_through.isoformat() if membership.paid_through else ""
+    return not through or through == current
+
+
+def _record_second_renewal(membership: Membership, payment_id: int) -> None:
+    """A second payment for a period already bought: kept, not applied, and flagged for a refund."""
+    from crm.audit.services import record
+
+    record(
+        "payment.second_renewal",
+        target_type="membership",
+        target_id=membership.id,
+        contact_id=membership.contact_id,
+        actor_label="stripe",
+        detail=f"payment {payment_id} renews a period already paid for: check and refund",
     )
 
 
@@ -392,7 +437,10 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
     if membership is not None and renewal:
         if created and plan is not None:  # applied once: the payment row is the guard
-            _apply_renewal(membership, plan, amount, stripe_event_id)
+            if _period_still_unbought(membership, field(session, "metadata") or {}):
+                _apply_renewal(membership, plan, amount, stripe_event_id)
+            else:
+                _record_second_renewal(membership, payment.id)
     elif membership is not None:
         _activate_for_session(
             membership, plan, sub_id, sub if sub_id else None, amount, paid_at, stripe_event_id

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+
+from crm.join.forms import COUNTRIES
 
 #: A UK postcode (outward and inward parts, space optional), e.g. N1 9GU, SW1A 1AA, GIR 0AA.
 UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})$", re.IGNORECASE)
@@ -92,6 +94,7 @@ class ContactDetailsForm(FlaskForm):
         filters=[_strip],
         validators=[Optional(), Length(max=20, message="Postcode must be 20 characters or fewer.")],
     )
+    country = SelectField("Country", choices=COUNTRIES, default="GB")
     phone = StringField("Phone (optional)", filters=[_strip], validators=[Optional(), Length(max=40)])
     #: The Contact.version the form was rendered from (optimistic locking).
     version = HiddenField()

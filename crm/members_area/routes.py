@@ -14,7 +14,7 @@ from werkzeug.routing import BuildError
 from crm.accounts.email_change import request_email_change
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
-from crm.join.services import can_renew_now
+from crm.join.services import can_renew_now, renewal_period_label
 from crm.members_area import services
 from crm.members_area.forms import EMAIL_CONSENT_WORDING, ContactDetailsForm, EmailPreferencesForm
 
@@ -49,6 +49,8 @@ def account():  # type: ignore[no-untyped-def]
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
         change_password_url=_optional_url("accounts.change_password"),
         can_renew_now=can_renew_now(card.membership),
+        renewal_period=renewal_period_label(card.membership) if can_renew_now(card.membership) else "",
+        renewal_cancelled=request.args.get("renewal") == "cancelled",
     )
 
 
@@ -65,6 +67,24 @@ def receipt(payment_id: int):  # type: ignore[no-untyped-def]
         payment=payment,
         gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
     )
+
+
+@bp.get("/receipts/view/<token>")
+def receipt_by_link(token: str):  # type: ignore[no-untyped-def]
+    """A receipt from the signed link in its email: works without an account (donors have none)."""
+    from crm.billing.receipt_links import payment_from_token
+
+    payment = payment_from_token(token)
+    contact = db.session.get(Contact, payment.contact_id) if payment is not None else None
+    if payment is None or contact is None or contact.erased_at is not None:
+        abort(404)
+    return render_template(
+        "members_area/receipt.html",
+        contact=contact,
+        payment=payment,
+        gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
+        by_link=True,
+    ), 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"}
 
 
 @bp.route("/details", methods=["GET", "POST"])

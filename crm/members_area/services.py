@@ -34,6 +34,7 @@ EDITABLE_FIELDS = (
     "address_line2",
     "town",
     "postcode",
+    "country",
     "phone",
 )
 
@@ -134,6 +135,8 @@ def payments_for(contact_id: int) -> list[Payment]:
 
 def payment_for(contact_id: int, payment_id: int) -> Payment | None:
     """One of the member's own payments; another member's id gives None (the route answers 404)."""
+    if not 0 < payment_id <= 2**63 - 1:  # beyond any id a database column holds
+        return None
     return db.session.scalar(
         select(Payment).where(Payment.id == payment_id, Payment.contact_id == contact_id)
     )

@@ -45,41 +45,41 @@ class PostForm(FlaskForm):
     title = StringField(
         "Title",
         filters=[_strip],
-        validators=[DataRequired("Enter a title"), Length(max=200, message="Keep the title under 200 characters")],
+        validators=[DataRequired("Enter a title."), Length(max=200, message="Keep the title under 200 characters.")],
     )
     slug = StringField(
         "Web address (slug)",
         filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
-        validators=[Optional(), Length(max=200, message="Keep the slug under 200 characters"), check_slug],
+        validators=[Optional(), Length(max=200, message="Keep the slug under 200 characters."), check_slug],
     )
     summary = TextAreaField(
-        "Summary", filters=[_strip], validators=[Length(max=1000, message="Keep the summary under 1,000 characters")]
+        "Summary", filters=[_strip], validators=[Length(max=1000, message="Keep the summary under 1,000 characters.")]
     )
     body = TextAreaField(
         "Body",
         validators=[
-            DataRequired("Write the body of the post"),
-            Length(max=100_000, message="Keep the body under 100,000 characters"),
+            DataRequired("Write the body of the post."),
+            Length(max=100_000, message="Keep the body under 100,000 characters."),
         ],
     )
     visibility = RadioField(
         "Who can read it",
         choices=[SelectChoice("public", "Everyone (public)"), SelectChoice("members", "Members only")],
         default="public",
-        validators=[InputRequired("Choose who can read it")],
+        validators=[InputRequired("Choose who can read it.")],
     )
 
 
 class ScheduleForm(FlaskForm):
-    publish_date = DateField("Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01")])
+    publish_date = DateField("Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01.")])
     publish_time = StringField(
-        "At (time, UTC, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time")]
+        "At (time, UTC, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time.")]
     )
 
     def validate_publish_time(self, field: StringField) -> None:
         match = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", field.data or "")
         if not match:
-            raise ValidationError("Enter a time like 09:00 or 17:30")
+            raise ValidationError("Enter a time like 09:00 or 17:30.")
 
     def when(self) -> datetime:
         hours, minutes = (int(p) for p in self.publish_time.data.split(":"))
@@ -95,21 +95,21 @@ class PageForm(FlaskForm):
     title = StringField(
         "Title",
         filters=[_strip],
-        validators=[DataRequired("Enter a title"), Length(max=200, message="Keep the title under 200 characters")],
+        validators=[DataRequired("Enter a title."), Length(max=200, message="Keep the title under 200 characters.")],
     )
     slug = StringField(
         "Web address (slug)",
         filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
-        validators=[DataRequired("Enter a slug"), Length(max=100, message="Keep the slug under 100 characters"), check_slug],
+        validators=[DataRequired("Enter a slug."), Length(max=100, message="Keep the slug under 100 characters."), check_slug],
     )
     body = TextAreaField(
-        "Body", validators=[Length(max=100_000, message="Keep the body under 100,000 characters")]
+        "Body", validators=[Length(max=100_000, message="Keep the body under 100,000 characters.")]
     )
     show_in_nav = BooleanField("Show in the site navigation")
     nav_order = WholeNumberField(
         "Position in the navigation",
         default=0,
-        validators=[InputRequired("Enter a number, like 10"), NumberRange(0, 1000, "Enter a number from 0 to 1000")],
+        validators=[InputRequired("Enter a number, like 10."), NumberRange(0, 1000, "Enter a number from 0 to 1000.")],
     )
 
 
@@ -117,43 +117,43 @@ class PlanForm(FlaskForm):
     name = StringField(
         "Name",
         filters=[_strip],
-        validators=[DataRequired("Enter a name"), Length(max=120, message="Keep the name under 120 characters")],
+        validators=[DataRequired("Enter a name."), Length(max=120, message="Keep the name under 120 characters.")],
     )
     slug = StringField(
         "Slug",
         filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
-        validators=[DataRequired("Enter a slug"), Length(max=60, message="Keep the slug under 60 characters"), check_slug],
+        validators=[DataRequired("Enter a slug."), Length(max=60, message="Keep the slug under 60 characters."), check_slug],
     )
     description = TextAreaField(
-        "Description", filters=[_strip], validators=[Length(max=2000, message="Keep it under 2,000 characters")]
+        "Description", filters=[_strip], validators=[Length(max=2000, message="Keep it under 2,000 characters.")]
     )
-    amount = StringField("Amount in pounds", filters=[_strip], validators=[DataRequired("Enter an amount, like 36.00")])
+    amount = StringField("Amount in pounds", filters=[_strip], validators=[DataRequired("Enter an amount, like 36.00.")])
     interval = SelectField(
         "Billing interval",
         choices=[
             SelectChoice(i, {"month": "Monthly", "year": "Yearly", "lifetime": "Lifetime (one payment)"}[i])
             for i in INTERVALS
         ],
-        validators=[InputRequired("Choose an interval")],
+        validators=[InputRequired("Choose an interval.")],
     )
     gift_aid_eligible = BooleanField("Eligible for Gift Aid")
     grace_days = WholeNumberField(
         "Grace days (blank: the default)",
-        validators=[Optional(), NumberRange(0, 365, "Enter a number of days from 0 to 365")],
+        validators=[Optional(), NumberRange(0, 365, "Enter a number of days from 0 to 365.")],
     )
     display_order = WholeNumberField(
         "Display order",
         default=0,
-        validators=[InputRequired("Enter a number, like 10"), NumberRange(0, 1000, "Enter a number from 0 to 1000")],
+        validators=[InputRequired("Enter a number, like 10."), NumberRange(0, 1000, "Enter a number from 0 to 1000.")],
     )
     active = BooleanField("Offered on the join page", default=True)
 
     def validate_amount(self, field: StringField) -> None:
         pence = parse_money(field.data)
         if pence is None:
-            raise ValidationError("Enter an amount in pounds, like 36 or 3.50")
+            raise ValidationError("Enter an amount in pounds, like 36 or 3.50.")
         if pence < 100:
-            raise ValidationError("The amount must be at least £1.00")
+            raise ValidationError("The amount must be at least £1.00.")
 
     @property
     def amount_pence(self) -> int:
@@ -164,21 +164,21 @@ class GiftAidRangeForm(FlaskForm):
     class Meta:
         csrf = False  # a GET filter; the claim itself is a separate POST with CSRF
 
-    date_from = DateField("From", validators=[InputRequired("Enter the first date, like 2026-04-06")])
-    date_to = DateField("To (inclusive)", validators=[InputRequired("Enter the last date, like 2027-04-05")])
+    date_from = DateField("From", validators=[InputRequired("Enter the first date, like 2026-04-06.")])
+    date_to = DateField("To (inclusive)", validators=[InputRequired("Enter the last date, like 2027-04-05.")])
 
     def validate_date_to(self, field: DateField) -> None:
         if self.date_from.data and field.data and field.data < self.date_from.data:
-            raise ValidationError("The end date must be on or after the start date")
+            raise ValidationError("The end date must be on or after the start date.")
 
 
 class GiftAidClaimForm(FlaskForm):
-    date_from = DateField("From", validators=[InputRequired("Missing start date")])
-    date_to = DateField("To", validators=[InputRequired("Missing end date")])
+    date_from = DateField("From", validators=[InputRequired("Missing start date.")])
+    date_to = DateField("To", validators=[InputRequired("Missing end date.")])
 
 
 class ImportUploadForm(FlaskForm):
-    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload")])
+    file = FileField("CSV file", validators=[FileRequired("Choose a CSV file to upload.")])
 
 
 def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[str, str]) -> type[FlaskForm]:
@@ -205,7 +205,7 @@ def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[
             return {name: getattr(self, f"map_{name}").data for name in fields if getattr(self, f"map_{name}").data}
 
     for name in fields:
-        required = DataRequired("Choose the column that holds the email address")
+        required = DataRequired("Choose the column that holds the email address.")
         validators = [required] if name == "email" else [Optional()]
         setattr(MappingForm, f"map_{name}", SelectField(labels[name], choices=choices, validators=validators))
     return MappingForm

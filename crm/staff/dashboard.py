@@ -135,12 +135,19 @@ def work_list(now: datetime) -> list[WorkItem]:
     return items
 
 
-def members_by_status() -> list[tuple[str, int]]:
+def members_by_status(now: datetime | None = None) -> list[tuple[str, int]]:
+    """Each contact's newest membership by status; an abandoned checkout (pending past its
+    PENDING_EXPIRY_HOURS) no longer counts as pending, even before the daily job expires it."""
     latest = select(func.max(Membership.id)).group_by(Membership.contact_id)
+    still_open = or_(
+        Membership.status != "pending",
+        Membership.pending_expires_at.is_(None),
+        Membership.pending_expires_at >= (now or utcnow()),
+    )
     return list(
         db.session.execute(
             select(Membership.status, func.count())
-            .where(Membership.id.in_(latest))
+            .where(Membership.id.in_(latest), still_open)
             .group_by(Membership.status)
             .order_by(func.count().desc())
         ).all()
@@ -271,7 +278,7 @@ def dashboard_figures(now: datetime) -> dict[str, Any]:
     return {
         "as_of": now,
         "work": work_list(now),
-        "by_status": members_by_status(),
+        "by_status": members_by_status(now),
         "movement": movement(now),
         "income_month": income_by_plan(month_start(now), now + timedelta(seconds=1)),
         "income_year": income_by_plan(datetime(now.year, 1, 1, tzinfo=UTC), now + timedelta(seconds=1)),

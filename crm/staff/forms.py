@@ -62,10 +62,17 @@ class MemberFilterForm(FilterForm):
 class PaymentFilterForm(FilterForm):
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
-    method = SelectField("Method", choices=[ANY] + [SelectChoice(m, m.replace("_", " ")) for m in PAYMENT_METHODS])
-    status = SelectField("Status", choices=[ANY] + [SelectChoice(s, s.replace("_", " ")) for s in PAYMENT_STATUSES])
+    # default "" ("Any"): a first visit, with no filters in the address, is not an error.
+    method = SelectField(
+        "Method", choices=[ANY] + [SelectChoice(m, m.replace("_", " ")) for m in PAYMENT_METHODS], default=""
+    )
+    status = SelectField(
+        "Status", choices=[ANY] + [SelectChoice(s, s.replace("_", " ")) for s in PAYMENT_STATUSES], default=""
+    )
     kind = SelectField(
-        "Kind", choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation")]
+        "Kind",
+        choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation")],
+        default="",
     )
 
 

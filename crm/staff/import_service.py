@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.audit.services import record
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -30,7 +30,7 @@ from crm.staff.search import batch_indexing
 
 FIELDS = (
     "email", "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode",
-    "country", "phone", "plan", "status", "joined", "paid_through", "email_consent", "gift_aid",
+    "country", "phone", "plan", "status", "joined", "paid_through", "email_consent", "gift_aid", "notes",
 )  # fmt: skip
 LABELS = {
     "email": "Email", "title": "Title", "first_name": "First name", "last_name": "Last name",
@@ -38,6 +38,7 @@ LABELS = {
     "postcode": "Postcode", "country": "Country", "phone": "Phone", "plan": "Plan (slug or name)",
     "status": "Membership status", "joined": "Joined (date)", "paid_through": "Paid through (date)",
     "email_consent": "Email updates consent (yes/no)", "gift_aid": "Gift Aid declaration (yes/no)",
+    "notes": "Notes (kept as a staff note)",
 }  # fmt: skip
 #: Header spellings recognised when guessing the mapping (compared without spaces, _ or -).
 ALIASES = {
@@ -57,6 +58,7 @@ ALIASES = {
     "paid_through": ("paidthrough", "paiduntil", "expires", "expiry", "expirydate", "renewaldate", "enddate"),
     "email_consent": ("emailconsent", "consent", "emailupdates", "optin", "newsletter"),
     "gift_aid": ("giftaid", "giftaiddeclaration", "giftaided"),
+    "notes": ("notes", "note", "comments", "comment", "remarks"),
 }
 CONTACT_FIELDS = (
     "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode", "country", "phone",
@@ -75,7 +77,11 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y", "%d.%m.%Y", "%Y/
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")  # noqa: E501
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_CHUNK = 2000
-csv.field_size_limit(1_000_000)
+#: The longest cell a row may hold (a note included); a longer one is that row's error, not the file's.
+MAX_CELL = 10_000
+# The csv module refuses a field over its limit for the whole file: let any field through (uploads
+# are size-limited already) and refuse an over-long one row by row, in validate_row.
+csv.field_size_limit(2**31 - 1)
 
 
 class ImportFileError(ValueError):
@@ -214,6 +220,9 @@ class CleanRow:
     status: str | None = None
     joined: datetime | None = None
     paid_through: datetime | None = None
+    note: str = ""
+    #: What the import worked out because the file did not say (shown in the preview).
+    assumed: list[str] = field(default_factory=list)
 
 
 def _yes_no(value: str, label: str) -> bool:
@@ -230,6 +239,8 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
     needed = max(index.values()) + 1
     if len(cells) < needed:
         raise ValueError(f"missing columns: the row has {len(cells)} cells, the mapped columns need {needed}")
+    if any(len(cell) > MAX_CELL for cell in cells):
+        raise ValueError(f"a cell is longer than {MAX_CELL:,} characters")
     raw = {name: _text(cells[i]) for name, i in index.items()}
     email = raw.get("email", "").lower()
     if not email:
@@ -250,7 +261,7 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
             if not re.fullmatch(r"[A-Z]{2}", value):
                 raise ValueError(f"country “{raw['country'][:40]}” is not a two-letter code like GB")
         values[name] = value
-    row = CleanRow(line=line, email=email, values=values)
+    row = CleanRow(line=line, email=email, values=values, note=raw.get("notes", ""))
     if raw.get("email_consent"):
         row.consent = _yes_no(raw["email_consent"], "email consent")
     if raw.get("gift_aid"):
@@ -267,15 +278,39 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
         if plan is None:
             raise ValueError(f"unknown plan “{plan_text[:60]}”")
         row.plan_id = plan.id
-        status = STATUS_ALIASES.get(status_text, status_text) or "active"
-        if status not in IMPORT_STATUSES:
+        status = STATUS_ALIASES.get(status_text, status_text)
+        if status and status not in IMPORT_STATUSES:
             raise ValueError(f"unknown membership status “{raw['status'][:40]}”")
-        if status in ("active", "grace") and plan.recurring and row.paid_through is None:
-            raise ValueError(f"an {status} {plan.interval}ly membership needs a paid-through date")
-        row.status = status
+        row.status = _derive_dates(row, plan, status)
     elif status_text or row.paid_through:
         raise ValueError("a membership status or paid-through date needs a plan")
     return row
+
+
+def _derive_dates(row: CleanRow, plan: Plan, status: str) -> str:
+    """Fill in what an old list leaves out: the paid-through date from the joined date and the
+    plan's period, the status from the paid-through date. Each guess is noted in `row.assumed`."""
+    from crm.core.templating import format_date
+    from crm.memberships.lifecycle import period_end
+
+    if plan.recurring and row.paid_through is None and status in ("", "active", "grace"):
+        if row.joined is None:
+            raise ValueError(f"a {plan.interval}ly membership needs a paid-through or joined date")
+        row.paid_through = period_end(plan, row.joined)
+        row.assumed.append(f"paid through {format_date(row.paid_through)} (joined date + one {plan.interval})")
+    if status:
+        return status
+    if not plan.recurring or (row.paid_through is not None and row.paid_through >= utcnow()):
+        row.assumed.append("status active")
+        return "active"
+    row.assumed.append("status lapsed (the paid-through date has passed)")
+    return "lapsed"
+
+
+def ignored_columns(headers: list[str], mapping: dict[str, str]) -> list[str]:
+    """The file's columns that no field is mapped to: nothing from them is imported."""
+    used = set(mapping.values())
+    return [h for h in headers if h and h not in used]
 
 
 def plans_by_key() -> dict[str, Plan]:
@@ -290,16 +325,29 @@ def column_index(headers: list[str], mapping: dict[str, str]) -> dict[str, int]:
     return {name: headers.index(header) for name, header in mapping.items() if header in headers}
 
 
+def _checked_row(
+    line: int, cells: list[str], index: dict[str, int], plans: dict[str, Plan], seen: dict[str, int]
+) -> CleanRow:
+    """validate_row, and the file's own duplicates: the preview and the import both use this."""
+    row = validate_row(line, cells, index, plans)
+    if row.email in seen:
+        raise ValueError(f"the same email address is already on line {seen[row.email]}")
+    seen[row.email] = line
+    return row
+
+
 def preview(text: str, mapping: dict[str, str], limit: int = 20) -> list[dict[str, Any]]:
     """The first rows with what would be imported, or why not (nothing is written)."""
     headers, plans = read_headers(text), plans_by_key()
     index = column_index(headers, mapping)
-    out = []
+    out: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
     for line, cells in iter_rows(text):
-        entry: dict[str, Any] = {"line": line, "cells": {n: cells[i] if i < len(cells) else "" for n, i in index.items()}}
+        shown = {n: (cells[i] if i < len(cells) else "")[:200] for n, i in index.items()}
+        entry: dict[str, Any] = {"line": line, "cells": shown, "assumed": []}
         try:
-            validate_row(line, cells, index, plans)
-            entry["error"] = ""
+            row = _checked_row(line, cells, index, plans, seen)
+            entry["error"], entry["assumed"] = "", row.assumed
         except ValueError as error:
             entry["error"] = str(error)
         out.append(entry)
@@ -498,6 +546,21 @@ def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], c
     return set(new)
 
 
+def _write_notes(rows: list[CleanRow], ids: dict[str, tuple[int, str]], now: datetime) -> set[int]:
+    """Each row's Notes cell as a staff note on the contact, once (the same note is not added again)."""
+    wanted = {ids[r.email][0]: f"Imported note: {r.note}" for r in rows if r.note}
+    if not wanted:
+        return set()
+    found = db.session.execute(select(Note.contact_id, Note.body).where(Note.contact_id.in_(wanted)))
+    have = {(r.contact_id, r.body) for r in found}
+    new = {cid: body for cid, body in wanted.items() if (cid, body) not in have}
+    if new:
+        db.session.execute(insert(Note.__table__), [
+            {"contact_id": cid, "body": body, "created_at": now} for cid, body in new.items()
+        ])  # fmt: skip
+    return set(new)
+
+
 def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -> None:
     """Write one chunk of valid rows (the caller commits)."""
     if not rows:
@@ -514,11 +577,12 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
         search.added.update(created)
         search.changed.update(numbered, (contact_id for contact_id, outcome in ids.values() if outcome == "updated"))
     declaration_changes = _write_declarations(rows, ids, created, now)
+    note_changes = _write_notes(rows, ids, now)
     for row in rows:
         contact_id, outcome = ids[row.email]
         if outcome == "created":
             report.created += 1
-        elif outcome == "updated" or contact_id in member_changes or contact_id in declaration_changes:
+        elif outcome == "updated" or contact_id in member_changes | declaration_changes | note_changes:
             report.updated += 1
         else:
             report.unchanged += 1
@@ -566,15 +630,12 @@ def import_members(
     for line, cells in iter_rows(text):
         report.rows += 1
         try:
-            row = validate_row(line, cells, index, plans)
-            if row.email in seen:
-                raise ValueError(f"the same email address is already on line {seen[row.email]}")
+            row = _checked_row(line, cells, index, plans, seen)
         except ValueError as error:
             report.errors.append(RowError(line, str(error), cells[index["email"]][:254] if len(cells) > index["email"] else ""))
             if progress:
                 progress(1)
             continue
-        seen[row.email] = line
         chunk.append(row)
         if len(chunk) >= chunk_size:
             flush_chunk()

@@ -84,6 +84,7 @@ def import_map(token: str):  # type: ignore[no-untyped-def]
     form_class = make_mapping_form(meta["headers"], service.FIELDS, service.LABELS)
     form = form_class(data={f"map_{k}": v for k, v in service.guess_mapping(meta["headers"]).items()})
     rows = None
+    mapping = service.guess_mapping(meta["headers"])
     if form.validate_on_submit():
         mapping = form.mapping()
         if request.form.get("action") != "import":
@@ -93,7 +94,8 @@ def import_map(token: str):  # type: ignore[no-untyped-def]
             return redirect(url_for("staff.import_upload"))
         else:
             return _run(path, mapping, meta)
-    return render_template("staff/import_map.html", form=form, meta=meta, rows=rows, labels=service.LABELS, token=token)
+    return render_template("staff/import_map.html", form=form, meta=meta, rows=rows, labels=service.LABELS, token=token,
+                           ignored=service.ignored_columns(meta["headers"], mapping))  # fmt: skip
 
 
 def _run(path: Path, mapping: dict[str, str], meta: dict[str, Any]):  # type: ignore[no-untyped-def]

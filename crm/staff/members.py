@@ -16,6 +16,7 @@ from crm.audit.services import record
 from crm.billing.models import Payment
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.permissions import has_permission, requires
+from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
@@ -74,7 +75,7 @@ def members():  # type: ignore[no-untyped-def]
     form, filters = member_filters_from_request()
     page = _page_number()
     cap = search.COUNT_CAP
-    columns = select(Contact, Membership, Plan.name, gift_aid_declared()).select_from(Contact)
+    columns = select(Contact, Membership, Plan.name, gift_aid_declared(), _is_staff_account()).select_from(Contact)
     if filters == MemberFilters(q=filters.q):
         # The usual case (a search, in name order): find the page's contacts on `contact` alone,
         # then read their membership, plan and Gift Aid for those few rows only.
@@ -93,6 +94,7 @@ def members():  # type: ignore[no-untyped-def]
         "staff/members_list.html",
         form=form,
         rows=rows,
+        now=utcnow(),
         total=min(total, cap),
         more=total > cap,
         page=page,
@@ -100,6 +102,13 @@ def members():  # type: ignore[no-untyped-def]
         args=args,
         export_url=url_for("staff.members_export", **args),
         can_export=has_permission(current_user, "export"),
+    )
+
+
+def _is_staff_account() -> Any:
+    """True for a contact that is a staff sign-in, not a member: labelled apart in the list."""
+    return (
+        select(User.id).where(User.contact_id == Contact.id, User.role != "member").exists().label("is_staff")
     )
 
 

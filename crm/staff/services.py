@@ -368,7 +368,9 @@ def refund_payment(
     if amount <= 0:
         raise StaffActionError("The refund must be more than £0.")
     if amount > left:
-        raise StaffActionError(f"You can refund at most {left / 100:.2f} on this payment.")
+        from crm.core.money import format_money
+
+        raise StaffActionError(f"You can refund at most {format_money(left, payment.currency)} on this payment.")
     before: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded}
     gateway = _gateway()
     if cancel_membership_too and amount >= left:

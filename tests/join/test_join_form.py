@@ -143,5 +143,46 @@ def test_an_active_member_is_told_to_sign_in_not_asked_to_pay(client, plans):
     make_membership(contact, plans["standard-yearly"], "active")
     db.session.commit()
     html = client.post("/join", data=form(plans)).get_data(as_text=True)
-    assert "You are already a member. Please sign in" in html
+    assert "You are already a member. Please" in html
+    assert 'href="/login?next=' in html and '>sign in</a>' in html  # a link, not just words
     assert counts() == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("ana@gmial.com", "ana@gmail.com"),
+        ("ana@gmail.con", "ana@gmail.com"),
+        ("ana@hotmial.com", "ana@hotmail.com"),
+        ("ana@yaho.com", "ana@yahoo.com"),
+        ("ana@outlok.com", "ana@outlook.com"),
+        ("ana@example.org", None),
+        ("ana@gmail.com", None),
+    ],
+)
+def test_common_email_domain_typos_are_suggested(typed, meant):
+    from crm.join.email_typos import suggest_email
+
+    assert suggest_email(typed) == meant
+
+
+def test_a_mistyped_email_domain_asks_did_you_mean_once_then_keeps_what_was_typed(client, plans, stripe_sandbox):
+    first = client.post("/join", data=form(plans, email="ana@gmial.con"))
+    html = first.get_data(as_text=True)
+    assert "Did you mean ana@gmail.com?" in html
+    assert counts() == (0, 0)
+    assert 'name="email_checked" type="hidden" value="ana@gmial.con"' in html
+    again = client.post("/join", data=form(plans, email="ana@gmial.con", email_checked="ana@gmial.con"))
+    assert again.status_code == 303  # the person insisted: their address is kept
+
+
+def test_join_page_copy_says_each_thing_once_and_in_full(client, plans):
+    import re
+
+    html = client.get("/join").get_data(as_text=True)
+    eligible = sum(1 for p in plans.values() if p.gift_aid_eligible)
+    assert eligible > 1 and html.count("Gift Aid can be claimed") == 1  # once, not under each plan
+    consent = re.search(r'<label for="email_updates">([^<]+)</label>', html)
+    assert consent and "send me news and campaign updates" in consent.group(1)
+    assert html.count("send me news and campaign updates") == 1  # the label is not repeated as a hint
+    assert '<option selected value="">Choose</option>' in html or '<option value="" selected>Choose</option>' in html

@@ -96,6 +96,7 @@ def test_member_cannot_read_another_members_receipt(client, active_member, other
     sign_in(client, active_member)
     assert client.get(f"/account/payments/{theirs.id}/receipt").status_code == 404
     assert client.get("/account/payments/999999/receipt").status_code == 404
+    assert client.get(f"/account/payments/{2**63}/receipt").status_code == 404  # not a 500
     assert "£99.00" not in client.get("/account").get_data(as_text=True)
 
 
@@ -128,6 +129,14 @@ def test_edit_contact_details_saves_and_audits_field_names(client, active_member
         "2 New Road", "Leeds", "LS1 4AP", "Ms")
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "member.self_update"))
     assert audit is not None and "2 New Road" not in str(audit.after)
+
+
+def test_details_form_has_country_like_the_join_form(client, active_member):
+    sign_in(client, active_member)
+    assert 'name="country"' in client.get("/account/details").get_data(as_text=True)
+    assert _details(client, country="IE", postcode="D02 X285").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Contact, active_member.contact_id).country == "IE"
 
 
 @pytest.mark.parametrize(

@@ -48,6 +48,7 @@ def test_cancel_auto_renewal_is_confirmed_then_effective_at_period_end(client, a
     sign_in(client, active_member)
     confirm = client.get("/account/auto-renew/cancel").get_data(as_text=True)
     assert "Cancel auto-renewal?" in confirm
+    assert "paid for.You" not in confirm and "paid for. You can" in confirm
     token = csrf_token(client, "/account/auto-renew/cancel")
     response = client.post("/account/auto-renew/cancel", data={"csrf_token": token})
     assert response.status_code == 302

@@ -70,3 +70,48 @@ def test_auto_renewing_member_is_not_offered_renew_now(client, active_member):
     response = client.post("/account/renew/pay", data={"csrf_token": csrf_token(client, "/account")})
     assert response.status_code == 302
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 0
+
+
+def test_member_paid_up_for_months_with_auto_renew_off_is_not_offered_renew_now(client, plan, stripe_sandbox):
+    user, _membership_id = _fixed_term_member(plan, paid_days=300)
+    sign_in(client, user)
+    assert "Renew now" not in client.get("/account").get_data(as_text=True)
+    client.post("/account/renew/pay", data={"csrf_token": csrf_token(client, "/account")})
+    assert stripe_sandbox.find("checkout.session") == []
+
+
+def test_renewal_says_which_period_it_buys_and_leaving_it_says_not_charged(client, plan, stripe_sandbox):
+    from crm.core.templating import format_date
+
+    user, membership_id = _fixed_term_member(plan)
+    end = db.session.get(Membership, membership_id).paid_through
+    period = f"{format_date(end)} to {format_date(lifecycle.period_end(plan, end))}"
+    sign_in(client, user)
+    assert f"Pays for {period}." in client.get("/account").get_data(as_text=True)
+    client.post("/account/renew/pay", data={"csrf_token": csrf_token(client, "/account")})
+    session = stripe_sandbox.find("checkout.session")[0]
+    assert period in stripe_sandbox.session_line_items(session["id"])["data"][0]["description"]
+    left = client.get(session["cancel_url"].replace("http://crm.test", "")).get_data(as_text=True)
+    assert "you have not been charged" in left
+
+
+def test_one_period_is_never_bought_twice(client, plan, stripe_sandbox):
+    from crm.audit.models import AuditEvent
+
+    user, membership_id = _fixed_term_member(plan)
+    before = db.session.get(Membership, membership_id).paid_through
+    sign_in(client, user)
+    first = client.post("/account/renew/pay", data={"csrf_token": csrf_token(client, "/account")})
+    plan.amount = 4000  # a price change between the two presses makes a second session
+    db.session.commit()
+    second = client.post("/account/renew/pay", data={"csrf_token": csrf_token(client, "/account")})
+    ids = [r.headers["Location"].rstrip("/").rsplit("/", 1)[-1] for r in (first, second)]
+    assert ids[0] != ids[1]
+    for session_id in ids:
+        stripe_sandbox.pay(session_id)
+    assert all(r.status_code == 200 for r in deliver_webhooks(client))
+    db.session.expire_all()
+    membership = db.session.get(Membership, membership_id)
+    assert membership.paid_through == lifecycle.period_end(plan, before)  # one period, not two
+    flagged = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payment.second_renewal"))
+    assert flagged is not None and "refund" in flagged.detail

@@ -100,6 +100,13 @@ def test_payments_default_to_this_month_with_sql_totals(staff_client, app):  # t
     assert staff_client.get("/staff/payments?date_from=garbage&method=bogus&page=x").status_code == 200
 
 
+def test_payments_first_visit_shows_no_filter_errors(staff_client, app):  # type: ignore[no-untyped-def]
+    response = staff_client.get("/staff/payments")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Not a valid choice" not in html and "error-message" not in html
+
+
 def test_audit_trail_filters(staff_client, staff_user, app):  # type: ignore[no-untyped-def]
     record("export.members", actor_label="someone@example.org", detail="3 rows")
     record("member.update", actor_label="other@example.org", detail="changed town")
@@ -203,3 +210,38 @@ def test_an_expired_dashboard_is_served_at_once_while_the_next_copy_is_computed(
             threading.Event().wait(0.05)
         fresh = staff_client.get("/staff").get_data(as_text=True)
     assert "£156.00" in fresh.split("<h3>This month</h3>")[1].split("</table>")[0]
+
+
+def _start_a_join(app, email: str) -> None:  # type: ignore[no-untyped-def]
+    """Someone fills in the join form and leaves at Stripe's page without paying."""
+    from sqlalchemy import select
+
+    from crm.memberships.models import Plan
+    from tests.fixtures import csrf_token
+    from tests.join.test_join_form import form
+    from tests.memberships.factories import make_plans
+
+    plans = {p.slug: p for p in db.session.scalars(select(Plan))} or make_plans()
+    db.session.commit()
+    visitor = app.test_client()
+    data = form(plans, email=email, first_name="Mid", last_name="Join")
+    if app.config.get("WTF_CSRF_ENABLED", True):
+        data["csrf_token"] = csrf_token(visitor, "/join")
+    assert visitor.post("/join", data=data).status_code == 303
+
+
+def test_abandoned_joins_expire_out_of_the_pending_count_and_are_shown_apart(staff_client, staff_user, app, stripe_sandbox):  # type: ignore[no-untyped-def]
+    import time_machine
+
+    from crm.staff.dashboard import members_by_status
+
+    _start_a_join(app, "midjoin@example.org")
+    assert dict(members_by_status()).get("pending") == 1
+    listing = staff_client.get("/staff/members").get_data(as_text=True)
+    assert "mid-join (not paid yet)" in listing
+    assert "staff account" in listing  # the signed-in staff user is not listed as a supporter
+    earlier = utcnow() - timedelta(hours=int(app.config["PENDING_EXPIRY_HOURS"]) + 1)
+    with time_machine.travel(earlier, tick=False):
+        _start_a_join(app, "abandoned@example.org")
+    assert dict(members_by_status()).get("pending") == 1  # the abandoned one has expired out
+    assert "abandoned join" in staff_client.get("/staff/members").get_data(as_text=True)

@@ -59,7 +59,7 @@ def test_partial_then_full_refund_through_stripe(admin_client, card_payment, str
     assert db.session.scalar(select(Refund.stripe_refund_id)) == stripe_refunds[0]["id"]
     # More than what is left is refused, and Stripe is not asked.
     too_much = refund(admin_client, payment, amount="26.01")
-    assert too_much.status_code == 409 and "at most 26.00" in too_much.get_data(as_text=True)
+    assert too_much.status_code == 409 and "at most £26.00 on this payment." in too_much.get_data(as_text=True)
     assert len(stripe_sandbox.find("refund")) == 1
     # The rest (empty amount = all that is left), cancelling the membership too.
     assert refund(admin_client, payment, cancel_membership="y").status_code == 302
