@@ -225,7 +225,7 @@ class SandboxApp:
                 obj = sandbox.get(kind, object_id)
                 return _json(sandbox.expand(obj, expand))
             if endpoint == "session_line_items":
-                return _json(sandbox.session_line_items(object_id))
+                return _json(sandbox.expand(sandbox.session_line_items(object_id), expand))
             handlers: dict[str, Callable[[], dict[str, Any]]] = {
                 "create_customer": lambda: _emit_created(
                     sandbox, "customer.created", sandbox.create_customer(params)
