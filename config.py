@@ -87,6 +87,8 @@ class Config:
             SANDBOX_API_BASE if not _env("STRIPE_SECRET_KEY") else None,
         )
         self.STRIPE_MAX_NETWORK_RETRIES = _env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+        #: Seconds one Stripe call may take (each retry again): short, since a person is usually waiting.
+        self.STRIPE_TIMEOUT = float(_env("STRIPE_TIMEOUT", "3") or 3)
         self.STRIPE_WEBHOOK_TOLERANCE = _env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
 
         self.MAIL_SERVER = _env("MAIL_SERVER")

@@ -75,7 +75,7 @@ def get_client(app: Flask | None = None) -> stripe.StripeClient:
     api_key = cfg.get("STRIPE_SECRET_KEY") or ""
     api_base = (cfg.get("STRIPE_API_BASE") or "").rstrip("/")
     retries = int(cfg.get("STRIPE_MAX_NETWORK_RETRIES", 2) or 0)
-    timeout = float(cfg.get("STRIPE_TIMEOUT", 30))
+    timeout = float(cfg.get("STRIPE_TIMEOUT", 3))
     key = (api_key, api_base, retries, timeout)
     cache: dict[tuple[Any, ...], stripe.StripeClient] = app.extensions.setdefault(_CLIENT_CACHE_KEY, {})
     client = cache.get(key)
@@ -195,10 +195,9 @@ def ensure_customer(contact: Contact) -> str:
         params,
         _opts(_key_for(f"customer-{contact.id}", params)),
     )
+    # Not flushed here: the caller's next flush or commit writes it, so no write transaction is
+    # opened between this Stripe call and the next one.
     contact.stripe_customer_id = customer.id
-    from crm.extensions import db
-
-    db.session.flush()
     return str(customer.id)
 
 

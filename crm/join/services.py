@@ -139,7 +139,16 @@ def start_join_checkout(
 
     Raises lifecycle.AlreadyMember for a current member, GatewayError when Stripe fails.
     """
-    membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
+    membership = lifecycle.current_membership(contact.id)
+    if (
+        membership is None
+        or membership.status != "pending"
+        or membership.plan_id != plan.id
+        or membership.auto_renew != plan.recurring
+    ):
+        # Only when the caller has not made it already: start_pending writes, and the Stripe
+        # calls below must not run inside a write transaction.
+        membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
     metadata = {
         "contact_id": str(contact.id),
         "membership_id": str(membership.id),
