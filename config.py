@@ -77,6 +77,11 @@ class Config:
         # The pool reuses the connection returned last (crm/__init__.py); PostgreSQL connections
         # idle in the pool are pinged before use (crm.core.database).
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
+        #: PostgreSQL: seconds one statement (lock waits included) may run before it is cancelled
+        #: and the request gets the 503 page (0: no limit, e.g. for a long `flask db upgrade`).
+        self.DATABASE_STATEMENT_TIMEOUT = float(_env("DATABASE_STATEMENT_TIMEOUT", "10") or 0)
+        #: Seconds a request waits for a free pooled database connection before its 503 page.
+        self.DATABASE_POOL_TIMEOUT = float(_env("DATABASE_POOL_TIMEOUT", "5") or 5)
 
         self.STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", SANDBOX_SECRET_KEY)
         self.STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY", SANDBOX_PUBLISHABLE_KEY)

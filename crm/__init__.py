@@ -65,12 +65,19 @@ def register_extensions(app: Flask) -> None:
     uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if uri.startswith("postgresql"):
-        # Fail fast (503) rather than hang when the database cannot be reached.
-        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
+        # Fail fast (503) rather than hang when the database cannot be reached, or is frozen or
+        # locked: no statement (lock waits included) runs longer than DATABASE_STATEMENT_TIMEOUT.
+        connect_args: dict[str, object] = {"connect_timeout": 5}
+        statement_ms = int(float(app.config.get("DATABASE_STATEMENT_TIMEOUT") or 0) * 1000)
+        if statement_ms > 0:
+            connect_args["options"] = f"-c statement_timeout={statement_ms}"
+        options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
     if uri.startswith("postgresql") or (uri.startswith("sqlite:///") and ":memory:" not in uri):
         # A pooled database: hand out the connection returned last, so a worker keeps reusing a
         # few warm connections (each SQLite connection has its own page cache) instead of all.
         options.setdefault("pool_use_lifo", True)
+        # A request waits at most this long for a free pooled connection, then gets the 503 page.
+        options.setdefault("pool_timeout", float(app.config.get("DATABASE_POOL_TIMEOUT") or 5))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))

@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, g, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from crm.extensions import db, login_manager
@@ -67,6 +68,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeoutError)  # every pooled connection busy (a frozen database)
     def handle_database_down(error: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
         log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
