@@ -71,7 +71,9 @@ class Config:
         self.ORG_NAME = _env("ORG_NAME", "Justice for Colombia Campaign")
         self.ORG_ADDRESS = _env("ORG_ADDRESS", "Unit 4, 12 Example Street, London N1 0AA")
         self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", "1234567")
-        self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
+        # Unset: the development server's own address (`make run` listens on PORT, default 5000).
+        default_base = f"http://127.0.0.1:{_env('PORT', '5000') or '5000'}"
+        self.BASE_URL = (_env("BASE_URL", default_base) or "").rstrip("/")
 
         self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
         # The pool reuses the connection returned last (crm/__init__.py); PostgreSQL connections
