@@ -9,6 +9,7 @@ import os
 from urllib.parse import urlsplit
 
 from crm import create_app
+from crm.core.schema_check import SCHEMA_OUT_OF_DATE, warn_if_schema_out_of_date
 from crm.demo import demo_logins
 
 
@@ -33,6 +34,9 @@ def sandbox_port(api_base: str | None) -> int | None:
 def main() -> None:
     host, port = "127.0.0.1", int(os.environ.get("PORT", "5000"))
     app = create_app(os.environ.get("CRM_ENV", "development"))
+    with app.app_context():
+        if not warn_if_schema_out_of_date():
+            print(f"\nWARNING: {SCHEMA_OUT_OF_DATE}\n")
     api_base = (app.config.get("STRIPE_API_BASE") or "").rstrip("/")
     found = sandbox_port(api_base)
     if found is not None:
