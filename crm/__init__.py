@@ -138,31 +138,25 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(crm_cli)
 
 
-def _limit_only_writes(app: Flask) -> None:
-    """Every limit of this app is on a form's POST (sign-in, reset, join...): reads skip the
-    limiter's per-request bookkeeping (its check before the view, its rate-limit headers after),
-    a good part of a cheap page's cost. A limit on a GET would need this changed; tests/security
-    proves each POST limit still holds."""
-    from functools import partial
+#: Endpoints whose GET is rate-limited (it calls Stripe): the only reads the limiter looks at.
+LIMITED_READS = frozenset({"join.success"})
 
+_reads_filter_added = False
+
+
+def _reads_are_not_limited() -> bool:
     from flask import request
-    from flask_limiter import Limiter
 
+    return request.method in ("GET", "HEAD", "OPTIONS") and request.endpoint not in LIMITED_READS
+
+
+def _limit_only_writes(app: Flask) -> None:
+    """Every limit of this app is on a form's POST (sign-in, reset, join...) or on a read named in
+    LIMITED_READS: other reads skip the limiter's bookkeeping (Flask-Limiter's public
+    `request_filter`), a good part of a cheap page's cost. tests/security proves each limit holds."""
+    global _reads_filter_added
     from crm.extensions import limiter
 
-    def writes_only(hook):  # type: ignore[no-untyped-def]
-        def hook_for_writes(*args):  # type: ignore[no-untyped-def]
-            if request.method in ("GET", "HEAD", "OPTIONS"):
-                return args[0] if args else None  # an after_request hook hands the response on
-            return hook(*args)
-
-        return hook_for_writes
-
-    before = app.before_request_funcs.setdefault(None, [])
-    for index, func in enumerate(before):
-        if func == limiter._check_request_limit:
-            before[index] = writes_only(func)
-    after = app.after_request_funcs.setdefault(None, [])
-    for index, func in enumerate(after):
-        if isinstance(func, partial) and func.func is Limiter._Limiter__inject_headers:  # type: ignore[attr-defined]
-            after[index] = writes_only(func)
+    if not _reads_filter_added:  # one limiter object for every app this process builds
+        limiter.request_filter(_reads_are_not_limited)
+        _reads_filter_added = True
