@@ -78,12 +78,19 @@ class Config:
         self.ORG_NAME = _env("ORG_NAME", DEMO_ORGANISATION["ORG_NAME"])
         self.ORG_ADDRESS = _env("ORG_ADDRESS", DEMO_ORGANISATION["ORG_ADDRESS"])
         self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_ORGANISATION["ORG_CHARITY_NUMBER"])
-        self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
+        # Unset: the development server's own address (`make run` listens on PORT, default 5000).
+        default_base = f"http://127.0.0.1:{_env('PORT', '5000') or '5000'}"
+        self.BASE_URL = (_env("BASE_URL", default_base) or "").rstrip("/")
 
         self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
         # The pool reuses the connection returned last (crm/__init__.py); PostgreSQL connections
         # idle in the pool are pinged before use (crm.core.database).
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {}
+        #: PostgreSQL: seconds one statement (lock waits included) may run before it is cancelled
+        #: and the request gets the 503 page (0: no limit, e.g. for a long `flask db upgrade`).
+        self.DATABASE_STATEMENT_TIMEOUT = float(_env("DATABASE_STATEMENT_TIMEOUT", "10") or 0)
+        #: Seconds a request waits for a free pooled database connection before its 503 page.
+        self.DATABASE_POOL_TIMEOUT = float(_env("DATABASE_POOL_TIMEOUT", "5") or 5)
 
         self.STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY", SANDBOX_SECRET_KEY)
         self.STRIPE_PUBLISHABLE_KEY = _env("STRIPE_PUBLISHABLE_KEY", SANDBOX_PUBLISHABLE_KEY)
@@ -94,6 +101,8 @@ class Config:
             SANDBOX_API_BASE if not _env("STRIPE_SECRET_KEY") else None,
         )
         self.STRIPE_MAX_NETWORK_RETRIES = _env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+        #: Seconds one Stripe call may take (each retry again): short, since a person is usually waiting.
+        self.STRIPE_TIMEOUT = float(_env("STRIPE_TIMEOUT", "3") or 3)
         self.STRIPE_WEBHOOK_TOLERANCE = _env_int("STRIPE_WEBHOOK_TOLERANCE", 300)
         #: A CA file to trust for STRIPE_API_BASE instead of the SDK's own bundle (rarely needed).
         self.STRIPE_CA_BUNDLE = _env("STRIPE_CA_BUNDLE")

@@ -33,3 +33,14 @@ def post_fork(server, worker):  # noqa: ARG001  (gunicorn hook signature)
 
     with app.app_context():
         db.engine.dispose(close=False)
+
+
+def when_ready(server):  # noqa: ARG001  (gunicorn hook signature)
+    """Say at start-up when the database needs `flask db upgrade` (instead of every page's 503)."""
+    from crm.core.schema_check import warn_if_schema_out_of_date
+    from crm.extensions import db
+    from wsgi import app
+
+    with app.app_context():
+        warn_if_schema_out_of_date()
+        db.engine.dispose()  # the master keeps no connection for the workers to inherit

@@ -65,12 +65,19 @@ def register_extensions(app: Flask) -> None:
     uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if uri.startswith("postgresql"):
-        # Fail fast (503) rather than hang when the database cannot be reached.
-        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
+        # Fail fast (503) rather than hang when the database cannot be reached, or is frozen or
+        # locked: no statement (lock waits included) runs longer than DATABASE_STATEMENT_TIMEOUT.
+        connect_args: dict[str, object] = {"connect_timeout": 5}
+        statement_ms = int(float(app.config.get("DATABASE_STATEMENT_TIMEOUT") or 0) * 1000)
+        if statement_ms > 0:
+            connect_args["options"] = f"-c statement_timeout={statement_ms}"
+        options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
     if uri.startswith("postgresql") or (uri.startswith("sqlite:///") and ":memory:" not in uri):
         # A pooled database: hand out the connection returned last, so a worker keeps reusing a
         # few warm connections (each SQLite connection has its own page cache) instead of all.
         options.setdefault("pool_use_lifo", True)
+        # A request waits at most this long for a free pooled connection, then gets the 503 page.
+        options.setdefault("pool_timeout", float(app.config.get("DATABASE_POOL_TIMEOUT") or 5))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
@@ -131,31 +138,25 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(crm_cli)
 
 
-def _limit_only_writes(app: Flask) -> None:
-    """Every limit of this app is on a form's POST (sign-in, reset, join...): reads skip the
-    limiter's per-request bookkeeping (its check before the view, its rate-limit headers after),
-    a good part of a cheap page's cost. A limit on a GET would need this changed; tests/security
-    proves each POST limit still holds."""
-    from functools import partial
+#: Endpoints whose GET is rate-limited (it calls Stripe): the only reads the limiter looks at.
+LIMITED_READS = frozenset({"join.success"})
 
+_reads_filter_added = False
+
+
+def _reads_are_not_limited() -> bool:
     from flask import request
-    from flask_limiter import Limiter
 
+    return request.method in ("GET", "HEAD", "OPTIONS") and request.endpoint not in LIMITED_READS
+
+
+def _limit_only_writes(app: Flask) -> None:
+    """Every limit of this app is on a form's POST (sign-in, reset, join...) or on a read named in
+    LIMITED_READS: other reads skip the limiter's bookkeeping (Flask-Limiter's public
+    `request_filter`), a good part of a cheap page's cost. tests/security proves each limit holds."""
+    global _reads_filter_added
     from crm.extensions import limiter
 
-    def writes_only(hook):  # type: ignore[no-untyped-def]
-        def hook_for_writes(*args):  # type: ignore[no-untyped-def]
-            if request.method in ("GET", "HEAD", "OPTIONS"):
-                return args[0] if args else None  # an after_request hook hands the response on
-            return hook(*args)
-
-        return hook_for_writes
-
-    before = app.before_request_funcs.setdefault(None, [])
-    for index, func in enumerate(before):
-        if func == limiter._check_request_limit:
-            before[index] = writes_only(func)
-    after = app.after_request_funcs.setdefault(None, [])
-    for index, func in enumerate(after):
-        if isinstance(func, partial) and func.func is Limiter._Limiter__inject_headers:  # type: ignore[attr-defined]
-            after[index] = writes_only(func)
+    if not _reads_filter_added:  # one limiter object for every app this process builds
+        limiter.request_filter(_reads_are_not_limited)
+        _reads_filter_added = True

@@ -13,20 +13,17 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, current_app, g, has_request_context, session
+from flask import Flask, Request, Response, current_app, g, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.orm import InstanceState, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import with_expression
 
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
-from crm.core.database import HotRead
 from crm.core.types import utcnow
-from crm.extensions import JOIN_REQUEST_SESSION, db, login_manager
+from crm.extensions import db, login_manager
 
 REMEMBER_COOKIE = "crm_remember"
 
@@ -132,8 +129,8 @@ LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
 def load_user(user_id: str) -> User | None:
-    """The signed-in user, when their session row is live: one read for the user, the row and
-    their membership's status, outside the request's transaction (crm.core.database.read_row)."""
+    """The signed-in user, when their session row is live: one query for the user, the row and
+    their latest membership's status."""
     raw = session.get("sid")
     if not raw or not isinstance(raw, str):
         return None
@@ -142,10 +139,9 @@ def load_user(user_id: str) -> User | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    row = SESSION_READ.first(user_id=ident, token_hash=hash_token(raw))
-    if row is None:
+    user = db.session.scalar(_user_for_session(ident, hash_token(raw)))
+    if user is None:
         return None
-    user = _in_this_session(row)
     if user.disabled or user.session_version != version:
         return None
     if _expired(user):
@@ -154,97 +150,22 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-#: What every signed-in request reads of the user; the rest (password hash, second factor...) is
-#: loaded, in one query, by the few pages that use it.
-SESSION_COLUMNS = ("id", "contact_id", "role", "session_version", "disabled")
-
-
-def _user_for_session() -> Select[Any]:
-    """The user's session columns and their latest membership's status (read by every page that
-    depends on it), for a live (not revoked) session row."""
+def _user_for_session(user_id: int, token_hash: str) -> Select[Any]:
+    """The user of a live (not revoked) session row, with their latest membership's status (read
+    by every page that depends on it)."""
     from crm.members_area.access import latest_status_of
 
     return (
-        select(
-            *(getattr(User, name) for name in SESSION_COLUMNS),
-            latest_status_of(User.contact_id).label("latest_membership_status"),
-        )
+        select(User)
         .join(UserSession, UserSession.user_id == User.id)
         .where(
-            User.id == bindparam("user_id"),
-            UserSession.token_hash == bindparam("token_hash"),
+            User.id == user_id,
+            UserSession.token_hash == token_hash,
             UserSession.revoked_at.is_(None),
         )
+        .options(with_expression(User.latest_membership_status, latest_status_of(User.contact_id)))
+        .execution_options(populate_existing=True)
     )
-
-
-#: Compiled once per database, run on every signed-in request.
-SESSION_READ = HotRead(_user_for_session)
-
-
-def _in_this_session(row: dict[str, Any]) -> User:
-    """The User for a row read outside the ORM, as a persistent object of this request's session:
-    relationships and the columns not read load on first use, changes are saved, as for a
-    queried one.
-
-    A request that has not used the database yet has no ORM session, and many (a cached page
-    such as /news) never need one: creating it, and closing it at the end, cost ~10 % of such a
-    page. The user then joins the session when the request creates it (crm.extensions.
-    RequestSession), or when something of the user's that was not read is first used, which
-    creates it (`_SessionCheckedState`). tests/accounts/test_sessions.py shows both.
-    """
-    if not db.session.registry.has():
-        g.pop(JOIN_REQUEST_SESSION, None)
-        user = _session_checked_user(row, _SessionCheckedState)
-        setattr(g, JOIN_REQUEST_SESSION, lambda orm_session: _join(orm_session, user))
-        return user
-    orm_session = db.session()
-    key = identity_key(User, row["id"])
-    known = orm_session.identity_map.get(key)
-    if known is not None:
-        # As a query would: attributes it already holds stay, unloaded (expired) ones are filled.
-        loaded = instance_dict(known)
-        for name, value in row.items():
-            if name not in loaded or name == "latest_membership_status":
-                set_committed_value(known, name, value)
-        return known  # type: ignore[no-any-return]
-    user = _session_checked_user(row, InstanceState)
-    _join(orm_session, user)
-    return user
-
-
-def _session_checked_user(row: dict[str, Any], state_class: type[InstanceState[Any]]) -> User:
-    """A detached User holding `row`; the columns not read are marked expired (load on use)."""
-    manager = User.__mapper__.class_manager
-    user: User = User.__new__(User)
-    manager.setup_instance(user, state_class(user, manager))
-    instance_dict(user).update(row)
-    make_transient_to_detached(user)
-    return user
-
-
-def _join(orm_session: Any, user: User) -> None:
-    """Place `user` in `orm_session` as a query places a row it loaded (sqlalchemy.orm.loading.
-    _instance) rather than by Session.add, which also begins a transaction and walks the user's
-    relationships for cascades (~12 % of a cached page's time)."""
-    state = instance_state(user)
-    if state.session_id is None:
-        state.session_id = orm_session.hash_key
-        orm_session.identity_map.add(state)  # also notes a change made while it waited
-
-
-class _SessionCheckedState(InstanceState[Any]):
-    """The ORM state of the signed-in user until it joins the request's session: the first time
-    SQLAlchemy asks for its session (to load something not read), the session is created, and
-    the user joins it, so the load goes ahead as for a queried object."""
-
-    __slots__ = ()
-
-    @property
-    def session(self) -> Any:
-        if not self.session_id and has_request_context() and JOIN_REQUEST_SESSION in g:
-            db.session()  # RequestSession takes the user in
-        return InstanceState.session.fget(self)  # type: ignore[attr-defined]
 
 
 def _touch_last_seen() -> None:
@@ -313,14 +234,13 @@ def _remember_cookie_headers(response: Response) -> Response:
 def _forget_loaded_user() -> None:
     """Load the user and their CSRF token afresh each request (tests share one app context, and so
     one `g`)."""
-    for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token", JOIN_REQUEST_SESSION):
+    for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token"):
         g.pop(key, None)
 
 
 def _load_user_first() -> None:
-    """Read the signed-in user before the request touches the database otherwise, so the session
-    check's connection goes back to the pool before the request's own is taken (one connection per
-    request at a time, not two)."""
+    """Read the signed-in user first, so every later use of `current_user` in the request finds it
+    loaded."""
     if "_user_id" in session:
         getattr(current_user, "is_authenticated", None)
 

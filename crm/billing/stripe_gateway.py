@@ -75,7 +75,7 @@ def get_client(app: Flask | None = None) -> stripe.StripeClient:
     api_key = cfg.get("STRIPE_SECRET_KEY") or ""
     api_base = (cfg.get("STRIPE_API_BASE") or "").rstrip("/")
     retries = int(cfg.get("STRIPE_MAX_NETWORK_RETRIES", 2) or 0)
-    timeout = float(cfg.get("STRIPE_TIMEOUT", 30))
+    timeout = float(cfg.get("STRIPE_TIMEOUT", 3))
     key = (api_key, api_base, retries, timeout)
     cache: dict[tuple[Any, ...], stripe.StripeClient] = app.extensions.setdefault(_CLIENT_CACHE_KEY, {})
     client = cache.get(key)
@@ -198,10 +198,9 @@ def ensure_customer(contact: Contact) -> str:
         params,
         _opts(_key_for(f"customer-{contact.id}", params)),
     )
+    # Not flushed here: the caller's next flush or commit writes it, so no write transaction is
+    # opened between this Stripe call and the next one.
     contact.stripe_customer_id = customer.id
-    from crm.extensions import db
-
-    db.session.flush()
     return str(customer.id)
 
 
@@ -255,11 +254,63 @@ def create_checkout_session(
     return CheckoutSession(id=str(session.id), url=str(session.url or ""))
 
 
+#: Session fields expanded on retrieval; `line_items.data.price.product` is four levels, Stripe's limit.
+_SESSION_EXPAND = ["subscription", "payment_intent", "invoice", "line_items.data.price.product"]
+
+
 def retrieve_checkout_session(session_id: str) -> StripeObject:
-    """The session with its subscription and payment intent expanded (ids stay at `.id`)."""
+    """The session with its subscription, payment intent and line items (with their prices and
+    products) expanded (ids stay at `.id`)."""
     return _remembered("checkout_session", session_id, lambda: _call(
         "retrieve checkout session", get_client().v1.checkout.sessions.retrieve, session_id,
-        {"expand": ["subscription", "payment_intent", "invoice"]}))  # fmt: skip
+        {"expand": _SESSION_EXPAND}))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PaidLine:
+    """One line item of a Checkout Session, in our terms: what was bought and for how much."""
+
+    price_id: str | None
+    product_id: str | None
+    #: The `crm_line` metadata we put on the products we create inline ("donation", "renewal").
+    line_kind: str
+    description: str
+    amount: int
+    unit_amount: int
+    quantity: int
+    currency: str
+    recurring: bool
+
+
+def checkout_lines(session: Any) -> list[PaidLine]:
+    """The session's own line items (fetched when the session came without them)."""
+    items = _field(session, "line_items")
+    if items is None:
+        items = _call(
+            "list checkout line items",
+            get_client().v1.checkout.sessions.line_items.list,
+            str(session["id"]),
+            {"limit": 100, "expand": ["data.price.product"]},
+        )
+    lines = []
+    for row in _field(items, "data") or []:
+        price = _field(row, "price")
+        product = _field(price, "product")
+        metadata = _field(product, "metadata") or {}
+        lines.append(
+            PaidLine(
+                price_id=_id_of(price),
+                product_id=_id_of(product),
+                line_kind=str(_field(metadata, "crm_line") or ""),
+                description=str(_field(row, "description") or ""),
+                amount=int(_field(row, "amount_total") or 0),
+                unit_amount=int(_field(price, "unit_amount") or 0),
+                quantity=int(_field(row, "quantity") or 0),
+                currency=str(_field(row, "currency") or _field(price, "currency") or "").lower(),
+                recurring=_field(price, "recurring") is not None,
+            )
+        )
+    return lines
 
 
 def expire_checkout_session(session_id: str, *, idempotency_key: str) -> StripeObject:

@@ -521,6 +521,8 @@ def _prefetch(event: Any, event_type: str) -> None:
             sub_id = _invoice_subscription_id(obj)
             if sub_id:
                 gateway.retrieve_subscription(sub_id)
+                if field(obj, "payments") is None and id_of(obj):  # read for its payment intent
+                    gateway.retrieve_invoice(str(id_of(obj)))
         elif event_type == "invoice.payment_failed":
             if id_of(obj):
                 gateway.retrieve_invoice(str(id_of(obj)))

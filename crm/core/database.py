@@ -5,12 +5,10 @@ checked after they sat idle in the pool."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Select, event, exc
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
@@ -131,120 +129,6 @@ def init_app(app: Flask) -> None:
         elif engine.dialect.name == "postgresql":
             _watch_postgres_pool(engine)
         engine._crm_configured = True  # type: ignore[attr-defined]
-
-
-class HotRead:
-    """A read that every request makes (the session check), on a pooled connection of its own,
-    outside the request's transaction, with the SQL compiled once per database.
-
-    On PostgreSQL the connection is in autocommit, so the read is one round trip (no BEGIN and
-    ROLLBACK), and a request that reads nothing else never opens a transaction. The SQL goes to
-    the driver's cursor as it is, on a connection from the engine's pool (its checkout and checkin
-    events, such as the ping after idle, still run); the values are converted by the columns' own
-    types. SQLAlchemy's Connection is skipped: building it, its result object and its execution
-    context cost more than the read itself (a signed-in /news page: ~25 % less time per request
-    on SQLite, ~15 % on PostgreSQL, measured in-process). What it would have done on an error is
-    done here: on a lost connection every pooled connection from before is replaced, and the
-    error is raised as SQLAlchemy's DBAPIError, which the app answers with its "database
-    unavailable" page (tests/reliability/test_processes.py restarts PostgreSQL under a member).
-    While anything listens to the engine's statement events (a query counter in a test, tracing),
-    the read goes through a SQLAlchemy Connection instead, so they see it as before.
-    """
-
-    def __init__(self, build: Callable[[], Select[Any]]) -> None:
-        self._build = build
-        self._compiled: dict[str, _Compiled] = {}
-
-    def first(self, **params: Any) -> dict[str, Any] | None:
-        engine = db.engine
-        compiled = self._compiled.get(engine.dialect.name) or self._compile(engine.dialect)
-        values = compiled.statement.construct_params(params)
-        arguments = tuple(values[name] for name in compiled.order) if compiled.order is not None else values
-        if engine.dispatch.before_cursor_execute or engine.dispatch.after_cursor_execute:
-            row = _fetch_one_observed(engine, compiled.sql, arguments)
-        else:
-            row = _fetch_one(engine, compiled.sql, arguments)
-        if row is None:
-            return None
-        return {
-            label: convert(value) if convert else value
-            for label, convert, value in zip(compiled.labels, compiled.converters, row, strict=True)
-        }
-
-    def _compile(self, dialect: Any) -> _Compiled:
-        statement = self._build()
-        compiled = statement.compile(dialect=dialect)
-        for bind in compiled.binds.values():
-            if bind.type.dialect_impl(dialect).bind_processor(dialect) is not None:
-                raise ValueError(f"HotRead passes parameters as they are; {bind.key} needs converting")
-        columns = list(statement.selected_columns)
-        result = _Compiled(
-            statement=compiled,
-            sql=str(compiled),
-            order=tuple(compiled.positiontup or ()) if compiled.positional else None,
-            labels=tuple(column.key for column in columns),
-            converters=tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns),
-        )
-        self._compiled[dialect.name] = result
-        return result
-
-
-def _fetch_one_observed(engine: Engine, sql: str, arguments: Any) -> Any:
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execution_options(isolation_level="AUTOCOMMIT")
-        return connection.exec_driver_sql(sql, arguments).first()
-
-
-def _fetch_one(engine: Engine, sql: str, arguments: Any) -> Any:
-    """Run `sql` on a pooled DB-API connection and return its first row (or None)."""
-    dialect = engine.dialect
-    try:
-        connection = engine.raw_connection()
-    except dialect.loaded_dbapi.Error as error:  # the server is down or refuses connections
-        raise exc.DBAPIError.instance(
-            None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=False, dialect=dialect
-        ) from error
-    try:
-        return _fetch_on(engine, connection, sql, arguments)
-    finally:
-        connection.close()
-
-
-def _fetch_on(engine: Engine, connection: PoolProxiedConnection, sql: str, arguments: Any) -> Any:
-    dialect = engine.dialect
-    driver = connection.driver_connection
-    autocommit, lost = dialect.name == "postgresql", False
-    cursor = connection.cursor()
-    try:
-        if autocommit:
-            driver.autocommit = True  # type: ignore[union-attr]
-        cursor.execute(sql, arguments)
-        return cursor.fetchone()
-    except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, driver, cursor)
-        if lost:
-            # As SQLAlchemy's Connection does on a disconnect: this connection is closed, and every
-            # pooled connection opened before now is replaced on its next checkout (a restarted
-            # server left them all dead). Pool._invalidate is the call it makes for this.
-            engine.pool._invalidate(connection, error)
-        raise exc.DBAPIError.instance(
-            sql, arguments, error, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from error
-    finally:
-        if not lost:
-            cursor.close()
-            if autocommit:
-                driver.autocommit = False  # type: ignore[union-attr]
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    statement: Any
-    sql: str
-    order: tuple[str, ...] | None  #: parameter names in placeholder order (positional drivers)
-    labels: tuple[str, ...]
-    converters: tuple[Callable[[Any], Any] | None, ...]
 
 
 def is_postgres() -> bool:

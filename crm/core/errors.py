@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, render_template, request
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from crm.core.schema_check import SCHEMA_OUT_OF_DATE, schema_is_current
 from crm.extensions import db, login_manager
 
 log = logging.getLogger("crm.errors")
@@ -49,6 +51,16 @@ def render_error(code: int, description: str | None = None, *, database_down: bo
     return render_template("errors/error.html", nav_pages=tuple, **context), code
 
 
+def _missing_schema(error: Exception) -> bool:
+    """A table or column the code expects is not there (an unmigrated database), not an outage."""
+    if isinstance(error, ProgrammingError) or "no such table" in str(error) or "no such column" in str(error):
+        try:
+            return not schema_is_current()
+        except SQLAlchemyError:
+            return False
+    return False
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http(error: HTTPException):  # type: ignore[no-untyped-def]
@@ -67,9 +79,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeoutError)  # every pooled connection busy (a frozen database)
     def handle_database_down(error: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
         log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
+        if _missing_schema(error):
+            return render_error(503, f"{SCHEMA_OUT_OF_DATE[0].upper()}{SCHEMA_OUT_OF_DATE[1:]}.", database_down=True)
         return render_error(503, database_down=True)
 
     @app.errorhandler(Exception)

@@ -149,6 +149,12 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
             lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
             db.session.commit()  # the pending record exists before Stripe is called
             corrections.remember(contact, created, {name: form[name].data for name in _CHOICES})
+            # Stripe is never called inside a write transaction (a hanging Stripe would hold the
+            # database's write lock): each call's answer is saved and committed before the next.
+            services.ensure_plan_price(plan)
+            db.session.commit()
+            gateway.ensure_customer(contact)
+            db.session.commit()
             checkout = services.start_join_checkout(
                 contact,
                 plan,
@@ -181,6 +187,7 @@ def _fulfil(checkout: Any) -> str:
 
 
 @bp.get("/join/success")
+@limiter.limit("30 per minute")  # each visit asks Stripe for the session
 def success():  # type: ignore[no-untyped-def]
     session_id = request.args.get("session_id", "")
     state, kind, renewal = "confirming", "membership", False
@@ -218,6 +225,9 @@ def donate():  # type: ignore[no-untyped-def]
             details.update(address_line1=form.address_line1.data, postcode=form.postcode.data)
         try:
             contact = services.find_or_create_contact(form.email.data, details, source="donate")
+            db.session.commit()  # no write transaction open while Stripe is called
+            gateway.ensure_customer(contact)
+            db.session.commit()
             checkout = services.start_donation_checkout(
                 contact,
                 amount=form.amount_minor,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,9 +24,12 @@ from crm.contacts.models import Consent, Contact, GiftAidDeclaration
 from crm.core.database import locked_for_update
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.join import paid_for
 from crm.join.forms import email_updates_wording, gift_aid_wording
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
+
+log = logging.getLogger("crm.join")
 
 CONTACT_FIELDS = (
     "title",
@@ -93,7 +97,7 @@ def _donation_line(amount: int, currency: str) -> dict[str, Any]:
         "price_data": {
             "currency": currency,
             "unit_amount": amount,
-            "product_data": {"name": f"Donation to {current_app.config['ORG_NAME']}"},
+            "product_data": {"name": paid_for.donation_line_name(), "metadata": {"crm_line": paid_for.DONATION_LINE}},
         },
         "quantity": 1,
     }
@@ -132,7 +136,16 @@ def start_join_checkout(
     rename the Stripe Customer). Raises lifecycle.AlreadyMember for a current member,
     GatewayError when Stripe fails.
     """
-    membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
+    membership = lifecycle.current_membership(contact.id)
+    if (
+        membership is None
+        or membership.status != "pending"
+        or membership.plan_id != plan.id
+        or membership.auto_renew != plan.recurring
+    ):
+        # Only when the caller has not made it already: start_pending writes, and the Stripe
+        # calls below must not run inside a write transaction.
+        membership = lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
     metadata = {
         "contact_id": str(contact.id),
         "membership_id": str(membership.id),
@@ -340,7 +353,8 @@ def start_renewal_checkout(membership: Membership) -> Checkout:
                     "currency": plan.currency,
                     "unit_amount": plan.amount,
                     "product_data": {
-                        "name": f"{plan.name} membership renewal, {renewal_period_label(membership)}"
+                        "name": f"{plan.name} membership renewal, {renewal_period_label(membership)}",
+                        "metadata": {"crm_line": paid_for.RENEWAL_LINE, "plan_id": str(plan.id)},
                     },
                 },
                 "quantity": 1,
@@ -409,7 +423,17 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     invoice_id = id_of(field(session, "invoice"))
     intent_id = id_of(field(session, "payment_intent"))
     paid_at = timestamp(field(session, "created")) or utcnow()
-    donation = int(field(field(session, "metadata") or {}, "donation") or 0)
+    try:
+        donation = int(field(field(session, "metadata") or {}, "donation") or 0)
+    except (TypeError, ValueError):
+        return "ignored"
+    renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
+    bought = "renewal" if renewal else kind
+    if not paid_for.session_pays_for(
+        gateway.checkout_lines(session), kind=bought, plan=plan, donation=donation, amount_total=amount
+    ):
+        log.warning("checkout session %s: its line items do not pay for its metadata", field(session, "id"))
+        return "ignored"
     gift_aid_eligible = bool(donation) or bool(plan and plan.gift_aid_eligible)
 
     if sub_id:
@@ -434,7 +458,6 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         checkout_session_id=str(field(session, "id")),
         gift_aid_eligible=gift_aid_eligible,
     )
-    renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
     if membership is not None and renewal:
         if created and plan is not None:  # applied once: the payment row is the guard
             if _period_still_unbought(membership, field(session, "metadata") or {}):

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, abort, jsonify, render_template
 from sqlalchemy import select, text
 
+from crm.core.schema_check import SCHEMA_OUT_OF_DATE, schema_is_current
 from crm.extensions import db, limiter
 from crm.memberships.models import Plan
 from crm.news.models import Page
@@ -39,8 +40,11 @@ def healthz():  # type: ignore[no-untyped-def]
     try:
         db.session.execute(text("SELECT 1"))
         db.session.rollback()
+        current = schema_is_current()
     except Exception as error:  # noqa: BLE001  (any failure means the database is not usable)
         db.session.rollback()
         log.warning("health check: database unreachable (%s)", type(error).__name__)
         return jsonify({"status": "error", "database": "error"}), 503
+    if not current:
+        return jsonify({"status": "error", "database": "schema out of date", "message": SCHEMA_OUT_OF_DATE}), 503
     return jsonify({"status": "ok", "database": "ok"})

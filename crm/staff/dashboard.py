@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
+from crm.audit.models import AuditEvent
 from crm.billing.models import Payment
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.permissions import has_permission, requires
@@ -80,10 +81,14 @@ def work_list(now: datetime) -> list[WorkItem]:
                  *_listed(stmt, Membership.paid_through))
     )
 
+    # A failed invoice or collection is recorded as a `payment.failed` audit event (the webhook's
+    # invoice.payment_failed: crm.billing.services.record_failed_payment), never as a Payment row.
     failing = or_(
         Membership.status == "grace",
         Contact.id.in_(
-            select(Payment.contact_id).where(Payment.status == "failed", Payment.created_at >= now - timedelta(days=30))
+            select(AuditEvent.contact_id).where(
+                AuditEvent.action == "payment.failed", AuditEvent.at >= now - timedelta(days=30)
+            )
         ),
     )
     stmt = (

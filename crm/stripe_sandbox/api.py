@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -169,7 +170,9 @@ class SandboxApp:
             else decode(request.form.items(multi=True))
         )
         failure = self.sandbox.take_failure(request.path)
-        if failure == "error_500":
+        if failure == "hang":
+            time.sleep(getattr(self.sandbox, "hang_seconds", 30.0))  # outside the lock: other calls go on
+        if failure in ("error_500", "hang"):
             return stripe_error(
                 500, "An unknown error occurred (simulated by the sandbox).", kind="api_error"
             )
@@ -225,7 +228,7 @@ class SandboxApp:
                 obj = sandbox.get(kind, object_id)
                 return _json(sandbox.expand(obj, expand))
             if endpoint == "session_line_items":
-                return _json(sandbox.session_line_items(object_id))
+                return _json(sandbox.expand(sandbox.session_line_items(object_id), expand))
             handlers: dict[str, Callable[[], dict[str, Any]]] = {
                 "create_customer": lambda: _emit_created(
                     sandbox, "customer.created", sandbox.create_customer(params)

@@ -137,7 +137,10 @@ class Resources(Store):
             raise BadParam("Missing required param: unit_amount.", "unit_amount")
         amount = as_int(params["unit_amount"], "unit_amount", minimum=0)
         if params.get("product_data"):
-            product = self.create_product({"name": params["product_data"].get("name") or "Item"})
+            product_data = params["product_data"]
+            product = self.create_product(
+                {"name": product_data.get("name") or "Item", "metadata": product_data.get("metadata")}
+            )
             product_id = product["id"]
         else:
             product_id = str(params.get("product") or "")

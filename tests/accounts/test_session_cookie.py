@@ -72,12 +72,3 @@ def test_a_cookie_signed_with_an_old_secret_key_is_refused_after_the_key_changes
     assert dict(_open(app, interface, value)) == {}
     app.config["SECRET_KEY_FALLBACKS"] = [old_key]  # key rotation: old cookies still good
     assert dict(_open(app, interface, value)) == {"sid": "abc"}
-
-
-def test_a_process_remembers_a_bounded_number_of_cookies(app):
-    interface = CookieSessionInterface(remembered=3)
-    values = [_signed(app, interface, {"sid": f"s{n}"}) for n in range(10)]
-    for n, value in enumerate(values):
-        assert dict(_open(app, interface, value)) == {"sid": f"s{n}"}
-    assert len(interface._verified) == 3
-    assert dict(_open(app, interface, values[0])) == {"sid": "s0"}  # forgotten, checked again

@@ -150,13 +150,13 @@ def test_session_cookie_flags(client, member):
     assert "SameSite=Lax" in cookie
 
 
-def test_the_session_read_gives_what_an_orm_query_gives_and_finds_nothing_for_a_revoked_row(app):
-    """The per-request session check goes straight through the driver (crm.core.database.HotRead):
-    same values and types as SQLAlchemy's own query, nothing for a revoked or unknown session."""
+def test_the_session_check_reads_the_membership_status_and_finds_nothing_for_a_revoked_row(app):
+    """The per-request session check (an ORM query, crm.accounts.session._user_for_session): the
+    user with their latest membership's status, nothing for a revoked or unknown session."""
     from sqlalchemy import update
 
     from crm.accounts.models import UserSession
-    from crm.accounts.session import SESSION_READ, _user_for_session, new_session_row
+    from crm.accounts.session import _user_for_session, new_session_row
     from crm.accounts.tokens import hash_token
     from tests.members_area.factories import make_membership, make_plan
 
@@ -164,16 +164,12 @@ def test_the_session_read_gives_what_an_orm_query_gives_and_finds_nothing_for_a_
     make_membership(user.contact, make_plan(), "active")
     raw = new_session_row(user)
     db.session.commit()
-    params = {"user_id": user.id, "token_hash": hash_token(raw)}
-    expected = dict(db.session.execute(_user_for_session(), params).mappings().one())
-    got = SESSION_READ.first(**params)
-    assert got == expected and got["latest_membership_status"] == "active"
-    assert {name: type(value) for name, value in got.items()} == {n: type(v) for n, v in expected.items()}
-    assert got["disabled"] is False  # converted (SQLite stores 0)
-    assert SESSION_READ.first(user_id=user.id, token_hash=hash_token("not a session")) is None
+    found = db.session.scalar(_user_for_session(user.id, hash_token(raw)))
+    assert found is not None and found.id == user.id and found.latest_membership_status == "active"
+    assert db.session.scalar(_user_for_session(user.id, hash_token("not a session"))) is None
     db.session.execute(update(UserSession).values(revoked_at=db.func.now()))
     db.session.commit()
-    assert SESSION_READ.first(**params) is None
+    assert db.session.scalar(_user_for_session(user.id, hash_token(raw))) is None
 
 
 def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client, member):
