@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import http.server
 import itertools
-import re
 import ssl
 import subprocess  # noqa: S404  (fixed argument lists, no shell)
 import threading
