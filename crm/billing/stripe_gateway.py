@@ -310,6 +310,36 @@ def retrieve_charge(charge_id: str) -> StripeObject:
         "retrieve charge", get_client().v1.charges.retrieve, charge_id))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ChargeRefund:
+    """One refund of a charge, in our terms: which of our payments it names (staff refunds put
+    `payment_id` in the metadata; a refund made in Stripe's dashboard names none)."""
+
+    id: str
+    amount: int
+    payment_id: int | None
+
+
+def list_charge_refunds(charge_id: str) -> list[ChargeRefund]:
+    """The charge's refunds that succeeded or are pending (failed and cancelled ones gave nothing back)."""
+    return _remembered("charge_refunds", charge_id, lambda: _charge_refunds(charge_id))  # type: ignore[no-any-return]
+
+
+def _charge_refunds(charge_id: str) -> list[ChargeRefund]:
+    found = []
+    for refund in _iterate("list refunds", get_client().v1.refunds.list, {"charge": charge_id, "limit": 100}):
+        if _field(refund, "status") in ("failed", "canceled"):
+            continue
+        metadata = _plain(_field(refund, "metadata"))
+        try:
+            payment_id = int(metadata.get("payment_id") or 0) or None
+        except (TypeError, ValueError):
+            payment_id = None
+        amount = int(_field(refund, "amount") or 0)
+        found.append(ChargeRefund(id=str(refund["id"]), amount=amount, payment_id=payment_id))
+    return found
+
+
 def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:
     return _call("retrieve payment intent", get_client().v1.payment_intents.retrieve, payment_intent_id)
 

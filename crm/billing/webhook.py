@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
+from crm.billing import donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import ProcessedStripeEvent, Refund
 from crm.billing.services import (
@@ -234,6 +235,10 @@ def handle_invoice_paid(event: Any) -> str:
         gift_aid_eligible=plan.gift_aid_eligible,
     )
     first = field(invoice, "billing_reason") == "subscription_create"
+    if first:  # a donation added at join is on the first invoice: its own payment
+        extras = donations.invoice_extras_amount(invoice, plan.stripe_price_id, plan.stripe_product_id)
+        donations.record_donation_part(payment, total=amount, donation=extras)
+        amount = payment.amount
     lifecycle.activate_from_payment(
         membership,
         period_start=start,
@@ -389,9 +394,9 @@ def handle_charge_refunded(event: Any) -> str:
         return "ignored"
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge_id
-    changed = apply_refund_total(payment, int(field(charge, "amount_refunded") or 0))
-    if changed:
-        _audit_refund(payment, event)
+    changed = donations.apply_charge_refunds(payment, charge_id, int(field(charge, "amount_refunded") or 0))
+    for refunded in changed:
+        _audit_refund(refunded, event)
     db.session.flush()
     return "refunded" if changed else "already"
 
@@ -410,6 +415,7 @@ def handle_refund_created(event: Any) -> str:
         return "ignored"
     if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
         return "already"
+    payment = donations.refund_target(payment, field(refund, "metadata"))
     db.session.add(
         Refund(
             payment_id=payment.id,
@@ -529,5 +535,6 @@ def _prefetch(event: Any, event_type: str) -> None:
                 gateway.retrieve_subscription(str(id_of(obj)))
         elif event_type == "charge.refunded" and id_of(obj):
             gateway.retrieve_charge(str(id_of(obj)))
+            gateway.list_charge_refunds(str(id_of(obj)))
     except gateway.GatewayError:
         return

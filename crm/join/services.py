@@ -17,6 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from crm.billing import donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, insert_once, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
@@ -364,8 +365,10 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     invoice_id = id_of(field(session, "invoice"))
     intent_id = id_of(field(session, "payment_intent"))
     paid_at = timestamp(field(session, "created")) or utcnow()
-    donation = int(field(field(session, "metadata") or {}, "donation") or 0)
-    gift_aid_eligible = bool(donation) or bool(plan and plan.gift_aid_eligible)
+    # A donation added at join is its own payment (crm/billing/donations.py), Gift Aid eligible
+    # on its own; the membership payment is eligible only on an eligible plan.
+    donation = donations.paid_for_by_session(session) if membership is not None else 0
+    gift_aid_eligible = membership is None or bool(plan and plan.gift_aid_eligible)
 
     if sub_id:
         sub = subscription if not isinstance(subscription, str) else gateway.retrieve_subscription(sub_id)
@@ -389,6 +392,9 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         checkout_session_id=str(field(session, "id")),
         gift_aid_eligible=gift_aid_eligible,
     )
+    if donation:
+        donations.record_donation_part(payment, total=amount, donation=donation)
+        amount = payment.amount
     renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
     if membership is not None and renewal:
         if created and plan is not None:  # applied once: the payment row is the guard

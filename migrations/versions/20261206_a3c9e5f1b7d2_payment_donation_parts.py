@@ -1,0 +1,37 @@
+"""donations kept apart from membership: payment.part_of_id, kind backfilled
+
+A join with an extra donation is one Stripe charge recorded as two payments: the membership
+payment and a donation pointing at it (part_of_id, unique). Rows recorded before this revision
+have no record of how much of the amount was a donation, so they stay one membership payment;
+any row without a kind is a membership payment.
+
+Revision ID: a3c9e5f1b7d2
+Revises: d4f2b6a8c1e3
+Create Date: 2026-12-06 20:20:00
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = 'a3c9e5f1b7d2'
+down_revision = 'd4f2b6a8c1e3'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('part_of_id', sa.Integer(), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_payment_part_of_id'), ['part_of_id'])
+        batch_op.create_foreign_key(
+            batch_op.f('fk_payment_part_of_id_payment'), 'payment', ['part_of_id'], ['id']
+        )
+    op.execute("UPDATE payment SET kind = 'membership' WHERE kind IS NULL OR kind = ''")
+
+
+def downgrade():
+    with op.batch_alter_table('payment', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_payment_part_of_id_payment'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('uq_payment_part_of_id'), type_='unique')
+        batch_op.drop_column('part_of_id')

@@ -1,0 +1,172 @@
+"""A donation added at join is its own payment: one Checkout, two records that add up to the charge."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from crm.billing.models import Payment
+from crm.email.models import OutboxMessage
+from crm.extensions import db
+from crm.memberships.models import Membership
+from crm.staff import dashboard
+from tests.fixtures import make_user, sign_in_as
+from tests.join.test_join_form import form
+from tests.memberships.factories import make_plans
+from tests.stripe_fixtures import deliver_webhooks
+
+
+@pytest.fixture
+def plans(app):  # type: ignore[no-untyped-def]
+    found = make_plans()
+    db.session.commit()
+    return found
+
+
+def count(model, *where) -> int:  # type: ignore[no-untyped-def]
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def join_and_pay(client, plans, sandbox, **changes):  # type: ignore[no-untyped-def]
+    response = client.post("/join", data=form(plans, **changes))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    membership = db.session.scalar(select(Membership).order_by(Membership.id.desc()))
+    sandbox.pay(membership.stripe_checkout_session_id)
+    return membership.id, membership.stripe_checkout_session_id
+
+
+def all_ok(responses) -> None:  # type: ignore[no-untyped-def]
+    assert responses and all(r.status_code == 200 for r in responses), [
+        (r.status_code, r.get_json()) for r in responses
+    ]
+
+
+def payments() -> dict[str, Payment]:
+    db.session.expire_all()
+    return {p.kind: p for p in db.session.scalars(select(Payment))}
+
+
+def charged_by_stripe(sandbox) -> int:  # type: ignore[no-untyped-def]
+    return sum(c["amount"] for c in sandbox.find("charge") if c["status"] == "succeeded")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, "reversed"])
+def test_yearly_join_with_a_donation_records_a_membership_and_a_donation_whatever_the_event_order(
+    client, plans, stripe_sandbox, seed
+):
+    membership_id, session_id = join_and_pay(client, plans, stripe_sandbox, donation="10", gift_aid="y")
+    session = stripe_sandbox.object(session_id)
+    assert session["amount_total"] == 4600  # one Checkout, the donation its own line
+    events = stripe_sandbox.take_events()
+    if seed == "reversed":
+        events.reverse()
+        all_ok(deliver_webhooks(client, events, duplicate=True))
+    else:
+        all_ok(deliver_webhooks(client, events, duplicate=True, shuffle=seed))
+    client.get(f"/join/success?session_id={session_id}")  # the success page applies it too
+
+    found = payments()
+    assert count(Payment) == 2 and set(found) == {"membership", "donation"}
+    membership, donation = found["membership"], found["donation"]
+    assert (membership.amount, membership.membership_id) == (3600, membership_id)
+    assert (donation.amount, donation.membership_id, donation.part_of_id) == (1000, None, membership.id)
+    assert membership.amount + donation.amount == charged_by_stripe(stripe_sandbox) == 4600
+    assert donation.gift_aid_eligible and membership.gift_aid_eligible  # the standard plan is eligible
+    assert db.session.get(Membership, membership_id).status == "active"
+    assert count(Membership) == 1
+
+
+def test_the_receipt_has_a_line_for_the_membership_and_one_for_the_donation(client, plans, stripe_sandbox):
+    join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client, duplicate=True))
+    receipts = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "receipt")))
+    assert len(receipts) == 1
+    text = receipts[0].body_text
+    assert "Membership (Standard (yearly)): £36.00" in text
+    assert "Donation: £10.00" in text and "Total: £46.00" in text
+
+
+def test_gift_aid_is_claimed_on_the_donation_but_not_on_an_ineligible_plan_fee(client, plans, stripe_sandbox):
+    join_and_pay(
+        client, plans, stripe_sandbox, plan=str(plans["organisation-yearly"].id), donation="20", gift_aid="y"
+    )
+    all_ok(deliver_webhooks(client))
+    found = payments()
+    assert (found["membership"].amount, found["membership"].gift_aid_eligible) == (12000, False)
+    assert (found["donation"].amount, found["donation"].gift_aid_eligible) == (2000, True)
+
+
+def test_a_life_plan_paid_in_one_payment_is_split_too(client, plans, stripe_sandbox):
+    _, session_id = join_and_pay(client, plans, stripe_sandbox, plan=str(plans["life"].id), donation="12.50")
+    all_ok(deliver_webhooks(client, duplicate=True, shuffle=5))
+    client.get(f"/join/success?session_id={session_id}")
+    found = payments()
+    assert (found["membership"].amount, found["donation"].amount) == (50000, 1250)
+    assert count(Payment) == 2
+
+
+def test_a_join_without_a_donation_records_one_membership_payment(client, plans, stripe_sandbox):
+    join_and_pay(client, plans, stripe_sandbox)
+    all_ok(deliver_webhooks(client, duplicate=True))
+    assert count(Payment) == 1 and payments()["membership"].amount == 3600
+
+
+def test_a_renewal_is_all_membership(client, plans, stripe_sandbox):
+    membership_id, _ = join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client))
+    stripe_sandbox.renew(db.session.get(Membership, membership_id).stripe_subscription_id)
+    all_ok(deliver_webhooks(client, duplicate=True))
+    kinds = sorted((p.kind, p.amount) for p in db.session.scalars(select(Payment)))
+    assert kinds == [("donation", 1000), ("membership", 3600), ("membership", 3600)]
+
+
+def test_dashboard_account_and_staff_list_show_membership_income_and_donations_apart(
+    client, plans, stripe_sandbox
+):
+    join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client))
+    from crm.core.types import utcnow
+
+    now = utcnow()
+    income = {
+        label: net
+        for label, _n, net in dashboard.income_by_plan(now.replace(day=1), now.replace(year=now.year + 1))
+    }
+    assert income == {"Standard (yearly)": 3600, "Donations": 1000}
+
+    admin = make_user("admin@example.org", "admin")
+    sign_in_as(client, admin)
+    page = client.get("/staff/payments?kind=donation").get_data(as_text=True)
+    assert "£10.00" in page and "£36.00" not in page
+    page = client.get("/staff/payments?kind=membership").get_data(as_text=True)
+    assert "£36.00" in page and "£10.00" not in page
+
+
+def test_staff_refund_of_part_of_the_donation_stays_on_the_donation(client, plans, stripe_sandbox):
+    join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client))
+    donation = payments()["donation"]
+    admin = make_user("admin@example.org", "admin")
+    sign_in_as(client, admin)
+    response = client.post(
+        f"/staff/members/{donation.contact_id}/payments/{donation.id}/refund",
+        data={f"r{donation.id}-amount": "5.00", f"r{donation.id}-reason": "gave twice by mistake"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    all_ok(deliver_webhooks(client, duplicate=True, shuffle=2))  # refund.created, charge.refunded
+    found = payments()
+    assert (found["donation"].amount_refunded, found["donation"].status) == (500, "partly_refunded")
+    assert (found["membership"].amount_refunded, found["membership"].status) == (0, "paid")
+    refund = found["donation"].refunds
+    assert [(r.amount, r.reason) for r in refund] == [(500, "gave twice by mistake")]
+
+
+def test_a_refund_made_in_stripes_dashboard_goes_to_the_membership_first(client, plans, stripe_sandbox):
+    join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client))
+    membership = payments()["membership"]
+    stripe_sandbox.refund(membership.stripe_payment_intent_id, 4000)
+    all_ok(deliver_webhooks(client, duplicate=True, shuffle=3))
+    found = payments()
+    assert found["membership"].amount_refunded == 3600 and found["membership"].status == "refunded"
+    assert found["donation"].amount_refunded == 400 and found["donation"].status == "partly_refunded"
