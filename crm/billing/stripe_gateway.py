@@ -213,8 +213,10 @@ def create_checkout_session(
     cancel_url: str,
     idempotency_key: str,
     payment_intent_metadata: dict[str, str] | None = None,
+    payment_methods: tuple[str, ...] = (),
 ) -> CheckoutSession:
-    """A hosted Checkout Session; `mode` is "subscription" or "payment"."""
+    """A hosted Checkout Session; `mode` is "subscription" or "payment"; `payment_methods`
+    (e.g. ("card", "bacs_debit")) when not Stripe's default."""
     if mode not in ("subscription", "payment"):
         raise ValueError(f"unknown checkout mode {mode!r}")
     params: dict[str, Any] = {
@@ -229,6 +231,8 @@ def create_checkout_session(
         params["subscription_data"] = {"metadata": subscription_metadata}
     if mode == "payment" and payment_intent_metadata:
         params["payment_intent_data"] = {"metadata": payment_intent_metadata}
+    if payment_methods:
+        params["payment_method_types"] = list(payment_methods)
     session = _call(
         "create checkout session",
         get_client().v1.checkout.sessions.create,

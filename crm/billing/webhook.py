@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from crm.billing import donations
+from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import ProcessedStripeEvent, Refund
 from crm.billing.services import (
@@ -166,7 +166,11 @@ def handle_checkout_session_completed(event: Any) -> str:
     if not session_id:
         return "ignored"
     session = gateway.retrieve_checkout_session(session_id)
+    if not direct_debit.offered(session):
+        return "ignored"  # paid by a method the app never offered (logged)
     result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
+    if result == "unpaid":  # Bacs Direct Debit: collected days later
+        return direct_debit.note_awaiting_collection(session, stripe_event_id=field(event, "id"))
     subscription = field(session, "subscription")
     sub_id = id_of(subscription)
     if sub_id:
@@ -320,7 +324,7 @@ def _apply_subscription_state(event: Any) -> str:
     if plan.id != membership.plan_id and membership.status in ("active", "grace"):
         lifecycle.change_plan(membership, plan, actor=None)
     if status in ("canceled", "unpaid", "incomplete_expired"):
-        if membership.status == "pending":
+        if membership.status in ("pending", "direct_debit_pending"):
             lifecycle.expire_pending(
                 membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id
             )
@@ -453,6 +457,7 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "checkout.session.completed": handle_checkout_session_completed,
     "checkout.session.async_payment_succeeded": handle_checkout_session_async_payment_succeeded,
     "checkout.session.expired": handle_checkout_session_expired,
+    "checkout.session.async_payment_failed": direct_debit.handle_async_payment_failed,
     "invoice.paid": handle_invoice_paid,
     "invoice.payment_failed": handle_invoice_payment_failed,
     "customer.subscription.created": handle_customer_subscription_created,

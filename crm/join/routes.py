@@ -210,6 +210,8 @@ def success():  # type: ignore[no-untyped-def]
             result = _fulfil(checkout)
             if result in ("activated", "already", "donation"):
                 state = "done"
+            elif result == "unpaid" and field(checkout, "status") == "complete":
+                state = "direct_debit"  # Bacs: the first collection settles in a few days
             renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
     if state == "done":
         session.pop("join_form", None)

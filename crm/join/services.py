@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from crm.billing import donations
+from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, insert_once, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
@@ -174,6 +174,7 @@ def start_join_checkout(
         success_url=success_url,
         cancel_url=cancel_url,
         idempotency_key=key,
+        payment_methods=direct_debit.payment_methods_for(plan.currency),
     )
     membership.stripe_checkout_session_id = session.id
     membership.checkout_url = session.url

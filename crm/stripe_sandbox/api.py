@@ -68,7 +68,7 @@ URLS = Map(
         ),
         Rule("/checkout/<object_id>", methods=["GET"], endpoint="page_checkout"),
         Rule(
-            "/checkout/<object_id>/<any(pay,decline):action>",
+            "/checkout/<object_id>/<any(pay,pay_by_direct_debit,decline):action>",
             methods=["POST"],
             endpoint="page_checkout_action",
         ),
@@ -92,6 +92,7 @@ URLS = Map(
 CONTROLS = (
     "pay", "decline", "expire", "renew", "fail_renewal", "give_up", "refund", "dispute",
     "set_cancel_at_period_end", "reset", "take_events", "fail_next",
+    "pay_by_direct_debit", "settle_direct_debit",
 )  # fmt: skip
 
 

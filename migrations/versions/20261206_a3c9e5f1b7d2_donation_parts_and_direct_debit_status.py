@@ -1,4 +1,7 @@
-"""donations kept apart from membership: payment.part_of_id, kind backfilled
+"""money the UK way: donation payments kept apart (payment.part_of_id), the Direct Debit status
+
+A membership whose first Bacs Direct Debit is being collected (direct_debit_pending) is the
+contact's current membership: the one-current-membership index now counts it.
 
 A join with an extra donation is one Stripe charge recorded as two payments: the membership
 payment and a donation pointing at it (part_of_id, unique). Rows recorded before this revision
@@ -19,6 +22,9 @@ down_revision = 'd4f2b6a8c1e3'
 branch_labels = None
 depends_on = None
 
+OLD_CURRENT = "status IN ('pending', 'active', 'grace', 'suspended')"
+NEW_CURRENT = "status IN ('pending', 'direct_debit_pending', 'active', 'grace', 'suspended')"
+
 
 def upgrade():
     with op.batch_alter_table('payment', schema=None) as batch_op:
@@ -28,9 +34,16 @@ def upgrade():
             batch_op.f('fk_payment_part_of_id_payment'), 'payment', ['part_of_id'], ['id']
         )
     op.execute("UPDATE payment SET kind = 'membership' WHERE kind IS NULL OR kind = ''")
+    with op.batch_alter_table('membership', schema=None) as batch_op:
+        batch_op.drop_index('uq_membership_one_current_per_contact', sqlite_where=sa.text(OLD_CURRENT), postgresql_where=sa.text(OLD_CURRENT))
+        batch_op.create_index('uq_membership_one_current_per_contact', ['contact_id'], unique=True, sqlite_where=sa.text(NEW_CURRENT), postgresql_where=sa.text(NEW_CURRENT))
 
 
 def downgrade():
+    op.execute("UPDATE membership SET status = 'pending' WHERE status = 'direct_debit_pending'")
+    with op.batch_alter_table('membership', schema=None) as batch_op:
+        batch_op.drop_index('uq_membership_one_current_per_contact', sqlite_where=sa.text(NEW_CURRENT), postgresql_where=sa.text(NEW_CURRENT))
+        batch_op.create_index('uq_membership_one_current_per_contact', ['contact_id'], unique=True, sqlite_where=sa.text(OLD_CURRENT), postgresql_where=sa.text(OLD_CURRENT))
     with op.batch_alter_table('payment', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_payment_part_of_id_payment'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('uq_payment_part_of_id'), type_='unique')
