@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from crm.billing import direct_debit, donations
+from crm.billing import direct_debit, donations, dunning
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import ProcessedStripeEvent, Refund
 from crm.billing.services import (
@@ -297,6 +297,7 @@ def _queue_payment_failed_email(membership: Any, invoice: Any) -> None:
             "amount": int(field(invoice, "amount_due") or 0),
             "currency": str(field(invoice, "currency") or "gbp"),
             "grace_until": membership.grace_until,
+            "update_url": dunning.update_details_url(contact) if contact.stripe_customer_id else None,
         },
         contact_id=contact.id,
         dedupe_key=f"payment_failed:{id_of(invoice)}",
