@@ -344,6 +344,36 @@ def _charge_refunds(charge_id: str) -> list[ChargeRefund]:
     return found
 
 
+@dataclass(frozen=True)
+class CardExpiry:
+    """A card's last valid month (cards work to the end of it)."""
+
+    month: int
+    year: int
+    last4: str
+
+
+def default_card_expiry(sub_id: str) -> CardExpiry | None:
+    """The expiry of the card a subscription will charge next (its own default payment method, else
+    the customer's); None when that is not a card (Direct Debit) or none is known."""
+    sub = _call(
+        "retrieve subscription",
+        get_client().v1.subscriptions.retrieve,
+        sub_id,
+        {"expand": ["default_payment_method", "customer.invoice_settings.default_payment_method"]},
+    )
+    method = _field(sub, "default_payment_method")
+    if not method or isinstance(method, str):
+        method = _field(_field(_field(sub, "customer"), "invoice_settings"), "default_payment_method")
+    if not method or isinstance(method, str) or _field(method, "type") != "card":
+        return None
+    card = _field(method, "card")
+    try:
+        return CardExpiry(int(card["exp_month"]), int(card["exp_year"]), str(_field(card, "last4") or ""))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
 def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:
     return _call("retrieve payment intent", get_client().v1.payment_intents.retrieve, payment_intent_id)
 

@@ -119,3 +119,30 @@ class DirectDebitFlows(Flows):
             )
             self.save()
             return copy.deepcopy(session)
+
+    # --- cards ---------------------------------------------------------------------------------
+
+    def set_card_expiry(self, customer_id: str, exp_month: int, exp_year: int) -> dict[str, Any]:
+        """The customer's default card becomes one expiring at the end of that month (a test
+        control: the card a member gave at join, or a new one from the portal)."""
+        with self.lock:
+            customer = self.get("customer", customer_id)
+            method = self.put(
+                {
+                    "id": self.new_id("payment_method"), "object": "payment_method", "created": self.now(),
+                    "customer": customer_id, "livemode": False, "metadata": {}, "type": "card",
+                    "billing_details": {"address": None, "email": customer.get("email"), "name": customer.get("name"),
+                                        "phone": None},
+                    "card": {"brand": "visa", "country": "GB", "exp_month": int(exp_month),
+                             "exp_year": int(exp_year), "funding": "credit", "last4": "4242"},
+                }
+            )  # fmt: skip
+            self.emit("payment_method.attached", method)
+            customer["invoice_settings"]["default_payment_method"] = method["id"]
+            for sub in self.find("subscription", customer=customer_id):
+                if sub["status"] not in ("canceled", "incomplete_expired"):
+                    before = copy.deepcopy(sub)
+                    sub["default_payment_method"] = method["id"]
+                    self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            self.save()
+            return copy.deepcopy(method)

@@ -74,3 +74,51 @@ def test_a_tampered_or_expired_link_opens_nothing(client, plans, stripe_sandbox)
     with time_machine.travel(datetime.now(UTC) + timedelta(days=22), tick=False):
         assert client.get(link).status_code == 404
     assert stripe_sandbox.find("billing_portal.session") == []
+
+
+def monthly_member(client, plans, sandbox) -> Membership:  # type: ignore[no-untyped-def]
+    client.post("/join", data=form(plans, plan=str(plans["monthly"].id)))
+    membership = db.session.scalar(select(Membership))
+    sandbox.pay(membership.stripe_checkout_session_id)
+    deliver_webhooks(client)
+    db.session.expire_all()
+    return db.session.get(Membership, membership.id)
+
+
+def card_notices() -> list[OutboxMessage]:
+    return list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "card_expiring")))
+
+
+def test_a_card_expiring_before_the_next_charge_gets_one_notice_from_two_daily_runs(
+    client, plans, stripe_sandbox, runner
+):
+    membership = monthly_member(client, plans, stripe_sandbox)
+    now = datetime.now(UTC)
+    # The card works to the end of this month; the next monthly charge is after that.
+    stripe_sandbox.set_card_expiry(membership.contact.stripe_customer_id, now.month, now.year)
+    deliver_webhooks(client)
+    assert runner.invoke(args=["crm", "daily"]).exit_code == 0
+    assert runner.invoke(args=["crm", "daily"]).exit_code == 0
+    db.session.expire_all()
+    [notice] = card_notices()
+    assert "Your card expires before your next" in notice.subject
+    assert f"{now.month:02d}/{now.year}" in notice.body_text
+    assert "/billing/update-payment-details/" in notice.body_text
+
+
+def test_a_card_valid_past_the_next_charge_gets_no_notice(client, plans, stripe_sandbox, runner):
+    membership = monthly_member(client, plans, stripe_sandbox)
+    stripe_sandbox.set_card_expiry(membership.contact.stripe_customer_id, 12, 2034)
+    deliver_webhooks(client)
+    assert runner.invoke(args=["crm", "daily"]).exit_code == 0
+    assert card_notices() == []
+
+
+def test_a_direct_debit_member_gets_no_card_notice(client, plans, stripe_sandbox, runner):
+    client.post("/join", data=form(plans, plan=str(plans["monthly"].id)))
+    membership = db.session.scalar(select(Membership))
+    stripe_sandbox.pay_by_direct_debit(membership.stripe_checkout_session_id)
+    stripe_sandbox.settle_direct_debit(membership.stripe_checkout_session_id)
+    deliver_webhooks(client)
+    assert runner.invoke(args=["crm", "daily"]).exit_code == 0
+    assert card_notices() == []
