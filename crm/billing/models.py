@@ -12,6 +12,7 @@ from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import db
 
 if TYPE_CHECKING:
+    from crm.accounts.models import User
     from crm.contacts.models import Contact
 
 PAYMENT_STATUSES = ("paid", "failed", "refunded", "partly_refunded")
@@ -78,6 +79,8 @@ class Refund(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     payment: Mapped[Payment] = relationship(back_populates="refunds")
+    #: The staff member who made it (None: made in Stripe's dashboard).
+    created_by: Mapped[User | None] = relationship()
 
 
 class GiftAidClaim(db.Model):

@@ -19,7 +19,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from crm.billing import direct_debit, donations, dunning
+from crm.billing import direct_debit, donations, dunning, refunds
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import ProcessedStripeEvent, Refund
 from crm.billing.services import (
@@ -421,20 +421,22 @@ def handle_refund_created(event: Any) -> str:
     if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
         return "already"
     payment = donations.refund_target(payment, field(refund, "metadata"))
-    db.session.add(
-        Refund(
-            payment_id=payment.id,
-            amount=int(field(refund, "amount") or 0),
-            stripe_refund_id=refund_id,
-            reason=str(field(refund, "reason") or "refunded in Stripe")[:200],
-        )
+    staff_reason, staff_id = refunds.story_from_metadata(field(refund, "metadata"))
+    row = Refund(
+        payment_id=payment.id,
+        amount=int(field(refund, "amount") or 0),
+        stripe_refund_id=refund_id,
+        reason=staff_reason or str(field(refund, "reason") or "refunded in Stripe")[:200],
+        created_by_id=staff_id,
     )
+    db.session.add(row)
     db.session.flush()
     total = db.session.scalar(
         select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
     )
     if apply_refund_total(payment, int(total or 0)):
         _audit_refund(payment, event)
+    refunds.queue_refund_email(row)
     return "refunded"
 
 

@@ -170,3 +170,54 @@ def test_a_refund_made_in_stripes_dashboard_goes_to_the_membership_first(client,
     found = payments()
     assert found["membership"].amount_refunded == 3600 and found["membership"].status == "refunded"
     assert found["donation"].amount_refunded == 400 and found["donation"].status == "partly_refunded"
+
+
+def test_a_staff_refund_keeps_its_reason_and_author_when_the_webhook_records_it_first(
+    client, plans, stripe_sandbox
+):
+    from crm.billing.models import Refund
+
+    join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client))
+    donation = payments()["donation"]
+    admin = make_user("admin@example.org", "admin", first_name="Alex", last_name="Admin")
+    # Stripe makes the refund; its refund.created webhook is applied before the staff request
+    # saves anything (the race when the webhook commits first).
+    from crm.billing import stripe_gateway
+    from crm.billing.refunds import staff_refund_metadata
+
+    stripe_gateway.create_refund(
+        payment_intent_id=payments()["membership"].stripe_payment_intent_id,
+        amount=500,
+        idempotency_key="race-test",
+        metadata=staff_refund_metadata(donation, reason="gave twice by mistake", actor=admin),
+    )
+    all_ok(deliver_webhooks(client, duplicate=True))
+    [refund] = db.session.scalars(select(Refund))
+    assert (refund.payment_id, refund.reason, refund.created_by_id) == (
+        donation.id,
+        "gave twice by mistake",
+        admin.id,
+    )
+
+
+def test_the_member_is_emailed_once_about_a_partial_refund_and_staff_see_reason_and_author(
+    client, plans, stripe_sandbox
+):
+    join_and_pay(client, plans, stripe_sandbox, donation="10")
+    all_ok(deliver_webhooks(client))
+    donation = payments()["donation"]
+    admin = make_user("admin@example.org", "admin", first_name="Alex", last_name="Admin")
+    sign_in_as(client, admin)
+    response = client.post(
+        f"/staff/members/{donation.contact_id}/payments/{donation.id}/refund",
+        data={f"r{donation.id}-amount": "5.00", f"r{donation.id}-reason": "gave twice by mistake"},
+    )
+    assert response.status_code == 302
+    all_ok(deliver_webhooks(client, duplicate=True))
+    emails = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund")))
+    assert len(emails) == 1
+    assert "refunded £5.00 of your donation of £10.00" in emails[0].body_text
+    assert "partial refund" in emails[0].body_text
+    page = client.get(f"/staff/members/{donation.contact_id}").get_data(as_text=True)
+    assert "Refund: gave twice by mistake (by Alex Admin)" in page
