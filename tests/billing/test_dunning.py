@@ -122,3 +122,19 @@ def test_a_direct_debit_member_gets_no_card_notice(client, plans, stripe_sandbox
     deliver_webhooks(client)
     assert runner.invoke(args=["crm", "daily"]).exit_code == 0
     assert card_notices() == []
+
+
+def test_the_staff_work_list_shows_members_warned_about_their_card(client, plans, stripe_sandbox, runner):
+    from crm.staff import dashboard
+    from tests.fixtures import make_user, sign_in_as
+
+    membership = monthly_member(client, plans, stripe_sandbox)
+    now = datetime.now(UTC)
+    stripe_sandbox.set_card_expiry(membership.contact.stripe_customer_id, now.month, now.year)
+    deliver_webhooks(client)
+    assert runner.invoke(args=["crm", "daily"]).exit_code == 0
+    items = {item.key: item for item in dashboard.work_list(now)}
+    assert items["card_expiring"].count == 1
+    sign_in_as(client, make_user("admin@example.org", "admin"))
+    page = client.get("/staff/").get_data(as_text=True)
+    assert "Cards expiring before the next charge" in page
