@@ -141,3 +141,48 @@ def apply_charge_refunds(main: Payment, charge_id: str, total_refunded: int) -> 
         if apply_refund_total(payment, own + extra):
             changed.append(payment)
     return changed
+
+
+# --- regular giving ------------------------------------------------------------------------------
+
+#: Stripe's standard UK card fee (1.5% + 20p), which a donor may choose to cover.
+CARD_FEE_PERCENT = 1.5
+CARD_FEE_FIXED = 20
+
+
+def card_fee_cover(amount: int) -> int:
+    """What to add so that, after the card fee, the charity receives `amount`: the gross total is
+    ceil((amount + 20p) / (1 - 1.5%)), and the cover is that minus `amount` (£10.00 -> 36p)."""
+    gross = -(-(amount + CARD_FEE_FIXED) * 1000 // (1000 - int(CARD_FEE_PERCENT * 10)))
+    return int(gross - amount)
+
+
+def record_regular_gift_payment(invoice: Any, sub_metadata: Any, customer_contact_id: int | None) -> str:
+    """`invoice.paid` for a regular donation (its own subscription, no membership): a donation
+    payment per invoice, once (the invoice id is unique)."""
+    from crm.billing.services import queue_receipt, record_stripe_payment, timestamp
+    from crm.billing.stripe_gateway import invoice_payment_intent_id
+    from crm.core.types import utcnow
+
+    if str(field(sub_metadata, "kind") or "") != "regular_donation":
+        return "ignored"
+    try:
+        contact_id = int(field(sub_metadata, "contact_id") or 0)
+    except (TypeError, ValueError):
+        return "ignored"
+    if not contact_id or contact_id != customer_contact_id:
+        return "ignored"  # not our metadata on our customer: not ours
+    payment, created = record_stripe_payment(
+        contact_id=contact_id,
+        membership_id=None,
+        kind="donation",
+        amount=int(field(invoice, "amount_paid") or 0),
+        currency=str(field(invoice, "currency") or "gbp"),
+        paid_at=timestamp(field(field(invoice, "status_transitions"), "paid_at")) or utcnow(),
+        invoice_id=id_of(invoice),
+        payment_intent_id=invoice_payment_intent_id(invoice),
+        gift_aid_eligible=True,
+    )
+    if created:
+        queue_receipt(payment)
+    return "donation" if created else "already"

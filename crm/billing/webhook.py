@@ -211,7 +211,12 @@ def handle_invoice_paid(event: Any) -> str:
     sub_id = _invoice_subscription_id(invoice)
     if not sub_id:
         return "ignored"  # one-off payments are handled by their checkout session
-    membership = membership_for_subscription(sub_id, _invoice_subscription_metadata(invoice))
+    metadata = _invoice_subscription_metadata(invoice)
+    if field(metadata, "kind") == "regular_donation":
+        customer = id_of(field(invoice, "customer"))
+        contact_id = db.session.scalar(select(Contact.id).where(Contact.stripe_customer_id == customer))
+        return donations.record_regular_gift_payment(invoice, metadata, contact_id)
+    membership = membership_for_subscription(sub_id, metadata)
     if membership is None:
         sub = _fresh_subscription(sub_id, None)
         membership = membership_for_subscription(sub_id, field(sub, "metadata")) if sub is not None else None

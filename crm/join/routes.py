@@ -242,6 +242,8 @@ def donate():  # type: ignore[no-untyped-def]
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
                 nonce=nonce,
+                frequency=form.frequency.data or "once",
+                cover_fee=bool(form.cover_fee.data),
             )
             db.session.commit()
         except gateway.GatewayError as error:

@@ -183,26 +183,42 @@ def start_join_checkout(
 
 
 def start_donation_checkout(
-    contact: Contact, *, amount: int, gift_aid: bool, email_updates: bool, nonce: str
+    contact: Contact,
+    *,
+    amount: int,
+    gift_aid: bool,
+    email_updates: bool,
+    nonce: str,
+    frequency: str = "once",
+    cover_fee: bool = False,
 ) -> Checkout:
-    """A one-off donation; `nonce` comes from the form, so a double submit makes one session."""
+    """A donation, one-off or regular ("month"/"year": its own subscription, no membership);
+    `nonce` comes from the form, so a double submit makes one session."""
     currency = current_app.config["CURRENCY"]
+    if cover_fee:
+        amount += donations.card_fee_cover(amount)
     metadata = {
         "contact_id": str(contact.id),
         "kind": "donation",
         "donation": str(amount),
+        "frequency": frequency,
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
     }
     customer_id = gateway.ensure_customer(contact)
     success_url, cancel_url = _urls()
+    regular = frequency in ("month", "year")
+    line = _donation_line(amount, currency)
+    if regular:
+        line["price_data"]["recurring"] = {"interval": frequency}
+        line["price_data"]["product_data"]["name"] = f"Regular donation to {current_app.config['ORG_NAME']}"
     session = gateway.create_checkout_session(
-        mode="payment",
+        mode="subscription" if regular else "payment",
         customer_id=customer_id,
-        line_items=[_donation_line(amount, currency)],
+        line_items=[line],
         metadata=metadata,
-        subscription_metadata=None,
-        payment_intent_metadata={"contact_id": str(contact.id), "kind": "donation"},
+        subscription_metadata={"contact_id": str(contact.id), "kind": "regular_donation"} if regular else None,
+        payment_intent_metadata=None if regular else {"contact_id": str(contact.id), "kind": "donation"},
         success_url=success_url,
         cancel_url=cancel_url.replace("/join?", "/donate?"),
         idempotency_key=_idempotency_key(f"donate-{contact.id}", {**metadata, "nonce": nonce}),

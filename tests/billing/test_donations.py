@@ -221,3 +221,72 @@ def test_the_member_is_emailed_once_about_a_partial_refund_and_staff_see_reason_
     assert "partial refund" in emails[0].body_text
     page = client.get(f"/staff/members/{donation.contact_id}").get_data(as_text=True)
     assert "Refund: gave twice by mistake (by Alex Admin)" in page
+
+
+DONOR = {"first_name": "Dee", "last_name": "Donor", "email": "dee@example.org", "gift_aid": "y",
+         "address_line1": "2 Low Road", "postcode": "ls1 4ap"}  # fmt: skip
+
+
+def test_a_monthly_gift_is_its_own_subscription_and_each_month_a_donation(client, plans, stripe_sandbox):
+    client.get("/donate")
+    response = client.post("/donate", data={**DONOR, "frequency": "month", "preset": "25", "amount": ""})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    session = stripe_sandbox.find("checkout.session")[0]
+    assert session["mode"] == "subscription" and session["amount_total"] == 2500
+    stripe_sandbox.pay(session["id"])
+    all_ok(deliver_webhooks(client, duplicate=True, shuffle=1))
+    client.get(f"/join/success?session_id={session['id']}")
+    sub_id = stripe_sandbox.find("subscription")[0]["id"]
+    stripe_sandbox.renew(sub_id)
+    all_ok(deliver_webhooks(client, duplicate=True))
+    rows = sorted((p.kind, p.amount, p.membership_id) for p in db.session.scalars(select(Payment)))
+    assert rows == [("donation", 2500, None), ("donation", 2500, None)]
+    assert count(Membership) == 0
+
+
+def test_other_amount_and_covering_the_card_fee(client, plans, stripe_sandbox):
+    from crm.billing.donations import card_fee_cover
+
+    assert card_fee_cover(1000) == 36  # (1000 + 20) / 0.985 = 1035.5 -> 1036
+    client.get("/donate")
+    data = {**DONOR, "frequency": "once", "preset": "other", "amount": "10", "cover_fee": "y"}
+    assert client.post("/donate", data=data).status_code == 303
+    assert stripe_sandbox.find("checkout.session")[0]["amount_total"] == 1036
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"preset": "other", "amount": ""}, "Enter how much you would like to give."),
+        ({"preset": "other", "amount": "0.50"}, "Enter an amount between"),
+        ({"preset": "other", "amount": "9999999"}, "Enter an amount between"),
+        ({"frequency": "week", "preset": "10"}, "Choose how often you would like to give."),
+    ],
+)
+def test_bad_amounts_and_frequencies_are_refused_with_a_message(
+    client, plans, stripe_sandbox, changes, message
+):
+    client.get("/donate")
+    page = client.post("/donate", data={**DONOR, "frequency": "once", **changes}).get_data(as_text=True)
+    assert message in page
+    assert stripe_sandbox.find("checkout.session") == []
+
+
+def test_the_donor_manages_or_stops_their_regular_gift_from_their_account(client, plans, stripe_sandbox):
+    donor = make_user("dee@example.org", "member", first_name="Dee", last_name="Donor")
+    client.get("/donate")
+    client.post("/donate", data={**DONOR, "frequency": "year", "preset": "50", "amount": ""})
+    session = stripe_sandbox.find("checkout.session")[0]
+    stripe_sandbox.pay(session["id"])
+    all_ok(deliver_webhooks(client))
+    sign_in_as(client, donor)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Your regular gift" in page and "£50.00" in page
+    response = client.post("/account/billing-portal", data={})
+    assert response.status_code == 303
+    portal = stripe_sandbox.find("billing_portal.session")
+    assert response.headers["Location"] == portal[0]["url"]
+    # In the portal the donor stops it: Stripe cancels the subscription; no membership appears.
+    stripe_sandbox.cancel_subscription(stripe_sandbox.find("subscription")[0]["id"], {})
+    all_ok(deliver_webhooks(client))
+    assert count(Membership) == 0 and count(Payment) == 1
