@@ -121,6 +121,8 @@ class Config:
         self.REDIS_URL = _env("REDIS_URL")
 
         self.CURRENCY = (_env("CURRENCY", "gbp") or "gbp").lower()
+        #: Offer Bacs Direct Debit beside cards in Checkout for GBP plans (crm/billing/direct_debit.py).
+        self.DIRECT_DEBIT_ENABLED = _env_bool("DIRECT_DEBIT_ENABLED", True)
         self.GRACE_DAYS = _env_int("GRACE_DAYS", 30)
         self.PENDING_EXPIRY_HOURS = _env_int("PENDING_EXPIRY_HOURS", 24)
         self.DONATION_MIN = _env_int("DONATION_MIN", 100)  #: minor units

@@ -12,10 +12,13 @@ from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import db
 
 if TYPE_CHECKING:
+    from crm.accounts.models import User
     from crm.contacts.models import Contact
 
 PAYMENT_STATUSES = ("paid", "failed", "refunded", "partly_refunded")
 PAYMENT_METHODS = ("card", "bank_transfer", "cheque", "cash", "other")
+#: What a payment is for: reported apart (income, Gift Aid, receipts).
+PAYMENT_KINDS = ("membership", "donation")
 
 
 class Payment(db.Model):
@@ -46,6 +49,9 @@ class Payment(db.Model):
     dispute_status: Mapped[str | None] = mapped_column(String(40))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     failure_message: Mapped[str] = mapped_column(Text, default="")
+    #: A donation given with a membership payment (one Stripe charge): the membership payment it
+    #: was collected with. Unique, so a redelivered event cannot record the donation twice.
+    part_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     contact: Mapped[Contact] = relationship()
@@ -73,6 +79,8 @@ class Refund(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     payment: Mapped[Payment] = relationship(back_populates="refunds")
+    #: The staff member who made it (None: made in Stripe's dashboard).
+    created_by: Mapped[User | None] = relationship()
 
 
 class GiftAidClaim(db.Model):

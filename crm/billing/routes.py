@@ -1,14 +1,15 @@
-"""Stripe's webhook endpoint: verify, apply once, commit once; any failure is a 500 so Stripe retries."""
+"""Stripe's webhook endpoint (verify, apply once, commit once; any failure is a 500 so Stripe retries)
+and the one-click link of a failed-payment email to the billing portal."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, redirect, render_template, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from crm.billing import dunning, webhook
 from crm.billing import stripe_gateway as gateway
-from crm.billing import webhook
 from crm.extensions import csrf, db, limiter
 
 bp = Blueprint("billing", __name__)
@@ -44,3 +45,15 @@ def stripe_webhook():  # type: ignore[no-untyped-def]
             log.exception("stripe event %s failed; Stripe will retry", verified.id)
         return jsonify({"error": "not processed"}), 500
     return jsonify({"error": "not processed"}), 500  # pragma: no cover
+
+
+@bp.get("/billing/update-payment-details/<token>")
+def update_payment_details(token: str):  # type: ignore[no-untyped-def]
+    """The one-click link of a failed-payment email: straight to Stripe's billing portal."""
+    contact = dunning.contact_for_update_token(token)
+    if contact is None:
+        return render_template("billing/update_link_invalid.html"), 404
+    try:
+        return redirect(dunning.portal_url_for(contact), code=303)
+    except gateway.GatewayError as error:
+        return render_template("billing/update_link_invalid.html", message=error.user_message), 503

@@ -148,7 +148,11 @@ def find_payment_for_charge(charge_id: str | None, payment_intent_id: str | None
         conditions.append(Payment.stripe_payment_intent_id == payment_intent_id)
     if not conditions:
         return None
-    return db.session.scalar(select(Payment).where(or_(*conditions)).limit(1))
+    # A donation given with a membership payment shares its charge: the membership payment is
+    # the one that holds Stripe's ids (crm/billing/donations.py shares refunds between them).
+    return db.session.scalar(
+        select(Payment).where(or_(*conditions), Payment.part_of_id.is_(None)).order_by(Payment.id).limit(1)
+    )
 
 
 def apply_refund_total(payment: Payment, amount_refunded: int) -> bool:
@@ -210,6 +214,8 @@ def queue_receipt(payment: Payment) -> Any:
 
         membership = db.session.get(Membership, payment.membership_id)
         plan_name = membership.plan.name if membership else ""
+    # A donation given with the membership payment is its own line on the same receipt.
+    donation = db.session.scalar(select(Payment).where(Payment.part_of_id == payment.id))
     return queue_email(
         contact.email,
         "receipt",
@@ -217,6 +223,7 @@ def queue_receipt(payment: Payment) -> Any:
             "payment": payment,
             "contact": contact,
             "plan_name": plan_name,
+            "donation": donation,
             "receipt_url": receipt_url(payment),
             # A member's account is made as the membership is paid; a donor has none.
             "has_account": contact.user is not None or payment.kind == "membership",

@@ -229,8 +229,10 @@ def create_checkout_session(
     cancel_url: str,
     idempotency_key: str,
     payment_intent_metadata: dict[str, str] | None = None,
+    payment_methods: tuple[str, ...] = (),
 ) -> CheckoutSession:
-    """A hosted Checkout Session; `mode` is "subscription" or "payment"."""
+    """A hosted Checkout Session; `mode` is "subscription" or "payment"; `payment_methods`
+    (e.g. ("card", "bacs_debit")) when not Stripe's default."""
     if mode not in ("subscription", "payment"):
         raise ValueError(f"unknown checkout mode {mode!r}")
     params: dict[str, Any] = {
@@ -245,6 +247,8 @@ def create_checkout_session(
         params["subscription_data"] = {"metadata": subscription_metadata}
     if mode == "payment" and payment_intent_metadata:
         params["payment_intent_data"] = {"metadata": payment_intent_metadata}
+    if payment_methods:
+        params["payment_method_types"] = list(payment_methods)
     session = _call(
         "create checkout session",
         get_client().v1.checkout.sessions.create,
@@ -376,6 +380,66 @@ def retrieve_invoice(invoice_id: str) -> StripeObject:
 def retrieve_charge(charge_id: str) -> StripeObject:
     return _remembered("charge", charge_id, lambda: _call(
         "retrieve charge", get_client().v1.charges.retrieve, charge_id))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChargeRefund:
+    """One refund of a charge, in our terms: which of our payments it names (staff refunds put
+    `payment_id` in the metadata; a refund made in Stripe's dashboard names none)."""
+
+    id: str
+    amount: int
+    payment_id: int | None
+
+
+def list_charge_refunds(charge_id: str) -> list[ChargeRefund]:
+    """The charge's refunds that succeeded or are pending (failed and cancelled ones gave nothing back)."""
+    return _remembered("charge_refunds", charge_id, lambda: _charge_refunds(charge_id))  # type: ignore[no-any-return]
+
+
+def _charge_refunds(charge_id: str) -> list[ChargeRefund]:
+    found = []
+    for refund in _iterate("list refunds", get_client().v1.refunds.list, {"charge": charge_id, "limit": 100}):
+        if _field(refund, "status") in ("failed", "canceled"):
+            continue
+        metadata = _plain(_field(refund, "metadata"))
+        try:
+            payment_id = int(metadata.get("payment_id") or 0) or None
+        except (TypeError, ValueError):
+            payment_id = None
+        amount = int(_field(refund, "amount") or 0)
+        found.append(ChargeRefund(id=str(refund["id"]), amount=amount, payment_id=payment_id))
+    return found
+
+
+@dataclass(frozen=True)
+class CardExpiry:
+    """A card's last valid month (cards work to the end of it)."""
+
+    month: int
+    year: int
+    last4: str
+
+
+def default_card_expiry(sub_id: str) -> CardExpiry | None:
+    """The expiry of the card a subscription will charge next (its own default payment method, else
+    the customer's); None when that is not a card (Direct Debit) or none is known."""
+    sub = _call(
+        "retrieve subscription",
+        get_client().v1.subscriptions.retrieve,
+        sub_id,
+        {"expand": ["default_payment_method", "customer.invoice_settings.default_payment_method"]},
+    )
+    method = _field(sub, "default_payment_method")
+    if not method or isinstance(method, str):
+        method = _field(_field(_field(sub, "customer"), "invoice_settings"), "default_payment_method")
+    if not method or isinstance(method, str) or _field(method, "type") != "card":
+        return None
+    card = _field(method, "card")
+    try:
+        return CardExpiry(int(card["exp_month"]), int(card["exp_year"]), str(_field(card, "last4") or ""))
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:

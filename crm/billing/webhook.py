@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, or_, select
 
+from crm.billing import direct_debit, donations, dunning, refunds
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import ProcessedStripeEvent, Refund
 from crm.billing.services import (
@@ -165,7 +166,11 @@ def handle_checkout_session_completed(event: Any) -> str:
     if not session_id:
         return "ignored"
     session = gateway.retrieve_checkout_session(session_id)
+    if not direct_debit.offered(session):
+        return "ignored"  # paid by a method the app never offered (logged)
     result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
+    if result == "unpaid":  # Bacs Direct Debit: collected days later
+        return direct_debit.note_awaiting_collection(session, stripe_event_id=field(event, "id"))
     subscription = field(session, "subscription")
     sub_id = id_of(subscription)
     if sub_id:
@@ -206,7 +211,12 @@ def handle_invoice_paid(event: Any) -> str:
     sub_id = _invoice_subscription_id(invoice)
     if not sub_id:
         return "ignored"  # one-off payments are handled by their checkout session
-    membership = membership_for_subscription(sub_id, _invoice_subscription_metadata(invoice))
+    metadata = _invoice_subscription_metadata(invoice)
+    if field(metadata, "kind") == "regular_donation":
+        customer = id_of(field(invoice, "customer"))
+        contact_id = db.session.scalar(select(Contact.id).where(Contact.stripe_customer_id == customer))
+        return donations.record_regular_gift_payment(invoice, metadata, contact_id)
+    membership = membership_for_subscription(sub_id, metadata)
     if membership is None:
         sub = _fresh_subscription(sub_id, None)
         membership = membership_for_subscription(sub_id, field(sub, "metadata")) if sub is not None else None
@@ -234,6 +244,10 @@ def handle_invoice_paid(event: Any) -> str:
         gift_aid_eligible=plan.gift_aid_eligible,
     )
     first = field(invoice, "billing_reason") == "subscription_create"
+    if first:  # a donation added at join is on the first invoice: its own payment
+        extras = donations.invoice_extras_amount(invoice, plan.stripe_price_id, plan.stripe_product_id)
+        donations.record_donation_part(payment, total=amount, donation=extras)
+        amount = payment.amount
     lifecycle.activate_from_payment(
         membership,
         period_start=start,
@@ -288,6 +302,7 @@ def _queue_payment_failed_email(membership: Any, invoice: Any) -> None:
             "amount": int(field(invoice, "amount_due") or 0),
             "currency": str(field(invoice, "currency") or "gbp"),
             "grace_until": membership.grace_until,
+            "update_url": dunning.update_details_url(contact) if contact.stripe_customer_id else None,
         },
         contact_id=contact.id,
         dedupe_key=f"payment_failed:{id_of(invoice)}",
@@ -315,7 +330,7 @@ def _apply_subscription_state(event: Any) -> str:
     if plan.id != membership.plan_id and membership.status in ("active", "grace"):
         lifecycle.change_plan(membership, plan, actor=None)
     if status in ("canceled", "unpaid", "incomplete_expired"):
-        if membership.status == "pending":
+        if membership.status in ("pending", "direct_debit_pending"):
             lifecycle.expire_pending(
                 membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id
             )
@@ -389,9 +404,9 @@ def handle_charge_refunded(event: Any) -> str:
         return "ignored"
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge_id
-    changed = apply_refund_total(payment, int(field(charge, "amount_refunded") or 0))
-    if changed:
-        _audit_refund(payment, event)
+    changed = donations.apply_charge_refunds(payment, charge_id, int(field(charge, "amount_refunded") or 0))
+    for refunded in changed:
+        _audit_refund(refunded, event)
     db.session.flush()
     return "refunded" if changed else "already"
 
@@ -410,20 +425,23 @@ def handle_refund_created(event: Any) -> str:
         return "ignored"
     if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
         return "already"
-    db.session.add(
-        Refund(
-            payment_id=payment.id,
-            amount=int(field(refund, "amount") or 0),
-            stripe_refund_id=refund_id,
-            reason=str(field(refund, "reason") or "refunded in Stripe")[:200],
-        )
+    payment = donations.refund_target(payment, field(refund, "metadata"))
+    staff_reason, staff_id = refunds.story_from_metadata(field(refund, "metadata"))
+    row = Refund(
+        payment_id=payment.id,
+        amount=int(field(refund, "amount") or 0),
+        stripe_refund_id=refund_id,
+        reason=staff_reason or str(field(refund, "reason") or "refunded in Stripe")[:200],
+        created_by_id=staff_id,
     )
+    db.session.add(row)
     db.session.flush()
     total = db.session.scalar(
         select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
     )
     if apply_refund_total(payment, int(total or 0)):
         _audit_refund(payment, event)
+    refunds.queue_refund_email(row)
     return "refunded"
 
 
@@ -447,6 +465,7 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "checkout.session.completed": handle_checkout_session_completed,
     "checkout.session.async_payment_succeeded": handle_checkout_session_async_payment_succeeded,
     "checkout.session.expired": handle_checkout_session_expired,
+    "checkout.session.async_payment_failed": direct_debit.handle_async_payment_failed,
     "invoice.paid": handle_invoice_paid,
     "invoice.payment_failed": handle_invoice_payment_failed,
     "customer.subscription.created": handle_customer_subscription_created,
@@ -531,5 +550,6 @@ def _prefetch(event: Any, event_type: str) -> None:
                 gateway.retrieve_subscription(str(id_of(obj)))
         elif event_type == "charge.refunded" and id_of(obj):
             gateway.retrieve_charge(str(id_of(obj)))
+            gateway.list_charge_refunds(str(id_of(obj)))
     except gateway.GatewayError:
         return

@@ -220,8 +220,26 @@ class JoinForm(_AddressFields):
             raise ValidationError("Gift Aid needs a UK home address with a UK postcode.")
 
 
+#: The donate page's suggested amounts (pounds); "other" opens the amount field.
+PRESET_AMOUNTS = ("10", "25", "50")
+
+
 class DonateForm(_PersonFields):
-    amount = _donation_field("Amount (£)", required=True)
+    frequency = RadioField(
+        "How often",
+        choices=[SelectChoice("once", "Once"), SelectChoice("month", "Every month"),
+                 SelectChoice("year", "Every year")],
+        default="once",
+        validate_choice=False,
+    )  # fmt: skip
+    preset = RadioField(
+        "Amount",
+        choices=[*(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS), SelectChoice("other", "Other amount")],
+        default="other",
+        validate_choice=False,
+    )
+    amount = _donation_field("Other amount (£)", required=True)  # checked against the preset below
+    cover_fee = BooleanField("Add a little to cover the card fee", default=False)
     gift_aid = BooleanField("Yes, I want to Gift Aid my payments", default=False)
     address_line1 = _text("House name or number and street (needed for Gift Aid)", 200, what="The address")
     postcode = _text("Postcode (needed for Gift Aid)", 20, what="Postcode")
@@ -230,7 +248,17 @@ class DonateForm(_PersonFields):
         super().__init__(*args, **kwargs)
         self.amount_minor = 0
 
+    def validate_frequency(self, field: Any) -> None:
+        if field.data not in ("once", "month", "year"):
+            raise ValidationError("Choose how often you would like to give.")
+
     def validate_amount(self, field: Any) -> None:
+        preset = self.preset.data or "other"
+        if preset in PRESET_AMOUNTS:
+            self.amount_minor = int(preset) * 100
+            return
+        if preset != "other":
+            raise ValidationError("Choose one of the amounts shown, or enter another amount.")
         self.amount_minor = _check_amount(field, required=True)
 
     def validate_postcode(self, field: Any) -> None:

@@ -201,6 +201,8 @@ def success():  # type: ignore[no-untyped-def]
             result = _fulfil(checkout)
             if result in ("activated", "already", "donation"):
                 state = "done"
+            elif result == "unpaid" and field(checkout, "status") == "complete":
+                state = "direct_debit"  # Bacs: the first collection settles in a few days
             renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
     if state == "done":
         corrections.forget()
@@ -234,6 +236,8 @@ def donate():  # type: ignore[no-untyped-def]
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
                 nonce=nonce,
+                frequency=form.frequency.data or "once",
+                cover_fee=bool(form.cover_fee.data),
             )
             db.session.commit()
         except gateway.GatewayError as error:

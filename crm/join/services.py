@@ -18,6 +18,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, insert_once, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
@@ -187,6 +188,7 @@ def start_join_checkout(
         success_url=success_url,
         cancel_url=cancel_url,
         idempotency_key=key,
+        payment_methods=direct_debit.payment_methods_for(plan.currency),
     )
     membership.stripe_checkout_session_id = session.id
     membership.checkout_url = session.url
@@ -195,26 +197,42 @@ def start_join_checkout(
 
 
 def start_donation_checkout(
-    contact: Contact, *, amount: int, gift_aid: bool, email_updates: bool, nonce: str
+    contact: Contact,
+    *,
+    amount: int,
+    gift_aid: bool,
+    email_updates: bool,
+    nonce: str,
+    frequency: str = "once",
+    cover_fee: bool = False,
 ) -> Checkout:
-    """A one-off donation; `nonce` comes from the form, so a double submit makes one session."""
+    """A donation, one-off or regular ("month"/"year": its own subscription, no membership);
+    `nonce` comes from the form, so a double submit makes one session."""
     currency = current_app.config["CURRENCY"]
+    if cover_fee:
+        amount += donations.card_fee_cover(amount)
     metadata = {
         "contact_id": str(contact.id),
         "kind": "donation",
         "donation": str(amount),
+        "frequency": frequency,
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
     }
     customer_id = gateway.ensure_customer(contact)
     success_url, cancel_url = _urls()
+    regular = frequency in ("month", "year")
+    line = _donation_line(amount, currency)
+    if regular:
+        line["price_data"]["recurring"] = {"interval": frequency}
+        line["price_data"]["product_data"]["name"] = f"Regular donation to {current_app.config['ORG_NAME']}"
     session = gateway.create_checkout_session(
-        mode="payment",
+        mode="subscription" if regular else "payment",
         customer_id=customer_id,
-        line_items=[_donation_line(amount, currency)],
+        line_items=[line],
         metadata=metadata,
-        subscription_metadata=None,
-        payment_intent_metadata={"contact_id": str(contact.id), "kind": "donation"},
+        subscription_metadata={"contact_id": str(contact.id), "kind": "regular_donation"} if regular else None,
+        payment_intent_metadata=None if regular else {"contact_id": str(contact.id), "kind": "donation"},
         success_url=success_url,
         cancel_url=cancel_url.replace("/join?", "/donate?"),
         idempotency_key=_idempotency_key(f"donate-{contact.id}", {**metadata, "nonce": nonce}),
@@ -424,17 +442,20 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     intent_id = id_of(field(session, "payment_intent"))
     paid_at = timestamp(field(session, "created")) or utcnow()
     try:
-        donation = int(field(field(session, "metadata") or {}, "donation") or 0)
+        claimed_donation = int(field(field(session, "metadata") or {}, "donation") or 0)
     except (TypeError, ValueError):
         return "ignored"
     renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
     bought = "renewal" if renewal else kind
     if not paid_for.session_pays_for(
-        gateway.checkout_lines(session), kind=bought, plan=plan, donation=donation, amount_total=amount
+        gateway.checkout_lines(session), kind=bought, plan=plan, donation=claimed_donation, amount_total=amount
     ):
         log.warning("checkout session %s: its line items do not pay for its metadata", field(session, "id"))
         return "ignored"
-    gift_aid_eligible = bool(donation) or bool(plan and plan.gift_aid_eligible)
+    # A donation added at join is its own payment (crm/billing/donations.py), Gift Aid eligible
+    # on its own; the membership payment is eligible only on an eligible plan.
+    donation = donations.paid_for_by_session(session) if membership is not None else 0
+    gift_aid_eligible = membership is None or bool(plan and plan.gift_aid_eligible)
 
     if sub_id:
         sub = subscription if not isinstance(subscription, str) else gateway.retrieve_subscription(sub_id)
@@ -458,6 +479,9 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         checkout_session_id=str(field(session, "id")),
         gift_aid_eligible=gift_aid_eligible,
     )
+    if donation:
+        donations.record_donation_part(payment, total=amount, donation=donation)
+        amount = payment.amount
     if membership is not None and renewal:
         if created and plan is not None:  # applied once: the payment row is the guard
             if _period_still_unbought(membership, field(session, "metadata") or {}):

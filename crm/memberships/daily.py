@@ -53,6 +53,10 @@ def run_daily(now: datetime | None = None) -> dict[str, int]:
     summary["reminders_7"] = queue_renewal_reminders(now, days=7)
     summary["charge_notices"] = queue_annual_charge_notices(now)
     db.session.commit()
+    from crm.billing.dunning import queue_card_expiry_notices  # asks Stripe: outside the lifecycle
+
+    summary["card_expiry_notices"] = queue_card_expiry_notices(now)
+    db.session.commit()
     summary["posts_published"] = publish_scheduled_posts(now)
     db.session.commit()
     summary.update({f"outbox_{key}": value for key, value in sweep_outbox().items()})

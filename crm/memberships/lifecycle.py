@@ -10,6 +10,12 @@ after (crm/staff/services.py), so these functions write MembershipEvent history 
 Statuses (see memberships/models.py):
 - pending: checkout started, not paid; expires after PENDING_EXPIRY_HOURS or on
   checkout.session.expired, and never blocks a new attempt (it is reused).
+- direct_debit_pending ("Direct Debit being set up"): the supporter completed Checkout with Bacs
+  Direct Debit and the first collection has not settled yet (about three working days). Access
+  rule: no members' access yet (they read public news, as any signed-in supporter, not members'
+  news), because the money may still fail to arrive; it does block a second join. It becomes
+  active when the collection succeeds (checkout.session.async_payment_succeeded or invoice.paid)
+  and expired when it fails (`fail_direct_debit`); it never expires on a timer.
 - active: paid or granted, until `paid_through` (none for life and complimentary memberships).
 - grace: a renewal failed (Stripe past_due) or a fixed-term membership passed its paid-through
   date unrenewed; access continues until `grace_until`.
@@ -52,9 +58,21 @@ from crm.memberships.models import (
 log = logging.getLogger("crm.memberships")
 
 #: Statuses a payment can (re)activate from, starting a new period.
-RESTARTABLE_STATUSES = ("pending", "lapsed", "cancelled", "expired")
-#: Statuses in which someone is already a member and must not be asked to pay again.
-MEMBER_STATUSES = ("active", "grace", "suspended")
+RESTARTABLE_STATUSES = ("pending", "direct_debit_pending", "lapsed", "cancelled", "expired")
+#: Statuses in which someone is already a member (or is paying by Direct Debit) and must not be
+#: asked to pay again.
+MEMBER_STATUSES = ("active", "grace", "suspended", "direct_debit_pending")
+#: The statuses as members and staff read them.
+STATUS_WORDS = {
+    "pending": "waiting for payment",
+    "direct_debit_pending": "Direct Debit being set up",
+    "active": "active",
+    "grace": "in its grace period",
+    "lapsed": "lapsed",
+    "cancelled": "cancelled",
+    "suspended": "suspended",
+    "expired": "expired",
+}
 OFFLINE_METHODS = ("bank_transfer", "cheque", "cash", "other")
 #: Stripe renews a subscription up to about an hour after the period ends, and a webhook can be
 #: late; the daily job waits this long before treating a Stripe subscription as unpaid.
@@ -510,13 +528,38 @@ def lapse(membership: Membership, *, reason: str, stripe_event_id: str | None = 
 
 
 def expire_pending(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> None:
-    """A checkout that was abandoned or expired; the supporter can start again."""
-    if membership.status != "pending":
+    """A checkout that was abandoned or expired (or a first Direct Debit that failed: Stripe ends
+    its subscription); the supporter can start again."""
+    if membership.status not in ("pending", "direct_debit_pending"):
         return
+    before = membership.status
     membership.status = "expired"
     membership.ended_at = utcnow()
     db.session.flush()
+    _log(membership, before, reason, stripe_event_id=stripe_event_id)
+
+
+def await_direct_debit(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> bool:
+    """Checkout completed by Direct Debit, the first collection not settled: True when it changed.
+
+    Only from pending: a collection that already succeeded (active) or failed (expired), its
+    events arriving first, is not undone by the late checkout event.
+    """
+    if membership.status != "pending":
+        return False
+    membership.status = "direct_debit_pending"
+    membership.pending_expires_at = None
+    db.session.flush()
     _log(membership, "pending", reason, stripe_event_id=stripe_event_id)
+    return True
+
+
+def fail_direct_debit(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> bool:
+    """The first Direct Debit collection failed: no membership (expired). True when it changed."""
+    if membership.status not in ("pending", "direct_debit_pending"):
+        return False
+    expire_pending(membership, reason=reason, stripe_event_id=stripe_event_id)
+    return True
 
 
 def suspend(membership: Membership, *, actor: Any, reason: str) -> None:

@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 INTERVALS = ("month", "year", "lifetime")
 #: Every status a membership can be in; the rules between them live in memberships/lifecycle.py.
-STATUSES = ("pending", "active", "grace", "lapsed", "cancelled", "suspended", "expired")
+STATUSES = (
+    "pending", "direct_debit_pending", "active", "grace", "lapsed", "cancelled", "suspended", "expired",
+)  # fmt: skip
 #: Statuses that make a membership the contact's current one (at most one per contact).
-CURRENT_STATUSES = ("pending", "active", "grace", "suspended")
+CURRENT_STATUSES = ("pending", "direct_debit_pending", "active", "grace", "suspended")
 #: Statuses that give members' access.
 ACCESS_STATUSES = ("active", "grace")
 
@@ -94,7 +96,7 @@ class Membership(db.Model):
 #: table grew (bench: import, 100,000 rows).
 Index("ix_membership_status_paid_through", Membership.status, Membership.paid_through)
 
-_current = "status IN ('pending', 'active', 'grace', 'suspended')"
+_current = "status IN ('pending', 'direct_debit_pending', 'active', 'grace', 'suspended')"
 Index(
     "uq_membership_one_current_per_contact",
     Membership.contact_id,

@@ -21,6 +21,7 @@ from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.permissions import has_permission, requires
 from crm.core.templating import render_fragment
 from crm.core.types import utcnow
+from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import ACCESS_STATUSES, Membership, Plan
 from crm.staff.routes import bp
@@ -102,6 +103,21 @@ def work_list(now: datetime) -> list[WorkItem]:
                  *_listed(stmt, Membership.grace_until.asc().nulls_last()))
     )
 
+    # Warned by the daily run that their card runs out before the next charge (crm/billing/dunning.py).
+    stmt = (
+        who.add_columns(Plan.name, Membership.paid_through)
+        .join(Membership, and_(Membership.contact_id == Contact.id, Membership.status == "active"))
+        .join(Plan, Plan.id == Membership.plan_id)
+        .where(Contact.id.in_(
+            select(OutboxMessage.contact_id).where(
+                OutboxMessage.kind == "card_expiring", OutboxMessage.created_at >= now - timedelta(days=45)
+            )
+        ), Membership.paid_through >= now)
+    )  # fmt: skip
+    items.append(WorkItem("card_expiring", "Cards expiring before the next charge",
+                          "Members told to update their card; the charge date follows.",
+                          *_listed(stmt, Membership.paid_through)))  # fmt: skip
+
     stmt = who.add_columns(Payment.amount, Payment.disputed_at, Payment.dispute_status).join(
         Payment, Payment.contact_id == Contact.id
     ).where(Payment.disputed_at.is_not(None), func.coalesce(Payment.dispute_status, "").not_in(("won", "lost")))
@@ -115,7 +131,8 @@ def work_list(now: datetime) -> list[WorkItem]:
         .join(Plan, Plan.id == Membership.plan_id)
         .where(Membership.status == "lapsed", _ended_at() >= now - timedelta(days=90))
         .where(~select(newer.id).where(
-            newer.contact_id == Contact.id, newer.status.in_(("active", "grace", "pending", "suspended"))
+            newer.contact_id == Contact.id,
+            newer.status.in_(("active", "grace", "pending", "direct_debit_pending", "suspended")),
         ).exists())
     )
     items.append(WorkItem("lapsed", "Lapsed in the last 90 days", "To win back.", *_listed(stmt, _ended_at().desc())))

@@ -19,7 +19,7 @@ from crm.core.permissions import has_permission, requires
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import CURRENT_STATUSES, Membership, Plan
 from crm.staff import forms, search
 from crm.staff.exports import audit_member_export, count_members, member_csv_lines
 from crm.staff.routes import bp
@@ -176,7 +176,7 @@ def load_member_story(contact_id: int) -> dict[str, Any]:
     audit = db.session.scalars(
         select(AuditEvent).where(AuditEvent.contact_id == contact_id).order_by(AuditEvent.id.desc()).limit(200)
     ).all()
-    current = next((m for m in memberships if m.status in ("pending", "active", "grace", "suspended")), None)
+    current = next((m for m in memberships if m.status in CURRENT_STATUSES), None)
     return {
         "contact": contact,
         "memberships": memberships,

@@ -357,7 +357,11 @@ def refund_payment(
     """Refund through Stripe, then record it once (the webhook matches on the Stripe refund id)."""
     if payment.status == "refunded" or (payment.amount_refunded >= payment.amount and payment.amount > 0):
         raise StaffActionError("This payment has already been refunded in full.")
-    if not payment.stripe_payment_intent_id:
+    from crm.billing import refunds
+    from crm.billing.donations import payment_intent_for
+
+    payment_intent_id = payment_intent_for(payment)  # a donation given at join shares its charge
+    if not payment_intent_id:
         raise StaffActionError(
             "This payment was not taken through Stripe (offline payment): refund it by cheque or bank transfer."
         )
@@ -377,15 +381,17 @@ def refund_payment(
         _stop_renewing_before_refund(payment, gateway)
     try:
         stripe_refund = gateway.create_refund(
-            payment_intent_id=payment.stripe_payment_intent_id,
+            payment_intent_id=payment_intent_id,
             amount=amount,
             idempotency_key=f"staff-refund-{payment.id}-{payment.amount_refunded}-{amount}",
-            metadata={"payment_id": str(payment.id), "contact_id": str(payment.contact_id)},
+            metadata=refunds.staff_refund_metadata(payment, reason=reason, actor=actor),
         )
     except gateway.GatewayError as error:
         raise StaffActionError(f"Stripe did not make the refund: {error.user_message}") from error
     refund_id = _attr(stripe_refund, "id")
     refund = _record_refund_once(payment, refund_id, amount, reason, actor)
+    refunds.keep_staff_story(refund, reason=reason, actor=actor)
+    refunds.queue_refund_email(refund)
     after: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded, "refund": amount}
     if cancel_membership_too and payment.status == "refunded" and payment.membership_id:
         membership = db.session.get(Membership, payment.membership_id)

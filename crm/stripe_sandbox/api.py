@@ -34,6 +34,7 @@ COLLECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "charges": ("charge", ("customer", "payment_intent")),
     "refunds": ("refund", ("charge", "payment_intent")),
     "disputes": ("dispute", ("charge", "payment_intent")),
+    "payment_methods": ("payment_method", ("customer", "type")),
     "events": ("event", ("type",)),
 }
 _SIMPLE = ",".join(name for name in COLLECTIONS if "/" not in name)
@@ -69,7 +70,7 @@ URLS = Map(
         ),
         Rule("/checkout/<object_id>", methods=["GET"], endpoint="page_checkout"),
         Rule(
-            "/checkout/<object_id>/<any(pay,decline):action>",
+            "/checkout/<object_id>/<any(pay,pay_by_direct_debit,decline):action>",
             methods=["POST"],
             endpoint="page_checkout_action",
         ),
@@ -93,6 +94,7 @@ URLS = Map(
 CONTROLS = (
     "pay", "decline", "expire", "renew", "fail_renewal", "give_up", "refund", "dispute",
     "set_cancel_at_period_end", "reset", "take_events", "fail_next",
+    "pay_by_direct_debit", "settle_direct_debit", "set_card_expiry",
 )  # fmt: skip
 
 

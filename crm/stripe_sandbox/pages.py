@@ -123,7 +123,15 @@ def checkout_page(sandbox: Sandbox, session_id: str, *, declined: bool = False) 
         f'<p>Total due today</p><p class="total">{escape(money(session["amount_total"], session["currency"]))}</p>'
         f"<p>Card: 4242 4242 4242 4242 (sandbox)</p>"
         f'<form method="post" action="/checkout/{escape(session_id)}/pay"><button type="submit">Pay</button></form>'
-        f'<form method="post" action="/checkout/{escape(session_id)}/decline">'
+        + (
+            f'<form method="post" action="/checkout/{escape(session_id)}/pay_by_direct_debit">'
+            f'<button type="submit">Pay by Direct Debit</button></form>'
+            f"<p>Direct Debit: sort code 10-88-00, account 00012345 (sandbox); the first collection "
+            f"settles later (POST /_sandbox/settle_direct_debit).</p>"
+            if "bacs_debit" in session.get("payment_method_types", [])
+            else ""
+        )
+        + f'<form method="post" action="/checkout/{escape(session_id)}/decline">'
         f'<button type="submit" class="secondary">Decline</button></form>{back_link}'
     )
     return _page("Checkout", body)
@@ -134,6 +142,8 @@ def checkout_action(sandbox: Sandbox, session_id: str, action: str) -> Response:
         if action == "pay":
             session = sandbox.pay(session_id)
             return _redirect(_success_url(session))
+        if action == "pay_by_direct_debit":
+            return _redirect(_success_url(sandbox.pay_by_direct_debit(session_id)))
         sandbox.decline(session_id)
         return _redirect(f"/checkout/{session_id}?declined=1")
     except Conflict:

@@ -264,6 +264,12 @@ class Resources(Store):
                 raise BadParam(f"No such customer: '{params['customer']}'", "customer") from None
         items = self._session_items(params, mode)
         prices = [self.get("price", it["price"]) for it in items]
+        methods = [str(m) for m in as_list(params.get("payment_method_types"))] or ["card"]
+        for i, method in enumerate(methods):
+            if method not in ("card", "bacs_debit"):
+                raise BadParam(f"Invalid payment_method_types[{i}]: {method} is not simulated", f"payment_method_types[{i}]")
+        if "bacs_debit" in methods and prices[0]["currency"] != "gbp":
+            raise BadParam("The payment method `bacs_debit` only supports the currency gbp.", "payment_method_types")
         total = sum(p["unit_amount"] * it["quantity"] for p, it in zip(prices, items, strict=True))
         now = self.now()
         session_id = self.new_id("checkout.session")
@@ -289,7 +295,7 @@ class Resources(Store):
                 "metadata": as_metadata(params.get("metadata")),
                 "mode": mode,
                 "payment_intent": None,
-                "payment_method_types": ["card"],
+                "payment_method_types": methods,
                 "payment_status": "unpaid",
                 "status": "open",
                 "submit_type": params.get("submit_type") or None,

@@ -6,14 +6,15 @@ import copy
 import os
 from typing import Any
 
-from crm.stripe_sandbox.flows import Conflict, Flows
+from crm.stripe_sandbox.direct_debit import DirectDebitFlows
+from crm.stripe_sandbox.flows import Conflict
 from crm.stripe_sandbox.webhooks import AutoDelivery, ManualQueue
 
 __all__ = ["Conflict", "Sandbox"]
 
 
-class Sandbox(Flows):
-    """Controls for tests: pay, decline, expire, renew, fail_renewal, give_up, refund, dispute,
+class Sandbox(DirectDebitFlows):
+    """Controls for tests: pay, pay_by_direct_debit, settle_direct_debit, decline, expire, renew, fail_renewal, give_up, refund, dispute,
     set_cancel_at_period_end, reset; `events()` lists every event, `take_events()` empties the
     manual delivery queue, `get(id)` returns any object."""
 

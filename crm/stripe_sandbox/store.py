@@ -36,6 +36,7 @@ PREFIXES = {
     "payment_intent": "pi_",
     "charge": "ch_",
     "refund": "re_",
+    "payment_method": "pm_",
     "dispute": "du_",
     "billing_portal.session": "bps_",
     "event": "evt_",

@@ -1,0 +1,148 @@
+"""Bacs Direct Debit in Checkout: the session completes unpaid and the collection settles later.
+
+`pay_by_direct_debit` is the supporter pressing "Pay by Direct Debit" on the hosted page (the
+mandate is accepted, nothing is collected yet: `checkout.session.completed` with
+`payment_status: unpaid`). `settle_direct_debit` is the bank's answer days later: success sends
+`invoice.paid` (subscriptions) and `checkout.session.async_payment_succeeded`; failure sends
+`charge.failed`, `invoice.payment_failed` and `checkout.session.async_payment_failed`, and
+ends the subscription (incomplete_expired). Both are test controls (POST /_sandbox/<name>).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from crm.stripe_sandbox.flows import Conflict, Flows, _diff
+
+BACS_PAYMENT_METHOD = "pm_bacs_debit_sandbox"
+
+
+def _as_bacs(intent: dict[str, Any], charge: dict[str, Any]) -> None:
+    """The card details `_collect` fills in, replaced by a Bacs Direct Debit's."""
+    succeeded = charge["status"] == "succeeded"
+    charge["payment_method"] = BACS_PAYMENT_METHOD
+    charge["payment_method_details"] = {
+        "type": "bacs_debit",
+        "bacs_debit": {"fingerprint": "sandboxbacs", "last4": "2345", "mandate": "mandate_sandbox",
+                       "sort_code": "108800"},
+    }  # fmt: skip
+    if not succeeded:
+        charge["failure_code"] = "debit_not_authorized"
+        charge["failure_message"] = "The customer's bank did not pay the Direct Debit."
+        intent["last_payment_error"] = {"code": "debit_not_authorized", "message": charge["failure_message"],
+                                        "type": "invalid_request_error"}  # fmt: skip
+    intent["payment_method"] = BACS_PAYMENT_METHOD if succeeded else None
+    intent["payment_method_types"] = ["bacs_debit"]
+
+
+class DirectDebitFlows(Flows):
+    def pay_by_direct_debit(self, session_id: str) -> dict[str, Any]:
+        """The supporter sets up a Direct Debit on the hosted page: complete, unpaid (idempotent)."""
+        with self.lock:
+            session = self._open_session(session_id)
+            if session["status"] != "open":
+                if session["status"] == "complete":
+                    return copy.deepcopy(session)
+                raise Conflict(f"checkout session {session_id} is {session['status']}")
+            if "bacs_debit" not in session["payment_method_types"]:
+                raise Conflict(f"checkout session {session_id} does not offer Bacs Direct Debit")
+            hidden = self.hidden.setdefault(session_id, {})
+            customer_id = session["customer"]
+            if customer_id is None:
+                customer_id = self.create_customer({"email": session["customer_email"] or ""})["id"]
+                self.emit("customer.created", self.objects[customer_id])
+                session["customer"] = customer_id
+            customer = self.get("customer", customer_id)
+            items = hidden.get("line_items", [])
+            if session["mode"] == "subscription":
+                sub = self._new_subscription(customer_id, items, hidden.get("subscription_metadata", {}))
+                self.emit("customer.subscription.created", sub)
+                lines = self._period_lines(sub)
+                for it in items:
+                    price = self.get("price", it["price"])
+                    if not price["recurring"]:
+                        lines.append({"price": price, "quantity": it["quantity"], "item_id": None,
+                                      "start": sub["created"], "end": sub["created"]})  # fmt: skip
+                invoice = self._new_invoice(
+                    sub, lines, "subscription_create", (sub["created"], sub["created"])
+                )
+                sub["latest_invoice"] = invoice["id"]
+                session.update(subscription=sub["id"], invoice=invoice["id"])
+            hidden["direct_debit"] = "processing"
+            session.update(
+                status="complete", payment_status="unpaid", url=None,
+                customer_details={"address": None, "email": customer.get("email") or session["customer_email"],
+                                  "name": customer.get("name"), "phone": None, "tax_exempt": "none", "tax_ids": []},
+            )  # fmt: skip
+            self.emit("checkout.session.completed", session)
+            self.save()
+            return copy.deepcopy(session)
+
+    def settle_direct_debit(self, session_id: str, succeed: bool = True) -> dict[str, Any]:
+        """The bank pays (or refuses) the first Direct Debit of a session set up by Direct Debit."""
+        with self.lock:
+            session = self.get("checkout.session", session_id)
+            hidden = self.hidden.setdefault(session_id, {})
+            if hidden.get("direct_debit") != "processing":
+                raise Conflict(f"checkout session {session_id} has no Direct Debit being collected")
+            if session["mode"] == "subscription":
+                sub = self._subscription(session["subscription"])
+                invoice = self.get("invoice", session["invoice"])
+                intent, charge = self._charge_invoice(invoice, succeed=succeed)
+                _as_bacs(intent, charge)
+                before = copy.deepcopy(sub)
+                if succeed:
+                    sub.update(status="active", default_payment_method=BACS_PAYMENT_METHOD)
+                    customer = self.get("customer", sub["customer"])
+                    customer["invoice_settings"]["default_payment_method"] = BACS_PAYMENT_METHOD
+                else:
+                    sub.update(status="incomplete_expired", ended_at=self.now())
+                self._emit_invoice_result(invoice, intent, charge)
+                self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            else:
+                intent, charge = self._collect(
+                    session["customer"], session["amount_total"], session["currency"], "Checkout payment",
+                    hidden.get("payment_intent_metadata", {}), succeed=succeed,
+                )  # fmt: skip
+                _as_bacs(intent, charge)
+                self._emit_payment(intent, charge)
+                session["payment_intent"] = intent["id"]
+            hidden["direct_debit"] = "paid" if succeed else "failed"
+            if succeed:
+                session["payment_status"] = "paid"
+            self.emit(
+                "checkout.session.async_payment_succeeded"
+                if succeed
+                else "checkout.session.async_payment_failed",
+                session,
+            )
+            self.save()
+            return copy.deepcopy(session)
+
+    # --- cards ---------------------------------------------------------------------------------
+
+    def set_card_expiry(self, customer_id: str, exp_month: int, exp_year: int) -> dict[str, Any]:
+        """The customer's default card becomes one expiring at the end of that month (a test
+        control: the card a member gave at join, or a new one from the portal)."""
+        with self.lock:
+            customer = self.get("customer", customer_id)
+            method = self.put(
+                {
+                    "id": self.new_id("payment_method"), "object": "payment_method", "created": self.now(),
+                    "customer": customer_id, "livemode": False, "metadata": {}, "type": "card",
+                    "billing_details": {"address": None, "email": customer.get("email"), "name": customer.get("name"),
+                                        "phone": None},
+                    "card": {"brand": "visa", "country": "GB", "exp_month": int(exp_month),
+                             "exp_year": int(exp_year), "funding": "credit", "last4": "4242"},
+                }
+            )  # fmt: skip
+            self.emit("payment_method.attached", method)
+            customer["invoice_settings"]["default_payment_method"] = method["id"]
+            for sub in self.find("subscription", customer=customer_id):
+                if sub["status"] not in ("canceled", "incomplete_expired"):
+                    before = copy.deepcopy(sub)
+                    sub["default_payment_method"] = method["id"]
+                    self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            self.save()
+            return copy.deepcopy(method)
