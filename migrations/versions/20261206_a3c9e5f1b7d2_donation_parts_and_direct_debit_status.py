@@ -9,7 +9,7 @@ have no record of how much of the amount was a donation, so they stay one member
 any row without a kind is a membership payment.
 
 Revision ID: a3c9e5f1b7d2
-Revises: d4f2b6a8c1e3
+Revises: 3a9c5e71b2d4
 Create Date: 2026-12-06 20:20:00
 
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'a3c9e5f1b7d2'
-down_revision = 'd4f2b6a8c1e3'
+down_revision = '3a9c5e71b2d4'
 branch_labels = None
 depends_on = None
 
