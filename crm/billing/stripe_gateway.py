@@ -284,6 +284,8 @@ class PaidLine:
     quantity: int
     currency: str
     recurring: bool
+    #: The `crm_sig` metadata: our signature of the line's price, when we made it inline.
+    signature: str = ""
 
 
 def checkout_lines(session: Any) -> list[PaidLine]:
@@ -306,6 +308,7 @@ def checkout_lines(session: Any) -> list[PaidLine]:
                 price_id=_id_of(price),
                 product_id=_id_of(product),
                 line_kind=str(_field(metadata, "crm_line") or ""),
+                signature=str(_field(metadata, "crm_sig") or ""),
                 description=str(_field(row, "description") or ""),
                 amount=int(_field(row, "amount_total") or 0),
                 unit_amount=int(_field(price, "unit_amount") or 0),

@@ -8,6 +8,9 @@ make), their amounts are the ones the metadata claims, and they add up to the se
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from flask import current_app
 
 from crm.billing.stripe_gateway import PaidLine
@@ -20,6 +23,13 @@ RENEWAL_LINE = "renewal"
 
 def donation_line_name() -> str:
     return f"Donation to {current_app.config['ORG_NAME']}"
+
+
+def line_signature(kind: str, plan_id: int, unit_amount: int) -> str:
+    """Our signature of an inline line's price: a renewal made at last week's price is still ours
+    when the plan's price has changed since (the member paid what we asked), a forged one is not."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"{kind}:{plan_id}:{unit_amount}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def renewal_line_name(plan: Plan) -> str:
@@ -46,7 +56,10 @@ def _is_renewal_line(line: PaidLine, plan: Plan) -> bool:
         ours
         and not line.recurring
         and line.quantity == 1
-        and line.unit_amount == plan.amount
+        and (
+            line.unit_amount == plan.amount
+            or hmac.compare_digest(line.signature, line_signature(RENEWAL_LINE, plan.id, line.unit_amount))
+        )
         and line.currency == plan.currency.lower()
     )
 

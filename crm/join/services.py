@@ -372,7 +372,11 @@ def start_renewal_checkout(membership: Membership) -> Checkout:
                     "unit_amount": plan.amount,
                     "product_data": {
                         "name": f"{plan.name} membership renewal, {renewal_period_label(membership)}",
-                        "metadata": {"crm_line": paid_for.RENEWAL_LINE, "plan_id": str(plan.id)},
+                        "metadata": {
+                            "crm_line": paid_for.RENEWAL_LINE,
+                            "plan_id": str(plan.id),
+                            "crm_sig": paid_for.line_signature(paid_for.RENEWAL_LINE, plan.id, plan.amount),
+                        },
                     },
                 },
                 "quantity": 1,
