@@ -13,7 +13,6 @@ from crm.contacts.models import Contact
 from crm.extensions import db
 
 PASSWORD = "correct horse battery staple"
-_hash_cache: dict[str, str] = {}
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
@@ -45,10 +44,10 @@ def make_contact(email: str = "ana@example.org", **fields: object) -> Contact:
 def make_user(
     email: str = "ana@example.org", role: str = "member", password: str = PASSWORD, **contact_fields: object
 ) -> User:
-    if password not in _hash_cache:
-        _hash_cache[password] = hash_password(password)
     contact = make_contact(email, **contact_fields)
-    user = User(contact=contact, role=role, password_hash=_hash_cache[password])
+    # The app's hasher: cheap under the testing configuration, production strength where a test
+    # module asks for it (tests/security/test_enumeration.py).
+    user = User(contact=contact, role=role, password_hash=hash_password(password))
     db.session.add(user)
     db.session.commit()
     return user
