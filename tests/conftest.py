@@ -65,11 +65,23 @@ def _schema(database_url: str) -> str:
     return database_url
 
 
+def _tables_with_rows(conn) -> set[str]:  # type: ignore[no-untyped-def]
+    """One query: the names of the tables that hold at least one row."""
+    probe = " UNION ALL ".join(
+        f"SELECT '{table.name}' WHERE EXISTS (SELECT 1 FROM \"{table.name}\")"
+        for table in db.metadata.sorted_tables
+    )
+    return set(conn.execute(text(probe)).scalars())
+
+
 def _empty_all_tables() -> None:
+    """Empty the tables a previous test filled. DELETE of the few non-empty tables, not TRUNCATE:
+    on PostgreSQL a TRUNCATE of every table took ~0.7 s a test, DELETE takes ~10 ms."""
     with db.engine.begin() as conn:
-        if db.engine.dialect.name == "postgresql":
+        postgres = db.engine.dialect.name == "postgresql"
+        if postgres:
             # A connection a previous test left "idle in transaction" (a thread, a leaked
-            # session) would block TRUNCATE for ever: end it, and never wait long for a lock.
+            # session) would block the DELETE for ever: end it, and never wait long for a lock.
             conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -78,11 +90,14 @@ def _empty_all_tables() -> None:
                 )
             )
             conn.execute(text("SET LOCAL lock_timeout = '30s'"))
-            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(db.metadata.sorted_tables):
+        filled = _tables_with_rows(conn)
+        for table in reversed(db.metadata.sorted_tables):
+            if table.name in filled:
                 conn.execute(table.delete())
+        if postgres:
+            # What TRUNCATE ... RESTART IDENTITY did: ids start at 1 again (sequences are not
+            # rolled back, so even an empty table's may have moved).
+            conn.execute(text("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'"))
 
 
 @pytest.fixture
