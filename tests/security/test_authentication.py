@@ -113,7 +113,7 @@ def test_join_posts_are_rate_limited(clock, client):
 
 @pytest.mark.redis
 def test_login_limit_in_redis_is_shared_by_two_apps(app, cheap_hashes):
-    """Database 13 is this suite's own; no key prefix (Flask-Limiter keeps the first one it sees)."""
+    """The worker's Redis database is its own (tests/redis_db.py); no key prefix (Flask-Limiter keeps the first one it sees)."""
     redis = redis_or_skip()
     redis.flushdb()
     config = {
