@@ -23,6 +23,16 @@ from crm.extensions import db
 pytest_plugins = ["tests.fixtures", "tests.stripe_fixtures"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak-sized cases run only when asked for by name (`make soak` passes -m soak)."""
+    if "soak" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("soak") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 def _postgres_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL") or None
 
