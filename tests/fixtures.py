@@ -1,4 +1,4 @@
-"""Shared test helpers: data factories and signed-in clients. Each domain may add its own."""
+"""Shared test helpers: data factories (on tests/factories.py) and signed-in clients."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from crm.accounts.models import User
-from crm.accounts.passwords import hash_password
 from crm.contacts.models import Contact
 from crm.extensions import db
-
-PASSWORD = "correct horse battery staple"
+from tests.factories import PASSWORD, ContactFactory, UserFactory
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
@@ -26,29 +24,15 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 
 def make_contact(email: str = "ana@example.org", **fields: object) -> Contact:
-    defaults: dict[str, object] = {
-        "first_name": "Ana",
-        "last_name": "Torres",
-        "address_line1": "1 High Street",
-        "town": "London",
-        "postcode": "N1 9GU",
-        "source": "test",
-    }
-    defaults.update(fields)
-    contact = Contact(email=email.lower(), **defaults)
-    db.session.add(contact)
-    db.session.flush()
-    return contact
+    return ContactFactory(email=email, **fields)
 
 
 def make_user(
     email: str = "ana@example.org", role: str = "member", password: str = PASSWORD, **contact_fields: object
 ) -> User:
-    contact = make_contact(email, **contact_fields)
     # The app's hasher: cheap under the testing configuration, production strength where a test
     # module asks for it (tests/security/test_enumeration.py).
-    user = User(contact=contact, role=role, password_hash=hash_password(password))
-    db.session.add(user)
+    user = UserFactory(contact=make_contact(email, **contact_fields), role=role, password=password)
     db.session.commit()
     return user
 
