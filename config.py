@@ -193,6 +193,11 @@ class TestConfig(Config):
         self.REDIS_URL = None
         self.BASE_URL = "http://crm.test"
         self.ORG_NAME = DEMO_ORGANISATION["ORG_NAME"]
+        # argon2's cheapest parameters: production strength (crm.accounts.passwords) is most of a
+        # sign-in test's time. tests/accounts/test_sign_in.py proves production keeps its strength.
+        self.PASSWORD_HASH_TIME_COST = 1
+        self.PASSWORD_HASH_MEMORY_COST = 8
+        self.PASSWORD_HASH_PARALLELISM = 1
 
 
 class ProductionConfig(Config):

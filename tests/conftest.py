@@ -24,6 +24,16 @@ from crm.extensions import db
 pytest_plugins = ["tests.fixtures", "tests.stripe_fixtures"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soak-sized cases run only when asked for by name (`make soak` passes -m soak)."""
+    if "soak" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("soak") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+
+
 def _postgres_url() -> str | None:
     return os.environ.get("TEST_DATABASE_URL") or None
 
@@ -66,11 +76,23 @@ def _schema(database_url: str) -> str:
     return database_url
 
 
+def _tables_with_rows(conn) -> set[str]:  # type: ignore[no-untyped-def]
+    """One query: the names of the tables that hold at least one row."""
+    probe = " UNION ALL ".join(
+        f"SELECT '{table.name}' WHERE EXISTS (SELECT 1 FROM \"{table.name}\")"
+        for table in db.metadata.sorted_tables
+    )
+    return set(conn.execute(text(probe)).scalars())
+
+
 def _empty_all_tables() -> None:
+    """Empty the tables a previous test filled. DELETE of the few non-empty tables, not TRUNCATE:
+    on PostgreSQL a TRUNCATE of every table took ~0.7 s a test, DELETE takes ~10 ms."""
     with db.engine.begin() as conn:
-        if db.engine.dialect.name == "postgresql":
+        postgres = db.engine.dialect.name == "postgresql"
+        if postgres:
             # A connection a previous test left "idle in transaction" (a thread, a leaked
-            # session) would block TRUNCATE for ever: end it, and never wait long for a lock.
+            # session) would block the DELETE for ever: end it, and never wait long for a lock.
             conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -79,11 +101,14 @@ def _empty_all_tables() -> None:
                 )
             )
             conn.execute(text("SET LOCAL lock_timeout = '30s'"))
-            names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(db.metadata.sorted_tables):
+        filled = _tables_with_rows(conn)
+        for table in reversed(db.metadata.sorted_tables):
+            if table.name in filled:
                 conn.execute(table.delete())
+        if postgres:
+            # What TRUNCATE ... RESTART IDENTITY did: ids start at 1 again (sequences are not
+            # rolled back, so even an empty table's may have moved).
+            conn.execute(text("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'"))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Shared test helpers: data factories and signed-in clients. Each domain may add its own."""
+"""Shared test helpers: data factories (on tests/factories.py) and signed-in clients."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from crm.accounts.models import User
-from crm.accounts.passwords import hash_password
 from crm.contacts.models import Contact
 from crm.extensions import db
-
-PASSWORD = "correct horse battery staple"
-_hash_cache: dict[str, str] = {}
+from tests.factories import PASSWORD, ContactFactory, UserFactory
 
 
 def csrf_token(client: FlaskClient, path: str = "/login") -> str:
@@ -27,29 +24,15 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 
 def make_contact(email: str = "ana@example.org", **fields: object) -> Contact:
-    defaults: dict[str, object] = {
-        "first_name": "Ana",
-        "last_name": "Torres",
-        "address_line1": "1 High Street",
-        "town": "London",
-        "postcode": "N1 9GU",
-        "source": "test",
-    }
-    defaults.update(fields)
-    contact = Contact(email=email.lower(), **defaults)
-    db.session.add(contact)
-    db.session.flush()
-    return contact
+    return ContactFactory(email=email, **fields)
 
 
 def make_user(
     email: str = "ana@example.org", role: str = "member", password: str = PASSWORD, **contact_fields: object
 ) -> User:
-    if password not in _hash_cache:
-        _hash_cache[password] = hash_password(password)
-    contact = make_contact(email, **contact_fields)
-    user = User(contact=contact, role=role, password_hash=_hash_cache[password])
-    db.session.add(user)
+    # The app's hasher: cheap under the testing configuration, production strength where a test
+    # module asks for it (tests/security/test_enumeration.py).
+    user = UserFactory(contact=make_contact(email, **contact_fields), role=role, password=password)
     db.session.commit()
     return user
 

@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
-# Runs the whole suite on SQLite, then on PostgreSQL. With CRM_REQUIRE_POSTGRES=1 (CI) an
-# unreachable PostgreSQL fails the run instead of skipping it.
+# Runs the whole suite on SQLite and on PostgreSQL, the two passes at the same time (each with
+# its own xdist workers, databases and Redis databases: tests/redis_db.py), then prints each
+# pass's output and the wall time. CRM_TEST_SERIAL=1 runs them one after the other instead.
+# With CRM_REQUIRE_POSTGRES=1 (CI) an unreachable PostgreSQL fails the run instead of skipping it.
+# PYTEST_ARGS adds pytest options to both passes; PYTEST_WORKERS (default 2) and PYTEST_DIST
+# (default loadfile) choose the distribution.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PG_URL="${TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+WORKERS="${PYTEST_WORKERS:-2}"
+DIST="${PYTEST_DIST:-loadfile}"
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"' EXIT
 status=0
+SECONDS=0
 
 echo "== static checks: ruff, bandit"
 $PY -m ruff check . || status=1
 $PY -m bandit -q -r crm -ll || status=1
 
-echo "== tests on SQLite"
-env -u TEST_DATABASE_URL $PY -m pytest -q -n 2 --dist loadfile -p no:cacheprovider ${PYTEST_ARGS:-} || status=1
+pytest_pass() {  # name, then the environment for the pass
+  local name=$1
+  shift
+  local started=$SECONDS
+  env "$@" $PY -m pytest -q -n "$WORKERS" --dist "$DIST" -p no:cacheprovider ${PYTEST_ARGS:-} \
+    >"$LOGS/$name.log" 2>&1
+  local rc=$?
+  echo "$rc $((SECONDS - started))" >"$LOGS/$name.rc"
+}
 
-if $PY - "$PG_URL" <<'PYEOF'
+report() {  # name, title
+  echo "== $2"
+  cat "$LOGS/$1.log"
+  read -r rc took <"$LOGS/$1.rc"
+  echo "-- $2: exit $rc after $((took / 60))m$((took % 60))s"
+  [ "$rc" = "0" ] || status=1
+}
+
+postgres_reachable() {
+  $PY - "$PG_URL" <<'PYEOF'
 import sys, psycopg
 try:
     psycopg.connect(sys.argv[1], connect_timeout=3).close()
@@ -22,13 +47,29 @@ except Exception as error:
     print(f"PostgreSQL not reachable at {sys.argv[1]}: {error}")
     sys.exit(1)
 PYEOF
-then
-  echo "== tests on PostgreSQL"
-  TEST_DATABASE_URL="$PG_URL" $PY -m pytest -q -n 2 --dist loadfile -p no:cacheprovider ${PYTEST_ARGS:-} || status=1
+}
+
+postgres=0
+if postgres_reachable; then
+  postgres=1
 elif [ "${CRM_REQUIRE_POSTGRES:-0}" = "1" ]; then
   echo "FAIL: PostgreSQL is required (CRM_REQUIRE_POSTGRES=1) but not reachable"
   status=1
 else
   echo "SKIPPED: the PostgreSQL run (PostgreSQL not reachable; set CRM_REQUIRE_POSTGRES=1 to fail instead)"
 fi
+
+echo "== tests on SQLite$([ $postgres = 1 ] && echo " and PostgreSQL")$([ "${CRM_TEST_SERIAL:-0}" = 1 ] || echo ", at the same time")"
+if [ "${CRM_TEST_SERIAL:-0}" = "1" ]; then
+  pytest_pass sqlite -u TEST_DATABASE_URL
+  [ $postgres = 1 ] && pytest_pass postgres TEST_DATABASE_URL="$PG_URL"
+else
+  pytest_pass sqlite -u TEST_DATABASE_URL &
+  [ $postgres = 1 ] && pytest_pass postgres TEST_DATABASE_URL="$PG_URL" &
+  wait
+fi
+report sqlite "tests on SQLite"
+[ $postgres = 1 ] && report postgres "tests on PostgreSQL"
+
+echo "== wall time: $((SECONDS / 60))m$((SECONDS % 60))s ($([ $status = 0 ] && echo passed || echo FAILED))"
 exit $status

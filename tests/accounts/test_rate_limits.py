@@ -11,6 +11,7 @@ import pytest
 from crm import create_app
 from tests.accounts.conftest import login
 from tests.fixtures import PASSWORD, make_user
+from tests.redis_db import worker_redis_url
 
 
 def _fail(client, email, ip="198.51.100.7"):  # type: ignore[no-untyped-def]
@@ -53,7 +54,7 @@ def test_reset_and_link_requests_are_limited_per_ip(clock, client, member):
     assert client.post("/login/link", data={"email": "b@example.org"}).status_code == 429
 
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = worker_redis_url()  # this worker's own database (tests/redis_db.py)
 
 
 @pytest.fixture

@@ -91,15 +91,32 @@ def test_next_on_this_site_is_honoured(client, member):
     assert response.headers["Location"] == "/news"
 
 
-def test_passwords_are_argon2id_with_strong_parameters(app, member):
-    stored = db.session.get(User, member.id).password_hash
+def _argon2_parameters(stored: str) -> dict[str, int]:
     assert stored.startswith("$argon2id$")
-    params = dict(p.split("=") for p in stored.split("$")[3].split(","))
-    assert int(params["m"]) >= 19456
-    assert int(params["t"]) >= 2
+    return {key: int(value) for key, value in (p.split("=") for p in stored.split("$")[3].split(","))}
 
 
-def test_an_old_hash_is_upgraded_at_sign_in(client, app):
+def test_production_hashes_passwords_with_argon2id_at_strong_parameters(monkeypatch):
+    """The tests hash cheaply (TestConfig); the production configuration keeps full strength."""
+    from crm import create_app
+    from crm.accounts.passwords import hash_password
+    from tests.foundation.test_config import GOOD_PRODUCTION_ENV
+
+    for key in ("STRIPE_API_BASE", "REDIS_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in GOOD_PRODUCTION_ENV.items():
+        monkeypatch.setenv(key, value)
+    production = create_app("production")
+    with production.app_context():
+        params = _argon2_parameters(hash_password(PASSWORD))
+    assert params["m"] >= 19456
+    assert params["t"] >= 2
+    assert params == {"m": 65536, "t": 3, "p": 4}
+
+
+def test_an_old_hash_is_upgraded_at_sign_in(client, app, monkeypatch):
+    for key, value in {"TIME_COST": 3, "MEMORY_COST": 65536, "PARALLELISM": 4}.items():
+        monkeypatch.setitem(app.config, f"PASSWORD_HASH_{key}", value)  # production strength
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
     user = make_user("old@example.org")
     user.password_hash = weak

@@ -8,13 +8,14 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from crm.email.sender import MEMORY_OUTBOX
+from tests.redis_db import worker_redis_url
 
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_TEST_URL = worker_redis_url()  # this worker's own database (tests/redis_db.py)
 
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A real Redis (database 14, emptied around each test). Unreachable: skip, or fail in CI."""
+    """A real Redis (this worker's database, emptied around each test). Unreachable: skip, or fail in CI."""
     connection = Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
     try:
         connection.ping()

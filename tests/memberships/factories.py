@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from crm.contacts.models import Contact
-from crm.extensions import db
 from crm.memberships.models import Membership, Plan
+from tests.factories import MembershipFactory, PlanFactory
 
 PLANS = {
     "standard-yearly": ("Standard (yearly)", 3600, "year", True),
@@ -28,10 +28,7 @@ def make_plan(slug: str = "standard-yearly", **fields: object) -> Plan:
         "display_order": list(PLANS).index(slug) if slug in PLANS else 99,
     }
     values.update(fields)
-    plan = Plan(**values)
-    db.session.add(plan)
-    db.session.flush()
-    return plan
+    return PlanFactory(**values)
 
 
 def make_plans() -> dict[str, Plan]:
@@ -46,9 +43,4 @@ def make_membership(
     paid_through: datetime | None = None,
     **fields: object,
 ) -> Membership:
-    membership = Membership(
-        contact_id=contact.id, plan_id=plan.id, status=status, paid_through=paid_through, **fields
-    )
-    db.session.add(membership)
-    db.session.flush()
-    return membership
+    return MembershipFactory(contact=contact, plan=plan, status=status, paid_through=paid_through, **fields)

@@ -26,6 +26,7 @@ from crm.extensions import db
 from crm.memberships.models import Membership
 from tests.join.test_join_form import form
 from tests.memberships.factories import make_plans
+from tests.redis_db import RELIABILITY_MAX_DB
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The server `make test` uses for its PostgreSQL pass (tests/run.sh reads the same variable).
@@ -96,13 +97,13 @@ def postgres_server() -> str:
 
 def private_redis_db(owner: str) -> Iterator[str]:
     """An empty Redis database of our own on the test Redis server (TEST_REDIS_URL's host, else the
-    local one), emptied afterwards. Databases 13-15 belong to other suites; among 1-12 we take the
+    local one), emptied afterwards. Databases above 9 are the workers' own (tests/redis_db.py); among 1-9 we take the
     highest empty one and claim it with a key (test_worker_killed.py takes the lowest the same way),
     so parallel xdist workers never share one. Unreachable: skip, or fail with CRM_REQUIRE_REDIS=1."""
     import redis
 
     server = urlsplit(os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379")
-    for number in range(12, 0, -1):
+    for number in range(RELIABILITY_MAX_DB, 0, -1):
         connection = redis.Redis.from_url(f"redis://{server.netloc}/{number}", socket_connect_timeout=2)
         try:
             if connection.dbsize() == 0 and connection.set(f"crm-test:{owner}", "1", nx=True, ex=900):
@@ -111,7 +112,7 @@ def private_redis_db(owner: str) -> Iterator[str]:
             _required("Redis", "CRM_REQUIRE_REDIS", str(error))
         connection.close()
     else:
-        pytest.fail("no empty Redis database among 1-12 for this test")
+        pytest.fail(f"no empty Redis database among 1-{RELIABILITY_MAX_DB} for this test")
     try:
         yield f"redis://{server.netloc}/{number}"
     finally:

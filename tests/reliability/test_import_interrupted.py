@@ -31,7 +31,12 @@ from tests.reliability.conftest import count
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-MEMBERS = int(os.environ.get("CRM_IMPORT_KILL_ROWS") or 100_000)
+#: `make test` kills a 10,000-row import (five chunks); `make soak` the 100,000 rows issue 7 asks
+#: for (or CRM_IMPORT_KILL_ROWS).
+SIZES = [
+    pytest.param(10_000, id="10k"),
+    pytest.param(int(os.environ.get("CRM_IMPORT_KILL_ROWS") or 100_000), id="soak", marks=pytest.mark.soak),
+]
 HEADER = "email,first_name,last_name,postcode,plan,status,joined,paid_through,email_consent"
 
 
@@ -80,12 +85,13 @@ def _committed(line: str) -> int | None:
     return int(match.group(1).replace(",", "")) if match else None
 
 
+@pytest.mark.parametrize("members", SIZES)
 def test_an_import_killed_half_way_and_run_again_holds_every_member_once_and_reports_every_bad_row(
-    app, plans, tmp_path
+    app, plans, tmp_path, members
 ):
     path = tmp_path / "members.csv"
-    bad = _write_file(path, MEMBERS)
-    total = MEMBERS + len(bad)
+    bad = _write_file(path, members)
+    total = members + len(bad)
     command, env = _import_command(path, app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)
     db.session.remove()  # hold no SQLite lock while the command writes
 
@@ -97,7 +103,7 @@ def test_an_import_killed_half_way_and_run_again_holds_every_member_once_and_rep
     try:
         for line in process.stderr:  # one line per committed chunk (stderr is not a terminal)
             log.append(line.rstrip("\n"))
-            if (_committed(line) or 0) >= MEMBERS // 2:
+            if (_committed(line) or 0) >= members // 2:
                 process.kill()
                 break
     finally:
@@ -107,7 +113,7 @@ def test_an_import_killed_half_way_and_run_again_holds_every_member_once_and_rep
     killed_after = time.monotonic() - started
     assert process.returncode == -9, f"the import ended before it could be killed: {log[-3:]}"
     read_when_killed = _committed(log[-1])
-    assert read_when_killed is not None and MEMBERS // 2 <= read_when_killed < total, log[-3:]
+    assert read_when_killed is not None and members // 2 <= read_when_killed < total, log[-3:]
     created_when_killed = int(re.search(r"created ([\d,]+)", log[-1]).group(1).replace(",", ""))
 
     # What the killed run leaves: whole chunks (each contact with its membership), its own log
@@ -115,7 +121,7 @@ def test_an_import_killed_half_way_and_run_again_holds_every_member_once_and_rep
     kept = count(Contact)
     # What the log says was committed (one more chunk may have been committed before the kill landed).
     assert created_when_killed <= kept <= created_when_killed + DEFAULT_CHUNK, (kept, log[-1])
-    assert kept < MEMBERS
+    assert kept < members
     assert count(Membership) == kept
     assert count(AuditEvent, AuditEvent.action == "import.members.start") == 1
     assert count(AuditEvent, AuditEvent.action == "import.members") == 0
@@ -124,7 +130,7 @@ def test_an_import_killed_half_way_and_run_again_holds_every_member_once_and_rep
     assert again.returncode == 0, again.stderr[-2000:]
     finished_after = time.monotonic() - started
     summary = (
-        f"Rows: {total:,}  created: {MEMBERS - kept:,}  updated: 0  unchanged: {kept:,}  errors: {len(bad)}"
+        f"Rows: {total:,}  created: {members - kept:,}  updated: 0  unchanged: {kept:,}  errors: {len(bad)}"
     )
     assert summary in again.stdout, again.stdout[-500:]
     for line, reason in bad.items():  # the bad rows before the kill are reported again too
@@ -133,18 +139,18 @@ def test_an_import_killed_half_way_and_run_again_holds_every_member_once_and_rep
     # Every member exactly once, matched on the normalised email.
     emails = set(db.session.scalars(select(Contact.email)))
     db.session.commit()
-    assert emails == {f"member{i}@example.org" for i in range(MEMBERS)}
-    assert count(Contact) == MEMBERS
-    assert count(Membership) == MEMBERS
-    assert db.session.scalar(select(func.count(func.distinct(Membership.contact_id)))) == MEMBERS
-    assert count(MembershipEvent) == MEMBERS  # one "imported" event each, none repeated
-    assert count(Consent) == MEMBERS  # the consent is recorded once, not again on the re-run
+    assert emails == {f"member{i}@example.org" for i in range(members)}
+    assert count(Contact) == members
+    assert count(Membership) == members
+    assert db.session.scalar(select(func.count(func.distinct(Membership.contact_id)))) == members
+    assert count(MembershipEvent) == members  # one "imported" event each, none repeated
+    assert count(Consent) == members  # the consent is recorded once, not again on the re-run
     numbers = db.session.scalar(select(func.count(func.distinct(Contact.member_number))))
-    assert numbers == MEMBERS
+    assert numbers == members
     # The report of the finished run is kept in the audit trail, with the bad lines.
     finished = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "import.members")).one()
     assert finished.after["rows"] == total and finished.after["errors"] == len(bad)
-    assert finished.after["created"] == MEMBERS - kept and finished.after["unchanged"] == kept
+    assert finished.after["created"] == members - kept and finished.after["unchanged"] == kept
     assert [int(re.match(r"line (\d+)", e).group(1)) for e in finished.after["first_errors"]] == sorted(bad)
     assert count(AuditEvent, AuditEvent.action == "import.members.start") == 2
-    print(f"\n{MEMBERS:,} rows: killed at {killed_after:.1f} s, re-run finished at {finished_after:.1f} s")
+    print(f"\n{members:,} rows: killed at {killed_after:.1f} s, re-run finished at {finished_after:.1f} s")

@@ -37,6 +37,7 @@ from crm.email.services import queue_email
 from crm.extensions import db
 from crm.jobs.queue import QUEUE_NAME
 from tests.email.smtp_server import ScriptedHandler, free_port
+from tests.redis_db import RELIABILITY_MAX_DB
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,11 +51,11 @@ _LOCK = "crm-test:reliability-worker-killed"
 
 @pytest.fixture
 def private_redis_url() -> Iterator[str]:
-    """redis://127.0.0.1:6379/N for the first empty database N in 1-12 that we lock for this test."""
+    """redis://127.0.0.1:6379/N for the first empty database N in 1-9 (tests/redis_db.py) that we lock."""
     import redis
 
     token = uuid.uuid4().hex
-    for number in range(1, 13):
+    for number in range(1, RELIABILITY_MAX_DB + 1):
         connection = redis.Redis(host="127.0.0.1", port=6379, db=number, socket_connect_timeout=2)
         try:
             if connection.dbsize() == 0 and connection.set(_LOCK, token, nx=True, ex=600):
@@ -65,7 +66,7 @@ def private_redis_url() -> Iterator[str]:
             pytest.skip(f"Redis not reachable: {error}")
         connection.close()
     else:
-        pytest.fail("no empty Redis database among 1-12 for this test")
+        pytest.fail(f"no empty Redis database among 1-{RELIABILITY_MAX_DB} for this test")
     try:
         yield f"redis://127.0.0.1:6379/{number}"
     finally:

@@ -16,12 +16,13 @@ from crm.email.models import OutboxMessage
 from crm.extensions import db
 from tests.fixtures import PASSWORD
 from tests.sent_mail import sent_text
+from tests.redis_db import worker_redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = worker_redis_url()  # this worker's own database (tests/redis_db.py)
 
 
 def redis_or_skip() -> Any:
-    """A Redis client on database 13, or skip (fail when CRM_REQUIRE_REDIS=1)."""
+    """A Redis client on this worker's database, or skip (fail when CRM_REQUIRE_REDIS=1)."""
     import redis
 
     connection = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)

@@ -36,15 +36,8 @@ def app_config() -> dict[str, object]:
 
 
 @pytest.fixture
-def cheap_hashes(monkeypatch, member):  # type: ignore[no-untyped-def]
-    """Rate-limit tests count attempts, not argon2 cost: cheap hashes keep them fast on a busy CI."""
-    from crm.accounts import passwords
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(passwords, "_hasher", cheap)
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("dummy"))
-    member.password_hash = cheap.hash(PASSWORD)
-    db.session.commit()
+def cheap_hashes(member):  # type: ignore[no-untyped-def]
+    """Rate-limit tests count attempts, not argon2 cost: the testing configuration hashes cheaply."""
     return member
 
 
@@ -120,7 +113,7 @@ def test_join_posts_are_rate_limited(clock, client):
 
 @pytest.mark.redis
 def test_login_limit_in_redis_is_shared_by_two_apps(app, cheap_hashes):
-    """Database 13 is this suite's own; no key prefix (Flask-Limiter keeps the first one it sees)."""
+    """The worker's Redis database is its own (tests/redis_db.py); no key prefix (Flask-Limiter keeps the first one it sees)."""
     redis = redis_or_skip()
     redis.flushdb()
     config = {
@@ -142,7 +135,11 @@ def test_login_limit_in_redis_is_shared_by_two_apps(app, cheap_hashes):
 # --- 7 and 8: password storage and policy ----------------------------------------------------------
 
 
-def test_passwords_are_stored_as_argon2id_with_strong_parameters_and_never_in_clear(app, client, caplog):
+def test_passwords_are_stored_as_argon2id_with_strong_parameters_and_never_in_clear(
+    app, client, caplog, monkeypatch
+):
+    for key, value in {"TIME_COST": 3, "MEMORY_COST": 65536, "PARALLELISM": 4}.items():
+        monkeypatch.setitem(app.config, f"PASSWORD_HASH_{key}", value)  # production strength
     caplog.set_level("DEBUG")
     user = make_user("fresh@example.org", password="a very private passphrase 42")
     params = dict(p.split("=") for p in user.password_hash.split("$")[3].split(","))

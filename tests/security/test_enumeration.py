@@ -11,7 +11,15 @@ from tests.security.helpers import login, median_times, outbox, without_csrf
 
 @pytest.fixture
 def app_config() -> dict[str, object]:
-    return {"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False}
+    # Production-strength argon2 (the testing configuration hashes cheaply): the timing checks
+    # below compare a real hash with the dummy one.
+    return {
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "PASSWORD_HASH_TIME_COST": 3,
+        "PASSWORD_HASH_MEMORY_COST": 65536,
+        "PASSWORD_HASH_PARALLELISM": 4,
+    }
 
 
 def _timed_same(calls, tries=8, rounds=3):  # type: ignore[no-untyped-def]
