@@ -165,6 +165,10 @@ def handle_checkout_session_completed(event: Any) -> str:
     if not session_id:
         return "ignored"
     session = gateway.retrieve_checkout_session(session_id)
+    if field(field(session, "metadata") or {}, "kind") == "event_booking":
+        from crm.events.payments import fulfil_booking
+
+        return fulfil_booking(session, stripe_event_id=field(event, "id"))
     result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
     subscription = field(session, "subscription")
     sub_id = id_of(subscription)
