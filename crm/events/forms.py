@@ -14,6 +14,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
 
 from crm.core.money import parse_money
@@ -45,7 +46,7 @@ class EventForm(FlaskForm):
     online_link = StringField("Online link (shown only to people booked)",
                               validators=[Optional(), URL(message="Enter a full web address."), Length(max=500)])  # fmt: skip
     capacity = IntegerField("Places (0 for no limit)", default=0, validators=[NumberRange(min=0, max=100000)])
-    visibility = SelectField("Who can book", choices=[("public", "Anyone"), ("members", "Members only")])
+    visibility = SelectField("Who can book", choices=[SelectChoice("public", "Anyone"), SelectChoice("members", "Members only")])
     member_price = StringField("Members' price per place (£, blank for free)", validators=[Optional()])
     other_price = StringField("Others' price per place (£, blank for free)", validators=[Optional()])
     published = BooleanField("Published")
@@ -72,7 +73,7 @@ class MotionForm(FlaskForm):
 
 
 class VoteForm(FlaskForm):
-    choice = RadioField("Your vote", choices=[("for", "For"), ("against", "Against"), ("abstain", "Abstain")],
+    choice = RadioField("Your vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
                         validators=[DataRequired("Choose for, against or abstain.")])  # fmt: skip
 
 
@@ -84,6 +85,6 @@ class VotingWindowForm(FlaskForm):
 
 class StaffVoteForm(FlaskForm):
     member_email = StringField("Member's email", validators=[DataRequired(), Length(max=254)])
-    choice = RadioField("Vote", choices=[("for", "For"), ("against", "Against"), ("abstain", "Abstain")],
+    choice = RadioField("Vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
                         validators=[DataRequired()])  # fmt: skip
-    channel = SelectField("How", choices=[("proxy", "Proxy"), ("in_room", "In the room")])
+    channel = SelectField("How", choices=[SelectChoice("proxy", "Proxy"), SelectChoice("in_room", "In the room")])

@@ -153,3 +153,6 @@ def cancel(token: str):  # type: ignore[no-untyped-def]
         flash("Your booking is cancelled.", "success")
     db.session.commit()
     return redirect(url_for("events.booking", token=token), code=303)
+
+
+from crm.events import agm_routes  # noqa: E402,F401  (registers the AGM pages on `bp`)

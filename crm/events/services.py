@@ -186,7 +186,7 @@ def book(
     if status == BookingStatus.CONFIRMED:
         _confirm(booking)
     elif status == BookingStatus.WAITING:
-        _email(booking, "event_waiting_list")
+        send_booking_email(booking, "event_waiting_list")
     return booking
 
 
@@ -194,7 +194,7 @@ def _confirm(booking: Booking) -> None:
     booking.status = BookingStatus.CONFIRMED
     booking.confirmed_at = utcnow()
     db.session.flush()
-    _email(booking, "event_booking_confirmed", dedupe=f"event-booking-confirmed-{booking.id}")
+    send_booking_email(booking, "event_booking_confirmed", dedupe=f"event-booking-confirmed-{booking.id}")
 
 
 def confirm_paid(booking: Booking) -> None:
@@ -204,7 +204,8 @@ def confirm_paid(booking: Booking) -> None:
                  contact_id=booking.contact_id, actor_label="stripe", detail=f"{booking.amount} pence")  # fmt: skip
 
 
-def _email(booking: Booking, kind: str, dedupe: str | None = None, **extra: Any) -> None:
+def send_booking_email(booking: Booking, kind: str, dedupe: str | None = None, **extra: Any) -> None:
+    """templates/email/<kind>.txt to the booker, with their booking's links."""
     event = booking.event
     queue_email(
         booking.email,
@@ -228,7 +229,7 @@ def cancel_booking(booking: Booking, *, by: str) -> bool:
     db.session.flush()
     audit.record("event.booking_cancel", target_type="event_booking", target_id=booking.id,
                  contact_id=booking.contact_id, detail=f"by {by}; {booking.places} place(s)")  # fmt: skip
-    _email(booking, "event_booking_cancelled")
+    send_booking_email(booking, "event_booking_cancelled")
     if was_holding:
         promote_waiting(event)
     return True
@@ -247,7 +248,7 @@ def promote_waiting(event: Event) -> list[Booking]:
         if booking.amount:
             booking.status = BookingStatus.PENDING_PAYMENT
             db.session.flush()
-            _email(booking, "event_place_offered", dedupe=f"event-place-offered-{booking.id}")
+            send_booking_email(booking, "event_place_offered", dedupe=f"event-place-offered-{booking.id}")
         else:
             _confirm(booking)
         audit.record("event.waiting_list_promote", target_type="event_booking", target_id=booking.id,
