@@ -65,8 +65,8 @@ def _event_page(found: Event, form: BookingForm, contact_id: int | None, is_memb
     return render_template(
         "events/event.html", event=found, form=form, when=format_local, places_left=services.places_left(found),
         price=services.price_per_place(found, is_member=is_member), is_member=is_member,
-        booked=services.has_confirmed_booking(found, contact_id), google=ics.google_calendar_url(found),
-        outlook=ics.outlook_calendar_url(found), needs_sign_in=found.visibility == Visibility.MEMBERS and not is_member,
+        booked=services.has_confirmed_booking(found, contact_id),
+        needs_sign_in=found.visibility == Visibility.MEMBERS and not is_member,
     ), status  # fmt: skip
 
 
@@ -76,6 +76,16 @@ def event_ics(slug: str):  # type: ignore[no-untyped-def]
     contact_id, _ = _viewer()
     text = ics.calendar([found], with_link=services.has_confirmed_booking(found, contact_id))
     return _calendar_response(text, f"{found.slug}.ics")
+
+
+@bp.get("/events/<slug>/add-to/<calendar>")
+def add_to_calendar(slug: str, calendar: str):  # type: ignore[no-untyped-def]
+    """Off to Google's or Outlook's "new event" page (our pages link only to our own site)."""
+    found = _event_or_404(slug)
+    urls = {"google": ics.google_calendar_url, "outlook": ics.outlook_calendar_url}
+    if calendar not in urls:
+        abort(404)
+    return Response("", status=302, headers={"Location": urls[calendar](found)}, mimetype="text/plain")
 
 
 @bp.post("/events/<slug>/book")

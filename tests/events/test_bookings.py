@@ -46,7 +46,9 @@ def test_the_event_page_shows_uk_time_sanitised_text_and_calendar_links(client, 
     assert "Mon 1 Jul 2030, 7:30pm" in html  # 18:30 UTC is 19:30 in London in summer
     assert "<em>good</em>" in html and "<script>alert" not in html
     assert "https://meet.example.org/x" not in html  # the link is for the booked only
-    assert "calendar.google.com" in html and "outlook.live.com" in html
+    google = client.get(f"/events/{event.slug}/add-to/google")
+    assert google.status_code == 302 and google.headers["Location"].startswith("https://calendar.google.com/")
+    assert client.get(f"/events/{event.slug}/add-to/outlook").headers["Location"].startswith("https://outlook.live.com/")
     assert event.title in client.get("/events").get_data(as_text=True)
 
 
