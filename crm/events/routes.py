@@ -25,6 +25,17 @@ def _viewer() -> tuple[int | None, bool]:
     return current_user.contact_id, staff or has_access(current_user.contact_id)
 
 
+@bp.app_template_global("member_events_summary")
+def member_events_summary(contact_id: int) -> dict[str, object]:
+    """For the member home: their upcoming bookings (with links) and motions they can vote on now."""
+    from crm.events import agm
+
+    bookings = services.bookings_for_contact(contact_id)
+    return {"bookings": [(b, url_for("events.booking", token=services.booking_token(b)), format_local(b.event.starts_at))
+                         for b in bookings],
+            "votes": agm.open_votes_for(contact_id)}  # fmt: skip
+
+
 def _event_or_404(slug: str) -> Event:
     event = db.session.scalar(select(Event).where(Event.slug == slug, Event.published.is_(True)))
     if event is None:

@@ -176,3 +176,47 @@ def test_two_people_booking_the_last_place_at_once_get_one_place_and_one_waiting
     assert errors == []
     db.session.expire_all()
     assert sorted(db.session.scalars(select(Booking.status))) == ["confirmed", "waiting"]
+
+
+def test_the_member_home_lists_my_bookings(client, app):
+    member = make_member()
+    sign_in_as(client, member)
+    event = make_event("Delegation report-back")
+    client.post(f"/events/{event.slug}/book", data=book_form("mo@example.org", "Mo Member"))
+    html = client.get("/account").get_data(as_text=True)
+    assert "My bookings" in html and "Delegation report-back" in html and "Vote now" not in html
+
+
+def test_the_reminder_goes_the_day_before_once(app, client):
+    from datetime import timedelta
+
+    import time_machine
+
+    from crm.memberships.daily import run_daily
+
+    event = make_event("Tomorrow's talk")
+    client.post(f"/events/{event.slug}/book", data=book_form())
+    with time_machine.travel(event.starts_at - timedelta(days=3)):
+        run_daily()
+    assert outbox("event_reminder") == []
+    with time_machine.travel(event.starts_at - timedelta(days=1)):
+        assert run_daily()["event_reminders"] == 1
+        assert run_daily()["event_reminders"] == 0
+    assert len(outbox("event_reminder")) == 1
+
+
+def test_staff_check_in_export_and_message(app, client, staff_client):
+    event = make_event(capacity=5)
+    client.post(f"/events/{event.slug}/book", data=book_form("vi@example.org", "=HYPERLINK(1)", "Sam"))
+    booking = db.session.scalar(select(Booking))
+    place = booking.attendees[0]
+    assert "Check in" in staff_client.get(f"/staff/events/{event.id}/check-in").get_data(as_text=True)
+    staff_client.post(f"/staff/events/{event.id}/check-in/{place.id}")
+    db.session.expire_all()
+    assert db.session.get(type(place), place.id).checked_in_at is not None
+    assert staff_client.post(f"/staff/events/{event.id + 99}/check-in/{place.id}").status_code == 404
+    csv_text = staff_client.get(f"/staff/events/{event.id}/bookings.csv").get_data(as_text=True)
+    assert "'=HYPERLINK(1)" in csv_text and "Sam" in csv_text
+    staff_client.post(f"/staff/events/{event.id}/message", data={"subject": "Room change", "body": "Room 2 now."})
+    [message] = outbox("event_message")
+    assert message.subject == "Room change" and "Room 2 now." in message.body_text
