@@ -176,3 +176,13 @@ def test_two_members_vote_a_lapsed_one_cannot_and_the_result_shows_turnout(journ
     assert "For 1 · Against 1" in text and re.search(r"2 votes of \d+ eligible members: turnout \d+%", text), text
     assert counted.votes == 2
     journey.check("results with turnout")
+    staff_email = _email("returning-officer", journey)
+    secret = make_staff(journey, staff_email, "staff")
+    staff = journey.other_browser("staff")
+    sign_in(staff, staff_email, PASSWORD, totp_secret=secret)
+    staff.goto(f"/staff/events/{event_id}/agm")
+    voters_table = staff.page.locator("table.voters").inner_text()
+    assert voters_table.count("online") == 2
+    assert "For" not in voters_table and "Against" not in voters_table
+    staff.check("staff see who voted, not how")
+    staff.close()
