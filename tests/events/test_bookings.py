@@ -220,3 +220,19 @@ def test_staff_check_in_export_and_message(app, client, staff_client):
     staff_client.post(f"/staff/events/{event.id}/message", data={"subject": "Room change", "body": "Room 2 now."})
     [message] = outbox("event_message")
     assert message.subject == "Room change" and "Room 2 now." in message.body_text
+
+
+def test_a_freed_place_at_a_paid_event_is_held_and_offered_with_a_link_to_pay(app, client, stripe_sandbox):
+    event = make_event("Paid talk", capacity=1, other_price=300)
+    first = services.book(event, email="a@example.org", names=["A"], contact_id=None, is_member=False)
+    waiting = services.book(event, email="b@example.org", names=["B"], contact_id=None, is_member=False)
+    db.session.commit()
+    assert (first.status, waiting.status) == ("pending_payment", "waiting")
+    services.cancel_booking(first, by="booker")
+    db.session.commit()
+    assert waiting.status == "pending_payment"
+    [offer] = outbox("event_place_offered")
+    page = client.get(manage_link(offer)).get_data(as_text=True)
+    assert "Pay £3.00" in page
+    response = client.post(manage_link(offer) + "/pay")
+    assert response.status_code == 303 and stripe_sandbox.find("checkout.session")[0]["amount_total"] == 300
