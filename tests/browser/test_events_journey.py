@@ -64,7 +64,9 @@ def _wait_for(trip: Journey, text: str, tries: int = 25) -> None:
 def test_a_member_books_two_places_at_a_paid_event_and_pays(journey: Journey, needs_sandbox: None) -> None:
     email = _email("payer", journey)
     make_member(journey, email)
-    slug = _new_event(journey, f"Benefit gig {journey.viewport}", capacity=20, member_price=500, other_price=800)
+    slug = _new_event(
+        journey, f"Benefit gig {journey.viewport}", capacity=20, member_price=500, other_price=800
+    )
     sign_in(journey, email, PASSWORD)
     journey.goto("/account")
     journey.follow(journey.page.get_by_role("link", name="Events and meetings"))
@@ -183,7 +185,9 @@ def test_two_members_vote_a_lapsed_one_cannot_and_the_result_shows_turnout(journ
         session.commit()
     journey.goto(f"/agm/{event_id}")
     text = journey.text()
-    assert "For 1 · Against 1" in text and re.search(r"2 votes of \d+ eligible members: turnout \d+%", text), text
+    assert "For 1 · Against 1" in text and re.search(
+        r"2 votes of \d+ eligible members: turnout \d+%", text
+    ), text
     assert counted.votes == 2
     journey.check("results with turnout")
     staff_email = _email("returning-officer", journey)

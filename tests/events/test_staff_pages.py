@@ -39,7 +39,9 @@ def test_times_typed_in_uk_local_time_are_stored_in_utc_across_the_clock_change(
     assert winter.starts_at == datetime(2027, 12, 8, 19, 0, tzinfo=UTC)  # GMT is UTC
     assert winter.ends_at == datetime(2027, 12, 8, 21, 0, tzinfo=UTC)
     # The edit form shows them back as they were typed, and the public page in UK time.
-    assert 'value="2027-07-14T19:00"' in staff_client.get(f"/staff/events/{summer.id}/edit").get_data(as_text=True)
+    assert 'value="2027-07-14T19:00"' in staff_client.get(f"/staff/events/{summer.id}/edit").get_data(
+        as_text=True
+    )
     assert "Wed 14 Jul 2027, 7pm" in staff_client.get(f"/events/{summer.slug}").get_data(as_text=True)
     assert "Wed 8 Dec 2027, 7pm" in staff_client.get(f"/events/{winter.slug}").get_data(as_text=True)
 
@@ -57,21 +59,36 @@ def test_the_edit_form_saves_changes_and_refuses_an_end_before_the_start_and_a_b
                                  data={**form, "ends_at": "2027-03-05T22:30", "other_price": "7.50", "capacity": "40"})  # fmt: skip
     assert response.status_code == 303
     db.session.refresh(event)
-    assert (event.ends_at, event.other_price, event.capacity) == (datetime(2027, 3, 5, 22, 30, tzinfo=UTC), 750, 40)
-    assert db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "event.save", AuditEvent.target_id == event.id))
+    assert (event.ends_at, event.other_price, event.capacity) == (
+        datetime(2027, 3, 5, 22, 30, tzinfo=UTC),
+        750,
+        40,
+    )
+    assert db.session.scalar(
+        select(AuditEvent.id).where(AuditEvent.action == "event.save", AuditEvent.target_id == event.id)
+    )
 
 
 def test_lowering_the_capacity_below_the_places_booked_is_refused_with_a_message(app, client, staff_client):
     event = create_event(staff_client, "Report-back", "2027-04-01T19:00", "2027-04-01T21:00", capacity="5")
     visitor = app.test_client()
-    assert visitor.post(f"/events/{event.slug}/book", data=book_form("vi@example.org", "Vi", "Sam", "Kim")).status_code == 303
+    assert (
+        visitor.post(
+            f"/events/{event.slug}/book", data=book_form("vi@example.org", "Vi", "Sam", "Kim")
+        ).status_code
+        == 303
+    )
     form = event_form("Report-back", "2027-04-01T19:00", "2027-04-01T21:00", capacity="2")
     response = staff_client.post(f"/staff/events/{event.id}/edit", data=form)
     assert response.status_code == 200
-    assert "3 places are already booked: the capacity cannot be lower than that." in response.get_data(as_text=True)
+    assert "3 places are already booked: the capacity cannot be lower than that." in response.get_data(
+        as_text=True
+    )
     db.session.refresh(event)
     assert event.capacity == 5
-    assert staff_client.post(f"/staff/events/{event.id}/edit", data={**form, "capacity": "3"}).status_code == 303
+    assert (
+        staff_client.post(f"/staff/events/{event.id}/edit", data={**form, "capacity": "3"}).status_code == 303
+    )
     db.session.refresh(event)
     assert event.capacity == 3
 
@@ -92,9 +109,13 @@ def test_staff_run_an_agm_from_its_page_motions_agenda_voting_window_and_results
 
     # Motions: refused while closed, accepted while open, refused again once closed.
     motion_form = {"title": "Land rights", "text": "We resolve to campaign."}
-    page = ana.post(f"/agm/{event.id}/motions", data=motion_form, follow_redirects=True).get_data(as_text=True)
+    page = ana.post(f"/agm/{event.id}/motions", data=motion_form, follow_redirects=True).get_data(
+        as_text=True
+    )
     assert "Motions are not open for this meeting." in page
-    page = staff_client.post(f"{manage}/motions-window", data={"open": "1"}, follow_redirects=True).get_data(as_text=True)
+    page = staff_client.post(f"{manage}/motions-window", data={"open": "1"}, follow_redirects=True).get_data(
+        as_text=True
+    )
     assert "Members can submit motions now." in page
     ana.post(f"/agm/{event.id}/motions", data=motion_form)
     staff_client.post(f"{manage}/motions-window", data={"open": "0"})
@@ -121,7 +142,9 @@ def test_staff_run_an_agm_from_its_page_motions_agenda_voting_window_and_results
     assert "Voting window saved." in staff_client.post(f"{manage}/voting", data=window,
                                                        follow_redirects=True).get_data(as_text=True)  # fmt: skip
     meeting = db.session.get(Meeting, event.id)
-    assert meeting.voting_closes_at == (now + timedelta(minutes=30)).replace(tzinfo=to_local(utcnow()).tzinfo).astimezone(UTC)
+    assert meeting.voting_closes_at == (now + timedelta(minutes=30)).replace(
+        tzinfo=to_local(utcnow()).tzinfo
+    ).astimezone(UTC)
     for person, choice in ((ana, "for"), (ben, "against")):
         person.post(f"/agm/motions/{motion.id}/vote", data={"choice": choice})
     page = staff_client.post(f"{manage}/voting", data=window, follow_redirects=True).get_data(as_text=True)
