@@ -116,13 +116,14 @@ def register_blueprints(app: Flask) -> None:
     from crm.accounts.routes import bp as accounts_bp
     from crm.billing.routes import bp as billing_bp
     from crm.email.routes import bp as email_bp
+    from crm.events.routes import bp as events_bp
     from crm.join.routes import bp as join_bp
     from crm.members_area.routes import bp as members_bp
     from crm.news.routes import bp as news_bp
     from crm.public.routes import bp as public_bp
     from crm.staff.routes import bp as staff_bp
 
-    for bp in (public_bp, join_bp, billing_bp, accounts_bp, members_bp, news_bp, staff_bp, email_bp):
+    for bp in (public_bp, join_bp, billing_bp, accounts_bp, members_bp, news_bp, staff_bp, email_bp, events_bp):
         app.register_blueprint(bp)
 
 

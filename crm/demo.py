@@ -334,6 +334,9 @@ def load_demo() -> dict[str, int]:
                     wording="demo declaration",
                 )
             )
+    from crm.events.demo import load_demo_events
+
+    load_demo_events()
     db.session.commit()
     return {"plans": len(plans), "members": len(MEMBERS), "staff": len(STAFF)}
 

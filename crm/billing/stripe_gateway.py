@@ -260,6 +260,25 @@ def create_checkout_session(
 
 #: Session fields expanded on retrieval; `line_items.data.price.product` is four levels, Stripe's limit.
 _SESSION_EXPAND = ["subscription", "payment_intent", "invoice", "line_items.data.price.product"]
+def create_booking_checkout_session(
+    *,
+    customer_id: str,
+    description: str,
+    unit_amount: int,
+    quantity: int,
+    currency: str,
+    metadata: dict[str, str],
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+) -> CheckoutSession:
+    """A payment-mode Checkout Session for an event booking (one line: the places)."""
+    line = {"price_data": {"currency": currency, "unit_amount": unit_amount, "product_data": {"name": description}},
+            "quantity": quantity}  # fmt: skip
+    return create_checkout_session(mode="payment", customer_id=customer_id, line_items=[line], metadata=metadata,
+                                   subscription_metadata=None, payment_intent_metadata=metadata,
+                                   success_url=success_url, cancel_url=cancel_url,
+                                   idempotency_key=idempotency_key)  # fmt: skip
 
 
 def retrieve_checkout_session(session_id: str) -> StripeObject:

@@ -168,6 +168,10 @@ def handle_checkout_session_completed(event: Any) -> str:
     session = gateway.retrieve_checkout_session(session_id)
     if not direct_debit.offered(session):
         return "ignored"  # paid by a method the app never offered (logged)
+    if field(field(session, "metadata") or {}, "kind") == "event_booking":
+        from crm.events.payments import fulfil_booking
+
+        return fulfil_booking(session, stripe_event_id=field(event, "id"))
     result = fulfil_checkout_session(session, stripe_event_id=field(event, "id"))
     if result == "unpaid":  # Bacs Direct Debit: collected days later
         return direct_debit.note_awaiting_collection(session, stripe_event_id=field(event, "id"))

@@ -31,6 +31,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "outbox",
             "audit",
             "pages",
+            "events",
         }
     ),
     "admin": frozenset(
@@ -49,6 +50,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "plans",
             "refunds",
             "users",
+            "events",
         }
     ),
 }

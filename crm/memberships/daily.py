@@ -52,6 +52,7 @@ def run_daily(now: datetime | None = None) -> dict[str, int]:
     summary["reminders_30"] = queue_renewal_reminders(now, days=30)
     summary["reminders_7"] = queue_renewal_reminders(now, days=7)
     summary["charge_notices"] = queue_annual_charge_notices(now)
+    summary["event_reminders"] = queue_event_reminders(now)
     db.session.commit()
     from crm.billing.dunning import queue_card_expiry_notices  # asks Stripe: outside the lifecycle
 
@@ -62,6 +63,12 @@ def run_daily(now: datetime | None = None) -> dict[str, int]:
     summary.update({f"outbox_{key}": value for key, value in sweep_outbox().items()})
     log.info("daily run: %s", summary)
     return summary
+
+
+def queue_event_reminders(now: datetime) -> int:
+    from crm.events.reminders import queue_event_reminders as queue
+
+    return queue(now)
 
 
 def run_lifecycle(now: datetime) -> dict[str, int]:

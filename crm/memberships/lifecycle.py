@@ -110,6 +110,24 @@ def has_access(contact_id: int) -> bool:
     return current is not None and current.status in ACCESS_STATUSES
 
 
+def was_in_good_standing(contact_id: int, moment: datetime, *, include_grace: bool = True) -> bool:
+    """Whether the contact held a membership that was active (or, with `include_grace`, in grace)
+    at `moment`, read from the membership history (each change's to_status, as of that time)."""
+    statuses = ("active", "grace") if include_grace else ("active",)
+    latest_change = (
+        select(func.max(MembershipEvent.id))
+        .join(Membership, Membership.id == MembershipEvent.membership_id)
+        .where(Membership.contact_id == contact_id, MembershipEvent.created_at <= moment)
+        .group_by(MembershipEvent.membership_id)
+    )
+    found = db.session.scalar(
+        select(func.count())
+        .select_from(MembershipEvent)
+        .where(MembershipEvent.id.in_(latest_change), MembershipEvent.to_status.in_(statuses))
+    )
+    return bool(found)
+
+
 def status_explanation(membership: Membership) -> list[MembershipEvent]:
     """The events that led to the membership's state, oldest first."""
     return list(

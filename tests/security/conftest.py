@@ -126,6 +126,7 @@ def world(app: Flask) -> World:
     )
     db.session.add(message)
     db.session.commit()
+    w.ids.update(_events_world())
     w.ids.update(
         post=post.id,
         post_slug=post.slug,
@@ -138,6 +139,24 @@ def world(app: Flask) -> World:
     return w
 
 
+def _events_world() -> dict[str, object]:
+    """An event with a booking, held as an AGM with one motion (the events domain's URLs)."""
+    from crm.events import agm, services
+
+    start = utcnow() + timedelta(days=5)
+    event = services.save_event(None, services.EventData(
+        title="Report-back", description="Hi", starts_at=start, ends_at=start + timedelta(hours=2), place="Hall",
+        online_link="", capacity=10, visibility="public", member_price=0, other_price=0, published=True))  # fmt: skip
+    booking = services.book(event, email="ben@example.org", names=["Ben"], contact_id=None, is_member=False)
+    meeting = agm.hold_agm(event)
+    agm.set_motions_open(meeting, True)
+    motion = agm.Motion(meeting_id=meeting.event_id, title="A motion", text_markdown="x", text_html="<p>x</p>")
+    db.session.add(motion)
+    db.session.commit()
+    return {"event": event.id, "event_slug": event.slug, "booking": booking.id,
+            "place": booking.attendees[0].id, "motion": motion.id}  # fmt: skip
+
+
 def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
     """Real ids for a rule's URL parameters (another member's, `owner`, where there is a choice)."""
     values = {
@@ -148,7 +167,13 @@ def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
         "plan_id": world.ids["plan"],
         "claim_id": world.ids["claim"],
         "message_id": world.ids["message"],
-        "slug": world.ids["post_slug"] if rule.rule.startswith("/news") else world.ids["page_slug"],
+        "slug": world.ids["post_slug"] if rule.rule.startswith("/news") else (
+            world.ids["event_slug"] if rule.rule.startswith("/events") else world.ids["page_slug"]),
+        "event_id": world.ids["event"],
+        "booking_id": world.ids["booking"],
+        "place_id": world.ids["place"],
+        "motion_id": world.ids["motion"],
+        "calendar": "google",
         "token": "not-a-real-token-" + "x" * 20,
         "filename": "css/site.css",
         "extension": "json",

@@ -58,6 +58,23 @@ STAFF_PERMISSIONS = {
     "staff.plans_edit": "plans",
     "staff.plans_retire": "plans",
     "staff.plans_new": "plans",
+    "staff.events_list": "events",
+    "staff.event_new": "events",
+    "staff.event_edit": "events",
+    "staff.event_bookings": "events",
+    "staff.event_check_in": "events",
+    "staff.event_check_in_place": "events",
+    "staff.event_bookings_export": "export",
+    "staff.event_message": "events",
+    "staff.event_booking_cancel": "events",
+    "staff.agm_manage": "events",
+    "staff.agm_setup": "events",
+    "staff.agm_motions_window": "events",
+    "staff.agm_decide_motion": "events",
+    "staff.agm_publish_agenda": "events",
+    "staff.agm_voting_window": "events",
+    "staff.agm_staff_vote": "events",
+    "staff.agm_publish_results": "events",
 }
 
 #: Who may do what, written out independently of crm.core.permissions (the test's own matrix).
@@ -75,6 +92,7 @@ ROLE_MATRIX = {
         "outbox",
         "audit",
         "pages",
+        "events",
     },
     "admin": {
         "news",
@@ -91,6 +109,7 @@ ROLE_MATRIX = {
         "plans",
         "refunds",
         "users",
+        "events",
     },
 }
 

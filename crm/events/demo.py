@@ -1,0 +1,60 @@
+"""Demo events: a free film night, a paid benefit gig and the AGM with one motion open for votes.
+`load_demo_events()` is idempotent (found by slug); crm/demo.py calls it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from crm.core.types import utcnow
+from crm.events import agm, services
+from crm.events.localtime import to_local
+from crm.events.models import Event, Motion, MotionStatus
+
+DEMO_EVENTS = [
+    ("Film night: the long road home", 9, 0, 0, 40, "A documentary screening, then questions with the director."),
+    ("Benefit gig", 16, 500, 800, 120, "Live music for the campaign. Members pay less."),
+]
+
+
+def _event(title: str, days: int, member_price: int, other_price: int, capacity: int, text: str) -> Event:
+    start = (utcnow() + timedelta(days=days)).replace(hour=18, minute=30, second=0, microsecond=0)
+    return services.save_event(None, services.EventData(
+        title=title, description=text, starts_at=start, ends_at=start + timedelta(hours=2, minutes=30),
+        place="Conway Hall, 25 Red Lion Square, London WC1R 4RL", online_link="", capacity=capacity,
+        visibility="public", member_price=member_price, other_price=other_price, published=True))  # fmt: skip
+
+
+def load_demo_events() -> int:
+    """Add the demo events that are missing; returns how many were added (the caller commits)."""
+    added = 0
+    for title, *rest in DEMO_EVENTS:
+        if db_has(title):
+            continue
+        _event(title, *rest)  # type: ignore[arg-type]
+        added += 1
+    if not db_has("Annual General Meeting"):
+        event = _event("Annual General Meeting", 21, 0, 0, 0, "Our AGM: reports, elections and motions.")
+        event.visibility = "members"
+        meeting = agm.hold_agm(event)
+        motion = Motion(meeting_id=meeting.event_id, title="Make land rights our campaign priority for 2027",
+                        text_markdown="This AGM resolves that land rights be our **first** priority.",
+                        text_html="<p>This AGM resolves that land rights be our <strong>first</strong> priority.</p>",
+                        status=MotionStatus.ACCEPTED)  # fmt: skip
+        from crm.extensions import db
+
+        db.session.add(motion)
+        db.session.flush()
+        agm.publish_agenda(meeting)
+        now = utcnow()
+        agm.set_voting_window(meeting, opens_at=now, closes_at=now + timedelta(days=21),
+                              record_date=to_local(now).date())  # fmt: skip
+        added += 1
+    return added
+
+
+def db_has(title: str) -> bool:
+    from crm.extensions import db
+
+    return db.session.scalar(select(Event.id).where(Event.title == title)) is not None

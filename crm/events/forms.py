@@ -1,0 +1,90 @@
+"""Event, booking, motion and vote forms. Every field is checked on the server."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    FieldList,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
+
+from crm.core.money import parse_money
+from crm.events.services import MAX_PLACES_PER_BOOKING
+
+#: How many name boxes the booking form shows; blank ones are not booked.
+NAME_BOXES = 4
+
+
+class BookingForm(FlaskForm):
+    email = StringField("Email", validators=[DataRequired("Enter your email address."),
+                                             Email("Enter an email address like name@example.org."), Length(max=254)])
+    names = FieldList(StringField("Name", validators=[Optional(), Length(max=200)]), min_entries=NAME_BOXES,
+                      max_entries=MAX_PLACES_PER_BOOKING)  # fmt: skip
+
+
+class ActionForm(FlaskForm):
+    """A button-only form (cancel, check in): CSRF only."""
+
+
+class EventForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired("Enter a title."), Length(max=200)])
+    description = TextAreaField("Description (Markdown)", validators=[Optional(), Length(max=20000)])
+    starts_at = DateTimeLocalField("Starts (UK time)", format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired("Enter when it starts.")])  # fmt: skip
+    ends_at = DateTimeLocalField("Ends (UK time)", format="%Y-%m-%dT%H:%M",
+                                 validators=[DataRequired("Enter when it ends.")])  # fmt: skip
+    place = StringField("Place", validators=[Optional(), Length(max=300)])
+    online_link = StringField("Online link (shown only to people booked)",
+                              validators=[Optional(), URL(message="Enter a full web address."), Length(max=500)])  # fmt: skip
+    capacity = IntegerField("Places (0 for no limit)", default=0, validators=[NumberRange(min=0, max=100000)])
+    visibility = SelectField("Who can book", choices=[SelectChoice("public", "Anyone"), SelectChoice("members", "Members only")])
+    member_price = StringField("Members' price per place (£, blank for free)", validators=[Optional()])
+    other_price = StringField("Others' price per place (£, blank for free)", validators=[Optional()])
+    published = BooleanField("Published")
+
+    def price_pence(self, field: StringField) -> int | None:
+        """The price in pence, or None (with an error on the field) when it is not an amount."""
+        if not (field.data or "").strip():
+            return 0
+        value = parse_money(field.data)
+        if value is None:
+            field.errors = [*field.errors, "Enter a price in pounds, like 5 or 7.50."]
+            return None
+        return value
+
+
+class MessageForm(FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired("Enter a subject."), Length(max=200)])
+    body = TextAreaField("Message", validators=[DataRequired("Enter a message."), Length(max=10000)])
+
+
+class MotionForm(FlaskForm):
+    title = StringField("Motion title", validators=[DataRequired("Enter a title."), Length(max=200)])
+    text = TextAreaField("Motion text (Markdown)", validators=[DataRequired("Enter the motion."), Length(max=20000)])
+
+
+class VoteForm(FlaskForm):
+    choice = RadioField("Your vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
+                        validators=[DataRequired("Choose for, against or abstain.")])  # fmt: skip
+
+
+class VotingWindowForm(FlaskForm):
+    opens_at = DateTimeLocalField("Voting opens (UK time)", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    closes_at = DateTimeLocalField("Voting closes (UK time)", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    record_date = DateField("Record date (members in good standing on this day may vote)", validators=[DataRequired()])
+
+
+class StaffVoteForm(FlaskForm):
+    member_email = StringField("Member's email", validators=[DataRequired(), Length(max=254)])
+    choice = RadioField("Vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
+                        validators=[DataRequired()])  # fmt: skip
+    channel = SelectField("How", choices=[SelectChoice("proxy", "Proxy"), SelectChoice("in_room", "In the room")])

@@ -1,0 +1,39 @@
+"""The organisation's wall clock: times are entered and shown in it (TIMEZONE, default
+Europe/London) and stored in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def org_zone() -> ZoneInfo:
+    return ZoneInfo(str(current_app.config.get("TIMEZONE", "Europe/London")))
+
+
+def to_utc(local: datetime) -> datetime:
+    """A wall-clock time as entered (naive, in the organisation's zone) to aware UTC."""
+    return local.replace(tzinfo=org_zone()).astimezone(UTC)
+
+
+def to_local(moment: datetime) -> datetime:
+    return moment.astimezone(org_zone())
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, in UTC (a day is 23 or 25 hours at the clock changes)."""
+    start = datetime.combine(day, time.min, tzinfo=org_zone())
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=org_zone())
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def format_local(moment: datetime | None) -> str:
+    """e.g. "Sat 12 Dec 2026, 7:30pm" in the organisation's zone."""
+    if moment is None:
+        return ""
+    local = to_local(moment)
+    hour = local.strftime("%I").lstrip("0")
+    minutes = "" if local.minute == 0 else local.strftime(":%M")
+    return f"{local.strftime('%a')} {local.day} {local.strftime('%b %Y')}, {hour}{minutes}{local.strftime('%p').lower()}"
