@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from tests.fixtures import PASSWORD
-from tests.sent_mail import sent_text
 from tests.redis_db import worker_redis_url
+from tests.sent_mail import sent_text
 
 REDIS_URL = worker_redis_url()  # this worker's own database (tests/redis_db.py)
 
