@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from crm.accounts.models import User
 from crm.accounts.passwords import hash_password
+from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.extensions import db
 
@@ -36,9 +37,13 @@ def make_contact(email: str = "ana@example.org", **fields: object) -> Contact:
         "source": "test",
     }
     defaults.update(fields)
+    consents = {"news": bool(defaults.pop("email_consent", False)), "appeals": bool(defaults.pop("appeals_consent", False))}
     contact = Contact(email=email.lower(), **defaults)
     db.session.add(contact)
     db.session.flush()
+    for purpose, granted in consents.items():
+        if granted:  # through the one module that writes consent, as every production path does
+            consent.record_consent(contact, "email", purpose, True, source="staff_phone", wording="Test consent")
     return contact
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field
+from crm.contacts import consent
 from crm.extensions import db, limiter
 from crm.join import services, subscribe
 from crm.join.forms import (
@@ -46,12 +47,14 @@ _RESTORE = (
     "donation",
     "gift_aid",
     "email_updates",
+    "email_appeals",
 )
 
 
 def _wording() -> dict[str, str]:
     org = current_app.config["ORG_NAME"]
-    return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org)}
+    return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org),
+            "email_appeals_text": consent.wording("appeals", org)}  # fmt: skip
 
 
 def _signed_in_member() -> bool:
@@ -172,6 +175,7 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
                 donation=form.donation_amount,
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
+                email_appeals=bool(form.email_appeals.data),
             )
             db.session.commit()
             return checkout
@@ -239,6 +243,7 @@ def donate():  # type: ignore[no-untyped-def]
                 amount=form.amount_minor,
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
+                email_appeals=bool(form.email_appeals.data),
                 nonce=nonce,
             )
             db.session.commit()
@@ -256,7 +261,9 @@ def donate():  # type: ignore[no-untyped-def]
 def subscribe_page():  # type: ignore[no-untyped-def]
     form = SubscribeForm()
     if request.method == "POST" and form.validate_on_submit():
-        subscribe.request_subscription(form.email.data, form.first_name.data, form.last_name.data or "")
+        subscribe.request_subscription(
+            form.email.data, form.first_name.data, form.last_name.data or "", purposes=form.chosen_purposes()
+        )
         db.session.commit()
         return render_template("join/subscribe_sent.html")
     status = 400 if "csrf_token" in form.errors else 200

@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 from crm.accounts.models import User
 from crm.audit.services import record
 from crm.billing.models import Payment
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.contacts import consent
+from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
@@ -218,26 +219,8 @@ def update_contact_details(
 
 
 def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: str = "account") -> bool:
-    """Record a change of the email-updates consent; returns False when nothing changed."""
-    if contact.email_consent == granted:
-        return False
-    now = utcnow()
-    db.session.add(
-        Consent(
-            contact_id=contact.id,
-            kind="email_updates",
-            granted=granted,
-            wording=wording,
-            source=source,
-            confirmed_at=now,
-            created_at=now,
-        )
-    )
-    contact.email_consent = granted
-    contact.email_consent_at = now
-    contact.email_consent_source = source
-    db.session.flush()
-    return True
+    """Record a change of the email news consent; returns False when nothing changed."""
+    return consent.record_consent(contact, "email", "news", granted, source=source, wording=wording) is not None
 
 
 # --- Gift Aid -------------------------------------------------------------------------------

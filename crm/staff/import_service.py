@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.audit.services import record
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.contacts import consent as consents_module
+from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -356,12 +357,10 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
         consents += [(result[r["email"]][0], True) for r in new_rows if r["email_consent"]]
     _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
                  updates, bump_version=True)  # fmt: skip
-    if consents:
-        db.session.execute(insert(Consent.__table__), [
-            {"contact_id": cid, "kind": "email_updates", "granted": granted, "source": "import",
-             "wording": f"Imported from {source_name}"[:1000], "confirmed_at": now, "created_at": now}
-            for cid, granted in consents
-        ])  # fmt: skip
+    # The history and current state go through the consent module (the contact rows above carry
+    # the email-news column it would set, written in the same bulk statement for speed).
+    consents_module.record_imported([(cid, "email", "news", granted) for cid, granted in consents],
+                            wording=f"Imported from {source_name}", at=now)  # fmt: skip
     return result
 
 
