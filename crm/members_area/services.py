@@ -218,6 +218,15 @@ def update_contact_details(
     return changed
 
 
+def set_preferences(contact: Contact, choices: dict[tuple[str, str], bool], wording: dict[tuple[str, str], str]) -> int:
+    """The account page's boxes, each a consent record where it changed. Returns how many changed."""
+    return sum(
+        consent.record_consent(contact, channel, purpose, granted, source="account", wording=wording[(channel, purpose)])
+        is not None
+        for (channel, purpose), granted in choices.items()
+    )
+
+
 def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: str = "account") -> bool:
     """Record a change of the email news consent; returns False when nothing changed."""
     return consent.record_consent(contact, "email", "news", granted, source=source, wording=wording) is not None
