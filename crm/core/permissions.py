@@ -17,7 +17,7 @@ STAFF_ROLES = ("editor", "staff", "admin")
 #: role -> permissions. Deny by default: a permission not listed here is refused.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "member": frozenset(),
-    "editor": frozenset({"news"}),
+    "editor": frozenset({"news", "campaigns"}),
     "staff": frozenset(
         {
             "news",
@@ -31,6 +31,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "outbox",
             "audit",
             "pages",
+            "audiences",
+            "campaigns",
+            "campaigns.send",
         }
     ),
     "admin": frozenset(
@@ -49,6 +52,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "plans",
             "refunds",
             "users",
+            "audiences",
+            "campaigns",
+            "campaigns.send",
         }
     ),
 }

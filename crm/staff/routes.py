@@ -8,7 +8,10 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # Importing the modules registers their views on `bp`.
 from crm.staff import (  # noqa: E402,F401
+    audiences_admin,
     audit_views,
+    campaigns_admin,
+    contact_marketing,
     dashboard,
     gift_aid,
     imports,

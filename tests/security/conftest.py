@@ -17,7 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
+from crm.audiences import services as audience_services
 from crm.billing.models import GiftAidClaim, Payment
+from crm.campaigns import services as campaign_services
 from crm.contacts.models import Note
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
@@ -125,7 +127,11 @@ def world(app: Flask) -> World:
         status="sent",
     )
     db.session.add(message)
+    audience = audience_services.save_audience("Everyone", {}, actor=w.users["staff"])
+    campaign = campaign_services.save_draft(None, subject="Hello", preheader="", body="Hi", purpose="news",
+                                            audience_id=audience.id, post_id=None, actor=w.users["staff"])  # fmt: skip
     db.session.commit()
+    w.ids.update(audience=audience.id, campaign=campaign.id)
     w.ids.update(
         post=post.id,
         post_slug=post.slug,
@@ -148,6 +154,8 @@ def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
         "plan_id": world.ids["plan"],
         "claim_id": world.ids["claim"],
         "message_id": world.ids["message"],
+        "audience_id": world.ids["audience"],
+        "campaign_id": world.ids["campaign"],
         "slug": world.ids["post_slug"] if rule.rule.startswith("/news") else world.ids["page_slug"],
         "token": "not-a-real-token-" + "x" * 20,
         "filename": "css/site.css",

@@ -58,11 +58,26 @@ STAFF_PERMISSIONS = {
     "staff.plans_edit": "plans",
     "staff.plans_retire": "plans",
     "staff.plans_new": "plans",
+    "staff.audiences": "audiences",
+    "staff.audiences_count": "audiences",
+    "staff.audience": "audiences",
+    "staff.audience_export": "export",
+    "staff.audience_tag": "audiences",
+    "staff.audience_delete": "audiences",
+    "staff.campaigns": "campaigns",
+    "staff.campaign_new": "campaigns",
+    "staff.campaign_edit": "campaigns",
+    "staff.campaign_test": "campaigns",
+    "staff.campaign_confirm": "campaigns.send",
+    "staff.campaign_report": "campaigns",
+    "staff.suppressions": "members.edit",
+    "staff.member_consent": "members.edit",
+    "staff.member_tag": "members.edit",
 }
 
 #: Who may do what, written out independently of crm.core.permissions (the test's own matrix).
 ROLE_MATRIX = {
-    "editor": {"news"},
+    "editor": {"news", "campaigns"},
     "staff": {
         "news",
         "dashboard",
@@ -75,6 +90,9 @@ ROLE_MATRIX = {
         "outbox",
         "audit",
         "pages",
+        "audiences",
+        "campaigns",
+        "campaigns.send",
     },
     "admin": {
         "news",
@@ -91,6 +109,9 @@ ROLE_MATRIX = {
         "plans",
         "refunds",
         "users",
+        "audiences",
+        "campaigns",
+        "campaigns.send",
     },
 }
 
