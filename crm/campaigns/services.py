@@ -96,7 +96,7 @@ def email_context(campaign: Campaign, contact: Contact | None) -> dict[str, Any]
 
         post = db.session.get(Post, campaign.post_id)
         post_url = f"{base_url}/news/{post.slug}" if post else None
-    return {"campaign": campaign, "body_html": body_html(campaign), "contact": contact, "post_url": post_url}
+    return {"campaign": campaign, "preview": body_html(campaign), "contact": contact, "post_url": post_url}
 
 
 def send_test(campaign: Campaign, *, actor: Any) -> OutboxMessage | None:
