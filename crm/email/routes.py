@@ -73,3 +73,7 @@ def unsubscribe_one_click(token: str):  # type: ignore[no-untyped-def]
     withdraw_email_consent(contact, "list_unsubscribe", purposes)
     db.session.commit()
     return "", 204
+
+
+# The mail provider's bounce and complaint webhook registers its view on `bp`.
+from crm.email import provider_webhook  # noqa: E402,F401

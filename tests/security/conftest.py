@@ -173,7 +173,7 @@ def build_url(world: World, rule: Any, *, owner: str = "b") -> str:
 
 #: POST routes that cannot carry a CSRF token, each authenticated another way: Stripe's signed
 #: webhook, and RFC 8058 one-click unsubscribe (a mail client POSTs it; the unguessable token is the key).
-CSRF_EXEMPT_RULES = {"/stripe/webhook", "/email/unsubscribe/<token>/one-click"}
+CSRF_EXEMPT_RULES = {"/stripe/webhook", "/email/unsubscribe/<token>/one-click", "/email/webhooks/mailgun"}
 
 
 def state_changing_rules(app: Flask) -> list[Any]:
