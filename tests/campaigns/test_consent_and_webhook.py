@@ -115,3 +115,12 @@ def test_tagging_a_whole_audience_at_once_and_filtering_by_the_tag(app, staff_us
 def test_filters_outside_the_allow_list_are_refused(app, staff_user, bad):
     with pytest.raises(audiences.AudienceError):
         audiences.save_audience("Bad", bad, actor=staff_user)
+
+
+def test_everyone_is_in_the_staff_contact_list_filterable_by_how_they_came(app, staff_client):
+    make_contact("sub@example.org", source="subscribe", first_name="Sub", last_name="Scriber")
+    make_contact("imp@example.org", source="import", first_name="Imp", last_name="Orted")
+    db.session.commit()
+    page = staff_client.get("/staff/members?source=subscribe&status=none").get_data(as_text=True)
+    assert "sub@example.org" in page or "Scriber" in page
+    assert "Orted" not in page
