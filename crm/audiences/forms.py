@@ -30,11 +30,11 @@ class AudienceForm(FlaskForm):
     lapsed_to = DateField("Membership ended until", validators=[Optional()])
     paid_through_from = DateField("Paid through from", validators=[Optional()])
     paid_through_to = DateField("Paid through until", validators=[Optional()])
-    donated = SelectField("Donated", choices=[("", "Any"), ("ever", "Ever"), ("period", "Between the dates below")])
+    donated = SelectField("Donated", choices=[("", "Any"), ("ever", "Ever"), ("period", "Between the dates below")], default="")
     donated_from = DateField("Donated from", validators=[Optional()])
     donated_to = DateField("Donated until", validators=[Optional()])
     donated_min = StringField("At least (£, one donation)", validators=[Optional(), Length(max=12)])
-    gift_aid = SelectField("Gift Aid declared", choices=[("", "Any"), ("yes", "Yes"), ("no", "No")])
+    gift_aid = SelectField("Gift Aid declared", choices=[("", "Any"), ("yes", "Yes"), ("no", "No")], default="")
     consent = _Checkboxes("Has consented to", choices=[(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c].lower()}")
                                                         for c in CHANNELS for p in PURPOSES])  # fmt: skip
     tag_ids = _Checkboxes("Has any of these tags", coerce=int, choices=[])
