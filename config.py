@@ -98,6 +98,8 @@ class Config:
         self.MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
 
         self.REDIS_URL = _env("REDIS_URL")
+        self.CAMPAIGN_RATE_PER_MINUTE = _env_int("CAMPAIGN_RATE_PER_MINUTE", 600)
+        self.MAILGUN_WEBHOOK_SIGNING_KEY = _env("MAILGUN_WEBHOOK_SIGNING_KEY") or ""
 
         self.CURRENCY = (_env("CURRENCY", "gbp") or "gbp").lower()
         self.GRACE_DAYS = _env_int("GRACE_DAYS", 30)

@@ -137,3 +137,20 @@ def test_over_size_or_empty_campaigns_are_refused(app, staff_user, subject, body
     with pytest.raises(services.CampaignError, match=message):
         services.save_draft(None, subject=subject, preheader="", body=body, purpose="news", audience_id=None,
                             post_id=None, actor=staff_user)  # fmt: skip
+
+
+def test_a_scheduled_campaign_goes_when_its_uk_time_comes_through_the_command(app, runner, staff_user):
+    from datetime import datetime, timedelta
+
+    import time_machine
+
+    _people()
+    campaign = _campaign(staff_user)
+    # 09:00 UK time on a summer day is 08:00 UTC
+    services.confirm_send(campaign, count_seen=3, when_uk=datetime(2027, 7, 1, 9, 0), actor=staff_user)
+    db.session.commit()
+    assert campaign.scheduled_at.isoformat() == "2027-07-01T08:00:00+00:00"
+    assert "0 campaign(s) started" in runner.invoke(args=["crm", "send-campaigns"]).output
+    with time_machine.travel(campaign.scheduled_at + timedelta(minutes=1), tick=False):
+        assert "1 campaign(s) started" in runner.invoke(args=["crm", "send-campaigns"]).output
+    assert sum(_inbox().values()) == 3
