@@ -72,9 +72,11 @@ def add_tag_to_many(contact_ids: Select[Any], tag: Tag) -> int:
     ids = contact_ids.subquery()
     already = select(ContactTag.contact_id).where(ContactTag.tag_id == tag.id)
     rows = select(ids.c[0], literal(tag.id), literal(utcnow(), UTCDateTime())).where(ids.c[0].not_in(already))
-    result = db.session.execute(insert(ContactTag).from_select(["contact_id", "tag_id", "created_at"], rows))
-    db.session.flush()
-    return int(result.rowcount or 0)
+    added = int(db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
+    if added:
+        db.session.execute(insert(ContactTag.__table__).from_select(["contact_id", "tag_id", "created_at"], rows))
+        db.session.flush()
+    return added
 
 
 def carry_over(kept: object, other: object) -> None:
