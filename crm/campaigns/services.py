@@ -199,3 +199,14 @@ def report(campaign: Campaign) -> Report:
         queued=sending, sent=outbox.get("sent", 0), failed=outbox.get("failed", 0), failures=failures,
         bounced=int(bounced or 0), unsubscribed=int(unsubscribed or 0),
     )  # fmt: skip
+
+
+def release_duplicate(kept_id: int, other_id: int) -> int:
+    """Merging duplicates: a campaign both received keeps the kept contact's row (one per person)."""
+    from sqlalchemy import delete
+
+    both = select(CampaignRecipient.campaign_id).where(CampaignRecipient.contact_id == kept_id)
+    result = db.session.execute(
+        delete(CampaignRecipient).where(CampaignRecipient.contact_id == other_id, CampaignRecipient.campaign_id.in_(both))
+    )
+    return int(result.rowcount or 0)

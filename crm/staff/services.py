@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.services import record
 from crm.billing.models import Payment, Refund
+from crm.campaigns import services as campaign_services
 from crm.contacts import consent, tags
 from crm.contacts.models import Contact, Note
 from crm.extensions import db
@@ -535,6 +536,7 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
             setattr(kept, name, value)
     consent.carry_over(kept, other, by=actor)
     tags.carry_over(kept, other)
+    campaign_services.release_duplicate(kept.id, other.id)
     db.session.flush()
     moved: dict[str, int] = {}
     for table, column in links:

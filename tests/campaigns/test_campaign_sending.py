@@ -154,3 +154,23 @@ def test_a_scheduled_campaign_goes_when_its_uk_time_comes_through_the_command(ap
     with time_machine.travel(campaign.scheduled_at + timedelta(minutes=1), tick=False):
         assert "1 campaign(s) started" in runner.invoke(args=["crm", "send-campaigns"]).output
     assert sum(_inbox().values()) == 3
+
+
+def test_merging_two_contacts_who_both_got_a_campaign_keeps_one_row_and_their_consents(app, staff_user):
+    from crm.contacts.models import Contact
+    from crm.staff.services import merge_contacts
+
+    _people()
+    campaign = _campaign(staff_user)
+    services.confirm_send(campaign, count_seen=3, when_uk=None, actor=staff_user)
+    db.session.commit()
+    sending.send_campaign(campaign.id)
+    kept = db.session.scalar(select(Contact).where(Contact.email == "e2@example.org"))
+    other = db.session.scalar(select(Contact).where(Contact.email == "e3@example.org"))
+    consent.record_consent(other, "email", "appeals", True, source="staff_phone", wording="Yes")
+    db.session.commit()
+    merge_contacts(kept, str(other.id), actor=staff_user)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(CampaignRecipient)) == 2
+    state = consent.current_state(kept.id)
+    assert state[("email", "news")] and state[("email", "appeals")]
