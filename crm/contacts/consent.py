@@ -75,6 +75,22 @@ def has_consent(contact_id: int, channel: str, purpose: str) -> bool:
     )
 
 
+def granted_among(contact_ids: list[int], channel: str, purpose: str) -> set[int]:
+    """Which of these contacts currently consent (one query per 5,000 ids, for the import)."""
+    found: set[int] = set()
+    for start in range(0, len(contact_ids), 5000):
+        found.update(
+            db.session.scalars(
+                select(ContactConsent.contact_id).where(
+                    ContactConsent.contact_id.in_(contact_ids[start : start + 5000]),
+                    ContactConsent.channel == channel, ContactConsent.purpose == purpose,
+                    ContactConsent.granted.is_(True),
+                )
+            )
+        )  # fmt: skip
+    return found
+
+
 def history(contact_id: int) -> list[Consent]:
     """Every record, newest first (the contact's page and the subject-access export show them)."""
     return list(db.session.scalars(select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.id.desc())))

@@ -124,3 +124,17 @@ def test_everyone_is_in_the_staff_contact_list_filterable_by_how_they_came(app, 
     page = staff_client.get("/staff/members?source=subscribe&status=none").get_data(as_text=True)
     assert "sub@example.org" in page or "Scriber" in page
     assert "Orted" not in page
+
+
+def test_import_maps_news_and_appeals_consent_columns_with_source_import(app, runner, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("Email,First name,Newsletter,Appeals\nimp1@example.org,Ima,yes,no\nimp2@example.org,Ian,no,yes\n")
+    result = runner.invoke(args=["crm", "import-members", str(path)])
+    assert result.exit_code == 0, result.output
+    one, two = (db.session.scalar(select(Contact).where(Contact.email == e)) for e in ("imp1@example.org", "imp2@example.org"))
+    assert consent.current_state(one.id)[("email", "news")] and not consent.current_state(one.id)[("email", "appeals")]
+    assert consent.current_state(two.id)[("email", "appeals")] and not consent.current_state(two.id)[("email", "news")]
+    assert {c.source for c in db.session.scalars(select(Consent))} == {"import"}
+    again = runner.invoke(args=["crm", "import-members", str(path)])
+    assert again.exit_code == 0
+    assert len(db.session.scalars(select(Consent)).all()) == 2  # the same file twice records nothing new
