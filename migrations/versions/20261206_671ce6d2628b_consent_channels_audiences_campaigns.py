@@ -10,10 +10,10 @@ Revises: d4f2b6a8c1e3
 Create Date: 2026-12-06 20:34:24.578041
 
 """
-from alembic import op
 import sqlalchemy as sa
-import crm.core.types
+from alembic import op
 
+import crm.core.types
 
 # revision identifiers, used by Alembic.
 revision = '671ce6d2628b'
