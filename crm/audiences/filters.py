@@ -143,7 +143,9 @@ def conditions(f: dict[str, Any]) -> list[ColumnElement[bool]]:
             parts.append(Payment.amount >= f["donated_min"])
         out.append(exists().where(Payment.kind == "donation", *parts))
     if f.get("gift_aid"):
-        declared = exists().where(GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None))
+        declared = exists().where(
+            GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None)
+        )
         out.append(declared if f["gift_aid"] == "yes" else ~declared)
     for pair in f.get("consent", []):
         channel, purpose = pair.split(":")
@@ -169,7 +171,9 @@ def conditions(f: dict[str, Any]) -> list[ColumnElement[bool]]:
 def _in_area(area: str) -> ColumnElement[bool]:
     """A UK postcode area is its leading letters: "N" matches N1 9GU but not NW1 or NN1."""
     next_char = func.substr(Contact.postcode, len(area) + 1, 1)
-    return and_(func.upper(func.substr(Contact.postcode, 1, len(area))) == area, next_char >= "0", next_char <= "9")
+    return and_(
+        func.upper(func.substr(Contact.postcode, 1, len(area))) == area, next_char >= "0", next_char <= "9"
+    )
 
 
 def contact_ids(f: dict[str, Any]) -> Select[Any]:

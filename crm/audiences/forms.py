@@ -6,6 +6,7 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -21,7 +22,7 @@ class _Checkboxes(SelectMultipleField):
 
 class AudienceForm(FlaskForm):
     name = StringField("Name", validators=[Optional(), Length(max=100)])
-    status = _Checkboxes("Membership status", choices=[(s, "No membership" if s == "none" else s.capitalize())
+    status = _Checkboxes("Membership status", choices=[SelectChoice(s, "No membership" if s == "none" else s.capitalize())
                                                         for s in MEMBERSHIP_CHOICES])  # fmt: skip
     plan_ids = _Checkboxes("Plan", coerce=int, choices=[])
     joined_from = DateField("Joined from", validators=[Optional()])
@@ -30,16 +31,28 @@ class AudienceForm(FlaskForm):
     lapsed_to = DateField("Membership ended until", validators=[Optional()])
     paid_through_from = DateField("Paid through from", validators=[Optional()])
     paid_through_to = DateField("Paid through until", validators=[Optional()])
-    donated = SelectField("Donated", choices=[("", "Any"), ("ever", "Ever"), ("period", "Between the dates below")], default="")
+    donated = SelectField(
+        "Donated",
+        choices=[
+            SelectChoice("", "Any"),
+            SelectChoice("ever", "Ever"),
+            SelectChoice("period", "Between the dates below"),
+        ],
+        default="",
+    )
     donated_from = DateField("Donated from", validators=[Optional()])
     donated_to = DateField("Donated until", validators=[Optional()])
     donated_min = StringField("At least (£, one donation)", validators=[Optional(), Length(max=12)])
-    gift_aid = SelectField("Gift Aid declared", choices=[("", "Any"), ("yes", "Yes"), ("no", "No")], default="")
-    consent = _Checkboxes("Has consented to", choices=[(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c].lower()}")
+    gift_aid = SelectField(
+        "Gift Aid declared",
+        choices=[SelectChoice("", "Any"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+        default="",
+    )
+    consent = _Checkboxes("Has consented to", choices=[SelectChoice(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c].lower()}")
                                                         for c in CHANNELS for p in PURPOSES])  # fmt: skip
     tag_ids = _Checkboxes("Has any of these tags", coerce=int, choices=[])
     postcode_areas = StringField("Postcode areas (e.g. N, E, LS)", validators=[Optional(), Length(max=200)])
-    sources = _Checkboxes("How they came to us", choices=[(s, s.capitalize()) for s in SOURCES])
+    sources = _Checkboxes("How they came to us", choices=[SelectChoice(s, s.capitalize()) for s in SOURCES])
 
     def validate_donated_min(self, field: Any) -> None:
         if field.data:

@@ -56,7 +56,9 @@ def delete_audience(audience: Audience, *, actor: Any) -> int:
     stopped = db.session.execute(
         update(Campaign)
         .where(Campaign.audience_id == audience.id, Campaign.status.in_(("scheduled", "sending")))
-        .values(status="stopped", stop_reason=f"Its audience “{audience.name}” was deleted before it was sent.")
+        .values(
+            status="stopped", stop_reason=f"Its audience “{audience.name}” was deleted before it was sent."
+        )
     ).rowcount
     db.session.execute(update(Campaign).where(Campaign.audience_id == audience.id).values(audience_id=None))
     record("audience.delete", target_type="audience", target_id=audience.id, before={"name": audience.name},

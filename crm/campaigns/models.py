@@ -57,4 +57,9 @@ class CampaignRecipient(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-Index("ix_campaign_recipient_work", CampaignRecipient.campaign_id, CampaignRecipient.status, CampaignRecipient.id)
+Index(
+    "ix_campaign_recipient_work",
+    CampaignRecipient.campaign_id,
+    CampaignRecipient.status,
+    CampaignRecipient.id,
+)

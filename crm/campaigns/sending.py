@@ -57,14 +57,19 @@ def _write_recipients(campaign: Campaign, batch: int) -> int:
     ) or 0  # fmt: skip
     added = 0
     while True:
-        ids = list(db.session.scalars(ids_query.where(Contact.id > last).order_by(Contact.id).limit(batch * 10)))
+        ids = list(
+            db.session.scalars(ids_query.where(Contact.id > last).order_by(Contact.id).limit(batch * 10))
+        )
         if not ids:
             return added
         now = utcnow()
         try:
             db.session.execute(
                 insert(CampaignRecipient),
-                [{"campaign_id": campaign.id, "contact_id": i, "status": "pending", "created_at": now} for i in ids],
+                [
+                    {"campaign_id": campaign.id, "contact_id": i, "status": "pending", "created_at": now}
+                    for i in ids
+                ],
             )
             db.session.commit()
         except IntegrityError:  # another run wrote some of them first: carry on after theirs
@@ -152,7 +157,9 @@ def start_due_campaigns() -> int:
 
     due = list(
         db.session.scalars(
-            select(Campaign.id).where(Campaign.status.in_(("scheduled", "sending")), Campaign.scheduled_at <= utcnow())
+            select(Campaign.id).where(
+                Campaign.status.in_(("scheduled", "sending")), Campaign.scheduled_at <= utcnow()
+            )
         )
     )
     db.session.commit()

@@ -155,7 +155,8 @@ def report(campaign: Campaign) -> Report:
     """What happened to each recipient; the parts add up to `recipients`."""
     rows = dict(
         db.session.execute(
-            select(CampaignRecipient.status, func.count()).where(CampaignRecipient.campaign_id == campaign.id)
+            select(CampaignRecipient.status, func.count())
+            .where(CampaignRecipient.campaign_id == campaign.id)
             .group_by(CampaignRecipient.status)
         ).all()
     )
@@ -177,19 +178,27 @@ def report(campaign: Campaign) -> Report:
         )
     ]
     recipients_emails = (
-        select(Contact.email).join(CampaignRecipient, CampaignRecipient.contact_id == Contact.id)
+        select(Contact.email)
+        .join(CampaignRecipient, CampaignRecipient.contact_id == Contact.id)
         .where(CampaignRecipient.campaign_id == campaign.id)
     )
     bounced = db.session.scalar(
-        select(func.count()).select_from(Suppression).where(
-            Suppression.email.in_(recipients_emails), Suppression.reason.in_(("hard_bounce", "complaint")),
+        select(func.count())
+        .select_from(Suppression)
+        .where(
+            Suppression.email.in_(recipients_emails),
+            Suppression.reason.in_(("hard_bounce", "complaint")),
             Suppression.created_at >= (campaign.started_at or campaign.created_at),
         )
     )
     unsubscribed = db.session.scalar(
         select(func.count(func.distinct(Consent.contact_id))).where(
-            Consent.contact_id.in_(select(CampaignRecipient.contact_id).where(CampaignRecipient.campaign_id == campaign.id)),
-            Consent.channel == "email", Consent.purpose == campaign.purpose, Consent.granted.is_(False),
+            Consent.contact_id.in_(
+                select(CampaignRecipient.contact_id).where(CampaignRecipient.campaign_id == campaign.id)
+            ),
+            Consent.channel == "email",
+            Consent.purpose == campaign.purpose,
+            Consent.granted.is_(False),
             Consent.created_at >= (campaign.started_at or campaign.created_at),
         )
     )
@@ -207,6 +216,8 @@ def release_duplicate(kept_id: int, other_id: int) -> int:
 
     both = select(CampaignRecipient.campaign_id).where(CampaignRecipient.contact_id == kept_id)
     result = db.session.execute(
-        delete(CampaignRecipient).where(CampaignRecipient.contact_id == other_id, CampaignRecipient.campaign_id.in_(both))
+        delete(CampaignRecipient).where(
+            CampaignRecipient.contact_id == other_id, CampaignRecipient.campaign_id.in_(both)
+        )
     )
     return int(result.rowcount or 0)

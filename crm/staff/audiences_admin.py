@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from crm.audiences import filters as audience_filters
 from crm.audiences import services
@@ -21,8 +22,10 @@ from crm.staff.routes import bp
 
 def _builder(formdata: Any = None, **kwargs: Any) -> AudienceForm:
     form = AudienceForm(formdata=formdata, **kwargs)
-    form.plan_ids.choices = [(p.id, p.name) for p in db.session.scalars(select(Plan).order_by(Plan.display_order))]
-    form.tag_ids.choices = [(t.id, t.name) for t in tags.all_tags()]
+    form.plan_ids.choices = [
+        SelectChoice(p.id, p.name) for p in db.session.scalars(select(Plan).order_by(Plan.display_order))
+    ]
+    form.tag_ids.choices = [SelectChoice(t.id, t.name) for t in tags.all_tags()]
     return form
 
 
@@ -56,7 +59,9 @@ def audiences():  # type: ignore[no-untyped-def]
         status = 200
     count, problem = _count(form) if request.args or request.method == "POST" else (None, "")
     saved = list(db.session.scalars(select(Audience).order_by(Audience.name)))
-    return render_template("audiences/builder.html", form=form, count=count, problem=problem, saved=saved), status
+    return render_template(
+        "audiences/builder.html", form=form, count=count, problem=problem, saved=saved
+    ), status
 
 
 @bp.get("/audiences/count")

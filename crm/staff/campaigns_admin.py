@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from crm.audiences.models import Audience
 from crm.campaigns import services
@@ -27,8 +28,8 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
 
 def _form(**kwargs: Any) -> CampaignForm:
     form = CampaignForm(**kwargs)
-    form.audience_id.choices = [(0, "Choose later")] + [
-        (a.id, a.name) for a in db.session.scalars(select(Audience).order_by(Audience.name))
+    form.audience_id.choices = [SelectChoice(0, "Choose later")] + [
+        SelectChoice(a.id, a.name) for a in db.session.scalars(select(Audience).order_by(Audience.name))
     ]
     return form
 
@@ -58,7 +59,11 @@ def campaign_new():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         post = db.session.get(Post, request.args.get("post_id", type=int) or 0)
         if post is not None:
-            form.subject.data, form.preheader.data, form.post_id.data = post.title, post.summary or "", str(post.id)
+            form.subject.data, form.preheader.data, form.post_id.data = (
+                post.title,
+                post.summary or "",
+                str(post.id),
+            )
             form.body.data = post.body_markdown
         form.audience_id.data = request.args.get("audience_id", type=int) or 0
     elif form.validate_on_submit():
@@ -129,7 +134,10 @@ def campaign_confirm(campaign_id: int):  # type: ignore[no-untyped-def]
                 from crm.jobs.queue import enqueue
 
                 enqueue(JOB, campaign.id)
-            flash(f"Sending to {count:,} people." if when is None else f"Scheduled for {count:,} people.", "success")
+            flash(
+                f"Sending to {count:,} people." if when is None else f"Scheduled for {count:,} people.",
+                "success",
+            )
             return redirect(url_for("staff.campaign_report", campaign_id=campaign.id))
     form.count_seen.data = count
     return render_template("campaigns/confirm.html", form=form, campaign=campaign, count=count)

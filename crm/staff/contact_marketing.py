@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length
 
 from crm.audit.services import record
@@ -20,9 +21,17 @@ from crm.staff.routes import bp
 
 
 class PhoneConsentForm(FlaskForm):
-    channel = SelectField("Channel", choices=[(c, consent.CHANNEL_LABELS[c]) for c in consent.CHANNELS])
-    purpose = SelectField("Purpose", choices=list(consent.PURPOSE_LABELS.items()))
-    granted = RadioField("They said", choices=[("yes", "Yes"), ("no", "No")], validators=[InputRequired()])
+    channel = SelectField(
+        "Channel", choices=[SelectChoice(c, consent.CHANNEL_LABELS[c]) for c in consent.CHANNELS]
+    )
+    purpose = SelectField(
+        "Purpose", choices=[SelectChoice(p, label) for p, label in consent.PURPOSE_LABELS.items()]
+    )
+    granted = RadioField(
+        "They said",
+        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+        validators=[InputRequired()],
+    )
 
 
 class TagForm(FlaskForm):
@@ -103,7 +112,9 @@ def suppressions():  # type: ignore[no-untyped-def]
             record("email.suppress", target_type="suppression", target_id=added.id, detail=added.email,
                    actor=current_user)  # fmt: skip
         db.session.commit()
-        flash("Added to the suppression list." if added else "That address is already on the list.", "success")
+        flash(
+            "Added to the suppression list." if added else "That address is already on the list.", "success"
+        )
         return redirect(url_for("staff.suppressions"))
     rows = list(db.session.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(500)))
     return render_template("campaigns/suppressions.html", form=form, rows=rows), 400 if form.errors else 200
