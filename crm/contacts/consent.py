@@ -25,7 +25,7 @@ CHANNEL_LABELS = {"email": "Email", "post": "Post", "phone": "Phone calls", "sms
 PURPOSE_LABELS = {"news": "News and updates", "appeals": "Fundraising appeals"}
 #: Where a consent was given (or withdrawn).
 SOURCES = ("join", "donate", "subscribe", "account", "staff_phone", "staff", "import", "unsubscribe_link",
-           "list_unsubscribe", "erasure", "merge")  # fmt: skip
+           "list_unsubscribe", "erasure", "merge", "seed")  # fmt: skip
 
 _WORDING = {
     "news": "Yes, send me news and campaign updates from {org} by {channel}. I can stop them at any time.",
@@ -229,34 +229,50 @@ def record_imported(rows: Iterable[tuple[int, str, str, bool]], *, wording: str,
     The caller has already left out rows whose state would not change. Two statements per pair
     of (channel, purpose) whatever the row count, so a 100,000-row import stays fast."""
     rows = list(rows)
-    if not rows:
-        return 0
-    for _, channel, purpose, _ in rows:
-        _check(channel, purpose)
-    table = Consent.__table__
-    db.session.execute(
-        insert(table),
-        [
-            {"contact_id": cid, "kind": f"{ch}_{pu}", "channel": ch, "purpose": pu, "granted": granted,
-             "source": "import", "wording": wording[:1000], "confirmed_at": at, "created_at": at}
-            for cid, ch, pu, granted in rows
-        ],
-    )  # fmt: skip
     current = ContactConsent.__table__
-    by_pair: dict[tuple[str, str], list[tuple[int, bool]]] = {}
-    for cid, ch, pu, granted in rows:
-        by_pair.setdefault((ch, pu), []).append((cid, granted))
-    for (ch, pu), items in by_pair.items():
-        ids = [cid for cid, _ in items]
+    for (ch, pu), ids in _ids_by_pair(rows).items():
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
             db.session.execute(
                 delete(current).where(current.c.channel == ch, current.c.purpose == pu, current.c.contact_id.in_(chunk))
             )
-        db.session.execute(
-            insert(current),
-            [{"contact_id": cid, "channel": ch, "purpose": pu, "granted": g, "changed_at": at} for cid, g in items],
-        )
+    return _insert_bulk(rows, source="import", wording=wording, at=at)
+
+
+def record_for_new_contacts(
+    rows: Iterable[tuple[int, str, str, bool]], *, source: str, wording: str, at: datetime
+) -> int:
+    """Bulk consent for contacts inserted in this same transaction (`flask crm seed-bench`):
+    a history row and a current-state row each, so audiences and campaigns reach them as they
+    reach everyone else. They have no current state yet, so nothing is replaced. Flushes."""
+    return _insert_bulk(list(rows), source=source, wording=wording, at=at)
+
+
+def _ids_by_pair(rows: list[tuple[int, str, str, bool]]) -> dict[tuple[str, str], list[int]]:
+    by_pair: dict[tuple[str, str], list[int]] = {}
+    for cid, ch, pu, _ in rows:
+        _check(ch, pu)
+        by_pair.setdefault((ch, pu), []).append(cid)
+    return by_pair
+
+
+def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording: str, at: datetime) -> int:
+    """One INSERT of history rows and one of current-state rows, whatever the row count."""
+    if not rows:
+        return 0
+    _ids_by_pair(rows)
+    db.session.execute(
+        insert(Consent.__table__),
+        [
+            {"contact_id": cid, "kind": f"{ch}_{pu}", "channel": ch, "purpose": pu, "granted": granted,
+             "source": source, "wording": wording[:1000], "confirmed_at": at, "created_at": at}
+            for cid, ch, pu, granted in rows
+        ],
+    )  # fmt: skip
+    db.session.execute(
+        insert(ContactConsent.__table__),
+        [{"contact_id": cid, "channel": ch, "purpose": pu, "granted": g, "changed_at": at} for cid, ch, pu, g in rows],
+    )
     return len(rows)
 
 
