@@ -119,6 +119,8 @@ class Config:
         self.MAIL_SEND_IN_BACKGROUND = _env_bool("MAIL_SEND_IN_BACKGROUND", True)
 
         self.REDIS_URL = _env("REDIS_URL")
+        self.CAMPAIGN_RATE_PER_MINUTE = _env_int("CAMPAIGN_RATE_PER_MINUTE", 600)
+        self.MAILGUN_WEBHOOK_SIGNING_KEY = _env("MAILGUN_WEBHOOK_SIGNING_KEY") or ""
 
         self.CURRENCY = (_env("CURRENCY", "gbp") or "gbp").lower()
         #: Offer Bacs Direct Debit beside cards in Checkout for GBP plans (crm/billing/direct_debit.py).

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "crm.staff.import_commands",
     "crm.core.commands",
     "crm.core.seed",
+    "crm.campaigns.commands",
 )
 
 for _name in COMMAND_MODULES:

@@ -11,6 +11,7 @@ from crm.accounts.models import User
 from crm.accounts.passwords import hash_password
 from crm.billing.models import Payment
 from crm.cli import crm_cli
+from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
@@ -209,12 +210,10 @@ def _contact(email: str, title: str, first: str, last: str, postcode: str) -> Co
             postcode=postcode,
             country="GB",
             source="demo",
-            email_consent=True,
-            email_consent_at=utcnow(),
-            email_consent_source="demo",
         )
         db.session.add(contact)
         db.session.flush()
+        consent.record_consent(contact, "email", "news", True, source="staff", wording="Demo data")
     return contact
 
 

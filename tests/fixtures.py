@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from crm.accounts.models import User
+from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.extensions import db
 from tests.factories import PASSWORD, ContactFactory, UserFactory
@@ -24,7 +25,12 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 
 def make_contact(email: str = "ana@example.org", **fields: object) -> Contact:
-    return ContactFactory(email=email, **fields)
+    consents = {"news": bool(fields.pop("email_consent", False)), "appeals": bool(fields.pop("appeals_consent", False))}
+    contact = ContactFactory(email=email, **fields)
+    for purpose, granted in consents.items():
+        if granted:  # through the one module that writes consent, as every production path does
+            consent.record_consent(contact, "email", purpose, True, source="staff_phone", wording="Test consent")
+    return contact
 
 
 def make_user(

@@ -34,7 +34,8 @@ class Contact(db.Model):
     postcode: Mapped[str] = mapped_column(String(20), default="")
     country: Mapped[str] = mapped_column(String(2), default="GB")
     phone: Mapped[str] = mapped_column(String(40), default="")
-    #: The current state of the email-updates consent; history is in `consent`.
+    #: The current email "news and updates" consent, kept by crm.contacts.consent (the only writer);
+    #: history is in `consent`, every channel and purpose in `contact_consent`.
     email_consent: Mapped[bool] = mapped_column(default=False)
     email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_consent_source: Mapped[str] = mapped_column(String(40), default="")
@@ -74,14 +75,74 @@ class Consent(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
-    #: email_updates
+    #: "<channel>_<purpose>", e.g. email_news (rows before December 2026: email_updates).
     kind: Mapped[str] = mapped_column(String(40))
+    #: email, post, phone, sms (crm.contacts.consent.CHANNELS)
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    #: news, appeals (crm.contacts.consent.PURPOSES)
+    purpose: Mapped[str] = mapped_column(String(20), default="news")
     granted: Mapped[bool]
     wording: Mapped[str] = mapped_column(Text, default="")
-    #: join, subscribe, account, staff, import
+    #: join, subscribe, account, staff_phone, staff, import, unsubscribe_link, list_unsubscribe, erasure
     source: Mapped[str] = mapped_column(String(40), default="")
+    #: The staff member who recorded it (a phone call, an edit); None when the person did it themselves.
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     #: Double opt-in: a subscribe consent counts only once confirmed.
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ContactConsent(db.Model):
+    """The current state per contact, channel and purpose: the newest confirmed `Consent`.
+
+    Written only by crm.contacts.consent, beside the history row, so audiences filter on one
+    indexed row instead of finding the newest of many."""
+
+    __tablename__ = "contact_consent"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(10), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20), primary_key=True)
+    granted: Mapped[bool]
+    #: The history row that set this state.
+    consent_id: Mapped[int | None] = mapped_column(ForeignKey("consent.id"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+Index("ix_contact_consent_lookup", ContactConsent.channel, ContactConsent.purpose, ContactConsent.granted,
+      ContactConsent.contact_id)  # fmt: skip
+
+
+class Suppression(db.Model):
+    """An address no marketing mail goes to, whatever its consent says (bounce, complaint, staff)."""
+
+    __tablename__ = "email_suppression"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Lower-cased; unique.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    #: hard_bounce, complaint, staff
+    reason: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Tag(db.Model):
+    """A staff-defined label ("volunteer", "Leeds group", "press")."""
+
+    __tablename__ = "tag"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ContactTag(db.Model):
+    __tablename__ = "contact_tag"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tag.id"), primary_key=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

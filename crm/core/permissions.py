@@ -17,7 +17,7 @@ STAFF_ROLES = ("editor", "staff", "admin")
 #: role -> permissions. Deny by default: a permission not listed here is refused.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "member": frozenset(),
-    "editor": frozenset({"news"}),
+    "editor": frozenset({"news", "campaigns"}),
     "staff": frozenset(
         {
             "news",
@@ -32,6 +32,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "audit",
             "pages",
             "events",
+            "audiences",
+            "campaigns",
+            "campaigns.send",
         }
     ),
     "admin": frozenset(
@@ -51,6 +54,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "refunds",
             "users",
             "events",
+            "audiences",
+            "campaigns",
+            "campaigns.send",
         }
     ),
 }

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select
 
 from crm.billing.models import Payment
 from crm.cli import crm_cli
+from crm.contacts.consent import record_for_new_contacts
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -108,6 +109,7 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
         with batch_indexing() as search:  # one search-index write per batch on SQLite, not one per row
             db.session.execute(insert(Contact), contact_rows)
             search.added.update(row["id"] for row in contact_rows)
+        record_for_new_contacts([(r["id"], "email", "news", True) for r in contact_rows if r["email_consent"]], source="seed", wording="seed", at=now)  # noqa: E501
         db.session.execute(insert(Membership), membership_rows)
         if payment_rows:
             db.session.execute(insert(Payment), payment_rows)

@@ -11,9 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
 from crm.audit.services import record
-from crm.contacts.models import Consent, Contact
-from crm.core.types import utcnow
-from crm.email.services import contact_for_unsubscribe_token
+from crm.contacts import consent
+from crm.contacts.models import Contact
+from crm.email.services import read_unsubscribe_token
 from crm.extensions import csrf, db
 
 bp = Blueprint("email", __name__, url_prefix="/email")
@@ -23,31 +23,21 @@ class UnsubscribeForm(FlaskForm):
     submit = SubmitField("Unsubscribe")
 
 
-def withdraw_email_consent(contact: Contact, source: str) -> bool:
-    """Stop email updates for `contact`; returns False when they were already off. Flushes."""
-    if not contact.email_consent:
-        return False
-    now = utcnow()
-    contact.email_consent = False
-    contact.email_consent_at = now
-    contact.email_consent_source = source
-    db.session.add(
-        Consent(
-            contact_id=contact.id,
-            kind="email_updates",
-            granted=False,
-            wording="Unsubscribed from email updates",
-            source=source,
-            confirmed_at=now,
-        )
+def withdraw_email_consent(contact: Contact, source: str, purposes: tuple[str, ...] = consent.PURPOSES) -> bool:
+    """Stop these email purposes for `contact`; returns False when they were already off. Flushes.
+    A replayed link or one-click POST finds nothing to change and writes nothing."""
+    written = consent.withdraw(
+        contact, "email", purposes, source=source, wording="Unsubscribed with the link in an email"
     )
+    if not written:
+        return False
     record(
         "email.unsubscribe",
         target_type="contact",
         target_id=contact.id,
         contact_id=contact.id,
-        before={"email_consent": True},
-        after={"email_consent": False},
+        before={c.purpose: True for c in written},
+        after={c.purpose: False for c in written},
         detail=source,
         actor_label="unsubscribe link",
     )
@@ -55,30 +45,35 @@ def withdraw_email_consent(contact: Contact, source: str) -> bool:
     return True
 
 
-def _contact_or_404(token: str) -> Contact:
-    contact = contact_for_unsubscribe_token(token)
-    if contact is None or contact.erased_at is not None:
+def _token_or_404(token: str) -> tuple[Contact, tuple[str, ...]]:
+    found = read_unsubscribe_token(token)
+    if found is None or found[0].erased_at is not None:
         abort(404)
-    return contact
+    return found
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token: str):  # type: ignore[no-untyped-def]
-    contact = _contact_or_404(token)
+    contact, purposes = _token_or_404(token)
     form = UnsubscribeForm()
+    labels = [consent.PURPOSE_LABELS[p].lower() for p in purposes]
     if form.validate_on_submit():
-        withdraw_email_consent(contact, "unsubscribe_link")
+        withdraw_email_consent(contact, "unsubscribe_link", purposes)
         db.session.commit()
-        return render_template("email/pages/unsubscribe.html", form=form, done=True)
-    return render_template("email/pages/unsubscribe.html", form=form, done=False, contact=contact)
+        return render_template("email/pages/unsubscribe.html", form=form, done=True, labels=labels)
+    return render_template("email/pages/unsubscribe.html", form=form, done=False, contact=contact, labels=labels)
 
 
 @bp.post("/unsubscribe/<token>/one-click")
 @csrf.exempt  # RFC 8058: the mail client POSTs without a form; the signed token is the credential
 def unsubscribe_one_click(token: str):  # type: ignore[no-untyped-def]
-    contact = _contact_or_404(token)
+    contact, purposes = _token_or_404(token)
     if request.form.get("List-Unsubscribe") != "One-Click":
         abort(400)
-    withdraw_email_consent(contact, "list_unsubscribe")
+    withdraw_email_consent(contact, "list_unsubscribe", purposes)
     db.session.commit()
     return "", 204
+
+
+# The mail provider's bounce and complaint webhook registers its view on `bp`.
+from crm.email import provider_webhook  # noqa: E402,F401

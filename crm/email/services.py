@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import TemplateNotFound
 from sqlalchemy import func, select
 
+from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.email import delivery  # noqa: F401  (registers the after-commit delivery hook)
 from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
@@ -29,39 +30,55 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
 
 
-def unsubscribe_token(contact: Contact) -> str:
-    """A signed token naming the contact; it never expires (old emails keep working)."""
-    return _serializer().dumps({"c": contact.id})
+def unsubscribe_token(contact: Contact, purpose: str | None = None) -> str:
+    """A signed token naming the contact and the purpose the email was sent for; it never
+    expires (old emails keep working). Without a purpose it withdraws every email purpose."""
+    data: dict[str, Any] = {"c": contact.id}
+    if purpose is not None:
+        data["p"] = purpose
+    return _serializer().dumps(data)
 
 
-def contact_for_unsubscribe_token(token: str) -> Contact | None:
-    """The contact a token names, or None for a forged, damaged or unknown one."""
+def read_unsubscribe_token(token: str) -> tuple[Contact, tuple[str, ...]] | None:
+    """(contact, purposes to withdraw) for a token, or None for a forged, damaged or unknown one."""
     try:
         data = _serializer().loads(token)
     except BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("c"), int):
         return None
-    return db.session.get(Contact, data["c"])
+    purpose = data.get("p")
+    if purpose is not None and purpose not in consent.PURPOSES:
+        return None
+    contact = db.session.get(Contact, data["c"])
+    if contact is None:
+        return None
+    return contact, (purpose,) if purpose else consent.PURPOSES
 
 
-def unsubscribe_url(contact: Contact) -> str:
-    """The page (no sign-in needed) where the contact confirms they want no more updates."""
-    return f"{current_app.config['BASE_URL']}/email/unsubscribe/{unsubscribe_token(contact)}"
+def contact_for_unsubscribe_token(token: str) -> Contact | None:
+    """The contact a token names, or None for a forged, damaged or unknown one."""
+    found = read_unsubscribe_token(token)
+    return found[0] if found else None
 
 
-def one_click_unsubscribe_url(contact: Contact) -> str:
+def unsubscribe_url(contact: Contact, purpose: str | None = None) -> str:
+    """The page (no sign-in needed) where the contact confirms they want no more of these emails."""
+    return f"{current_app.config['BASE_URL']}/email/unsubscribe/{unsubscribe_token(contact, purpose)}"
+
+
+def one_click_unsubscribe_url(contact: Contact, purpose: str | None = None) -> str:
     """The RFC 8058 List-Unsubscribe target that mail clients POST to."""
-    return f"{unsubscribe_url(contact)}/one-click"
+    return f"{unsubscribe_url(contact, purpose)}/one-click"
 
 
-def _marketing_contact(to: str, contact_id: int | None) -> Contact | None:
-    """The contact a marketing email is for, only when they have consented to email updates."""
+def _marketing_contact(to: str, contact_id: int | None, purpose: str) -> Contact | None:
+    """The contact a marketing email is for, only with their consent for `purpose` and no suppression."""
     if contact_id is not None:
         contact = db.session.get(Contact, contact_id)
     else:
         contact = db.session.scalar(select(Contact).where(Contact.email == to.strip().lower()))
-    if contact is None or not contact.email_consent or contact.erased_at is not None:
+    if contact is None or not consent.may_receive_marketing(contact, purpose):
         return None
     return contact
 
@@ -97,13 +114,15 @@ def queue_email(
     subject: str | None = None,
     marketing: bool = False,
     one_time_link: str | None = None,
+    purpose: str = "news",
 ) -> OutboxMessage | None:
     """Render templates/email/<kind>.txt (and .html when present) and add it to the outbox.
 
     With a `dedupe_key`, a message already queued under that key is not queued again (returns None).
     The template's first line, "Subject: ...", gives the subject unless `subject` is passed.
     Marketing mail (`marketing=True`, or a kind in MARKETING_KINDS) goes only to a contact who
-    consented (else returns None) and carries an unsubscribe link and List-Unsubscribe headers.
+    consented to `purpose` by email and is not suppressed (else returns None), and carries an
+    unsubscribe link for that purpose and RFC 8058 List-Unsubscribe headers.
     `one_time_link` names the context key holding a sign-in, reset or set-password link: the
     stored bodies get ONE_TIME_LINK_PLACEHOLDER and the link is kept only until the email is sent.
     """
@@ -114,12 +133,12 @@ def queue_email(
     ctx = dict(context or {})
     headers: dict[str, str] = {}
     if marketing or kind in MARKETING_KINDS:
-        contact = _marketing_contact(to, contact_id)
+        contact = _marketing_contact(to, contact_id, purpose)
         if contact is None:
             return None
         contact_id = contact.id
-        ctx["unsubscribe_url"] = unsubscribe_url(contact)
-        headers["List-Unsubscribe"] = f"<{one_click_unsubscribe_url(contact)}>"
+        ctx["unsubscribe_url"] = unsubscribe_url(contact, purpose)
+        headers["List-Unsubscribe"] = f"<{one_click_unsubscribe_url(contact, purpose)}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     live_link = None
     if one_time_link is not None:

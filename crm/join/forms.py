@@ -12,6 +12,7 @@ from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringFi
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from crm.contacts import consent
 from crm.core.money import format_money, parse_money
 from crm.join.email_typos import suggest_email
 
@@ -20,9 +21,6 @@ GIFT_AID_WORDING = (
     "past 4 years to {org}. I am a UK taxpayer and understand that if I pay less Income Tax and/or "
     "Capital Gains Tax than the amount of Gift Aid claimed on all my donations in that tax year it "
     "is my responsibility to pay any difference."
-)
-EMAIL_UPDATES_WORDING = (
-    "Yes, send me news and campaign updates from {org} by email. I can stop them at any time."
 )
 
 #: ISO 3166 codes offered on the forms (the UK first); a tampered value is refused.
@@ -62,7 +60,8 @@ def gift_aid_wording(org: str) -> str:
 
 
 def email_updates_wording(org: str) -> str:
-    return EMAIL_UPDATES_WORDING.format(org=org)
+    """The email "news and updates" sentence (crm.contacts.consent owns every consent wording)."""
+    return consent.wording("news", org)
 
 
 def normalise_uk_postcode(value: str) -> str | None:
@@ -118,14 +117,17 @@ class _PersonFields(FlaskForm):
     first_name = _first_name()
     last_name = _text("Last name", 100, what="Last name", required="Enter your last name.")
     email = _email()
-    email_updates = BooleanField("Yes, send me email updates", default=False)
+    email_updates = BooleanField("Yes, send me news and updates by email", default=False)
+    email_appeals = BooleanField("Yes, send me fundraising appeals by email", default=False)
     #: The address a "did you mean" was shown for: sending it again keeps it.
     email_checked = HiddenField()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The box's label is the consent wording itself (what is recorded when it is ticked).
-        self.email_updates.label.text = email_updates_wording(current_app.config["ORG_NAME"])
+        # Each box's label is the consent wording itself (what is recorded when it is ticked).
+        org = current_app.config["ORG_NAME"]
+        self.email_updates.label.text = email_updates_wording(org)
+        self.email_appeals.label.text = consent.wording("appeals", org)
 
     def validate_email(self, field: Any) -> None:
         _check_email(field)
@@ -279,14 +281,19 @@ class SubscribeForm(FlaskForm):
     first_name = _first_name()
     last_name = _text("Last name (optional)", 100, what="Last name")
     email = _email()
-    consent = BooleanField("Email updates", default=False)
+    #: Per purpose, unticked by default; at least one is needed (else there is nothing to sign up to).
+    consent = BooleanField("News and updates", default=False)
+    appeals = BooleanField("Fundraising appeals", default=False)
 
     def validate_email(self, field: Any) -> None:
         _check_email(field)
 
     def validate_consent(self, field: Any) -> None:
-        if not field.data:
+        if not field.data and not self.appeals.data:
             raise ValidationError("Tick the box to confirm you want our email updates.")
+
+    def chosen_purposes(self) -> list[str]:
+        return [p for p, f in (("news", self.consent), ("appeals", self.appeals)) if f.data]
 
 
 class ConfirmForm(FlaskForm):

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field
+from crm.contacts import consent
 from crm.extensions import db, limiter
 from crm.join import corrections, services, subscribe
 from crm.join.forms import (
@@ -31,12 +32,13 @@ log = logging.getLogger("crm.join")
 
 _SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 #: Choices (not personal details) kept in the browser session so that "back" restores them.
-_CHOICES = ("plan", "donation", "gift_aid", "email_updates")
+_CHOICES = ("plan", "donation", "gift_aid", "email_updates", "email_appeals")
 
 
 def _wording() -> dict[str, str]:
     org = current_app.config["ORG_NAME"]
-    return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org)}
+    return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org),
+            "email_appeals_text": consent.wording("appeals", org)}  # fmt: skip
 
 
 def _signed_in_member() -> bool:
@@ -162,6 +164,7 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
                 details=corrections.details_digest(contact),
+                email_appeals=bool(form.email_appeals.data),
             )
             db.session.commit()
             return checkout
@@ -235,6 +238,7 @@ def donate():  # type: ignore[no-untyped-def]
                 amount=form.amount_minor,
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
+                email_appeals=bool(form.email_appeals.data),
                 nonce=nonce,
                 frequency=form.frequency.data or "once",
                 cover_fee=bool(form.cover_fee.data),
@@ -254,7 +258,9 @@ def donate():  # type: ignore[no-untyped-def]
 def subscribe_page():  # type: ignore[no-untyped-def]
     form = SubscribeForm()
     if request.method == "POST" and form.validate_on_submit():
-        subscribe.request_subscription(form.email.data, form.first_name.data, form.last_name.data or "")
+        subscribe.request_subscription(
+            form.email.data, form.first_name.data, form.last_name.data or "", purposes=form.chosen_purposes()
+        )
         db.session.commit()
         return render_template("join/subscribe_sent.html")
     status = 400 if "csrf_token" in form.errors else 200

@@ -21,12 +21,13 @@ from sqlalchemy import select
 from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, insert_once, queue_receipt, record_stripe_payment, timestamp
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.contacts import consent
+from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.database import locked_for_update
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.join import paid_for
-from crm.join.forms import email_updates_wording, gift_aid_wording
+from crm.join.forms import gift_aid_wording
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
 
@@ -130,6 +131,7 @@ def start_join_checkout(
     gift_aid: bool,
     email_updates: bool,
     details: str = "",
+    email_appeals: bool = False,
 ) -> Checkout:
     """One pending membership and one Checkout Session, however many times Join is pressed.
 
@@ -155,6 +157,7 @@ def start_join_checkout(
         "donation": str(donation),
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
+        "email_appeals": "1" if email_appeals else "0",
     }
     if details:
         metadata["details"] = details
@@ -205,6 +208,7 @@ def start_donation_checkout(
     nonce: str,
     frequency: str = "once",
     cover_fee: bool = False,
+    email_appeals: bool = False,
 ) -> Checkout:
     """A donation, one-off or regular ("month"/"year": its own subscription, no membership);
     `nonce` comes from the form, so a double submit makes one session."""
@@ -218,6 +222,7 @@ def start_donation_checkout(
         "frequency": frequency,
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
+        "email_appeals": "1" if email_appeals else "0",
     }
     customer_id = gateway.ensure_customer(contact)
     success_url, cancel_url = _urls()
@@ -269,20 +274,10 @@ def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> Non
                     postcode=contact.postcode,
                 )
             )
-    if str(field(metadata, "email_updates") or "") == "1" and not contact.email_consent:
-        db.session.add(
-            Consent(
-                contact_id=contact.id,
-                kind="email_updates",
-                granted=True,
-                wording=email_updates_wording(org),
-                source=source,
-                confirmed_at=now,
-            )
-        )
-        contact.email_consent = True
-        contact.email_consent_at = now
-        contact.email_consent_source = source
+    # "email_updates" = news (older sessions ticked one box for both); "email_appeals" = appeals.
+    chosen = {("email", "news"): str(field(metadata, "email_updates") or "") == "1",
+              ("email", "appeals"): str(field(metadata, "email_appeals") or "") == "1"}  # fmt: skip
+    consent.record_choices(contact, {pair: True for pair, yes in chosen.items() if yes}, source=source, org=org)
     db.session.flush()
 
 

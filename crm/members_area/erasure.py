@@ -12,7 +12,8 @@ from crm.accounts.models import AuthToken, User
 from crm.audit.models import AuditEvent
 from crm.audit.services import record
 from crm.billing import stripe_gateway
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
+from crm.contacts import consent
+from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
@@ -43,12 +44,7 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
         setattr(contact, name, "")
     contact.email = placeholder
     contact.erased_at = now
-    if contact.email_consent:
-        db.session.add(Consent(contact_id=contact.id, kind="email_updates", granted=False,
-                               wording="Withdrawn on erasure.", source="erasure", confirmed_at=now))
-    contact.email_consent = False
-    contact.email_consent_at = now
-    contact.email_consent_source = "erasure"
+    consent.withdraw_everything(contact, source="erasure", wording="Withdrawn on erasure.", by=actor)
 
     user = contact.user
     if user is not None:

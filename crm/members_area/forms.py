@@ -14,9 +14,21 @@ from crm.join.forms import COUNTRIES
 UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})$", re.IGNORECASE)
 _PHONE = re.compile(r"^[0-9+()\- .]{6,40}$")
 
-EMAIL_CONSENT_WORDING = (
-    "Yes, email me news, campaign updates and appeals. I can stop these emails at any time."
-)
+EMAIL_CONSENT_WORDING = "Yes, email me news and campaign updates. I can stop them at any time."
+#: The account page's sentence for each (channel, purpose) box, in plain words.
+PREFERENCE_WORDING = {
+    ("email", "news"): EMAIL_CONSENT_WORDING,
+    ("email", "appeals"): "Yes, email me fundraising appeals.",
+    ("post", "news"): "Yes, post me news and campaign updates.",
+    ("post", "appeals"): "Yes, post me fundraising appeals.",
+    ("phone", "news"): "Yes, phone me with news and campaign updates.",
+    ("phone", "appeals"): "Yes, phone me about fundraising appeals.",
+    ("sms", "news"): "Yes, text me news and campaign updates.",
+    ("sms", "appeals"): "Yes, text me about fundraising appeals.",
+}
+#: Form field per (channel, purpose); email news keeps its older name.
+PREFERENCE_FIELDS = {pair: "email_updates" if pair == ("email", "news") else f"{pair[0]}_{pair[1]}"
+                     for pair in PREFERENCE_WORDING}  # fmt: skip
 GIFT_AID_WORDING = (
     "I want to Gift Aid my donation and any donations I make in the future or have made in the "
     "past four years to {org}. I am a UK taxpayer and understand that if I pay less Income Tax "
@@ -136,7 +148,19 @@ def _no_control_characters(field: StringField) -> None:
 
 
 class EmailPreferencesForm(FlaskForm):
+    """One box per channel and purpose ("My email preferences" shows post, phone and SMS too)."""
+
     email_updates = BooleanField(EMAIL_CONSENT_WORDING)
+    email_appeals = BooleanField(PREFERENCE_WORDING[("email", "appeals")])
+    post_news = BooleanField(PREFERENCE_WORDING[("post", "news")])
+    post_appeals = BooleanField(PREFERENCE_WORDING[("post", "appeals")])
+    phone_news = BooleanField(PREFERENCE_WORDING[("phone", "news")])
+    phone_appeals = BooleanField(PREFERENCE_WORDING[("phone", "appeals")])
+    sms_news = BooleanField(PREFERENCE_WORDING[("sms", "news")])
+    sms_appeals = BooleanField(PREFERENCE_WORDING[("sms", "appeals")])
+
+    def choices(self) -> dict[tuple[str, str], bool]:
+        return {pair: bool(self[name].data) for pair, name in PREFERENCE_FIELDS.items()}
 
 
 class ConfirmForm(FlaskForm):

@@ -12,11 +12,17 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
 
 from crm.accounts.email_change import request_email_change
+from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
 from crm.join.services import can_renew_now, renewal_period_label
 from crm.members_area import services
-from crm.members_area.forms import EMAIL_CONSENT_WORDING, ContactDetailsForm, EmailPreferencesForm
+from crm.members_area.forms import (
+    PREFERENCE_FIELDS,
+    PREFERENCE_WORDING,
+    ContactDetailsForm,
+    EmailPreferencesForm,
+)
 
 bp = Blueprint("members_area", __name__, url_prefix="/account")
 
@@ -157,17 +163,21 @@ def _reauthenticate():  # type: ignore[no-untyped-def]
 @login_required
 def email_preferences():  # type: ignore[no-untyped-def]
     contact = own_contact()
-    form = EmailPreferencesForm(data={"email_updates": contact.email_consent})
+    state = consent.current_state(contact.id)
+    form = EmailPreferencesForm(data={name: state[pair] for pair, name in PREFERENCE_FIELDS.items()})
     if request.method == "POST":
         if not form.validate_on_submit():
-            return render_template("members_area/email_preferences.html", form=form), 400
-        changed = services.set_email_consent(contact, bool(form.email_updates.data), wording=EMAIL_CONSENT_WORDING)
+            return render_template("members_area/email_preferences.html", form=form, labels=_labels()), 400
+        changed = services.set_preferences(contact, form.choices(), PREFERENCE_WORDING)
         db.session.commit()
         if changed:
-            flash("You will get our email updates." if contact.email_consent else "We will not send you email updates.",
-                  "success")
+            flash("Your preferences are saved.", "success")
         return redirect(url_for(".account"))
-    return render_template("members_area/email_preferences.html", form=form)
+    return render_template("members_area/email_preferences.html", form=form, labels=_labels())
+
+
+def _labels() -> dict[str, str]:
+    return {**consent.CHANNEL_LABELS, **consent.PURPOSE_LABELS}
 
 
 # Importing the modules registers their views on `bp`.

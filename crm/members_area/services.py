@@ -16,7 +16,8 @@ from sqlalchemy.orm import selectinload
 from crm.accounts.models import User
 from crm.audit.services import record
 from crm.billing.models import Payment
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration
+from crm.contacts import consent
+from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
@@ -220,27 +221,18 @@ def update_contact_details(
     return changed
 
 
-def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: str = "account") -> bool:
-    """Record a change of the email-updates consent; returns False when nothing changed."""
-    if contact.email_consent == granted:
-        return False
-    now = utcnow()
-    db.session.add(
-        Consent(
-            contact_id=contact.id,
-            kind="email_updates",
-            granted=granted,
-            wording=wording,
-            source=source,
-            confirmed_at=now,
-            created_at=now,
-        )
+def set_preferences(contact: Contact, choices: dict[tuple[str, str], bool], wording: dict[tuple[str, str], str]) -> int:
+    """The account page's boxes, each a consent record where it changed. Returns how many changed."""
+    return sum(
+        consent.record_consent(contact, channel, purpose, granted, source="account", wording=wording[(channel, purpose)])
+        is not None
+        for (channel, purpose), granted in choices.items()
     )
-    contact.email_consent = granted
-    contact.email_consent_at = now
-    contact.email_consent_source = source
-    db.session.flush()
-    return True
+
+
+def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: str = "account") -> bool:
+    """Record a change of the email news consent; returns False when nothing changed."""
+    return consent.record_consent(contact, "email", "news", granted, source=source, wording=wording) is not None
 
 
 # --- Gift Aid -------------------------------------------------------------------------------

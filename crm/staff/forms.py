@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
 
+from crm.audiences.filters import SOURCES as CONTACT_SOURCES
 from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
 from crm.core.money import parse_money
 from crm.core.types import utcnow
@@ -56,6 +57,8 @@ class MemberFilterForm(FilterForm):
     joined_to = DateField("Joined to", validators=[Optional()])
     gift_aid = SelectField("Gift Aid declared", choices=YES_NO, validators=[Optional()])
     consent = SelectField("Email consent", choices=YES_NO, validators=[Optional()])
+    source = SelectField("Came to us through", choices=[ANY] + [SelectChoice(s, s.capitalize()) for s in CONTACT_SOURCES],
+                         validators=[Optional()])  # fmt: skip
     sort = SelectField("Sort by", choices=MEMBER_SORTS, default="name", validators=[Optional()])
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.audit.services import record
-from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
+from crm.contacts import consent as consents_module
+from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -30,15 +31,16 @@ from crm.staff.search import batch_indexing
 
 FIELDS = (
     "email", "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode",
-    "country", "phone", "plan", "status", "joined", "paid_through", "email_consent", "gift_aid", "notes",
+    "country", "phone", "plan", "status", "joined", "paid_through", "email_consent", "appeals_consent",
+    "gift_aid", "notes",
 )  # fmt: skip
 LABELS = {
     "email": "Email", "title": "Title", "first_name": "First name", "last_name": "Last name",
     "address_line1": "Address line 1", "address_line2": "Address line 2", "town": "Town or city",
     "postcode": "Postcode", "country": "Country", "phone": "Phone", "plan": "Plan (slug or name)",
     "status": "Membership status", "joined": "Joined (date)", "paid_through": "Paid through (date)",
-    "email_consent": "Email updates consent (yes/no)", "gift_aid": "Gift Aid declaration (yes/no)",
-    "notes": "Notes (kept as a staff note)",
+    "email_consent": "Email updates consent (yes/no)", "appeals_consent": "Email appeals consent (yes/no)",
+    "gift_aid": "Gift Aid declaration (yes/no)", "notes": "Notes (kept as a staff note)",
 }  # fmt: skip
 #: Header spellings recognised when guessing the mapping (compared without spaces, _ or -).
 ALIASES = {
@@ -57,6 +59,7 @@ ALIASES = {
     "joined": ("joined", "joindate", "joinedon", "membersince", "datejoined", "startdate"),
     "paid_through": ("paidthrough", "paiduntil", "expires", "expiry", "expirydate", "renewaldate", "enddate"),
     "email_consent": ("emailconsent", "consent", "emailupdates", "optin", "newsletter"),
+    "appeals_consent": ("appealsconsent", "emailappeals", "appeals", "fundraisingconsent"),
     "gift_aid": ("giftaid", "giftaiddeclaration", "giftaided"),
     "notes": ("notes", "note", "comments", "comment", "remarks"),
 }
@@ -215,6 +218,7 @@ class CleanRow:
     email: str
     values: dict[str, str]  #: contact fields present (non-blank) in the file
     consent: bool | None = None
+    appeals: bool | None = None
     gift_aid: bool = False
     plan_id: int | None = None
     status: str | None = None
@@ -264,6 +268,8 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
     row = CleanRow(line=line, email=email, values=values, note=raw.get("notes", ""))
     if raw.get("email_consent"):
         row.consent = _yes_no(raw["email_consent"], "email consent")
+    if raw.get("appeals_consent"):
+        row.appeals = _yes_no(raw["appeals_consent"], "appeals consent")
     if raw.get("gift_aid"):
         row.gift_aid = _yes_no(raw["gift_aid"], "gift aid")
     for name in ("joined", "paid_through"):
@@ -404,12 +410,17 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
         consents += [(result[r["email"]][0], True) for r in new_rows if r["email_consent"]]
     _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
                  updates, bump_version=True)  # fmt: skip
-    if consents:
-        db.session.execute(insert(Consent.__table__), [
-            {"contact_id": cid, "kind": "email_updates", "granted": granted, "source": "import",
-             "wording": f"Imported from {source_name}"[:1000], "confirmed_at": now, "created_at": now}
-            for cid, granted in consents
-        ])  # fmt: skip
+    # The history and current state go through the consent module (the contact rows above carry
+    # the email-news column it would set, written in the same bulk statement for speed).
+    consents_module.record_imported([(cid, "email", "news", granted) for cid, granted in consents],
+                            wording=f"Imported from {source_name}", at=now)  # fmt: skip
+    appeals = {result[r.email][0]: r.appeals for r in rows if r.appeals is not None}
+    if appeals:
+        now_on = consents_module.granted_among(list(appeals), "email", "appeals")
+        consents_module.record_imported(
+            [(cid, "email", "appeals", g) for cid, g in appeals.items() if g != (cid in now_on)],
+            wording=f"Imported from {source_name}", at=now,
+        )  # fmt: skip
     return result
 
 

@@ -59,6 +59,7 @@ def member_filters_from_request() -> tuple[forms.MemberFilterForm, MemberFilters
         joined_to=ok(form.joined_to),
         gift_aid=yes_no.get(ok(form.gift_aid) or ""),
         consent=yes_no.get(ok(form.consent) or ""),
+        source=ok(form.source) or "",
         sort=ok(form.sort) or "name",
     )
     return form, filters

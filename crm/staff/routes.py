@@ -9,7 +9,10 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 # Importing the modules registers their views on `bp`.
 from crm.events import staff_views  # noqa: E402,F401  (the events domain's staff pages)
 from crm.staff import (  # noqa: E402,F401
+    audiences_admin,
     audit_views,
+    campaigns_admin,
+    contact_marketing,
     dashboard,
     gift_aid,
     imports,

@@ -226,6 +226,8 @@ class MemberFilters:
     joined_to: date | None = None
     gift_aid: bool | None = None
     consent: bool | None = None
+    #: How they came to us (Contact.source): join, donate, subscribe, import, staff...
+    source: str = ""
     sort: str = "name"
 
     def describe(self) -> dict[str, str]:
@@ -274,6 +276,8 @@ def apply_contact_filters(stmt: Select[Any], filters: MemberFilters) -> Select[A
         stmt = stmt.where(gift_aid_declared() if filters.gift_aid else ~gift_aid_declared())
     if filters.consent is not None:
         stmt = stmt.where(Contact.email_consent.is_(filters.consent))
+    if filters.source:
+        stmt = stmt.where(Contact.source == filters.source)
     return stmt
 
 
@@ -321,6 +325,8 @@ def apply_member_filters(stmt: Select[Any], filters: MemberFilters, *, grouped: 
         stmt = stmt.where(gift_aid_declared() if filters.gift_aid else ~gift_aid_declared())
     if filters.consent is not None:
         stmt = stmt.where(Contact.email_consent.is_(filters.consent))
+    if filters.source:
+        stmt = stmt.where(Contact.source == filters.source)
     return stmt
 
 

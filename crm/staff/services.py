@@ -19,7 +19,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm.audit.services import record
 from crm.billing.models import Payment, Refund
-from crm.contacts.models import Consent, Contact, Note
+from crm.campaigns import services as campaign_services
+from crm.contacts import consent, tags
+from crm.contacts.models import Contact, Note
 from crm.extensions import db
 from crm.memberships.models import CURRENT_STATUSES, Membership, Plan
 
@@ -125,11 +127,9 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
         raise StaffActionError("Only an admin can change an admin's sign-in email.")
     before = contact_snapshot(contact)
     for name in CONTACT_FIELDS:
-        if name in data:
+        if name in data and name != "email_consent":
             value = data[name]
-            if name == "email_consent":
-                value = bool(value)
-            elif value is None:
+            if value is None:
                 value = ""
             elif isinstance(value, str):
                 value = value.strip()
@@ -137,21 +137,9 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
     contact.email = email
     contact.postcode = (contact.postcode or "").upper()
     contact.country = (contact.country or "GB").upper()
-    if before["email_consent"] != contact.email_consent:
-        from crm.core.types import utcnow
-
-        contact.email_consent_at = utcnow()
-        contact.email_consent_source = "staff"
-        db.session.add(
-            Consent(
-                contact_id=contact.id,
-                kind="email_updates",
-                granted=contact.email_consent,
-                wording="Recorded by staff",
-                source="staff",
-                confirmed_at=utcnow() if contact.email_consent else None,
-            )
-        )
+    if "email_consent" in data:
+        consent.record_consent(contact, "email", "news", bool(data["email_consent"]), source="staff",
+                               wording="Recorded by staff", by=actor)  # fmt: skip
     after = contact_snapshot(contact)
     changed = {k for k in after if after[k] != before[k]}
     if not changed:
@@ -558,10 +546,9 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
     for name, value in fill.items():
         if value and not getattr(kept, name):
             setattr(kept, name, value)
-    if other.email_consent and not kept.email_consent:
-        kept.email_consent = True
-        kept.email_consent_at = other.email_consent_at
-        kept.email_consent_source = other.email_consent_source
+    consent.carry_over(kept, other, by=actor)
+    tags.carry_over(kept, other)
+    campaign_services.release_duplicate(kept.id, other.id)
     db.session.flush()
     moved: dict[str, int] = {}
     for table, column in links:

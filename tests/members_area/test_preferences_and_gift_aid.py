@@ -72,3 +72,21 @@ def test_member_cannot_cancel_another_members_declaration(client, active_member,
     assert response.status_code == 404
     db.session.expire_all()
     assert db.session.get(GiftAidDeclaration, theirs.id).cancelled_at is None
+
+
+def test_my_email_preferences_change_each_channel_and_purpose_in_plain_words(client, active_member):
+    from crm.contacts import consent
+
+    sign_in(client, active_member)
+    token = csrf_token(client, "/account/email-preferences")
+    page = client.get("/account/email-preferences").get_data(as_text=True)
+    assert "My email preferences" in page and "Text messages (SMS)" in page and "fundraising appeals" in page
+    client.post("/account/email-preferences", data={"csrf_token": token, "email_appeals": "y", "post_news": "y"})
+    state = consent.current_state(active_member.contact_id)
+    assert state[("email", "appeals")] and state[("post", "news")] and not state[("email", "news")]
+    records = db.session.scalars(select(Consent).where(Consent.contact_id == active_member.contact_id)).all()
+    assert {(c.channel, c.purpose, c.granted, c.source) for c in records} == {
+        ("email", "appeals", True, "account"), ("post", "news", True, "account")}
+    client.post("/account/email-preferences", data={"csrf_token": token, "post_news": "y"})  # appeals by email withdrawn
+    assert not consent.current_state(active_member.contact_id)[("email", "appeals")]
+    assert len(db.session.scalars(select(Consent).where(Consent.contact_id == active_member.contact_id)).all()) == 3

@@ -17,7 +17,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
+from crm.audiences import services as audience_services
 from crm.billing.models import GiftAidClaim, Payment
+from crm.campaigns import services as campaign_services
 from crm.contacts.models import Note
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
@@ -125,8 +127,12 @@ def world(app: Flask) -> World:
         status="sent",
     )
     db.session.add(message)
+    audience = audience_services.save_audience("Everyone", {}, actor=w.users["staff"])
+    campaign = campaign_services.save_draft(None, subject="Hello", preheader="", body="Hi", purpose="news",
+                                            audience_id=audience.id, post_id=None, actor=w.users["staff"])  # fmt: skip
     db.session.commit()
     w.ids.update(_events_world())
+    w.ids.update(audience=audience.id, campaign=campaign.id)
     w.ids.update(
         post=post.id,
         post_slug=post.slug,
@@ -174,6 +180,8 @@ def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
         "place_id": world.ids["place"],
         "motion_id": world.ids["motion"],
         "calendar": "google",
+        "audience_id": world.ids["audience"],
+        "campaign_id": world.ids["campaign"],
         "token": "not-a-real-token-" + "x" * 20,
         "filename": "css/site.css",
         "extension": "json",
@@ -190,7 +198,7 @@ def build_url(world: World, rule: Any, *, owner: str = "b") -> str:
 
 #: POST routes that cannot carry a CSRF token, each authenticated another way: Stripe's signed
 #: webhook, and RFC 8058 one-click unsubscribe (a mail client POSTs it; the unguessable token is the key).
-CSRF_EXEMPT_RULES = {"/stripe/webhook", "/email/unsubscribe/<token>/one-click"}
+CSRF_EXEMPT_RULES = {"/stripe/webhook", "/email/unsubscribe/<token>/one-click", "/email/webhooks/mailgun"}
 
 
 def state_changing_rules(app: Flask) -> list[Any]:

@@ -75,11 +75,26 @@ STAFF_PERMISSIONS = {
     "staff.agm_voting_window": "events",
     "staff.agm_staff_vote": "events",
     "staff.agm_publish_results": "events",
+    "staff.audiences": "audiences",
+    "staff.audiences_count": "audiences",
+    "staff.audience": "audiences",
+    "staff.audience_export": "export",
+    "staff.audience_tag": "audiences",
+    "staff.audience_delete": "audiences",
+    "staff.campaigns": "campaigns",
+    "staff.campaign_new": "campaigns",
+    "staff.campaign_edit": "campaigns",
+    "staff.campaign_test": "campaigns",
+    "staff.campaign_confirm": "campaigns.send",
+    "staff.campaign_report": "campaigns",
+    "staff.suppressions": "members.edit",
+    "staff.member_consent": "members.edit",
+    "staff.member_tag": "members.edit",
 }
 
 #: Who may do what, written out independently of crm.core.permissions (the test's own matrix).
 ROLE_MATRIX = {
-    "editor": {"news"},
+    "editor": {"news", "campaigns"},
     "staff": {
         "news",
         "dashboard",
@@ -93,6 +108,9 @@ ROLE_MATRIX = {
         "audit",
         "pages",
         "events",
+        "audiences",
+        "campaigns",
+        "campaigns.send",
     },
     "admin": {
         "news",
@@ -110,6 +128,9 @@ ROLE_MATRIX = {
         "refunds",
         "users",
         "events",
+        "audiences",
+        "campaigns",
+        "campaigns.send",
     },
 }
 

@@ -1,0 +1,1 @@
+"""Saved audiences: a named filter over contacts, kept as validated JSON and re-run when used."""

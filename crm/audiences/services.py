@@ -1,0 +1,88 @@
+"""Saving, using and deleting audiences. Services flush; the route or command commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from crm.audiences import filters as audience_filters
+from crm.audiences.models import Audience
+from crm.audit.services import record
+from crm.contacts import tags
+from crm.contacts.models import Contact
+from crm.extensions import db
+
+EXPORT_COLUMNS = ["id", "email", "first_name", "last_name", "postcode", "source"]
+
+
+class AudienceError(ValueError):
+    """A name or filter that cannot be saved."""
+
+
+def save_audience(name: str, raw_filter: Any, *, actor: Any, audience: Audience | None = None) -> Audience:
+    """Create (or rename and re-filter) a saved audience. The filter is cleaned against the allow-list."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > 100:
+        raise AudienceError("Give the audience a name of up to 100 characters.")
+    try:
+        cleaned = audience_filters.clean(raw_filter)
+    except audience_filters.FilterError as error:
+        raise AudienceError(f"That filter cannot be used: {error}.") from error
+    clash = db.session.scalar(select(Audience.id).where(func.lower(Audience.name) == name.lower()))
+    if clash is not None and (audience is None or clash != audience.id):
+        raise AudienceError("Another audience already has that name.")
+    if audience is None:
+        audience = Audience(name=name, filters=cleaned, created_by_id=getattr(actor, "id", None))
+        db.session.add(audience)
+    else:
+        audience.name, audience.filters = name, cleaned
+    db.session.flush()
+    record("audience.save", target_type="audience", target_id=audience.id, after={"name": name, "filters": cleaned},
+           actor=actor)  # fmt: skip
+    return audience
+
+
+def count(audience: Audience) -> int:
+    """Re-evaluated now: the audience is its filter, not a frozen list."""
+    return audience_filters.count(audience_filters.clean(audience.filters))
+
+
+def delete_audience(audience: Audience, *, actor: Any) -> int:
+    """Delete it; a campaign scheduled for it is stopped with the reason. Returns campaigns stopped."""
+    from crm.campaigns.models import Campaign
+
+    stopped = db.session.execute(
+        update(Campaign)
+        .where(Campaign.audience_id == audience.id, Campaign.status.in_(("scheduled", "sending")))
+        .values(
+            status="stopped", stop_reason=f"Its audience “{audience.name}” was deleted before it was sent."
+        )
+    ).rowcount
+    db.session.execute(update(Campaign).where(Campaign.audience_id == audience.id).values(audience_id=None))
+    record("audience.delete", target_type="audience", target_id=audience.id, before={"name": audience.name},
+           after={"campaigns_stopped": stopped}, actor=actor)  # fmt: skip
+    db.session.delete(audience)
+    db.session.flush()
+    return int(stopped or 0)
+
+
+def tag_audience(audience: Audience, tag_name: str, *, actor: Any) -> int:
+    """Add a tag to everyone the audience matches now. Returns how many got it."""
+    tag = tags.get_or_create(tag_name)
+    added = tags.add_tag_to_many(audience_filters.contact_ids(audience_filters.clean(audience.filters)), tag)
+    record("audience.tag", target_type="audience", target_id=audience.id, after={"tag": tag.name, "added": added},
+           actor=actor)  # fmt: skip
+    return added
+
+
+def export_lines(audience: Audience, *, actor: Any) -> Iterator[str]:
+    """The audience as CSV (formula-safe, like the staff member export); the export is audited."""
+    from crm.staff.exports import csv_lines
+
+    conditions = audience_filters.conditions(audience_filters.clean(audience.filters))
+    stmt = select(*(getattr(Contact, c) for c in EXPORT_COLUMNS)).where(*conditions).order_by(Contact.id)
+    rows = db.session.execute(stmt.execution_options(yield_per=2000))
+    record("audience.export", target_type="audience", target_id=audience.id, actor=actor)
+    return csv_lines(EXPORT_COLUMNS, rows)

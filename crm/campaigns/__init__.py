@@ -1,0 +1,1 @@
+"""Email campaigns: compose, test, confirm, send (resumably, on the job queue) and report."""

@@ -1,0 +1,303 @@
+"""Consent per channel and purpose: the one module that reads and writes it.
+
+Every change is a new `Consent` row (never overwritten): the wording shown, where it was given,
+when and by whom. The current state per channel and purpose is kept beside it in
+`ContactConsent`, and the email "news" state also in `Contact.email_consent` (the older filters
+and exports read it). A subscribe-form grant counts only once its emailed link is confirmed.
+Transactional mail never asks this module; marketing mail always does (crm.email.services).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+
+from crm.contacts.models import Consent, Contact, ContactConsent, Suppression
+from crm.core.types import utcnow
+from crm.extensions import db
+
+CHANNELS = ("email", "post", "phone", "sms")
+PURPOSES = ("news", "appeals")
+CHANNEL_LABELS = {"email": "Email", "post": "Post", "phone": "Phone calls", "sms": "Text messages (SMS)"}
+PURPOSE_LABELS = {"news": "News and updates", "appeals": "Fundraising appeals"}
+#: Where a consent was given (or withdrawn).
+SOURCES = ("join", "donate", "subscribe", "account", "staff_phone", "staff", "import", "unsubscribe_link",
+           "list_unsubscribe", "erasure", "merge", "seed")  # fmt: skip
+
+_WORDING = {
+    "news": "Yes, send me news and campaign updates from {org} by {channel}. I can stop them at any time.",
+    "appeals": "Yes, send me fundraising appeals from {org} by {channel}. I can stop them at any time.",
+}
+_CHANNEL_WORDS = {"email": "email", "post": "post", "phone": "phone", "sms": "text message"}
+
+
+class ConsentError(ValueError):
+    """An unknown channel or purpose."""
+
+
+def wording(purpose: str, org: str, channel: str = "email") -> str:
+    """The exact sentence shown beside a tick box for this purpose and channel."""
+    _check(channel, purpose)
+    return _WORDING[purpose].format(org=org, channel=_CHANNEL_WORDS[channel])
+
+
+def _check(channel: str, purpose: str) -> None:
+    if channel not in CHANNELS or purpose not in PURPOSES:
+        raise ConsentError(f"unknown consent {channel}/{purpose}")
+
+
+def current_state(contact_id: int) -> dict[tuple[str, str], bool]:
+    """(channel, purpose) -> granted, for every pair (False where nothing was ever recorded)."""
+    state = {(c, p): False for c in CHANNELS for p in PURPOSES}
+    rows = db.session.execute(
+        select(ContactConsent.channel, ContactConsent.purpose, ContactConsent.granted).where(
+            ContactConsent.contact_id == contact_id
+        )
+    )
+    for channel, purpose, granted in rows:
+        state[(channel, purpose)] = bool(granted)
+    return state
+
+
+def has_consent(contact_id: int, channel: str, purpose: str) -> bool:
+    _check(channel, purpose)
+    return bool(
+        db.session.scalar(
+            select(ContactConsent.granted).where(
+                ContactConsent.contact_id == contact_id,
+                ContactConsent.channel == channel,
+                ContactConsent.purpose == purpose,
+            )
+        )
+    )
+
+
+def granted_among(contact_ids: list[int], channel: str, purpose: str) -> set[int]:
+    """Which of these contacts currently consent (one query per 5,000 ids, for the import)."""
+    found: set[int] = set()
+    for start in range(0, len(contact_ids), 5000):
+        found.update(
+            db.session.scalars(
+                select(ContactConsent.contact_id).where(
+                    ContactConsent.contact_id.in_(contact_ids[start : start + 5000]),
+                    ContactConsent.channel == channel, ContactConsent.purpose == purpose,
+                    ContactConsent.granted.is_(True),
+                )
+            )
+        )  # fmt: skip
+    return found
+
+
+def history(contact_id: int) -> list[Consent]:
+    """Every record, newest first (the contact's page and the subject-access export show them)."""
+    return list(db.session.scalars(select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.id.desc())))
+
+
+def _set_current(contact: Contact, channel: str, purpose: str, granted: bool, consent: Consent, at: datetime) -> None:
+    row = db.session.get(ContactConsent, (contact.id, channel, purpose))
+    if row is None:
+        db.session.add(
+            ContactConsent(
+                contact_id=contact.id, channel=channel, purpose=purpose, granted=granted, consent_id=consent.id,
+                changed_at=at,
+            )
+        )
+    else:
+        row.granted, row.consent_id, row.changed_at = granted, consent.id, at
+    if (channel, purpose) == ("email", "news"):
+        contact.email_consent = granted
+        contact.email_consent_at = at
+        contact.email_consent_source = consent.source
+
+
+def record_consent(
+    contact: Contact,
+    channel: str,
+    purpose: str,
+    granted: bool,
+    *,
+    source: str,
+    wording: str,
+    by: Any = None,
+    confirmed: bool = True,
+    at: datetime | None = None,
+) -> Consent | None:
+    """Record a consent given or withdrawn. Returns the new record, or None when the state is
+    already that (nothing is written). An unconfirmed grant (`confirmed=False`, the subscribe
+    form's double opt-in) is always written and changes nothing until `confirm_pending`. Flushes."""
+    _check(channel, purpose)
+    now = at or utcnow()
+    if confirmed and has_consent(contact.id, channel, purpose) == granted:
+        return None
+    consent = Consent(
+        contact_id=contact.id,
+        kind=f"{channel}_{purpose}",
+        channel=channel,
+        purpose=purpose,
+        granted=granted,
+        wording=wording,
+        source=source,
+        recorded_by_id=getattr(by, "id", None),
+        confirmed_at=now if confirmed else None,
+        created_at=now,
+    )
+    db.session.add(consent)
+    db.session.flush()
+    if confirmed:
+        _set_current(contact, channel, purpose, granted, consent, now)
+        db.session.flush()
+    return consent
+
+
+def record_choices(
+    contact: Contact,
+    choices: dict[tuple[str, str], bool],
+    *,
+    source: str,
+    org: str,
+    by: Any = None,
+    confirmed: bool = True,
+) -> list[Consent]:
+    """Record each (channel, purpose) -> granted choice from a form, with that form's wording."""
+    written = []
+    for (channel, purpose), granted in choices.items():
+        consent = record_consent(
+            contact, channel, purpose, granted, source=source, wording=wording(purpose, org, channel), by=by,
+            confirmed=confirmed,
+        )
+        if consent is not None:
+            written.append(consent)
+    return written
+
+
+def confirm_pending(contact: Contact, source: str) -> int:
+    """The subscriber clicked the emailed link: their unconfirmed grants from `source` count now."""
+    now = utcnow()
+    pending = list(
+        db.session.scalars(
+            select(Consent)
+            .where(Consent.contact_id == contact.id, Consent.source == source, Consent.confirmed_at.is_(None))
+            .order_by(Consent.id)
+        )
+    )
+    for consent in pending:
+        consent.confirmed_at = now
+        _set_current(contact, consent.channel, consent.purpose, consent.granted, consent, now)
+    db.session.flush()
+    return len(pending)
+
+
+def withdraw(contact: Contact, channel: str, purposes: Iterable[str], *, source: str, wording: str,
+             by: Any = None) -> list[Consent]:  # fmt: skip
+    """Withdraw `purposes` on `channel` (one click on an unsubscribe link, the account page)."""
+    written = []
+    for purpose in purposes:
+        consent = record_consent(contact, channel, purpose, False, source=source, wording=wording, by=by)
+        if consent is not None:
+            written.append(consent)
+    return written
+
+
+def withdraw_everything(contact: Contact, *, source: str, wording: str, by: Any = None) -> int:
+    """Every channel and purpose off (erasure). Returns how many records were written."""
+    count = 0
+    for (channel, purpose), granted in current_state(contact.id).items():
+        if granted:
+            record_consent(contact, channel, purpose, False, source=source, wording=wording, by=by)
+            count += 1
+    return count
+
+
+def carry_over(kept: Contact, other: Contact, *, by: Any = None) -> None:
+    """Merging duplicates: a consent the duplicate gave and the kept contact lacks comes across."""
+    mine = current_state(kept.id)
+    for pair, granted in current_state(other.id).items():
+        if granted and not mine[pair]:
+            record_consent(kept, *pair, True, source="merge", wording=f"Carried over from merged contact {other.id}",
+                           by=by)  # fmt: skip
+    # The duplicate's history moves with the merge; its current state would clash with the kept one's.
+    db.session.execute(delete(ContactConsent).where(ContactConsent.contact_id == other.id))
+    db.session.flush()
+
+
+def record_imported(rows: Iterable[tuple[int, str, str, bool]], *, wording: str, at: datetime) -> int:
+    """Bulk version for the import: (contact id, channel, purpose, granted) rows, source "import".
+
+    The caller has already left out rows whose state would not change. Two statements per pair
+    of (channel, purpose) whatever the row count, so a 100,000-row import stays fast."""
+    rows = list(rows)
+    current = ContactConsent.__table__
+    for (ch, pu), ids in _ids_by_pair(rows).items():
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            db.session.execute(
+                delete(current).where(current.c.channel == ch, current.c.purpose == pu, current.c.contact_id.in_(chunk))
+            )
+    return _insert_bulk(rows, source="import", wording=wording, at=at)
+
+
+def record_for_new_contacts(
+    rows: Iterable[tuple[int, str, str, bool]], *, source: str, wording: str, at: datetime
+) -> int:
+    """Bulk consent for contacts inserted in this same transaction (`flask crm seed-bench`):
+    a history row and a current-state row each, so audiences and campaigns reach them as they
+    reach everyone else. They have no current state yet, so nothing is replaced. Flushes."""
+    return _insert_bulk(list(rows), source=source, wording=wording, at=at)
+
+
+def _ids_by_pair(rows: list[tuple[int, str, str, bool]]) -> dict[tuple[str, str], list[int]]:
+    by_pair: dict[tuple[str, str], list[int]] = {}
+    for cid, ch, pu, _ in rows:
+        _check(ch, pu)
+        by_pair.setdefault((ch, pu), []).append(cid)
+    return by_pair
+
+
+def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording: str, at: datetime) -> int:
+    """One INSERT of history rows and one of current-state rows, whatever the row count."""
+    if not rows:
+        return 0
+    _ids_by_pair(rows)
+    db.session.execute(
+        insert(Consent.__table__),
+        [
+            {"contact_id": cid, "kind": f"{ch}_{pu}", "channel": ch, "purpose": pu, "granted": granted,
+             "source": source, "wording": wording[:1000], "confirmed_at": at, "created_at": at}
+            for cid, ch, pu, granted in rows
+        ],
+    )  # fmt: skip
+    db.session.execute(
+        insert(ContactConsent.__table__),
+        [{"contact_id": cid, "channel": ch, "purpose": pu, "granted": g, "changed_at": at} for cid, ch, pu, g in rows],
+    )
+    return len(rows)
+
+
+# --- suppression: no marketing mail at all to these addresses ----------------------------------
+
+
+def is_suppressed(email: str) -> bool:
+    return db.session.scalar(select(Suppression.id).where(Suppression.email == email.strip().lower())) is not None
+
+
+def suppress(email: str, reason: str, *, detail: str = "", by: Any = None) -> Suppression | None:
+    """Add an address to the suppression list; None when it is already there. Flushes."""
+    address = email.strip().lower()
+    if not address or is_suppressed(address):
+        return None
+    row = Suppression(email=address, reason=reason, detail=detail[:2000], created_by_id=getattr(by, "id", None))
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def may_receive_marketing(contact: Contact, purpose: str) -> bool:
+    """Marketing email only with a current email consent for `purpose` and an unsuppressed address."""
+    return (
+        contact.erased_at is None
+        and has_consent(contact.id, "email", purpose)
+        and not is_suppressed(contact.email)
+    )
