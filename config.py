@@ -20,6 +20,12 @@ SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
 SANDBOX_API_BASE = "http://127.0.0.1:12111"
 
+#: The demo organisation (fictional: a UK solidarity group for the fictional Republic of
+#: Serranía). Production refuses to start with any of these.
+DEMO_ORG_NAME = "Serranía Solidarity Network UK"
+DEMO_ORG_ADDRESS = "Unit 4, 12 Example Street, London N1 0AA"
+DEMO_CHARITY_NUMBER = "1234567"
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -68,9 +74,11 @@ class Config:
         self.DEBUG = False
         self.TESTING = False
 
-        self.ORG_NAME = _env("ORG_NAME", "Justice for Colombia Campaign")
-        self.ORG_ADDRESS = _env("ORG_ADDRESS", "Unit 4, 12 Example Street, London N1 0AA")
-        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", "1234567")
+        self.ORG_NAME = _env("ORG_NAME", DEMO_ORG_NAME)
+        self.ORG_ADDRESS = _env("ORG_ADDRESS", DEMO_ORG_ADDRESS)
+        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_CHARITY_NUMBER)
+        #: The organisation's clock: every time shown or typed is on it; stored times are UTC.
+        self.TIMEZONE = _env("TIMEZONE", "Europe/London")
         self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
 
         self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
@@ -96,6 +104,8 @@ class Config:
         self.MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", True)
         self.MAIL_DEFAULT_SENDER = _env("MAIL_DEFAULT_SENDER", "membership@example.org")
         self.MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
+        #: Whether the mail server delivers internationalised addresses (RFC 6531, josé@example.org).
+        self.MAIL_SMTPUTF8 = _env_bool("MAIL_SMTPUTF8", True)
 
         self.REDIS_URL = _env("REDIS_URL")
 
@@ -167,7 +177,7 @@ class TestConfig(Config):
         self.MAIL_SERVER = None
         self.REDIS_URL = None
         self.BASE_URL = "http://crm.test"
-        self.ORG_NAME = "Justice for Colombia Campaign"
+        self.ORG_NAME = DEMO_ORG_NAME
 
 
 class ProductionConfig(Config):

@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
+from crm.i18n import current_language
 from crm.extensions import login_manager
 from crm.news import services
 
@@ -19,7 +20,10 @@ bp = Blueprint("news", __name__)
 def index():  # type: ignore[no-untyped-def]
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     reader = services.reader_for(current_user)
-    found, news_list = services.news_list_cache.get((page, reader.teaser), lambda: _news_list(page, reader.teaser))
+    language = current_language()
+    found, news_list = services.news_list_cache.get(
+        (page, reader.teaser, language), lambda: _news_list(page, reader.teaser)
+    )
     if page > 1 and not found:
         abort(404)
     key = (page, reader.teaser, menu_for(current_user))

@@ -83,7 +83,7 @@ def test_payment_history_and_printable_receipt(client, active_member):
     receipt = client.get(f"/account/payments/{payment.id}/receipt")
     html = receipt.get_data(as_text=True)
     assert receipt.status_code == 200
-    assert "Justice for Colombia Campaign" in html
+    assert "Serranía Solidarity Network UK" in html
     assert "Registered charity number" in html
     assert "£36.00" in html and "Card" in html
     assert "Covered by your Gift Aid declaration" in html
