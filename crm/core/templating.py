@@ -13,8 +13,7 @@ from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from crm.core.cache import ProcessCache
-from crm.i18n import current_language
-from crm.i18n import formatting
+from crm.i18n import current_language, formatting
 
 # Dates, times and money follow the page's language and the UK clock (crm.i18n.formatting); the
 # names stay importable from here.

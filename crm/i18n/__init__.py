@@ -9,11 +9,11 @@ Accept-Language, then English. An email to a contact is rendered in their prefer
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel
 
 from crm.i18n import formatting
-from crm.i18n.languages import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGES, normalise_language
+from crm.i18n.languages import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGE_NAMES, LANGUAGES, normalise_language
 
 babel = Babel()
 
@@ -23,7 +23,10 @@ _PREFERENCE_KEY = "lang_pref"
 
 
 def select_locale() -> str:
-    """The language of this request (see the module docstring for the order)."""
+    """The language of this request (see the module docstring for the order); English outside
+    a request (commands, jobs) unless an email is being rendered for someone."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
     chosen = normalise_language(request.cookies.get(LANGUAGE_COOKIE))
     if chosen:
         return chosen
@@ -70,6 +73,9 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.add_extension("jinja2.ext.i18n")
     formatting.init_app(app)
+    from crm.i18n.content import in_current_language
+
+    app.jinja_env.filters["in_language"] = in_current_language
 
     from crm.i18n.routes import bp
 
@@ -77,5 +83,5 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_language() -> dict[str, object]:
-        return {"current_language": current_language, "languages": LANGUAGES}
+        return {"current_language": current_language, "languages": LANGUAGES, "language_names": LANGUAGE_NAMES}
 

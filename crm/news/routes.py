@@ -9,8 +9,9 @@ from flask_login import current_user
 
 from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
-from crm.i18n import current_language
 from crm.extensions import login_manager
+from crm.i18n import current_language
+from crm.i18n.languages import normalise_language
 from crm.news import services
 
 bp = Blueprint("news", __name__)
@@ -47,6 +48,7 @@ def feed():  # type: ignore[no-untyped-def]
         feed_updated=services.atom_time(updated),
         iso=services.atom_time,
         entry_updated=services.entry_updated,
+        language=_asked_language(),
     )
     response = Response(xml, mimetype="application/atom+xml")
     response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
@@ -62,5 +64,14 @@ def post(slug: str):  # type: ignore[no-untyped-def]
     if not services.can_read(found, reader) and not reader.signed_in:
         return login_manager.unauthorized()
     return render_template(
-        "news/post.html", post=found, reader=reader, readable=services.can_read(found, reader)
+        "news/post.html",
+        post=found,
+        reader=reader,
+        readable=services.can_read(found, reader),
+        language=_asked_language(),
     )
+
+
+def _asked_language() -> str:
+    """`?lang=es` (the link to a post's other language) or the reader's language."""
+    return normalise_language(request.args.get("lang")) or current_language()
