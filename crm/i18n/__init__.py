@@ -10,10 +10,16 @@ Accept-Language, then English. An email to a contact is rendered in their prefer
 from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import Babel
+from flask_babel import Babel, refresh
 
 from crm.i18n import formatting
-from crm.i18n.languages import DEFAULT_LANGUAGE, LANGUAGE_COOKIE, LANGUAGE_NAMES, LANGUAGES, normalise_language
+from crm.i18n.languages import (
+    DEFAULT_LANGUAGE,
+    LANGUAGE_COOKIE,
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    normalise_language,
+)
 
 babel = Babel()
 
@@ -76,6 +82,10 @@ def init_app(app: Flask) -> None:
     from crm.i18n.content import in_current_language
 
     app.jinja_env.filters["in_language"] = in_current_language
+
+    # Flask-Babel keeps the locale on `g`, which outlives a request when an app context was
+    # already pushed (commands, tests): each request works its language out afresh.
+    app.before_request(refresh)
 
     from crm.i18n.routes import bp
 
