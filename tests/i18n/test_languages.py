@@ -61,7 +61,7 @@ def test_form_errors_are_in_the_page_language(client) -> None:  # type: ignore[n
 def test_an_email_is_written_in_the_recipients_language(app) -> None:  # type: ignore[no-untyped-def]
     contact = make_contact("jose@example.org", first_name="José", preferred_language="es")
     payment = SimpleNamespace(
-        kind="donation", amount=123450, currency="gbp", paid_at=datetime(2026, 7, 6, 23, 30, tzinfo=UTC)  # 00:30 on the 7th in London,
+        kind="donation", amount=123450, currency="gbp", paid_at=datetime(2026, 7, 6, 23, 30, tzinfo=UTC),  # 00:30 on the 7th in London
         method="card", id=7, gift_aid_eligible=False,
     )
     spanish = queue_email(contact.email, "receipt", {"contact": contact, "payment": payment}, contact_id=contact.id)
