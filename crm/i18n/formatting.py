@@ -67,11 +67,9 @@ def local_to_utc(value: datetime) -> datetime:
     """
     if value.tzinfo is not None:
         return value.astimezone(UTC)
-    aware = value.replace(tzinfo=local_zone(), fold=0)
-    back = aware.astimezone(UTC).astimezone(local_zone())
-    if back.replace(tzinfo=None) != value:  # a skipped local time: move it past the gap
-        aware = value.replace(tzinfo=local_zone(), fold=1)
-    return aware.astimezone(UTC)
+    # fold=0: the offset in force before the change, which reads 01:30 on the spring morning as
+    # 02:30 BST, and the autumn's repeated 01:30 as the first (BST) one.
+    return value.replace(tzinfo=local_zone(), fold=0).astimezone(UTC)
 
 
 def local_input_value(value: datetime | None) -> str:

@@ -10,8 +10,17 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español"}
 #: The cookie that keeps a reader's explicit choice (a year).
 LANGUAGE_COOKIE = "lang"
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
-#: For forms: (code, name) pairs.
-LANGUAGE_CHOICES = [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]
+
+
+#: How people write the languages in a spreadsheet column.
+_SPELLINGS = {"english": "en", "inglés": "en", "ingles": "en", "spanish": "es", "español": "es",
+              "espanol": "es", "castellano": "es"}  # fmt: skip
+
+
+def language_from_text(value: str) -> str | None:
+    """'es', 'Spanish', 'Español', 'castellano' -> 'es'; unknown -> None."""
+    text = (value or "").strip().lower()
+    return _SPELLINGS.get(text) or normalise_language(text)
 
 
 def normalise_language(value: str | None) -> str | None:

@@ -13,6 +13,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.core.money import format_money, parse_money
+from crm.i18n import current_language
+from crm.i18n.forms import LANGUAGE_CHOICES
 
 GIFT_AID_WORDING = (
     "I want to Gift Aid my donation and any donations I make in the future or have made in the "
@@ -134,6 +136,8 @@ class _AddressFields(_PersonFields):
     town = _text("Town or city", 100, what="Town or city", required="Enter your town or city.")
     postcode = _text("Postcode", 20, what="Postcode", required="Enter your postcode.")
     country = SelectField("Country", choices=COUNTRIES, default="GB")
+    #: The page's language unless they choose another: every email to them is written in it.
+    preferred_language = SelectField("Language for our emails", choices=LANGUAGE_CHOICES, default=current_language)
     phone = StringField(
         "Phone (optional)",
         filters=[_strip],

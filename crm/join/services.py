@@ -37,6 +37,7 @@ CONTACT_FIELDS = (
     "postcode",
     "country",
     "phone",
+    "preferred_language",
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.core.money import parse_money
+from crm.i18n.formatting import local_to_utc
 from crm.memberships.models import INTERVALS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -73,7 +74,7 @@ class PostForm(FlaskForm):
 class ScheduleForm(FlaskForm):
     publish_date = DateField("Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01")])
     publish_time = StringField(
-        "At (time, UTC, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time")]
+        "At (UK time, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time")]
     )
 
     def validate_publish_time(self, field: StringField) -> None:
@@ -82,9 +83,10 @@ class ScheduleForm(FlaskForm):
             raise ValidationError("Enter a time like 09:00 or 17:30")
 
     def when(self) -> datetime:
+        """The moment typed, on the organisation's clock (`TIMEZONE`), as UTC to store."""
         hours, minutes = (int(p) for p in self.publish_time.data.split(":"))
         day: date = self.publish_date.data
-        return datetime.combine(day, time(hours, minutes), tzinfo=UTC)
+        return local_to_utc(datetime.combine(day, time(hours, minutes)))
 
 
 class ActionForm(FlaskForm):

@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
 from crm.core.money import parse_money
 from crm.core.types import utcnow
+from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.memberships.models import STATUSES
 
 ANY = SelectChoice("", "Any")
@@ -123,6 +124,7 @@ class ContactDetailsForm(FlaskForm):
         "Country code", default="GB", validators=[DataRequired("Enter a country code."), Length(min=2, max=2)]
     )
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    preferred_language = SelectField("Language of their emails", choices=LANGUAGE_CHOICES, default="en")
     email_consent = BooleanField("Agrees to email updates")
 
     def validate_version(self, field: HiddenField) -> None:

@@ -24,18 +24,19 @@ from crm.contacts.models import Consent, Contact, GiftAidDeclaration
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.i18n.languages import language_from_text
 from crm.memberships.lifecycle import member_number_for
 from crm.memberships.models import CURRENT_STATUSES, Membership, MembershipEvent, Plan
 from crm.staff.search import batch_indexing
 
 FIELDS = (
     "email", "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode",
-    "country", "phone", "plan", "status", "joined", "paid_through", "email_consent", "gift_aid",
+    "country", "phone", "preferred_language", "plan", "status", "joined", "paid_through", "email_consent", "gift_aid",
 )  # fmt: skip
 LABELS = {
     "email": "Email", "title": "Title", "first_name": "First name", "last_name": "Last name",
     "address_line1": "Address line 1", "address_line2": "Address line 2", "town": "Town or city",
-    "postcode": "Postcode", "country": "Country", "phone": "Phone", "plan": "Plan (slug or name)",
+    "postcode": "Postcode", "country": "Country", "phone": "Phone", "preferred_language": "Language (en or es)", "plan": "Plan (slug or name)",
     "status": "Membership status", "joined": "Joined (date)", "paid_through": "Paid through (date)",
     "email_consent": "Email updates consent (yes/no)", "gift_aid": "Gift Aid declaration (yes/no)",
 }  # fmt: skip
@@ -51,6 +52,7 @@ ALIASES = {
     "postcode": ("postcode", "postalcode", "zip", "zipcode", "post code"),
     "country": ("country", "countrycode"),
     "phone": ("phone", "telephone", "tel", "mobile", "phonenumber"),
+    "preferred_language": ("language", "preferredlanguage", "lang", "idioma"),
     "plan": ("plan", "membershipplan", "membershiptype", "type"),
     "status": ("status", "membershipstatus"),
     "joined": ("joined", "joindate", "joinedon", "membersince", "datejoined", "startdate"),
@@ -60,9 +62,12 @@ ALIASES = {
 }
 CONTACT_FIELDS = (
     "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode", "country", "phone",
+    "preferred_language",
 )  # fmt: skip
 MAX_LENGTHS = {"title": 40, "first_name": 100, "last_name": 100, "address_line1": 200, "address_line2": 200,
                "town": 100, "postcode": 20, "phone": 40}  # fmt: skip
+#: What a new contact gets for a column the file leaves empty (others: "").
+_NEW_CONTACT_DEFAULTS = {"country": "GB", "preferred_language": "en"}
 IMPORT_STATUSES = ("active", "grace", "lapsed", "cancelled", "suspended", "expired")
 STATUS_ALIASES = {"current": "active", "paid": "active", "live": "active", "expired": "expired", "lapsed": "lapsed",
                   "resigned": "cancelled", "canceled": "cancelled"}  # fmt: skip
@@ -249,6 +254,10 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
             value = COUNTRY_ALIASES.get(_squash(value), value.upper())
             if not re.fullmatch(r"[A-Z]{2}", value):
                 raise ValueError(f"country “{raw['country'][:40]}” is not a two-letter code like GB")
+        if name == "preferred_language":
+            value = language_from_text(value)
+            if value is None:
+                raise ValueError(f"language “{raw[name][:40]}” is not en (English) or es (Spanish)")
         values[name] = value
     row = CleanRow(line=line, email=email, values=values)
     if raw.get("email_consent"):
@@ -336,7 +345,7 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     for row in rows:
         old = existing.get(row.email)
         if old is None:
-            values = {f: row.values.get(f, "GB" if f == "country" else "") for f in CONTACT_FIELDS}
+            values = {f: row.values.get(f, _NEW_CONTACT_DEFAULTS.get(f, "")) for f in CONTACT_FIELDS}
             new_rows.append({"email": row.email, **values, "source": "import", "email_consent": bool(row.consent),
                              "email_consent_at": now if row.consent else None,
                              "email_consent_source": "import" if row.consent else "", "created_at": now, "updated_at": now})  # fmt: skip

@@ -10,6 +10,7 @@ from crm.core.markup import render_markdown
 from crm.core.permissions import requires
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.i18n.formatting import format_datetime
 from crm.news import publishing
 from crm.news.models import Post
 from crm.staff.content_forms import ActionForm, PostForm, ScheduleForm
@@ -100,7 +101,7 @@ def news_schedule(post_id: int):  # type: ignore[no-untyped-def]
     elif form.validate_on_submit():
         publishing.schedule_post(post, form.when(), actor=current_user)
         db.session.commit()
-        flash(f"“{post.title}” will be published on {form.when():%d %B %Y at %H:%M} UTC.", "success")
+        flash(f"“{post.title}” will be published on {format_datetime(form.when())}.", "success")
         return redirect(url_for("staff.news_edit", post_id=post.id))
     edit_form = PostForm(obj=post)
     edit_form.body.data = post.body_markdown
