@@ -11,7 +11,7 @@ import time_machine
 from crm.extensions import db
 from crm.news import publishing
 from crm.news.models import Post
-from tests.fixtures import csrf_token, editor_user, sign_in_as  # noqa: F401
+from tests.fixtures import csrf_token, sign_in_as
 
 
 def _draft() -> Post:
@@ -31,7 +31,7 @@ def _draft() -> Post:
         ("2026-10-25", 9),  # the clocks went back at 02:00 BST that morning: GMT
     ],
 )
-def test_a_post_scheduled_for_nine_goes_out_at_nine_london_time(client, editor_user, day: str, utc_hour: int) -> None:  # noqa: F811
+def test_a_post_scheduled_for_nine_goes_out_at_nine_london_time(client, editor_user, day: str, utc_hour: int) -> None:  # type: ignore[no-untyped-def]
     post = _draft()
     with time_machine.travel(datetime(2026, 6, 1, 12, tzinfo=UTC), tick=False):
         sign_in_as(client, editor_user)

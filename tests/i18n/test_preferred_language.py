@@ -9,7 +9,7 @@ from sqlalchemy import select
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.staff import import_service
-from tests.fixtures import csrf_token, make_contact, make_user, sign_in_as, staff_client, staff_user  # noqa: F401
+from tests.fixtures import csrf_token, make_contact, make_user, sign_in_as
 from tests.join.test_join_form import form
 from tests.memberships.factories import make_plans
 from tests.staff.test_member_page import DETAILS
