@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from crm.core.money import parse_money
 from crm.i18n.formatting import local_to_utc
+from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.memberships.models import INTERVALS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -42,7 +43,34 @@ def check_slug(_form: FlaskForm, field: StringField) -> None:
         raise ValidationError(SLUG_MESSAGE)
 
 
-class PostForm(FlaskForm):
+class _TranslationFields(FlaskForm):
+    """The language the text above is written in, and the same text in the other language."""
+
+    language = SelectField("Written in", choices=LANGUAGE_CHOICES, default="en")
+    translated_title = StringField(
+        "Title in the other language (optional)",
+        filters=[_strip],
+        validators=[Length(max=200, message="Keep the title under 200 characters")],
+    )
+    translated_body = TextAreaField(
+        "Body in the other language",
+        validators=[Length(max=100_000, message="Keep the body under 100,000 characters")],
+    )
+
+    def validate_translated_body(self, field: TextAreaField) -> None:
+        if (field.data or "").strip() and not (self.translated_title.data or "").strip():
+            raise ValidationError("Give the other language's version a title too")
+
+
+class PostTranslationForm(_TranslationFields):
+    translated_summary = TextAreaField(
+        "Summary in the other language",
+        filters=[_strip],
+        validators=[Length(max=1000, message="Keep the summary under 1,000 characters")],
+    )
+
+
+class PostForm(PostTranslationForm):
     title = StringField(
         "Title",
         filters=[_strip],
@@ -93,7 +121,7 @@ class ActionForm(FlaskForm):
     """A button that POSTs (publish, unpublish, email, retire): only the CSRF token."""
 
 
-class PageForm(FlaskForm):
+class PageForm(_TranslationFields):
     title = StringField(
         "Title",
         filters=[_strip],
