@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from crm.accounts.passwords import MAX_LENGTH, password_problem
-
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from crm.contacts.emails import email_problem
 
 
 def _email_format(form: FlaskForm, field: StringField) -> None:
-    if not EMAIL_RE.match((field.data or "").strip()):
+    if (field.data or "").strip() and email_problem(field.data):
         raise ValidationError(_l("Enter an email address in the correct format, like name@example.org"))
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from crm.contacts.emails import EmailAddressError, normalise_email
 from crm.core.money import format_money, parse_money
 from crm.i18n import current_language
 from crm.i18n.forms import LANGUAGE_CHOICES
@@ -85,16 +85,10 @@ class _NoControlCharacters:
 
 
 def _check_email(field: Any) -> None:
-    value = (field.data or "").strip()
-    if not value:
-        raise ValidationError("Enter your email address.")
-    if len(value) > 254:
-        raise ValidationError("The email address must be 254 characters or fewer.")
     try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as error:
-        raise ValidationError("Enter an email address like name@example.org.") from error
-    field.data = result.normalized.lower()
+        field.data = normalise_email(field.data)
+    except EmailAddressError as error:
+        raise ValidationError(str(error)) from error
 
 
 def _text(label: str, max_length: int, *, what: str, required: str | None = None) -> StringField:

@@ -6,7 +6,9 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, StringField
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from crm.contacts.forms import valid_email
 
 #: A UK postcode (outward and inward parts, space optional), e.g. N1 9GU, SW1A 1AA, GIR 0AA.
 UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})$", re.IGNORECASE)
@@ -63,7 +65,7 @@ class ContactDetailsForm(FlaskForm):
         validators=[
             InputRequired("Enter your email address."),
             Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email("Enter an email address in the correct format, like name@example.org.", check_deliverability=False),
+            valid_email,
         ],
     )
     address_line1 = StringField(

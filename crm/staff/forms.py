@@ -13,9 +13,10 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
+from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.core.types import utcnow
 from crm.i18n.forms import LANGUAGE_CHOICES
@@ -113,7 +114,7 @@ class ContactDetailsForm(FlaskForm):
         validators=[
             DataRequired("Enter an email address."),
             Length(max=254),
-            Email("Enter an email address like name@example.org.", check_deliverability=False),
+            valid_email,
         ],
     )
     address_line1 = StringField("Address line 1", validators=[Optional(), Length(max=200)])

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.audit.services import record
+from crm.contacts.emails import EmailAddressError, normalise_email
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
@@ -240,7 +241,12 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
     if not email:
         raise ValueError("the email address is missing")
     if len(email) > 254 or not _EMAIL.match(email):
-        raise ValueError(f"“{raw['email'][:80]}” is not a valid email address")
+        # The fast check above knows plain ASCII addresses; anything else goes to the app's one
+        # check (internationalised addresses, crm.contacts.emails), which says why it refuses.
+        try:
+            email = normalise_email(email)
+        except EmailAddressError as error:
+            raise ValueError(f"“{raw['email'][:80]}”: {error}") from error
     values: dict[str, str] = {}
     for name in CONTACT_FIELDS:
         value = raw.get(name, "")
