@@ -44,7 +44,7 @@ translations: install
 	$(VENV)/bin/pybabel compile -d translations
 
 compile-translations: install
-	$(VENV)/bin/pybabel compile -q -d translations
+	$(VENV)/bin/pybabel compile -d translations
 
 lint: install-dev
 	$(PY) -m ruff check .
