@@ -134,7 +134,7 @@ def test_edit_contact_details_saves_and_audits_field_names(client, active_member
     [
         ({"first_name": ""}, "Enter your first name."),
         ({"last_name": "x" * 101}, "Last name must be 100 characters or fewer."),
-        ({"email": "not-an-email"}, "Enter an email address in the correct format"),
+        ({"email": "not-an-email"}, "Enter an email address like name@example.org"),
         ({"address_line1": ""}, "Enter the first line of your address."),
         ({"phone": "<script>"}, "Enter a phone number"),
     ],
