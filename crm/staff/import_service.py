@@ -246,7 +246,8 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
         try:
             email = normalise_email(email)
         except EmailAddressError as error:
-            raise ValueError(f"“{raw['email'][:80]}”: {error}") from error
+            why = f": {error}" if not email.isascii() else ""  # say why an internationalised one is refused
+            raise ValueError(f"“{raw['email'][:80]}” is not a valid email address{why}") from error
     values: dict[str, str] = {}
     for name in CONTACT_FIELDS:
         value = raw.get(name, "")
