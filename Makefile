@@ -8,7 +8,7 @@ FLASK := $(PY) -m flask --app wsgi
 TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres soak lint lock bench screenshots install install-dev clean
+.PHONY: run test test-sqlite test-postgres soak lint lock bench screenshots install install-dev clean translations compile-translations
 # pip-compile's options for the lock files (requirements*.lock, hashed; requirements*.txt are the
 # human lists). `make lock` after changing a requirements*.txt.
 PIP_COMPILE := $(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
@@ -34,15 +34,25 @@ install: $(VENV)/.run-installed
 install-dev: $(VENV)/.dev-installed
 
 ## make run: install, migrate the SQLite default, load demo data, serve with the Stripe sandbox.
-run: install
+run: install compile-translations
 	$(FLASK) db upgrade
 	$(FLASK) crm demo
 	$(PY) -m crm.devserver
 
 ## make test: every test, on SQLite and then on PostgreSQL.
-test: install-dev
+test: install-dev compile-translations
 	@bash tests/browser/setup.sh
 	@bash tests/run.sh
+
+## make translations: extract every string from crm/ and templates/ and update each catalogue;
+## then write the new Spanish in translations/es/LC_MESSAGES/messages.po.
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o translations/messages.pot --project crm .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel compile -d translations
+
+compile-translations: install
+	$(VENV)/bin/pybabel compile -d translations
 
 ## make soak: the soak-sized cases (marker `soak`: chaos with 300 members, a 100,000-row import).
 soak: install-dev

@@ -20,11 +20,15 @@ SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
 SANDBOX_API_BASE = "http://127.0.0.1:12111"
 
-#: The development organisation: the defaults below, and what production refuses to run as.
+#: The demo organisation (fictional: a UK solidarity group for the fictional Republic of
+#: Serranía): the development defaults below, and what production refuses to run as.
+DEMO_ORG_NAME = "Serranía Solidarity Network UK"
+DEMO_ORG_ADDRESS = "Unit 4, 12 Example Street, London N1 0AA"
+DEMO_CHARITY_NUMBER = "1234567"
 DEMO_ORGANISATION = {
-    "ORG_NAME": "Justice for Colombia Campaign",
-    "ORG_ADDRESS": "Unit 4, 12 Example Street, London N1 0AA",
-    "ORG_CHARITY_NUMBER": "1234567",
+    "ORG_NAME": DEMO_ORG_NAME,
+    "ORG_ADDRESS": DEMO_ORG_ADDRESS,
+    "ORG_CHARITY_NUMBER": DEMO_CHARITY_NUMBER,
 }
 
 
@@ -75,9 +79,11 @@ class Config:
         self.DEBUG = False
         self.TESTING = False
 
-        self.ORG_NAME = _env("ORG_NAME", DEMO_ORGANISATION["ORG_NAME"])
-        self.ORG_ADDRESS = _env("ORG_ADDRESS", DEMO_ORGANISATION["ORG_ADDRESS"])
-        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_ORGANISATION["ORG_CHARITY_NUMBER"])
+        self.ORG_NAME = _env("ORG_NAME", DEMO_ORG_NAME)
+        self.ORG_ADDRESS = _env("ORG_ADDRESS", DEMO_ORG_ADDRESS)
+        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_CHARITY_NUMBER)
+        #: The organisation's clock: every time shown or typed is on it; stored times are UTC.
+        self.TIMEZONE = _env("TIMEZONE", "Europe/London")
         # Unset: the development server's own address (`make run` listens on PORT, default 5000).
         default_base = f"http://127.0.0.1:{_env('PORT', '5000') or '5000'}"
         self.BASE_URL = (_env("BASE_URL", default_base) or "").rstrip("/")
@@ -117,6 +123,8 @@ class Config:
         self.MAIL_MAX_ATTEMPTS = _env_int("MAIL_MAX_ATTEMPTS", 5)
         #: Without Redis, mail caused by a request is sent on a background thread after the response.
         self.MAIL_SEND_IN_BACKGROUND = _env_bool("MAIL_SEND_IN_BACKGROUND", True)
+        #: Whether the mail server delivers internationalised addresses (RFC 6531, josé@example.org).
+        self.MAIL_SMTPUTF8 = _env_bool("MAIL_SMTPUTF8", True)
 
         self.REDIS_URL = _env("REDIS_URL")
         self.CAMPAIGN_RATE_PER_MINUTE = _env_int("CAMPAIGN_RATE_PER_MINUTE", 600)
@@ -194,7 +202,7 @@ class TestConfig(Config):
         self.MAIL_SEND_IN_BACKGROUND = False
         self.REDIS_URL = None
         self.BASE_URL = "http://crm.test"
-        self.ORG_NAME = DEMO_ORGANISATION["ORG_NAME"]
+        self.ORG_NAME = DEMO_ORG_NAME
         # argon2's cheapest parameters: production strength (crm.accounts.passwords) is most of a
         # sign-in test's time. tests/accounts/test_sign_in.py proves production keeps its strength.
         self.PASSWORD_HASH_TIME_COST = 1

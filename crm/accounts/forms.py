@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from crm.accounts.passwords import MAX_LENGTH, password_problem
-
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+from crm.contacts.emails import email_problem
 
 
 def _email_format(form: FlaskForm, field: StringField) -> None:
-    if not EMAIL_RE.match((field.data or "").strip()):
-        raise ValidationError("Enter an email address in the correct format, like name@example.org")
+    if (field.data or "").strip() and email_problem(field.data):
+        raise ValidationError(_l("Enter an email address in the correct format, like name@example.org"))
 
 
 def _strip(value: str | None) -> str | None:
@@ -24,11 +22,11 @@ def _strip(value: str | None) -> str | None:
 
 def _email_field() -> StringField:
     return StringField(
-        "Email address",
+        _l("Email address"),
         filters=[_strip],
         validators=[
-            DataRequired("Enter your email address"),
-            Length(max=254, message="Email addresses are at most 254 characters."),
+            DataRequired(_l("Enter your email address")),
+            Length(max=254, message=_l("Email addresses are at most 254 characters")),
             _email_format,
         ],
     )
@@ -43,10 +41,10 @@ def _new_password(form: FlaskForm, field: PasswordField) -> None:
 class LoginForm(FlaskForm):
     email = _email_field()
     password = PasswordField(
-        "Password",
-        validators=[DataRequired("Enter your password"), Length(max=MAX_LENGTH, message="That password is too long")],
+        _l("Password"),
+        validators=[DataRequired(_l("Enter your password")), Length(max=MAX_LENGTH, message=_l("That password is too long"))],
     )
-    remember = BooleanField("Keep me signed in on this device for 14 days")
+    remember = BooleanField(_l("Keep me signed in on this device for 14 days"))
     next = HiddenField()
 
 
@@ -59,42 +57,42 @@ class ConfirmForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired("Enter a new password"), _new_password])
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Enter a new password")), _new_password])
     confirm = PasswordField(
-        "Confirm new password",
-        validators=[DataRequired("Enter the new password again"), EqualTo("password", "The two passwords do not match")],
+        _l("Confirm new password"),
+        validators=[DataRequired(_l("Enter the new password again")), EqualTo("password", _l("The two passwords do not match"))],
     )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
-        "Current password",
-        validators=[DataRequired("Enter your current password"), Length(max=MAX_LENGTH, message="That password is too long")],
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password")), Length(max=MAX_LENGTH, message=_l("That password is too long"))],
     )
-    password = PasswordField("New password", validators=[DataRequired("Enter a new password"), _new_password])
+    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Enter a new password")), _new_password])
     confirm = PasswordField(
-        "Confirm new password",
-        validators=[DataRequired("Enter the new password again"), EqualTo("password", "The two passwords do not match")],
+        _l("Confirm new password"),
+        validators=[DataRequired(_l("Enter the new password again")), EqualTo("password", _l("The two passwords do not match"))],
     )
 
 
 class CodeForm(FlaskForm):
     code = StringField(
-        "Security code",
+        _l("Security code"),
         filters=[_strip],
         validators=[
-            DataRequired("Enter the 6-digit code from your authenticator app, or a recovery code"),
-            Length(max=32, message="Enter the 6-digit code from your authenticator app, or a recovery code"),
+            DataRequired(_l("Enter the 6-digit code from your authenticator app, or a recovery code")),
+            Length(max=32, message=_l("Enter the 6-digit code from your authenticator app, or a recovery code")),
         ],
     )
 
 
 class EnrolForm(FlaskForm):
     code = StringField(
-        "Code from your authenticator app",
+        _l("Code from your authenticator app"),
         filters=[_strip],
         validators=[
-            DataRequired("Enter the 6-digit code your app shows"),
-            Length(max=12, message="Enter the 6-digit code your app shows"),
+            DataRequired(_l("Enter the 6-digit code your app shows")),
+            Length(max=12, message=_l("Enter the 6-digit code your app shows")),
         ],
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app, has_app_context
+from flask_babel import gettext
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
@@ -68,9 +69,9 @@ def needs_rehash(stored_hash: str) -> bool:
 def password_problem(password: str) -> str | None:
     """Why a new password is refused, or None. No composition rules (NIST 800-63B)."""
     if len(password) < MIN_LENGTH:
-        return f"Your password must be at least {MIN_LENGTH} characters long."
+        return gettext("Your password must be at least %(num)d characters long.", num=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"Your password must be at most {MAX_LENGTH} characters long."
+        return gettext("Your password must be at most %(num)d characters long.", num=MAX_LENGTH)
     if password.lower() in _common_passwords():
-        return "That password is too common. Please choose another, e.g. three random words."
+        return gettext("That password is too common. Please choose another, e.g. three random words.")
     return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Hashable
-from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -14,21 +13,12 @@ from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from crm.core.cache import ProcessCache
-from crm.core.money import format_money
+from crm.i18n import current_language, formatting
 
-MONTHS = "January February March April May June July August September October November December"
-
-
-def format_date(value: date | datetime | None) -> str:
-    if value is None:
-        return ""
-    return f"{value.day} {MONTHS.split()[value.month - 1]} {value.year}"
-
-
-def format_datetime(value: datetime | None) -> str:
-    if value is None:
-        return ""
-    return f"{format_date(value)}, {value:%H:%M} UTC"
+# Dates, times and money follow the page's language and the UK clock (crm.i18n.formatting); the
+# names stay importable from here.
+format_date = formatting.format_date
+format_datetime = formatting.format_datetime
 
 
 def render_fragment(template_name: str, **context: Any) -> Markup:
@@ -99,15 +89,16 @@ def render_shared(cache: ProcessCache, key: Hashable, template_name: str, **cont
     """
     if session.get("_flashes"):
         return render_template(template_name, **context)
+    key = (key, current_language())  # every shared page is rendered once per language
     html: str = cache.get(key, lambda: render_template(template_name, csrf_token=lambda: _TOKEN_MARK, **context))
     return html.replace(_TOKEN_MARK, csrf_token())
 
 
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["fixed_url"] = fixed_url
-    app.jinja_env.filters["money"] = format_money
-    app.jinja_env.filters["date"] = format_date
-    app.jinja_env.filters["datetime"] = format_datetime
+    from crm import i18n
+
+    i18n.init_app(app)  # the i18n extension, `_()`/`ngettext`, and the date, time and money filters
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

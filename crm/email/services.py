@@ -16,6 +16,7 @@ from crm.contacts.models import Contact
 from crm.email import delivery  # noqa: F401  (registers the after-commit delivery hook)
 from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
+from crm.i18n.languages import normalise_language
 
 #: Kinds that are not transactional: only to contacts who consented, with an unsubscribe link.
 MARKETING_KINDS = frozenset({"news_post"})
@@ -83,8 +84,28 @@ def _marketing_contact(to: str, contact_id: int | None, purpose: str) -> Contact
     return contact
 
 
-def render_email(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject from the "Subject:" first line or "", text body, HTML body or "")."""
+def recipient_language(to: str, contact_id: int | None) -> str:
+    """The language every email to this person is written in: their contact's preferred one."""
+    if contact_id is not None:
+        contact = db.session.get(Contact, contact_id)  # usually in the session already: no query
+        found = contact.preferred_language if contact is not None else None
+    else:
+        found = db.session.scalar(
+            select(Contact.preferred_language).where(Contact.email == to.strip().lower())
+        )
+    return normalise_language(found) or "en"
+
+
+def render_email(kind: str, context: dict[str, Any], language: str | None = None) -> tuple[str, str, str]:
+    """(subject from the "Subject:" first line or "", text body, HTML body or ""), in `language`
+    (the recipient's preferred language; English when None)."""
+    from flask_babel import force_locale
+
+    with force_locale(language or "en"):
+        return _render_email(kind, context)
+
+
+def _render_email(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     ctx = {
         "org_name": current_app.config["ORG_NAME"],
         "base_url": current_app.config["BASE_URL"],
@@ -143,7 +164,7 @@ def queue_email(
     live_link = None
     if one_time_link is not None:
         live_link, ctx[one_time_link] = str(ctx[one_time_link]), ONE_TIME_LINK_PLACEHOLDER
-    template_subject, text, html = render_email(kind, ctx)
+    template_subject, text, html = render_email(kind, ctx, recipient_language(to, contact_id))
     message = OutboxMessage(
         to_email=to,
         kind=kind,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
@@ -13,7 +12,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts import consent
+from crm.contacts.emails import EmailAddressError, normalise_email
 from crm.core.money import format_money, parse_money
+from crm.i18n import current_language
+from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.join.email_typos import suggest_email
 
 GIFT_AID_WORDING = (
@@ -83,16 +85,10 @@ class _NoControlCharacters:
 
 
 def _check_email(field: Any) -> None:
-    value = (field.data or "").strip()
-    if not value:
-        raise ValidationError("Enter your email address.")
-    if len(value) > 254:
-        raise ValidationError("The email address must be 254 characters or fewer.")
     try:
-        result = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as error:
-        raise ValidationError("Enter an email address like name@example.org.") from error
-    field.data = result.normalized.lower()
+        field.data = normalise_email(field.data)
+    except EmailAddressError as error:
+        raise ValidationError(str(error)) from error
 
 
 def _text(label: str, max_length: int, *, what: str, required: str | None = None) -> StringField:
@@ -150,6 +146,8 @@ class _AddressFields(_PersonFields):
     town = _text("Town or city", 100, what="Town or city", required="Enter your town or city.")
     postcode = _text("Postcode", 20, what="Postcode", required="Enter your postcode.")
     country = SelectField("Country", choices=COUNTRIES, default="GB")
+    #: The page's language unless they choose another: every email to them is written in it.
+    preferred_language = SelectField("Language for our emails", choices=LANGUAGE_CHOICES, default=current_language)
     phone = StringField(
         "Phone (optional)",
         filters=[_strip],

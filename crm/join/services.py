@@ -43,6 +43,7 @@ CONTACT_FIELDS = (
     "postcode",
     "country",
     "phone",
+    "preferred_language",
 )
 
 

@@ -6,8 +6,9 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
-from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from crm.contacts.forms import valid_email
 from crm.join.forms import COUNTRIES
 
 #: A UK postcode (outward and inward parts, space optional), e.g. N1 9GU, SW1A 1AA, GIR 0AA.
@@ -77,7 +78,7 @@ class ContactDetailsForm(FlaskForm):
         validators=[
             InputRequired("Enter your email address."),
             Length(max=254, message="Email address must be 254 characters or fewer."),
-            Email("Enter an email address in the correct format, like name@example.org.", check_deliverability=False),
+            valid_email,
         ],
     )
     address_line1 = StringField(

@@ -29,6 +29,13 @@ class Post(db.Model):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The language of title, summary and body ('en' or 'es'); the translated_* fields hold the
+    #: same post in the other language, empty when there is none (crm.news.languages).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    translated_title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    translated_summary: Mapped[str] = mapped_column(Text, default="", server_default="")
+    translated_body_markdown: Mapped[str] = mapped_column(Text, default="", server_default="")
+    translated_body_html: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -48,4 +55,9 @@ class Page(db.Model):
     body_html: Mapped[str] = mapped_column(Text, default="")
     show_in_nav: Mapped[bool] = mapped_column(default=True)
     nav_order: Mapped[int] = mapped_column(default=0)
+    #: As on Post: the language of title and body, and the page in the other language.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    translated_title: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    translated_body_markdown: Mapped[str] = mapped_column(Text, default="", server_default="")
+    translated_body_html: Mapped[str] = mapped_column(Text, default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

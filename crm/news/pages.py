@@ -22,6 +22,8 @@ class NavLink(NamedTuple):
 
     slug: str
     title: str
+    language: str = "en"
+    translated_title: str = ""
 
 
 nav_cache = ProcessCache("nav_pages", "NAV_CACHE_SECONDS", 30.0)
@@ -35,6 +37,8 @@ def nav_pages() -> tuple[NavLink, ...]:
 
 def _read_nav_pages() -> tuple[NavLink, ...]:
     rows = db.session.execute(
-        select(Page.slug, Page.title).where(Page.show_in_nav.is_(True)).order_by(Page.nav_order, Page.id)
+        select(Page.slug, Page.title, Page.language, Page.translated_title)
+        .where(Page.show_in_nav.is_(True))
+        .order_by(Page.nav_order, Page.id)
     ).all()
-    return tuple(NavLink(slug, title) for slug, title in rows)
+    return tuple(NavLink(*row) for row in rows)

@@ -66,6 +66,10 @@ def _snapshot(post: Post) -> dict[str, Any]:
         "status": post.status,
         "publish_at": post.publish_at.isoformat() if post.publish_at else None,
         "body_markdown": post.body_markdown,
+        "language": post.language,
+        "translated_title": post.translated_title,
+        "translated_summary": post.translated_summary,
+        "translated_body_markdown": post.translated_body_markdown,
     }
 
 

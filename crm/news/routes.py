@@ -10,6 +10,8 @@ from flask_login import current_user
 from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
 from crm.extensions import login_manager
+from crm.i18n import current_language
+from crm.i18n.languages import normalise_language
 from crm.news import services
 
 bp = Blueprint("news", __name__)
@@ -19,7 +21,10 @@ bp = Blueprint("news", __name__)
 def index():  # type: ignore[no-untyped-def]
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     reader = services.reader_for(current_user)
-    found, news_list = services.news_list_cache.get((page, reader.teaser), lambda: _news_list(page, reader.teaser))
+    language = current_language()
+    found, news_list = services.news_list_cache.get(
+        (page, reader.teaser, language), lambda: _news_list(page, reader.teaser)
+    )
     if page > 1 and not found:
         abort(404)
     key = (page, reader.teaser, menu_for(current_user))
@@ -43,6 +48,7 @@ def feed():  # type: ignore[no-untyped-def]
         feed_updated=services.atom_time(updated),
         iso=services.atom_time,
         entry_updated=services.entry_updated,
+        language=_asked_language(),
     )
     response = Response(xml, mimetype="application/atom+xml")
     response.headers["Content-Type"] = "application/atom+xml; charset=utf-8"
@@ -58,5 +64,14 @@ def post(slug: str):  # type: ignore[no-untyped-def]
     if not services.can_read(found, reader) and not reader.signed_in:
         return login_manager.unauthorized()
     return render_template(
-        "news/post.html", post=found, reader=reader, readable=services.can_read(found, reader)
+        "news/post.html",
+        post=found,
+        reader=reader,
+        readable=services.can_read(found, reader),
+        language=_asked_language(),
     )
+
+
+def _asked_language() -> str:
+    """`?lang=es` (the link to a post's other language) or the reader's language."""
+    return normalise_language(request.args.get("lang")) or current_language()

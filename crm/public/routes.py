@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, jsonify, render_template
+from flask import Blueprint, abort, jsonify, render_template, request
 from sqlalchemy import select, text
 
 from crm.core.schema_check import SCHEMA_OUT_OF_DATE, schema_is_current
 from crm.extensions import db, limiter
+from crm.i18n import current_language
+from crm.i18n.languages import normalise_language
 from crm.memberships.models import Plan
 from crm.news.models import Page
 from crm.news.services import latest_posts
@@ -31,7 +33,8 @@ def page(slug: str):  # type: ignore[no-untyped-def]
     found = db.session.scalar(select(Page).where(Page.slug == slug))
     if found is None:
         abort(404)
-    return render_template("public/page.html", page=found)
+    language = normalise_language(request.args.get("lang")) or current_language()
+    return render_template("public/page.html", page=found, language=language)
 
 
 @bp.get("/healthz")

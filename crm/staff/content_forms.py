@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -12,6 +12,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from crm.core.money import parse_money
+from crm.i18n.formatting import local_to_utc
+from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.memberships.models import INTERVALS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -41,7 +43,34 @@ def check_slug(_form: FlaskForm, field: StringField) -> None:
         raise ValidationError(SLUG_MESSAGE)
 
 
-class PostForm(FlaskForm):
+class _TranslationFields(FlaskForm):
+    """The language the text above is written in, and the same text in the other language."""
+
+    language = SelectField("Written in", choices=LANGUAGE_CHOICES, default="en")
+    translated_title = StringField(
+        "Title in the other language (optional)",
+        filters=[_strip],
+        validators=[Length(max=200, message="Keep the title under 200 characters")],
+    )
+    translated_body = TextAreaField(
+        "Body in the other language",
+        validators=[Length(max=100_000, message="Keep the body under 100,000 characters")],
+    )
+
+    def validate_translated_body(self, field: TextAreaField) -> None:
+        if (field.data or "").strip() and not (self.translated_title.data or "").strip():
+            raise ValidationError("Give the other language's version a title too")
+
+
+class PostTranslationForm(_TranslationFields):
+    translated_summary = TextAreaField(
+        "Summary in the other language",
+        filters=[_strip],
+        validators=[Length(max=1000, message="Keep the summary under 1,000 characters")],
+    )
+
+
+class PostForm(PostTranslationForm):
     title = StringField(
         "Title",
         filters=[_strip],
@@ -73,7 +102,7 @@ class PostForm(FlaskForm):
 class ScheduleForm(FlaskForm):
     publish_date = DateField("Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01.")])
     publish_time = StringField(
-        "At (time, UTC, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time.")]
+        "At (UK time, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time.")]
     )
 
     def validate_publish_time(self, field: StringField) -> None:
@@ -82,16 +111,17 @@ class ScheduleForm(FlaskForm):
             raise ValidationError("Enter a time like 09:00 or 17:30.")
 
     def when(self) -> datetime:
+        """The moment typed, on the organisation's clock (`TIMEZONE`), as UTC to store."""
         hours, minutes = (int(p) for p in self.publish_time.data.split(":"))
         day: date = self.publish_date.data
-        return datetime.combine(day, time(hours, minutes), tzinfo=UTC)
+        return local_to_utc(datetime.combine(day, time(hours, minutes)))
 
 
 class ActionForm(FlaskForm):
     """A button that POSTs (publish, unpublish, email, retire): only the CSRF token."""
 
 
-class PageForm(FlaskForm):
+class PageForm(_TranslationFields):
     title = StringField(
         "Title",
         filters=[_strip],

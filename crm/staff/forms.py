@@ -13,12 +13,14 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.audiences.filters import SOURCES as CONTACT_SOURCES
 from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
+from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.core.types import utcnow
+from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.memberships.models import STATUSES
 
 ANY = SelectChoice("", "Any")
@@ -122,7 +124,7 @@ class ContactDetailsForm(FlaskForm):
         validators=[
             DataRequired("Enter an email address."),
             Length(max=254),
-            Email("Enter an email address like name@example.org.", check_deliverability=False),
+            valid_email,
         ],
     )
     address_line1 = StringField("Address line 1", validators=[Optional(), Length(max=200)])
@@ -133,6 +135,7 @@ class ContactDetailsForm(FlaskForm):
         "Country code", default="GB", validators=[DataRequired("Enter a country code."), Length(min=2, max=2)]
     )
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    preferred_language = SelectField("Language of their emails", choices=LANGUAGE_CHOICES, default="en")
     email_consent = BooleanField("Agrees to email updates")
 
     def validate_version(self, field: HiddenField) -> None:

@@ -10,8 +10,10 @@ from crm.core.markup import render_markdown
 from crm.core.permissions import requires
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.i18n.formatting import format_datetime
 from crm.news import publishing
 from crm.news.models import Post
+from crm.news.translations import save_translation
 from crm.staff.content_forms import ActionForm, PostForm, ScheduleForm
 from crm.staff.routes import bp
 
@@ -45,6 +47,7 @@ def _edit(post: Post | None):  # type: ignore[no-untyped-def]
     form = PostForm(obj=post)
     if request.method == "GET" and post is not None:
         form.body.data = post.body_markdown
+        form.translated_body.data = post.translated_body_markdown
     preview = None
     if form.validate_on_submit() and _slug_free(form, post):
         if request.form.get("action") == "preview":
@@ -58,6 +61,13 @@ def _edit(post: Post | None):  # type: ignore[no-untyped-def]
                 body_markdown=form.body.data,
                 visibility=form.visibility.data,
                 author=current_user,
+            )
+            save_translation(
+                post,
+                language=form.language.data,
+                title=form.translated_title.data or "",
+                summary=form.translated_summary.data or "",
+                body_markdown=form.translated_body.data or "",
             )
             db.session.commit()
             flash(f"Saved “{post.title}”.", "success")
@@ -100,7 +110,7 @@ def news_schedule(post_id: int):  # type: ignore[no-untyped-def]
     elif form.validate_on_submit():
         publishing.schedule_post(post, form.when(), actor=current_user)
         db.session.commit()
-        flash(f"“{post.title}” will be published on {form.when():%d %B %Y at %H:%M} UTC.", "success")
+        flash(f"“{post.title}” will be published on {format_datetime(form.when())}.", "success")
         return redirect(url_for("staff.news_edit", post_id=post.id))
     edit_form = PostForm(obj=post)
     edit_form.body.data = post.body_markdown

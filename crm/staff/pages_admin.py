@@ -12,6 +12,7 @@ from crm.core.markup import render_markdown
 from crm.core.permissions import requires
 from crm.extensions import db
 from crm.news.models import Page
+from crm.news.translations import save_translation
 from crm.staff.content_forms import PageForm
 from crm.staff.routes import bp
 
@@ -23,6 +24,9 @@ def _snapshot(page: Page) -> dict[str, Any]:
         "show_in_nav": page.show_in_nav,
         "nav_order": page.nav_order,
         "body_markdown": page.body_markdown,
+        "language": page.language,
+        "translated_title": page.translated_title,
+        "translated_body_markdown": page.translated_body_markdown,
     }
 
 
@@ -45,6 +49,12 @@ def _save_page(page: Page | None, form: PageForm) -> Page:
     page.body_html = render_markdown(page.body_markdown)
     page.show_in_nav = bool(form.show_in_nav.data)
     page.nav_order = form.nav_order.data
+    save_translation(
+        page,
+        language=form.language.data,
+        title=form.translated_title.data or "",
+        body_markdown=form.translated_body.data or "",
+    )
     db.session.flush()
     record("page.create" if creating else "page.update", target_type="site_page", target_id=page.id,
            before=before, after=_snapshot(page))
@@ -55,6 +65,7 @@ def _edit(page: Page | None):  # type: ignore[no-untyped-def]
     form = PageForm(obj=page)
     if request.method == "GET" and page is not None:
         form.body.data = page.body_markdown
+        form.translated_body.data = page.translated_body_markdown
     preview = None
     if form.validate_on_submit():
         clash = db.session.scalar(select(Page.id).where(Page.slug == form.slug.data))

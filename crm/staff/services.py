@@ -36,6 +36,7 @@ CONTACT_FIELDS = (
     "postcode",
     "country",
     "phone",
+    "preferred_language",
     "email_consent",
 )
 STALE_MESSAGE = "This record changed since you opened it. Your changes were not saved: review them and try again."

@@ -84,7 +84,7 @@ def test_payment_history_and_printable_receipt(client, active_member):
     receipt = client.get(f"/account/payments/{payment.id}/receipt")
     html = receipt.get_data(as_text=True)
     assert receipt.status_code == 200
-    assert "Justice for Colombia Campaign" in html
+    assert "Serranía Solidarity Network UK" in html
     assert "Registered charity number" in html
     assert "£36.00" in html and "Card" in html
     assert "Covered by your Gift Aid declaration" in html
@@ -144,7 +144,7 @@ def test_details_form_has_country_like_the_join_form(client, active_member):
     [
         ({"first_name": ""}, "Enter your first name."),
         ({"last_name": "x" * 101}, "Last name must be 100 characters or fewer."),
-        ({"email": "not-an-email"}, "Enter an email address in the correct format"),
+        ({"email": "not-an-email"}, "Enter an email address like name@example.org"),
         ({"address_line1": ""}, "Enter the first line of your address."),
         ({"phone": "<script>"}, "Enter a phone number"),
     ],

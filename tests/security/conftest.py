@@ -185,6 +185,7 @@ def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
         "token": "not-a-real-token-" + "x" * 20,
         "filename": "css/site.css",
         "extension": "json",
+        "code": "es",  # /language/<code>, the language switch
     }
     return {name: values[name] for name in rule.arguments}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import g
 from sqlalchemy import func, select
@@ -96,7 +97,8 @@ def test_publish_unpublish_and_schedule(editor_client, app):
     assert response.status_code == 302
     db.session.expire_all()
     assert _post().status == "scheduled"
-    assert _post().publish_at == datetime.combine(tomorrow.date(), datetime.min.time(), tzinfo=UTC) + timedelta(hours=8, minutes=30)
+    london = datetime.combine(tomorrow.date(), datetime.min.time(), tzinfo=ZoneInfo("Europe/London"))
+    assert _post().publish_at == (london + timedelta(hours=8, minutes=30)).astimezone(UTC)  # typed as UK time
     actions = set(db.session.scalars(select(AuditEvent.action)))
     assert {"news.create", "news.publish", "news.unpublish", "news.schedule"} <= actions
 

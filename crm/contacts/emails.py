@@ -1,0 +1,54 @@
+"""The one email-address check of the app (join, sign-in, account, staff edit, import).
+
+Internationalised addresses (RFC 6531, `josé@example.org`) are accepted when the mail server can
+deliver them (`MAIL_SMTPUTF8`, on by default: console email and most modern servers), and
+refused otherwise with a message that says why, rather than "not valid".
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, has_app_context
+from flask_babel import gettext
+
+MAX_LENGTH = 254
+
+
+class EmailAddressError(ValueError):
+    """Why an address is refused, in words for the person who typed it."""
+
+
+def smtputf8_supported() -> bool:
+    return bool(current_app.config.get("MAIL_SMTPUTF8", True)) if has_app_context() else True
+
+
+def normalise_email(value: str | None) -> str:
+    """The address as we store it (trimmed, Unicode NFC, lower-cased), or EmailAddressError."""
+    text = (value or "").strip()
+    if not text:
+        raise EmailAddressError(gettext("Enter your email address."))
+    if len(text) > MAX_LENGTH:
+        raise EmailAddressError(gettext("The email address must be 254 characters or fewer."))
+    smtputf8 = smtputf8_supported()
+    try:
+        result = validate_email(text, check_deliverability=False, allow_smtputf8=smtputf8)
+    except EmailNotValidError as error:
+        local = text.rpartition("@")[0]
+        if not smtputf8 and local and not local.isascii():
+            raise EmailAddressError(
+                gettext(
+                    "Our mail server cannot deliver to an address with accents or other non-English "
+                    "letters before the @ (like josé@example.org). Please give another address."
+                )
+            ) from error
+        raise EmailAddressError(gettext("Enter an email address like name@example.org.")) from error
+    return result.normalized.lower()
+
+
+def email_problem(value: str | None) -> str | None:
+    """Why `value` is not an address we can use, or None."""
+    try:
+        normalise_email(value)
+    except EmailAddressError as error:
+        return str(error)
+    return None
