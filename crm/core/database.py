@@ -12,6 +12,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from crm.core.text import sqlite_fold
 from crm.extensions import db
 
 #: Page cache of each SQLite connection, in KiB (see `_sqlite_pragmas`).
@@ -19,6 +20,8 @@ SQLITE_CACHE_KIB = 256
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The search index's triggers fold accents with it (crm/staff/search.py).
+    dbapi_connection.create_function("crm_fold", 1, sqlite_fold, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")

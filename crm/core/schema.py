@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HAND_MADE_PREFIXES = ("contact_search", "ix_contact_search_trgm")
+HAND_MADE_PREFIXES = ("contact_search", "ix_contact_search_")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:

@@ -50,23 +50,23 @@ class _TranslationFields(FlaskForm):
     translated_title = StringField(
         "Title in the other language (optional)",
         filters=[_strip],
-        validators=[Length(max=200, message="Keep the title under 200 characters")],
+        validators=[Length(max=200, message="Keep the title under 200 characters.")],
     )
     translated_body = TextAreaField(
         "Body in the other language",
-        validators=[Length(max=100_000, message="Keep the body under 100,000 characters")],
+        validators=[Length(max=100_000, message="Keep the body under 100,000 characters.")],
     )
 
     def validate_translated_body(self, field: TextAreaField) -> None:
         if (field.data or "").strip() and not (self.translated_title.data or "").strip():
-            raise ValidationError("Give the other language's version a title too")
+            raise ValidationError("Give the other language's version a title too.")
 
 
 class PostTranslationForm(_TranslationFields):
     translated_summary = TextAreaField(
         "Summary in the other language",
         filters=[_strip],
-        validators=[Length(max=1000, message="Keep the summary under 1,000 characters")],
+        validators=[Length(max=1000, message="Keep the summary under 1,000 characters.")],
     )
 
 

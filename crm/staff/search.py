@@ -20,45 +20,51 @@ from sqlalchemy import ColumnElement, Select, String, case, func, literal_column
 from sqlalchemy.engine import Connection, Engine
 
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.text import FOLD_FROM, FOLD_TO, fold
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 
-#: The text searched, as SQL. A constant (never built from input): the PostgreSQL index is on
+
+def _searched(table: str) -> str:
+    return (
+        f"{table}.first_name || ' ' || {table}.last_name || ' ' || {table}.email || ' ' || "
+        f"{table}.postcode || ' ' || replace({table}.postcode, ' ', '') || ' ' || "
+        f"coalesce({table}.member_number, '')"
+    )
+
+
+def _sqlite_folded(expression: str) -> str:
+    """SQLite folds with `crm_fold`, registered on every connection (crm.core.database)."""
+    return f"crm_fold({expression})"
+
+
+#: The text searched, as SQL. Constants (never built from input): the PostgreSQL index is on
 #: exactly this expression, so the query must repeat it word for word.
-SEARCH_TEXT_SQL = (
-    "lower(contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || "
-    "contact.postcode || ' ' || replace(contact.postcode, ' ', '') || ' ' || "
-    "coalesce(contact.member_number, ''))"
-)
-#: Every statement below is a fixed literal: nothing in them comes from input. The indexed
-#: text is spelled out in each (the same words as SEARCH_TEXT_SQL, without lower(): FTS5 folds case).
+PG_SEARCH_TEXT_SQL = f"translate(lower({_searched('contact')}), '{FOLD_FROM}', '{FOLD_TO}')"
+SQLITE_SEARCH_TEXT_SQL = _sqlite_folded(_searched("contact"))
+#: Every statement below is a fixed literal: nothing in them comes from input.
 _PG_DDL = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX IF NOT EXISTS ix_contact_search_trgm ON contact USING gin (("
-    "lower(contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || "
-    "contact.postcode || ' ' || replace(contact.postcode, ' ', '') || ' ' || "
-    "coalesce(contact.member_number, ''))"
-    ") gin_trgm_ops)",
+    # The index before accents were folded.
+    "DROP INDEX IF EXISTS ix_contact_search_trgm",
+    f"CREATE INDEX IF NOT EXISTS ix_contact_search_folded_trgm ON contact USING gin (({PG_SEARCH_TEXT_SQL}) gin_trgm_ops)",
 )
 _FTS_TABLE = "contact_search"
 #: The shortest query either index can answer (one trigram); a shorter one is a LIKE scan.
 TRIGRAM_LENGTH = 3
+_NEW_BODY = _sqlite_folded(_searched("new"))
 #: While contact_search_paused holds a row, the insert and update triggers stand aside and a bulk
 #: writer indexes its rows itself, one statement per batch (see `batch_indexing`).
 _SQLITE_TRIGGERS = {
-    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "
+    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "  # noqa: S608  (constants)
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
-    "INSERT INTO contact_search(rowid, body) VALUES (new.id, "
-    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
-    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
+    f"INSERT INTO contact_search(rowid, body) VALUES (new.id, {_NEW_BODY}); END",
     "contact_search_ad": "CREATE TRIGGER contact_search_ad AFTER DELETE ON contact BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; END",
-    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "
+    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "  # noqa: S608  (constants)
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; "
-    "INSERT INTO contact_search(rowid, body) VALUES (new.id, "
-    "new.first_name || ' ' || new.last_name || ' ' || new.email || ' ' || new.postcode || ' ' || "
-    "replace(new.postcode, ' ', '') || ' ' || coalesce(new.member_number, '')); END",
+    f"INSERT INTO contact_search(rowid, body) VALUES (new.id, {_NEW_BODY}); END",
 }
 _SQLITE_DROP_TRIGGER = {name: "DROP TRIGGER " + name for name in _SQLITE_TRIGGERS}
 _SQLITE_DDL = (
@@ -71,18 +77,19 @@ _SQLITE_DDL = (
     "DELETE FROM contact_search_paused",
 )
 _SQLITE_INDEX_ROWS = (
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, "
-    "contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || contact.postcode || ' ' || "
-    "replace(contact.postcode, ' ', '') || ' ' || coalesce(contact.member_number, '') "
+    f"INSERT INTO contact_search(rowid, body) SELECT contact.id, {SQLITE_SEARCH_TEXT_SQL} "  # noqa: S608
     "FROM contact WHERE contact.id IN (SELECT value FROM json_each(:ids))"
 )
 _SQLITE_UNINDEX_ROWS = "DELETE FROM contact_search WHERE rowid IN (SELECT value FROM json_each(:ids))"
 _SQLITE_REBUILD = (
     "DELETE FROM contact_search",
-    "INSERT INTO contact_search(rowid, body) SELECT contact.id, "
-    "contact.first_name || ' ' || contact.last_name || ' ' || contact.email || ' ' || contact.postcode || ' ' || "
-    "replace(contact.postcode, ' ', '') || ' ' || coalesce(contact.member_number, '') FROM contact",
+    f"INSERT INTO contact_search(rowid, body) SELECT contact.id, {SQLITE_SEARCH_TEXT_SQL} FROM contact",  # noqa: S608
 )
+
+
+def search_text_sql() -> str:
+    """The searched text for this app's database (see PG_SEARCH_TEXT_SQL)."""
+    return PG_SEARCH_TEXT_SQL if db.engine.dialect.name == "postgresql" else SQLITE_SEARCH_TEXT_SQL
 
 
 def ensure_search_indexes(bind: Engine | Connection) -> None:
@@ -113,13 +120,11 @@ def _create_search_indexes(conn: Connection) -> None:
         )
         for name, ddl in _SQLITE_TRIGGERS.items():
             if have.get(name) not in (None, ddl):
-                # An older spelling (before the pause table): it kept the index current, so
-                # replacing it needs no rebuild.
-                conn.execute(text(_SQLITE_DROP_TRIGGER[name]))
+                conn.execute(text(_SQLITE_DROP_TRIGGER[name]))  # an older spelling
             if have.get(name) != ddl:
                 conn.execute(text(ddl))
-        if len(have) < len(_SQLITE_TRIGGERS):
-            # New (or re-created) triggers: contacts written before them are not indexed yet.
+        if any(have.get(name) != ddl for name, ddl in _SQLITE_TRIGGERS.items()):
+            # New or re-spelt triggers: what was indexed before them is missing or unfolded.
             for statement in _SQLITE_REBUILD:
                 conn.execute(text(statement))
 
@@ -174,7 +179,7 @@ def _sqlite_index_ready(engine: Engine) -> bool:
 
 
 def normalise_query(query: str | None) -> str:
-    return re.sub(r"\s+", " ", (query or "").strip().lower())[:100]
+    return fold(re.sub(r"\s+", " ", (query or "").strip()))[:100]
 
 
 def escape_like(value: str) -> str:
@@ -183,7 +188,7 @@ def escape_like(value: str) -> str:
 
 
 def _like_condition(query: str) -> ColumnElement[bool]:
-    return literal_column(SEARCH_TEXT_SQL).like(f"%{escape_like(query)}%", escape="\\")
+    return literal_column(search_text_sql()).like(f"%{escape_like(query)}%", escape="\\")
 
 
 def search_condition(query: str | None) -> ColumnElement[bool] | None:
@@ -385,7 +390,7 @@ def _scan_like(column: Any, query: str) -> ColumnElement[bool]:
 
 def is_common_fragment(query: str) -> bool:
     """Whether the fragment is in at least COMMON_SHARE of the first DENSITY_PROBE_ROWS contacts."""
-    sample = select(literal_column(SEARCH_TEXT_SQL).label("body")).select_from(Contact)
+    sample = select(literal_column(search_text_sql()).label("body")).select_from(Contact)
     sample = sample.limit(DENSITY_PROBE_ROWS).subquery()
     like = _scan_like(sample.c.body, query)
     rows, hits = db.session.execute(
@@ -429,7 +434,7 @@ def _common_count(query: str, cap: int) -> int:
     """Matches of a common fragment, counted to cap + 1 over the first rows that hold that many
     (a window stops growing once it holds the whole table)."""
     for window in _windows(max(cap * 20, DENSITY_PROBE_ROWS)):
-        rows = select(literal_column(SEARCH_TEXT_SQL).label("body")).select_from(Contact)
+        rows = select(literal_column(search_text_sql()).label("body")).select_from(Contact)
         rows = (rows.limit(window) if window else rows).subquery()
         hits = select(rows.c.body).where(_scan_like(rows.c.body, query)).limit(cap + 1).subquery()
         total = db.session.scalar(select(func.count()).select_from(hits)) or 0
@@ -445,7 +450,7 @@ def _common_page(query: str, *, per_page: int, page: int) -> list[int]:
     for window in _windows(max(need * 20, DENSITY_PROBE_ROWS)):
         names = [Contact.last_name, Contact.first_name, Contact.id]
         ordered = select(Contact.id, Contact.last_name, Contact.first_name,
-                         literal_column(SEARCH_TEXT_SQL).label("body"))  # fmt: skip
+                         literal_column(search_text_sql()).label("body"))  # fmt: skip
         ordered = ordered.order_by(*names)
         rows = (ordered.limit(window) if window else ordered).subquery()
         outer = [rows.c.last_name, rows.c.first_name, rows.c.id]
