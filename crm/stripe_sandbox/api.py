@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import socket
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -169,7 +170,9 @@ class SandboxApp:
             else decode(request.form.items(multi=True))
         )
         failure = self.sandbox.take_failure(request.path)
-        if failure == "error_500":
+        if failure == "hang":
+            time.sleep(getattr(self.sandbox, "hang_seconds", 30.0))  # outside the lock: other calls go on
+        if failure in ("error_500", "hang"):
             return stripe_error(
                 500, "An unknown error occurred (simulated by the sandbox).", kind="api_error"
             )

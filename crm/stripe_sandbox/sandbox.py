@@ -60,13 +60,17 @@ class Sandbox(Flows):
             self.failures.clear()
             self.delivery.clear()
 
-    def fail_next(self, path_prefix: str = "/v1/", mode: str = "drop_after", count: int = 1) -> None:
+    def fail_next(
+        self, path_prefix: str = "/v1/", mode: str = "drop_after", count: int = 1, *, seconds: float = 30.0
+    ) -> None:
         """Make the next `count` API calls under `path_prefix` fail like a flaky network:
         "drop_after" does the work and then drops the connection (the client sees no answer);
-        "error_500" answers 500 without doing anything."""
-        if mode not in ("drop_after", "error_500"):
-            raise ValueError("mode is 'drop_after' or 'error_500'")
+        "error_500" answers 500 without doing anything; "hang" answers nothing for `seconds`
+        (a Stripe that has stalled), then 500."""
+        if mode not in ("drop_after", "error_500", "hang"):
+            raise ValueError("mode is 'drop_after', 'error_500' or 'hang'")
         with self.lock:
+            self.hang_seconds = float(seconds)
             self.failures.append({"prefix": path_prefix, "mode": mode, "count": int(count)})
 
     def take_failure(self, path: str) -> str | None:

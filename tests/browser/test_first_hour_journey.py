@@ -55,11 +55,15 @@ def _joined(trip: Journey, email: str) -> dict[str, object]:
     with trip.live.db() as session:
         contact = session.scalar(select(Contact).where(Contact.email == email))
         assert contact is not None
-        house = session.scalar(select(GiftAidDeclaration.house).where(GiftAidDeclaration.contact_id == contact.id))
+        house = session.scalar(
+            select(GiftAidDeclaration.house).where(GiftAidDeclaration.contact_id == contact.id)
+        )
         return {"first": contact.first_name, "address": contact.address_line1, "gift_aid_house": house}
 
 
-def test_corrections_after_going_back_from_checkout_are_what_is_kept(journey: Journey, needs_sandbox: None) -> None:
+def test_corrections_after_going_back_from_checkout_are_what_is_kept(
+    journey: Journey, needs_sandbox: None
+) -> None:
     trip, page = journey, journey.page
     email = unique_email("jorge", trip)
     trip.goto("/join")
@@ -89,7 +93,9 @@ def test_corrections_after_going_back_from_checkout_are_what_is_kept(journey: Jo
     assert "Dear Jorge" in welcome and "Jorj" not in welcome
 
 
-def test_renew_now_is_offered_only_near_the_end_and_names_the_period(journey: Journey, needs_sandbox: None) -> None:
+def test_renew_now_is_offered_only_near_the_end_and_names_the_period(
+    journey: Journey, needs_sandbox: None
+) -> None:
     trip, page = journey, journey.page
     # Paid up for a year: cancelling auto-renewal offers turning it back on, not paying again.
     new_member(trip, "yearly", plan="Standard (yearly)")
