@@ -70,8 +70,11 @@ def _set_auto_renew(card: services.MembershipCard, on: bool):  # type: ignore[no
     if changed and on:
         flash("Auto-renewal is back on. Your membership will renew automatically.", "success")
     elif changed:
-        flash("Auto-renewal is cancelled. Your membership continues until the end of the period you "
-              "have paid for; we have emailed you a confirmation.", "success")
+        flash(
+            "Auto-renewal is cancelled. Your membership continues until the end of the period you "
+            "have paid for; we have emailed you a confirmation.",
+            "success",
+        )
     return redirect(url_for(".account"))
 
 
@@ -90,8 +93,8 @@ def renew():  # type: ignore[no-untyped-def]
 @login_required
 def renew_now():  # type: ignore[no-untyped-def]
     """Pay the next period of a fixed-term (or grace) membership through Stripe Checkout."""
-    from crm.billing.stripe_gateway import GatewayError
-    from crm.join.services import can_renew_now, start_renewal_checkout
+    from crm.billing.stripe_gateway import GatewayError, ensure_customer
+    from crm.join.services import can_renew_now, ensure_plan_price, start_renewal_checkout
 
     form = ConfirmForm()
     membership = services.membership_card(own_contact()).membership
@@ -99,10 +102,17 @@ def renew_now():  # type: ignore[no-untyped-def]
         flash("Your membership cannot be renewed online just now. Please contact us.", "error")
         return redirect(url_for(".account"))
     try:
+        # Stripe is never called inside a database transaction (a hanging Stripe would hold the
+        # write lock and stall every sign-in): each call's answer is committed before the next.
+        db.session.commit()
+        ensure_plan_price(membership.plan)
+        db.session.commit()
+        ensure_customer(membership.contact)
+        db.session.commit()
         checkout = start_renewal_checkout(membership)
     except GatewayError as error:
         db.session.rollback()
-        flash(error.user_message, "error")
+        flash(f"{error.user_message} You have not been charged.", "error")
         return redirect(url_for(".account"))
     db.session.commit()
     return redirect(checkout.url, code=303)
