@@ -65,7 +65,8 @@ class PaymentFilterForm(FilterForm):
     method = SelectField("Method", choices=[ANY] + [SelectChoice(m, m.replace("_", " ")) for m in PAYMENT_METHODS])
     status = SelectField("Status", choices=[ANY] + [SelectChoice(s, s.replace("_", " ")) for s in PAYMENT_STATUSES])
     kind = SelectField(
-        "Kind", choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation")]
+        "Kind", choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation"),
+                        SelectChoice("event", "Event booking")]
     )
 
 
