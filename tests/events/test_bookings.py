@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -291,3 +292,42 @@ def section(html: str, key: str) -> str:
     match = re.search(rf'id="work-{key}">(.*?)</section>', html, re.S)
     assert match, key
     return match.group(1)
+
+
+def test_the_daily_run_releases_a_held_place_unpaid_after_the_hold_time_and_offers_it_to_the_next(
+    app, client, stripe_sandbox
+):
+    import time_machine
+
+    from crm.core.types import utcnow
+    from crm.memberships.daily import run_daily
+
+    assert app.config["EVENT_HOLD_HOURS"] == 48
+    event = make_event("Paid talk", capacity=1, other_price=300)
+    start = utcnow()
+    with time_machine.travel(start, tick=False):
+        for email, name in (("a@example.org", "Ann"), ("b@example.org", "Bea"), ("c@example.org", "Cy")):
+            client.post(f"/events/{event.slug}/book", data=book_form(email, name))
+        first, bea, cy = db.session.scalars(select(Booking).order_by(Booking.id)).all()
+        services.cancel_booking(first, by="booker")  # the unpaid first booking goes; Bea is offered the place
+        db.session.commit()
+    assert (bea.status, cy.status) == ("pending_payment", "waiting")
+    [offer] = outbox("event_place_offered")
+    assert offer.to_email == "b@example.org" and "Pay within 48 hours" in offer.body_text
+
+    with time_machine.travel(start + timedelta(hours=47), tick=False):
+        assert run_daily()["event_holds_released"] == 0
+    db.session.expire_all()
+    assert db.session.get(Booking, bea.id).status == "pending_payment"
+
+    with time_machine.travel(start + timedelta(hours=49), tick=False):
+        assert run_daily()["event_holds_released"] == 1
+        assert run_daily()["event_holds_released"] == 0
+    db.session.expire_all()
+    assert (db.session.get(Booking, bea.id).status, db.session.get(Booking, cy.id).status) == (
+        "cancelled", "pending_payment")  # fmt: skip
+    [released] = outbox("event_hold_released")
+    assert released.to_email == "b@example.org" and "not paid for within 48 hours" in released.body_text
+    assert [m.to_email for m in outbox("event_place_offered")] == ["b@example.org", "c@example.org"]
+    assert "Pay £3.00" in client.get(manage_link(outbox("event_place_offered")[1])).get_data(as_text=True)
+    assert services.places_left(db.session.get(type(event), event.id)) == 0
