@@ -331,3 +331,32 @@ def test_the_daily_run_releases_a_held_place_unpaid_after_the_hold_time_and_offe
     assert [m.to_email for m in outbox("event_place_offered")] == ["b@example.org", "c@example.org"]
     assert "Pay £3.00" in client.get(manage_link(outbox("event_place_offered")[1])).get_data(as_text=True)
     assert services.places_left(db.session.get(type(event), event.id)) == 0
+
+
+def test_a_payment_arriving_after_the_hold_was_released_is_kept_to_refund_not_as_a_place(
+    app, client, stripe_sandbox
+):
+    import time_machine
+
+    from crm.core.types import utcnow
+    from crm.memberships.daily import run_daily
+
+    event = make_event("Paid talk", capacity=1, other_price=300)
+    start = utcnow()
+    with time_machine.travel(start, tick=False):
+        client.post(f"/events/{event.slug}/book", data=book_form("a@example.org", "Ann Late"))
+    [session] = stripe_sandbox.find("checkout.session")
+    with time_machine.travel(start + timedelta(hours=49), tick=False):
+        assert run_daily()["event_holds_released"] == 1
+    stripe_sandbox.pay(session["id"])
+    assert all(r.status_code == 200 for r in deliver_webhooks(client))
+    db.session.expire_all()
+    booking = db.session.scalar(select(Booking))
+    assert booking.status == "cancelled" and booking.amount_paid == 0
+    assert outbox("event_booking_confirmed") == []
+    payment = db.session.scalar(select(Payment))
+    assert (payment.kind, payment.amount, payment.status) == ("event", 300, "paid")
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    sign_in_as(client, make_user("staff@example.org", "staff"))
+    refunds = section(client.get("/staff").get_data(as_text=True), "event_refunds")
+    assert "Ann Late" in refunds and "£3.00 for Paid talk" in refunds
