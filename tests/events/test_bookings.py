@@ -272,6 +272,8 @@ def test_a_paid_booking_gets_a_receipt_shows_in_staff_payments_and_once_cancelle
     [receipt] = outbox("receipt")  # once, though the webhook came twice
     assert receipt.to_email == "mo@example.org"
     assert "payment for an event booking" in receipt.body_text and "£10.00" in receipt.body_text
+    history = client.get("/account").get_data(as_text=True).split('id="payments-heading"')[1]
+    assert "Event booking" in history and "Donation" not in history
 
     app.config["DASHBOARD_CACHE_SECONDS"] = 0  # the dashboard read fresh each time, not its minute-old copy
     staff = app.test_client()
