@@ -242,6 +242,13 @@ def hold_hours() -> int:
     return int(current_app.config.get("EVENT_HOLD_HOURS", 48))
 
 
+def hold_expires_at(booking: Booking) -> datetime | None:
+    """When the daily run may release an unpaid booking's places (None when nothing is held)."""
+    if booking.status != BookingStatus.PENDING_PAYMENT or booking.held_at is None:
+        return None
+    return booking.held_at + timedelta(hours=hold_hours())
+
+
 def release_expired_holds(now: datetime) -> int:
     """Release the places of bookings still unpaid hold_hours() after they were held, tell their
     bookers, and offer the places to the waiting list. A payment that arrives later is kept as a

@@ -302,6 +302,7 @@ def test_the_daily_run_releases_a_held_place_unpaid_after_the_hold_time_and_offe
     import time_machine
 
     from crm.core.types import utcnow
+    from crm.events.localtime import format_local
     from crm.memberships.daily import run_daily
 
     assert app.config["EVENT_HOLD_HOURS"] == 48
@@ -316,6 +317,10 @@ def test_the_daily_run_releases_a_held_place_unpaid_after_the_hold_time_and_offe
     assert (bea.status, cy.status) == ("pending_payment", "waiting")
     [offer] = outbox("event_place_offered")
     assert offer.to_email == "b@example.org" and "Pay within 48 hours" in offer.body_text
+    held_until = format_local(start + timedelta(hours=48))
+    assert f"We hold your places until {held_until} (UK time)" in client.get(manage_link(offer)).get_data(
+        as_text=True
+    )
 
     with time_machine.travel(start + timedelta(hours=47), tick=False):
         assert run_daily()["event_holds_released"] == 0
