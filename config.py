@@ -135,6 +135,8 @@ class Config:
         self.DIRECT_DEBIT_ENABLED = _env_bool("DIRECT_DEBIT_ENABLED", True)
         self.GRACE_DAYS = _env_int("GRACE_DAYS", 30)
         self.PENDING_EXPIRY_HOURS = _env_int("PENDING_EXPIRY_HOURS", 24)
+        #: How long an unpaid event booking's places are held before the daily run releases them.
+        self.EVENT_HOLD_HOURS = _env_int("EVENT_HOLD_HOURS", 48)
         self.DONATION_MIN = _env_int("DONATION_MIN", 100)  #: minor units
         self.DONATION_MAX = _env_int("DONATION_MAX", 1_000_000)  #: minor units
 

@@ -106,6 +106,9 @@ class Booking(db.Model):
     amount_paid: Mapped[int] = mapped_column(default=0)
     stripe_checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     checkout_url: Mapped[str | None] = mapped_column(Text)
+    #: When its places began to be held for payment (booked, or offered from the waiting list);
+    #: the daily run releases them EVENT_HOLD_HOURS later if still unpaid.
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 
 from crm.billing import stripe_gateway as gateway
-from crm.billing.services import field, id_of, record_stripe_payment, timestamp
+from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts.models import Contact
 from crm.core.database import locked_for_update
 from crm.core.types import utcnow
@@ -75,11 +75,13 @@ def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
         log.error("booking %s: paid %s %s, expected %s", booking.id, amount, field(session, "currency"), booking.amount)
         return "mismatch"
     if booking.contact_id:
-        record_stripe_payment(
+        payment, created = record_stripe_payment(
             contact_id=booking.contact_id, membership_id=None, kind="event", amount=amount,
             currency=booking.event.currency, paid_at=timestamp(field(session, "created")) or utcnow(),
             payment_intent_id=id_of(field(session, "payment_intent")), checkout_session_id=str(id_of(session)),
         )  # fmt: skip
+        if created:
+            queue_receipt(payment)
     if booking.status == BookingStatus.CONFIRMED:
         return "already"
     if booking.status != BookingStatus.PENDING_PAYMENT:

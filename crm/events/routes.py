@@ -137,7 +137,8 @@ def _booking_or_404(token: str) -> Booking:
 def booking(token: str):  # type: ignore[no-untyped-def]
     found = _booking_or_404(token)
     return render_template("events/booking.html", booking=found, event=found.event, token=token,
-                           when=format_local, form=ActionForm(), paid_return=request.args.get("paid") == "1")  # fmt: skip
+                           when=format_local, form=ActionForm(), paid_return=request.args.get("paid") == "1",
+                           held_until=services.hold_expires_at(found))  # fmt: skip
 
 
 @bp.get("/events/bookings/<token>/event.ics")

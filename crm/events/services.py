@@ -4,7 +4,9 @@ Waiting list: a freed place is given to the waiting list automatically, in order
 booking still waiting gets it when all its places fit (nobody behind it jumps the queue). For a
 free event it becomes confirmed at once and its booker gets an email; for a paid event its places
 are held and its booker gets an email with a link to pay (confirmed by the webhook as usual).
-Services flush; the caller commits.
+Held places are not held for ever: a booking still unpaid EVENT_HOLD_HOURS (default 48) after
+its places were held is released by the daily run (release_expired_holds), its booker is told,
+and the places go to the next in line. Services flush; the caller commits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -179,7 +181,8 @@ def book(
     else:
         status = BookingStatus.CONFIRMED
     booking = Booking(event_id=event.id, contact_id=contact_id, email=email.strip().lower(), name=names[0],
-                      places=len(names), status=status, amount=price * len(names))  # fmt: skip
+                      places=len(names), status=status, amount=price * len(names),
+                      held_at=utcnow() if status == BookingStatus.PENDING_PAYMENT else None)  # fmt: skip
     booking.attendees = [BookingPlace(name=n[:200]) for n in names]
     db.session.add(booking)
     db.session.flush()
@@ -235,6 +238,45 @@ def cancel_booking(booking: Booking, *, by: str) -> bool:
     return True
 
 
+def hold_hours() -> int:
+    return int(current_app.config.get("EVENT_HOLD_HOURS", 48))
+
+
+def hold_expires_at(booking: Booking) -> datetime | None:
+    """When the daily run may release an unpaid booking's places (None when nothing is held)."""
+    if booking.status != BookingStatus.PENDING_PAYMENT or booking.held_at is None:
+        return None
+    return booking.held_at + timedelta(hours=hold_hours())
+
+
+def release_expired_holds(now: datetime) -> int:
+    """Release the places of bookings still unpaid hold_hours() after they were held, tell their
+    bookers, and offer the places to the waiting list. A payment that arrives later is kept as a
+    payment to refund (crm.events.payments.fulfil_booking), not a place."""
+    cutoff = now - timedelta(hours=hold_hours())
+    expired = db.session.scalars(
+        select(Booking).where(Booking.status == BookingStatus.PENDING_PAYMENT, Booking.held_at < cutoff)
+        .order_by(Booking.id)
+    ).all()  # fmt: skip
+    released = 0
+    for booking in expired:
+        event = locked_for_update(Event, booking.event_id)
+        db.session.refresh(booking)
+        if booking.status != BookingStatus.PENDING_PAYMENT:  # paid (or cancelled) meanwhile
+            continue
+        booking.status = BookingStatus.CANCELLED
+        booking.cancelled_at = now
+        db.session.flush()
+        audit.record("event.hold_released", target_type="event_booking", target_id=booking.id,
+                     contact_id=booking.contact_id, actor_label="system",
+                     detail=f"unpaid {hold_hours()} hours; {booking.places} place(s)")  # fmt: skip
+        send_booking_email(booking, "event_hold_released", dedupe=f"event-hold-released-{booking.id}",
+                           hold_hours=hold_hours())  # fmt: skip
+        promote_waiting(event)
+        released += 1
+    return released
+
+
 def promote_waiting(event: Event) -> list[Booking]:
     """Give freed places to the waiting list in order (see the module docstring)."""
     promoted: list[Booking] = []
@@ -247,8 +289,10 @@ def promote_waiting(event: Event) -> list[Booking]:
             break
         if booking.amount:
             booking.status = BookingStatus.PENDING_PAYMENT
+            booking.held_at = utcnow()
             db.session.flush()
-            send_booking_email(booking, "event_place_offered", dedupe=f"event-place-offered-{booking.id}")
+            send_booking_email(booking, "event_place_offered", dedupe=f"event-place-offered-{booking.id}",
+                               hold_hours=hold_hours())  # fmt: skip
         else:
             _confirm(booking)
         audit.record("event.waiting_list_promote", target_type="event_booking", target_id=booking.id,

@@ -53,6 +53,7 @@ def run_daily(now: datetime | None = None) -> dict[str, int]:
     summary["reminders_7"] = queue_renewal_reminders(now, days=7)
     summary["charge_notices"] = queue_annual_charge_notices(now)
     summary["event_reminders"] = queue_event_reminders(now)
+    summary["event_holds_released"] = release_expired_event_holds(now)
     db.session.commit()
     from crm.billing.dunning import queue_card_expiry_notices  # asks Stripe: outside the lifecycle
 
@@ -69,6 +70,12 @@ def queue_event_reminders(now: datetime) -> int:
     from crm.events.reminders import queue_event_reminders as queue
 
     return queue(now)
+
+
+def release_expired_event_holds(now: datetime) -> int:
+    from crm.events.services import release_expired_holds
+
+    return release_expired_holds(now)
 
 
 def run_lifecycle(now: datetime) -> dict[str, int]:

@@ -22,6 +22,7 @@ from crm.core.permissions import has_permission, requires
 from crm.core.templating import render_fragment
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
+from crm.events.models import Booking, BookingStatus, Event
 from crm.extensions import db
 from crm.memberships.models import ACCESS_STATUSES, Membership, Plan
 from crm.staff.routes import bp
@@ -142,6 +143,19 @@ def work_list(now: datetime) -> list[WorkItem]:
     )
     items.append(WorkItem("erasure", "Erasure requests", "Confirm on the contact's page.",
                           *_listed(stmt, Contact.erasure_requested_at)))
+
+    # A booking paid for and then cancelled (or paid after its held place was released) keeps
+    # the money; staff refund it by hand from the payment.
+    stmt = (
+        who.add_columns(Payment.id.label("payment_id"), Payment.amount, Event.title)
+        .join(Payment, Payment.contact_id == Contact.id)
+        .join(Booking, Booking.stripe_checkout_session_id == Payment.stripe_checkout_session_id)
+        .join(Event, Event.id == Booking.event_id)
+        .where(Payment.kind == "event", Payment.status.in_(("paid", "partly_refunded")),
+               Payment.amount_refunded < Payment.amount, Booking.status == BookingStatus.CANCELLED)
+    )
+    items.append(WorkItem("event_refunds", "Event bookings to refund", "Paid for, then cancelled or released.",
+                          *_listed(stmt, Payment.paid_at)))
 
     declared = select(GiftAidDeclaration.id).where(
         GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None)

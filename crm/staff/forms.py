@@ -76,7 +76,8 @@ class PaymentFilterForm(FilterForm):
     )
     kind = SelectField(
         "Kind",
-        choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation")],
+        choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation"),
+                 SelectChoice("event", "Event booking")],
         default="",
     )
 

@@ -65,7 +65,7 @@ def test_the_edit_form_saves_changes_and_refuses_an_end_before_the_start_and_a_b
         40,
     )
     assert db.session.scalar(
-        select(AuditEvent.id).where(AuditEvent.action == "event.save", AuditEvent.target_id == event.id)
+        select(AuditEvent.id).where(AuditEvent.action == "event.save", AuditEvent.target_id == str(event.id))
     )
 
 
