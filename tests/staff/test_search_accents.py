@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from crm.extensions import db
 from crm.core.text import fold
+from crm.extensions import db
 from crm.staff.search import search_contacts, search_page
 from tests.fixtures import make_contact
 
