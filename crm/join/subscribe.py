@@ -40,6 +40,7 @@ def request_subscription(email: str, first_name: str, last_name: str, *, purpose
             "confirm_url": f"{current_app.config['BASE_URL']}/subscribe/confirm/{raw}",
         },
         contact_id=contact.id,
+        one_time_link="confirm_url",  # kept only until sent, never shown to staff
     )
     db.session.flush()
 

@@ -80,3 +80,17 @@ def test_staff_cannot_resend_a_spent_one_time_link_they_could_then_intercept(wor
     assert "request a new link" in page.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(OutboxMessage, message.id).attempts == 1
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": False}])
+def test_the_subscribe_confirmation_link_is_not_kept_once_the_email_is_sent(client, app):  # type: ignore[no-untyped-def]
+    """Like the sign-in links: the confirmation link lives only until its email is sent."""
+    from crm.email.delivery import deliver_due
+
+    answer = client.post("/subscribe", data={"email": "reader@example.org",
+                                             "first_name": "Rita", "consent": "y"})  # fmt: skip
+    assert answer.status_code in (200, 302, 303)
+    deliver_due()
+    stored = db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_email == "reader@example.org")).all()
+    assert stored and all("/subscribe/confirm/" not in (m.body_text or "") + (m.body_html or "") for m in stored)
+    assert all(not m.one_time_link for m in stored)
