@@ -19,6 +19,8 @@ SANDBOX_SECRET_KEY = "sk_test_sandbox"  # noqa: S105  (the local sandbox, refuse
 SANDBOX_PUBLISHABLE_KEY = "pk_test_sandbox"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
 SANDBOX_API_BASE = "http://127.0.0.1:12111"
+#: The made-up charity number of the demo; production claims no Gift Aid under it.
+DEMO_CHARITY_NUMBER = "1234567"
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -70,7 +72,10 @@ class Config:
 
         self.ORG_NAME = _env("ORG_NAME", "Justice for Colombia Campaign")
         self.ORG_ADDRESS = _env("ORG_ADDRESS", "Unit 4, 12 Example Street, London N1 0AA")
-        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", "1234567")
+        self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_CHARITY_NUMBER)
+        #: False for an organisation that is not a charity: every Gift Aid question, column and
+        #: page is hidden and the Gift Aid routes answer 404 (crm/core/features.py).
+        self.GIFT_AID_ENABLED = _env_bool("GIFT_AID_ENABLED", True)
         self.BASE_URL = (_env("BASE_URL", "http://127.0.0.1:5000") or "").rstrip("/")
 
         self.SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'crm.db'}")
@@ -206,6 +211,8 @@ class ProductionConfig(Config):
             found.append("BASE_URL must be an https:// address")
         if not self.MAIL_SERVER:
             found.append("MAIL_SERVER is not set (console email is for development)")
+        if self.GIFT_AID_ENABLED and self.ORG_CHARITY_NUMBER in (None, DEMO_CHARITY_NUMBER):
+            found.append("ORG_CHARITY_NUMBER is the demo number (set yours, or GIFT_AID_ENABLED=false)")
         return found
 
 

@@ -14,6 +14,7 @@ from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from crm.core.cache import ProcessCache
+from crm.core.features import gift_aid_enabled
 from crm.core.money import format_money
 
 MONTHS = "January February March April May June July August September October November December"
@@ -120,4 +121,5 @@ def init_app(app: Flask) -> None:
             "org_address": current_app.config["ORG_ADDRESS"],
             "nav_pages": nav_pages,
             "csrf_token": csrf_token,  # in place of the one Flask-WTF's context processor adds
+            "gift_aid_enabled": gift_aid_enabled(),
         }

@@ -12,6 +12,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from crm.core.features import gift_aid_enabled
 from crm.core.money import format_money, parse_money
 
 GIFT_AID_WORDING = (
@@ -181,6 +182,8 @@ class JoinForm(_AddressFields):
         self.plans = {str(p.id): p for p in plans}
         self.plan.choices = [SelectChoice(str(p.id), p.name) for p in plans]
         self.donation_amount = 0
+        if not gift_aid_enabled():
+            self.gift_aid.data = False  # the question is not asked, whatever a request sends
 
     @property
     def chosen_plan(self) -> Any:
@@ -233,6 +236,8 @@ class DonateForm(_PersonFields):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.amount_minor = 0
+        if not gift_aid_enabled():
+            self.gift_aid.data = False  # the question is not asked, whatever a request sends
 
     def validate_frequency(self, field: Any) -> None:
         if field.data not in ("once", "month", "year"):

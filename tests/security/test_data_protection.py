@@ -123,6 +123,7 @@ def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
         "STRIPE_API_BASE": "http://127.0.0.1:9",
         "BASE_URL": "https://crm.example.org",
         "MAIL_SERVER": "127.0.0.1",
+        "ORG_CHARITY_NUMBER": "1100001",
         "REDIS_URL": "",
     }.items():
         monkeypatch.setenv(key, value)
