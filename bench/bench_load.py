@@ -425,7 +425,8 @@ def wait_for_webhooks(server: Any, timeout: float) -> dict[str, int]:
                 if not (isinstance(entry["status"], int) and 200 <= entry["status"] < 300)
             ]
             return {"events": len(emitted), "delivered": len(emitted & delivered), "deliveries": len(log_),
-                    "refused deliveries": len(refused)}  # fmt: skip
+                    "refused deliveries": len(refused),
+                    "refused": [f"{e['type']} attempt {e['attempt']}: {e['status']}" for e in refused][:20]}  # fmt: skip
         time.sleep(0.5)
 
 
@@ -624,6 +625,7 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
             "webhook events": hooks["events"],
             "webhook deliveries": hooks["deliveries"],
             "refused deliveries": hooks["refused deliveries"],
+            "refused (type, attempt, answer)": hooks["refused"],
             "events recorded": effects["events recorded"],
             "Direct Debits settled later": settled,
             "joins with a donation": sum(1 for *_rest, donation in outcome.paid if donation),
