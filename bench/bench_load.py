@@ -483,7 +483,9 @@ def check_database(url: str, paid: list[tuple[str, str, str, int]], event_ids: s
                 memberships[contact_id] += 1
                 active[contact_id] += status == "active"
             for contact_id, kind in db.session.execute(
-                select(Payment.contact_id, Payment.kind).where(Payment.contact_id.in_(ids), Payment.status == "paid")
+                select(Payment.contact_id, Payment.kind).where(
+                    Payment.contact_id.in_(ids), Payment.status == "paid"
+                )
             ):
                 payments[(contact_id, kind)] += 1
         for email, _session, method, donation in paid:
@@ -498,8 +500,12 @@ def check_database(url: str, paid: list[tuple[str, str, str, int]], event_ids: s
                     f"{got[2]} membership and {got[3]} donation payments"
                 )
         recorded_counts["memberships"] = sum(active.values())
-        recorded_counts["membership payments"] = sum(n for (_c, kind), n in payments.items() if kind == "membership")
-        recorded_counts["donation payments"] = sum(n for (_c, kind), n in payments.items() if kind == "donation")
+        recorded_counts["membership payments"] = sum(
+            n for (_c, kind), n in payments.items() if kind == "membership"
+        )
+        recorded_counts["donation payments"] = sum(
+            n for (_c, kind), n in payments.items() if kind == "donation"
+        )
         recorded = set(db.session.scalars(select(ProcessedStripeEvent.id)).all())
         db.session.remove()
         db.engine.dispose()

@@ -25,7 +25,9 @@ def plans(app):  # type: ignore[no-untyped-def]
 
 def rows() -> list[tuple[str, int, bool]]:
     db.session.expire_all()
-    return sorted((p.kind, p.amount, p.membership_id is not None) for p in db.session.scalars(select(Payment)))
+    return sorted(
+        (p.kind, p.amount, p.membership_id is not None) for p in db.session.scalars(select(Payment))
+    )
 
 
 def session_of_kind(sandbox, kind: str):  # type: ignore[no-untyped-def]
@@ -39,7 +41,9 @@ def join_and_pay(client, plans, sandbox, **changes):  # type: ignore[no-untyped-
     membership = db.session.scalar(select(Membership))
     sandbox.pay(membership.stripe_checkout_session_id)
     deliver_webhooks(client, duplicate=True, shuffle=1)
-    return client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(as_text=True)
+    return client.get(f"/join/success?session_id={membership.stripe_checkout_session_id}").get_data(
+        as_text=True
+    )
 
 
 def test_a_monthly_gift_at_join_is_its_own_subscription_after_the_membership_checkout(
@@ -62,9 +66,9 @@ def test_a_monthly_gift_at_join_is_its_own_subscription_after_the_membership_che
     assert gift_session["mode"] == "subscription" and gift_session["amount_total"] == 2500
     stripe_sandbox.pay(gift_session["id"])
     deliver_webhooks(client, duplicate=True, shuffle=2)
-    assert "Thank you for your donation" in client.get(f"/join/success?session_id={gift_session['id']}").get_data(
-        as_text=True
-    )
+    assert "Thank you for your donation" in client.get(
+        f"/join/success?session_id={gift_session['id']}"
+    ).get_data(as_text=True)
     subscriptions = stripe_sandbox.find("subscription")
     assert len(subscriptions) == 2, "membership and gift are separate subscriptions"
     assert rows() == [("donation", 2500, False), ("membership", 3600, True)]

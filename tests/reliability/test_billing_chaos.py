@@ -30,7 +30,13 @@ from tests.reliability.test_webhook_chaos import (  # noqa: F401  (faulty_handle
 #: Each supporter follows one of these journeys, in turn.
 JOURNEYS = ("card+gift", "dd+gift", "dd-fails", "monthly-card", "regular-gift", "one-off-gift")
 SUPPORTERS = 24
-DONOR = {"first_name": "Dee", "last_name": "Donor", "gift_aid": "y", "address_line1": "2 Low Road", "postcode": "ls1 4ap"}
+DONOR = {
+    "first_name": "Dee",
+    "last_name": "Donor",
+    "gift_aid": "y",
+    "address_line1": "2 Low Road",
+    "postcode": "ls1 4ap",
+}
 
 
 def _join(client, plans, sandbox, email: str, *, direct_debit: bool) -> str:  # type: ignore[no-untyped-def]
@@ -56,7 +62,10 @@ def _donate(client, sandbox, email: str, frequency: str) -> None:  # type: ignor
 
 
 def test_money_is_recorded_once_whatever_the_order_of_direct_debit_and_donation_events(
-    app, plans, stripe_sandbox, faulty_handlers  # noqa: F811
+    app,
+    plans,
+    stripe_sandbox,
+    faulty_handlers,  # noqa: F811
 ):
     rng = random.Random(22)  # noqa: S311  (test schedule)
     client = app.test_client()
@@ -68,7 +77,9 @@ def test_money_is_recorded_once_whatever_the_order_of_direct_debit_and_donation_
         if journey == "card+gift":
             _join(client, plans, stripe_sandbox, email, direct_debit=False)
         elif journey in ("dd+gift", "dd-fails"):
-            settle.append((_join(client, plans, stripe_sandbox, email, direct_debit=True), journey == "dd+gift"))
+            settle.append(
+                (_join(client, plans, stripe_sandbox, email, direct_debit=True), journey == "dd+gift")
+            )
         elif journey == "monthly-card":
             join_and_pay(client, plans, stripe_sandbox, email, "monthly")
         else:
