@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm.contacts.models import GiftAidDeclaration
+from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
 from tests.fixtures import make_user, sign_in_as
@@ -103,3 +104,6 @@ def test_a_gift_aid_tick_sent_when_it_is_off_records_no_declaration(client, enab
     deliver_webhooks(client)
     declarations = db.session.scalar(select(func.count(GiftAidDeclaration.id)))
     assert declarations == (1 if enabled else 0)
+    receipt = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "receipt"))
+    assert ("Gift Aid" in receipt.body_text) is enabled
+    assert ("Gift Aid" in (receipt.body_html or "")) is enabled
