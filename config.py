@@ -82,6 +82,9 @@ class Config:
         self.ORG_NAME = _env("ORG_NAME", DEMO_ORG_NAME)
         self.ORG_ADDRESS = _env("ORG_ADDRESS", DEMO_ORG_ADDRESS)
         self.ORG_CHARITY_NUMBER = _env("ORG_CHARITY_NUMBER", DEMO_CHARITY_NUMBER)
+        #: False for an organisation that is not a charity: every Gift Aid question, column and
+        #: page is hidden and the Gift Aid routes answer 404 (crm/core/features.py).
+        self.GIFT_AID_ENABLED = _env_bool("GIFT_AID_ENABLED", True)
         #: The organisation's clock: every time shown or typed is on it; stored times are UTC.
         self.TIMEZONE = _env("TIMEZONE", "Europe/London")
         # Unset: the development server's own address (`make run` listens on PORT, default 5000).
@@ -257,6 +260,8 @@ class ProductionConfig(Config):
         for name, demo in DEMO_ORGANISATION.items():
             if (getattr(self, name) or "").strip().casefold() == demo.casefold():
                 found.append(f"{name} is the demo value {demo!r}: set your organisation's own")
+        if self.GIFT_AID_ENABLED and self.ORG_CHARITY_NUMBER in (None, DEMO_CHARITY_NUMBER):
+            found.append("ORG_CHARITY_NUMBER is the demo number (set yours, or GIFT_AID_ENABLED=false)")
         return found
 
 

@@ -7,7 +7,9 @@ The users, each with a think time between pages, do a mix:
 - visitors: the home page, then the /join form;
 - joiners: GET /join, POST /join with a valid form and the CSRF token from the page (303 to the
   sandbox checkout), GET the sandbox checkout page, POST Pay there (303 back), GET /join/success;
-  every join is a new person (new email, new cookie jar, new client address);
+  every join is a new person (new email, new cookie jar, new client address). In turn (JOINS): a
+  card join, a card join with a £10 donation, and a join by Direct Debit with a £10 donation
+  ("Pay by Direct Debit" on the sandbox page), whose collection the bank settles after the run;
 - members: GET /login, POST /login with a demo member (crm.demo.DEMO_PASSWORD), read /news and
   posts a few times, sign out (POST /logout with the page's CSRF token), and again.
 
@@ -18,7 +20,9 @@ user as they would in production. Successful sign-ins do not count against the p
 Reported: requests/s, p50/p95/p99 per request type and overall (app requests; the sandbox's own
 pages are listed apart), errors (a status other than the one expected for that request, or no
 answer), webhook deliveries the app refused, and then the database: every paid checkout gave
-exactly one active membership and one payment, every event was recorded once."""
+exactly one active membership, one membership payment and its donation payment if it had one,
+the totals of memberships, membership payments and donation payments equal what the sandbox
+holds (paid sessions, their membership lines, their donation lines), every event recorded once."""
 
 from __future__ import annotations
 
@@ -58,9 +62,11 @@ DRAIN_SECONDS = 180.0  #: at most this long to wait for the webhooks still queue
 EXPECT: dict[str, tuple[int, ...]] = {
     "home": (200,), "join form": (200,), "join submit": (303,), "join success": (200,),
     "login form": (200,), "sign in": (302, 303), "news": (200,), "post": (200,), "sign out": (302, 303),
-    "sandbox checkout": (200,), "sandbox pay": (303,),
+    "sandbox checkout": (200,), "sandbox pay": (303,), "sandbox pay by direct debit": (303,),
 }  # fmt: skip
-SANDBOX_TYPES = ("sandbox checkout", "sandbox pay")
+SANDBOX_TYPES = ("sandbox checkout", "sandbox pay", "sandbox pay by direct debit")
+#: The joins a joiner makes, in turn: (how it is paid, the donation in pounds).
+JOINS = (("card", ""), ("card", "10"), ("direct debit", "10"))
 MEMBER_EMAILS = ("member@example.org", "monthly@example.org", "concession@example.org", "life@example.org",
                  "branch@example.org", "grace@example.org")  # fmt: skip
 
@@ -90,7 +96,8 @@ class Outcome:
     """What one client process saw."""
 
     records: list[Record] = field(default_factory=list)
-    paid: list[tuple[str, str]] = field(default_factory=list)  #: (email, checkout session id)
+    #: (email, checkout session id, "card" or "direct debit", donation in pence)
+    paid: list[tuple[str, str, str, int]] = field(default_factory=list)
     joins_started: int = 0
     confirmed_on_page: int = 0  #: success pages that already said "Welcome, you are a member"
     problems: list[str] = field(default_factory=list)  #: the first few, for the log
@@ -212,12 +219,13 @@ class User:
             return
         self.think()
         email = f"load-{self.ident}-{number}-{uuid.uuid4().hex[:6]}@bench.example.net"
+        method, donation = JOINS[number % len(JOINS)]
         with self.lock:
             self.out.joins_started += 1
         status, headers, _b = self.call("join submit", "POST", "/join", form={
             "csrf_token": token.strip(), "title": "Ms", "first_name": "Load", "last_name": f"Tester {self.ident}",
             "email": email, "address_line1": "1 High Street", "town": "London", "postcode": "N1 9GU",
-            "country": "GB", "plan": plans[number % min(2, len(plans))].decode(), "donation": "",
+            "country": "GB", "plan": plans[number % min(2, len(plans))].decode(), "donation": donation,
         })  # fmt: skip
         checkout = urlsplit(headers.get("location", ""))
         if status != 303 or checkout.port != self.sandbox_port or not checkout.path.startswith("/checkout/"):
@@ -229,20 +237,22 @@ class User:
         status, _h, page = self.call("sandbox checkout", "GET", checkout.path, sandbox=True)
         if status != 200 or b"/pay" not in page:
             return
-        self.think()  # the person checks the amount and presses Pay
+        self.think()  # the person checks the amount and presses Pay (or Pay by Direct Debit)
+        by_dd = method == "direct debit"
         status, headers, _b = self.call(
-            "sandbox pay", "POST", f"/checkout/{session_id}/pay", form={}, sandbox=True
-        )
+            "sandbox pay by direct debit" if by_dd else "sandbox pay", "POST",
+            f"/checkout/{session_id}/{'pay_by_direct_debit' if by_dd else 'pay'}", form={}, sandbox=True,
+        )  # fmt: skip
         back = urlsplit(headers.get("location", ""))
         if status != 303:
             return
         with self.lock:
-            self.out.paid.append((email, session_id))
+            self.out.paid.append((email, session_id, method, int(donation or 0) * 100))
         if back.port != self.app_port or back.path != "/join/success":
             self.problem(f"sandbox sent the payer to {back.geturl()[:80]}")
             return
         status, _h, page = self.call("join success", "GET", f"{back.path}?{back.query}")
-        if status == 200 and b"you are a member" in page:
+        if status == 200 and (b"you are a member" in page or b"Direct Debit is being set up" in page):
             with self.lock:
                 self.out.confirmed_on_page += 1
 
@@ -415,12 +425,38 @@ def wait_for_webhooks(server: Any, timeout: float) -> dict[str, int]:
                 if not (isinstance(entry["status"], int) and 200 <= entry["status"] < 300)
             ]
             return {"events": len(emitted), "delivered": len(emitted & delivered), "deliveries": len(log_),
-                    "refused deliveries": len(refused)}  # fmt: skip
+                    "refused deliveries": len(refused),
+                    "refused": [f"{e['type']} attempt {e['attempt']}: {e['status']}" for e in refused][:20]}  # fmt: skip
         time.sleep(0.5)
 
 
-def check_database(url: str, paid: list[tuple[str, str]], event_ids: set[str]) -> dict[str, Any]:
-    """Every paid checkout: exactly one active membership and one payment; every event once."""
+def settle_direct_debits(sandbox: Any, paid: list[tuple[str, str, str, int]]) -> int:
+    """Days later, the bank pays every Direct Debit set up during the run."""
+    settled = 0
+    for _email, session_id, method, _donation in paid:
+        if method == "direct debit":
+            sandbox.settle_direct_debit(session_id)
+            settled += 1
+    return settled
+
+
+def sandbox_counts(sandbox: Any, paid: list[tuple[str, str, str, int]]) -> Counter[str]:
+    """What Stripe holds for the run's checkouts: each paid session is a membership with its
+    membership line, and a donation line when its metadata carries one."""
+    counts: Counter[str] = Counter()
+    for _email, session_id, _method, _donation in paid:
+        session = sandbox.object(session_id)
+        if session["payment_status"] == "paid":
+            counts["memberships"] += 1
+            counts["membership payments"] += 1
+            counts["donation payments"] += int(session["metadata"].get("donation") or 0) > 0
+    return counts
+
+
+def check_database(url: str, paid: list[tuple[str, str, str, int]], event_ids: set[str],
+                   stripe: Counter[str]) -> dict[str, Any]:  # fmt: skip
+    """Every paid checkout: one active membership, one membership payment and, with a donation, one
+    donation payment; the totals equal the sandbox's; every event once."""
     from crm.billing.models import Payment, ProcessedStripeEvent
     from crm.contacts.models import Contact
     from crm.extensions import db
@@ -428,8 +464,9 @@ def check_database(url: str, paid: list[tuple[str, str]], event_ids: set[str]) -
 
     app = make_app(url)
     wrong: list[str] = []
+    recorded_counts: Counter[str] = Counter()
     with app.app_context():
-        emails = [email for email, _session in paid]
+        emails = [email for email, *_rest in paid]
         contacts = (
             dict(db.session.execute(select(Contact.email, Contact.id).where(Contact.email.in_(emails))).all())
             if emails
@@ -438,32 +475,49 @@ def check_database(url: str, paid: list[tuple[str, str]], event_ids: set[str]) -
         ids = list(contacts.values())
         active: Counter[int] = Counter()
         memberships: Counter[int] = Counter()
-        payments: Counter[int] = Counter()
+        payments: Counter[tuple[int, str]] = Counter()
         if ids:
             for contact_id, status in db.session.execute(
                 select(Membership.contact_id, Membership.status).where(Membership.contact_id.in_(ids))
             ):
                 memberships[contact_id] += 1
                 active[contact_id] += status == "active"
-            for (contact_id,) in db.session.execute(
-                select(Payment.contact_id).where(Payment.contact_id.in_(ids))
+            for contact_id, kind in db.session.execute(
+                select(Payment.contact_id, Payment.kind).where(
+                    Payment.contact_id.in_(ids), Payment.status == "paid"
+                )
             ):
-                payments[contact_id] += 1
-        for email in emails:
+                payments[(contact_id, kind)] += 1
+        for email, _session, method, donation in paid:
             cid = contacts.get(email)
             if cid is None:
                 wrong.append(f"{email}: no contact")
-            elif (active[cid], memberships[cid], payments[cid]) != (1, 1, 1):
+                continue
+            got = (active[cid], memberships[cid], payments[(cid, "membership")], payments[(cid, "donation")])
+            if got != (1, 1, 1, 1 if donation else 0):
                 wrong.append(
-                    f"{email}: {active[cid]} active of {memberships[cid]} memberships, {payments[cid]} payments"
+                    f"{email} ({method}, donation {donation}): {got[0]} active of {got[1]} memberships, "
+                    f"{got[2]} membership and {got[3]} donation payments"
                 )
+        recorded_counts["memberships"] = sum(active.values())
+        recorded_counts["membership payments"] = sum(
+            n for (_c, kind), n in payments.items() if kind == "membership"
+        )
+        recorded_counts["donation payments"] = sum(
+            n for (_c, kind), n in payments.items() if kind == "donation"
+        )
         recorded = set(db.session.scalars(select(ProcessedStripeEvent.id)).all())
         db.session.remove()
         db.engine.dispose()
+    for what in ("memberships", "membership payments", "donation payments"):
+        if recorded_counts[what] != stripe[what]:
+            wrong.append(f"{what}: {recorded_counts[what]} in the database, {stripe[what]} in the sandbox")
     # The event id is the table's primary key, so an event can be recorded once at most.
     return {
         "paid checkouts": len(paid), "paid with one active membership and one payment": len(paid) - len(wrong),
         "events recorded": len(recorded & event_ids), "events not recorded": len(event_ids - recorded), "wrong": wrong,
+        "database": dict(recorded_counts), "sandbox": dict(stripe),
+        "counts match": all(recorded_counts[w] == stripe[w] for w in stripe) and bool(stripe),
     }  # fmt: skip
 
 
@@ -511,13 +565,15 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
             began = time.perf_counter()
             outcome = simulate(app.port, sandbox_port, USERS, duration)
             wall = min(time.perf_counter() - began - 1.0, duration + 60)  # less the 1 s start gate
+            settled = settle_direct_debits(server.sandbox, outcome.paid)
             hooks = wait_for_webhooks(server, DRAIN_SECONDS)
-            log(f"webhooks: {hooks}")
+            log(f"webhooks: {hooks}; Direct Debits settled after the run: {settled}")
+            stripe = sandbox_counts(server.sandbox, outcome.paid)
     finally:
         server.stop()
     server_errors = scan_log(log_path, log_from)
     event_ids = {e["id"] for e in server.sandbox.events()}
-    effects = check_database(url, outcome.paid, event_ids)
+    effects = check_database(url, outcome.paid, event_ids, stripe)
     ctx.data.drop(url)
 
     by_type = summarise(outcome.records, max(wall, 1e-9))
@@ -532,7 +588,7 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
         log(f"wrong effect: {line}")
     overall = by_type.get("overall (app)", {})
     errors = sum(f["errors"] for kind, f in by_type.items() if not kind.startswith("overall"))
-    lost = effects["paid checkouts"] - effects["paid with one active membership and one payment"]
+    lost = len(effects["wrong"])
     undelivered = hooks["events"] - hooks["delivered"]
     ok = (
         bool(overall)
@@ -542,6 +598,7 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
         and hooks["refused deliveries"] == 0
         and effects["events not recorded"] == 0
         and effects["paid checkouts"] > 0
+        and effects["counts match"]
     )
     note_parts = []
     if errors:
@@ -556,7 +613,7 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
         NAME,
         backend,
         f"{USERS} users × {duration:.0f}s: errors; effects of paid checkouts",
-        "0 errors; each paid checkout = 1 active membership + 1 payment",
+        "0 errors; each paid checkout = 1 active membership + 1 membership payment (+ 1 donation payment)",
         None,
         ok,
         note="; ".join(note_parts),
@@ -574,7 +631,12 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
             "webhook events": hooks["events"],
             "webhook deliveries": hooks["deliveries"],
             "refused deliveries": hooks["refused deliveries"],
+            "refused (type, attempt, answer)": hooks["refused"],
             "events recorded": effects["events recorded"],
+            "Direct Debits settled later": settled,
+            "joins with a donation": sum(1 for *_rest, donation in outcome.paid if donation),
+            "database counts": effects["database"],
+            "sandbox counts": effects["sandbox"],
             "server log errors": len(server_errors),
             "contacts": ctx.options.big,
             "seconds": duration,

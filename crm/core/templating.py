@@ -13,6 +13,7 @@ from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 
 from crm.core.cache import ProcessCache
+from crm.core.features import gift_aid_enabled
 from crm.i18n import current_language, formatting
 
 # Dates, times and money follow the page's language and the UK clock (crm.i18n.formatting); the
@@ -111,4 +112,5 @@ def init_app(app: Flask) -> None:
             "org_address": current_app.config["ORG_ADDRESS"],
             "nav_pages": nav_pages,
             "csrf_token": csrf_token,  # in place of the one Flask-WTF's context processor adds
+            "gift_aid_enabled": gift_aid_enabled(),
         }

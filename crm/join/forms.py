@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts import consent
 from crm.contacts.emails import EmailAddressError, normalise_email
+from crm.core.features import gift_aid_enabled
 from crm.core.money import format_money, parse_money
 from crm.i18n import current_language
 from crm.i18n.forms import LANGUAGE_CHOICES
@@ -185,9 +186,23 @@ def _check_amount(field: Any, *, required: bool) -> int:
     return amount
 
 
+#: The suggested amounts (pounds) on the donate page and at join; "other" opens the amount field.
+PRESET_AMOUNTS = ("10", "25", "50")
+FREQUENCIES = (SelectChoice("once", "Once"), SelectChoice("month", "Every month"), SelectChoice("year", "Every year"))
+
+
 class JoinForm(_AddressFields):
     plan = RadioField("Membership plan", coerce=str, validate_choice=False)
-    donation = _donation_field("Extra donation (optional)", required=False)
+    donation_preset = RadioField(
+        "Extra donation (optional)",
+        choices=[SelectChoice("", "No extra donation"), *(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS),
+                 SelectChoice("other", "Other amount")],
+        default="",
+        validate_choice=False,
+    )  # fmt: skip
+    # No Optional(): the check below runs when the field is empty too (a preset fills the amount).
+    donation = _donation_field("Other amount (£)", required=True)
+    donation_frequency = RadioField("How often", choices=list(FREQUENCIES), default="once", validate_choice=False)
     gift_aid = BooleanField("Yes, I want to Gift Aid my payments", default=False)
 
     def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
@@ -195,6 +210,8 @@ class JoinForm(_AddressFields):
         self.plans = {str(p.id): p for p in plans}
         self.plan.choices = [SelectChoice(str(p.id), p.name) for p in plans]
         self.donation_amount = 0
+        if not gift_aid_enabled():
+            self.gift_aid.data = False  # the question is not asked, whatever a request sends
 
     @property
     def chosen_plan(self) -> Any:
@@ -207,31 +224,37 @@ class JoinForm(_AddressFields):
             raise ValidationError("Choose one of the plans shown.")
 
     def validate_donation(self, field: Any) -> None:
-        self.donation_amount = _check_amount(field, required=False)
+        preset = self.donation_preset.data or ""
+        if preset in PRESET_AMOUNTS:
+            self.donation_amount = int(preset) * 100
+        elif preset in ("", "other"):
+            self.donation_amount = _check_amount(field, required=preset == "other")
+        else:
+            raise ValidationError("Choose one of the amounts shown, or enter another amount.")
+
+    def validate_donation_frequency(self, field: Any) -> None:
+        if (field.data or "once") not in ("once", "month", "year"):
+            raise ValidationError("Choose how often you would like to give.")
+
+    @property
+    def regular_gift(self) -> str | None:
+        """"month" or "year" when the donation is a regular gift (its own subscription after joining)."""
+        frequency = self.donation_frequency.data or "once"
+        return frequency if self.donation_amount and frequency != "once" else None
 
     def validate_gift_aid(self, field: Any) -> None:
         if not field.data:
             return
         plan = self.chosen_plan
-        eligible = (plan is not None and plan.gift_aid_eligible) or bool(self.donation.data)
+        eligible = (plan is not None and plan.gift_aid_eligible) or bool(self.donation.data or self.donation_preset.data)
         if not eligible:
             raise ValidationError("Gift Aid cannot be claimed on this plan without a donation.")
         if self.country.data != "GB" or normalise_uk_postcode(self.postcode.data or "") is None:
             raise ValidationError("Gift Aid needs a UK home address with a UK postcode.")
 
 
-#: The donate page's suggested amounts (pounds); "other" opens the amount field.
-PRESET_AMOUNTS = ("10", "25", "50")
-
-
 class DonateForm(_PersonFields):
-    frequency = RadioField(
-        "How often",
-        choices=[SelectChoice("once", "Once"), SelectChoice("month", "Every month"),
-                 SelectChoice("year", "Every year")],
-        default="once",
-        validate_choice=False,
-    )  # fmt: skip
+    frequency = RadioField("How often", choices=list(FREQUENCIES), default="once", validate_choice=False)
     preset = RadioField(
         "Amount",
         choices=[*(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS), SelectChoice("other", "Other amount")],
@@ -247,6 +270,8 @@ class DonateForm(_PersonFields):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.amount_minor = 0
+        if not gift_aid_enabled():
+            self.gift_aid.data = False  # the question is not asked, whatever a request sends
 
     def validate_frequency(self, field: Any) -> None:
         if field.data not in ("once", "month", "year"):

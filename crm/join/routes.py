@@ -32,7 +32,7 @@ log = logging.getLogger("crm.join")
 
 _SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 #: Choices (not personal details) kept in the browser session so that "back" restores them.
-_CHOICES = ("plan", "donation", "gift_aid", "email_updates", "email_appeals")
+_CHOICES = ("plan", "donation_preset", "donation", "donation_frequency", "gift_aid", "email_updates", "email_appeals")
 
 
 def _wording() -> dict[str, str]:
@@ -138,6 +138,59 @@ def join():  # type: ignore[no-untyped-def]
         db.session.commit()
         form.form_errors.append(f"{error.user_message} You have not been charged.")
         return _render_join(form, plans)
+    _remember_regular_gift(form, checkout)
+    return redirect(checkout.url, code=303)
+
+
+def _remember_regular_gift(form: JoinForm, checkout: services.Checkout) -> None:
+    """A monthly or yearly gift chosen at join is its own subscription, set up once the membership
+    is paid for (the success page's button): the browser session keeps what was chosen."""
+    if form.regular_gift is None:
+        session.pop("regular_gift", None)
+        return
+    session["regular_gift"] = {
+        "checkout": checkout.session_id,
+        "amount": form.donation_amount,
+        "frequency": form.regular_gift,
+        "gift_aid": bool(form.gift_aid.data),
+        "nonce": services.new_form_nonce(),
+    }
+
+
+def _regular_gift_after(checkout: Any, state: str) -> dict[str, Any] | None:
+    """The regular gift chosen with this membership, once its Checkout is paid or being paid."""
+    gift = session.get("regular_gift")
+    if not gift or state not in ("done", "direct_debit") or gift.get("checkout") != field(checkout, "id"):
+        return None
+    return dict(gift)
+
+
+@bp.post("/join/regular-gift")
+@limiter.limit("30 per hour")
+def start_regular_gift():  # type: ignore[no-untyped-def]
+    """The second step of a join with a monthly or yearly gift: its own Checkout (subscription)."""
+    gift = session.get("regular_gift")
+    form = ConfirmForm()
+    if not gift or not form.validate_on_submit():
+        return redirect("/donate", code=303)
+    membership = db.session.scalar(
+        select(Membership).where(Membership.stripe_checkout_session_id == gift["checkout"])
+    )
+    if membership is None:
+        return redirect("/donate", code=303)
+    try:
+        checkout = services.start_donation_checkout(
+            membership.contact,
+            amount=int(gift["amount"]),
+            gift_aid=bool(gift["gift_aid"]),
+            email_updates=False,  # asked, and recorded, with the membership
+            nonce=str(gift["nonce"]),
+            frequency=str(gift["frequency"]),
+        )
+        db.session.commit()
+    except gateway.GatewayError:
+        db.session.rollback()
+        return redirect("/donate", code=303)
     return redirect(checkout.url, code=303)
 
 
@@ -160,7 +213,7 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
             checkout = services.start_join_checkout(
                 contact,
                 plan,
-                donation=form.donation_amount,
+                donation=0 if form.regular_gift else form.donation_amount,  # a regular gift follows
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
                 details=corrections.details_digest(contact),
@@ -193,7 +246,7 @@ def _fulfil(checkout: Any) -> str:
 @limiter.limit("30 per minute")  # each visit asks Stripe for the session
 def success():  # type: ignore[no-untyped-def]
     session_id = request.args.get("session_id", "")
-    state, kind, renewal = "confirming", "membership", False
+    state, kind, renewal, regular_gift = "confirming", "membership", False, None
     if _SESSION_ID.match(session_id):
         try:
             checkout = gateway.retrieve_checkout_session(session_id)
@@ -207,15 +260,20 @@ def success():  # type: ignore[no-untyped-def]
             elif result == "unpaid" and field(checkout, "status") == "complete":
                 state = "direct_debit"  # Bacs: the first collection settles in a few days
             renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
+            regular_gift = _regular_gift_after(checkout, state) if kind == "membership" else None
     if state == "done":
         corrections.forget()
         session.pop("donate_nonce", None)
+        if kind == "donation":
+            session.pop("regular_gift", None)
     return render_template(
         "join/success.html",
         state=state,
         kind=kind,
         is_renewal=renewal,
         signed_in=current_user.is_authenticated,
+        regular_gift=regular_gift,
+        confirm_form=ConfirmForm(),
     )
 
 

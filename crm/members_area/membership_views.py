@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from crm.core.features import requires_gift_aid
 from crm.extensions import db
 from crm.members_area import services
 from crm.members_area.forms import GIFT_AID_WORDING, CancelDeclarationForm, ConfirmForm, GiftAidForm
@@ -119,6 +120,7 @@ def renew_now():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/gift-aid", methods=["GET", "POST"])
+@requires_gift_aid
 @login_required
 def gift_aid():  # type: ignore[no-untyped-def]
     contact = own_contact()
@@ -147,6 +149,7 @@ def gift_aid():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/gift-aid/cancel")
+@requires_gift_aid
 @login_required
 def cancel_gift_aid():  # type: ignore[no-untyped-def]
     form = CancelDeclarationForm()

@@ -18,6 +18,7 @@ from sqlalchemy.sql import Select
 from crm.audit.models import AuditEvent
 from crm.billing.models import Payment
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.features import gift_aid_enabled
 from crm.core.permissions import has_permission, requires
 from crm.core.templating import render_fragment
 from crm.core.types import utcnow
@@ -157,6 +158,8 @@ def work_list(now: datetime) -> list[WorkItem]:
     items.append(WorkItem("event_refunds", "Event bookings to refund", "Paid for, then cancelled or released.",
                           *_listed(stmt, Payment.paid_at)))
 
+    if not gift_aid_enabled():
+        return items
     declared = select(GiftAidDeclaration.id).where(
         GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None)
     ).correlate(Contact).exists()

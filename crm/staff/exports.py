@@ -26,6 +26,7 @@ from sqlalchemy import Select, String, case, func, literal, select, text
 
 from crm.audit.services import record
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.features import gift_aid_enabled
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 from crm.staff.search import (
@@ -78,6 +79,11 @@ PAYMENT_COLUMNS = [
 ]
 
 
+def member_columns() -> list[str]:
+    """The members CSV's header: no Gift Aid column when the organisation has Gift Aid off."""
+    return MEMBER_COLUMNS if gift_aid_enabled() else [c for c in MEMBER_COLUMNS if c != "Gift Aid"]
+
+
 def neutralise(value: object) -> str:
     """A cell as text, with a leading apostrophe when it would start a formula."""
     if value is None:
@@ -119,7 +125,8 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
     # PostgreSQL: each contact's newest membership and whether they have a live declaration come
     # from two grouped passes joined by hash (half the time of a subquery run per contact);
     # SQLite walks its indexes per contact faster than it builds the grouped tables.
-    declared = None if sqlite else (
+    with_gift_aid = gift_aid_enabled()
+    declared = None if sqlite or not with_gift_aid else (
         select(GiftAidDeclaration.contact_id).where(GiftAidDeclaration.cancelled_at.is_(None)).distinct().subquery()
     )
     gift_aid = gift_aid_declared() if declared is None else declared.c.contact_id.is_not(None)
@@ -144,7 +151,7 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
         _utc_date(Membership.joined_at, sqlite=sqlite),
         _utc_date(Membership.paid_through, sqlite=sqlite),
         case((Membership.auto_renew.is_(None), _text("")), (Membership.auto_renew.is_(True), _text("yes")), else_=_text("no")),
-        case((gift_aid, _text("yes")), else_=_text("no")),
+        *([case((gift_aid, _text("yes")), else_=_text("no"))] if with_gift_aid else []),
         case((Contact.email_consent.is_(True), _text("yes")), else_=_text("no")),
     ).select_from(Contact)
     stmt = apply_member_filters(stmt, filters, grouped=not sqlite)
@@ -213,7 +220,7 @@ def _batches(stmt: Select[Any]) -> Iterator[Sequence[Any]]:
 
 def member_csv_lines(filters: MemberFilters) -> Iterator[str]:
     """The members CSV: the header, then one string per `BATCH` contacts."""
-    yield _csv_text([MEMBER_COLUMNS])
+    yield _csv_text([member_columns()])
     # Core, not ORM, rows; a server-side cursor on PostgreSQL (SQLite's cursor already streams).
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":

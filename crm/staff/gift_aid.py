@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from crm.audit.services import record
 from crm.billing.models import GiftAidClaim
+from crm.core.features import requires_gift_aid
 from crm.core.permissions import requires
 from crm.extensions import db
 from crm.staff import gift_aid_service as service
@@ -25,6 +26,7 @@ def _csv_response(text: str, filename: str) -> Response:
 
 
 @bp.get("/gift-aid")
+@requires_gift_aid
 @requires("gift_aid")
 def gift_aid():  # type: ignore[no-untyped-def]
     form = GiftAidRangeForm(request.args)
@@ -46,6 +48,7 @@ def gift_aid():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/gift-aid/claim")
+@requires_gift_aid
 @requires("gift_aid")
 def gift_aid_claim():  # type: ignore[no-untyped-def]
     form = GiftAidClaimForm()
@@ -65,6 +68,7 @@ def gift_aid_claim():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/gift-aid/claims/<int:claim_id>.csv")
+@requires_gift_aid
 @requires("gift_aid")
 def gift_aid_claim_download(claim_id: int):  # type: ignore[no-untyped-def]
     claim = db.session.get(GiftAidClaim, claim_id)

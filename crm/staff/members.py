@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from crm.accounts.models import User
 from crm.audit.models import AuditEvent
 from crm.audit.services import record
+from crm.billing.donations import payment_intent_for
 from crm.billing.models import Payment
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.permissions import has_permission, requires
@@ -211,7 +212,8 @@ def action_forms(story: dict[str, Any], overrides: dict[str, Any] | None = None)
     built["refunds"] = {
         p.id: overrides.get(f"refund-{p.id}") or forms.RefundForm(prefix=f"r{p.id}", formdata=None)
         for p in story["payments"]
-        if p.stripe_payment_intent_id and p.status in ("paid", "partly_refunded")
+        # A donation given with a membership is refunded through the membership's charge.
+        if payment_intent_for(p) and p.status in ("paid", "partly_refunded")
     }
     return built
 

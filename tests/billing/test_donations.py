@@ -209,12 +209,17 @@ def test_the_member_is_emailed_once_about_a_partial_refund_and_staff_see_reason_
     donation = payments()["donation"]
     admin = make_user("admin@example.org", "admin", first_name="Alex", last_name="Admin")
     sign_in_as(client, admin)
+    page = client.get(f"/staff/members/{donation.contact_id}").get_data(as_text=True)
+    assert f'action="/staff/members/{donation.contact_id}/payments/{donation.id}/refund"' in page
     response = client.post(
         f"/staff/members/{donation.contact_id}/payments/{donation.id}/refund",
         data={f"r{donation.id}-amount": "5.00", f"r{donation.id}-reason": "gave twice by mistake"},
     )
     assert response.status_code == 302
     all_ok(deliver_webhooks(client, duplicate=True))
+    assert [m.to_email for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund"))] == [
+        donation.contact.email
+    ]
     emails = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund")))
     assert len(emails) == 1
     assert "refunded £5.00 of your donation of £10.00" in emails[0].body_text

@@ -1,6 +1,7 @@
 """A supporter joins yearly by Direct Debit with a £10 donation: the success page says the Direct
 Debit is being set up; when the bank pays, they are a member with two payments (£36 membership,
-£10 donation)."""
+£10 donation). Then staff refund £5 of the donation: the member's page shows the reason and who
+made it, and the member gets the refund email."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from tests.browser.joining import fill_join_form, on_sandbox_checkout, submit_join_form, unique_email
 from tests.browser.journey import Journey
+from tests.browser.people import latest_email, make_staff, sign_in
 
 
 def _membership(trip: Journey, email: str) -> tuple[str, str | None]:
@@ -66,7 +68,7 @@ def test_join_yearly_by_direct_debit_with_a_donation(journey: Journey, needs_san
     email = unique_email("dd", trip)
     trip.goto("/join")
     fill_join_form(trip, email)
-    page.get_by_label("Extra donation (optional)").fill("10")
+    page.get_by_role("radio", name="£10", exact=True).check()
     submit_join_form(trip)
     on_sandbox_checkout(trip)
     trip.follow(page.get_by_role("button", name="Pay by Direct Debit"))
@@ -81,3 +83,33 @@ def test_join_yearly_by_direct_debit_with_a_donation(journey: Journey, needs_san
     _bank_pays(trip, session_id)
     _wait_for_status(trip, email, "active")
     assert _payments(trip, email) == [("donation", 1000), ("membership", 3600)]
+
+    _staff_refund_part_of_the_donation(trip, email)
+
+
+def _contact_id(trip: Journey, email: str) -> int:
+    from crm.contacts.models import Contact
+
+    with trip.live.db() as session:
+        return int(session.scalar(select(Contact.id).where(Contact.email == email)))
+
+
+def _staff_refund_part_of_the_donation(trip: Journey, email: str) -> None:
+    from crm.demo import DEMO_PASSWORD
+
+    staff = trip.other_browser("staff")
+    page = staff.page
+    admin_email = unique_email("refunder", staff)
+    sign_in(staff, admin_email, DEMO_PASSWORD, totp_secret=make_staff(staff, admin_email, "admin"))
+    staff.goto(f"/staff/members/{_contact_id(trip, email)}")
+    refund = page.locator("details.staff-action", has_text="Refund this payment (£10.00 left)")
+    refund.locator("summary").click()
+    refund.get_by_label("Amount to refund").fill("5.00")
+    refund.get_by_label("Reason").fill("Gave twice by mistake")
+    staff.follow(refund.get_by_role("button", name="Refund through Stripe"))
+    staff.expect_success()
+    expect(page.locator("#payments")).to_contain_text("Refund: Gave twice by mistake (by Staff Admin)")
+    expect(page.locator("#payments")).to_contain_text("partly refunded")
+    staff.check("donation part refunded")
+    body = latest_email(trip, email, "refund")
+    assert "refunded £5.00 of your donation of £10.00" in body, body

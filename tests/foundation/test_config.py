@@ -23,7 +23,7 @@ GOOD_PRODUCTION_ENV = {
 
 @pytest.fixture
 def production_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in ("STRIPE_API_BASE", "REDIS_URL", *GOOD_PRODUCTION_ENV):
+    for key in ("STRIPE_API_BASE", "REDIS_URL", "GIFT_AID_ENABLED", *GOOD_PRODUCTION_ENV):
         monkeypatch.delenv(key, raising=False)
     for key, value in GOOD_PRODUCTION_ENV.items():
         monkeypatch.setenv(key, value)
@@ -46,6 +46,8 @@ def test_production_with_every_secret_set_has_no_problems(production_env):
         ("STRIPE_API_BASE", "http://127.0.0.1:12111", "development sandbox"),
         ("BASE_URL", "http://members.example.org", "https://"),
         ("MAIL_SERVER", None, "MAIL_SERVER is not set"),
+        ("ORG_CHARITY_NUMBER", "1234567", "ORG_CHARITY_NUMBER is the demo number"),
+        ("ORG_CHARITY_NUMBER", None, "ORG_CHARITY_NUMBER is the demo number"),
     ],
 )
 def test_production_refuses_to_start_with_a_development_default(production_env, variable, value, reason):
@@ -78,6 +80,12 @@ def test_development_key_is_generated_once_and_kept(tmp_path, monkeypatch):
     first = DevelopmentConfig().SECRET_KEY
     assert first and len(first) >= 32
     assert DevelopmentConfig().SECRET_KEY == first
+
+
+def test_production_without_gift_aid_may_keep_the_demo_charity_number(production_env):
+    production_env.delenv("ORG_CHARITY_NUMBER")
+    production_env.setenv("GIFT_AID_ENABLED", "false")
+    assert ProductionConfig().problems() == []
 
 
 def test_production_cookies_are_secure(production_env):
