@@ -221,6 +221,9 @@ class ProductionConfig(Config):
     def __init__(self) -> None:
         super().__init__()
         self.SECRET_KEY = _env("SECRET_KEY")
+        if not self.GIFT_AID_ENABLED and not _env("ORG_CHARITY_NUMBER"):
+            # Not a charity: no number on receipts, rather than the demo's.
+            self.ORG_CHARITY_NUMBER = None
         self.SESSION_COOKIE_SECURE = True
         self.REMEMBER_COOKIE_SECURE = True
         self.PREFERRED_URL_SCHEME = "https"
@@ -260,8 +263,8 @@ class ProductionConfig(Config):
         for name, demo in DEMO_ORGANISATION.items():
             if (getattr(self, name) or "").strip().casefold() == demo.casefold():
                 found.append(f"{name} is the demo value {demo!r}: set your organisation's own")
-        if self.GIFT_AID_ENABLED and self.ORG_CHARITY_NUMBER in (None, DEMO_CHARITY_NUMBER):
-            found.append("ORG_CHARITY_NUMBER is the demo number (set yours, or GIFT_AID_ENABLED=false)")
+        if self.GIFT_AID_ENABLED and not self.ORG_CHARITY_NUMBER:
+            found.append("ORG_CHARITY_NUMBER is not set (Gift Aid needs it; or set GIFT_AID_ENABLED=false)")
         return found
 
 

@@ -36,10 +36,11 @@ def renewal_line_name(plan: Plan) -> str:
     return f"{plan.name} membership renewal"
 
 
-def _is_donation_line(line: PaidLine, currency: str) -> bool:
+def _is_donation_line(line: PaidLine, currency: str, *, regular: bool = False) -> bool:
+    """Our donation line: one-off, or (a regular gift's own session) monthly or yearly."""
     # Sessions made before the products carried `crm_line` are known by their line's name.
     ours = line.line_kind == DONATION_LINE or (not line.line_kind and line.description == donation_line_name())
-    return ours and not line.recurring and line.currency == currency.lower() and line.amount > 0
+    return ours and (regular or not line.recurring) and line.currency == currency.lower() and line.amount > 0
 
 
 def _is_plan_line(line: PaidLine, plan: Plan) -> bool:
@@ -84,6 +85,6 @@ def session_pays_for(
         rest = [line for line in lines if line is not plan_lines[0]]
     elif kind != "donation" or donation <= 0:
         return False
-    if not all(_is_donation_line(line, currency) for line in rest):
+    if not all(_is_donation_line(line, currency, regular=kind == "donation") for line in rest):
         return False
     return sum(line.amount for line in rest) == donation

@@ -46,8 +46,8 @@ def test_production_with_every_secret_set_has_no_problems(production_env):
         ("STRIPE_API_BASE", "http://127.0.0.1:12111", "development sandbox"),
         ("BASE_URL", "http://members.example.org", "https://"),
         ("MAIL_SERVER", None, "MAIL_SERVER is not set"),
-        ("ORG_CHARITY_NUMBER", "1234567", "ORG_CHARITY_NUMBER is the demo number"),
-        ("ORG_CHARITY_NUMBER", None, "ORG_CHARITY_NUMBER is the demo number"),
+        ("ORG_CHARITY_NUMBER", "1234567", "ORG_CHARITY_NUMBER is the demo value"),
+        ("ORG_CHARITY_NUMBER", None, "ORG_CHARITY_NUMBER is the demo value"),
     ],
 )
 def test_production_refuses_to_start_with_a_development_default(production_env, variable, value, reason):
