@@ -131,6 +131,12 @@ def confirm_send(campaign: Campaign, *, count_seen: int, when_uk: datetime | Non
     else:
         campaign.scheduled_at = utcnow()
     campaign.status = "scheduled"
+    if campaign.post_id is not None:  # the news list shows which posts went out by email
+        from crm.news.models import Post
+
+        post = db.session.get(Post, campaign.post_id)
+        if post is not None:
+            post.emailed_at = campaign.scheduled_at
     record("campaign.send", target_type="campaign", target_id=campaign.id,
            after={"recipients": now_count, "scheduled_at": campaign.scheduled_at.isoformat(),
                   "subject": campaign.subject}, actor=actor)  # fmt: skip

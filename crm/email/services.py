@@ -16,9 +16,6 @@ from crm.email import delivery  # noqa: F401  (registers the after-commit delive
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 
-#: Kinds that are not transactional: only to contacts who consented, with an unsubscribe link.
-MARKETING_KINDS = frozenset({"news_post"})
-
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
 
 
@@ -115,7 +112,7 @@ def queue_email(
 
     With a `dedupe_key`, a message already queued under that key is not queued again (returns None).
     The template's first line, "Subject: ...", gives the subject unless `subject` is passed.
-    Marketing mail (`marketing=True`, or a kind in MARKETING_KINDS) goes only to a contact who
+    Marketing mail (`marketing=True`: campaigns, crm.campaigns.sending) goes only to a contact who
     consented to `purpose` by email and is not suppressed (else returns None), and carries an
     unsubscribe link for that purpose and RFC 8058 List-Unsubscribe headers.
     """
@@ -125,7 +122,7 @@ def queue_email(
         return None
     ctx = dict(context or {})
     headers: dict[str, str] = {}
-    if marketing or kind in MARKETING_KINDS:
+    if marketing:
         contact = _marketing_contact(to, contact_id, purpose)
         if contact is None:
             return None
