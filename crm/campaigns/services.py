@@ -88,7 +88,9 @@ def reachable_ids(campaign: Campaign) -> Any:
     return select(Contact.id).where(*conditions)
 
 
-def email_context(campaign: Campaign, contact: Contact | None) -> dict[str, Any]:
+def email_context(campaign: Campaign, contact: Contact | None, preview: str | None = None) -> dict[str, Any]:
+    """What templates/email/campaign.* need; `preview` is the rendered body when the caller (the
+    sending job, once per batch) already has it."""
     base_url = current_app.config["BASE_URL"]
     post_url = None
     if campaign.post_id:
@@ -96,7 +98,12 @@ def email_context(campaign: Campaign, contact: Contact | None) -> dict[str, Any]
 
         post = db.session.get(Post, campaign.post_id)
         post_url = f"{base_url}/news/{post.slug}" if post else None
-    return {"campaign": campaign, "preview": body_html(campaign), "contact": contact, "post_url": post_url}
+    return {
+        "campaign": campaign,
+        "preview": body_html(campaign) if preview is None else preview,
+        "contact": contact,
+        "post_url": post_url,
+    }
 
 
 def send_test(campaign: Campaign, *, actor: Any) -> OutboxMessage | None:
