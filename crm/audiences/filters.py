@@ -122,9 +122,11 @@ def _membership_condition(f: dict[str, Any]) -> ColumnElement[bool] | None:
     parts += _between(Membership.joined_at, f, "joined")
     parts += _between(Membership.ended_at, f, "lapsed")
     parts += _between(Membership.paid_through, f, "paid_through")
-    has = exists().where(Membership.contact_id == Contact.id, *parts) if parts else None
+    # IN (uncorrelated subquery), not a correlated EXISTS: each subquery runs once (a hashed set on
+    # PostgreSQL, an index on SQLite) instead of once per contact.
+    has = Contact.id.in_(select(Membership.contact_id).where(*parts)) if parts else None
     if "none" in f.get("status", []):
-        nobody = ~exists().where(Membership.contact_id == Contact.id)
+        nobody = Contact.id.not_in(select(Membership.contact_id))
         return nobody if has is None else or_(nobody, has)
     return has
 
@@ -150,11 +152,12 @@ def conditions(f: dict[str, Any]) -> list[ColumnElement[bool]]:
     for pair in f.get("consent", []):
         channel, purpose = pair.split(":")
         out.append(
-            exists().where(
-                ContactConsent.contact_id == Contact.id,
-                ContactConsent.channel == channel,
-                ContactConsent.purpose == purpose,
-                ContactConsent.granted.is_(True),
+            Contact.id.in_(
+                select(ContactConsent.contact_id).where(
+                    ContactConsent.channel == channel,
+                    ContactConsent.purpose == purpose,
+                    ContactConsent.granted.is_(True),
+                )
             )
         )
     if f.get("tag_ids"):

@@ -88,13 +88,20 @@ def _hand_over_batch(campaign: Campaign, batch: int) -> int:
             .limit(batch)
         )
     )
+    # One query for the batch's contacts and one rendering of the body, not one per recipient.
+    ids = [row.contact_id for row in rows]
+    contacts = (
+        {c.id: c for c in db.session.scalars(select(Contact).where(Contact.id.in_(ids)))} if ids else {}
+    )
+    preview = services.body_html(campaign)
     for row in rows:
-        contact = db.session.get(Contact, row.contact_id)
+        contact = contacts.get(row.contact_id)
         key = dedupe_key(campaign.id, row.contact_id)
         message = None
         if contact is not None:
+            context = services.email_context(campaign, contact, preview)
             message = queue_email(
-                contact.email, "campaign", services.email_context(campaign, contact), contact_id=contact.id,
+                contact.email, "campaign", context, contact_id=contact.id,
                 dedupe_key=key, subject=campaign.subject, marketing=True, purpose=campaign.purpose,
             )  # fmt: skip
         if message is None:

@@ -88,7 +88,9 @@ def reachable_ids(campaign: Campaign) -> Any:
     return select(Contact.id).where(*conditions)
 
 
-def email_context(campaign: Campaign, contact: Contact | None) -> dict[str, Any]:
+def email_context(campaign: Campaign, contact: Contact | None, preview: str | None = None) -> dict[str, Any]:
+    """What templates/email/campaign.* need; `preview` is the rendered body when the caller (the
+    sending job, once per batch) already has it."""
     base_url = current_app.config["BASE_URL"]
     post_url = None
     if campaign.post_id:
@@ -96,7 +98,12 @@ def email_context(campaign: Campaign, contact: Contact | None) -> dict[str, Any]
 
         post = db.session.get(Post, campaign.post_id)
         post_url = f"{base_url}/news/{post.slug}" if post else None
-    return {"campaign": campaign, "preview": body_html(campaign), "contact": contact, "post_url": post_url}
+    return {
+        "campaign": campaign,
+        "preview": body_html(campaign) if preview is None else preview,
+        "contact": contact,
+        "post_url": post_url,
+    }
 
 
 def send_test(campaign: Campaign, *, actor: Any) -> OutboxMessage | None:
@@ -131,6 +138,12 @@ def confirm_send(campaign: Campaign, *, count_seen: int, when_uk: datetime | Non
     else:
         campaign.scheduled_at = utcnow()
     campaign.status = "scheduled"
+    if campaign.post_id is not None:  # the news list shows which posts went out by email
+        from crm.news.models import Post
+
+        post = db.session.get(Post, campaign.post_id)
+        if post is not None:
+            post.emailed_at = campaign.scheduled_at
     record("campaign.send", target_type="campaign", target_id=campaign.id,
            after={"recipients": now_count, "scheduled_at": campaign.scheduled_at.isoformat(),
                   "subject": campaign.subject}, actor=actor)  # fmt: skip

@@ -93,15 +93,25 @@ def granted_among(contact_ids: list[int], channel: str, purpose: str) -> set[int
 
 def history(contact_id: int) -> list[Consent]:
     """Every record, newest first (the contact's page and the subject-access export show them)."""
-    return list(db.session.scalars(select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.id.desc())))
+    return list(
+        db.session.scalars(
+            select(Consent).where(Consent.contact_id == contact_id).order_by(Consent.id.desc())
+        )
+    )
 
 
-def _set_current(contact: Contact, channel: str, purpose: str, granted: bool, consent: Consent, at: datetime) -> None:
+def _set_current(
+    contact: Contact, channel: str, purpose: str, granted: bool, consent: Consent, at: datetime
+) -> None:
     row = db.session.get(ContactConsent, (contact.id, channel, purpose))
     if row is None:
         db.session.add(
             ContactConsent(
-                contact_id=contact.id, channel=channel, purpose=purpose, granted=granted, consent_id=consent.id,
+                contact_id=contact.id,
+                channel=channel,
+                purpose=purpose,
+                granted=granted,
+                consent_id=consent.id,
                 changed_at=at,
             )
         )
@@ -165,7 +175,13 @@ def record_choices(
     written = []
     for (channel, purpose), granted in choices.items():
         consent = record_consent(
-            contact, channel, purpose, granted, source=source, wording=wording(purpose, org, channel), by=by,
+            contact,
+            channel,
+            purpose,
+            granted,
+            source=source,
+            wording=wording(purpose, org, channel),
+            by=by,
             confirmed=confirmed,
         )
         if consent is not None:
@@ -234,7 +250,9 @@ def record_imported(rows: Iterable[tuple[int, str, str, bool]], *, wording: str,
         for start in range(0, len(ids), 5000):
             chunk = ids[start : start + 5000]
             db.session.execute(
-                delete(current).where(current.c.channel == ch, current.c.purpose == pu, current.c.contact_id.in_(chunk))
+                delete(current).where(
+                    current.c.channel == ch, current.c.purpose == pu, current.c.contact_id.in_(chunk)
+                )
             )
     return _insert_bulk(rows, source="import", wording=wording, at=at)
 
@@ -271,7 +289,10 @@ def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording
     )  # fmt: skip
     db.session.execute(
         insert(ContactConsent.__table__),
-        [{"contact_id": cid, "channel": ch, "purpose": pu, "granted": g, "changed_at": at} for cid, ch, pu, g in rows],
+        [
+            {"contact_id": cid, "channel": ch, "purpose": pu, "granted": g, "changed_at": at}
+            for cid, ch, pu, g in rows
+        ],
     )
     return len(rows)
 
@@ -280,7 +301,10 @@ def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording
 
 
 def is_suppressed(email: str) -> bool:
-    return db.session.scalar(select(Suppression.id).where(Suppression.email == email.strip().lower())) is not None
+    return (
+        db.session.scalar(select(Suppression.id).where(Suppression.email == email.strip().lower()))
+        is not None
+    )
 
 
 def suppress(email: str, reason: str, *, detail: str = "", by: Any = None) -> Suppression | None:
@@ -288,7 +312,9 @@ def suppress(email: str, reason: str, *, detail: str = "", by: Any = None) -> Su
     address = email.strip().lower()
     if not address or is_suppressed(address):
         return None
-    row = Suppression(email=address, reason=reason, detail=detail[:2000], created_by_id=getattr(by, "id", None))
+    row = Suppression(
+        email=address, reason=reason, detail=detail[:2000], created_by_id=getattr(by, "id", None)
+    )
     db.session.add(row)
     db.session.flush()
     return row

@@ -18,9 +18,6 @@ from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
 from crm.i18n.languages import normalise_language
 
-#: Kinds that are not transactional: only to contacts who consented, with an unsubscribe link.
-MARKETING_KINDS = frozenset({"news_post"})
-
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
 
 #: A path segment that looks like a token (signed or random) in a link under any host.
@@ -141,7 +138,7 @@ def queue_email(
 
     With a `dedupe_key`, a message already queued under that key is not queued again (returns None).
     The template's first line, "Subject: ...", gives the subject unless `subject` is passed.
-    Marketing mail (`marketing=True`, or a kind in MARKETING_KINDS) goes only to a contact who
+    Marketing mail (`marketing=True`: campaigns, crm.campaigns.sending) goes only to a contact who
     consented to `purpose` by email and is not suppressed (else returns None), and carries an
     unsubscribe link for that purpose and RFC 8058 List-Unsubscribe headers.
     `one_time_link` names the context key holding a sign-in, reset or set-password link: the
@@ -153,7 +150,7 @@ def queue_email(
         return None
     ctx = dict(context or {})
     headers: dict[str, str] = {}
-    if marketing or kind in MARKETING_KINDS:
+    if marketing:
         contact = _marketing_contact(to, contact_id, purpose)
         if contact is None:
             return None

@@ -304,12 +304,21 @@ class SubscribeForm(FlaskForm):
     first_name = _first_name()
     last_name = _text("Last name (optional)", 100, what="Last name")
     email = _email()
+    #: Optional: lets staff tell people about events and campaigns near them (audiences by postcode area).
+    postcode = _text("Postcode (optional, for news of events near you)", 20, what="Postcode")
     #: Per purpose, unticked by default; at least one is needed (else there is nothing to sign up to).
     consent = BooleanField("News and updates", default=False)
     appeals = BooleanField("Fundraising appeals", default=False)
 
     def validate_email(self, field: Any) -> None:
         _check_email(field)
+
+    def validate_postcode(self, field: Any) -> None:
+        if field.data:
+            normalised = normalise_uk_postcode(field.data)
+            if normalised is None:
+                raise ValidationError("Enter a UK postcode like N1 9GU, or leave it empty.")
+            field.data = normalised
 
     def validate_consent(self, field: Any) -> None:
         if not field.data and not self.appeals.data:

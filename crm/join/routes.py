@@ -317,7 +317,8 @@ def subscribe_page():  # type: ignore[no-untyped-def]
     form = SubscribeForm()
     if request.method == "POST" and form.validate_on_submit():
         subscribe.request_subscription(
-            form.email.data, form.first_name.data, form.last_name.data or "", purposes=form.chosen_purposes()
+            form.email.data, form.first_name.data, form.last_name.data or "", purposes=form.chosen_purposes(),
+            postcode=form.postcode.data or "",
         )
         db.session.commit()
         return render_template("join/subscribe_sent.html")

@@ -18,12 +18,14 @@ CONFIRM_SUBSCRIPTION = "confirm_subscription"
 CONFIRM_TTL = timedelta(days=7)
 
 
-def request_subscription(email: str, first_name: str, last_name: str, *, purposes: Sequence[str] = ("news",)) -> None:
+def request_subscription(
+    email: str, first_name: str, last_name: str, *, purposes: Sequence[str] = ("news",), postcode: str = ""
+) -> None:
     """Record the (unconfirmed) consent for each chosen purpose and email a confirmation link.
     The page says the same whether or not the email was known or already subscribed, so it
     reveals nothing."""
     contact = find_or_create_contact(
-        email, {"first_name": first_name, "last_name": last_name}, source="subscribe"
+        email, {"first_name": first_name, "last_name": last_name, "postcode": postcode}, source="subscribe"
     )
     wanted = [p for p in purposes if not consent.has_consent(contact.id, "email", p)]
     if not wanted or contact.erased_at is not None:

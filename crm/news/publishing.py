@@ -1,36 +1,28 @@
-"""Writing and publishing news: save, publish now or later, unpublish, and email a post to members.
+"""Writing and publishing news: save, publish now or later, and unpublish. Emailing a post is a campaign
+(crm.campaigns: "start a campaign from this post"), the one path for marketing mail.
 
-Services flush; the staff route, the daily job or the email job commits.
+Services flush; the staff route or the daily job commits.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import unicodedata
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from crm.audit.services import record
-from crm.contacts.models import Contact
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
-from crm.email.models import OutboxMessage
-from crm.email.services import queue_email
 from crm.extensions import db
-from crm.memberships.models import ACCESS_STATUSES, Membership
 from crm.news.models import Post
 
 log = logging.getLogger("crm.news")
 
 VISIBILITIES = ("public", "members")
-#: Contacts emailed per transaction by `email_post_to_members`.
-EMAIL_BATCH_SIZE = 500
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 
 
@@ -170,116 +162,3 @@ def publish_due_posts(now: datetime | None = None) -> int:
     news_list_cache.changed_in(db.session)
     news_page_cache.changed_in(db.session)
     return count
-
-
-# --- Email a post to members -------------------------------------------------------------------
-
-
-def _has_access():  # type: ignore[no-untyped-def]
-    return exists().where(Membership.contact_id == Contact.id, Membership.status.in_(ACCESS_STATUSES))
-
-
-def audience_filter():  # type: ignore[no-untyped-def]
-    """Members who said yes to email updates and whose membership gives access."""
-    return (Contact.email_consent.is_(True)) & (Contact.erased_at.is_(None)) & _has_access()
-
-
-def count_recipients() -> int:
-    from sqlalchemy import func
-
-    return db.session.scalar(select(func.count(Contact.id)).where(audience_filter())) or 0
-
-
-def dedupe_key(post_id: int, contact_id: int) -> str:
-    return f"news:{post_id}:{contact_id}"
-
-
-def queue_post_emails(post: Post, after_contact_id: int = 0, limit: int = EMAIL_BATCH_SIZE) -> tuple[int, int | None]:
-    """Queue the post for the next `limit` recipients after `after_contact_id`.
-
-    Returns (emails queued, last contact id looked at, or None when there are no more). Contacts
-    already sent this post (their dedupe key exists) are skipped with one query per batch.
-    """
-    contacts = list(
-        db.session.scalars(
-            select(Contact)
-            .where(audience_filter(), Contact.id > after_contact_id)
-            .order_by(Contact.id)
-            .limit(limit)
-        )
-    )
-    if not contacts:
-        return 0, None
-    keys = {dedupe_key(post.id, c.id): c for c in contacts}
-    already = set(db.session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))))
-    base_url = current_app.config["BASE_URL"]
-    queued = 0
-    for key, contact in keys.items():
-        if key in already:
-            continue
-        context = {
-            "post": post,
-            "contact": contact,
-            "post_url": f"{base_url}/news/{post.slug}",
-        }
-        # news_post is marketing mail: queue_email adds the unsubscribe link and headers.
-        if queue_email(contact.email, "news_post", context, contact_id=contact.id, dedupe_key=key, marketing=True):
-            queued += 1
-    return queued, contacts[-1].id
-
-
-def email_post_to_members(post_id: int) -> int:
-    """Background job: email a published post once to every consenting member with access.
-
-    Works in batches of EMAIL_BATCH_SIZE contacts, committing each batch (it is the job's edge), so
-    a re-run after a crash carries on; the dedupe key makes each email go once. Returns how many
-    emails it queued.
-    """
-    post = db.session.get(Post, post_id)
-    if post is None or post.status != "published":
-        log.warning("email_post_to_members: post %s missing or not published", post_id)
-        return 0
-    total, after = 0, 0
-    while True:
-        try:
-            queued, last = queue_post_emails(post, after)
-            db.session.commit()
-        except IntegrityError:
-            # Another run queued some of this batch first: start the batch again, skipping them.
-            db.session.rollback()
-            post = db.session.get(Post, post_id)
-            continue
-        total += queued
-        if last is None:
-            break
-        after = last
-        db.session.expire_all()
-        post = db.session.get(Post, post_id)
-    log.info("news post %s emailed to %s members", post_id, total)
-    return total
-
-
-def start_post_email(post: Post, *, actor: Any = None) -> str:
-    """Mark the post as emailed and record it; the route commits, then calls `dispatch_post_email`."""
-    post.emailed_at = utcnow()
-    record(
-        "news.email",
-        target_type="news_post",
-        target_id=post.id,
-        after={"recipients": count_recipients()},
-        actor=actor,
-    )
-    db.session.flush()
-    return post.slug
-
-
-def dispatch_post_email(post_id: int) -> str:
-    """Run the email job on a worker when Redis is there ("queued"), else right now ("sent")."""
-    try:
-        queue = importlib.import_module("crm.jobs.queue")
-    except ModuleNotFoundError:
-        queue = None
-    if queue is not None and queue.try_enqueue("crm.news.publishing.email_post_to_members", post_id):
-        return "queued"
-    email_post_to_members(post_id)
-    return "sent"

@@ -1,4 +1,5 @@
-"""Staff: write, preview, publish, schedule and unpublish news; email a post to members."""
+"""Staff: write, preview, publish, schedule and unpublish news. A post is emailed
+by starting a campaign from it (crm.staff.campaigns_admin)."""
 
 from __future__ import annotations
 
@@ -128,22 +129,3 @@ def news_unpublish(post_id: int):  # type: ignore[no-untyped-def]
         db.session.commit()
         flash(f"“{post.title}” is unpublished and back to draft.", "success")
     return redirect(url_for("staff.news_edit", post_id=post.id))
-
-
-@bp.post("/news/<int:post_id>/email")
-@requires("news")
-def news_email(post_id: int):  # type: ignore[no-untyped-def]
-    post = _post_or_404(post_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    if post.status != "published":
-        flash("Publish the post before emailing it to members.", "error")
-        return redirect(url_for("staff.news_edit", post_id=post.id))
-    publishing.start_post_email(post, actor=current_user)
-    db.session.commit()
-    how = publishing.dispatch_post_email(post.id)
-    if how == "queued":
-        flash("The post is being emailed to members in the background.", "success")
-    else:
-        flash("The post has been queued for every consenting member (each gets it once).", "success")
-    return redirect(url_for("staff.news_edit", post_id=post_id))

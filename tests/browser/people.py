@@ -100,6 +100,7 @@ def make_member(
     paid_days: int = 165,
     auto_renew: bool = True,
     password: str = "demo-password-2026",
+    postcode: str = "BS1 4DJ",
 ) -> int:
     """A member in `status` (like the demo's), made in the database: a journey's own person,
     so that the desktop and phone runs never share one. Returns the contact id."""
@@ -125,7 +126,7 @@ def make_member(
             last_name="Baker",
             address_line1="4 Demo Street",
             town="Bristol",
-            postcode="BS1 4DJ",
+            postcode=postcode,
             country="GB",
             source="test",
         )

@@ -14,10 +14,15 @@ def test_seeded_contacts_with_email_consent_are_in_a_consent_audience(app, runne
     from crm.extensions import db
 
     consenting = db.session.scalar(
-        select(func.count()).select_from(Contact).where(Contact.source == "seed", Contact.email_consent.is_(True))
+        select(func.count())
+        .select_from(Contact)
+        .where(Contact.source == "seed", Contact.email_consent.is_(True))
     )
     assert consenting and consenting < 40
     audience = filters.clean({"sources": ["seed"], "consent": ["email:news"]})
     assert filters.count(audience) == consenting
     # Each has its history record too, so the contact page says where the consent came from.
-    assert db.session.scalar(select(func.count()).select_from(Consent).where(Consent.source == "seed")) == consenting
+    assert (
+        db.session.scalar(select(func.count()).select_from(Consent).where(Consent.source == "seed"))
+        == consenting
+    )

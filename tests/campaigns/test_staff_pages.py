@@ -54,6 +54,8 @@ def test_build_count_save_campaign_from_post_test_confirm_and_report(app, staff_
     done = staff_client.post(f"/staff/campaigns/{campaign.id}/confirm",
                              data={"csrf_token": token, "count_seen": 2, "when": "now"}, follow_redirects=True)  # fmt: skip
     assert done.status_code == 200
+    db.session.refresh(post)
+    assert post.emailed_at is not None  # the news list says the post went out by email
     assert sorted(str(m["To"]) for m in MEMORY_OUTBOX[1:]) == ["e1@example.org", "n1@example.org"]
     report = staff_client.get(f"/staff/campaigns/{campaign.id}/report").get_data(as_text=True)
     assert "<dt>Recipients</dt><dd>2</dd>" in report and "<dt>Sent</dt><dd>2</dd>" in report

@@ -41,7 +41,6 @@ STAFF_PERMISSIONS = {
     "staff.member_unsuspend": "members.edit",
     "staff.news_list": "news",
     "staff.news_edit": "news",
-    "staff.news_email": "news",
     "staff.news_publish": "news",
     "staff.news_schedule": "news",
     "staff.news_unpublish": "news",

@@ -12,9 +12,8 @@ from crm.audit.models import AuditEvent
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.news.models import Post
-from crm.news.publishing import email_post_to_members, publish_due_posts
+from crm.news.publishing import publish_due_posts
 from tests.fixtures import make_contact, make_user, sign_in_as
-from tests.staff_content.conftest import make_membership, make_plan
 
 NASTY = (
     "Hello **world**\n\n<script>alert(1)</script>\n\n"
@@ -126,59 +125,25 @@ def test_publish_due_posts_publishes_only_due_ones(app):
     assert publish_due_posts(now) == 0
 
 
-def _audience():  # type: ignore[no-untyped-def]
-    plan = make_plan()
-    yes = make_contact("yes@example.org", email_consent=True)
-    make_membership(yes, plan, "active")
-    grace = make_contact("grace@example.org", email_consent=True)
-    make_membership(grace, plan, "grace")
-    no_consent = make_contact("noconsent@example.org", email_consent=False)
-    make_membership(no_consent, plan, "active")
-    lapsed = make_contact("lapsed@example.org", email_consent=True)
-    make_membership(lapsed, plan, "lapsed")
-    make_contact("supporter@example.org", email_consent=True)
-    db.session.commit()
-
-
-def test_email_to_members_goes_once_to_consenting_members_with_access(editor_client):
-    _audience()
+def test_a_published_post_is_emailed_by_starting_a_campaign_from_it(editor_client):
+    """One path for marketing mail: the campaign (audience, count, test, confirmation), no one-click send."""
+    make_contact("yes@example.org", email_consent=True)
     _new_post(editor_client)
     post = _post()
     editor_client.post(f"/staff/news/{post.id}/publish")
-    response = editor_client.post(f"/staff/news/{post.id}/email")
-    assert response.status_code == 302
-    recipients = set(db.session.scalars(select(OutboxMessage.to_email).where(OutboxMessage.kind == "news_post")))
-    assert recipients == {"yes@example.org", "grace@example.org"}
-    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.to_email == "yes@example.org"))
-    assert message.subject == "Trade unionists freed"
-    assert f"http://crm.test/news/{post.slug}" in message.body_text
-    assert "/email/unsubscribe/" in message.body_text
-    editor_client.post(f"/staff/news/{post.id}/email")
-    assert email_post_to_members(post.id) == 0
-    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "news.email")) == 2
-
-
-def test_email_of_a_draft_is_refused(editor_client):
-    _audience()
-    _new_post(editor_client)
-    response = editor_client.post(f"/staff/news/{_post().id}/email", follow_redirects=True)
-    assert "Publish the post before emailing it" in response.get_data(as_text=True)
+    page = editor_client.get(f"/staff/news/{post.id}/edit").get_data(as_text=True)
+    assert f'href="/staff/campaigns/new?post_id={post.id}">Start a campaign from this post</a>' in page
+    assert "Email this post" not in page
+    assert editor_client.post(f"/staff/news/{post.id}/email").status_code == 404
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    compose = editor_client.get(f"/staff/campaigns/new?post_id={post.id}").get_data(as_text=True)
+    assert 'value="Trade unionists freed"' in compose and "Body **text**." in compose
 
 
-def test_email_job_works_in_batches(app, monkeypatch):
-    from crm.news import publishing
-
-    monkeypatch.setattr(publishing, "EMAIL_BATCH_SIZE", 2)
-    plan = make_plan()
-    for i in range(5):
-        make_membership(make_contact(f"m{i}@example.org", email_consent=True), plan, "active")
-    db.session.add(Post(slug="p", title="P", status="published", published_at=datetime.now(UTC), body_html="x"))
-    db.session.commit()
-    post_id = _post("p").id
-    assert email_post_to_members(post_id) == 5
-    assert email_post_to_members(post_id) == 0
+def test_a_draft_post_offers_no_campaign(editor_client):
+    _new_post(editor_client)
+    page = editor_client.get(f"/staff/news/{_post().id}/edit").get_data(as_text=True)
+    assert "Start a campaign from this post" not in page
 
 
 def test_editor_cannot_open_other_staff_pages(client, app):
