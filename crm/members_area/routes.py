@@ -16,7 +16,8 @@ from crm.accounts.email_change import request_email_change
 from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
-from crm.join.services import can_renew_now, renewal_period_label
+from crm.i18n.formatting import format_date
+from crm.join.services import can_renew_now, renewal_period
 from crm.members_area import services
 from crm.members_area.forms import (
     PREFERENCE_FIELDS,
@@ -24,6 +25,7 @@ from crm.members_area.forms import (
     ContactDetailsForm,
     EmailPreferencesForm,
 )
+from crm.memberships.models import Membership
 
 bp = Blueprint("members_area", __name__, url_prefix="/account")
 
@@ -31,6 +33,14 @@ bp = Blueprint("members_area", __name__, url_prefix="/account")
 def own_contact() -> Contact:
     """The signed-in member's contact: the only contact these pages ever read or change."""
     return current_user.contact
+
+
+def _renewal_period_text(membership: Membership) -> str:
+    """The period "Renew now" pays for, in the page's language."""
+    start, end = renewal_period(membership)
+    if end is None:
+        return _("from %(start)s", start=format_date(start))
+    return _("%(start)s to %(end)s", start=format_date(start), end=format_date(end))
 
 
 def _optional_url(endpoint: str) -> str | None:
@@ -56,7 +66,7 @@ def account():  # type: ignore[no-untyped-def]
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
         change_password_url=_optional_url("accounts.change_password"),
         can_renew_now=can_renew_now(card.membership),
-        renewal_period=renewal_period_label(card.membership) if can_renew_now(card.membership) else "",
+        renewal_period=_renewal_period_text(card.membership) if can_renew_now(card.membership) else "",
         renewal_cancelled=request.args.get("renewal") == "cancelled",
     )
 
