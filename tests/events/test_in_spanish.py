@@ -13,6 +13,7 @@ def test_a_spanish_reader_books_an_event_in_spanish(client, app):
     client.get("/language/es")
     html = client.get(f"/events/{event.slug}").get_data(as_text=True)
     assert "Cuándo" in html and "(hora del Reino Unido)" in html and "Gratis" in html
+    assert "lun 1 jul 2030, 19:30" in html  # 18:30 UTC is 19:30 in London in summer
     assert "Nombre para la plaza 1" in html and ">Reservar</button>" in html
     refused = client.post(f"/events/{event.slug}/book", data=book_form("vi@example.org", ""))
     assert refused.status_code == 400 and "Escribe un nombre para cada plaza." in refused.get_data(as_text=True)
