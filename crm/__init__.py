@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_babel import lazy_gettext
 
 import config as config_module
 from config import CONFIGS, Config, ConfigurationError
@@ -84,7 +85,9 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "Please sign in to see that page."
+    login_manager.login_message = lazy_gettext("Please sign in to see that page.")
+    # The session stores plain text: the message is made a string, in the reader's language, when flashed.
+    login_manager.localize_callback = str
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -64,9 +65,9 @@ def set_motions_open(meeting: Meeting, is_open: bool) -> None:
 
 def submit_motion(meeting: Meeting, contact_id: int, *, title: str, text: str) -> Motion:
     if not meeting.motions_open:
-        raise VoteRefused("Motions are not open for this meeting.")
+        raise VoteRefused(gettext("Motions are not open for this meeting."))
     if not lifecycle.has_access(contact_id):
-        raise VoteRefused("Only members with a current membership can submit motions.")
+        raise VoteRefused(gettext("Only members with a current membership can submit motions."))
     motion = Motion(meeting_id=meeting.event_id, title=title, text_markdown=text, text_html=render_markdown(text),
                     proposer_contact_id=contact_id)  # fmt: skip
     db.session.add(motion)
@@ -149,21 +150,21 @@ def cast_vote(motion: Motion, contact_id: int, choice: str, *, channel: str = Vo
     """One vote per eligible member per motion, in the window; anything else raises VoteRefused."""
     meeting = motion.meeting
     if motion.status != MotionStatus.ACCEPTED or meeting.agenda_published_at is None:
-        raise VoteRefused("This motion is not on the published agenda.")
+        raise VoteRefused(gettext("This motion is not on the published agenda."))
     if choice not in set(VoteChoice):
-        raise VoteRefused("Choose for, against or abstain.")
+        raise VoteRefused(gettext("Choose for, against or abstain."))
     if not voting_is_open(meeting):
-        raise VoteRefused("Voting has closed." if voting_has_closed(meeting) else "Voting has not opened yet.")
+        raise VoteRefused(gettext("Voting has closed.") if voting_has_closed(meeting) else gettext("Voting has not opened yet."))
     if not is_eligible(meeting, contact_id):
-        raise VoteRefused("Only members in good standing on the record date can vote.")
+        raise VoteRefused(gettext("Only members in good standing on the record date can vote."))
     if has_voted(motion, contact_id):
-        raise VoteRefused("You have already voted on this motion: a vote cannot be changed.")
+        raise VoteRefused(gettext("You have already voted on this motion: a vote cannot be changed."))
     try:
         with db.session.begin_nested():
             db.session.add(VoteParticipation(motion_id=motion.id, contact_id=contact_id, channel=channel,
                                              entered_by_id=getattr(entered_by, "id", None)))  # fmt: skip
     except IntegrityError:  # the same vote sent twice at once: the unique constraint keeps one
-        raise VoteRefused("You have already voted on this motion: a vote cannot be changed.") from None
+        raise VoteRefused(gettext("You have already voted on this motion: a vote cannot be changed.")) from None
     db.session.add(Ballot(motion_id=motion.id, choice=choice, channel=channel))
     db.session.flush()
     audit.record("agm.vote", target_type="agm_motion", target_id=motion.id, contact_id=contact_id,

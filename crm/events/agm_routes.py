@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.events import agm
@@ -41,7 +42,7 @@ def agm_submit_motion(event_id: int):  # type: ignore[no-untyped-def]
     meeting = _meeting_or_404(event_id)
     form = MotionForm()
     if not form.validate_on_submit():
-        flash("Enter a title and the text of your motion.", "error")
+        flash(_("Enter a title and the text of your motion."), "error")
     else:
         try:
             agm.submit_motion(meeting, current_user.contact_id, title=form.title.data, text=form.text.data)
@@ -50,7 +51,7 @@ def agm_submit_motion(event_id: int):  # type: ignore[no-untyped-def]
             flash(str(refused), "error")
         else:
             db.session.commit()
-            flash("Thank you: your motion is submitted.", "success")
+            flash(_("Thank you: your motion is submitted."), "success")
     return redirect(url_for("events.agm_page", event_id=event_id), code=303)
 
 
@@ -64,12 +65,12 @@ def agm_vote(motion_id: int):  # type: ignore[no-untyped-def]
     # The voter is always the signed-in member: an id in the form is never read.
     try:
         if not form.validate_on_submit():
-            raise agm.VoteRefused("Choose for, against or abstain.")
+            raise agm.VoteRefused(_("Choose for, against or abstain."))
         agm.cast_vote(motion, current_user.contact_id, form.choice.data)
     except agm.VoteRefused as refused:
         db.session.rollback()
-        flash(f"Your vote was not recorded: {refused}", "error")
+        flash(_("Your vote was not recorded: %(reason)s", reason=refused), "error")
         return redirect(url_for("events.agm_page", event_id=motion.meeting_id), code=303)
     db.session.commit()
-    flash(f"Your vote on “{motion.title}” is recorded.", "success")
+    flash(_("Your vote on “%(motion)s” is recorded.", motion=motion.title), "success")
     return redirect(url_for("events.agm_page", event_id=motion.meeting_id), code=303)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -25,9 +26,10 @@ NAME_BOXES = 4
 
 
 class BookingForm(FlaskForm):
-    email = StringField("Email", validators=[DataRequired("Enter your email address."),
-                                             Email("Enter an email address like name@example.org."), Length(max=254)])
-    names = FieldList(StringField("Name", validators=[Optional(), Length(max=200)]), min_entries=NAME_BOXES,
+    email = StringField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")),
+                                                 Email(_l("Enter an email address like name@example.org.")),
+                                                 Length(max=254)])  # fmt: skip
+    names = FieldList(StringField(_l("Name"), validators=[Optional(), Length(max=200)]), min_entries=NAME_BOXES,
                       max_entries=MAX_PLACES_PER_BOOKING)  # fmt: skip
 
 
@@ -68,13 +70,16 @@ class MessageForm(FlaskForm):
 
 
 class MotionForm(FlaskForm):
-    title = StringField("Motion title", validators=[DataRequired("Enter a title."), Length(max=200)])
-    text = TextAreaField("Motion text (Markdown)", validators=[DataRequired("Enter the motion."), Length(max=20000)])
+    title = StringField(_l("Motion title"), validators=[DataRequired(_l("Enter a title.")), Length(max=200)])
+    text = TextAreaField(_l("Motion text (Markdown)"),
+                         validators=[DataRequired(_l("Enter the motion.")), Length(max=20000)])  # fmt: skip
 
 
 class VoteForm(FlaskForm):
-    choice = RadioField("Your vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
-                        validators=[DataRequired("Choose for, against or abstain.")])  # fmt: skip
+    choice = RadioField(_l("Your vote"),
+                        choices=[SelectChoice("for", _l("For")), SelectChoice("against", _l("Against")),
+                                 SelectChoice("abstain", _l("Abstain"))],
+                        validators=[DataRequired(_l("Choose for, against or abstain."))])  # fmt: skip
 
 
 class VotingWindowForm(FlaskForm):

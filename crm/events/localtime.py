@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from flask import current_app
+from flask_babel import get_locale
 
 
 def org_zone() -> ZoneInfo:
@@ -30,10 +32,24 @@ def local_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def format_local(moment: datetime | None) -> str:
-    """e.g. "Sat 12 Dec 2026, 7:30pm" in the organisation's zone."""
+    """e.g. "Sat 12 Dec 2026, 7:30pm" (in Spanish "sáb 12 dic 2026, 19:30") in the organisation's zone."""
     if moment is None:
         return ""
     local = to_local(moment)
+    if _page_language() == "es":
+        names = Locale.parse("es_ES")
+        day = names.days["format"]["abbreviated"][local.weekday()]
+        month = names.months["format"]["abbreviated"][local.month]
+        return f"{day} {local.day} {month} {local.year}, {local:%H:%M}"
     hour = local.strftime("%I").lstrip("0")
     minutes = "" if local.minute == 0 else local.strftime(":%M")
     return f"{local.strftime('%a')} {local.day} {local.strftime('%b %Y')}, {hour}{minutes}{local.strftime('%p').lower()}"
+
+
+def _page_language() -> str:
+    """The language of the page or email being written ("en" outside a request)."""
+    try:
+        locale = get_locale()
+    except (RuntimeError, KeyError):
+        return "en"
+    return locale.language if locale else "en"

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
@@ -25,7 +26,7 @@ BOOKING_KIND = "event_booking"
 def start_booking_checkout(booking: Booking) -> str:
     """The hosted payment page's URL for a booking whose places are held (reused if already made)."""
     if booking.status != BookingStatus.PENDING_PAYMENT:
-        raise services.BookingRefused("This booking is not waiting for payment.")
+        raise services.BookingRefused(gettext("This booking is not waiting for payment."))
     if booking.checkout_url:
         return booking.checkout_url
     from crm.join.services import find_or_create_contact

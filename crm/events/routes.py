@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -118,7 +119,7 @@ def book(slug: str):  # type: ignore[no-untyped-def]
         return _event_page(found, form, contact_id, is_member, 400)
     except GatewayError:
         db.session.rollback()
-        form.form_errors.append("We could not reach our payment provider. Please try again in a minute.")
+        form.form_errors.append(_("We could not reach our payment provider. Please try again in a minute."))
         return _event_page(found, form, contact_id, is_member, 503)
     db.session.commit()
     if checkout:
@@ -160,7 +161,7 @@ def pay(token: str):  # type: ignore[no-untyped-def]
         return redirect(url_for("events.booking", token=token), code=303)
     except GatewayError:
         db.session.rollback()
-        flash("We could not reach our payment provider. Please try again in a minute.", "error")
+        flash(_("We could not reach our payment provider. Please try again in a minute."), "error")
         return redirect(url_for("events.booking", token=token), code=303)
     db.session.commit()
     return redirect(url, code=303)
@@ -172,7 +173,7 @@ def cancel(token: str):  # type: ignore[no-untyped-def]
     if not ActionForm().validate_on_submit():
         abort(400)
     if services.cancel_booking(found, by="booker"):
-        flash("Your booking is cancelled.", "success")
+        flash(_("Your booking is cancelled."), "success")
     db.session.commit()
     return redirect(url_for("events.booking", token=token), code=303)
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
@@ -164,13 +165,13 @@ def book(
     first, so two people booking the last place at once get one place and one waiting entry."""
     names = [n.strip() for n in names if n and n.strip()]
     if not names:
-        raise BookingRefused("Enter a name for each place.")
+        raise BookingRefused(gettext("Enter a name for each place."))
     if len(names) > MAX_PLACES_PER_BOOKING:
-        raise BookingRefused(f"You can book up to {MAX_PLACES_PER_BOOKING} places at once.")
+        raise BookingRefused(gettext("You can book up to %(num)d places at once.", num=MAX_PLACES_PER_BOOKING))
     if event.visibility == Visibility.MEMBERS and not is_member:
-        raise BookingRefused("This event is for members: please sign in with a current membership.")
+        raise BookingRefused(gettext("This event is for members: please sign in with a current membership."))
     if event.ends_at < utcnow():
-        raise BookingRefused("This event has finished.")
+        raise BookingRefused(gettext("This event has finished."))
     event = locked_for_update(Event, event.id)
     price = price_per_place(event, is_member=is_member)
     fits = not event.capacity or held_places(event.id) + len(names) <= event.capacity

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
@@ -15,17 +16,17 @@ from crm.join.forms import COUNTRIES
 UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})$", re.IGNORECASE)
 _PHONE = re.compile(r"^[0-9+()\- .]{6,40}$")
 
-EMAIL_CONSENT_WORDING = "Yes, email me news and campaign updates. I can stop them at any time."
+EMAIL_CONSENT_WORDING = _l("Yes, email me news and campaign updates. I can stop them at any time.")
 #: The account page's sentence for each (channel, purpose) box, in plain words.
 PREFERENCE_WORDING = {
     ("email", "news"): EMAIL_CONSENT_WORDING,
-    ("email", "appeals"): "Yes, email me fundraising appeals.",
-    ("post", "news"): "Yes, post me news and campaign updates.",
-    ("post", "appeals"): "Yes, post me fundraising appeals.",
-    ("phone", "news"): "Yes, phone me with news and campaign updates.",
-    ("phone", "appeals"): "Yes, phone me about fundraising appeals.",
-    ("sms", "news"): "Yes, text me news and campaign updates.",
-    ("sms", "appeals"): "Yes, text me about fundraising appeals.",
+    ("email", "appeals"): _l("Yes, email me fundraising appeals."),
+    ("post", "news"): _l("Yes, post me news and campaign updates."),
+    ("post", "appeals"): _l("Yes, post me fundraising appeals."),
+    ("phone", "news"): _l("Yes, phone me with news and campaign updates."),
+    ("phone", "appeals"): _l("Yes, phone me about fundraising appeals."),
+    ("sms", "news"): _l("Yes, text me news and campaign updates."),
+    ("sms", "appeals"): _l("Yes, text me about fundraising appeals."),
 }
 #: Form field per (channel, purpose); email news keeps its older name.
 PREFERENCE_FIELDS = {pair: "email_updates" if pair == ("email", "news") else f"{pair[0]}_{pair[1]}"
@@ -55,60 +56,60 @@ def _strip(value: object) -> object:
 class ContactDetailsForm(FlaskForm):
     """Name, address, phone and email, validated like the join form."""
 
-    title = StringField("Title (optional)", filters=[_strip], validators=[Optional(), Length(max=40)])
+    title = StringField(_l("Title (optional)"), filters=[_strip], validators=[Optional(), Length(max=40)])
     first_name = StringField(
-        "First name",
+        _l("First name"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your first name."),
-            Length(max=100, message="First name must be 100 characters or fewer."),
+            InputRequired(_l("Enter your first name.")),
+            Length(max=100, message=_l("First name must be 100 characters or fewer.")),
         ],
     )
     last_name = StringField(
-        "Last name",
+        _l("Last name"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your last name."),
-            Length(max=100, message="Last name must be 100 characters or fewer."),
+            InputRequired(_l("Enter your last name.")),
+            Length(max=100, message=_l("Last name must be 100 characters or fewer.")),
         ],
     )
     email = StringField(
-        "Email address",
+        _l("Email address"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your email address."),
-            Length(max=254, message="Email address must be 254 characters or fewer."),
+            InputRequired(_l("Enter your email address.")),
+            Length(max=254, message=_l("Email address must be 254 characters or fewer.")),
             valid_email,
         ],
     )
     address_line1 = StringField(
-        "Address line 1",
+        _l("Address line 1"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter the first line of your address."),
-            Length(max=200, message="Address line 1 must be 200 characters or fewer."),
+            InputRequired(_l("Enter the first line of your address.")),
+            Length(max=200, message=_l("Address line 1 must be 200 characters or fewer.")),
         ],
     )
     address_line2 = StringField(
-        "Address line 2 (optional)",
+        _l("Address line 2 (optional)"),
         filters=[_strip],
-        validators=[Optional(), Length(max=200, message="Address line 2 must be 200 characters or fewer.")],
+        validators=[Optional(), Length(max=200, message=_l("Address line 2 must be 200 characters or fewer."))],
     )
     town = StringField(
-        "Town or city",
+        _l("Town or city"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your town or city."),
-            Length(max=100, message="Town or city must be 100 characters or fewer."),
+            InputRequired(_l("Enter your town or city.")),
+            Length(max=100, message=_l("Town or city must be 100 characters or fewer.")),
         ],
     )
     postcode = StringField(
-        "Postcode",
+        _l("Postcode"),
         filters=[_strip],
-        validators=[Optional(), Length(max=20, message="Postcode must be 20 characters or fewer.")],
+        validators=[Optional(), Length(max=20, message=_l("Postcode must be 20 characters or fewer."))],
     )
-    country = SelectField("Country", choices=COUNTRIES, default="GB")
-    phone = StringField("Phone (optional)", filters=[_strip], validators=[Optional(), Length(max=40)])
+    country = SelectField(_l("Country"), choices=COUNTRIES, default="GB")
+    phone = StringField(_l("Phone (optional)"), filters=[_strip], validators=[Optional(), Length(max=40)])
     #: The Contact.version the form was rendered from (optimistic locking).
     version = HiddenField()
 
@@ -119,22 +120,22 @@ class ContactDetailsForm(FlaskForm):
     def validate_postcode(self, field: StringField) -> None:
         if not field.data:
             if self.gift_aid_declared:
-                raise ValidationError("Enter your UK postcode: HMRC needs it for your Gift Aid declaration.")
+                raise ValidationError(_l("Enter your UK postcode: HMRC needs it for your Gift Aid declaration."))
             return
         if self.gift_aid_declared and not is_uk_postcode(field.data):
-            raise ValidationError("Enter a real UK postcode, like N1 9GU.")
+            raise ValidationError(_l("Enter a real UK postcode, like N1 9GU."))
         if is_uk_postcode(field.data):
             field.data = normalise_postcode(field.data)
 
     def validate_phone(self, field: StringField) -> None:
         if field.data and not _PHONE.match(field.data):
-            raise ValidationError("Enter a phone number using digits, spaces and + ( ) - only.")
+            raise ValidationError(_l("Enter a phone number using digits, spaces and + ( ) - only."))
 
     def validate_version(self, field: HiddenField) -> None:
         try:
             int(field.data)
         except (TypeError, ValueError):
-            raise ValidationError("This form is out of date. Please reload the page.") from None
+            raise ValidationError(_l("This form is out of date. Please reload the page.")) from None
 
     def validate_first_name(self, field: StringField) -> None:
         _no_control_characters(field)
@@ -145,7 +146,7 @@ class ContactDetailsForm(FlaskForm):
 
 def _no_control_characters(field: StringField) -> None:
     if field.data and any(not ch.isprintable() for ch in field.data):
-        raise ValidationError(f"{field.label.text} contains characters we cannot store.")
+        raise ValidationError(_l("%(field)s contains characters we cannot store.", field=field.label.text))
 
 
 class EmailPreferencesForm(FlaskForm):
@@ -170,26 +171,26 @@ class ConfirmForm(FlaskForm):
 
 class GiftAidForm(FlaskForm):
     confirm = BooleanField(
-        "I confirm the declaration above",
-        validators=[InputRequired("Tick the box to confirm you are a UK taxpayer and agree to the declaration.")],
+        _l("I confirm the declaration above"),
+        validators=[InputRequired(_l("Tick the box to confirm you are a UK taxpayer and agree to the declaration."))],
     )
     house = StringField(
-        "House name or number",
+        _l("House name or number"),
         filters=[_strip],
         validators=[
-            InputRequired("Enter your house name or number."),
-            Length(max=200, message="House name or number must be 200 characters or fewer."),
+            InputRequired(_l("Enter your house name or number.")),
+            Length(max=200, message=_l("House name or number must be 200 characters or fewer.")),
         ],
     )
     postcode = StringField(
-        "Postcode",
+        _l("Postcode"),
         filters=[_strip],
-        validators=[InputRequired("Enter your UK postcode."), Length(max=20)],
+        validators=[InputRequired(_l("Enter your UK postcode.")), Length(max=20)],
     )
 
     def validate_postcode(self, field: StringField) -> None:
         if not is_uk_postcode(field.data or ""):
-            raise ValidationError("Enter a real UK postcode, like N1 9GU.")
+            raise ValidationError(_l("Enter a real UK postcode, like N1 9GU."))
         field.data = normalise_postcode(field.data)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.core.features import requires_gift_aid
@@ -40,7 +41,7 @@ def cancel_auto_renew():  # type: ignore[no-untyped-def]
     form = ConfirmForm()
     if request.method == "GET" or not form.validate_on_submit():
         if not card.can_cancel_auto_renew:
-            flash("Auto-renewal is already off.", "info")
+            flash(_("Auto-renewal is already off."), "info")
             return redirect(url_for(".account"))
         return render_template("members_area/cancel_auto_renew.html", card=card, form=form)
     return _set_auto_renew(card, False)
@@ -53,7 +54,7 @@ def resume_auto_renew():  # type: ignore[no-untyped-def]
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if not card.can_resume_auto_renew and not (card.membership and card.membership.auto_renew):
-        flash("Auto-renewal cannot be turned back on for this membership. You can renew instead.", "error")
+        flash(_("Auto-renewal cannot be turned back on for this membership. You can renew instead."), "error")
         return redirect(url_for(".account"))
     return _set_auto_renew(card, True)
 
@@ -69,13 +70,10 @@ def _set_auto_renew(card: services.MembershipCard, on: bool):  # type: ignore[no
         flash(error.user_message, "error")
         return redirect(url_for(".account"))
     if changed and on:
-        flash("Auto-renewal is back on. Your membership will renew automatically.", "success")
+        flash(_("Auto-renewal is back on. Your membership will renew automatically."), "success")
     elif changed:
-        flash(
-            "Auto-renewal is cancelled. Your membership continues until the end of the period you "
-            "have paid for; we have emailed you a confirmation.",
-            "success",
-        )
+        flash(_("Auto-renewal is cancelled. Your membership continues until the end of the period you "
+                "have paid for; we have emailed you a confirmation."), "success")
     return redirect(url_for(".account"))
 
 
@@ -100,7 +98,7 @@ def renew_now():  # type: ignore[no-untyped-def]
     form = ConfirmForm()
     membership = services.membership_card(own_contact()).membership
     if not form.validate_on_submit() or not can_renew_now(membership):
-        flash("Your membership cannot be renewed online just now. Please contact us.", "error")
+        flash(_("Your membership cannot be renewed online just now. Please contact us."), "error")
         return redirect(url_for(".account"))
     try:
         # Stripe is never called inside a database transaction (a hanging Stripe would hold the
@@ -135,7 +133,7 @@ def gift_aid():  # type: ignore[no-untyped-def]
             contact, house=form.house.data, postcode=form.postcode.data, wording=wording, actor=current_user
         )
         db.session.commit()
-        flash("Thank you: your Gift Aid declaration is recorded.", "success")
+        flash(_("Thank you: your Gift Aid declaration is recorded."), "success")
         return redirect(url_for(".gift_aid"))
     status = 400 if form.errors else 200
     return render_template(
@@ -158,5 +156,5 @@ def cancel_gift_aid():  # type: ignore[no-untyped-def]
     if not services.cancel_gift_aid(own_contact(), form.declaration_id.data, actor=current_user):
         abort(404)
     db.session.commit()
-    flash("Your Gift Aid declaration is cancelled. We will not claim Gift Aid on future payments.", "success")
+    flash(_("Your Gift Aid declaration is cancelled. We will not claim Gift Aid on future payments."), "success")
     return redirect(url_for(".gift_aid"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.audit.services import record
@@ -44,7 +45,7 @@ def forget():  # type: ignore[no-untyped-def]
     if request.method == "POST" and form.validate_on_submit():
         services.request_erasure(contact, actor=current_user)
         db.session.commit()
-        flash("We have your request. Our staff will review it and erase your details within one month.",
+        flash(_("We have your request. Our staff will review it and erase your details within one month."),
               "success")
         return redirect(url_for(".account"))
     return render_template("members_area/forget.html", form=form, contact=contact)

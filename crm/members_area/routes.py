@@ -6,6 +6,7 @@ Every lookup is scoped to the signed-in member's contact; another member's ids a
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_fresh, login_required
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -15,7 +16,8 @@ from crm.accounts.email_change import request_email_change
 from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
-from crm.join.services import can_renew_now, renewal_period_label
+from crm.i18n.formatting import format_date
+from crm.join.services import can_renew_now, renewal_period
 from crm.members_area import services
 from crm.members_area.forms import (
     PREFERENCE_FIELDS,
@@ -23,6 +25,7 @@ from crm.members_area.forms import (
     ContactDetailsForm,
     EmailPreferencesForm,
 )
+from crm.memberships.models import Membership
 
 bp = Blueprint("members_area", __name__, url_prefix="/account")
 
@@ -30,6 +33,14 @@ bp = Blueprint("members_area", __name__, url_prefix="/account")
 def own_contact() -> Contact:
     """The signed-in member's contact: the only contact these pages ever read or change."""
     return current_user.contact
+
+
+def _renewal_period_text(membership: Membership) -> str:
+    """The period "Renew now" pays for, in the page's language."""
+    start, end = renewal_period(membership)
+    if end is None:
+        return _("from %(start)s", start=format_date(start))
+    return _("%(start)s to %(end)s", start=format_date(start), end=format_date(end))
 
 
 def _optional_url(endpoint: str) -> str | None:
@@ -55,7 +66,7 @@ def account():  # type: ignore[no-untyped-def]
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
         change_password_url=_optional_url("accounts.change_password"),
         can_renew_now=can_renew_now(card.membership),
-        renewal_period=renewal_period_label(card.membership) if can_renew_now(card.membership) else "",
+        renewal_period=_renewal_period_text(card.membership) if can_renew_now(card.membership) else "",
         renewal_cancelled=request.args.get("renewal") == "cancelled",
     )
 
@@ -110,7 +121,7 @@ def details():  # type: ignore[no-untyped-def]
         if not login_fresh():
             return _reauthenticate()
         if services.email_in_use(new_email, contact.id):
-            form.email.errors = ["That email address belongs to another account. Please use a different one."]
+            form.email.errors = [_("That email address belongs to another account. Please use a different one.")]
             return render_template("members_area/details.html", form=form), 400
     return _save_details(contact, form, new_email if new_email != contact.email else None)
 
@@ -131,13 +142,17 @@ def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | N
         return _stale(services.StaleRecordError().user_message)
     except IntegrityError:
         db.session.rollback()
-        form.email.errors = ["That email address belongs to another account. Please use a different one."]
+        form.email.errors = [_("That email address belongs to another account. Please use a different one.")]
         return render_template("members_area/details.html", form=form), 400
     if new_email is not None:
-        saved = " Your other details have been saved." if changed else ""
-        flash(f"We have emailed a link to {new_email}: your email changes when you open it.{saved}", "success")
+        if changed:
+            sent = _("We have emailed a link to %(email)s: your email changes when you open it. "
+                     "Your other details have been saved.", email=new_email)
+        else:
+            sent = _("We have emailed a link to %(email)s: your email changes when you open it.", email=new_email)
+        flash(sent, "success")
         return redirect(url_for(".account"))
-    flash("Your details have been saved." if changed else "Nothing to change.", "success")
+    flash(_("Your details have been saved.") if changed else _("Nothing to change."), "success")
     return redirect(url_for(".account"))
 
 
@@ -155,7 +170,7 @@ def _reauthenticate():  # type: ignore[no-untyped-def]
     """Changing the sign-in email needs a fresh sign-in, not a remembered session."""
     if login_manager.refresh_view:
         return login_manager.needs_refresh()
-    flash("For your security, please sign in again before changing your email address.", "info")
+    flash(_("For your security, please sign in again before changing your email address."), "info")
     return redirect(url_for("accounts.login", next=url_for(".details")))
 
 
@@ -168,16 +183,19 @@ def email_preferences():  # type: ignore[no-untyped-def]
     if request.method == "POST":
         if not form.validate_on_submit():
             return render_template("members_area/email_preferences.html", form=form, labels=_labels()), 400
-        changed = services.set_preferences(contact, form.choices(), PREFERENCE_WORDING)
+        # The consent record keeps the words the member read, in the language they read them.
+        wording = {pair: str(words) for pair, words in PREFERENCE_WORDING.items()}
+        changed = services.set_preferences(contact, form.choices(), wording)
         db.session.commit()
         if changed:
-            flash("Your preferences are saved.", "success")
+            flash(_("Your preferences are saved."), "success")
         return redirect(url_for(".account"))
     return render_template("members_area/email_preferences.html", form=form, labels=_labels())
 
 
 def _labels() -> dict[str, str]:
-    return {**consent.CHANNEL_LABELS, **consent.PURPOSE_LABELS}
+    """The fieldset legends, one per channel, in the page's language."""
+    return {"email": _("Email"), "post": _("Post"), "phone": _("Phone calls"), "sms": _("Text messages (SMS)")}
 
 
 # Importing the modules registers their views on `bp`.

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -51,8 +52,10 @@ class AccountActionError(Exception):
 class StaleRecordError(AccountActionError):
     def __init__(self) -> None:
         super().__init__(
-            "This record changed since you opened the form (perhaps in another tab, or by our staff). "
-            "We have loaded the latest details: please check them and make your change again."
+            _(
+                "This record changed since you opened the form (perhaps in another tab, or by our staff). "
+                "We have loaded the latest details: please check them and make your change again."
+            )
         )
 
 
@@ -110,14 +113,14 @@ def membership_card(contact: Contact) -> MembershipCard:
 
 def _card_date(m: Membership) -> tuple[str, datetime | None]:
     if m.status in ("lapsed", "cancelled", "expired"):
-        return "Expired on", m.ended_at or m.paid_through
+        return _("Expired on"), m.ended_at or m.paid_through
     if m.status == "grace":
-        return "Grace period ends on", m.grace_until or m.paid_through
+        return _("Grace period ends on"), m.grace_until or m.paid_through
     if m.paid_through is None:
         return "", None
     if m.auto_renew and m.plan.recurring:
-        return "Renews on", m.paid_through
-    return "Ends on", m.paid_through
+        return _("Renews on"), m.paid_through
+    return _("Ends on"), m.paid_through
 
 
 # --- Payments and receipts -----------------------------------------------------------------
@@ -165,16 +168,16 @@ def active_declaration(contact_id: int) -> GiftAidDeclaration | None:
 def gift_aid_status(payment: Payment, declarations: list[GiftAidDeclaration]) -> str:
     """What the receipt says about Gift Aid on this payment."""
     if payment.gift_aid_claim_id:
-        return "Gift Aid claimed from HMRC"
+        return _("Gift Aid claimed from HMRC")
     if not payment.gift_aid_eligible:
-        return "Not eligible for Gift Aid"
+        return _("Not eligible for Gift Aid")
     when = payment.paid_at or payment.created_at
     for d in declarations:
         covers_start = d.valid_from <= when
         covers_end = d.cancelled_at is None or when < d.cancelled_at
         if covers_start and covers_end:
-            return "Covered by your Gift Aid declaration"
-    return "No Gift Aid declaration covers this payment"
+            return _("Covered by your Gift Aid declaration")
+    return _("No Gift Aid declaration covers this payment")
 
 
 # --- Contact details and email preferences --------------------------------------------------
@@ -290,13 +293,13 @@ def _gateway():  # type: ignore[no-untyped-def]
 def portal_url(contact: Contact) -> str:
     """A Stripe Customer Portal session for this member, returning to their account page."""
     if not contact.stripe_customer_id:
-        raise AccountActionError("There is no card on file for your membership.")
+        raise AccountActionError(_("There is no card on file for your membership."))
     gateway = _gateway()
     return_url = current_app.config["BASE_URL"] + "/account"
     try:
         return str(gateway.create_portal_session(contact.stripe_customer_id, return_url=return_url))
     except gateway.GatewayError as error:
-        raise AccountActionError(getattr(error, "user_message", "") or "Stripe is not answering.") from error
+        raise AccountActionError(getattr(error, "user_message", "") or _("Stripe is not answering.")) from error
 
 
 def _idempotency_key(m: Membership, flag: bool) -> str:
@@ -317,7 +320,7 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
                 membership.stripe_subscription_id, not on, idempotency_key=_idempotency_key(membership, not on)
             )
         except gateway.GatewayError as error:
-            raise AccountActionError(getattr(error, "user_message", "") or "Stripe is not answering.") from error
+            raise AccountActionError(getattr(error, "user_message", "") or _("Stripe is not answering.")) from error
     reason = "member turned auto-renewal back on" if on else "member cancelled auto-renewal"
     lifecycle.set_auto_renew(membership, on, actor=actor, reason=reason)
     if not on:

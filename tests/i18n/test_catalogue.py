@@ -98,7 +98,11 @@ def test_a_broken_placeholder_is_caught(english: str, spanish: str) -> None:
 
 
 def test_the_compiled_catalogue_matches_the_po_file(catalogue) -> None:  # type: ignore[no-untyped-def]
+    def plain(value):  # type: ignore[no-untyped-def]
+        # A plural message is a list when read from the .mo file and a tuple from the .po file.
+        return tuple(value) if isinstance(value, list | tuple) else value
+
     with MO.open("rb") as handle:
-        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
-    expected = {m.id: m.string for m in catalogue if m.id and not m.fuzzy}
+        compiled = {plain(m.id): plain(m.string) for m in read_mo(handle) if m.id}
+    expected = {plain(m.id): plain(m.string) for m in catalogue if m.id and not m.fuzzy}
     assert compiled == expected, "run `make translations` (or `pybabel compile -d translations`)"
