@@ -8,6 +8,7 @@ donor had a valid declaration (valid_from <= paid_at, and not cancelled by then)
 from __future__ import annotations
 
 import csv
+import unicodedata
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -49,9 +50,9 @@ class ClaimRow:
 
     def cells(self) -> list[str]:
         return [
-            _cell(self.title),
-            _cell(self.first_name),
-            _cell(self.last_name),
+            _cell(hmrc_name(self.title)),
+            _cell(hmrc_name(self.first_name)),
+            _cell(hmrc_name(self.last_name)),
             _cell(self.house),
             _cell(self.postcode.upper()),
             "",
@@ -59,6 +60,24 @@ class ClaimRow:
             self.paid_at.strftime("%d/%m/%y"),
             f"{self.amount // 100}.{self.amount % 100:02d}",
         ]
+
+
+    @property
+    def transliterated(self) -> list[tuple[str, str]]:
+        """(as the donor wrote it, as HMRC's schedule takes it) for each name that had to change."""
+        return [(name, hmrc_name(name)) for name in (self.first_name, self.last_name) if name and hmrc_name(name) != name]
+
+
+#: HMRC's schedule takes names of at most 35 characters, without accents.
+HMRC_NAME_LENGTH = 35
+
+
+def hmrc_name(text: str) -> str:
+    """A name as HMRC's Charities Online schedule takes it: accents and other marks dropped
+    ("Muñoz" -> "Munoz", "Seán" -> "Sean"), curly apostrophes made straight, cut to 35 characters."""
+    plain = unicodedata.normalize("NFKD", (text or "").replace("\u2019", "'"))
+    kept = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    return " ".join(kept.split())[:HMRC_NAME_LENGTH]
 
 
 def _cell(text: str) -> str:

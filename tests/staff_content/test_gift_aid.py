@@ -106,3 +106,20 @@ def test_bad_dates_are_refused_with_a_message(staff_client):
     response = staff_client.post("/staff/gift-aid/claim", data={"date_from": "x"}, follow_redirects=True)
     assert "Choose a valid date range" in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(GiftAidClaim)) == 0
+
+
+def test_accented_names_go_to_hmrc_transliterated_and_staff_see_how(staff_client):
+    """HMRC's schedule takes letters without accents: "Muñoz" is sent as "Munoz", shown to staff."""
+    from crm.staff.gift_aid_service import hmrc_name
+
+    plan = make_plan()
+    maria = make_contact("mj@example.org", first_name="María José", last_name="Quispe Muñoz", postcode="E1 6AN")
+    declare(maria, d(1, 1), house="3", postcode="E1 6AN")
+    make_membership(maria, plan)
+    make_payment(maria, d(2, 1), 1000)
+    db.session.commit()
+    html = staff_client.get("/staff/gift-aid", query_string=RANGE).get_data(as_text=True)
+    assert "Quispe Muñoz → Quispe Munoz" in html and "María José → Maria Jose" in html
+    rows = _csv(staff_client.post("/staff/gift-aid/claim", data=RANGE))
+    assert rows[1][1:3] == ["Maria Jose", "Quispe Munoz"]
+    assert hmrc_name("O’Brien-Smith") == "O'Brien-Smith" and len(hmrc_name("A" * 50)) == 35
