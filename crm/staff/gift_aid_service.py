@@ -8,8 +8,8 @@ donor had a valid declaration (valid_from <= paid_at, and not cancelled by then)
 from __future__ import annotations
 
 import csv
-import unicodedata
 import io
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
