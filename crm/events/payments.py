@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 
+from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, record_stripe_payment, timestamp
 from crm.contacts.models import Contact
@@ -18,7 +19,7 @@ from crm.extensions import db
 
 log = logging.getLogger("crm.events.payments")
 
-#: metadata["kind"] of our booking sessions; crm/billing/webhook.py dispatches on it.
+#: metadata["kind"] of our booking sessions; the webhook dispatches on it (crm/billing/events.py).
 BOOKING_KIND = "event_booking"
 
 
@@ -89,3 +90,8 @@ def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
     booking.amount_paid = amount
     services.confirm_paid(booking)
     return "confirmed"
+
+
+def init_app() -> None:
+    """Register booking sessions with the webhook's checkout registry (called by create_app)."""
+    billing_events.register_checkout(BOOKING_KIND)(fulfil_booking)
