@@ -114,7 +114,9 @@ def invoice_payment_intent(invoice: Any) -> str | None:
 ENDED_SUBSCRIPTION_STATUSES = ("canceled", "unpaid", "incomplete_expired")
 
 
-def settle_if_subscription_ended(membership: Membership | None, sub: Any, stripe_event_id: str | None) -> None:
+def settle_if_subscription_ended(
+    membership: Membership | None, sub: Any, stripe_event_id: str | None
+) -> None:
     """A payment (or checkout) that arrives after Stripe ended the subscription is recorded, but must
     not leave the membership running: Stripe's current state wins, whatever the arrival order."""
     status = field(sub, "status") if sub is not None else None

@@ -61,7 +61,9 @@ def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> Non
     # "email_updates" = news (older sessions ticked one box for both); "email_appeals" = appeals.
     chosen = {("email", "news"): str(field(metadata, "email_updates") or "") == "1",
               ("email", "appeals"): str(field(metadata, "email_appeals") or "") == "1"}  # fmt: skip
-    consent.record_choices(contact, {pair: True for pair, yes in chosen.items() if yes}, source=source, org=org)
+    consent.record_choices(
+        contact, {pair: True for pair, yes in chosen.items() if yes}, source=source, org=org
+    )
     db.session.flush()
 
 
@@ -151,7 +153,11 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
     bought = "renewal" if renewal else kind
     if not paid_for.session_pays_for(
-        gateway.checkout_lines(session), kind=bought, plan=plan, donation=claimed_donation, amount_total=amount
+        gateway.checkout_lines(session),
+        kind=bought,
+        plan=plan,
+        donation=claimed_donation,
+        amount_total=amount,
     ):
         log.warning("checkout session %s: its line items do not pay for its metadata", field(session, "id"))
         return "ignored"

@@ -40,6 +40,8 @@ def test_billing_imports_neither_join_nor_events(path: Path) -> None:
         ("event_booking", "crm.events.payments"),
     ],
 )
-def test_the_app_registers_each_checkout_kind_with_the_domain_that_sells_it(app, kind: str, owner: str) -> None:
+def test_the_app_registers_each_checkout_kind_with_the_domain_that_sells_it(
+    app, kind: str, owner: str
+) -> None:
     handler = billing_events.checkout_handler_for({"metadata": {"kind": kind} if kind else {}})
     assert handler is not None and handler.__module__ == owner
