@@ -14,30 +14,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from crm.billing.models import Payment
+
+# The one Stripe-field reader lives in the adapter; billing code imports it from here too.
+from crm.billing.stripe_gateway.client import field, id_of  # noqa: F401
 from crm.contacts.models import Contact
 from crm.core.money import format_money
 from crm.core.types import utcnow
 from crm.extensions import db
-
-
-def field(obj: Any, key: str, default: Any = None) -> Any:
-    """A field of a Stripe object or a dict (StripeObjects have no .get)."""
-    if obj is None or isinstance(obj, str):
-        return default
-    try:
-        return obj[key] if key in obj else default
-    except (KeyError, TypeError):
-        return default
-
-
-def id_of(value: Any) -> str | None:
-    """An id whether Stripe sent the bare id or the expanded object."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    found = field(value, "id")
-    return str(found) if found else None
 
 
 def timestamp(value: Any) -> datetime | None:
