@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 
 from crm.contacts.emails import EmailAddressError, normalise_email
-from crm.core.types import utcnow
 from crm.extensions import db
 from crm.i18n.languages import language_from_text
+from crm.memberships.lifecycle.imported import IMPORT_STATUSES, imported_terms
 from crm.memberships.models import Plan
 
 FIELDS = (
@@ -62,7 +62,6 @@ MAX_LENGTHS = {"title": 40, "first_name": 100, "last_name": 100, "address_line1"
                "town": 100, "postcode": 20, "phone": 40}  # fmt: skip
 #: What a new contact gets for a column the file leaves empty (others: "").
 _NEW_CONTACT_DEFAULTS = {"country": "GB", "preferred_language": "en"}
-IMPORT_STATUSES = ("active", "grace", "lapsed", "cancelled", "suspended", "expired")
 STATUS_ALIASES = {"current": "active", "paid": "active", "live": "active", "expired": "expired", "lapsed": "lapsed",
                   "resigned": "cancelled", "canceled": "cancelled"}  # fmt: skip
 YES = {"yes", "y", "true", "1", "x", "on"}
@@ -291,30 +290,12 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
         status = STATUS_ALIASES.get(status_text, status_text)
         if status and status not in IMPORT_STATUSES:
             raise ValueError(f"unknown membership status “{raw['status'][:40]}”")
-        row.status = _derive_dates(row, plan, status)
+        terms = imported_terms(plan, status, joined=row.joined, paid_through=row.paid_through)
+        row.status, row.paid_through = terms.status, terms.paid_through
+        row.assumed.extend(terms.assumed)
     elif status_text or row.paid_through:
         raise ValueError("a membership status or paid-through date needs a plan")
     return row
-
-
-def _derive_dates(row: CleanRow, plan: Plan, status: str) -> str:
-    """Fill in what an old list leaves out: the paid-through date from the joined date and the
-    plan's period, the status from the paid-through date. Each guess is noted in `row.assumed`."""
-    from crm.core.templating import format_date
-    from crm.memberships.lifecycle import period_end
-
-    if plan.recurring and row.paid_through is None and status in ("", "active", "grace"):
-        if row.joined is None:
-            raise ValueError(f"a {plan.interval}ly membership needs a paid-through or joined date")
-        row.paid_through = period_end(plan, row.joined)
-        row.assumed.append(f"paid through {format_date(row.paid_through)} (joined date + one {plan.interval})")
-    if status:
-        return status
-    if not plan.recurring or (row.paid_through is not None and row.paid_through >= utcnow()):
-        row.assumed.append("status active")
-        return "active"
-    row.assumed.append("status lapsed (the paid-through date has passed)")
-    return "lapsed"
 
 
 def ignored_columns(headers: list[str], mapping: dict[str, str]) -> list[str]:

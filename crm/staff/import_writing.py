@@ -14,7 +14,8 @@ from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle import member_number_for
-from crm.memberships.models import CURRENT_STATUSES, Membership, MembershipEvent
+from crm.memberships.lifecycle.imported import record_imported_statuses
+from crm.memberships.models import CURRENT_STATUSES, Membership
 from crm.staff.import_parsing import _NEW_CONTACT_DEFAULTS, CONTACT_FIELDS, CleanRow, ImportReport
 from crm.staff.search import batch_indexing
 
@@ -112,15 +113,12 @@ def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], cr
             updates.append({"id": old.id, **new, "updated_at": now})
             changed.add(contact_id)
             if new["status"] != old.status:
-                events.append({"membership_id": old.id, "from_status": old.status, "to_status": row.status,
-                               "reason": "Imported from CSV", "paid_through": new["paid_through"], "created_at": now})  # fmt: skip
+                events.append((old.id, old.status, row.status, new["paid_through"]))
     if inserts:
         for membership_id, status, paid_through in _insert_memberships(inserts, now):
-            events.append({"membership_id": membership_id, "from_status": None, "to_status": status,
-                           "reason": "Imported from CSV", "paid_through": paid_through, "created_at": now})  # fmt: skip
+            events.append((membership_id, None, status, paid_through))
     _bulk_update(Membership, ["plan_id", "status", "joined_at", "paid_through", "updated_at"], updates)
-    if events:
-        db.session.execute(insert(MembershipEvent.__table__), events)
+    record_imported_statuses(events, now)
     return changed
 
 
