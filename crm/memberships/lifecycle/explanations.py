@@ -7,7 +7,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from crm.extensions import db
-from crm.memberships.models import ACCESS_STATUSES, CURRENT_STATUSES, Membership, MembershipEvent
+from crm.memberships.models import (
+    ACCESS_STATUSES,
+    CURRENT_STATUSES,
+    Membership,
+    MembershipEvent,
+    MembershipStatus,
+)
 
 
 def current_membership(contact_id: int) -> Membership | None:
@@ -32,7 +38,9 @@ def has_access(contact_id: int) -> bool:
 def was_in_good_standing(contact_id: int, moment: datetime, *, include_grace: bool = True) -> bool:
     """Whether the contact held a membership that was active (or, with `include_grace`, in grace)
     at `moment`, read from the membership history (each change's to_status, as of that time)."""
-    statuses = ("active", "grace") if include_grace else ("active",)
+    statuses = (
+        (MembershipStatus.ACTIVE, MembershipStatus.GRACE) if include_grace else (MembershipStatus.ACTIVE,)
+    )
     latest_change = (
         select(func.max(MembershipEvent.id))
         .join(Membership, Membership.id == MembershipEvent.membership_id)

@@ -12,7 +12,7 @@ from crm.memberships.lifecycle.explanations import current_membership
 from crm.memberships.lifecycle.periods import period_end
 from crm.memberships.lifecycle.states import MAX_OFFLINE_AMOUNT, MEMBER_STATUSES, AlreadyMember
 from crm.memberships.lifecycle.transitions import _log, activate_from_payment, change_plan
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 
 
 def record_offline_payment(
@@ -52,14 +52,19 @@ def record_offline_payment(
 
         membership = locked_for_update(Membership, membership.id)
     if membership is None:
-        membership = Membership(contact_id=contact.id, plan_id=plan.id, status="pending", auto_renew=False)
+        membership = Membership(
+            contact_id=contact.id, plan_id=plan.id, status=MembershipStatus.PENDING, auto_renew=False
+        )
         db.session.add(membership)
         db.session.flush()
         _log(membership, None, "offline payment recorded", actor=actor)
     elif membership.plan_id != plan.id:
         change_plan(membership, plan, actor=actor)
 
-    if membership.status in ("active", "grace", "suspended") and membership.paid_through is not None:
+    if (
+        membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED)
+        and membership.paid_through is not None
+    ):
         start = membership.paid_through  # renew with no gap
     else:
         start = paid_at
@@ -103,7 +108,7 @@ def grant_complimentary(
     if membership is not None and membership.status in MEMBER_STATUSES:
         raise AlreadyMember(membership)
     if membership is None:
-        membership = Membership(contact_id=contact.id, plan_id=plan.id, status="pending")
+        membership = Membership(contact_id=contact.id, plan_id=plan.id, status=MembershipStatus.PENDING)
         db.session.add(membership)
         db.session.flush()
     membership.plan_id = plan.id

@@ -12,7 +12,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle.states import STRIPE_RENEWAL_SLACK
-from crm.memberships.models import Membership, MembershipEvent, Plan
+from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
 
 
 def _bulk_transition(
@@ -49,8 +49,8 @@ def _bulk_transition(
 def expire_stale_pending(now: datetime) -> int:
     return _bulk_transition(
         Membership.pending_expires_at < now,
-        "pending",
-        "expired",
+        MembershipStatus.PENDING,
+        MembershipStatus.EXPIRED,
         "checkout not completed in time",
         now,
         {"ended_at": now},
@@ -73,8 +73,8 @@ def move_overdue_to_grace(now: datetime) -> int:
         )
         total += _bulk_transition(
             overdue,
-            "active",
-            "grace",
+            MembershipStatus.ACTIVE,
+            MembershipStatus.GRACE,
             "paid-through date passed without renewal",
             now,
             {"grace_until": now + timedelta(days=days if days is not None else default_days)},
@@ -85,8 +85,8 @@ def move_overdue_to_grace(now: datetime) -> int:
 def lapse_after_grace(now: datetime) -> int:
     return _bulk_transition(
         and_(Membership.grace_until.is_not(None), Membership.grace_until < now),
-        "grace",
-        "lapsed",
+        MembershipStatus.GRACE,
+        MembershipStatus.LAPSED,
         "grace period ended without payment",
         now,
         {"ended_at": now, "auto_renew": False, "grace_until": None},
@@ -101,8 +101,8 @@ def lapse_cancelled_at_period_end(now: datetime) -> int:
             Membership.paid_through.is_not(None),
             Membership.paid_through < now,
         ),
-        "active",
-        "lapsed",
+        MembershipStatus.ACTIVE,
+        MembershipStatus.LAPSED,
         "ended at the end of the paid period (auto-renew off)",
         now,
         {"ended_at": now},

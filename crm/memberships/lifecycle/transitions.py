@@ -16,7 +16,7 @@ from crm.memberships.lifecycle.explanations import current_membership
 from crm.memberships.lifecycle.numbers import assign_member_number
 from crm.memberships.lifecycle.periods import grace_days
 from crm.memberships.lifecycle.states import MEMBER_STATUSES, RESTARTABLE_STATUSES, AlreadyMember
-from crm.memberships.models import Membership, MembershipEvent, Plan
+from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
 
 log = logging.getLogger("crm.memberships")
 
@@ -94,7 +94,7 @@ def start_pending(contact: Contact, plan: Plan, *, auto_renew: bool) -> Membersh
         membership = Membership(
             contact_id=contact.id,
             plan_id=plan.id,
-            status="pending",
+            status=MembershipStatus.PENDING,
             auto_renew=auto_renew,
             joined_at=None,
             pending_expires_at=expires,
@@ -114,10 +114,10 @@ def _supersede_other_current(membership: Membership) -> None:
     if other is None or other.id == membership.id:
         return
     if other.status == "pending":
-        other.status = "expired"
+        other.status = MembershipStatus.EXPIRED
         other.ended_at = utcnow()
         db.session.flush()
-        _log(other, "pending", "superseded by a payment for an earlier checkout")
+        _log(other, MembershipStatus.PENDING, "superseded by a payment for an earlier checkout")
         return
     raise AlreadyMember(other)
 
@@ -143,7 +143,7 @@ def activate_from_payment(
         _supersede_other_current(membership)
         if membership.joined_at is None:
             membership.joined_at = _original_joined_at(membership.contact_id, membership.id) or period_start
-        membership.status = "active"
+        membership.status = MembershipStatus.ACTIVE
         membership.current_period_start = period_start
         membership.paid_through = paid_through
         membership.grace_until = None
@@ -155,7 +155,7 @@ def activate_from_payment(
         _on_first_activation(membership)
         return
 
-    if before in ("active", "grace", "suspended"):
+    if before in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED):
         if membership.paid_through is None:
             # Life or complimentary without end: nothing to extend; a payment is still noted.
             if paid_through is not None or before == "suspended":
@@ -168,7 +168,7 @@ def activate_from_payment(
         if membership.current_period_start is None or period_start > membership.current_period_start:
             membership.current_period_start = period_start
         if before == "grace":
-            membership.status = "active"
+            membership.status = MembershipStatus.ACTIVE
             membership.grace_until = None
         db.session.flush()
         _log(membership, before, reason, actor=actor, stripe_event_id=stripe_event_id, amount=amount)
@@ -197,7 +197,7 @@ def change_plan(membership: Membership, plan: Plan, *, actor: Any) -> None:
 
 def extend(membership: Membership, *, until: datetime, actor: Any) -> None:
     """Staff move the paid-through date later; grace becomes active again."""
-    if membership.status not in ("active", "grace", "suspended"):
+    if membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED):
         raise ValueError("Only a current membership can be extended.")
     if membership.paid_through is not None and until <= membership.paid_through:
         raise ValueError("The new date must be after the current paid-through date.")
@@ -206,7 +206,7 @@ def extend(membership: Membership, *, until: datetime, actor: Any) -> None:
     before = membership.status
     membership.paid_through = until
     if before == "grace":
-        membership.status = "active"
+        membership.status = MembershipStatus.ACTIVE
         membership.grace_until = None
     db.session.flush()
     _log(membership, before, "extended by staff", actor=actor)
@@ -216,11 +216,11 @@ def cancel_now(
     membership: Membership, *, actor: Any = None, reason: str, stripe_event_id: str | None = None
 ) -> None:
     """Ends the membership at once (staff, or a full refund when staff choose so)."""
-    if membership.status in ("cancelled", "lapsed", "expired"):
+    if membership.status in (MembershipStatus.CANCELLED, MembershipStatus.LAPSED, MembershipStatus.EXPIRED):
         return
     before = membership.status
     now = utcnow()
-    membership.status = "cancelled"
+    membership.status = MembershipStatus.CANCELLED
     membership.auto_renew = False
     membership.cancelled_at = now
     membership.ended_at = now
@@ -240,7 +240,7 @@ def set_auto_renew(
     """Off = cancel at period end: stays active until paid_through ("ends on ..."); on again before then."""
     if membership.auto_renew == on and (on or membership.cancelled_at is not None):
         return
-    if on and membership.status not in ("active", "grace"):
+    if on and membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.GRACE):
         raise ValueError("Only a current membership can renew automatically.")
     membership.auto_renew = on
     membership.cancelled_at = None if on else utcnow()
@@ -251,7 +251,7 @@ def set_auto_renew(
 def ends_at_period_end(membership: Membership) -> bool:
     """True when the member turned auto-renew off: it ends on paid_through."""
     return (
-        membership.status == "active"
+        membership.status == MembershipStatus.ACTIVE
         and not membership.auto_renew
         and membership.cancelled_at is not None
         and membership.paid_through is not None
@@ -261,17 +261,17 @@ def ends_at_period_end(membership: Membership) -> bool:
 def enter_grace(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> None:
     if membership.status != "active":
         return
-    membership.status = "grace"
+    membership.status = MembershipStatus.GRACE
     membership.grace_until = utcnow() + timedelta(days=grace_days(membership.plan))
     db.session.flush()
-    _log(membership, "active", reason, stripe_event_id=stripe_event_id)
+    _log(membership, MembershipStatus.ACTIVE, reason, stripe_event_id=stripe_event_id)
 
 
 def lapse(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> None:
-    if membership.status not in ("active", "grace"):
+    if membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.GRACE):
         return
     before = membership.status
-    membership.status = "lapsed"
+    membership.status = MembershipStatus.LAPSED
     membership.auto_renew = False
     membership.grace_until = None
     membership.ended_at = utcnow()
@@ -282,10 +282,10 @@ def lapse(membership: Membership, *, reason: str, stripe_event_id: str | None = 
 def expire_pending(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> None:
     """A checkout that was abandoned or expired (or a first Direct Debit that failed: Stripe ends
     its subscription); the supporter can start again."""
-    if membership.status not in ("pending", "direct_debit_pending"):
+    if membership.status not in (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING):
         return
     before = membership.status
-    membership.status = "expired"
+    membership.status = MembershipStatus.EXPIRED
     membership.ended_at = utcnow()
     db.session.flush()
     _log(membership, before, reason, stripe_event_id=stripe_event_id)
@@ -299,26 +299,26 @@ def await_direct_debit(membership: Membership, *, reason: str, stripe_event_id: 
     """
     if membership.status != "pending":
         return False
-    membership.status = "direct_debit_pending"
+    membership.status = MembershipStatus.DIRECT_DEBIT_PENDING
     membership.pending_expires_at = None
     db.session.flush()
-    _log(membership, "pending", reason, stripe_event_id=stripe_event_id)
+    _log(membership, MembershipStatus.PENDING, reason, stripe_event_id=stripe_event_id)
     return True
 
 
 def fail_direct_debit(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> bool:
     """The first Direct Debit collection failed: no membership (expired). True when it changed."""
-    if membership.status not in ("pending", "direct_debit_pending"):
+    if membership.status not in (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING):
         return False
     expire_pending(membership, reason=reason, stripe_event_id=stripe_event_id)
     return True
 
 
 def suspend(membership: Membership, *, actor: Any, reason: str) -> None:
-    if membership.status not in ("active", "grace", "pending"):
+    if membership.status not in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.PENDING):
         raise ValueError("Only a current membership can be suspended.")
     before = membership.status
-    membership.status = "suspended"
+    membership.status = MembershipStatus.SUSPENDED
     db.session.flush()
     _log(membership, before, reason, actor=actor)
 
@@ -329,10 +329,10 @@ def unsuspend(membership: Membership, *, actor: Any, reason: str) -> None:
         raise ValueError("This membership is not suspended.")
     now = utcnow()
     if membership.paid_through is None or membership.paid_through > now:
-        membership.status = "active"
+        membership.status = MembershipStatus.ACTIVE
         membership.grace_until = None
     else:
-        membership.status = "grace"
+        membership.status = MembershipStatus.GRACE
         membership.grace_until = now + timedelta(days=grace_days(membership.plan))
     db.session.flush()
-    _log(membership, "suspended", reason, actor=actor)
+    _log(membership, MembershipStatus.SUSPENDED, reason, actor=actor)
