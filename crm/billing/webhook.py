@@ -22,7 +22,7 @@ from sqlalchemy import select
 from crm.billing import direct_debit, donations, dunning
 from crm.billing import stripe_gateway as gateway
 from crm.billing.events import checkout_handler_for, event_object
-from crm.billing.models import ProcessedStripeEvent
+from crm.billing.models import PaymentKind, ProcessedStripeEvent
 from crm.billing.refund_events import (
     PaymentNotYetRecorded,
     handle_charge_dispute_created,
@@ -55,7 +55,7 @@ from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership
+from crm.memberships.models import Membership, MembershipStatus
 
 log = logging.getLogger("crm.billing.webhook")
 
@@ -92,7 +92,7 @@ def handle_checkout_session_expired(event: Any) -> str:
     if membership_id is None:
         return "ignored"
     membership = locked_membership(membership_id)
-    if membership is None or membership.status != "pending":
+    if membership is None or membership.status != MembershipStatus.PENDING:
         return "ignored"
     lifecycle.expire_pending(
         membership, reason="checkout session expired", stripe_event_id=field(event, "id")
@@ -129,7 +129,7 @@ def handle_invoice_paid(event: Any) -> str:
     payment, created = record_stripe_payment(
         contact_id=membership.contact_id,
         membership_id=membership.id,
-        kind="membership",
+        kind=PaymentKind.MEMBERSHIP,
         amount=amount,
         currency=str(field(invoice, "currency") or plan.currency),
         paid_at=paid_at,
@@ -222,10 +222,10 @@ def _apply_subscription_state(event: Any) -> str:
     membership.stripe_state_at = created
     event_id = field(event, "id")
     status = field(sub, "status")
-    if plan.id != membership.plan_id and membership.status in ("active", "grace"):
+    if plan.id != membership.plan_id and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE):
         lifecycle.change_plan(membership, plan, actor=None)
     if status in ("canceled", "unpaid", "incomplete_expired"):
-        if membership.status in ("pending", "direct_debit_pending"):
+        if membership.status in (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING):
             lifecycle.expire_pending(
                 membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id
             )
@@ -237,7 +237,7 @@ def _apply_subscription_state(event: Any) -> str:
             membership, reason="renewal payment failed (past due)", stripe_event_id=event_id
         )
         return "grace"
-    if status in ("active", "trialing") and membership.status in ("active", "grace"):
+    if status in ("active", "trialing") and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE):
         wants_renewal = not bool(field(sub, "cancel_at_period_end"))
         if wants_renewal != membership.auto_renew or (not wants_renewal and membership.cancelled_at is None):
             lifecycle.set_auto_renew(

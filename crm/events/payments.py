@@ -9,6 +9,7 @@ from flask import current_app
 
 from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
+from crm.billing.models import PaymentKind
 from crm.billing.services import field, id_of, record_stripe_payment, timestamp
 from crm.contacts.models import Contact
 from crm.core.database import locked_for_update
@@ -77,7 +78,7 @@ def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
         return "mismatch"
     if booking.contact_id:
         record_stripe_payment(
-            contact_id=booking.contact_id, membership_id=None, kind="event", amount=amount,
+            contact_id=booking.contact_id, membership_id=None, kind=PaymentKind.EVENT, amount=amount,
             currency=booking.event.currency, paid_at=timestamp(field(session, "created")) or utcnow(),
             payment_intent_id=id_of(field(session, "payment_intent")), checkout_session_id=str(id_of(session)),
         )  # fmt: skip

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from crm.billing import direct_debit, donations, subscriptions
 from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
+from crm.billing.models import PaymentKind
 from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
@@ -27,7 +28,7 @@ from crm.extensions import db
 from crm.join import paid_for
 from crm.join.forms import gift_aid_wording
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 
 log = logging.getLogger("crm.join")
 
@@ -137,7 +138,7 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     contact, membership, plan = _ours(session)
     if contact is None:
         return "ignored"
-    kind = "donation" if membership is None else "membership"
+    kind = PaymentKind.DONATION if membership is None else PaymentKind.MEMBERSHIP
     if membership is not None and plan is not None and plan.id != membership.plan_id:
         return "ignored"  # a tampered session: metadata does not match our record
     amount = int(field(session, "amount_total") or 0)
@@ -224,7 +225,7 @@ def _activate_for_session(
         start, end = gateway.subscription_period(sub)
     else:
         start, end = paid_at, None if plan is None else lifecycle.period_end(plan, paid_at)
-    if membership.status in ("active", "grace", "suspended") and membership.joined_at is not None:
+    if membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED) and membership.joined_at is not None:
         if sub is None:
             return  # already applied (the other of webhook and success page got here first)
     try:

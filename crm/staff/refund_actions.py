@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit.services import record
-from crm.billing.models import Payment, Refund
+from crm.billing.models import Payment, PaymentStatus, Refund
 from crm.billing.services import id_of
 from crm.extensions import db
 from crm.memberships.models import CURRENT_STATUSES, Membership
@@ -27,7 +27,7 @@ def refund_payment(
     payment: Payment, *, amount: int | None, reason: str, cancel_membership_too: bool, actor: Any
 ) -> Refund:
     """Refund through Stripe, then record it once (the webhook matches on the Stripe refund id)."""
-    if payment.status == "refunded" or (payment.amount_refunded >= payment.amount and payment.amount > 0):
+    if payment.status == PaymentStatus.REFUNDED or (payment.amount_refunded >= payment.amount and payment.amount > 0):
         raise StaffActionError("This payment has already been refunded in full.")
     from crm.billing import refunds
     from crm.billing.donations import payment_intent_for
@@ -37,7 +37,7 @@ def refund_payment(
         raise StaffActionError(
             "This payment was not taken through Stripe (offline payment): refund it by cheque or bank transfer."
         )
-    if payment.status not in ("paid", "partly_refunded"):
+    if payment.status not in (PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED):
         raise StaffActionError("Only a paid payment can be refunded.")
     left = payment.amount - payment.amount_refunded
     amount = left if amount is None else amount
@@ -65,7 +65,7 @@ def refund_payment(
     refunds.keep_staff_story(refund, reason=reason, actor=actor)
     refunds.queue_refund_email(refund)
     after: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded, "refund": amount}
-    if cancel_membership_too and payment.status == "refunded" and payment.membership_id:
+    if cancel_membership_too and payment.status == PaymentStatus.REFUNDED and payment.membership_id:
         membership = db.session.get(Membership, payment.membership_id)
         if membership is not None and membership.status in CURRENT_STATUSES:
             # Part of the same action, so the same audit row shows the membership before and after.
@@ -138,6 +138,8 @@ def _record_refund_once(payment: Payment, refund_id: str | None, amount: int, re
         select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
     )
     payment.amount_refunded = min(payment.amount, max(floor, int(total or 0)))
-    payment.status = "refunded" if payment.amount_refunded >= payment.amount else "partly_refunded"
+    payment.status = (
+        PaymentStatus.REFUNDED if payment.amount_refunded >= payment.amount else PaymentStatus.PARTLY_REFUNDED
+    )
     db.session.flush()
     return existing
