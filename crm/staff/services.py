@@ -1,8 +1,8 @@
 """What staff do to a contact. Each action is one function: it checks, changes rows, writes the
 audit trail (who, what, before and after) and flushes; the route commits once.
 
-Membership rules are not here: they live in crm/memberships/lifecycle.py, which these call.
-Stripe is reached only through crm/billing/stripe_gateway.py, and always before anything is
+Membership rules are not here: they live in crm/memberships/lifecycle/, which these call.
+Stripe is reached only through crm/billing/stripe_gateway/, and always before anything is
 written, so a Stripe error leaves nothing recorded.
 """
 

@@ -5,7 +5,7 @@ functions; each change writes an append-only MembershipEvent (from, to, reason, 
 Stripe event, amount, paid-through). Functions flush; the caller commits.
 
 The audit trail is the caller's: a staff action writes one audit row with the state before and
-after (crm/staff/services.py), so these functions write MembershipEvent history only.
+after (crm/staff/membership_changes.py), so these functions write MembershipEvent history only.
 
 Statuses (see memberships/models.py):
 - pending: checkout started, not paid; expires after PENDING_EXPIRY_HOURS or on
