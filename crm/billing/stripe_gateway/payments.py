@@ -47,7 +47,7 @@ class ChargeRefund:
 
 def list_charge_refunds(charge_id: str) -> list[ChargeRefund]:
     """The charge's refunds that succeeded or are pending (failed and cancelled ones gave nothing back)."""
-    return _remembered("charge_refunds", charge_id, lambda: _charge_refunds(charge_id))  # type: ignore[no-any-return]
+    return _remembered("charge_refunds", charge_id, lambda: _charge_refunds(charge_id))  # type: ignore[return-value]  # remembered values are typed StripeObject
 
 
 def _charge_refunds(charge_id: str) -> list[ChargeRefund]:

@@ -67,7 +67,7 @@ def imported_terms(
     return ImportedTerms(MembershipStatus.LAPSED, paid_through, assumed)
 
 
-def record_imported_statuses(changes: list[tuple[int, str | None, str, Any]], now: datetime) -> None:
+def record_imported_statuses(changes: list[tuple[Any, Any, Any, Any]], now: datetime) -> None:
     """The history of imported statuses: one event per (membership id, from, to, paid-through),
     written with one multi-row INSERT."""
     if changes:
