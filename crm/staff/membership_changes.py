@@ -7,15 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from crm.audit.services import record
+from crm.billing import stripe_gateway as gateway
 from crm.billing.models import OFFLINE_PAYMENT_METHODS, Payment
 from crm.contacts.models import Contact
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import Plan
 from crm.staff.services import (
     StaffActionError,
-    _gateway,
     _iso,
-    _lifecycle,
     _require_current,
     current_membership,
     membership_snapshot,
@@ -31,7 +31,6 @@ def record_offline_payment(
     if method not in OFFLINE_PAYMENT_METHODS:
         raise StaffActionError("Choose how they paid: " + ", ".join(OFFLINE_PAYMENT_METHODS.values()).lower() + ".")
     before = membership_snapshot(current_membership(contact))
-    lifecycle = _lifecycle()
     payment = _lifecycle_call(
         lambda: lifecycle.record_offline_payment(
             contact, plan, amount=amount, method=method, paid_at=paid_at, reference=reference, actor=actor
@@ -55,7 +54,6 @@ def record_offline_payment(
 
 def _lifecycle_call(change: Any) -> Any:
     """The lifecycle refuses with ValueError (or AlreadyMember): show its message, write nothing."""
-    lifecycle = _lifecycle()
     try:
         return change()
     except lifecycle.AlreadyMember as error:
@@ -87,7 +85,6 @@ def _membership_action(action: str, contact: Contact, change: Any, *, actor: Any
 
 
 def grant_complimentary(contact: Contact, plan: Plan, *, until: datetime | None, actor: Any) -> None:
-    lifecycle = _lifecycle()
     _membership_action(
         "member.complimentary",
         contact,
@@ -101,11 +98,9 @@ def change_plan(contact: Contact, plan: Plan, *, actor: Any) -> None:
     membership = _require_current(contact)
     if membership.plan_id == plan.id:
         raise StaffActionError("The membership is already on that plan.")
-    lifecycle = _lifecycle()
     if membership.stripe_subscription_id:
         if not plan.stripe_price_id or not plan.recurring:
             raise StaffActionError("That plan has no Stripe price for a subscription: choose a recurring plan.")
-        gateway = _gateway()
         try:
             gateway.change_subscription_price(
                 membership.stripe_subscription_id,
@@ -127,7 +122,6 @@ def extend_membership(contact: Contact, *, until: datetime, actor: Any) -> None:
     membership = _require_current(contact)
     if membership.paid_through and until <= membership.paid_through:
         raise StaffActionError("Choose a date after the current paid-through date.")
-    lifecycle = _lifecycle()
     _membership_action(
         "member.extend",
         contact,
@@ -139,12 +133,10 @@ def extend_membership(contact: Contact, *, until: datetime, actor: Any) -> None:
 def cancel_membership(contact: Contact, *, at_period_end: bool, reason: str, actor: Any) -> None:
     """Cancel now or at period end; the Stripe subscription first, so a Stripe error changes nothing."""
     membership = _require_current(contact)
-    lifecycle = _lifecycle()
     reason = reason or "cancelled by staff"
     if at_period_end and (not membership.auto_renew or membership.cancelled_at is not None):
         raise StaffActionError("This membership already ends at the end of its paid period.")
     if membership.stripe_subscription_id:
-        gateway = _gateway()
         try:
             if at_period_end:
                 gateway.set_cancel_at_period_end(
@@ -171,7 +163,6 @@ def cancel_membership(contact: Contact, *, at_period_end: bool, reason: str, act
 def change_suspension(contact: Contact, *, suspended: bool, reason: str, actor: Any) -> None:
     """Suspend the current membership (members lose access at once) or lift the suspension."""
     membership = _require_current(contact)
-    lifecycle = _lifecycle()
     if suspended:
         action, change, reason = "member.suspend", lifecycle.suspend, reason or "suspended by staff"
     else:

@@ -10,15 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit.services import record
+from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Payment, PaymentStatus, Refund
 from crm.billing.services import id_of
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import CURRENT_STATUSES, Membership
 from crm.staff.membership_changes import _lifecycle_call
 from crm.staff.services import (
     StaffActionError,
-    _gateway,
-    _lifecycle,
     membership_snapshot,
 )
 
@@ -48,7 +48,6 @@ def refund_payment(
 
         raise StaffActionError(f"You can refund at most {format_money(left, payment.currency)} on this payment.")
     before: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded}
-    gateway = _gateway()
     if cancel_membership_too and amount >= left:
         _stop_renewing_before_refund(payment, gateway)
     try:
@@ -71,7 +70,7 @@ def refund_payment(
             # Part of the same action, so the same audit row shows the membership before and after.
             before["membership"] = membership_snapshot(membership)
             _lifecycle_call(
-                lambda: _lifecycle().cancel_now(membership, actor=actor, reason="payment refunded in full")
+                lambda: lifecycle.cancel_now(membership, actor=actor, reason="payment refunded in full")
             )
             after["membership"] = membership_snapshot(membership)
     record(

@@ -63,14 +63,6 @@ def _module(name: str, what: str) -> ModuleType:
         raise StaffActionError(f"{what} is not available yet.") from error
 
 
-def _lifecycle() -> ModuleType:
-    return _module("crm.memberships.lifecycle", "Changing memberships")
-
-
-def _gateway() -> ModuleType:
-    return _module("crm.billing.stripe_gateway", "Stripe")
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
