@@ -34,6 +34,7 @@ def create_app(config: str | Config | type[Config] | None = None, **overrides: A
     _configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_payment_handlers(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -128,6 +129,15 @@ def register_blueprints(app: Flask) -> None:
 
     for bp in (public_bp, join_bp, billing_bp, accounts_bp, members_bp, news_bp, staff_bp, email_bp, events_bp):
         app.register_blueprint(bp)
+
+
+def register_payment_handlers(app: Flask) -> None:
+    """Each domain that sells through Stripe Checkout tells the webhook which sessions it fulfils."""
+    from crm.events import payments as event_payments
+    from crm.join import fulfilment
+
+    fulfilment.init_app()
+    event_payments.init_app()
 
 
 def register_errorhandlers(app: Flask) -> None:

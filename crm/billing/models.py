@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text
@@ -15,10 +16,39 @@ if TYPE_CHECKING:
     from crm.accounts.models import User
     from crm.contacts.models import Contact
 
-PAYMENT_STATUSES = ("paid", "failed", "refunded", "partly_refunded")
-PAYMENT_METHODS = ("card", "bank_transfer", "cheque", "cash", "other")
-#: What a payment is for: reported apart (income, Gift Aid, receipts).
-PAYMENT_KINDS = ("membership", "donation")
+class PaymentStatus(StrEnum):
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    PARTLY_REFUNDED = "partly_refunded"
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    CHEQUE = "cheque"
+    CASH = "cash"
+    OTHER = "other"
+
+
+class PaymentKind(StrEnum):
+    """What a payment is for: reported apart (income, Gift Aid, receipts)."""
+
+    MEMBERSHIP = "membership"
+    DONATION = "donation"
+    EVENT = "event"
+
+
+PAYMENT_STATUSES = tuple(PaymentStatus)
+PAYMENT_METHODS = tuple(PaymentMethod)
+#: The one list of ways staff record money received outside Stripe, with the words the form
+#: shows: the staff form offers them, and the lifecycle and staff services accept only these.
+OFFLINE_PAYMENT_METHODS: dict[PaymentMethod, str] = {
+    PaymentMethod.CHEQUE: "Cheque",
+    PaymentMethod.BANK_TRANSFER: "Bank transfer",
+    PaymentMethod.CASH: "Cash",
+    PaymentMethod.OTHER: "Other",
+}
 
 
 class Payment(db.Model):

@@ -20,6 +20,7 @@ from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Refund
 from crm.billing.services import field as stripe_field
 from crm.billing.services import find_payment_for_charge, find_stripe_payment, id_of
+from crm.billing.subscriptions import subscription_is_ours
 from crm.core.money import format_money
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -135,7 +136,7 @@ def _check_invoice(invoice: Any, report: ReconciliationReport, webhook: Any) -> 
     ours = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
     if ours is None:
         sub = gateway.retrieve_subscription(sub_id)
-        if not webhook.subscription_is_ours(sub):
+        if not subscription_is_ours(sub):
             return  # another product on the same Stripe account
     amount = format_money(
         int(stripe_field(invoice, "amount_paid") or 0), str(stripe_field(invoice, "currency") or "gbp")
@@ -162,7 +163,7 @@ def _membership_status(sub_id: str, metadata: Any) -> tuple[int | None, str | No
 
 
 def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) -> None:
-    if not webhook.subscription_is_ours(sub):
+    if not subscription_is_ours(sub):
         return
     sub_id = str(id_of(sub))
     stripe_status = str(stripe_field(sub, "status") or "")

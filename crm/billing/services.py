@@ -13,31 +13,14 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentKind, PaymentStatus
+
+# The one Stripe-field reader lives in the adapter; billing code imports it from here too.
+from crm.billing.stripe_gateway.client import field, id_of  # noqa: F401
 from crm.contacts.models import Contact
 from crm.core.money import format_money
 from crm.core.types import utcnow
 from crm.extensions import db
-
-
-def field(obj: Any, key: str, default: Any = None) -> Any:
-    """A field of a Stripe object or a dict (StripeObjects have no .get)."""
-    if obj is None or isinstance(obj, str):
-        return default
-    try:
-        return obj[key] if key in obj else default
-    except (KeyError, TypeError):
-        return default
-
-
-def id_of(value: Any) -> str | None:
-    """An id whether Stripe sent the bare id or the expanded object."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    found = field(value, "id")
-    return str(found) if found else None
 
 
 def timestamp(value: Any) -> datetime | None:
@@ -104,7 +87,7 @@ def record_stripe_payment(
         kind=kind,
         amount=amount,
         currency=currency,
-        status="paid",
+        status=PaymentStatus.PAID,
         method="card",
         stripe_invoice_id=invoice_id,
         stripe_payment_intent_id=payment_intent_id,
@@ -161,7 +144,7 @@ def apply_refund_total(payment: Payment, amount_refunded: int) -> bool:
     if amount_refunded <= payment.amount_refunded:
         return False
     payment.amount_refunded = amount_refunded
-    payment.status = "refunded" if amount_refunded >= payment.amount else "partly_refunded"
+    payment.status = PaymentStatus.REFUNDED if amount_refunded >= payment.amount else PaymentStatus.PARTLY_REFUNDED
     db.session.flush()
     return True
 
@@ -226,7 +209,7 @@ def queue_receipt(payment: Payment) -> Any:
             "donation": donation,
             "receipt_url": receipt_url(payment),
             # A member's account is made as the membership is paid; a donor has none.
-            "has_account": contact.user is not None or payment.kind == "membership",
+            "has_account": contact.user is not None or payment.kind == PaymentKind.MEMBERSHIP,
         },
         contact_id=contact.id,
         dedupe_key=f"receipt:{payment.id}",

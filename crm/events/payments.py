@@ -8,7 +8,9 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext
 
+from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
+from crm.billing.models import PaymentKind
 from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts.models import Contact
 from crm.core.database import locked_for_update
@@ -19,7 +21,7 @@ from crm.extensions import db
 
 log = logging.getLogger("crm.events.payments")
 
-#: metadata["kind"] of our booking sessions; crm/billing/webhook.py dispatches on it.
+#: metadata["kind"] of our booking sessions; the webhook dispatches on it (crm/billing/events.py).
 BOOKING_KIND = "event_booking"
 
 
@@ -77,7 +79,7 @@ def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
         return "mismatch"
     if booking.contact_id:
         payment, created = record_stripe_payment(
-            contact_id=booking.contact_id, membership_id=None, kind="event", amount=amount,
+            contact_id=booking.contact_id, membership_id=None, kind=PaymentKind.EVENT, amount=amount,
             currency=booking.event.currency, paid_at=timestamp(field(session, "created")) or utcnow(),
             payment_intent_id=id_of(field(session, "payment_intent")), checkout_session_id=str(id_of(session)),
         )  # fmt: skip
@@ -92,3 +94,8 @@ def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
     booking.amount_paid = amount
     services.confirm_paid(booking)
     return "confirmed"
+
+
+def init_app() -> None:
+    """Register booking sessions with the webhook's checkout registry (called by create_app)."""
+    billing_events.register_checkout(BOOKING_KIND)(fulfil_booking)

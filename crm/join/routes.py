@@ -15,7 +15,7 @@ from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field
 from crm.contacts import consent
 from crm.extensions import db, limiter
-from crm.join import corrections, services, subscribe
+from crm.join import corrections, fulfilment, services, subscribe
 from crm.join.forms import (
     ConfirmForm,
     DonateForm,
@@ -232,7 +232,7 @@ def _fulfil(checkout: Any) -> str:
     """Run the webhook's fulfilment; a race with the webhook is retried once and then settles."""
     for attempt in range(3):
         try:
-            result = services.fulfil_checkout_session(checkout)
+            result = fulfilment.fulfil_checkout_session(checkout)
             db.session.commit()
             return result
         except (IntegrityError, OperationalError):

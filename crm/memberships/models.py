@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
@@ -15,14 +16,34 @@ if TYPE_CHECKING:
     from crm.contacts.models import Contact
 
 INTERVALS = ("month", "year", "lifetime")
-#: Every status a membership can be in; the rules between them live in memberships/lifecycle.py.
-STATUSES = (
-    "pending", "direct_debit_pending", "active", "grace", "lapsed", "cancelled", "suspended", "expired",
-)  # fmt: skip
+
+
+class MembershipStatus(StrEnum):
+    """Every status a membership can be in; the rules between them live in memberships/lifecycle/.
+
+    A StrEnum equals its string, so the database column, templates and JSON keep plain strings."""
+
+    PENDING = "pending"
+    DIRECT_DEBIT_PENDING = "direct_debit_pending"
+    ACTIVE = "active"
+    GRACE = "grace"
+    LAPSED = "lapsed"
+    CANCELLED = "cancelled"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+
+
+STATUSES = tuple(MembershipStatus)
 #: Statuses that make a membership the contact's current one (at most one per contact).
-CURRENT_STATUSES = ("pending", "direct_debit_pending", "active", "grace", "suspended")
+CURRENT_STATUSES = (
+    MembershipStatus.PENDING,
+    MembershipStatus.DIRECT_DEBIT_PENDING,
+    MembershipStatus.ACTIVE,
+    MembershipStatus.GRACE,
+    MembershipStatus.SUSPENDED,
+)
 #: Statuses that give members' access.
-ACCESS_STATUSES = ("active", "grace")
+ACCESS_STATUSES = (MembershipStatus.ACTIVE, MembershipStatus.GRACE)
 
 
 class Plan(db.Model):

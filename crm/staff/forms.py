@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.audiences.filters import SOURCES as CONTACT_SOURCES
-from crm.billing.models import PAYMENT_METHODS, PAYMENT_STATUSES
+from crm.billing.models import OFFLINE_PAYMENT_METHODS, PAYMENT_METHODS, PAYMENT_STATUSES
 from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.core.types import utcnow
@@ -24,11 +24,7 @@ from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.memberships.models import STATUSES
 
 ANY = SelectChoice("", "Any")
-OFFLINE_METHODS = [
-    SelectChoice("cheque", "Cheque"),
-    SelectChoice("bank_transfer", "Bank transfer"),
-    SelectChoice("cash", "Cash"),
-]
+OFFLINE_METHODS = [SelectChoice(method, label) for method, label in OFFLINE_PAYMENT_METHODS.items()]
 YES_NO = [ANY, SelectChoice("yes", "Yes"), SelectChoice("no", "No")]
 MEMBER_SORTS = [
     SelectChoice("name", "Name"),

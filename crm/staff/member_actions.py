@@ -16,7 +16,7 @@ from crm.core.permissions import requires
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.models import Plan
-from crm.staff import forms, services
+from crm.staff import forms, membership_changes, refund_actions, services
 from crm.staff.members import _plan_choices, render_member_page
 from crm.staff.routes import bp
 
@@ -114,7 +114,7 @@ def member_offline_payment(contact_id: int):  # type: ignore[no-untyped-def]
     return _act(
         contact_id,
         "offline",
-        lambda contact, form: services.record_offline_payment(
+        lambda contact, form: membership_changes.record_offline_payment(
             contact,
             _chosen_plan(form),
             amount=form.amount.minor or 0,
@@ -134,7 +134,7 @@ def member_complimentary(contact_id: int):  # type: ignore[no-untyped-def]
     return _act(
         contact_id,
         "comp",
-        lambda contact, form: services.grant_complimentary(
+        lambda contact, form: membership_changes.grant_complimentary(
             contact,
             _chosen_plan(form),
             until=_end_of(form.until.data) if form.until.data else None,
@@ -151,7 +151,7 @@ def member_change_plan(contact_id: int):  # type: ignore[no-untyped-def]
     return _act(
         contact_id,
         "change",
-        lambda contact, form: services.change_plan(contact, _chosen_plan(form), actor=current_user),
+        lambda contact, form: membership_changes.change_plan(contact, _chosen_plan(form), actor=current_user),
         "Plan changed.",
         "memberships",
     )
@@ -163,7 +163,7 @@ def member_extend(contact_id: int):  # type: ignore[no-untyped-def]
     return _act(
         contact_id,
         "extend",
-        lambda contact, form: services.extend_membership(contact, until=_end_of(form.until.data), actor=current_user),
+        lambda contact, form: membership_changes.extend_membership(contact, until=_end_of(form.until.data), actor=current_user),
         "Membership extended.",
         "memberships",
     )
@@ -175,7 +175,7 @@ def member_cancel(contact_id: int):  # type: ignore[no-untyped-def]
     return _act(
         contact_id,
         "cancel",
-        lambda contact, form: services.cancel_membership(
+        lambda contact, form: membership_changes.cancel_membership(
             contact,
             at_period_end=form.when.data == "period_end",
             reason=(form.reason.data or "").strip(),
@@ -191,7 +191,7 @@ def _suspension(contact_id: int, *, suspended: bool, success: str):  # type: ign
     return _act(
         contact_id,
         key,
-        lambda contact, form: services.change_suspension(
+        lambda contact, form: membership_changes.change_suspension(
             contact, suspended=suspended, reason=(form.reason.data or "").strip(), actor=current_user
         ),
         success,
@@ -224,7 +224,7 @@ def member_refund(contact_id: int, payment_id: int):  # type: ignore[no-untyped-
         contact_id,
         f"refund-{payment_id}",
         form,
-        lambda: services.refund_payment(
+        lambda: refund_actions.refund_payment(
             payment,
             amount=form.amount.minor,
             reason=(form.reason.data or "").strip(),

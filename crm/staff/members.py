@@ -21,7 +21,7 @@ from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import CURRENT_STATUSES, Membership, Plan
-from crm.staff import forms, search
+from crm.staff import forms, member_search, search
 from crm.staff.exports import audit_member_export, count_members, member_csv_lines
 from crm.staff.routes import bp
 from crm.staff.search import (
@@ -81,7 +81,7 @@ def members():  # type: ignore[no-untyped-def]
     if filters == MemberFilters(q=filters.q):
         # The usual case (a search, in name order): find the page's contacts on `contact` alone,
         # then read their membership, plan and Gift Aid for those few rows only.
-        total, ids = search.search_page(filters.q, cap=cap, per_page=PER_PAGE, page=page)
+        total, ids = member_search.search_page(filters.q, cap=cap, per_page=PER_PAGE, page=page)
         found = {row[0].id: row for row in db.session.execute(
             apply_member_filters(columns, MemberFilters()).where(Contact.id.in_(ids))) } if ids else {}  # fmt: skip
         rows = [found[i] for i in ids if i in found]

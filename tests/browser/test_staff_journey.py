@@ -80,7 +80,7 @@ def test_staff_find_a_member_record_a_cheque_refund_in_part_and_publish_for_memb
     refund.get_by_label("Reason").fill("Joined twice by mistake: part refund")
     staff.follow(refund.get_by_role("button", name="Refund through Stripe"))
     if "briefly unavailable" in staff.text():
-        # Reported (crm/staff/services.py refund_payment): the sandbox's refund webhook can record
+        # Reported (crm/staff/refund_actions.py refund_payment): the sandbox's refund webhook can record
         # the refund between the action's check and its insert; the action then fails on the
         # unique Stripe refund id and staff see a 503 (the refund stands, the audit row is lost).
         warnings.warn("KNOWN ISSUE (staff refund races its own webhook): 503 after a refund", stacklevel=1)

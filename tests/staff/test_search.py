@@ -204,7 +204,8 @@ def test_every_page_of_a_search_lists_exactly_the_matches_in_name_order(  # type
     """Every way of answering a search (a common fragment read in name order a window at a time,
     a rare one sorted from the index's matches, a rare one with more matches than that sorts,
     which PostgreSQL's larger cap still sorts) gives the same pages as sorting every match."""
-    from crm.staff import members, search
+    from crm.staff import member_search as search
+    from crm.staff import members
 
     monkeypatch.setattr(members, "PER_PAGE", 4)
     monkeypatch.setattr(search, "DENSITY_PROBE_ROWS", 6)  # windows of 6, 48, ... rows
@@ -250,7 +251,7 @@ def test_a_fragment_with_more_matches_than_sqlite_sorts_is_sorted_from_the_trigr
     """Past SORT_CAP matches SQLite reads contacts in name order a window at a time (more queries);
     PostgreSQL's trigram index still hands over every match to sort (POSTGRES_SORT_CAP): the same
     queries as for a fragment with few matches, and the same page."""
-    from crm.staff import search
+    from crm.staff import member_search as search
 
     monkeypatch.setattr(search, "SORT_CAP", 10)
     monkeypatch.setattr(search, "POSTGRES_SORT_CAP", 1000)

@@ -29,7 +29,7 @@ def paid_intent(contact, sandbox, amount: int = 3600) -> str:  # type: ignore[no
         cancel_url="http://crm.test/cancel",
         idempotency_key=f"test-{contact.id}-{amount}",
     )
-    return stripe_gateway._id_of(sandbox.pay(session.id)["payment_intent"])
+    return stripe_gateway.id_of(sandbox.pay(session.id)["payment_intent"])
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def subscriber(app, stripe_sandbox):  # type: ignore[no-untyped-def]
     )
     completed = stripe_sandbox.pay(session.id)
     membership = make_membership(contact, plan, "active", paid_days=20, auto_renew=True,
-                                 stripe_subscription_id=stripe_gateway._id_of(completed["subscription"]))
+                                 stripe_subscription_id=stripe_gateway.id_of(completed["subscription"]))
     db.session.commit()
     stripe_sandbox.take_events()
     return membership
@@ -217,7 +217,7 @@ def _subscribed_member(sandbox):  # type: ignore[no-untyped-def]
     )
     paid = sandbox.pay(session.id)
     sub_id = sandbox.find("subscription", customer=customer)[0]["id"]
-    intent = stripe_gateway._id_of(paid.get("payment_intent")) or sandbox.find(
+    intent = stripe_gateway.id_of(paid.get("payment_intent")) or sandbox.find(
         "payment_intent", customer=customer)[0]["id"]
     membership = make_membership(contact, plan, "active", auto_renew=True, stripe_subscription_id=sub_id)
     payment = make_payment(contact, membership, plan.amount, stripe_payment_intent_id=intent)

@@ -314,12 +314,13 @@ def test_imported_and_re_imported_contacts_are_found_by_search_and_later_edits_a
 
 
 def test_a_failed_import_chunk_leaves_the_search_triggers_working(search_index, existing, monkeypatch):
+    from crm.staff import import_writing
     from crm.staff.search import search_contacts
 
     def fail(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(import_service, "_write_memberships", fail)
+    monkeypatch.setattr(import_writing, "_write_memberships", fail)
     text_ = "email,first_name,last_name\r\nhalfway@example.org,Half,Way\r\n"
     with pytest.raises(RuntimeError):
         import_service.import_members(text_, {"email": "email", "first_name": "first_name", "last_name": "last_name"})

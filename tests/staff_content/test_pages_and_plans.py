@@ -119,6 +119,16 @@ def test_stripe_error_saves_nothing(admin_client, monkeypatch):
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 
+def test_a_plan_stripe_did_not_price_is_not_reported_saved(admin_client, monkeypatch):
+    """The plans page says "Saved" only when Stripe holds the plan's price (issue 25, item 8)."""
+    monkeypatch.setattr(stripe_gateway, "sync_plan", lambda _plan: False)  # Stripe made no price
+    response = admin_client.post("/staff/plans/new", data=_plan_data(), follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "Saved the plan" not in html and "nothing was saved" in html
+    assert db.session.scalar(select(func.count()).select_from(Plan)) == 0
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
 def test_duplicate_plan_slug_is_refused(admin_client, fake_stripe):
     make_plan()
     db.session.commit()

@@ -1,0 +1,109 @@
+"""Stripe's refund and dispute events: refunded totals, Refund rows and dispute flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from crm.billing import donations, refunds
+from crm.billing import stripe_gateway as gateway
+from crm.billing.events import event_object
+from crm.billing.models import Refund
+from crm.billing.services import apply_refund_total, field, find_payment_for_charge, flag_dispute, id_of
+from crm.contacts.models import Contact
+from crm.extensions import db
+
+
+def _audit_refund(payment: Any, event: Any) -> None:
+    from crm.audit.services import record
+
+    record(
+        "payment.refunded",
+        target_type="payment",
+        target_id=payment.id,
+        contact_id=payment.contact_id,
+        actor_label="stripe",
+        detail=f"refunded {payment.amount_refunded} of {payment.amount} (event {field(event, 'id')})",
+    )
+
+
+class PaymentNotYetRecorded(RuntimeError):
+    """A refund of one of our customers' charges arrived before the payment it refunds."""
+
+
+def _retry_if_payment_not_yet_recorded(charge: Any) -> None:
+    """Refuse (so Stripe redelivers later) a refund event that came before its payment's event;
+    a charge of a customer we do not know is not ours and is ignored."""
+    customer_id = id_of(field(charge, "customer"))
+    if customer_id and db.session.scalar(select(Contact.id).where(Contact.stripe_customer_id == customer_id)):
+        raise PaymentNotYetRecorded(f"charge {id_of(charge)}: its payment is not recorded yet")
+
+
+def handle_charge_refunded(event: Any) -> str:
+    """The charge's current refunded total (re-fetched) is a floor for the payment's."""
+    charge_id = id_of(event_object(event))
+    if not charge_id:
+        return "ignored"
+    charge = gateway.retrieve_charge(charge_id)
+    payment = find_payment_for_charge(charge_id, id_of(field(charge, "payment_intent")))
+    if payment is None:
+        _retry_if_payment_not_yet_recorded(charge)
+        return "ignored"
+    if not payment.stripe_charge_id:
+        payment.stripe_charge_id = charge_id
+    changed = donations.apply_charge_refunds(payment, charge_id, int(field(charge, "amount_refunded") or 0))
+    for refunded in changed:
+        _audit_refund(refunded, event)
+    db.session.flush()
+    return "refunded" if changed else "already"
+
+
+def handle_refund_created(event: Any) -> str:
+    """One Refund row per Stripe refund id (a staff refund may have recorded it already)."""
+    refund = event_object(event)
+    refund_id = id_of(refund)
+    if not refund_id or field(refund, "status") in ("failed", "canceled"):
+        return "ignored"
+    charge_id = id_of(field(refund, "charge"))
+    payment = find_payment_for_charge(charge_id, id_of(field(refund, "payment_intent")))
+    if payment is None:
+        if charge_id:
+            _retry_if_payment_not_yet_recorded(gateway.retrieve_charge(charge_id))
+        return "ignored"
+    if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
+        return "already"
+    payment = donations.refund_target(payment, field(refund, "metadata"))
+    staff_reason, staff_id = refunds.story_from_metadata(field(refund, "metadata"))
+    row = Refund(
+        payment_id=payment.id,
+        amount=int(field(refund, "amount") or 0),
+        stripe_refund_id=refund_id,
+        reason=staff_reason or str(field(refund, "reason") or "refunded in Stripe")[:200],
+        created_by_id=staff_id,
+    )
+    db.session.add(row)
+    db.session.flush()
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
+    )
+    if apply_refund_total(payment, int(total or 0)):
+        _audit_refund(payment, event)
+    refunds.queue_refund_email(row)
+    return "refunded"
+
+
+def handle_charge_dispute_created(event: Any) -> str:
+    dispute = event_object(event)
+    payment = find_payment_for_charge(
+        id_of(field(dispute, "charge")), id_of(field(dispute, "payment_intent"))
+    )
+    if payment is None:
+        return "ignored"
+    flag_dispute(
+        payment,
+        status=str(field(dispute, "status") or "needs_response"),
+        reason=str(field(dispute, "reason") or "unknown reason"),
+        stripe_event_id=str(field(event, "id")),
+    )
+    return "flagged"

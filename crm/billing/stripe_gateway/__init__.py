@@ -1,0 +1,121 @@
+"""The one door to Stripe: every call the app makes to Stripe goes through this package.
+
+Nothing else imports `stripe`. The client talks to real Stripe, or to the bundled sandbox when
+`STRIPE_API_BASE` points at it (`StripeClient` ignores the module-level `stripe.api_base`, so the
+address is passed as `base_addresses`). Objects follow API version 2026-10-28.endive, the version
+this SDK sends: an invoice names its subscription under `parent.subscription_details`, a
+subscription's period is on its items, and an invoice's payment intents are in its includable
+`payments` list. Stripe objects are `StripeObject`s, not dicts.
+
+Errors from Stripe become `GatewayError`, whose `user_message` is safe to show to a supporter.
+
+By resource: `client` (the client, errors, the field reader), `checkout` (customers, Checkout,
+portal), `payments` (subscriptions, invoices, charges, refunds), `plans`, `webhooks` and `lists`
+(for reconciliation). Callers use `stripe_gateway.<name>` as before.
+"""
+
+from __future__ import annotations
+
+from crm.billing.stripe_gateway.checkout import (
+    PaidLine,
+    checkout_lines,
+    create_booking_checkout_session,
+    create_checkout_session,
+    create_portal_session,
+    ensure_customer,
+    expire_checkout_session,
+    retrieve_checkout_session,
+    update_customer_name,
+)
+from crm.billing.stripe_gateway.client import (
+    CheckoutSession,
+    GatewayError,
+    InvalidWebhook,
+    StripeObject,
+    field,
+    get_client,
+    id_of,
+    remembered_reads,
+    reset_client,
+)
+from crm.billing.stripe_gateway.lists import (
+    list_events,
+    list_invoices,
+    list_refunds,
+    list_subscriptions,
+)
+from crm.billing.stripe_gateway.payments import (
+    CardExpiry,
+    ChargeRefund,
+    cancel_subscription_now,
+    change_subscription_price,
+    create_refund,
+    default_card_expiry,
+    invoice_payment_intent_id,
+    invoice_subscription_id,
+    invoice_subscription_metadata,
+    list_charge_refunds,
+    retrieve_charge,
+    retrieve_invoice,
+    retrieve_payment_intent,
+    retrieve_subscription,
+    set_cancel_at_period_end,
+    subscription_period,
+    subscription_price_id,
+)
+from crm.billing.stripe_gateway.plans import (
+    sync_plan,
+)
+from crm.billing.stripe_gateway.webhooks import (
+    VerifiedWebhook,
+    construct_event,
+    event_to_dict,
+    verify_webhook,
+)
+
+__all__ = [
+    "CardExpiry",
+    "ChargeRefund",
+    "CheckoutSession",
+    "GatewayError",
+    "InvalidWebhook",
+    "PaidLine",
+    "StripeObject",
+    "VerifiedWebhook",
+    "cancel_subscription_now",
+    "change_subscription_price",
+    "checkout_lines",
+    "construct_event",
+    "create_booking_checkout_session",
+    "create_checkout_session",
+    "create_portal_session",
+    "create_refund",
+    "default_card_expiry",
+    "ensure_customer",
+    "event_to_dict",
+    "expire_checkout_session",
+    "field",
+    "get_client",
+    "id_of",
+    "invoice_payment_intent_id",
+    "invoice_subscription_id",
+    "invoice_subscription_metadata",
+    "list_charge_refunds",
+    "list_events",
+    "list_invoices",
+    "list_refunds",
+    "list_subscriptions",
+    "remembered_reads",
+    "reset_client",
+    "retrieve_charge",
+    "retrieve_checkout_session",
+    "retrieve_invoice",
+    "retrieve_payment_intent",
+    "retrieve_subscription",
+    "set_cancel_at_period_end",
+    "subscription_period",
+    "subscription_price_id",
+    "sync_plan",
+    "update_customer_name",
+    "verify_webhook",
+]

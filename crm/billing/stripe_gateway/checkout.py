@@ -1,0 +1,200 @@
+"""Customers, Checkout Sessions and the billing portal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm.contacts.models import Contact
+
+from crm.billing.stripe_gateway.client import (
+    CheckoutSession,
+    StripeObject,
+    _call,
+    _key_for,
+    _opts,
+    _remembered,
+    field,
+    get_client,
+    id_of,
+)
+
+
+def ensure_customer(contact: Contact) -> str:
+    """The contact's Stripe Customer id, created (with the contact id in metadata) when missing."""
+    if contact.stripe_customer_id:
+        return contact.stripe_customer_id
+    params: dict[str, Any] = {
+        "email": contact.email,
+        "metadata": {"contact_id": str(contact.id)},
+    }
+    name = contact.full_name
+    if name:
+        params["name"] = name
+    client = get_client()
+    customer = _call(
+        "create customer",
+        client.v1.customers.create,
+        params,
+        _opts(_key_for(f"customer-{contact.id}", params)),
+    )
+    # Not flushed here: the caller's next flush or commit writes it, so no write transaction is
+    # opened between this Stripe call and the next one.
+    contact.stripe_customer_id = customer.id
+    return str(customer.id)
+
+
+def update_customer_name(contact: Contact) -> None:
+    """Keep the Stripe Customer's name in step with a contact whose join details were corrected."""
+    if not contact.stripe_customer_id:
+        return
+    params: dict[str, Any] = {"name": contact.full_name or ""}
+    _call(
+        "update customer",
+        get_client().v1.customers.update,
+        contact.stripe_customer_id,
+        params,
+        _opts(_key_for(f"customer-name-{contact.id}", params)),
+    )
+
+
+def create_checkout_session(
+    *,
+    mode: str,
+    customer_id: str,
+    line_items: list[dict[str, Any]],
+    metadata: dict[str, str],
+    subscription_metadata: dict[str, str] | None,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+    payment_intent_metadata: dict[str, str] | None = None,
+    payment_methods: tuple[str, ...] = (),
+) -> CheckoutSession:
+    """A hosted Checkout Session; `mode` is "subscription" or "payment"; `payment_methods`
+    (e.g. ("card", "bacs_debit")) when not Stripe's default."""
+    if mode not in ("subscription", "payment"):
+        raise ValueError(f"unknown checkout mode {mode!r}")
+    params: dict[str, Any] = {
+        "mode": mode,
+        "customer": customer_id,
+        "line_items": line_items,
+        "metadata": metadata,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if mode == "subscription" and subscription_metadata:
+        params["subscription_data"] = {"metadata": subscription_metadata}
+    if mode == "payment" and payment_intent_metadata:
+        params["payment_intent_data"] = {"metadata": payment_intent_metadata}
+    if payment_methods:
+        params["payment_method_types"] = list(payment_methods)
+    session = _call(
+        "create checkout session",
+        get_client().v1.checkout.sessions.create,
+        params,
+        _opts(idempotency_key),
+    )
+    return CheckoutSession(id=str(session.id), url=str(session.url or ""))
+
+
+#: Session fields expanded on retrieval; `line_items.data.price.product` is four levels, Stripe's limit.
+_SESSION_EXPAND = ["subscription", "payment_intent", "invoice", "line_items.data.price.product"]
+def create_booking_checkout_session(
+    *,
+    customer_id: str,
+    description: str,
+    unit_amount: int,
+    quantity: int,
+    currency: str,
+    metadata: dict[str, str],
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+) -> CheckoutSession:
+    """A payment-mode Checkout Session for an event booking (one line: the places)."""
+    line = {"price_data": {"currency": currency, "unit_amount": unit_amount, "product_data": {"name": description}},
+            "quantity": quantity}  # fmt: skip
+    return create_checkout_session(mode="payment", customer_id=customer_id, line_items=[line], metadata=metadata,
+                                   subscription_metadata=None, payment_intent_metadata=metadata,
+                                   success_url=success_url, cancel_url=cancel_url,
+                                   idempotency_key=idempotency_key)  # fmt: skip
+
+
+def retrieve_checkout_session(session_id: str) -> StripeObject:
+    """The session with its subscription, payment intent and line items (with their prices and
+    products) expanded (ids stay at `.id`)."""
+    return _remembered("checkout_session", session_id, lambda: _call(
+        "retrieve checkout session", get_client().v1.checkout.sessions.retrieve, session_id,
+        {"expand": _SESSION_EXPAND}))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PaidLine:
+    """One line item of a Checkout Session, in our terms: what was bought and for how much."""
+
+    price_id: str | None
+    product_id: str | None
+    #: The `crm_line` metadata we put on the products we create inline ("donation", "renewal").
+    line_kind: str
+    description: str
+    amount: int
+    unit_amount: int
+    quantity: int
+    currency: str
+    recurring: bool
+    #: The `crm_sig` metadata: our signature of the line's price, when we made it inline.
+    signature: str = ""
+
+
+def checkout_lines(session: Any) -> list[PaidLine]:
+    """The session's own line items (fetched when the session came without them)."""
+    items = field(session, "line_items")
+    if items is None:
+        items = _call(
+            "list checkout line items",
+            get_client().v1.checkout.sessions.line_items.list,
+            str(session["id"]),
+            {"limit": 100, "expand": ["data.price.product"]},
+        )
+    lines = []
+    for row in field(items, "data") or []:
+        price = field(row, "price")
+        product = field(price, "product")
+        metadata = field(product, "metadata") or {}
+        lines.append(
+            PaidLine(
+                price_id=id_of(price),
+                product_id=id_of(product),
+                line_kind=str(field(metadata, "crm_line") or ""),
+                signature=str(field(metadata, "crm_sig") or ""),
+                description=str(field(row, "description") or ""),
+                amount=int(field(row, "amount_total") or 0),
+                unit_amount=int(field(price, "unit_amount") or 0),
+                quantity=int(field(row, "quantity") or 0),
+                currency=str(field(row, "currency") or field(price, "currency") or "").lower(),
+                recurring=field(price, "recurring") is not None,
+            )
+        )
+    return lines
+
+
+def expire_checkout_session(session_id: str, *, idempotency_key: str) -> StripeObject:
+    return _call(
+        "expire checkout session",
+        get_client().v1.checkout.sessions.expire,
+        session_id,
+        None,
+        _opts(idempotency_key),
+    )
+
+
+def create_portal_session(customer_id: str, return_url: str) -> str:
+    """The URL of Stripe's customer portal for this customer."""
+    session = _call(
+        "create portal session",
+        get_client().v1.billing_portal.sessions.create,
+        {"customer": customer_id, "return_url": return_url},
+    )
+    return str(session.url)

@@ -1,0 +1,55 @@
+"""Listing what Stripe created since a time, for reconciliation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from crm.billing.stripe_gateway.client import (
+    StripeObject,
+    _call,
+    get_client,
+)
+
+
+def _iterate(what: str, fn: Any, params: dict[str, Any]) -> Iterator[StripeObject]:
+    page = _call(what, fn, params)
+    iterator = page.auto_paging_iter()
+    while True:
+        try:
+            item = _call(what, next, iterator)
+        except StopIteration:
+            return
+        yield item
+
+
+def list_subscriptions(created_gte: int) -> Iterator[StripeObject]:
+    """Every subscription created since then, cancelled ones included."""
+    return _iterate(
+        "list subscriptions",
+        get_client().v1.subscriptions.list,
+        {"created": {"gte": int(created_gte)}, "status": "all", "limit": 100},
+    )
+
+
+def list_invoices(created_gte: int) -> Iterator[StripeObject]:
+    return _iterate(
+        "list invoices",
+        get_client().v1.invoices.list,
+        {"created": {"gte": int(created_gte)}, "limit": 100},
+    )
+
+
+def list_refunds(created_gte: int) -> Iterator[StripeObject]:
+    return _iterate(
+        "list refunds",
+        get_client().v1.refunds.list,
+        {"created": {"gte": int(created_gte)}, "limit": 100},
+    )
+
+
+def list_events(created_gte: int, types: list[str] | None = None) -> Iterator[StripeObject]:
+    params: dict[str, Any] = {"created": {"gte": int(created_gte)}, "limit": 100}
+    if types:
+        params["types"] = types
+    return _iterate("list events", get_client().v1.events.list, params)

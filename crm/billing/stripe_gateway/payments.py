@@ -1,0 +1,186 @@
+"""Subscriptions, invoices, charges and refunds: reads (remembered per event) and changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from crm.billing.stripe_gateway.client import (
+    StripeObject,
+    _call,
+    _opts,
+    _plain,
+    _remembered,
+    _ts,
+    field,
+    get_client,
+    id_of,
+)
+from crm.billing.stripe_gateway.lists import _iterate
+
+
+def retrieve_subscription(sub_id: str) -> StripeObject:
+    return _remembered("subscription", sub_id, lambda: _call(
+        "retrieve subscription", get_client().v1.subscriptions.retrieve, sub_id))  # fmt: skip
+
+
+def retrieve_invoice(invoice_id: str) -> StripeObject:
+    """The invoice with its `payments` included (they hold the payment intent ids)."""
+    return _remembered("invoice", invoice_id, lambda: _call(
+        "retrieve invoice", get_client().v1.invoices.retrieve, invoice_id, {"expand": ["payments"]}))  # fmt: skip
+
+
+def retrieve_charge(charge_id: str) -> StripeObject:
+    return _remembered("charge", charge_id, lambda: _call(
+        "retrieve charge", get_client().v1.charges.retrieve, charge_id))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChargeRefund:
+    """One refund of a charge, in our terms: which of our payments it names (staff refunds put
+    `payment_id` in the metadata; a refund made in Stripe's dashboard names none)."""
+
+    id: str
+    amount: int
+    payment_id: int | None
+
+
+def list_charge_refunds(charge_id: str) -> list[ChargeRefund]:
+    """The charge's refunds that succeeded or are pending (failed and cancelled ones gave nothing back)."""
+    return _remembered("charge_refunds", charge_id, lambda: _charge_refunds(charge_id))  # type: ignore[return-value]  # remembered values are typed StripeObject
+
+
+def _charge_refunds(charge_id: str) -> list[ChargeRefund]:
+    found = []
+    for refund in _iterate("list refunds", get_client().v1.refunds.list, {"charge": charge_id, "limit": 100}):
+        if field(refund, "status") in ("failed", "canceled"):
+            continue
+        metadata = _plain(field(refund, "metadata"))
+        try:
+            payment_id = int(metadata.get("payment_id") or 0) or None
+        except (TypeError, ValueError):
+            payment_id = None
+        amount = int(field(refund, "amount") or 0)
+        found.append(ChargeRefund(id=str(refund["id"]), amount=amount, payment_id=payment_id))
+    return found
+
+
+@dataclass(frozen=True)
+class CardExpiry:
+    """A card's last valid month (cards work to the end of it)."""
+
+    month: int
+    year: int
+    last4: str
+
+
+def default_card_expiry(sub_id: str) -> CardExpiry | None:
+    """The expiry of the card a subscription will charge next (its own default payment method, else
+    the customer's); None when that is not a card (Direct Debit) or none is known."""
+    sub = _call(
+        "retrieve subscription",
+        get_client().v1.subscriptions.retrieve,
+        sub_id,
+        {"expand": ["default_payment_method", "customer.invoice_settings.default_payment_method"]},
+    )
+    method = field(sub, "default_payment_method")
+    if not method or isinstance(method, str):
+        method = field(field(field(sub, "customer"), "invoice_settings"), "default_payment_method")
+    if not method or isinstance(method, str) or field(method, "type") != "card":
+        return None
+    card = field(method, "card")
+    try:
+        return CardExpiry(int(card["exp_month"]), int(card["exp_year"]), str(field(card, "last4") or ""))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:
+    return _call("retrieve payment intent", get_client().v1.payment_intents.retrieve, payment_intent_id)
+
+
+def subscription_period(sub: StripeObject) -> tuple[datetime, datetime]:
+    """(start, end) of the current period, from the first item (endive keeps it there)."""
+    item = sub["items"]["data"][0]
+    return _ts(item["current_period_start"]), _ts(item["current_period_end"])
+
+
+def subscription_price_id(sub: StripeObject) -> str | None:
+    items = sub["items"]["data"]
+    if not items:
+        return None
+    price = items[0]["price"]
+    return str(price if isinstance(price, str) else price["id"])
+
+
+def invoice_subscription_id(invoice: StripeObject) -> str | None:
+    """The subscription an invoice bills, from `parent.subscription_details.subscription`."""
+    details = field(field(invoice, "parent"), "subscription_details")
+    return id_of(field(details, "subscription"))
+
+
+def invoice_subscription_metadata(invoice: StripeObject) -> dict[str, str]:
+    """The subscription's metadata as snapshotted on the invoice (empty when none)."""
+    details = field(field(invoice, "parent"), "subscription_details")
+    return {str(k): str(v) for k, v in _plain(field(details, "metadata")).items()}
+
+
+def invoice_payment_intent_id(invoice: StripeObject) -> str | None:
+    """The paid (or latest) payment intent of an invoice; fetches `payments` when not included."""
+    payments = field(invoice, "payments")
+    if payments is None:
+        payments = field(retrieve_invoice(str(invoice["id"])), "payments")
+    rows = list(field(payments, "data") or [])
+    rows.sort(key=lambda row: (field(row, "status") != "paid", -int(field(row, "created") or 0)))
+    for row in rows:
+        intent = field(field(row, "payment"), "payment_intent")
+        if intent:
+            return id_of(intent)
+    return None
+
+
+def set_cancel_at_period_end(sub_id: str, flag: bool, *, idempotency_key: str) -> StripeObject:
+    return _call(
+        "update subscription",
+        get_client().v1.subscriptions.update,
+        sub_id,
+        {"cancel_at_period_end": flag},
+        _opts(idempotency_key),
+    )
+
+
+def cancel_subscription_now(sub_id: str, *, idempotency_key: str) -> StripeObject:
+    return _call(
+        "cancel subscription",
+        get_client().v1.subscriptions.cancel,
+        sub_id,
+        None,
+        _opts(idempotency_key),
+    )
+
+
+def change_subscription_price(sub_id: str, price_id: str, *, idempotency_key: str) -> StripeObject:
+    """Move the subscription to another price from the next period, without proration."""
+    sub = retrieve_subscription(sub_id)
+    item_id = sub["items"]["data"][0]["id"]
+    return _call(
+        "change subscription price",
+        get_client().v1.subscriptions.update,
+        sub_id,
+        {"items": [{"id": item_id, "price": price_id}], "proration_behavior": "none"},
+        _opts(idempotency_key),
+    )
+
+
+def create_refund(
+    *, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
+) -> StripeObject:
+    """Refund `amount` minor units of a payment intent's charge."""
+    if amount <= 0:
+        raise ValueError("refund amount must be positive")
+    return _call(
+        "create refund",
+        get_client().v1.refunds.create,
+        {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+        _opts(idempotency_key),
+    )

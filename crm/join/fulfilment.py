@@ -1,0 +1,285 @@
+"""Fulfilling a paid Checkout Session: the one place a supporter becomes a member or a donor.
+
+`fulfil_checkout_session` is what both the success page and the webhook run. It is idempotent
+and safe to race: the membership row is locked first, and the payment's natural key is unique.
+The webhook reaches it through the checkout registry (crm/billing/events.py), so billing never
+imports join.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.billing import direct_debit, donations, subscriptions
+from crm.billing import events as billing_events
+from crm.billing import stripe_gateway as gateway
+from crm.billing.models import PaymentKind
+from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
+from crm.contacts import consent
+from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.database import locked_for_update
+from crm.core.types import utcnow
+from crm.extensions import db
+from crm.join import paid_for
+from crm.join.forms import gift_aid_wording
+from crm.memberships import lifecycle
+from crm.memberships.models import Membership, MembershipStatus, Plan
+
+log = logging.getLogger("crm.join")
+
+#: The metadata kinds of the sessions join starts (crm/join/services.py); a session without
+#: a kind is handled as a membership, as it always was.
+CHECKOUT_KINDS = ("membership", "renewal", "donation")
+
+
+def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> None:
+    """The Gift Aid declaration and email consent ticked on the form, now that payment proved them."""
+    org = current_app.config["ORG_NAME"]
+    now = utcnow()
+    if str(field(metadata, "gift_aid") or "") == "1":
+        existing = db.session.scalar(
+            select(GiftAidDeclaration.id).where(
+                GiftAidDeclaration.contact_id == contact.id, GiftAidDeclaration.cancelled_at.is_(None)
+            )
+        )
+        if existing is None:
+            db.session.add(
+                GiftAidDeclaration(
+                    contact_id=contact.id,
+                    declared_at=now,
+                    valid_from=now - timedelta(days=4 * 365),
+                    wording=gift_aid_wording(org),
+                    source=source,
+                    house=contact.address_line1,
+                    postcode=contact.postcode,
+                )
+            )
+    # "email_updates" = news (older sessions ticked one box for both); "email_appeals" = appeals.
+    chosen = {("email", "news"): str(field(metadata, "email_updates") or "") == "1",
+              ("email", "appeals"): str(field(metadata, "email_appeals") or "") == "1"}  # fmt: skip
+    consent.record_choices(
+        contact, {pair: True for pair, yes in chosen.items() if yes}, source=source, org=org
+    )
+    db.session.flush()
+
+
+def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]:
+    """The local rows a session names; (None, ...) when it is not one of ours."""
+    metadata = field(session, "metadata") or {}
+    try:
+        contact_id = int(field(metadata, "contact_id") or 0)
+        membership_id = int(field(metadata, "membership_id") or 0)
+        plan_id = int(field(metadata, "plan_id") or 0)
+    except (TypeError, ValueError):
+        return None, None, None
+    contact = db.session.get(Contact, contact_id) if contact_id else None
+    if contact is None:
+        return None, None, None
+    customer = id_of(field(session, "customer"))
+    if contact.stripe_customer_id and customer and customer != contact.stripe_customer_id:
+        return None, None, None
+    if field(metadata, "kind") == "donation":
+        return contact, None, None
+    # The success page and the webhook apply the same session at the same moment: the membership
+    # row is locked first (on SQLite: the database's write lock), then the contact read again, so
+    # the second of the two sees what the first wrote (its member number, its new version).
+    membership = locked_for_update(Membership, membership_id) if membership_id else None
+    if membership is not None:
+        db.session.refresh(contact)
+    plan = db.session.get(Plan, plan_id) if plan_id else None
+    if membership is None or plan is None or membership.contact_id != contact.id:
+        return None, None, None
+    return contact, membership, plan
+
+
+def _apply_renewal(membership: Membership, plan: Plan, amount: int, stripe_event_id: str | None) -> None:
+    """One more period, following on from the paid-through date (or from today after it passed)."""
+    start = max(membership.paid_through or utcnow(), utcnow())
+    lifecycle.activate_from_payment(
+        membership,
+        period_start=start,
+        paid_through=lifecycle.period_end(plan, start),
+        amount=amount,
+        reason="renewed by card (Stripe Checkout)",
+        stripe_event_id=stripe_event_id,
+    )
+
+
+def _period_still_unbought(membership: Membership, metadata: Any) -> bool:
+    """The renewal was started for the paid-through date the membership still has."""
+    through = str(field(metadata, "through") or "")
+    current = membership.paid_through.isoformat() if membership.paid_through else ""
+    return not through or through == current
+
+
+def _record_second_renewal(membership: Membership, payment_id: int) -> None:
+    """A second payment for a period already bought: kept, not applied, and flagged for a refund."""
+    from crm.audit.services import record
+
+    record(
+        "payment.second_renewal",
+        target_type="membership",
+        target_id=membership.id,
+        contact_id=membership.contact_id,
+        actor_label="stripe",
+        detail=f"payment {payment_id} renews a period already paid for: check and refund",
+    )
+
+
+def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None) -> str:
+    """Apply a completed, paid Checkout Session once: 'activated', 'donation', 'already', 'unpaid', 'ignored'."""
+    if field(session, "payment_status") not in ("paid", "no_payment_required"):
+        return "unpaid"
+    contact, membership, plan = _ours(session)
+    if contact is None:
+        return "ignored"
+    kind = PaymentKind.DONATION if membership is None else PaymentKind.MEMBERSHIP
+    if membership is not None and plan is not None and plan.id != membership.plan_id:
+        return "ignored"  # a tampered session: metadata does not match our record
+    amount = int(field(session, "amount_total") or 0)
+    subscription = field(session, "subscription")
+    sub_id = id_of(subscription)
+    invoice_id = id_of(field(session, "invoice"))
+    intent_id = id_of(field(session, "payment_intent"))
+    paid_at = timestamp(field(session, "created")) or utcnow()
+    try:
+        claimed_donation = int(field(field(session, "metadata") or {}, "donation") or 0)
+    except (TypeError, ValueError):
+        return "ignored"
+    renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
+    bought = "renewal" if renewal else kind
+    if not paid_for.session_pays_for(
+        gateway.checkout_lines(session),
+        kind=bought,
+        plan=plan,
+        donation=claimed_donation,
+        amount_total=amount,
+    ):
+        log.warning("checkout session %s: its line items do not pay for its metadata", field(session, "id"))
+        return "ignored"
+    # A donation added at join is its own payment (crm/billing/donations.py), Gift Aid eligible
+    # on its own; the membership payment is eligible only on an eligible plan.
+    donation = donations.paid_for_by_session(session) if membership is not None else 0
+    gift_aid_eligible = membership is None or bool(plan and plan.gift_aid_eligible)
+
+    if sub_id:
+        sub = subscription if not isinstance(subscription, str) else gateway.retrieve_subscription(sub_id)
+        if membership is not None:
+            if not subscriptions.subscription_is_ours(sub):
+                return "ignored"
+        if not invoice_id:
+            invoice_id = id_of(field(sub, "latest_invoice"))
+
+    payment, created = record_stripe_payment(
+        contact_id=contact.id,
+        membership_id=membership.id if membership else None,
+        kind=kind,
+        amount=amount,
+        currency=str(field(session, "currency") or "gbp"),
+        paid_at=paid_at,
+        invoice_id=invoice_id if sub_id else None,
+        payment_intent_id=intent_id,
+        checkout_session_id=str(field(session, "id")),
+        gift_aid_eligible=gift_aid_eligible,
+    )
+    if donation:
+        donations.record_donation_part(payment, total=amount, donation=donation)
+        amount = payment.amount
+    if membership is not None and renewal:
+        if created and plan is not None:  # applied once: the payment row is the guard
+            if _period_still_unbought(membership, field(session, "metadata") or {}):
+                _apply_renewal(membership, plan, amount, stripe_event_id)
+            else:
+                _record_second_renewal(membership, payment.id)
+    elif membership is not None:
+        _activate_for_session(
+            membership, plan, sub_id, sub if sub_id else None, amount, paid_at, stripe_event_id
+        )
+    # Idempotent, and run even when invoice.paid recorded the payment first.
+    _record_declarations(contact, field(session, "metadata") or {}, source="join" if membership else "donate")
+    if created:
+        queue_receipt(payment)
+        return "donation" if membership is None else "activated"
+    return "already"
+
+
+def _activate_for_session(
+    membership: Membership,
+    plan: Plan | None,
+    sub_id: str | None,
+    sub: Any,
+    amount: int,
+    paid_at: datetime,
+    stripe_event_id: str | None,
+) -> None:
+    if sub_id and membership.stripe_subscription_id != sub_id:
+        taken = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+        if taken is None:
+            membership.stripe_subscription_id = sub_id
+    if sub is not None:
+        start, end = gateway.subscription_period(sub)
+    else:
+        start, end = paid_at, None if plan is None else lifecycle.period_end(plan, paid_at)
+    if membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED) and membership.joined_at is not None:
+        if sub is None:
+            return  # already applied (the other of webhook and success page got here first)
+    try:
+        lifecycle.activate_from_payment(
+            membership,
+            period_start=start,
+            paid_through=end,
+            amount=amount,
+            reason="paid by card (Stripe Checkout)",
+            stripe_event_id=stripe_event_id,
+        )
+    except lifecycle.AlreadyMember as error:
+        from crm.audit.services import record
+
+        record(
+            "payment.second_membership",
+            target_type="membership",
+            target_id=membership.id,
+            contact_id=membership.contact_id,
+            actor_label="stripe",
+            detail=f"paid for membership {membership.id} while {error.membership.status} membership "
+            f"{error.membership.id} exists: check and refund",
+        )
+    membership.checkout_url = None
+    db.session.flush()
+
+
+def fulfil_from_webhook(session: Any, *, stripe_event_id: str | None = None) -> str:
+    """The webhook's step for a join, renewal or donation session: fulfil it, note a Direct Debit
+    still to be collected, and let Stripe's current subscription state win (a subscription
+    already ended leaves no running membership, whatever the arrival order)."""
+    result = fulfil_checkout_session(session, stripe_event_id=stripe_event_id)
+    if result == "unpaid":  # Bacs Direct Debit: collected days later
+        return direct_debit.note_awaiting_collection(session, stripe_event_id=stripe_event_id)
+    subscription = field(session, "subscription")
+    sub_id = id_of(subscription)
+    if sub_id:
+        membership_id = db.session.scalar(
+            select(Membership.id).where(Membership.stripe_subscription_id == sub_id)
+        )
+        if membership_id is not None:
+            # The session was fetched just now with its subscription expanded: that is Stripe's
+            # current state already, so it is not fetched a second time.
+            current = (
+                subscription
+                if not isinstance(subscription, str)
+                else subscriptions.fresh_subscription(sub_id, None)
+            )
+            subscriptions.settle_if_subscription_ended(
+                subscriptions.locked_membership(membership_id), current, stripe_event_id
+            )
+    return result
+
+
+def init_app() -> None:
+    """Register join's sessions with the webhook's checkout registry (called by create_app)."""
+    billing_events.register_checkout(*CHECKOUT_KINDS, default=True)(fulfil_from_webhook)
