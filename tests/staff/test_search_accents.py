@@ -7,7 +7,8 @@ import pytest
 
 from crm.core.text import fold
 from crm.extensions import db
-from crm.staff.search import search_contacts, search_page
+from crm.staff.member_search import search_page
+from crm.staff.search import search_contacts
 from tests.fixtures import make_contact
 
 PEOPLE = (
