@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -39,6 +40,10 @@ def _wording() -> dict[str, str]:
     org = current_app.config["ORG_NAME"]
     return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org),
             "email_appeals_text": consent.wording("appeals", org)}  # fmt: skip
+
+
+def _not_charged(error: gateway.GatewayError) -> str:
+    return gettext("%(problem)s You have not been charged.", problem=gettext(error.user_message))
 
 
 def _signed_in_member() -> bool:
@@ -136,7 +141,7 @@ def join():  # type: ignore[no-untyped-def]
         # The contact and pending membership are kept (nothing else), so trying again reuses them
         # and the same idempotency key: a session Stripe made before the connection dropped is reused.
         db.session.commit()
-        form.form_errors.append(f"{error.user_message} You have not been charged.")
+        form.form_errors.append(_not_charged(error))
         return _render_join(form, plans)
     return redirect(checkout.url, code=303)
 
@@ -246,7 +251,7 @@ def donate():  # type: ignore[no-untyped-def]
             db.session.commit()
         except gateway.GatewayError as error:
             db.session.rollback()
-            form.form_errors.append(f"{error.user_message} You have not been charged.")
+            form.form_errors.append(_not_charged(error))
         else:
             return redirect(checkout.url, code=303)
     status = 400 if "csrf_token" in form.errors else 200
