@@ -91,7 +91,9 @@ def ensure_plan_price(plan: Plan) -> str:
         gateway.sync_plan(plan)
     if not plan.stripe_price_id:
         raise gateway.GatewayError(
-            "plan has no price", user_message=gettext("That plan cannot be paid for online yet.")
+            "plan has no price",
+            user_message=gettext("That plan cannot be paid for online yet."),
+            kind="no_price",
         )
     return plan.stripe_price_id
 

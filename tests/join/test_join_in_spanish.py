@@ -73,3 +73,10 @@ def test_donate_and_subscribe_pages_are_in_spanish(client, plans) -> None:  # ty
     assert "Escribe una cantidad entre 1,00\u00a0£ y 10.000,00\u00a0£." in error.get_data(as_text=True)
     subscribe = client.get("/subscribe", headers=SPANISH).get_data(as_text=True)
     assert "<h1>Recibe novedades por correo</h1>" in subscribe and "Apuntarme" in subscribe
+
+
+def test_a_payment_provider_failure_is_explained_in_spanish(client, plans, stripe_sandbox) -> None:  # type: ignore[no-untyped-def]
+    stripe_sandbox.fail_next("/v1/checkout/sessions", mode="error_500")
+    html = client.post("/join", data=form(plans), headers=SPANISH).get_data(as_text=True)
+    assert "No se te ha cobrado nada." in html
+    assert "Our payment provider" not in html and "Inténtalo de nuevo" in html
