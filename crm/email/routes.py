@@ -7,6 +7,7 @@ No sign-in is needed: the signed token is the credential. Opening the link only 
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from wtforms import SubmitField
 
@@ -56,7 +57,8 @@ def _token_or_404(token: str) -> tuple[Contact, tuple[str, ...]]:
 def unsubscribe(token: str):  # type: ignore[no-untyped-def]
     contact, purposes = _token_or_404(token)
     form = UnsubscribeForm()
-    labels = [consent.PURPOSE_LABELS[p].lower() for p in purposes]
+    # The same words as the subscribe form's boxes, so their translation is in the catalogue.
+    labels = [gettext(consent.PURPOSE_LABELS[p]).lower() for p in purposes]
     if form.validate_on_submit():
         withdraw_email_consent(contact, "unsubscribe_link", purposes)
         db.session.commit()

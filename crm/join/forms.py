@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -14,8 +16,9 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from crm.contacts import consent
 from crm.contacts.emails import EmailAddressError, normalise_email
 from crm.core.features import gift_aid_enabled
-from crm.core.money import format_money, parse_money
+from crm.core.money import parse_money
 from crm.i18n import current_language
+from crm.i18n.formatting import format_money
 from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.join.email_typos import suggest_email
 
@@ -28,28 +31,28 @@ GIFT_AID_WORDING = (
 
 #: ISO 3166 codes offered on the forms (the UK first); a tampered value is refused.
 COUNTRIES = [
-    SelectChoice("GB", "United Kingdom"),
-    SelectChoice("IE", "Ireland"),
-    SelectChoice("AU", "Australia"),
-    SelectChoice("AT", "Austria"),
-    SelectChoice("BE", "Belgium"),
-    SelectChoice("CA", "Canada"),
-    SelectChoice("CO", "Colombia"),
-    SelectChoice("DK", "Denmark"),
-    SelectChoice("FI", "Finland"),
-    SelectChoice("FR", "France"),
-    SelectChoice("DE", "Germany"),
-    SelectChoice("GR", "Greece"),
-    SelectChoice("IT", "Italy"),
-    SelectChoice("NL", "Netherlands"),
-    SelectChoice("NZ", "New Zealand"),
-    SelectChoice("NO", "Norway"),
-    SelectChoice("PL", "Poland"),
-    SelectChoice("PT", "Portugal"),
-    SelectChoice("ES", "Spain"),
-    SelectChoice("SE", "Sweden"),
-    SelectChoice("CH", "Switzerland"),
-    SelectChoice("US", "United States"),
+    SelectChoice("GB", _l("United Kingdom")),
+    SelectChoice("IE", _l("Ireland")),
+    SelectChoice("AU", _l("Australia")),
+    SelectChoice("AT", _l("Austria")),
+    SelectChoice("BE", _l("Belgium")),
+    SelectChoice("CA", _l("Canada")),
+    SelectChoice("CO", _l("Colombia")),
+    SelectChoice("DK", _l("Denmark")),
+    SelectChoice("FI", _l("Finland")),
+    SelectChoice("FR", _l("France")),
+    SelectChoice("DE", _l("Germany")),
+    SelectChoice("GR", _l("Greece")),
+    SelectChoice("IT", _l("Italy")),
+    SelectChoice("NL", _l("Netherlands")),
+    SelectChoice("NZ", _l("New Zealand")),
+    SelectChoice("NO", _l("Norway")),
+    SelectChoice("PL", _l("Poland")),
+    SelectChoice("PT", _l("Portugal")),
+    SelectChoice("ES", _l("Spain")),
+    SelectChoice("SE", _l("Sweden")),
+    SelectChoice("CH", _l("Switzerland")),
+    SelectChoice("US", _l("United States")),
 ]
 TITLES = ["", "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Rev"]
 
@@ -82,7 +85,7 @@ def _strip(value: Any) -> Any:
 class _NoControlCharacters:
     def __call__(self, form: FlaskForm, field: Any) -> None:
         if field.data and _CONTROL.search(field.data):
-            raise ValidationError("Remove the special characters from this field.")
+            raise ValidationError(gettext("Remove the special characters from this field."))
 
 
 def _check_email(field: Any) -> None:
@@ -92,30 +95,41 @@ def _check_email(field: Any) -> None:
         raise ValidationError(str(error)) from error
 
 
-def _text(label: str, max_length: int, *, what: str, required: str | None = None) -> StringField:
-    """A trimmed text field without control characters; `what` names it in the too-long message,
-    `required` is the message when it is left empty (optional when None)."""
-    too_long = Length(max=max_length, message=f"{what} must be {max_length} characters or fewer.")
+def _text(label: Any, max_length: int, *, too_long: Any, required: Any = None) -> StringField:
+    """A trimmed text field without control characters; `too_long` is the message past
+    `max_length` (WTForms fills in `%(max)d`), `required` the message when it is left empty
+    (optional when None)."""
+    too_long = Length(max=max_length, message=too_long)
     validators = [DataRequired(required)] if required else []
     return StringField(label, filters=[_strip], validators=[*validators, too_long, _NoControlCharacters()])
 
 
 def _first_name() -> StringField:
-    return _text("First name", 100, what="First name", required="Enter your first name.")
+    return _text(
+        _l("First name"),
+        100,
+        too_long=_l("First name must be %(max)d characters or fewer."),
+        required=_l("Enter your first name."),
+    )
 
 
 def _email() -> StringField:
-    return StringField("Email address", filters=[_strip])
+    return StringField(_l("Email address"), filters=[_strip])
 
 
 class _PersonFields(FlaskForm):
     """Who is joining or giving: shared by the join and donate forms."""
 
     first_name = _first_name()
-    last_name = _text("Last name", 100, what="Last name", required="Enter your last name.")
+    last_name = _text(
+        _l("Last name"),
+        100,
+        too_long=_l("Last name must be %(max)d characters or fewer."),
+        required=_l("Enter your last name."),
+    )
     email = _email()
-    email_updates = BooleanField("Yes, send me news and updates by email", default=False)
-    email_appeals = BooleanField("Yes, send me fundraising appeals by email", default=False)
+    email_updates = BooleanField(_l("Yes, send me news and updates by email"), default=False)
+    email_appeals = BooleanField(_l("Yes, send me fundraising appeals by email"), default=False)
     #: The address a "did you mean" was shown for: sending it again keeps it.
     email_checked = HiddenField()
 
@@ -132,42 +146,67 @@ class _PersonFields(FlaskForm):
         if suggestion and self.email_checked.data != field.data:
             self.email_checked.data = field.data
             raise ValidationError(
-                f"Did you mean {suggestion}? Correct it, or send the form again to keep {field.data}."
+                gettext(
+                    "Did you mean %(suggestion)s? Correct it, or send the form again to keep %(email)s.",
+                    suggestion=suggestion,
+                    email=field.data,
+                )
             )
 
 
 class _AddressFields(_PersonFields):
     """A full postal address (the join form); the donate form asks only what Gift Aid needs."""
 
-    title = SelectField("Title (optional)", choices=[SelectChoice(t, t or "Choose") for t in TITLES], default="")
-    address_line1 = _text(
-        "Address line 1", 200, what="Address line 1", required="Enter the first line of your address."
+    title = SelectField(
+        _l("Title (optional)"), choices=[SelectChoice(t, t or _l("Choose")) for t in TITLES], default=""
     )
-    address_line2 = _text("Address line 2 (optional)", 200, what="Address line 2")
-    town = _text("Town or city", 100, what="Town or city", required="Enter your town or city.")
-    postcode = _text("Postcode", 20, what="Postcode", required="Enter your postcode.")
-    country = SelectField("Country", choices=COUNTRIES, default="GB")
+    address_line1 = _text(
+        _l("Address line 1"),
+        200,
+        too_long=_l("Address line 1 must be %(max)d characters or fewer."),
+        required=_l("Enter the first line of your address."),
+    )
+    address_line2 = _text(
+        _l("Address line 2 (optional)"),
+        200,
+        too_long=_l("Address line 2 must be %(max)d characters or fewer."),
+    )
+    town = _text(
+        _l("Town or city"),
+        100,
+        too_long=_l("Town or city must be %(max)d characters or fewer."),
+        required=_l("Enter your town or city."),
+    )
+    postcode = _text(
+        _l("Postcode"),
+        20,
+        too_long=_l("Postcode must be %(max)d characters or fewer."),
+        required=_l("Enter your postcode."),
+    )
+    country = SelectField(_l("Country"), choices=COUNTRIES, default="GB")
     #: The page's language unless they choose another: every email to them is written in it.
-    preferred_language = SelectField("Language for our emails", choices=LANGUAGE_CHOICES, default=current_language)
+    preferred_language = SelectField(
+        _l("Language for our emails"), choices=LANGUAGE_CHOICES, default=current_language
+    )
     phone = StringField(
-        "Phone (optional)",
+        _l("Phone (optional)"),
         filters=[_strip],
-        validators=[Optional(), Length(max=40, message="Phone must be 40 characters or fewer.")],
+        validators=[Optional(), Length(max=40, message=_l("Phone must be %(max)d characters or fewer."))],
     )
 
     def validate_phone(self, field: Any) -> None:
         if field.data and not _PHONE.match(field.data):
-            raise ValidationError("Enter a phone number using digits, spaces and + only.")
+            raise ValidationError(gettext("Enter a phone number using digits, spaces and + only."))
 
     def validate_postcode(self, field: Any) -> None:
         if self.country.data == "GB" and field.data:
             normalised = normalise_uk_postcode(field.data)
             if normalised is None:
-                raise ValidationError("Enter a UK postcode like N1 9GU.")
+                raise ValidationError(gettext("Enter a UK postcode like N1 9GU."))
             field.data = normalised
 
 
-def _donation_field(label: str, required: bool) -> StringField:
+def _donation_field(label: Any, required: bool) -> StringField:
     return StringField(label, filters=[_strip], validators=[] if required else [Optional()])
 
 
@@ -175,35 +214,42 @@ def _check_amount(field: Any, *, required: bool) -> int:
     raw = field.data or ""
     if not raw:
         if required:
-            raise ValidationError("Enter how much you would like to give.")
+            raise ValidationError(gettext("Enter how much you would like to give."))
         return 0
     amount = parse_money(raw)
     low, high = int(current_app.config["DONATION_MIN"]), int(current_app.config["DONATION_MAX"])
     if amount is None:
-        raise ValidationError("Enter an amount in pounds, like 10 or 10.50.")
+        raise ValidationError(gettext("Enter an amount in pounds, like 10 or 10.50."))
     if amount < low or amount > high:
-        raise ValidationError(f"Enter an amount between {format_money(low)} and {format_money(high)}.")
+        raise ValidationError(
+            gettext(
+                "Enter an amount between %(low)s and %(high)s.",
+                low=format_money(low),
+                high=format_money(high),
+            )
+        )
     return amount
 
 
 #: The suggested amounts (pounds) on the donate page and at join; "other" opens the amount field.
 PRESET_AMOUNTS = ("10", "25", "50")
-FREQUENCIES = (SelectChoice("once", "Once"), SelectChoice("month", "Every month"), SelectChoice("year", "Every year"))
+FREQUENCIES = (SelectChoice("once", _l("Once")), SelectChoice("month", _l("Every month")),
+               SelectChoice("year", _l("Every year")))
 
 
 class JoinForm(_AddressFields):
-    plan = RadioField("Membership plan", coerce=str, validate_choice=False)
+    plan = RadioField(_l("Membership plan"), coerce=str, validate_choice=False)
     donation_preset = RadioField(
-        "Extra donation (optional)",
-        choices=[SelectChoice("", "No extra donation"), *(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS),
-                 SelectChoice("other", "Other amount")],
+        _l("Extra donation (optional)"),
+        choices=[SelectChoice("", _l("No extra donation")), *(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS),
+                 SelectChoice("other", _l("Other amount"))],
         default="",
         validate_choice=False,
     )  # fmt: skip
     # No Optional(): the check below runs when the field is empty too (a preset fills the amount).
-    donation = _donation_field("Other amount (£)", required=True)
-    donation_frequency = RadioField("How often", choices=list(FREQUENCIES), default="once", validate_choice=False)
-    gift_aid = BooleanField("Yes, I want to Gift Aid my payments", default=False)
+    donation = _donation_field(_l("Other amount (£)"), required=True)
+    donation_frequency = RadioField(_l("How often"), choices=list(FREQUENCIES), default="once", validate_choice=False)
+    gift_aid = BooleanField(_l("Yes, I want to Gift Aid my payments"), default=False)
 
     def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -219,9 +265,9 @@ class JoinForm(_AddressFields):
 
     def validate_plan(self, field: Any) -> None:
         if not field.data:
-            raise ValidationError("Choose a membership plan.")
+            raise ValidationError(gettext("Choose a membership plan."))
         if field.data not in self.plans:
-            raise ValidationError("Choose one of the plans shown.")
+            raise ValidationError(gettext("Choose one of the plans shown."))
 
     def validate_donation(self, field: Any) -> None:
         preset = self.donation_preset.data or ""
@@ -230,11 +276,11 @@ class JoinForm(_AddressFields):
         elif preset in ("", "other"):
             self.donation_amount = _check_amount(field, required=preset == "other")
         else:
-            raise ValidationError("Choose one of the amounts shown, or enter another amount.")
+            raise ValidationError(gettext("Choose one of the amounts shown, or enter another amount."))
 
     def validate_donation_frequency(self, field: Any) -> None:
         if (field.data or "once") not in ("once", "month", "year"):
-            raise ValidationError("Choose how often you would like to give.")
+            raise ValidationError(gettext("Choose how often you would like to give."))
 
     @property
     def regular_gift(self) -> str | None:
@@ -248,24 +294,33 @@ class JoinForm(_AddressFields):
         plan = self.chosen_plan
         eligible = (plan is not None and plan.gift_aid_eligible) or bool(self.donation.data or self.donation_preset.data)
         if not eligible:
-            raise ValidationError("Gift Aid cannot be claimed on this plan without a donation.")
+            raise ValidationError(gettext("Gift Aid cannot be claimed on this plan without a donation."))
         if self.country.data != "GB" or normalise_uk_postcode(self.postcode.data or "") is None:
-            raise ValidationError("Gift Aid needs a UK home address with a UK postcode.")
+            raise ValidationError(gettext("Gift Aid needs a UK home address with a UK postcode."))
 
 
 class DonateForm(_PersonFields):
-    frequency = RadioField("How often", choices=list(FREQUENCIES), default="once", validate_choice=False)
+    frequency = RadioField(_l("How often"), choices=list(FREQUENCIES), default="once", validate_choice=False)
     preset = RadioField(
-        "Amount",
-        choices=[*(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS), SelectChoice("other", "Other amount")],
+        _l("Amount"),
+        choices=[
+            *(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS),
+            SelectChoice("other", _l("Other amount")),
+        ],
         default="other",
         validate_choice=False,
     )
-    amount = _donation_field("Other amount (£)", required=True)  # checked against the preset below
-    cover_fee = BooleanField("Add a little to cover the card fee", default=False)
-    gift_aid = BooleanField("Yes, I want to Gift Aid my payments", default=False)
-    address_line1 = _text("House name or number and street (needed for Gift Aid)", 200, what="The address")
-    postcode = _text("Postcode (needed for Gift Aid)", 20, what="Postcode")
+    amount = _donation_field(_l("Other amount (£)"), required=True)  # checked against the preset below
+    cover_fee = BooleanField(_l("Add a little to cover the card fee"), default=False)
+    gift_aid = BooleanField(_l("Yes, I want to Gift Aid my payments"), default=False)
+    address_line1 = _text(
+        _l("House name or number and street (needed for Gift Aid)"),
+        200,
+        too_long=_l("The address must be %(max)d characters or fewer."),
+    )
+    postcode = _text(
+        _l("Postcode (needed for Gift Aid)"), 20, too_long=_l("Postcode must be %(max)d characters or fewer.")
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -275,7 +330,7 @@ class DonateForm(_PersonFields):
 
     def validate_frequency(self, field: Any) -> None:
         if field.data not in ("once", "month", "year"):
-            raise ValidationError("Choose how often you would like to give.")
+            raise ValidationError(gettext("Choose how often you would like to give."))
 
     def validate_amount(self, field: Any) -> None:
         preset = self.preset.data or "other"
@@ -283,32 +338,38 @@ class DonateForm(_PersonFields):
             self.amount_minor = int(preset) * 100
             return
         if preset != "other":
-            raise ValidationError("Choose one of the amounts shown, or enter another amount.")
+            raise ValidationError(gettext("Choose one of the amounts shown, or enter another amount."))
         self.amount_minor = _check_amount(field, required=True)
 
     def validate_postcode(self, field: Any) -> None:
         if field.data:
             normalised = normalise_uk_postcode(field.data)
             if normalised is None and self.gift_aid.data:
-                raise ValidationError("Enter a UK postcode like N1 9GU.")
+                raise ValidationError(gettext("Enter a UK postcode like N1 9GU."))
             field.data = normalised or field.data
         elif self.gift_aid.data:
-            raise ValidationError("Enter your UK postcode so that we can claim Gift Aid.")
+            raise ValidationError(gettext("Enter your UK postcode so that we can claim Gift Aid."))
 
     def validate_address_line1(self, field: Any) -> None:
         if self.gift_aid.data and not field.data:
-            raise ValidationError("Enter your house name or number and street so that we can claim Gift Aid.")
+            raise ValidationError(
+                gettext("Enter your house name or number and street so that we can claim Gift Aid.")
+            )
 
 
 class SubscribeForm(FlaskForm):
     first_name = _first_name()
-    last_name = _text("Last name (optional)", 100, what="Last name")
+    last_name = _text(
+        _l("Last name (optional)"), 100, too_long=_l("Last name must be %(max)d characters or fewer.")
+    )
     email = _email()
     #: Optional: lets staff tell people about events and campaigns near them (audiences by postcode area).
-    postcode = _text("Postcode (optional, for news of events near you)", 20, what="Postcode")
+    postcode = _text(
+        _l("Postcode (optional, for news of events near you)"), 20, too_long=_l("Postcode must be %(max)d characters or fewer.")
+    )
     #: Per purpose, unticked by default; at least one is needed (else there is nothing to sign up to).
-    consent = BooleanField("News and updates", default=False)
-    appeals = BooleanField("Fundraising appeals", default=False)
+    consent = BooleanField(_l("News and updates"), default=False)
+    appeals = BooleanField(_l("Fundraising appeals"), default=False)
 
     def validate_email(self, field: Any) -> None:
         _check_email(field)
@@ -317,12 +378,12 @@ class SubscribeForm(FlaskForm):
         if field.data:
             normalised = normalise_uk_postcode(field.data)
             if normalised is None:
-                raise ValidationError("Enter a UK postcode like N1 9GU, or leave it empty.")
+                raise ValidationError(gettext("Enter a UK postcode like N1 9GU, or leave it empty."))
             field.data = normalised
 
     def validate_consent(self, field: Any) -> None:
         if not field.data and not self.appeals.data:
-            raise ValidationError("Tick the box to confirm you want our email updates.")
+            raise ValidationError(gettext("Tick the box to confirm you want our email updates."))
 
     def chosen_purposes(self) -> list[str]:
         return [p for p, f in (("news", self.consent), ("appeals", self.appeals)) if f.data]

@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -39,6 +41,24 @@ def _wording() -> dict[str, str]:
     org = current_app.config["ORG_NAME"]
     return {"gift_aid_text": gift_aid_wording(org), "email_updates_text": email_updates_wording(org),
             "email_appeals_text": consent.wording("appeals", org)}  # fmt: skip
+
+
+#: What a failed payment call means for the person paying, by the gateway's provider-neutral `kind`
+#: (the gateway's own `user_message` is English; join's own errors, like "no_price", are translated).
+PAYMENT_PROBLEMS = {
+    "api": _l("Our payment provider could not complete that. Please try again later."),
+    "declined": _l("Your card was declined. Please try another card."),
+    "unreachable": _l("We could not reach our payment provider. Please try again in a few minutes."),
+    "busy": _l("Our payment provider is busy. Please try again in a minute."),
+    "config": _l("Payments are not available right now. Please try again later."),
+    "invalid": _l("That payment could not be set up."),
+    "not_found": _l("We could not find that payment record."),
+}
+
+
+def _not_charged(error: gateway.GatewayError) -> str:
+    problem = PAYMENT_PROBLEMS.get(error.kind) or error.user_message
+    return gettext("%(problem)s You have not been charged.", problem=str(problem))
 
 
 def _signed_in_member() -> bool:
@@ -136,7 +156,7 @@ def join():  # type: ignore[no-untyped-def]
         # The contact and pending membership are kept (nothing else), so trying again reuses them
         # and the same idempotency key: a session Stripe made before the connection dropped is reused.
         db.session.commit()
-        form.form_errors.append(f"{error.user_message} You have not been charged.")
+        form.form_errors.append(_not_charged(error))
         return _render_join(form, plans)
     _remember_regular_gift(form, checkout)
     return redirect(checkout.url, code=303)
@@ -304,7 +324,7 @@ def donate():  # type: ignore[no-untyped-def]
             db.session.commit()
         except gateway.GatewayError as error:
             db.session.rollback()
-            form.form_errors.append(f"{error.user_message} You have not been charged.")
+            form.form_errors.append(_not_charged(error))
         else:
             return redirect(checkout.url, code=303)
     status = 400 if "csrf_token" in form.errors else 200

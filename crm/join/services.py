@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select
 
 from crm.billing import direct_debit, donations
@@ -87,7 +88,9 @@ def ensure_plan_price(plan: Plan) -> str:
         gateway.sync_plan(plan)
     if not plan.stripe_price_id:
         raise gateway.GatewayError(
-            "plan has no price", user_message="That plan cannot be paid for online yet."
+            "plan has no price",
+            user_message=gettext("That plan cannot be paid for online yet."),
+            kind="no_price",
         )
     return plan.stripe_price_id
 

@@ -94,10 +94,11 @@ class Journey:
         self.shots += 1
         self.page.screenshot(path=str(self.artifacts / f"{self.shots:02d}-{slug(name)}.png"), full_page=True)
 
-    def other_browser(self, name: str) -> Journey:
-        """A second person (or device), with cookies of its own, checked the same way."""
+    def other_browser(self, name: str, locale: str = "en-GB") -> Journey:
+        """A second person (or device), with cookies of its own, checked the same way; `locale`
+        is their browser's language."""
         watch = Watch()
-        context = new_context(self.browser, self.live, self.size, watch)
+        context = new_context(self.browser, self.live, self.size, watch, locale)
         return Journey(
             self.browser,
             self.live,
@@ -140,11 +141,14 @@ class Journey:
             self.page.keyboard.press(key)
 
 
-def new_context(browser: Browser, live: LiveApp, size: dict[str, int], watch: Watch) -> BrowserContext:
+def new_context(
+    browser: Browser, live: LiveApp, size: dict[str, int], watch: Watch, locale: str = "en-GB"
+) -> BrowserContext:
+    """`locale` is also the browser's Accept-Language."""
     context = browser.new_context(
         viewport=size,
         base_url=live.url,
-        locale="en-GB",
+        locale=locale,
         timezone_id="Europe/London",
         reduced_motion="reduce",
         accept_downloads=True,
