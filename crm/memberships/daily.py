@@ -76,20 +76,14 @@ def run_lifecycle(now: datetime) -> dict[str, int]:
 
     done: dict[str, int] = {}
     for key, name in LIFECYCLE_STEPS:
-        step = getattr(lifecycle, name, None)
-        if step is None:
-            log.error("crm.memberships.lifecycle.%s is missing: step skipped", name)
-            continue
+        step = getattr(lifecycle, name)
         done[key] = int(step(now) or 0)
     return done
 
 
 def publish_scheduled_posts(now: datetime) -> int:
-    try:
-        from crm.news.publishing import publish_due_posts
-    except ImportError:
-        log.warning("crm.news.publishing.publish_due_posts is missing: no posts published")
-        return 0
+    from crm.news.publishing import publish_due_posts
+
     return int(publish_due_posts(now) or 0)
 
 

@@ -5,7 +5,6 @@ Services flush; the staff route, the daily job or the email job commits.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import unicodedata
@@ -23,6 +22,7 @@ from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.email.services import queue_email
 from crm.extensions import db
+from crm.jobs.queue import try_enqueue
 from crm.memberships.models import ACCESS_STATUSES, Membership
 from crm.news.models import Post
 
@@ -275,11 +275,7 @@ def start_post_email(post: Post, *, actor: Any = None) -> str:
 
 def dispatch_post_email(post_id: int) -> str:
     """Run the email job on a worker when Redis is there ("queued"), else right now ("sent")."""
-    try:
-        queue = importlib.import_module("crm.jobs.queue")
-    except ModuleNotFoundError:
-        queue = None
-    if queue is not None and queue.try_enqueue("crm.news.publishing.email_post_to_members", post_id):
+    if try_enqueue("crm.news.publishing.email_post_to_members", post_id):
         return "queued"
     email_post_to_members(post_id)
     return "sent"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from typing import Any
 
@@ -10,6 +9,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from crm.audit.services import record
+from crm.billing import stripe_gateway
 from crm.core.permissions import requires
 from crm.extensions import db
 from crm.memberships.models import Plan
@@ -34,22 +34,11 @@ def _snapshot(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _gateway() -> Any | None:
-    try:
-        return importlib.import_module("crm.billing.stripe_gateway")
-    except ModuleNotFoundError:
-        return None
-
-
 def sync_with_stripe(plan: Plan) -> str | None:
     """Create or update the plan's Stripe Product and Price. Returns an error message, or None."""
-    gateway = _gateway()
-    if gateway is None or not hasattr(gateway, "sync_plan"):
-        log.warning("stripe gateway not available: plan %s not synced", plan.slug)
-        return None
     try:
-        gateway.sync_plan(plan)
-    except gateway.GatewayError as error:
+        stripe_gateway.sync_plan(plan)
+    except stripe_gateway.GatewayError as error:
         return f"Stripe could not update the plan, so nothing was saved. {error.user_message}"
     return None
 
