@@ -22,6 +22,7 @@ from sqlalchemy.orm import with_expression
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
+from crm.core.permissions import register_session_ender
 from crm.core.types import utcnow
 from crm.extensions import db, login_manager
 
@@ -254,5 +255,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_forget_loaded_user)
     app.before_request(_load_user_first)
     login_manager.user_loader(load_user)
+    register_session_ender(app, end_session)
     login_manager.request_loader(load_user_from_remember_cookie)
     app.after_request(_remember_cookie_headers)

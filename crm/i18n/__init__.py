@@ -79,6 +79,12 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.add_extension("jinja2.ext.i18n")
     formatting.init_app(app)
+    from crm.core import templating
+
+    templating.vary_shared_pages_by_language(app, current_language)
+    templating.register_formatters(
+        app, format_date=formatting.format_date, format_datetime=formatting.format_datetime
+    )
     from crm.i18n.content import in_current_language
 
     app.jinja_env.filters["in_language"] = in_current_language

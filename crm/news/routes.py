@@ -13,8 +13,15 @@ from crm.extensions import login_manager
 from crm.i18n import current_language
 from crm.i18n.languages import normalise_language
 from crm.news import services
+from crm.news.pages import nav_pages
 
 bp = Blueprint("news", __name__)
+
+
+@bp.app_context_processor
+def inject_nav_pages() -> dict[str, object]:
+    """The pages in the site menu (base.html), on every page of the app."""
+    return {"nav_pages": nav_pages}
 
 
 @bp.get("/news")
