@@ -154,7 +154,7 @@ def load_user(user_id: str) -> User | None:
 def _user_for_session(user_id: int, token_hash: str) -> Select[Any]:
     """The user of a live (not revoked) session row, with their latest membership's status (read
     by every page that depends on it)."""
-    from crm.members_area.access import latest_status_of
+    from crm.memberships.queries import latest_status_of
 
     return (
         select(User)
