@@ -12,14 +12,14 @@ from __future__ import annotations
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, refresh
 
-from crm.i18n import formatting
-from crm.i18n.languages import (
+from crm.core.languages import (
     DEFAULT_LANGUAGE,
     LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
     LANGUAGES,
     normalise_language,
 )
+from crm.i18n import formatting
 
 babel = Babel()
 

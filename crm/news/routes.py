@@ -7,11 +7,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 
+from crm.core.languages import normalise_language
 from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
 from crm.extensions import login_manager
 from crm.i18n import current_language
-from crm.i18n.languages import normalise_language
 from crm.news import services
 from crm.news.pages import nav_pages
 
