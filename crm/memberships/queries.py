@@ -12,7 +12,7 @@ from sqlalchemy import Select, bindparam, case, func, or_, select
 from crm.memberships.models import CURRENT_STATUSES, Membership
 
 
-def _latest_status_query(contact_id: Any) -> Select[tuple[str]]:
+def _latest_status_query(contact_id: Any) -> Select[Any]:
     # Equalities rather than IN (...): an IN list is re-expanded into the SQL on every execution,
     # and this runs on every signed-in request.
     is_current = or_(*(Membership.status == status for status in CURRENT_STATUSES))
@@ -25,7 +25,7 @@ def _latest_status_query(contact_id: Any) -> Select[tuple[str]]:
 
 
 @cache
-def latest_status_select() -> Select[tuple[str]]:
+def latest_status_select() -> Select[Any]:
     """The status of `:contact_id`'s current membership, else their latest (built once: this runs
     for every signed-in member's page view)."""
     return _latest_status_query(bindparam("contact_id"))
