@@ -11,8 +11,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from crm.billing import dunning, webhook
 from crm.billing import stripe_gateway as gateway
 from crm.extensions import csrf, db, limiter
+from crm.memberships.daily import register_daily_step
 
 bp = Blueprint("billing", __name__)
+# Warns members whose card runs out before their next charge (asks Stripe), with the daily run.
+bp.record_once(
+    lambda state: register_daily_step(state.app, "card_expiry_notices", dunning.queue_card_expiry_notices, order=20)
+)
 log = logging.getLogger("crm.billing.webhook")
 
 

@@ -36,9 +36,6 @@ KNOWN_CIRCLE_IMPORTS = {
     ("crm/billing/webhook.py", "join"),
     ("crm/events/staff_agm.py", "staff"),
     ("crm/events/staff_views.py", "staff"),
-    ("crm/memberships/daily.py", "billing"),
-    ("crm/memberships/daily.py", "events"),
-    ("crm/memberships/daily.py", "news"),
     ("crm/memberships/lifecycle.py", "accounts"),
     ("crm/memberships/lifecycle.py", "billing"),
 }
