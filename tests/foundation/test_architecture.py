@@ -34,8 +34,6 @@ KNOWN_CIRCLE_IMPORTS = {
     ("crm/audiences/services.py", "campaigns"),
     ("crm/billing/webhook.py", "events"),
     ("crm/billing/webhook.py", "join"),
-    ("crm/events/staff_agm.py", "staff"),
-    ("crm/events/staff_views.py", "staff"),
     ("crm/memberships/lifecycle.py", "accounts"),
     ("crm/memberships/lifecycle.py", "billing"),
 }
