@@ -30,7 +30,6 @@ MAX_LINES = 400
 #: public. Delete a line when its import goes (w-archB is breaking the webhook <-> join and the
 #: lifecycle -> billing and accounts ones); never add one.
 KNOWN_CIRCLE_IMPORTS = {
-    ("crm/accounts/services.py", "billing"),
     ("crm/audiences/services.py", "campaigns"),
     ("crm/billing/webhook.py", "events"),
     ("crm/billing/webhook.py", "join"),
