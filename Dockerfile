@@ -14,6 +14,7 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install -r requirements.txt
 COPY . .
+# .dockerignore leaves out devtools/ (the Stripe sandbox, seed generator, dev server), tests/ and bench/.
 RUN python -m compileall -q crm && chown -R root:root /app
 
 USER crm

@@ -37,7 +37,7 @@ install-dev: $(VENV)/.dev-installed
 run: install compile-translations
 	$(FLASK) db upgrade
 	$(FLASK) crm demo
-	$(PY) -m crm.devserver
+	$(PY) -m devtools.devserver
 
 ## make test: every test, on SQLite and then on PostgreSQL.
 test: install-dev compile-translations
@@ -59,7 +59,7 @@ soak: install-dev
 	env -u TEST_DATABASE_URL $(PY) -m pytest -q -m soak -p no:cacheprovider $(PYTEST_ARGS)
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q -m soak -p no:cacheprovider $(PYTEST_ARGS)
 
-## make lint: ruff, the formatter check, bandit and mypy on crm/ (config in pyproject.toml).
+## make lint: ruff, the formatter check, bandit on crm/ and mypy on crm/ and devtools/ (config in pyproject.toml).
 lint: install-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check . || echo "ruff format: files above differ (report-only until the tree is formatted)"

@@ -538,7 +538,7 @@ def scan_log(path: Any, offset: int) -> list[str]:
 
 def run(ctx: Context) -> list[Result]:
     try:
-        from crm.stripe_sandbox.server import serve_in_thread
+        from devtools.stripe_sandbox.server import serve_in_thread
     except ImportError as error:
         return [Result(NAME, "-", "-", "-", note=f"n/a: no Stripe sandbox ({error})")]
     return [run_backend(ctx, backend, serve_in_thread) for backend in ctx.backends()]

@@ -23,8 +23,8 @@ WEBHOOK_SECRET = "whsec_sandbox"  # noqa: S105
 
 def run(ctx: Context) -> list[Result]:
     try:
-        from crm.stripe_sandbox.server import serve_in_thread
-        from crm.stripe_sandbox.webhooks import event_payload, signature_header
+        from devtools.stripe_sandbox.server import serve_in_thread
+        from devtools.stripe_sandbox.webhooks import event_payload, signature_header
     except ImportError as error:
         return [Result(NAME, "-", "-", "-", note=f"n/a: no Stripe sandbox ({error})")]
     server = serve_in_thread(port=0, delivery="manual", webhook_secret=WEBHOOK_SECRET, secret_key=SECRET_KEY)

@@ -1,6 +1,6 @@
 """Benchmark databases: SQLite temp files and PostgreSQL databases named crm_bench_*, made here and
 dropped at the end. Schema by `db.create_all()` plus the search indexes, data by the project's own
-`seed-bench` generator (crm.core.seed), cached per (database, size) for the run."""
+`seed-bench` generator (devtools.seed), cached per (database, size) for the run."""
 
 from __future__ import annotations
 
@@ -155,8 +155,8 @@ class Databases:
         key = (backend, contacts)
         if key in self._seeded:
             return self._seeded[key]
-        from crm.core.seed import seed
         from crm.extensions import db
+        from devtools.seed import seed
 
         url = self.new_url(backend, f"seed{contacts}")
         app = make_app(url)

@@ -114,6 +114,9 @@ def register_extensions(app: Flask) -> None:
     from crm.core import templating
 
     templating.init_app(app)
+    from crm import i18n
+
+    i18n.init_app(app)  # the i18n extension, `_()`/`ngettext`, and the date, time and money filters
 
 
 def register_blueprints(app: Flask) -> None:

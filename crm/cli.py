@@ -15,16 +15,12 @@ COMMAND_MODULES = (
     "crm.billing.commands",
     "crm.memberships.commands",
     "crm.email.commands",
+    "crm.jobs.commands",
     "crm.staff.commands",
     "crm.staff.import_commands",
     "crm.core.commands",
-    "crm.core.seed",
     "crm.campaigns.commands",
 )
 
 for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as error:  # a domain without commands yet
-        if error.name != _name:
-            raise
+    importlib.import_module(_name)

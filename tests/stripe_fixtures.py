@@ -29,9 +29,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from config import SANDBOX_API_BASE, SANDBOX_SECRET_KEY, SANDBOX_WEBHOOK_SECRET
-from crm.stripe_sandbox.sandbox import Sandbox
-from crm.stripe_sandbox.server import SandboxServer, serve_in_thread
-from crm.stripe_sandbox.webhooks import event_payload, signature_header
+from devtools.stripe_sandbox.sandbox import Sandbox
+from devtools.stripe_sandbox.server import SandboxServer, serve_in_thread
+from devtools.stripe_sandbox.webhooks import event_payload, signature_header
 
 #: Where apps without the sandbox fixture send Stripe calls: a closed port (connection refused).
 UNREACHABLE_API_BASE = "http://127.0.0.1:9"

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flask import current_app, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import select, update
 
 from crm.accounts import tokens
 from crm.accounts.models import User, UserSession
 from crm.accounts.passwords import hash_password, needs_rehash, verify_password
 from crm.audit.services import record
-from crm.billing.receipt_links import email_receipt_links
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
@@ -158,11 +157,26 @@ def _may_email(purpose: str, user: User, requester: str) -> bool:
     return tokens.tokens_issued_since(purpose, user, 3600) < ACCOUNT_EMAILS_PER_HOUR
 
 
+#: Where `register_no_account_answer` keeps its handlers (per app).
+_NO_ACCOUNT_ANSWERS = "crm.accounts.no_account_answers"
+
+
+def register_no_account_answer(app: Flask, answer: Callable[[str], None]) -> None:
+    """What to send an address that asked for a sign-in or reset link but has no account (billing
+    registers the donor's receipt links), so accounts imports no billing."""
+    app.extensions.setdefault(_NO_ACCOUNT_ANSWERS, []).append(answer)
+
+
+def _answer_without_account(email: str) -> None:
+    for answer in current_app.extensions.get(_NO_ACCOUNT_ANSWERS, ()):
+        answer(email)
+
+
 def request_login_link(email: str) -> None:
     """Email a one-time sign-in link if the account exists; never creates an account."""
     user = find_user_by_email(email)
     if user is None:
-        email_receipt_links(email)  # a donor has no account: their receipts instead of silence
+        _answer_without_account(email)  # a donor has no account: their receipts instead of silence
         return
     if user.disabled:
         return
@@ -204,7 +218,7 @@ def request_password_reset(email: str) -> None:
         contact_id=user.contact_id if user else None,
     )
     if user is None:
-        email_receipt_links(email)  # a donor has no account: their receipts instead of silence
+        _answer_without_account(email)  # a donor has no account: their receipts instead of silence
         return
     if user.disabled:
         return

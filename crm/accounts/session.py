@@ -22,6 +22,7 @@ from sqlalchemy.orm import with_expression
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
 from crm.accounts.tokens import hash_token
+from crm.core.permissions import register_session_ender
 from crm.core.types import utcnow
 from crm.extensions import db, login_manager
 
@@ -153,7 +154,7 @@ def load_user(user_id: str) -> User | None:
 def _user_for_session(user_id: int, token_hash: str) -> Select[Any]:
     """The user of a live (not revoked) session row, with their latest membership's status (read
     by every page that depends on it)."""
-    from crm.members_area.access import latest_status_of
+    from crm.memberships.queries import latest_status_of
 
     return (
         select(User)
@@ -254,5 +255,6 @@ def init_app(app: Flask) -> None:
     app.before_request(_forget_loaded_user)
     app.before_request(_load_user_first)
     login_manager.user_loader(load_user)
+    register_session_ender(app, end_session)
     login_manager.request_loader(load_user_from_remember_cookie)
     app.after_request(_remember_cookie_headers)

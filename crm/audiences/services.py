@@ -79,7 +79,7 @@ def tag_audience(audience: Audience, tag_name: str, *, actor: Any) -> int:
 
 def export_lines(audience: Audience, *, actor: Any) -> Iterator[str]:
     """The audience as CSV (formula-safe, like the staff member export); the export is audited."""
-    from crm.staff.exports import csv_lines
+    from crm.core.csv_export import csv_lines
 
     conditions = audience_filters.conditions(audience_filters.clean(audience.filters))
     stmt = select(*(getattr(Contact, c) for c in EXPORT_COLUMNS)).where(*conditions).order_by(Contact.id)

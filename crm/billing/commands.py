@@ -1,6 +1,8 @@
-"""`flask crm stripe-sync-plans`: create or update each plan's Stripe Product and Price."""
+"""`flask crm stripe-sync-plans` (each plan's Stripe Product and Price) and `flask crm stripe-reconcile`."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import click
 from sqlalchemy import select
@@ -34,3 +36,25 @@ def stripe_sync_plans() -> None:
         raise click.ClickException(f"Stripe refused the sync, nothing saved: {error}") from error
     db.session.commit()
     click.echo(f"{changed} of {len(plans)} plan(s) changed.")
+
+
+@crm_cli.command("stripe-reconcile")
+@click.option("--since", "since", required=True, help="First day to compare, YYYY-MM-DD (UTC).")
+@click.option("--fix", is_flag=True, help="Repair the differences (default: only report them).")
+def stripe_reconcile_command(since: str, fix: bool) -> None:
+    """Compare Stripe's subscriptions, invoices and refunds with ours; report (and --fix) differences."""
+    try:
+        start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as error:
+        raise click.BadParameter("use the form YYYY-MM-DD, e.g. 2025-01-31", param_hint="--since") from error
+    from crm.billing.reconcile import reconcile
+
+    try:
+        report = reconcile(start, fix=fix)
+    except GatewayError as error:
+        db.session.rollback()
+        raise click.ClickException(f"Stripe could not be read, nothing changed: {error}") from error
+    if fix:
+        db.session.commit()
+    for line in report.lines():
+        click.echo(line)

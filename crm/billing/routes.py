@@ -8,11 +8,20 @@ import logging
 from flask import Blueprint, jsonify, redirect, render_template, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from crm.accounts.services import register_no_account_answer
 from crm.billing import dunning, webhook
 from crm.billing import stripe_gateway as gateway
+from crm.billing.receipt_links import email_receipt_links
 from crm.extensions import csrf, db, limiter
+from crm.memberships.daily import register_daily_step
 
 bp = Blueprint("billing", __name__)
+# A donor without an account who asks for a sign-in or reset link gets their receipt links.
+bp.record_once(lambda state: register_no_account_answer(state.app, email_receipt_links))
+# Warns members whose card runs out before their next charge (asks Stripe), with the daily run.
+bp.record_once(
+    lambda state: register_daily_step(state.app, "card_expiry_notices", dunning.queue_card_expiry_notices, order=20)
+)
 log = logging.getLogger("crm.billing.webhook")
 
 

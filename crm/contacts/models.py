@@ -34,7 +34,7 @@ class Contact(db.Model):
     postcode: Mapped[str] = mapped_column(String(20), default="")
     country: Mapped[str] = mapped_column(String(2), default="GB")
     phone: Mapped[str] = mapped_column(String(40), default="")
-    #: 'en' or 'es' (crm.i18n.languages): the language of every email to them, and of the site
+    #: 'en' or 'es' (crm.core.languages): the language of every email to them, and of the site
     #: when they are signed in and have not picked one with the switch.
     preferred_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     #: The current email "news and updates" consent, kept by crm.contacts.consent (the only writer);

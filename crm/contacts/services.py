@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from crm.contacts.models import Contact
-from crm.i18n.languages import DEFAULT_LANGUAGE, normalise_language
+from crm.core.languages import DEFAULT_LANGUAGE, normalise_language
 
 
 def set_preferred_language(contact: Contact, language: str | None) -> None:

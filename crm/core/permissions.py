@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,6 +62,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 
+#: Where the accounts domain registers how a session is ended (core knows no domain).
+_END_SESSION = "crm.permissions.end_session"
+
+
+def register_session_ender(app: Flask, end_session: Callable[[], None]) -> None:
+    """How `requires` signs out a staff session that lacks its second factor (crm.accounts owns sessions)."""
+    app.extensions[_END_SESSION] = end_session
+
+
 def has_permission(user: Any, permission: str) -> bool:
     return bool(user and user.is_authenticated and permission in ROLE_PERMISSIONS.get(user.role, ()))
 
@@ -79,10 +88,9 @@ def requires(permission: str) -> Callable[[F], F]:
             if current_user.role in STAFF_ROLES and not session.get("mfa_ok"):
                 # A staff session without its second factor (e.g. a member just promoted):
                 # sign in again, through the TOTP step, before any staff page opens.
-                from crm.accounts.session import end_session
                 from crm.extensions import db
 
-                end_session()
+                current_app.extensions[_END_SESSION]()
                 db.session.commit()
                 flash("Please sign in again with your security code.", "info")
                 return redirect(url_for("accounts.login", next=request.full_path.rstrip("?")))

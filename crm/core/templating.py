@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from functools import lru_cache
 from typing import Any
 
@@ -14,12 +14,35 @@ from markupsafe import Markup
 
 from crm.core.cache import ProcessCache
 from crm.core.features import gift_aid_enabled
-from crm.i18n import current_language, formatting
 
-# Dates, times and money follow the page's language and the UK clock (crm.i18n.formatting); the
-# names stay importable from here.
-format_date = formatting.format_date
-format_datetime = formatting.format_datetime
+#: Where `init_app` keeps the hooks other parts register (core knows no domain: they call it).
+_PAGE_LANGUAGE = "crm.templating.page_language"
+_FORMATTERS = "crm.templating.formatters"
+
+
+def vary_shared_pages_by_language(app: Flask, page_language: Callable[[], str]) -> None:
+    """Register the page's language (crm.i18n does), so a shared page is rendered once per language."""
+    app.extensions[_PAGE_LANGUAGE] = page_language
+
+
+def register_formatters(app: Flask, **formatters: Callable[..., str]) -> None:
+    """Register the date and time formatters (crm.i18n does) behind `format_date` / `format_datetime`."""
+    app.extensions.setdefault(_FORMATTERS, {}).update(formatters)
+
+
+def format_date(value: Any, *args: Any, **kwargs: Any) -> str:
+    """The registered `format_date` (crm.i18n.formatting's). New code imports that one directly."""
+    return current_app.extensions[_FORMATTERS]["format_date"](value, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+def format_datetime(value: Any, *args: Any, **kwargs: Any) -> str:
+    """The registered `format_datetime` (crm.i18n.formatting's). New code imports that one directly."""
+    return current_app.extensions[_FORMATTERS]["format_datetime"](value, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+def _page_language() -> str:
+    page_language = current_app.extensions.get(_PAGE_LANGUAGE)
+    return page_language() if page_language else ""
 
 
 def render_fragment(template_name: str, **context: Any) -> Markup:
@@ -90,27 +113,23 @@ def render_shared(cache: ProcessCache, key: Hashable, template_name: str, **cont
     """
     if session.get("_flashes"):
         return render_template(template_name, **context)
-    key = (key, current_language())  # every shared page is rendered once per language
+    key = (key, _page_language())  # every shared page is rendered once per language
     html: str = cache.get(key, lambda: render_template(template_name, csrf_token=lambda: _TOKEN_MARK, **context))
     return html.replace(_TOKEN_MARK, csrf_token())
 
 
 def init_app(app: Flask) -> None:
+    """Filters and globals every page uses; the domains add theirs (crm.i18n the language and its
+    filters, crm.news the menu's `nav_pages`) from their own init code."""
     app.jinja_env.globals["fixed_url"] = fixed_url
-    from crm import i18n
-
-    i18n.init_app(app)  # the i18n extension, `_()`/`ngettext`, and the date, time and money filters
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
     @app.context_processor
     def inject_org() -> dict[str, object]:
-        from crm.news.pages import nav_pages
-
         return {
             "org_name": current_app.config["ORG_NAME"],
             "org_address": current_app.config["ORG_ADDRESS"],
-            "nav_pages": nav_pages,
             "csrf_token": csrf_token,  # in place of the one Flask-WTF's context processor adds
             "gift_aid_enabled": gift_aid_enabled(),
         }

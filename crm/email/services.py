@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from crm.contacts import consent
 from crm.contacts.models import Contact
+from crm.core.languages import normalise_language
 from crm.email import delivery  # noqa: F401  (registers the after-commit delivery hook)
 from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
-from crm.i18n.languages import normalise_language
 
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
 

@@ -12,10 +12,15 @@ from crm.events import ics, payments, services
 from crm.events.forms import ActionForm, BookingForm
 from crm.events.localtime import format_local
 from crm.events.models import Booking, BookingStatus, Event, Visibility
+from crm.events.reminders import queue_event_reminders
 from crm.extensions import db, login_manager
 from crm.members_area.access import has_access
+from crm.memberships.daily import register_daily_step
 
 bp = Blueprint("events", __name__)
+# The day-before reminders run with the daily run (crm daily).
+bp.record_once(lambda state: register_daily_step(state.app, "event_reminders", queue_event_reminders, order=10))
+bp.record_once(lambda state: register_daily_step(state.app, "event_holds_released", services.release_expired_holds, order=11))
 
 
 def _viewer() -> tuple[int | None, bool]:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from sqlalchemy import select
 
 from crm.audit import services as audit
+from crm.core.csv_export import csv_lines
 from crm.core.types import utcnow
 from crm.events import services
 from crm.events.localtime import to_local
 from crm.events.models import HOLDING_STATUSES, Booking, BookingPlace, BookingStatus, Event
 from crm.extensions import db
-from crm.staff.exports import csv_lines
 
 EXPORT_HEADER = ["booking", "status", "booker", "email", "place name", "checked in (UK time)", "amount (pence)"]
 

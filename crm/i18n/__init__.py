@@ -12,14 +12,14 @@ from __future__ import annotations
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, refresh
 
-from crm.i18n import formatting
-from crm.i18n.languages import (
+from crm.core.languages import (
     DEFAULT_LANGUAGE,
     LANGUAGE_COOKIE,
     LANGUAGE_NAMES,
     LANGUAGES,
     normalise_language,
 )
+from crm.i18n import formatting
 
 babel = Babel()
 
@@ -79,6 +79,12 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.add_extension("jinja2.ext.i18n")
     formatting.init_app(app)
+    from crm.core import templating
+
+    templating.vary_shared_pages_by_language(app, current_language)
+    templating.register_formatters(
+        app, format_date=formatting.format_date, format_datetime=formatting.format_datetime
+    )
     from crm.i18n.content import in_current_language
 
     app.jinja_env.filters["in_language"] = in_current_language

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crm.i18n.languages import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
+from crm.core.languages import DEFAULT_LANGUAGE, LANGUAGES, normalise_language
 
 
 @dataclass(frozen=True)

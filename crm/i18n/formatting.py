@@ -16,8 +16,8 @@ from babel import Locale
 from babel.numbers import format_currency, format_decimal
 from flask import Flask, current_app, has_app_context
 
+from crm.core.languages import DEFAULT_LANGUAGE, normalise_language
 from crm.core.money import SYMBOLS
-from crm.i18n.languages import DEFAULT_LANGUAGE, normalise_language
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent.parent / "translations"
 DEFAULT_TIMEZONE = "Europe/London"

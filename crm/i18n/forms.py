@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wtforms.fields.choices import SelectChoice
 
-from crm.i18n.languages import LANGUAGE_NAMES, LANGUAGES
+from crm.core.languages import LANGUAGE_NAMES, LANGUAGES
 
 #: The choices of a "language" select: each language named in itself.
 LANGUAGE_CHOICES = [SelectChoice(code, LANGUAGE_NAMES[code]) for code in LANGUAGES]

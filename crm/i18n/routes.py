@@ -8,9 +8,9 @@ from flask import Blueprint, Response, abort, redirect, request
 from flask_login import current_user, login_required
 
 from crm.contacts.services import set_preferred_language
+from crm.core.languages import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, normalise_language
 from crm.extensions import db
 from crm.i18n import forget_signed_in_preference
-from crm.i18n.languages import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, normalise_language
 
 bp = Blueprint("i18n", __name__)
 

@@ -1,7 +1,7 @@
 """Background jobs: RQ on Redis when REDIS_URL is set, an inline call otherwise.
 
-Every job is a dotted path to a function under `crm.` plus plain arguments. On the worker side
-`crm.jobs.worker.run_job` runs it inside an app context, so job functions use `db.session` as a
+Every job is a dotted path to a function under `crm.` plus plain arguments. `crm.jobs.runtime`
+runs it inside an app context, on a worker or inline, so job functions use `db.session` as a
 request would (and commit once, as the CLI does).
 """
 
@@ -10,44 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
-from redis import Redis
 from redis.exceptions import RedisError
 
+from crm.jobs.runtime import QUEUE_NAME as QUEUE_NAME  # re-exported: the queue's public name
+from crm.jobs.runtime import RUN_JOB_PATH, check_path, get_queue, run_job
+
 log = logging.getLogger("crm.jobs")
-
-#: The one RQ queue every worker listens on.
-QUEUE_NAME = "crm"
-#: Generous: a news post to 10,000 members, an import or a reconciliation takes minutes.
-DEFAULT_JOB_TIMEOUT = 3600
-
-_connections: dict[str, Redis] = {}
-
-
-def redis_connection(url: str | None = None) -> Redis | None:
-    """A (cached) Redis client for REDIS_URL, or None when Redis is not configured."""
-    url = url or current_app.config.get("REDIS_URL")
-    if not url:
-        return None
-    if url not in _connections:
-        # Short timeouts: a page that enqueues must not hang when Redis is down.
-        _connections[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-    return _connections[url]
-
-
-def get_queue(connection: Redis | None = None) -> Any:
-    """The RQ queue, or None in inline mode."""
-    from rq import Queue
-
-    connection = connection or redis_connection()
-    if connection is None:
-        return None
-    return Queue(QUEUE_NAME, connection=connection, default_timeout=DEFAULT_JOB_TIMEOUT)
 
 
 def try_enqueue(func_path: str, *args: Any, **kwargs: Any) -> str | None:
     """Put the job on Redis and return its id; None when Redis is not configured or is down."""
-    _check_path(func_path)
+    check_path(func_path)
     queue = get_queue()
     if queue is None:
         return None
@@ -55,7 +28,7 @@ def try_enqueue(func_path: str, *args: Any, **kwargs: Any) -> str | None:
 
     try:
         job = queue.enqueue_call(
-            "crm.jobs.worker.run_job",
+            RUN_JOB_PATH,
             args=(func_path, *args),
             kwargs=kwargs,
             # Jobs are idempotent (outbox claims, dedupe keys), so a retry never doubles anything.
@@ -78,12 +51,5 @@ def enqueue(func_path: str, *args: Any, **kwargs: Any) -> str | None:
     job_id = try_enqueue(func_path, *args, **kwargs)
     if job_id is not None:
         return job_id
-    from crm.jobs.worker import run_job
-
     run_job(func_path, *args, **kwargs)
     return None
-
-
-def _check_path(func_path: str) -> None:
-    if not func_path.startswith("crm.") or func_path.count(".") < 2:
-        raise ValueError(f"jobs must name a function under crm.: {func_path!r}")

@@ -277,7 +277,7 @@ def renewal_period(membership: Membership) -> tuple[datetime, datetime | None]:
 
 
 def renewal_period_label(membership: Membership) -> str:
-    from crm.core.templating import format_date
+    from crm.i18n.formatting import format_date
 
     start, end = renewal_period(membership)
     return f"{format_date(start)} to {format_date(end)}" if end else f"from {format_date(start)}"

@@ -12,11 +12,11 @@ twice changes nothing more.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import Select, select
 
 from crm.contacts.models import Contact
@@ -40,6 +40,21 @@ LAPSED_NOTICE_WINDOW = timedelta(days=3)
 INSERT_BATCH = 1000
 
 outbox = OutboxMessage.__table__
+#: Where `register_daily_step` keeps the other domains' steps (per app).
+_DAILY_STEPS = "crm.daily.steps"
+
+
+def register_daily_step(app: Flask, key: str, step: Callable[[datetime], int], *, order: int) -> None:
+    """Add another domain's step to the daily run (events' reminders, billing's card-expiry
+    notices, news' scheduled posts), run after the membership steps in `order`, each committed on
+    its own; the domain registers it when its blueprint is registered, so this module imports none."""
+    app.extensions.setdefault(_DAILY_STEPS, {})[key] = (order, step)
+
+
+def daily_steps(app: Flask) -> list[tuple[str, Callable[[datetime], int]]]:
+    """The registered steps, in their order."""
+    steps = app.extensions.get(_DAILY_STEPS, {})
+    return [(key, step) for key, (_, step) in sorted(steps.items(), key=lambda item: item[1][0])]
 
 
 def run_daily(now: datetime | None = None) -> dict[str, int]:
@@ -52,30 +67,13 @@ def run_daily(now: datetime | None = None) -> dict[str, int]:
     summary["reminders_30"] = queue_renewal_reminders(now, days=30)
     summary["reminders_7"] = queue_renewal_reminders(now, days=7)
     summary["charge_notices"] = queue_annual_charge_notices(now)
-    summary["event_reminders"] = queue_event_reminders(now)
-    summary["event_holds_released"] = release_expired_event_holds(now)
     db.session.commit()
-    from crm.billing.dunning import queue_card_expiry_notices  # asks Stripe: outside the lifecycle
-
-    summary["card_expiry_notices"] = queue_card_expiry_notices(now)
-    db.session.commit()
-    summary["posts_published"] = publish_scheduled_posts(now)
-    db.session.commit()
+    for key, step in daily_steps(current_app):
+        summary[key] = int(step(now) or 0)
+        db.session.commit()
     summary.update({f"outbox_{key}": value for key, value in sweep_outbox().items()})
     log.info("daily run: %s", summary)
     return summary
-
-
-def queue_event_reminders(now: datetime) -> int:
-    from crm.events.reminders import queue_event_reminders as queue
-
-    return queue(now)
-
-
-def release_expired_event_holds(now: datetime) -> int:
-    from crm.events.services import release_expired_holds
-
-    return release_expired_holds(now)
 
 
 def run_lifecycle(now: datetime) -> dict[str, int]:
@@ -83,21 +81,9 @@ def run_lifecycle(now: datetime) -> dict[str, int]:
 
     done: dict[str, int] = {}
     for key, name in LIFECYCLE_STEPS:
-        step = getattr(lifecycle, name, None)
-        if step is None:
-            log.error("crm.memberships.lifecycle.%s is missing: step skipped", name)
-            continue
+        step = getattr(lifecycle, name)
         done[key] = int(step(now) or 0)
     return done
-
-
-def publish_scheduled_posts(now: datetime) -> int:
-    try:
-        from crm.news.publishing import publish_due_posts
-    except ImportError:
-        log.warning("crm.news.publishing.publish_due_posts is missing: no posts published")
-        return 0
-    return int(publish_due_posts(now) or 0)
 
 
 def sweep_outbox() -> dict[str, int]:

@@ -7,14 +7,25 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
 
+from crm.core.languages import normalise_language
 from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
 from crm.extensions import login_manager
 from crm.i18n import current_language
-from crm.i18n.languages import normalise_language
+from crm.memberships.daily import register_daily_step
 from crm.news import services
+from crm.news.pages import nav_pages
+from crm.news.publishing import publish_due_posts
 
 bp = Blueprint("news", __name__)
+# Scheduled posts are published by the daily run (crm daily).
+bp.record_once(lambda state: register_daily_step(state.app, "posts_published", publish_due_posts, order=30))
+
+
+@bp.app_context_processor
+def inject_nav_pages() -> dict[str, object]:
+    """The pages in the site menu (base.html), on every page of the app."""
+    return {"nav_pages": nav_pages}
 
 
 @bp.get("/news")

@@ -3,8 +3,8 @@ decides which version a reader sees)."""
 
 from __future__ import annotations
 
+from crm.core.languages import DEFAULT_LANGUAGE, normalise_language
 from crm.core.markup import render_markdown
-from crm.i18n.languages import DEFAULT_LANGUAGE, normalise_language
 from crm.news.models import Page, Post
 
 

@@ -7,10 +7,10 @@ import logging
 from flask import Blueprint, abort, jsonify, render_template, request
 from sqlalchemy import select, text
 
+from crm.core.languages import normalise_language
 from crm.core.schema_check import SCHEMA_OUT_OF_DATE, schema_is_current
 from crm.extensions import db, limiter
 from crm.i18n import current_language
-from crm.i18n.languages import normalise_language
 from crm.memberships.models import Plan
 from crm.news.models import Page
 from crm.news.services import latest_posts

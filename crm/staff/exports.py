@@ -15,17 +15,16 @@ PostgreSQL JIT is off for the export's transaction (compiling cost more than it 
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, String, case, func, literal, select, text
 
 from crm.audit.services import record
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.csv_export import BATCH, FORMULA_STARTS, csv_lines, csv_text
+from crm.core.csv_export import neutralise as neutralise  # re-exported: the exports' cell rule
 from crm.core.features import gift_aid_enabled
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
@@ -38,8 +37,6 @@ from crm.staff.search import (
 )
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-BATCH = 1000
 
 MEMBER_COLUMNS = [
     "membership number",
@@ -82,37 +79,6 @@ PAYMENT_COLUMNS = [
 def member_columns() -> list[str]:
     """The members CSV's header: no Gift Aid column when the organisation has Gift Aid off."""
     return MEMBER_COLUMNS if gift_aid_enabled() else [c for c in MEMBER_COLUMNS if c != "Gift Aid"]
-
-
-def neutralise(value: object) -> str:
-    """A cell as text, with a leading apostrophe when it would start a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def csv_lines(header: list[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """Yield CSV text: the header, then one string per `BATCH` rows (every cell neutralised)."""
-    yield _csv_text([header])
-    batch: list[list[str]] = []
-    for row in rows:
-        batch.append([neutralise(cell) for cell in row])
-        if len(batch) >= BATCH:
-            yield _csv_text(batch)
-            batch = []
-    if batch:
-        yield _csv_text(batch)
-
-
-def _csv_text(rows: Iterable[Iterable[object]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
 
 
 def member_export_select(filters: MemberFilters) -> Select[Any]:
@@ -220,7 +186,7 @@ def _batches(stmt: Select[Any]) -> Iterator[Sequence[Any]]:
 
 def member_csv_lines(filters: MemberFilters) -> Iterator[str]:
     """The members CSV: the header, then one string per `BATCH` contacts."""
-    yield _csv_text([member_columns()])
+    yield csv_text([member_columns()])
     # Core, not ORM, rows; a server-side cursor on PostgreSQL (SQLite's cursor already streams).
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
@@ -232,7 +198,7 @@ def member_csv_lines(filters: MemberFilters) -> Iterator[str]:
     )
     try:
         while batch := result.fetchmany(BATCH):
-            yield _csv_text(batch)
+            yield csv_text(batch)
     finally:
         result.close()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import secrets
@@ -14,6 +13,7 @@ from flask_login import current_user
 
 from crm.core.permissions import requires
 from crm.extensions import db
+from crm.jobs.queue import try_enqueue
 from crm.staff import import_service as service
 from crm.staff.content_forms import ImportUploadForm, make_mapping_form
 from crm.staff.routes import bp
@@ -69,11 +69,7 @@ def import_upload():  # type: ignore[no-untyped-def]
 
 def _enqueue(path: Path, mapping: dict[str, str], source: str) -> bool:
     """On a worker when Redis is there (True); False means: import now, in this request."""
-    try:
-        queue = importlib.import_module("crm.jobs.queue")
-    except ModuleNotFoundError:
-        return False
-    job = queue.try_enqueue("crm.staff.import_service.run_import_file", str(path), mapping, current_user.id, source)
+    job = try_enqueue("crm.staff.import_service.run_import_file", str(path), mapping, current_user.id, source)
     return job is not None
 
 

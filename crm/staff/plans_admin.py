@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
 from crm.audit.services import record
-from crm.billing import stripe_gateway as gateway
+from crm.billing import stripe_gateway
 from crm.core.permissions import requires
 from crm.extensions import db
 from crm.memberships.models import Plan
@@ -38,8 +38,8 @@ def sync_with_stripe(plan: Plan) -> str | None:
     """Create or update the plan's Stripe Product and Price. Returns an error message, or None
     only when Stripe holds the plan: a plan offered without a Stripe price could not be joined."""
     try:
-        gateway.sync_plan(plan)
-    except gateway.GatewayError as error:
+        stripe_gateway.sync_plan(plan)
+    except stripe_gateway.GatewayError as error:
         return f"Stripe could not update the plan, so nothing was saved. {error.user_message}"
     if plan.active and not plan.stripe_price_id:
         log.warning("plan %s: Stripe sync returned no price", plan.slug)

@@ -7,13 +7,13 @@ from flask import Blueprint
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # Importing the modules registers their views on `bp`.
-from crm.events import staff_views  # noqa: E402,F401  (the events domain's staff pages)
 from crm.staff import (  # noqa: E402,F401
     audiences_admin,
     audit_views,
     campaigns_admin,
     contact_marketing,
     dashboard,
+    events_admin,
     gift_aid,
     imports,
     members,

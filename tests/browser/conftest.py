@@ -80,7 +80,7 @@ def live(browser_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture
 def needs_sandbox(live: LiveApp) -> None:
     if live.sandbox_url is None:
-        pytest.fail("the Stripe sandbox (crm/stripe_sandbox/server.py) is missing", pytrace=False)
+        pytest.fail("the Stripe sandbox (devtools/stripe_sandbox/server.py) is missing", pytrace=False)
 
 
 @pytest.fixture(params=list(VIEWPORTS))

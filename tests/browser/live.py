@@ -32,7 +32,7 @@ def free_port() -> int:
 
 def sandbox_available() -> bool:
     try:
-        from crm.stripe_sandbox.server import serve_in_thread  # noqa: F401
+        from devtools.stripe_sandbox.server import serve_in_thread  # noqa: F401
     except ImportError:
         return False
     return True
@@ -146,7 +146,7 @@ def start_live_app(database_url: str, **overrides: Any) -> LiveApp:
 
     sandbox = None
     if with_sandbox:
-        from crm.stripe_sandbox.server import serve_in_thread
+        from devtools.stripe_sandbox.server import serve_in_thread
 
         sandbox = serve_in_thread(
             host=HOST,

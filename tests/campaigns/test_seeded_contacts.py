@@ -1,4 +1,4 @@
-"""`flask crm seed-bench` contacts who consent are reachable by campaigns, as everyone else is."""
+"""`python -m devtools.seed` (seed-bench) contacts who consent are reachable by campaigns, as everyone else is."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from sqlalchemy import func, select
 
 from crm.audiences import filters
 from crm.contacts.models import Consent, Contact
+from devtools.seed import seed_bench_command
 
 
 def test_seeded_contacts_with_email_consent_are_in_a_consent_audience(app, runner):
-    result = runner.invoke(args=["crm", "seed-bench", "--contacts", "40", "--posts", "0"])
+    result = runner.invoke(seed_bench_command, ["--contacts", "40", "--posts", "0"])
     assert result.exit_code == 0, result.output
     from crm.extensions import db
 

@@ -220,3 +220,14 @@ def test_every_notice_has_text_html_and_the_footer(app, kind):
     assert subject and "Ana" in text and "Ana" in html
     assert "http://crm.test/account" in text and "http://crm.test/account" in html
     assert app.config["ORG_ADDRESS"] in text and app.config["ORG_ADDRESS"] in html
+
+
+def test_the_daily_run_runs_the_steps_events_billing_and_news_register_in_their_order(app):
+    from crm.memberships.daily import daily_steps
+
+    assert [key for key, _ in daily_steps(app)] == ["event_reminders", "card_expiry_notices", "posts_published"]
+    keys = list(_daily_at(T0))
+    steps = ["event_reminders", "card_expiry_notices", "posts_published"]
+    assert all(key in keys for key in steps)
+    assert [keys.index(key) for key in steps] == sorted(keys.index(key) for key in steps)
+    assert keys.index("charge_notices") < keys.index("event_reminders")  # after the membership steps

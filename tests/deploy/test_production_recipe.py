@@ -33,7 +33,7 @@ from crm import create_app
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
-from crm.stripe_sandbox.server import SandboxServer, serve_in_thread
+from devtools.stripe_sandbox.server import SandboxServer, serve_in_thread
 from tests.email.smtp_server import ScriptedHandler
 from tests.join.test_join_form import form
 from tests.memberships.factories import make_plans

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-import crm.stripe_sandbox.server as sandbox_server
+import devtools.stripe_sandbox.server as sandbox_server
 from config import DevelopmentConfig
-from crm import devserver
+from devtools import devserver
 
 
 @pytest.mark.parametrize(

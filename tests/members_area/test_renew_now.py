@@ -81,7 +81,7 @@ def test_member_paid_up_for_months_with_auto_renew_off_is_not_offered_renew_now(
 
 
 def test_renewal_says_which_period_it_buys_and_leaving_it_says_not_charged(client, plan, stripe_sandbox):
-    from crm.core.templating import format_date
+    from crm.i18n.formatting import format_date
 
     user, membership_id = _fixed_term_member(plan)
     end = db.session.get(Membership, membership_id).paid_through

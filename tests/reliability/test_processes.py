@@ -126,7 +126,7 @@ def test_a_worker_killed_mid_webhook_leaves_nothing_and_the_redelivery_completes
     pause_file = tmp_path / "pause-once"
     env = _app_env(app.config["SQLALCHEMY_DATABASE_URI"], stripe_sandbox_server.url, tmp_path)
     env.update(CRM_FAULT_PAUSE_FILE=str(pause_file), CRM_FAULT_PAUSE_SECONDS="30")
-    from crm.stripe_sandbox.webhooks import event_payload
+    from devtools.stripe_sandbox.webhooks import event_payload
 
     body = event_payload(events[0]).encode()
     with gunicorn(env) as (base, master):

@@ -32,7 +32,7 @@ from crm.billing.models import Payment, Refund
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
-from crm.stripe_sandbox.webhooks import event_payload
+from devtools.stripe_sandbox.webhooks import event_payload
 from tests.reliability.conftest import (
     AppProcess,
     app_environment,

@@ -9,8 +9,8 @@ import stripe
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from crm.stripe_sandbox import webhooks
-from crm.stripe_sandbox.server import serve_in_thread
+from devtools.stripe_sandbox import webhooks
+from devtools.stripe_sandbox.server import serve_in_thread
 
 
 class _Receiver:

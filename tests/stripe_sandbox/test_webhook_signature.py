@@ -8,7 +8,7 @@ import time
 import pytest
 
 from crm.billing import stripe_gateway as gateway
-from crm.stripe_sandbox.webhooks import signature_header
+from devtools.stripe_sandbox.webhooks import signature_header
 
 EVENT = {"id": "evt_1", "object": "event", "type": "invoice.paid", "created": 1,
          "api_version": "2026-10-28.endive", "data": {"object": {"id": "in_1", "object": "invoice"}}}  # fmt: skip

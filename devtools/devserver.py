@@ -40,7 +40,7 @@ def main() -> None:
     api_base = (app.config.get("STRIPE_API_BASE") or "").rstrip("/")
     found = sandbox_port(api_base)
     if found is not None:
-        from crm.stripe_sandbox.server import serve_in_thread
+        from devtools.stripe_sandbox.server import serve_in_thread
 
         serve_in_thread(
             host="127.0.0.1",

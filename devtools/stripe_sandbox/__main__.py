@@ -1,11 +1,11 @@
-"""`python -m crm.stripe_sandbox --port 12111 --webhook-url http://127.0.0.1:5000/stripe/webhook`"""
+"""`python -m devtools.stripe_sandbox --port 12111 --webhook-url http://127.0.0.1:5000/stripe/webhook`"""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from crm.stripe_sandbox.server import serve_in_thread
+from devtools.stripe_sandbox.server import serve_in_thread
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ from crm.events import agm
 from crm.events.forms import ActionForm, StaffVoteForm, VotingWindowForm
 from crm.events.localtime import format_local, to_utc
 from crm.events.models import Event, Motion
-from crm.events.staff_views import _event_or_404
 from crm.extensions import db
+from crm.staff.events_admin import _event_or_404
 from crm.staff.routes import bp
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crm.stripe_sandbox.billing import Billing
-from crm.stripe_sandbox.encoding import BadParam, as_bool, as_int, as_list, as_metadata
-from crm.stripe_sandbox.resources import _check_params, _merge_metadata
-from crm.stripe_sandbox.store import NotFound
+from devtools.stripe_sandbox.billing import Billing
+from devtools.stripe_sandbox.encoding import BadParam, as_bool, as_int, as_list, as_metadata
+from devtools.stripe_sandbox.resources import _check_params, _merge_metadata
+from devtools.stripe_sandbox.store import NotFound
 
 
 class Conflict(ValueError):

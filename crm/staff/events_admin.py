@@ -142,4 +142,4 @@ def event_booking_cancel(event_id: int, booking_id: int):  # type: ignore[no-unt
     return redirect(url_for("staff.event_bookings", event_id=event_id), code=303)
 
 
-from crm.events import staff_agm  # noqa: E402,F401  (the AGM's staff pages)
+from crm.staff import agm_admin  # noqa: E402,F401  (the AGM's staff pages)

@@ -6,9 +6,9 @@ import copy
 import os
 from typing import Any
 
-from crm.stripe_sandbox.direct_debit import DirectDebitFlows
-from crm.stripe_sandbox.flows import Conflict
-from crm.stripe_sandbox.webhooks import AutoDelivery, ManualQueue
+from devtools.stripe_sandbox.direct_debit import DirectDebitFlows
+from devtools.stripe_sandbox.flows import Conflict
+from devtools.stripe_sandbox.webhooks import AutoDelivery, ManualQueue
 
 __all__ = ["Conflict", "Sandbox"]
 

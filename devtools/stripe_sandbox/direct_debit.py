@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crm.stripe_sandbox.flows import Conflict, Flows, _diff
+from devtools.stripe_sandbox.flows import Conflict, Flows, _diff
 
 BACS_PAYMENT_METHOD = "pm_bacs_debit_sandbox"
 

@@ -16,10 +16,10 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from crm.stripe_sandbox import pages
-from crm.stripe_sandbox.encoding import BadParam, as_bool, decode
-from crm.stripe_sandbox.sandbox import Conflict, Sandbox
-from crm.stripe_sandbox.store import API_VERSION, NotFound
+from devtools.stripe_sandbox import pages
+from devtools.stripe_sandbox.encoding import BadParam, as_bool, decode
+from devtools.stripe_sandbox.sandbox import Conflict, Sandbox
+from devtools.stripe_sandbox.store import API_VERSION, NotFound
 
 #: URL collection -> object kind, and the list filters each accepts.
 COLLECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crm.stripe_sandbox.encoding import BadParam, as_bool, as_int, as_list, as_metadata
-from crm.stripe_sandbox.store import NotFound, Store
+from devtools.stripe_sandbox.encoding import BadParam, as_bool, as_int, as_list, as_metadata
+from devtools.stripe_sandbox.store import NotFound, Store
 
 SESSION_PARAMS = {
     "mode", "customer", "customer_email", "line_items", "metadata", "subscription_data",

@@ -1,4 +1,4 @@
-"""Run the sandbox: `serve_in_thread(...)` for `make run` and tests, `python -m crm.stripe_sandbox`
+"""Run the sandbox: `serve_in_thread(...)` for `make run` and tests, `python -m devtools.stripe_sandbox`
 on its own."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from crm.stripe_sandbox.api import SandboxApp
-from crm.stripe_sandbox.sandbox import Sandbox
+from devtools.stripe_sandbox.api import SandboxApp
+from devtools.stripe_sandbox.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from crm.stripe_sandbox.sandbox import Conflict, Sandbox
-from crm.stripe_sandbox.store import NotFound
+from devtools.stripe_sandbox.sandbox import Conflict, Sandbox
+from devtools.stripe_sandbox.store import NotFound
 
 STYLESHEET = """
 body{font-family:system-ui,sans-serif;background:#f6f8fa;color:#1a1f36;margin:0}

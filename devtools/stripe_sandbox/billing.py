@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crm.stripe_sandbox.resources import Resources
-from crm.stripe_sandbox.store import add_interval
+from devtools.stripe_sandbox.resources import Resources
+from devtools.stripe_sandbox.store import add_interval
 
 
 class Billing(Resources):

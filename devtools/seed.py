@@ -1,16 +1,20 @@
-"""`flask crm seed-bench --contacts N`: realistic bulk data for benchmarks, inserted in batches."""
+"""`python -m devtools.seed --contacts N`: realistic bulk data for benchmarks, inserted in batches.
+
+A development tool, not a production command: `crm` knows nothing of it (it is not in `flask crm`).
+The database is the one `CRM_ENV` (default development) and `DATABASE_URL` name."""
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import timedelta
 from typing import Any
 
 import click
+from flask.cli import ScriptInfo, with_appcontext
 from sqlalchemy import func, insert, select
 
 from crm.billing.models import Payment
-from crm.cli import crm_cli
 from crm.contacts.consent import record_for_new_contacts
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
@@ -151,9 +155,10 @@ def _reset_postgres_sequences() -> None:
     db.session.commit()
 
 
-@crm_cli.command("seed-bench")
+@click.command("seed-bench")
 @click.option("--contacts", type=click.IntRange(1, 5_000_000), default=1000, show_default=True)
 @click.option("--posts", type=click.IntRange(0, 100_000), default=1000, show_default=True)
+@with_appcontext
 def seed_bench_command(contacts: int, posts: int) -> None:
     """Generate realistic contacts, memberships, payments, declarations and news posts."""
     import time
@@ -162,3 +167,15 @@ def seed_bench_command(contacts: int, posts: int) -> None:
     counts = seed(contacts, posts)
     took = time.perf_counter() - started
     click.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {took:.1f}s")
+
+
+def main() -> None:
+    """Run `seed-bench` against the app `CRM_ENV` configures."""
+    from crm import create_app
+
+    env = os.environ.get("CRM_ENV", "development")
+    seed_bench_command(obj=ScriptInfo(create_app=lambda: create_app(env)))
+
+
+if __name__ == "__main__":
+    main()

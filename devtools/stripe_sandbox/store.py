@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crm.stripe_sandbox.encoding import BadParam, as_int, as_list
+from devtools.stripe_sandbox.encoding import BadParam, as_int, as_list
 
 API_VERSION = "2026-10-28.endive"
 _ALPHABET = string.ascii_letters + string.digits

@@ -1,0 +1,36 @@
+"""Which status a contact's latest membership has, as SQL: the current membership first (a contact
+has at most one), else the most recent. Read on every signed-in request, by accounts (with the user)
+and by the members' area."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Select, bindparam, case, func, or_, select
+
+from crm.memberships.models import CURRENT_STATUSES, Membership
+
+
+def _latest_status_query(contact_id: Any) -> Select[Any]:
+    # Equalities rather than IN (...): an IN list is re-expanded into the SQL on every execution,
+    # and this runs on every signed-in request.
+    is_current = or_(*(Membership.status == status for status in CURRENT_STATUSES))
+    return (
+        select(Membership.status)
+        .where(Membership.contact_id == contact_id)
+        .order_by(case((is_current, 0), else_=1), Membership.id.desc())
+        .limit(1)
+    )
+
+
+@cache
+def latest_status_select() -> Select[Any]:
+    """The status of `:contact_id`'s current membership, else their latest (built once: this runs
+    for every signed-in member's page view)."""
+    return _latest_status_query(bindparam("contact_id"))
+
+
+def latest_status_of(contact_id_column: Any) -> Any:
+    """The same status as a correlated column ("" when they never joined), to read with a user."""
+    return func.coalesce(_latest_status_query(contact_id_column).scalar_subquery(), "")
