@@ -24,7 +24,7 @@ from tests.browser.live import LiveApp, postgres_database, start_live_app
 from tests.browser.people import link_in, make_member, make_staff, sign_in
 from tests.email.smtp_server import SMTPServer
 
-POST = "Delegation report: Cauca, October 2026"
+POST = "Delegation report: the Altiplano Norte, October 2026"
 
 
 @pytest.fixture(scope="module")

@@ -149,7 +149,7 @@ def test_two_members_vote_a_lapsed_one_cannot_and_the_result_shows_turnout(journ
         event_id = event.id
     sign_in(journey, voters[0], PASSWORD)
     journey.goto(f"/agm/{event_id}")
-    journey.page.get_by_label("Motion title").fill("Twin with a Cauca village")
+    journey.page.get_by_label("Motion title").fill("Twin with a village in the Altiplano Norte")
     journey.page.get_by_label("Motion text (Markdown)").fill("This AGM resolves to **twin**.")
     journey.follow(journey.page.get_by_role("button", name="Submit the motion"))
     with journey.live.db() as session:

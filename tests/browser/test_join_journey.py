@@ -19,7 +19,7 @@ from tests.browser.joining import (
 from tests.browser.journey import Journey
 from tests.browser.people import sign_in
 
-MEMBERS_POST = "Members' briefing: the state of the peace talks"
+MEMBERS_POST = "Members' briefing: ten years after the accord"
 
 
 def _rows(trip: Journey, email: str) -> dict[str, object]:

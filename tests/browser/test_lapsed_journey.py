@@ -15,7 +15,7 @@ from tests.browser.joining import (
 from tests.browser.journey import Journey
 from tests.browser.people import make_member, sign_in
 
-POST = "Members' briefing: the state of the peace talks"
+POST = "Members' briefing: ten years after the accord"
 BODY = "This briefing is for members only."
 
 

@@ -98,9 +98,9 @@ def test_staff_find_a_member_record_a_cheque_refund_in_part_and_publish_for_memb
     title = f"Members' update {uuid.uuid4().hex[:6]}"
     staff.follow(page.get_by_role("navigation", name="Staff").get_by_role("link", name="News"))
     staff.follow(page.locator("main").get_by_role("link", name="Write a post"))
-    page.get_by_label("Title").fill(title)
-    page.get_by_label("Summary").fill("What we agreed at the committee.")
-    page.get_by_label("Body").fill("The committee agreed **three priorities** for the spring.")
+    page.get_by_label("Title", exact=True).fill(title)
+    page.get_by_label("Summary", exact=True).fill("What we agreed at the committee.")
+    page.get_by_label("Body", exact=True).fill("The committee agreed **three priorities** for the spring.")
     page.get_by_role("radio", name="Members only").check()
     staff.follow(page.get_by_role("button", name="Save"))
     staff.check("draft post")
