@@ -62,7 +62,7 @@ soak: install-dev
 ## make lint: ruff, the formatter check, bandit on crm/ and mypy on crm/ and devtools/ (config in pyproject.toml).
 lint: install-dev
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check . || echo "ruff format: files above differ (report-only until the tree is formatted)"
+	$(PY) -m ruff format --check .
 	$(PY) -m bandit -q -r crm -ll
 	$(PY) -m mypy
 

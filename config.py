@@ -253,11 +253,15 @@ class ProductionConfig(Config):
         if not self.MAIL_SERVER:
             found.append("MAIL_SERVER is not set (console email is for development)")
         elif not (self.MAIL_USE_TLS or self.MAIL_USE_SSL or self.MAIL_PORT == 465):
-            found.append("SMTP without TLS (set MAIL_USE_TLS or MAIL_USE_SSL): sign-in links would cross the network in clear")
+            found.append(
+                "SMTP without TLS (set MAIL_USE_TLS or MAIL_USE_SSL): sign-in links would cross the network in clear"
+            )
         if (_env("DATABASE_URL") or "").startswith("sqlite"):
             found.append("DATABASE_URL is SQLite (one writer at a time, no backups tested): use PostgreSQL")
         if self.STRIPE_API_BASE and self.STRIPE_API_BASE.lower().startswith("http://"):
-            found.append("STRIPE_API_BASE is plain http: the Stripe secret key would cross the network in clear")
+            found.append(
+                "STRIPE_API_BASE is plain http: the Stripe secret key would cross the network in clear"
+            )
         if not self.RATELIMIT_ENABLED:
             found.append("RATELIMIT_ENABLED is off: sign-in and reset would be open to guessing")
         for name, demo in DEMO_ORGANISATION.items():

@@ -52,7 +52,9 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path]:
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), help="only this database")
     parser.add_argument("--contacts", type=int, help="contacts in the large data set (default 100,000)")
     parser.add_argument("--rounds", type=int, help="alternating rounds per comparison")
-    parser.add_argument("--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"))
+    parser.add_argument(
+        "--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     args = parser.parse_args(argv)
     options = Options.quick_run() if args.quick else Options()

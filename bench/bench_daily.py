@@ -52,6 +52,11 @@ def run_backend(ctx: Context, backend: str) -> Result:
     ratio = big / mid
     target = 1.2 * opts.big / opts.mid
     return Result(
-        NAME, backend, f"time at {opts.big:,} ÷ time at {opts.mid:,}", f"≤ {target:g}", ratio, ratio <= target,
+        NAME,
+        backend,
+        f"time at {opts.big:,} ÷ time at {opts.mid:,}",
+        f"≤ {target:g}",
+        ratio,
+        ratio <= target,
         figures={f"seconds at {opts.big:,}": big, f"seconds at {opts.mid:,}": mid},
     )

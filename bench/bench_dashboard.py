@@ -20,11 +20,21 @@ def run_backend(ctx: Context, backend: str) -> Result:
     url = ctx.data.seeded(backend, opts.big)
     count = 10 if opts.quick else 20
     with ctx.app_server(url) as app:
-        staff = loadgen.request_bytes("GET", "/staff", app.port, headers={"Cookie": ctx.cookie("staff", url, app.port)})
-        news = loadgen.request_bytes("GET", "/news", app.port, headers={"Cookie": ctx.cookie("member", url, app.port)})
+        staff = loadgen.request_bytes(
+            "GET", "/staff", app.port, headers={"Cookie": ctx.cookie("staff", url, app.port)}
+        )
+        news = loadgen.request_bytes(
+            "GET", "/news", app.port, headers={"Cookie": ctx.cookie("member", url, app.port)}
+        )
         status, _h, _b = loadgen.fetch(app.port, staff)
         if status != 200:
-            return Result(NAME, backend, "/staff p95 ÷ /news p95", f"≤ {TARGET:g}", note=f"n/a: /staff answered {status}")
+            return Result(
+                NAME,
+                backend,
+                "/staff p95 ÷ /news p95",
+                f"≤ {TARGET:g}",
+                note=f"n/a: /staff answered {status}",
+            )
         loads = alternate(opts.rounds, {
             "news": lambda: latency_run(app.port, [news], count),
             "dashboard": lambda: latency_run(app.port, [staff], count),
@@ -33,7 +43,12 @@ def run_backend(ctx: Context, backend: str) -> Result:
     ratio = staff_p95 / news_p95 if news_p95 else 0.0
     errors = sum(x.errors for group in loads.values() for x in group)
     return Result(
-        NAME, backend, "/staff p95 ÷ /news p95", f"≤ {TARGET:g}", ratio, ratio <= TARGET and errors == 0,
+        NAME,
+        backend,
+        "/staff p95 ÷ /news p95",
+        f"≤ {TARGET:g}",
+        ratio,
+        ratio <= TARGET and errors == 0,
         note=f"{errors} errors" if errors else "",
         figures={"/staff p95 ms": staff_p95, "/news p95 ms": news_p95, "contacts": opts.big},
     )

@@ -47,7 +47,10 @@ def write_csv(path: Path, rows: int, seed: int = 8) -> None:
         writer = csv.writer(out)
         writer.writerow(HEADER)
         for i in range(rows):
-            first, last = rng.choice(["Ana", "Ben", "Femi", "Rosa", "Wen"]), rng.choice(["Torres", "Okafor", "Khan"])
+            first, last = (
+                rng.choice(["Ana", "Ben", "Femi", "Rosa", "Wen"]),
+                rng.choice(["Torres", "Okafor", "Khan"]),
+            )
             joined = today - timedelta(days=rng.randint(30, 2000))
             writer.writerow([f"{first}.{last}.{i}@import.example.net".lower(), first, last, f"{i % 300 + 1} Mill Lane",
                              "Leeds", f"LS{rng.randint(1, 9)} {rng.randint(1, 9)}AB", "GB", "standard-yearly", "active",
@@ -81,7 +84,10 @@ def _in_child(kind: str, url: str, path: Path, warm: tuple[str, Path]) -> float:
     seconds the timed run measured."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.bench_import", kind, url, str(path), warm[0], str(warm[1])],
-        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} run failed: {done.stderr[-800:]}")
@@ -102,7 +108,9 @@ def _raw(url: str, path: Path) -> float:
 
     app = make_app(url)
     with app.app_context():
-        plan_id = db.session.execute(text("SELECT id FROM membership_plan WHERE slug = 'standard-yearly'")).scalar_one()
+        plan_id = db.session.execute(
+            text("SELECT id FROM membership_plan WHERE slug = 'standard-yearly'")
+        ).scalar_one()
         db.session.remove()
         with stopwatch() as took:
             now = datetime.now(UTC)
@@ -166,7 +174,10 @@ def run_backend(ctx: Context, backend: str) -> Result:
                 runs = block if (size == opts.mid and kind == "import") else 1
                 samples = []
                 for _ in range(runs):
-                    url, warm = ctx.data.copy(backend, template, f"imp{size}"), ctx.data.copy(backend, template, "impwarm")
+                    url, warm = (
+                        ctx.data.copy(backend, template, f"imp{size}"),
+                        ctx.data.copy(backend, template, "impwarm"),
+                    )
                     samples.append(_in_child(kind, url, paths[size], (warm, small)))
                     ctx.data.drop(url)
                     ctx.data.drop(warm)
@@ -186,10 +197,18 @@ def run_backend(ctx: Context, backend: str) -> Result:
     scale = median(times[big]["import"]) / median(times[mid]["import"])
     scale_target = 1.1 * big / mid
     return Result(
-        NAME, backend, f"import rows/s ÷ raw executemany rows/s ({big:,} rows)", f"≥ {TARGET}; time ratio ≤ {scale_target:g}",
-        ratio, ratio >= TARGET and scale <= scale_target,
-        figures={"import rows/s": import_rps, "raw rows/s": raw_rps,
-                 f"time {big:,}÷{mid:,}": scale, f"runs of {mid:,} a round": block},  # fmt: skip
+        NAME,
+        backend,
+        f"import rows/s ÷ raw executemany rows/s ({big:,} rows)",
+        f"≥ {TARGET}; time ratio ≤ {scale_target:g}",
+        ratio,
+        ratio >= TARGET and scale <= scale_target,
+        figures={
+            "import rows/s": import_rps,
+            "raw rows/s": raw_rps,
+            f"time {big:,}÷{mid:,}": scale,
+            f"runs of {mid:,} a round": block,
+        },  # fmt: skip
     )
 
 

@@ -57,9 +57,17 @@ def run_backend(ctx: Context, backend: str) -> Result:
     if errors:
         note += f" {errors} errors"
     return Result(
-        NAME, backend, f"worker RSS MB after {second:,} (growth from {first:,})",
-        f"< {LIMIT_MB:g} MB; growth ≤ {GROWTH_MB:g} MB", round(peak, 1), ok, note=note.strip(),
-        figures={f"max RSS MB at {first:,}": max(at_first.values(), default=0.0),
-                 f"max RSS MB at {second:,}": max(at_second.values(), default=0.0), "growth MB": growth,
-                 "req/s": sent / (load.seconds + more.seconds)},  # fmt: skip
+        NAME,
+        backend,
+        f"worker RSS MB after {second:,} (growth from {first:,})",
+        f"< {LIMIT_MB:g} MB; growth ≤ {GROWTH_MB:g} MB",
+        round(peak, 1),
+        ok,
+        note=note.strip(),
+        figures={
+            f"max RSS MB at {first:,}": max(at_first.values(), default=0.0),
+            f"max RSS MB at {second:,}": max(at_second.values(), default=0.0),
+            "growth MB": growth,
+            "req/s": sent / (load.seconds + more.seconds),
+        },  # fmt: skip
     )

@@ -41,11 +41,20 @@ def run_backend(ctx: Context, backend: str) -> Result:
     ratio = news_rps / hello_rps if hello_rps else 0.0
     errors = sum(x.errors for x in loads["news"])
     return Result(
-        NAME, backend, "/news req/s ÷ hello req/s", f"≥ {TARGET}", ratio, ratio >= TARGET and errors == 0,
+        NAME,
+        backend,
+        "/news req/s ÷ hello req/s",
+        f"≥ {TARGET}",
+        ratio,
+        ratio >= TARGET and errors == 0,
         note=f"{errors} errors" if errors else "",
-        figures={"news req/s": news_rps, "hello req/s": hello_rps,
-                 "news p50 ms": median([loadgen_p(x, 50) for x in loads["news"]]),
-                 "contacts": opts.big, "driver": "wrk" if wrk.available() else "loadgen"},  # fmt: skip
+        figures={
+            "news req/s": news_rps,
+            "hello req/s": hello_rps,
+            "news p50 ms": median([loadgen_p(x, 50) for x in loads["news"]]),
+            "contacts": opts.big,
+            "driver": "wrk" if wrk.available() else "loadgen",
+        },  # fmt: skip
     )
 
 

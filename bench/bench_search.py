@@ -29,7 +29,9 @@ def run_backend(ctx: Context, backend: str) -> Result:
         for label, server, url in (("small", small, small_url), ("big", big, big_url)):
             cookie = ctx.cookie("staff", url, server.port)
             requests[label] = [
-                loadgen.request_bytes("GET", f"/staff/members?q={quote(q)}", server.port, headers={"Cookie": cookie})
+                loadgen.request_bytes(
+                    "GET", f"/staff/members?q={quote(q)}", server.port, headers={"Cookie": cookie}
+                )
                 for q in QUERIES
             ]
             status, _h, body = loadgen.fetch(server.port, requests[label][0])
@@ -39,11 +41,19 @@ def run_backend(ctx: Context, backend: str) -> Result:
             f"{opts.small:,} contacts": lambda: latency_run(small.port, requests["small"], per_round),
             f"{opts.big:,} contacts": lambda: latency_run(big.port, requests["big"], per_round),
         })  # fmt: skip
-    small_p95, big_p95 = median_p95_ms(loads[f"{opts.small:,} contacts"]), median_p95_ms(loads[f"{opts.big:,} contacts"])
+    small_p95, big_p95 = (
+        median_p95_ms(loads[f"{opts.small:,} contacts"]),
+        median_p95_ms(loads[f"{opts.big:,} contacts"]),
+    )
     ratio = big_p95 / small_p95 if small_p95 else 0.0
     errors = sum(x.errors for group in loads.values() for x in group)
     return Result(
-        NAME, backend, f"p95 at {opts.big:,} ÷ p95 at {opts.small:,}", f"≤ {TARGET:g}", ratio,
-        ratio <= TARGET and errors == 0, note=f"{errors} errors" if errors else "",
+        NAME,
+        backend,
+        f"p95 at {opts.big:,} ÷ p95 at {opts.small:,}",
+        f"≤ {TARGET:g}",
+        ratio,
+        ratio <= TARGET and errors == 0,
+        note=f"{errors} errors" if errors else "",
         figures={f"p95 ms at {opts.big:,}": big_p95, f"p95 ms at {opts.small:,}": small_p95},
     )

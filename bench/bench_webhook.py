@@ -29,7 +29,9 @@ def run(ctx: Context) -> list[Result]:
         return [Result(NAME, "-", "-", "-", note=f"n/a: no Stripe sandbox ({error})")]
     server = serve_in_thread(port=0, delivery="manual", webhook_secret=WEBHOOK_SECRET, secret_key=SECRET_KEY)
     try:
-        return [run_backend(ctx, backend, server, event_payload, signature_header) for backend in ctx.backends()]
+        return [
+            run_backend(ctx, backend, server, event_payload, signature_header) for backend in ctx.backends()
+        ]
     finally:
         server.stop()
 
@@ -85,7 +87,10 @@ def _effects(url: str) -> dict[str, int]:
 
     app = make_app(url)
     with app.app_context():
-        count = lambda model, *where: db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0  # noqa: E731
+
+        def count(model, *where):  # type: ignore[no-untyped-def]
+            return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
         out = {
             "active memberships": count(Membership, Membership.status == "active", Membership.stripe_subscription_id.is_not(None)),
             "payments": count(Payment, Payment.stripe_invoice_id.is_not(None)),
@@ -106,7 +111,11 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
         _join_members(url, server.url, server.sandbox, members)
     events = server.sandbox.take_events()
     log(f"{members} members joined and paid in {took():.1f}s: {len(events)} events to deliver (each twice)")
-    env = {"STRIPE_API_BASE": server.url, "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env = {
+        "STRIPE_API_BASE": server.url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
     redis_url = _private_redis()
     if redis_url:
         # As deployed (README, "Deploying" step 3): the receipt is an RQ job for a worker on another
@@ -124,7 +133,9 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
             body = event_payload(event).encode()
             requests.append(loadgen.request_bytes("POST", "/stripe/webhook", app.port, body=body, headers={
                 "Content-Type": "application/json", "Stripe-Signature": signature_header(body, WEBHOOK_SECRET)}))  # fmt: skip
-        hook = loadgen.run(app.port, requests, connections=opts.connections, max_requests=len(requests), seconds=280)
+        hook = loadgen.run(
+            app.port, requests, connections=opts.connections, max_requests=len(requests), seconds=280
+        )
         hello_loads += [hello_load(hello.port, base, opts) for _ in range(2)]
     log(f"webhook: {hook.requests} deliveries in {hook.seconds:.1f}s, statuses {dict(hook.statuses)}; "
         f"hello rps {[round(x.rps) for x in hello_loads]}")  # fmt: skip
@@ -140,9 +151,20 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
     complete = hook.requests == len(requests) and hook.errors == 0 and not wrong
     note = "" if complete else f"{hook.errors} errors, {len(requests) - hook.requests} unsent, wrong: {wrong}"
     return Result(
-        NAME, backend, "webhook deliveries/s ÷ hello req/s", f"≥ {TARGET}; no lost or doubled effect", ratio,
-        ratio >= TARGET and complete, note=note,
-        figures={"deliveries/s": hook.rps, "hello req/s": hello_rps, "events": len(events), "deliveries": len(requests),
-                 "p50 ms": median(hook.latencies) * 1000, "jobs": "RQ (Redis)" if redis_url else "inline",
-                 **{k: v for k, v in effects.items()}},  # fmt: skip
+        NAME,
+        backend,
+        "webhook deliveries/s ÷ hello req/s",
+        f"≥ {TARGET}; no lost or doubled effect",
+        ratio,
+        ratio >= TARGET and complete,
+        note=note,
+        figures={
+            "deliveries/s": hook.rps,
+            "hello req/s": hello_rps,
+            "events": len(events),
+            "deliveries": len(requests),
+            "p50 ms": median(hook.latencies) * 1000,
+            "jobs": "RQ (Redis)" if redis_url else "inline",
+            **{k: v for k, v in effects.items()},
+        },  # fmt: skip
     )

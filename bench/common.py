@@ -132,5 +132,7 @@ def table(results: list[Result]) -> str:
         figures = "; ".join(f"{k} {fmt(v)}" for k, v in r.figures.items() if not isinstance(v, (list, dict)))
         if r.note:
             figures = f"{r.note}" + (f"; {figures}" if figures else "")
-        lines.append(f"| {number} | {r.name} | {r.backend} | {r.metric} | {ratio} | {r.target} | {r.verdict} | {figures} |")
+        lines.append(
+            f"| {number} | {r.name} | {r.backend} | {r.metric} | {ratio} | {r.target} | {r.verdict} | {figures} |"
+        )
     return "\n".join(lines)

@@ -38,7 +38,9 @@ class Context:
         return self._cookies[key]
 
 
-def alternate(rounds: int, runs: dict[str, Callable[[], loadgen.Load]], *, warmup: bool = True) -> dict[str, list[loadgen.Load]]:
+def alternate(
+    rounds: int, runs: dict[str, Callable[[], loadgen.Load]], *, warmup: bool = True
+) -> dict[str, list[loadgen.Load]]:
     """Run each measurement in turn, `rounds` times (A B A B ...), so noise hits both alike."""
     if warmup:
         for run in runs.values():
@@ -50,7 +52,10 @@ def alternate(rounds: int, runs: dict[str, Callable[[], loadgen.Load]], *, warmu
     for name, loads in out.items():
         errors = sum(x.errors for x in loads)
         statuses = sum((x.statuses for x in loads), start=loadgen.Counter())
-        log(f"{name}: rps {[round(x.rps) for x in loads]} statuses {dict(statuses)}" + (f" ERRORS {errors}" if errors else ""))
+        log(
+            f"{name}: rps {[round(x.rps) for x in loads]} statuses {dict(statuses)}"
+            + (f" ERRORS {errors}" if errors else "")
+        )
     return out
 
 

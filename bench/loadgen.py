@@ -186,8 +186,11 @@ def _process(host: str, port: int, requests: list[bytes], threads: int, seconds:
     budget, lock = [max_requests, 0], threading.Lock()
     loads = [Load() for _ in range(threads)]
     workers = [
-        threading.Thread(target=_thread_loop, args=(host, port, requests, deadline, budget, lock, expect, loads[i]),
-                         daemon=True)  # fmt: skip
+        threading.Thread(
+            target=_thread_loop,
+            args=(host, port, requests, deadline, budget, lock, expect, loads[i]),
+            daemon=True,
+        )  # fmt: skip
         for i in range(threads)
     ]
     for w in workers:
@@ -219,7 +222,9 @@ def run(port: int, requests: list[bytes], *, connections: int = 8, seconds: floa
     processes = processes or (2 if connections >= 4 else 1)
     processes = min(processes, connections)
     share = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
-    budgets = [max_requests // processes + (1 if i < max_requests % processes else 0) for i in range(processes)]
+    budgets = [
+        max_requests // processes + (1 if i < max_requests % processes else 0) for i in range(processes)
+    ]
     total = Load()
     if processes == 1:
         total = _process(host, port, requests, share[0], seconds, budgets[0], expect)

@@ -32,7 +32,11 @@ class Gunicorn:
             self.env["DATABASE_URL"] = database_url
         self.env.update(env or {})
         self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"
-        conf = BENCH_DIR / "hello_gunicorn.conf.py" if app.startswith("bench.hello") else ROOT / "gunicorn.conf.py"
+        conf = (
+            BENCH_DIR / "hello_gunicorn.conf.py"
+            if app.startswith("bench.hello")
+            else ROOT / "gunicorn.conf.py"
+        )
         self.command = [str(VENV_BIN / "gunicorn"), "-c", str(conf), *args, app]
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -51,7 +55,9 @@ class Gunicorn:
         probe = request_bytes("GET", "/healthz" if self.app == "wsgi:app" else "/", self.port)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn {self.app} exited with {self.proc.returncode} (log: {self.log_path})")
+                raise RuntimeError(
+                    f"gunicorn {self.app} exited with {self.proc.returncode} (log: {self.log_path})"
+                )
             try:
                 status, _h, _b = fetch(self.port, probe)
                 if status == 200 and len(self.worker_pids()) >= int(self.env.get("GUNICORN_WORKERS", "2")):

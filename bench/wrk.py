@@ -46,7 +46,9 @@ def run(port: int, path: str = "/", *, headers: dict[str, str] | None = None, co
         command += ["-H", f"{name}: {value}"]
     command.append(f"http://{host}:{port}{path}")
     try:
-        output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout  # noqa: S603
+        output = subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds + 60, check=True
+        ).stdout  # noqa: S603
     finally:
         Path(script.name).unlink(missing_ok=True)
     match = re.search(r"^WRKJSON (\{.*\})$", output, re.MULTILINE)

@@ -130,7 +130,17 @@ def register_blueprints(app: Flask) -> None:
     from crm.public.routes import bp as public_bp
     from crm.staff.routes import bp as staff_bp
 
-    for bp in (public_bp, join_bp, billing_bp, accounts_bp, members_bp, news_bp, staff_bp, email_bp, events_bp):
+    for bp in (
+        public_bp,
+        join_bp,
+        billing_bp,
+        accounts_bp,
+        members_bp,
+        news_bp,
+        staff_bp,
+        email_bp,
+        events_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -157,7 +157,9 @@ POSTS = [
         "Una lideresa comunitaria agradece las cartas que llegaron desde el Reino Unido.",
         "«Cuando llegaron vuestras cartas, el alcalde nos recibió por primera vez.» Así empieza la carta que "
         "nos envió una lideresa comunitaria de Valle Hondo. La publicamos en español, tal como la escribió.",
-        "", "", "",
+        "",
+        "",
+        "",
     ),
     (
         "welcome-new-coordinator",

@@ -51,4 +51,3 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 #: Storage is chosen in create_app: Redis when REDIS_URL is set, memory otherwise.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
-

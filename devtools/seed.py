@@ -23,14 +23,33 @@ from crm.memberships.models import Membership, Plan
 from crm.news.models import Post
 from crm.staff.search import batch_indexing
 
-FIRST = ("Ana Ben Carla Daniel Elena Femi Grace Hugo Isabel Jamal Kate Luis Maya Nadia Omar Priya "
-         "Quentin Rosa Sam Tomas Uma Victor Wen Ximena Yusuf Zoe").split()
-LAST = ("Torres Smith Okafor Rivera Price Baker Mejia Khan Jones Garcia Williams Brown Taylor Patel "
-        "Wilson Davies Evans Thomas Roberts Lopez Murphy Walsh Clarke Hughes Green Hall").split()
-TOWNS = [("London", "N1"), ("Manchester", "M1"), ("Leeds", "LS1"), ("Glasgow", "G1"),
-         ("Cardiff", "CF10"), ("Bristol", "BS1"), ("Belfast", "BT1"), ("Leicester", "LE1")]
-STATUS_WEIGHTS = [("active", 70), ("grace", 5), ("lapsed", 15), ("cancelled", 4), ("pending", 3),
-                  ("suspended", 1), ("expired", 2)]
+FIRST = (
+    "Ana Ben Carla Daniel Elena Femi Grace Hugo Isabel Jamal Kate Luis Maya Nadia Omar Priya "
+    "Quentin Rosa Sam Tomas Uma Victor Wen Ximena Yusuf Zoe"
+).split()
+LAST = (
+    "Torres Smith Okafor Rivera Price Baker Mejia Khan Jones Garcia Williams Brown Taylor Patel "
+    "Wilson Davies Evans Thomas Roberts Lopez Murphy Walsh Clarke Hughes Green Hall"
+).split()
+TOWNS = [
+    ("London", "N1"),
+    ("Manchester", "M1"),
+    ("Leeds", "LS1"),
+    ("Glasgow", "G1"),
+    ("Cardiff", "CF10"),
+    ("Bristol", "BS1"),
+    ("Belfast", "BT1"),
+    ("Leicester", "LE1"),
+]
+STATUS_WEIGHTS = [
+    ("active", 70),
+    ("grace", 5),
+    ("lapsed", 15),
+    ("cancelled", 4),
+    ("pending", 3),
+    ("suspended", 1),
+    ("expired", 2),
+]
 BATCH = 5000
 
 
@@ -65,15 +84,28 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
             first, last = rng.choice(FIRST), rng.choice(LAST)
             town, area = rng.choice(TOWNS)
             created = now - timedelta(days=rng.randint(0, 1100), seconds=rng.randint(0, 86399))
-            contact_rows.append({
-                "id": cid, "email": f"{first.lower()}.{last.lower()}.{cid}@example.net",
-                "title": "", "first_name": first, "last_name": last,
-                "address_line1": f"{rng.randint(1, 250)} {rng.choice(LAST)} Road", "address_line2": "",
-                "town": town, "postcode": f"{area} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
-                f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}", "country": "GB", "phone": "",
-                "email_consent": rng.random() < 0.6, "source": "seed", "member_number": f"M{cid:07d}",
-                "version": 1, "created_at": created, "updated_at": created,
-            })
+            contact_rows.append(
+                {
+                    "id": cid,
+                    "email": f"{first.lower()}.{last.lower()}.{cid}@example.net",
+                    "title": "",
+                    "first_name": first,
+                    "last_name": last,
+                    "address_line1": f"{rng.randint(1, 250)} {rng.choice(LAST)} Road",
+                    "address_line2": "",
+                    "town": town,
+                    "postcode": f"{area} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
+                    f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
+                    "country": "GB",
+                    "phone": "",
+                    "email_consent": rng.random() < 0.6,
+                    "source": "seed",
+                    "member_number": f"M{cid:07d}",
+                    "version": 1,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
             plan = rng.choice(plans)
             status = statuses[i]
             mid = membership_start + offset + i
@@ -86,34 +118,66 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
                 paid_through = now - timedelta(days=rng.randint(1, 25))
             else:
                 paid_through = now - timedelta(days=rng.randint(31, 700))
-            membership_rows.append({
-                "id": mid, "contact_id": cid, "plan_id": plan.id, "status": status,
-                "joined_at": created, "current_period_start": (paid_through - period) if paid_through else created,
-                "paid_through": paid_through,
-                "grace_until": (paid_through + timedelta(days=30)) if status == "grace" and paid_through else None,
-                "auto_renew": plan.interval != "lifetime" and rng.random() < 0.7,
-                "complimentary": False, "created_at": created, "updated_at": created,
-                "pending_expires_at": now + timedelta(hours=12) if status == "pending" else None,
-            })
+            membership_rows.append(
+                {
+                    "id": mid,
+                    "contact_id": cid,
+                    "plan_id": plan.id,
+                    "status": status,
+                    "joined_at": created,
+                    "current_period_start": (paid_through - period) if paid_through else created,
+                    "paid_through": paid_through,
+                    "grace_until": (paid_through + timedelta(days=30))
+                    if status == "grace" and paid_through
+                    else None,
+                    "auto_renew": plan.interval != "lifetime" and rng.random() < 0.7,
+                    "complimentary": False,
+                    "created_at": created,
+                    "updated_at": created,
+                    "pending_expires_at": now + timedelta(hours=12) if status == "pending" else None,
+                }
+            )
             if status != "pending":
                 for _k in range(rng.randint(1, 3)):
                     paid_at = now - timedelta(days=rng.randint(0, 3 * 365))
-                    payment_rows.append({
-                        "contact_id": cid, "membership_id": mid, "kind": "membership",
-                        "amount": plan.amount, "currency": plan.currency, "status": "paid",
-                        "method": "card", "reference": "", "paid_at": paid_at, "amount_refunded": 0,
-                        "gift_aid_eligible": plan.gift_aid_eligible, "failure_message": "",
-                        "created_at": paid_at,
-                    })
+                    payment_rows.append(
+                        {
+                            "contact_id": cid,
+                            "membership_id": mid,
+                            "kind": "membership",
+                            "amount": plan.amount,
+                            "currency": plan.currency,
+                            "status": "paid",
+                            "method": "card",
+                            "reference": "",
+                            "paid_at": paid_at,
+                            "amount_refunded": 0,
+                            "gift_aid_eligible": plan.gift_aid_eligible,
+                            "failure_message": "",
+                            "created_at": paid_at,
+                        }
+                    )
             if rng.random() < 0.35:
-                declaration_rows.append({
-                    "contact_id": cid, "declared_at": created, "valid_from": created - timedelta(days=4 * 365),
-                    "wording": "seed", "source": "seed", "house": "1", "postcode": contact_rows[-1]["postcode"],
-                })
+                declaration_rows.append(
+                    {
+                        "contact_id": cid,
+                        "declared_at": created,
+                        "valid_from": created - timedelta(days=4 * 365),
+                        "wording": "seed",
+                        "source": "seed",
+                        "house": "1",
+                        "postcode": contact_rows[-1]["postcode"],
+                    }
+                )
         with batch_indexing() as search:  # one search-index write per batch on SQLite, not one per row
             db.session.execute(insert(Contact), contact_rows)
             search.added.update(row["id"] for row in contact_rows)
-        record_for_new_contacts([(r["id"], "email", "news", True) for r in contact_rows if r["email_consent"]], source="seed", wording="seed", at=now)  # noqa: E501
+        record_for_new_contacts(
+            [(r["id"], "email", "news", True) for r in contact_rows if r["email_consent"]],
+            source="seed",
+            wording="seed",
+            at=now,
+        )  # noqa: E501
         db.session.execute(insert(Membership), membership_rows)
         if payment_rows:
             db.session.execute(insert(Payment), payment_rows)
@@ -129,11 +193,20 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
     for i in range(existing or 0, posts):
         published = now - timedelta(hours=i * 7)
         body = f"<p>Briefing number {i} from Colombia, with news from the regions.</p>"
-        post_rows.append({
-            "slug": f"bench-{i}", "title": f"Update {i}: news from the regions", "summary": "A short update.",
-            "body_markdown": body, "body_html": body, "visibility": "members" if i % 3 == 0 else "public",
-            "status": "published", "published_at": published, "created_at": published, "updated_at": published,
-        })
+        post_rows.append(
+            {
+                "slug": f"bench-{i}",
+                "title": f"Update {i}: news from the regions",
+                "summary": "A short update.",
+                "body_markdown": body,
+                "body_html": body,
+                "visibility": "members" if i % 3 == 0 else "public",
+                "status": "published",
+                "published_at": published,
+                "created_at": published,
+                "updated_at": published,
+            }
+        )
     if post_rows:
         db.session.execute(insert(Post), post_rows)
         db.session.commit()
@@ -148,10 +221,12 @@ def _reset_postgres_sequences() -> None:
     from sqlalchemy import text
 
     for table in ("contact", "membership"):  # fixed table names, never input
-        db.session.execute(text(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  # nosec B608
-            f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
-        ))
+        db.session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  # nosec B608
+                f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+            )
+        )
     db.session.commit()
 
 

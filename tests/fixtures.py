@@ -25,11 +25,16 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
 
 
 def make_contact(email: str = "ana@example.org", **fields: object) -> Contact:
-    consents = {"news": bool(fields.pop("email_consent", False)), "appeals": bool(fields.pop("appeals_consent", False))}
+    consents = {
+        "news": bool(fields.pop("email_consent", False)),
+        "appeals": bool(fields.pop("appeals_consent", False)),
+    }
     contact = ContactFactory(email=email, **fields)
     for purpose, granted in consents.items():
         if granted:  # through the one module that writes consent, as every production path does
-            consent.record_consent(contact, "email", purpose, True, source="staff_phone", wording="Test consent")
+            consent.record_consent(
+                contact, "email", purpose, True, source="staff_phone", wording="Test consent"
+            )
     return contact
 
 

@@ -16,9 +16,11 @@ trap 'rm -rf "$LOGS"' EXIT
 status=0
 SECONDS=0
 
-echo "== static checks: ruff, bandit"
+echo "== static checks (make lint): ruff, the formatter, bandit, mypy"
 $PY -m ruff check . || status=1
+$PY -m ruff format --check . || status=1
 $PY -m bandit -q -r crm -ll || status=1
+$PY -m mypy || status=1
 
 pytest_pass() {  # name, then the environment for the pass
   local name=$1

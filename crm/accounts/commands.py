@@ -50,8 +50,14 @@ def create_user_command(email: str, role: str, first_name: str, last_name: str) 
     user = User(contact=contact, role=role, password_hash=hash_password(password))
     db.session.add(user)
     db.session.flush()
-    record("user.created", actor_label="cli", target_type="user", target_id=user.id, contact_id=contact.id,
-           after={"email": email, "role": role})
+    record(
+        "user.created",
+        actor_label="cli",
+        target_type="user",
+        target_id=user.id,
+        contact_id=contact.id,
+        after={"email": email, "role": role},
+    )
     db.session.commit()
     click.echo(f"Created {role} account for {email}.")
     if role != "member":

@@ -53,10 +53,17 @@ def request_email_change(contact: Contact, new_email: str) -> None:
     queue_email(
         contact.email,
         "email_change_notice",
-        {"first_name": name, "new_email": new_email, "confirmed": False, "reset_url": _link("/password/reset")},
+        {
+            "first_name": name,
+            "new_email": new_email,
+            "confirmed": False,
+            "reset_url": _link("/password/reset"),
+        },
         contact_id=contact.id,
     )
-    record("member.email_change_requested", target_type="contact", target_id=contact.id, contact_id=contact.id)
+    record(
+        "member.email_change_requested", target_type="contact", target_id=contact.id, contact_id=contact.id
+    )
     db.session.flush()
 
 
@@ -67,7 +74,9 @@ def _read(token: str) -> tuple[Contact, str, str] | None:
         data = _serializer().loads(token)
     except BadSignature:
         return None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), t) for k, t in (("c", int), ("e", str), ("n", str))):
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), t) for k, t in (("c", int), ("e", str), ("n", str))
+    ):
         return None
     contact = db.session.get(Contact, data["c"])
     if contact is None or contact.erased_at is not None:
@@ -104,8 +113,12 @@ def confirm_email_change(token: str) -> Contact | None:
     queue_email(
         old_email,
         "email_change_notice",
-        {"first_name": contact.first_name or "member", "new_email": new_email, "confirmed": True,
-         "reset_url": _link("/password/reset")},
+        {
+            "first_name": contact.first_name or "member",
+            "new_email": new_email,
+            "confirmed": True,
+            "reset_url": _link("/password/reset"),
+        },
         contact_id=contact.id,
     )
     record(

@@ -20,13 +20,19 @@ def email_change_confirm(token: str) -> Response | tuple[str, int, dict[str, str
     if pending is None:
         return link_invalid("email_change")
     if request.method == "GET" or not form.validate_on_submit():
-        return _no_referrer(render_template("accounts/email_change_confirm.html", form=form, new_email=pending[1]))
+        return _no_referrer(
+            render_template("accounts/email_change_confirm.html", form=form, new_email=pending[1])
+        )
     try:
         contact = email_change.confirm_email_change(token)
     except email_change.EmailChangeError as error:
         db.session.rollback()
-        return _no_referrer(render_template("accounts/email_change_confirm.html", form=form,
-                                            new_email=pending[1], error=str(error)), 409)
+        return _no_referrer(
+            render_template(
+                "accounts/email_change_confirm.html", form=form, new_email=pending[1], error=str(error)
+            ),
+            409,
+        )
     db.session.commit()
     if contact is None:
         return link_invalid("email_change")

@@ -42,7 +42,10 @@ class LoginForm(FlaskForm):
     email = _email_field()
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(_l("Enter your password")), Length(max=MAX_LENGTH, message=_l("That password is too long"))],
+        validators=[
+            DataRequired(_l("Enter your password")),
+            Length(max=MAX_LENGTH, message=_l("That password is too long")),
+        ],
     )
     remember = BooleanField(_l("Keep me signed in on this device for 14 days"))
     next = HiddenField()
@@ -57,22 +60,35 @@ class ConfirmForm(FlaskForm):
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Enter a new password")), _new_password])
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(_l("Enter a new password")), _new_password]
+    )
     confirm = PasswordField(
         _l("Confirm new password"),
-        validators=[DataRequired(_l("Enter the new password again")), EqualTo("password", _l("The two passwords do not match"))],
+        validators=[
+            DataRequired(_l("Enter the new password again")),
+            EqualTo("password", _l("The two passwords do not match")),
+        ],
     )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),
-        validators=[DataRequired(_l("Enter your current password")), Length(max=MAX_LENGTH, message=_l("That password is too long"))],
+        validators=[
+            DataRequired(_l("Enter your current password")),
+            Length(max=MAX_LENGTH, message=_l("That password is too long")),
+        ],
     )
-    password = PasswordField(_l("New password"), validators=[DataRequired(_l("Enter a new password")), _new_password])
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(_l("Enter a new password")), _new_password]
+    )
     confirm = PasswordField(
         _l("Confirm new password"),
-        validators=[DataRequired(_l("Enter the new password again")), EqualTo("password", _l("The two passwords do not match"))],
+        validators=[
+            DataRequired(_l("Enter the new password again")),
+            EqualTo("password", _l("The two passwords do not match")),
+        ],
     )
 
 
@@ -82,7 +98,9 @@ class CodeForm(FlaskForm):
         filters=[_strip],
         validators=[
             DataRequired(_l("Enter the 6-digit code from your authenticator app, or a recovery code")),
-            Length(max=32, message=_l("Enter the 6-digit code from your authenticator app, or a recovery code")),
+            Length(
+                max=32, message=_l("Enter the 6-digit code from your authenticator app, or a recovery code")
+            ),
         ],
     )
 

@@ -78,8 +78,12 @@ def mfa_enrol() -> Response | str:
             services.record_login(user)
             record("mfa.enrolled", actor=user, target_type="user", target_id=user.id)
             db.session.commit()
-            return render_template("accounts/recovery_codes.html", codes=codes, next_url=next_url or home_for(user))
-        form.code.errors = ["That code does not match. Check the secret was typed correctly and try the current code."]
+            return render_template(
+                "accounts/recovery_codes.html", codes=codes, next_url=next_url or home_for(user)
+            )
+        form.code.errors = [
+            "That code does not match. Check the secret was typed correctly and try the current code."
+        ]
     return render_template(
         "accounts/mfa_enrol.html", form=form, secret=secret, uri=mfa.provisioning_uri(user, secret)
     )

@@ -30,7 +30,9 @@ def reset_request() -> Page:
     return _no_referrer(render_template("accounts/reset_request.html", form=form))
 
 
-def _token_password_page(purpose: str, token: str, template: str) -> tuple[NewPasswordForm, User | None, Page | None]:
+def _token_password_page(
+    purpose: str, token: str, template: str
+) -> tuple[NewPasswordForm, User | None, Page | None]:
     """Shared by reset and set: the form, and the user once the token is used on a valid POST."""
     form = NewPasswordForm()
     if tokens.find_token(purpose, token) is None:

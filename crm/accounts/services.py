@@ -133,7 +133,9 @@ def set_new_password(user: User, password: str, *, reason: str) -> None:
     user.password_hash = hash_password(password)
     user.session_version += 1
     revoke_sessions(user)
-    record(f"password.{reason}", actor=user, target_type="user", target_id=user.id, contact_id=user.contact_id)
+    record(
+        f"password.{reason}", actor=user, target_type="user", target_id=user.id, contact_id=user.contact_id
+    )
     if reason in ("reset", "changed"):
         queue_email(
             user.email,
@@ -197,7 +199,9 @@ def request_login_link(email: str) -> None:
 def same_time_for_everyone(seconds: float | None = None) -> Iterator[None]:
     """Answer no sooner than `seconds` (ENUMERATION_FLOOR_SECONDS, default 0.1 s): a known email
     does more work (a token, an email) than an unknown one, and timing must not tell them apart."""
-    floor = seconds if seconds is not None else float(current_app.config.get("ENUMERATION_FLOOR_SECONDS", 0.1))
+    floor = (
+        seconds if seconds is not None else float(current_app.config.get("ENUMERATION_FLOOR_SECONDS", 0.1))
+    )
     started = time.monotonic()
     try:
         yield
@@ -225,7 +229,9 @@ def request_password_reset(email: str) -> None:
     requester = _requester()
     if not _may_email(tokens.RESET_PASSWORD, user, requester):
         return
-    raw = tokens.issue_token(tokens.RESET_PASSWORD, user=user, ttl=tokens.RESET_PASSWORD_TTL, requester=requester)
+    raw = tokens.issue_token(
+        tokens.RESET_PASSWORD, user=user, ttl=tokens.RESET_PASSWORD_TTL, requester=requester
+    )
     queue_email(
         user.email,
         "reset_password",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from crm.accounts.models import User
     from crm.contacts.models import Contact
 
+
 class PaymentStatus(StrEnum):
     PAID = "paid"
     FAILED = "failed"

@@ -20,7 +20,9 @@ bp = Blueprint("billing", __name__)
 bp.record_once(lambda state: register_no_account_answer(state.app, email_receipt_links))
 # Warns members whose card runs out before their next charge (asks Stripe), with the daily run.
 bp.record_once(
-    lambda state: register_daily_step(state.app, "card_expiry_notices", dunning.queue_card_expiry_notices, order=20)
+    lambda state: register_daily_step(
+        state.app, "card_expiry_notices", dunning.queue_card_expiry_notices, order=20
+    )
 )
 log = logging.getLogger("crm.billing.webhook")
 

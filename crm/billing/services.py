@@ -144,7 +144,9 @@ def apply_refund_total(payment: Payment, amount_refunded: int) -> bool:
     if amount_refunded <= payment.amount_refunded:
         return False
     payment.amount_refunded = amount_refunded
-    payment.status = PaymentStatus.REFUNDED if amount_refunded >= payment.amount else PaymentStatus.PARTLY_REFUNDED
+    payment.status = (
+        PaymentStatus.REFUNDED if amount_refunded >= payment.amount else PaymentStatus.PARTLY_REFUNDED
+    )
     db.session.flush()
     return True
 

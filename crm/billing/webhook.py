@@ -222,7 +222,10 @@ def _apply_subscription_state(event: Any) -> str:
     membership.stripe_state_at = created
     event_id = field(event, "id")
     status = field(sub, "status")
-    if plan.id != membership.plan_id and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE):
+    if plan.id != membership.plan_id and membership.status in (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.GRACE,
+    ):
         lifecycle.change_plan(membership, plan, actor=None)
     if status in ("canceled", "unpaid", "incomplete_expired"):
         if membership.status in (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING):
@@ -237,7 +240,10 @@ def _apply_subscription_state(event: Any) -> str:
             membership, reason="renewal payment failed (past due)", stripe_event_id=event_id
         )
         return "grace"
-    if status in ("active", "trialing") and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE):
+    if status in ("active", "trialing") and membership.status in (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.GRACE,
+    ):
         wants_renewal = not bool(field(sub, "cancel_at_period_end"))
         if wants_renewal != membership.auto_renew or (not wants_renewal and membership.cancelled_at is None):
             lifecycle.set_auto_renew(

@@ -44,7 +44,9 @@ def get_or_create(name: str) -> Tag:
 def tags_of(contact_id: int) -> list[Tag]:
     return list(
         db.session.scalars(
-            select(Tag).join(ContactTag, ContactTag.tag_id == Tag.id).where(ContactTag.contact_id == contact_id)
+            select(Tag)
+            .join(ContactTag, ContactTag.tag_id == Tag.id)
+            .where(ContactTag.contact_id == contact_id)
             .order_by(func.lower(Tag.name))
         )
     )
@@ -74,7 +76,9 @@ def add_tag_to_many(contact_ids: Select[Any], tag: Tag) -> int:
     rows = select(ids.c[0], literal(tag.id), literal(utcnow(), UTCDateTime())).where(ids.c[0].not_in(already))
     added = int(db.session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
     if added:
-        db.session.execute(insert(ContactTag.__table__).from_select(["contact_id", "tag_id", "created_at"], rows))
+        db.session.execute(
+            insert(ContactTag.__table__).from_select(["contact_id", "tag_id", "created_at"], rows)
+        )
         db.session.flush()
     return added
 
@@ -83,7 +87,9 @@ def carry_over(kept: object, other: object) -> None:
     """Merging duplicates: the kept contact gets the duplicate's tags; the duplicate's rows go."""
     kept_id, other_id = kept.id, other.id  # type: ignore[attr-defined]
     mine = set(db.session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == kept_id)))
-    for tag_id in db.session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == other_id)).all():
+    for tag_id in db.session.scalars(
+        select(ContactTag.tag_id).where(ContactTag.contact_id == other_id)
+    ).all():
         if tag_id not in mine:
             db.session.add(ContactTag(contact_id=kept_id, tag_id=tag_id))
     db.session.execute(delete(ContactTag).where(ContactTag.contact_id == other_id))

@@ -57,8 +57,15 @@ def restore_database(path: Path) -> None:
         return
     pg_restore = shutil.which("pg_restore") or "pg_restore"
     subprocess.run(  # noqa: S603
-        [pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction",
-         f"--dbname={_libpq_url()}", str(path)],
+        [
+            pg_restore,
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            f"--dbname={_libpq_url()}",
+            str(path),
+        ],
         check=True,
         capture_output=True,
     )
@@ -81,8 +88,9 @@ def backup_command(path: Path) -> None:
 def restore_command(path: Path, yes: bool) -> None:
     """Replace the database with the backup at PATH."""
     if not yes:
-        click.confirm(f"Replace everything in {make_url(str(db.engine.url)).database} with {path}?",
-                      abort=True)
+        click.confirm(
+            f"Replace everything in {make_url(str(db.engine.url)).database} with {path}?", abort=True
+        )
     try:
         restore_database(path)
     except (subprocess.CalledProcessError, sqlite3.Error, OSError) as error:

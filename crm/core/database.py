@@ -114,7 +114,9 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: ConnectionPoolEnt
 def _watch_postgres_pool(engine: Engine) -> None:
     dialect = engine.dialect
 
-    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    def on_checkout(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
         _ping_if_idle(dialect, dbapi_connection, record)
 
     event.listen(engine, "checkin", _mark_returned)

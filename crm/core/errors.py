@@ -84,7 +84,9 @@ def init_app(app: Flask) -> None:
         db.session.rollback()
         log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
         if _missing_schema(error):
-            return render_error(503, f"{SCHEMA_OUT_OF_DATE[0].upper()}{SCHEMA_OUT_OF_DATE[1:]}.", database_down=True)
+            return render_error(
+                503, f"{SCHEMA_OUT_OF_DATE[0].upper()}{SCHEMA_OUT_OF_DATE[1:]}.", database_down=True
+            )
         return render_error(503, database_down=True)
 
     @app.errorhandler(Exception)

@@ -114,7 +114,9 @@ def render_shared(cache: ProcessCache, key: Hashable, template_name: str, **cont
     if session.get("_flashes"):
         return render_template(template_name, **context)
     key = (key, _page_language())  # every shared page is rendered once per language
-    html: str = cache.get(key, lambda: render_template(template_name, csrf_token=lambda: _TOKEN_MARK, **context))
+    html: str = cache.get(
+        key, lambda: render_template(template_name, csrf_token=lambda: _TOKEN_MARK, **context)
+    )
     return html.replace(_TOKEN_MARK, csrf_token())
 
 

@@ -222,7 +222,13 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             row.id,
             worker,
             # Sent: the one-time link now lives only in the recipient's mailbox.
-            {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": "", "one_time_link": None},
+            {
+                "status": "sent",
+                "attempts": attempts,
+                "sent_at": utcnow(),
+                "last_error": "",
+                "one_time_link": None,
+            },
         )
         counts["sent"] += 1
     return counts

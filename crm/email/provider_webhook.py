@@ -69,7 +69,9 @@ def mailgun_webhook():  # type: ignore[no-untyped-def]
     if found is not None:
         email, reason = found
         event = payload["event-data"]
-        detail = str((event.get("delivery-status") or {}).get("description") or event.get("reason") or "")[:500]
+        detail = str((event.get("delivery-status") or {}).get("description") or event.get("reason") or "")[
+            :500
+        ]
         added = consent.suppress(email, reason, detail=f"Mailgun: {detail}")
         if added is not None:
             record("email.suppress", target_type="suppression", target_id=added.id, detail=f"{reason}: {email}",

@@ -24,7 +24,9 @@ class UnsubscribeForm(FlaskForm):
     submit = SubmitField("Unsubscribe")
 
 
-def withdraw_email_consent(contact: Contact, source: str, purposes: tuple[str, ...] = consent.PURPOSES) -> bool:
+def withdraw_email_consent(
+    contact: Contact, source: str, purposes: tuple[str, ...] = consent.PURPOSES
+) -> bool:
     """Stop these email purposes for `contact`; returns False when they were already off. Flushes.
     A replayed link or one-click POST finds nothing to change and writes nothing."""
     written = consent.withdraw(
@@ -63,7 +65,9 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
         withdraw_email_consent(contact, "unsubscribe_link", purposes)
         db.session.commit()
         return render_template("email/pages/unsubscribe.html", form=form, done=True, labels=labels)
-    return render_template("email/pages/unsubscribe.html", form=form, done=False, contact=contact, labels=labels)
+    return render_template(
+        "email/pages/unsubscribe.html", form=form, done=False, contact=contact, labels=labels
+    )
 
 
 @bp.post("/unsubscribe/<token>/one-click")

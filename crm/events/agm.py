@@ -60,7 +60,11 @@ def hold_agm(event: Event) -> Meeting:
 def set_motions_open(meeting: Meeting, is_open: bool) -> None:
     meeting.motions_open = is_open
     db.session.flush()
-    audit.record("agm.motions_open" if is_open else "agm.motions_close", target_type="event", target_id=meeting.event_id)
+    audit.record(
+        "agm.motions_open" if is_open else "agm.motions_close",
+        target_type="event",
+        target_id=meeting.event_id,
+    )
 
 
 def submit_motion(meeting: Meeting, contact_id: int, *, title: str, text: str) -> Motion:
@@ -98,7 +102,9 @@ def publish_agenda(meeting: Meeting) -> None:
     audit.record("agm.agenda_publish", target_type="event", target_id=meeting.event_id)
 
 
-def set_voting_window(meeting: Meeting, *, opens_at: datetime, closes_at: datetime, record_date: date) -> None:
+def set_voting_window(
+    meeting: Meeting, *, opens_at: datetime, closes_at: datetime, record_date: date
+) -> None:
     if closes_at <= opens_at:
         raise VoteRefused("Voting must close after it opens.")
     if _votes_cast(meeting):
@@ -154,7 +160,11 @@ def cast_vote(motion: Motion, contact_id: int, choice: str, *, channel: str = Vo
     if choice not in set(VoteChoice):
         raise VoteRefused(gettext("Choose for, against or abstain."))
     if not voting_is_open(meeting):
-        raise VoteRefused(gettext("Voting has closed.") if voting_has_closed(meeting) else gettext("Voting has not opened yet."))
+        raise VoteRefused(
+            gettext("Voting has closed.")
+            if voting_has_closed(meeting)
+            else gettext("Voting has not opened yet.")
+        )
     if not is_eligible(meeting, contact_id):
         raise VoteRefused(gettext("Only members in good standing on the record date can vote."))
     if has_voted(motion, contact_id):
@@ -164,7 +174,9 @@ def cast_vote(motion: Motion, contact_id: int, choice: str, *, channel: str = Vo
             db.session.add(VoteParticipation(motion_id=motion.id, contact_id=contact_id, channel=channel,
                                              entered_by_id=getattr(entered_by, "id", None)))  # fmt: skip
     except IntegrityError:  # the same vote sent twice at once: the unique constraint keeps one
-        raise VoteRefused(gettext("You have already voted on this motion: a vote cannot be changed.")) from None
+        raise VoteRefused(
+            gettext("You have already voted on this motion: a vote cannot be changed.")
+        ) from None
     db.session.add(Ballot(motion_id=motion.id, choice=choice, channel=channel))
     db.session.flush()
     audit.record("agm.vote", target_type="agm_motion", target_id=motion.id, contact_id=contact_id,

@@ -13,7 +13,14 @@ from crm.events.localtime import to_local
 from crm.events.models import Event, Motion, MotionStatus
 
 DEMO_EVENTS = [
-    ("Film night: the long road home", 9, 0, 0, 40, "A documentary screening, then questions with the director."),
+    (
+        "Film night: the long road home",
+        9,
+        0,
+        0,
+        40,
+        "A documentary screening, then questions with the director.",
+    ),
     ("Benefit gig", 16, 500, 800, 120, "Live music for the campaign. Members pay less."),
 ]
 

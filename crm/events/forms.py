@@ -48,7 +48,9 @@ class EventForm(FlaskForm):
     online_link = StringField("Online link (shown only to people booked)",
                               validators=[Optional(), URL(message="Enter a full web address."), Length(max=500)])  # fmt: skip
     capacity = IntegerField("Places (0 for no limit)", default=0, validators=[NumberRange(min=0, max=100000)])
-    visibility = SelectField("Who can book", choices=[SelectChoice("public", "Anyone"), SelectChoice("members", "Members only")])
+    visibility = SelectField(
+        "Who can book", choices=[SelectChoice("public", "Anyone"), SelectChoice("members", "Members only")]
+    )
     member_price = StringField("Members' price per place (£, blank for free)", validators=[Optional()])
     other_price = StringField("Others' price per place (£, blank for free)", validators=[Optional()])
     published = BooleanField("Published")
@@ -83,13 +85,21 @@ class VoteForm(FlaskForm):
 
 
 class VotingWindowForm(FlaskForm):
-    opens_at = DateTimeLocalField("Voting opens (UK time)", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    closes_at = DateTimeLocalField("Voting closes (UK time)", format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    record_date = DateField("Record date (members in good standing on this day may vote)", validators=[DataRequired()])
+    opens_at = DateTimeLocalField(
+        "Voting opens (UK time)", format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
+    closes_at = DateTimeLocalField(
+        "Voting closes (UK time)", format="%Y-%m-%dT%H:%M", validators=[DataRequired()]
+    )
+    record_date = DateField(
+        "Record date (members in good standing on this day may vote)", validators=[DataRequired()]
+    )
 
 
 class StaffVoteForm(FlaskForm):
     member_email = StringField("Member's email", validators=[DataRequired(), Length(max=254)])
     choice = RadioField("Vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
                         validators=[DataRequired()])  # fmt: skip
-    channel = SelectField("How", choices=[SelectChoice("proxy", "Proxy"), SelectChoice("in_room", "In the room")])
+    channel = SelectField(
+        "How", choices=[SelectChoice("proxy", "Proxy"), SelectChoice("in_room", "In the room")]
+    )

@@ -15,7 +15,11 @@ from crm.events.models import Event
 def escape_text(value: str) -> str:
     """TEXT escaping (RFC 5545 3.3.11): backslash, semicolon, comma and newlines."""
     return (
-        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\\n").replace("\n", "\\n")
+        value.replace("\\", "\\\\")
+        .replace(";", "\\;")
+        .replace(",", "\\,")
+        .replace("\r\n", "\\n")
+        .replace("\n", "\\n")
     )
 
 

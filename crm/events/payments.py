@@ -36,7 +36,9 @@ def start_booking_checkout(booking: Booking) -> str:
     contact = db.session.get(Contact, booking.contact_id) if booking.contact_id else None
     if contact is None:
         first, _, last = booking.name.partition(" ")
-        contact = find_or_create_contact(booking.email, {"first_name": first, "last_name": last}, source="event")
+        contact = find_or_create_contact(
+            booking.email, {"first_name": first, "last_name": last}, source="event"
+        )
         booking.contact_id = contact.id
     base = current_app.config["BASE_URL"]
     manage = services.booking_url(booking)
@@ -75,7 +77,13 @@ def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
         return "ignored"
     amount = int(field(session, "amount_total") or 0)
     if amount != booking.amount or str(field(session, "currency") or "") != booking.event.currency:
-        log.error("booking %s: paid %s %s, expected %s", booking.id, amount, field(session, "currency"), booking.amount)
+        log.error(
+            "booking %s: paid %s %s, expected %s",
+            booking.id,
+            amount,
+            field(session, "currency"),
+            booking.amount,
+        )
         return "mismatch"
     if booking.contact_id:
         payment, created = record_stripe_payment(

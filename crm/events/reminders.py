@@ -19,8 +19,12 @@ def queue_event_reminders(now: datetime) -> int:
     due = db.session.scalars(
         select(Booking)
         .join(Event)
-        .where(Event.starts_at >= start, Event.starts_at < end, Booking.status == BookingStatus.CONFIRMED,
-               Booking.reminder_sent_at.is_(None))  # fmt: skip
+        .where(
+            Event.starts_at >= start,
+            Event.starts_at < end,
+            Booking.status == BookingStatus.CONFIRMED,
+            Booking.reminder_sent_at.is_(None),
+        )  # fmt: skip
         .order_by(Booking.id)
     ).all()
     for booking in due:

@@ -19,8 +19,14 @@ from crm.memberships.daily import register_daily_step
 
 bp = Blueprint("events", __name__)
 # The day-before reminders run with the daily run (crm daily).
-bp.record_once(lambda state: register_daily_step(state.app, "event_reminders", queue_event_reminders, order=10))
-bp.record_once(lambda state: register_daily_step(state.app, "event_holds_released", services.release_expired_holds, order=11))
+bp.record_once(
+    lambda state: register_daily_step(state.app, "event_reminders", queue_event_reminders, order=10)
+)
+bp.record_once(
+    lambda state: register_daily_step(
+        state.app, "event_holds_released", services.release_expired_holds, order=11
+    )
+)
 
 
 def _viewer() -> tuple[int | None, bool]:
@@ -117,7 +123,11 @@ def book(slug: str):  # type: ignore[no-untyped-def]
     try:
         booking = services.book(found, email=form.email.data, names=[f.data or "" for f in form.names],
                                 contact_id=contact_id, is_member=is_member)  # fmt: skip
-        checkout = payments.start_booking_checkout(booking) if booking.status == BookingStatus.PENDING_PAYMENT else None
+        checkout = (
+            payments.start_booking_checkout(booking)
+            if booking.status == BookingStatus.PENDING_PAYMENT
+            else None
+        )
     except services.BookingRefused as refused:
         db.session.rollback()
         form.form_errors.append(str(refused))

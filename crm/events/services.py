@@ -91,7 +91,9 @@ def save_event(event: Event | None, data: EventData) -> Event:
         event = locked_for_update(Event, event.id)
         booked = held_places(event.id)
         if data.capacity < booked:
-            raise BookingRefused(f"{booked} places are already booked: the capacity cannot be lower than that.")
+            raise BookingRefused(
+                f"{booked} places are already booked: the capacity cannot be lower than that."
+            )
     before = None if event is None else {"capacity": event.capacity, "title": event.title}
     if event is None:
         event = Event(slug=slugify(data.title), kind=data.kind)
@@ -167,7 +169,9 @@ def book(
     if not names:
         raise BookingRefused(gettext("Enter a name for each place."))
     if len(names) > MAX_PLACES_PER_BOOKING:
-        raise BookingRefused(gettext("You can book up to %(num)d places at once.", num=MAX_PLACES_PER_BOOKING))
+        raise BookingRefused(
+            gettext("You can book up to %(num)d places at once.", num=MAX_PLACES_PER_BOOKING)
+        )
     if event.visibility == Visibility.MEMBERS and not is_member:
         raise BookingRefused(gettext("This event is for members: please sign in with a current membership."))
     if event.ends_at < utcnow():
@@ -282,7 +286,9 @@ def promote_waiting(event: Event) -> list[Booking]:
     """Give freed places to the waiting list in order (see the module docstring)."""
     promoted: list[Booking] = []
     waiting = db.session.scalars(
-        select(Booking).where(Booking.event_id == event.id, Booking.status == BookingStatus.WAITING).order_by(Booking.id)
+        select(Booking)
+        .where(Booking.event_id == event.id, Booking.status == BookingStatus.WAITING)
+        .order_by(Booking.id)
     ).all()
     for booking in waiting:
         left = places_left(event)
@@ -307,8 +313,11 @@ def bookings_for_contact(contact_id: int) -> list[Booking]:
         db.session.scalars(
             select(Booking)
             .join(Event)
-            .where(Booking.contact_id == contact_id, Booking.status != BookingStatus.CANCELLED,
-                   Event.ends_at >= utcnow())  # fmt: skip
+            .where(
+                Booking.contact_id == contact_id,
+                Booking.status != BookingStatus.CANCELLED,
+                Event.ends_at >= utcnow(),
+            )  # fmt: skip
             .order_by(Event.starts_at)
         )
     )
@@ -319,8 +328,13 @@ def has_confirmed_booking(event: Event, contact_id: int | None) -> bool:
         return False
     return (
         db.session.scalar(
-            select(Booking.id).where(Booking.event_id == event.id, Booking.contact_id == contact_id,
-                                     Booking.status == BookingStatus.CONFIRMED).limit(1)  # fmt: skip
+            select(Booking.id)
+            .where(
+                Booking.event_id == event.id,
+                Booking.contact_id == contact_id,
+                Booking.status == BookingStatus.CONFIRMED,
+            )
+            .limit(1)  # fmt: skip
         )
         is not None
     )

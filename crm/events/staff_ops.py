@@ -14,7 +14,15 @@ from crm.events.localtime import to_local
 from crm.events.models import HOLDING_STATUSES, Booking, BookingPlace, BookingStatus, Event
 from crm.extensions import db
 
-EXPORT_HEADER = ["booking", "status", "booker", "email", "place name", "checked in (UK time)", "amount (pence)"]
+EXPORT_HEADER = [
+    "booking",
+    "status",
+    "booker",
+    "email",
+    "place name",
+    "checked in (UK time)",
+    "amount (pence)",
+]
 
 
 def event_bookings(event: Event) -> list[Booking]:
@@ -24,8 +32,13 @@ def event_bookings(event: Event) -> list[Booking]:
 def place_for_event(event: Event, place_id: int) -> BookingPlace | None:
     """A place of a confirmed booking of this event (None for another event's place: a 404)."""
     return db.session.scalar(
-        select(BookingPlace).join(Booking).where(BookingPlace.id == place_id, Booking.event_id == event.id,
-                                                 Booking.status == BookingStatus.CONFIRMED)  # fmt: skip
+        select(BookingPlace)
+        .join(Booking)
+        .where(
+            BookingPlace.id == place_id,
+            Booking.event_id == event.id,
+            Booking.status == BookingStatus.CONFIRMED,
+        )  # fmt: skip
     )
 
 
@@ -46,8 +59,18 @@ def export_lines(event: Event) -> Iterator[str]:
     def rows() -> Iterator[list[object]]:
         for booking in event_bookings(event):
             for place in booking.attendees:
-                checked = to_local(place.checked_in_at).strftime("%Y-%m-%d %H:%M") if place.checked_in_at else ""
-                yield [booking.id, booking.status, booking.name, booking.email, place.name, checked, booking.amount]
+                checked = (
+                    to_local(place.checked_in_at).strftime("%Y-%m-%d %H:%M") if place.checked_in_at else ""
+                )
+                yield [
+                    booking.id,
+                    booking.status,
+                    booking.name,
+                    booking.email,
+                    place.name,
+                    checked,
+                    booking.amount,
+                ]
 
     return csv_lines(EXPORT_HEADER, rows())
 
@@ -59,5 +82,7 @@ def message_bookers(event: Event, *, subject: str, body: str) -> int:
         if booking.status in HOLDING_STATUSES:
             services.send_booking_email(booking, "event_message", subject=subject, body=body)
             sent += 1
-    audit.record("event.message", target_type="event", target_id=event.id, detail=f"{subject} ({sent} bookings)")
+    audit.record(
+        "event.message", target_type="event", target_id=event.id, detail=f"{subject} ({sent} bookings)"
+    )
     return sent

@@ -99,5 +99,8 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_language() -> dict[str, object]:
-        return {"current_language": current_language, "languages": LANGUAGES, "language_names": LANGUAGE_NAMES}
-
+        return {
+            "current_language": current_language,
+            "languages": LANGUAGES,
+            "language_names": LANGUAGE_NAMES,
+        }

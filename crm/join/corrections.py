@@ -51,7 +51,9 @@ def _draft_contact_id() -> int | None:
     return int(draft["contact_id"]) if draft.get("created") and draft.get("contact_id") else None
 
 
-def contact_for_join(email: str, details: dict[str, Any], *, own_contact_id: int | None) -> tuple[Contact, bool]:
+def contact_for_join(
+    email: str, details: dict[str, Any], *, own_contact_id: int | None
+) -> tuple[Contact, bool]:
     """The contact this join pays for, and whether this join created it (so may correct it).
 
     A signed-in member's own blank fields are filled in; another existing contact is untouched.

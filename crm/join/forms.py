@@ -233,8 +233,11 @@ def _check_amount(field: Any, *, required: bool) -> int:
 
 #: The suggested amounts (pounds) on the donate page and at join; "other" opens the amount field.
 PRESET_AMOUNTS = ("10", "25", "50")
-FREQUENCIES = (SelectChoice("once", _l("Once")), SelectChoice("month", _l("Every month")),
-               SelectChoice("year", _l("Every year")))
+FREQUENCIES = (
+    SelectChoice("once", _l("Once")),
+    SelectChoice("month", _l("Every month")),
+    SelectChoice("year", _l("Every year")),
+)
 
 
 class JoinForm(_AddressFields):
@@ -248,7 +251,9 @@ class JoinForm(_AddressFields):
     )  # fmt: skip
     # No Optional(): the check below runs when the field is empty too (a preset fills the amount).
     donation = _donation_field(_l("Other amount (£)"), required=True)
-    donation_frequency = RadioField(_l("How often"), choices=list(FREQUENCIES), default="once", validate_choice=False)
+    donation_frequency = RadioField(
+        _l("How often"), choices=list(FREQUENCIES), default="once", validate_choice=False
+    )
     gift_aid = BooleanField(_l("Yes, I want to Gift Aid my payments"), default=False)
 
     def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
@@ -284,7 +289,7 @@ class JoinForm(_AddressFields):
 
     @property
     def regular_gift(self) -> str | None:
-        """"month" or "year" when the donation is a regular gift (its own subscription after joining)."""
+        """ "month" or "year" when the donation is a regular gift (its own subscription after joining)."""
         frequency = self.donation_frequency.data or "once"
         return frequency if self.donation_amount and frequency != "once" else None
 
@@ -292,7 +297,9 @@ class JoinForm(_AddressFields):
         if not field.data:
             return
         plan = self.chosen_plan
-        eligible = (plan is not None and plan.gift_aid_eligible) or bool(self.donation.data or self.donation_preset.data)
+        eligible = (plan is not None and plan.gift_aid_eligible) or bool(
+            self.donation.data or self.donation_preset.data
+        )
         if not eligible:
             raise ValidationError(gettext("Gift Aid cannot be claimed on this plan without a donation."))
         if self.country.data != "GB" or normalise_uk_postcode(self.postcode.data or "") is None:
@@ -365,7 +372,9 @@ class SubscribeForm(FlaskForm):
     email = _email()
     #: Optional: lets staff tell people about events and campaigns near them (audiences by postcode area).
     postcode = _text(
-        _l("Postcode (optional, for news of events near you)"), 20, too_long=_l("Postcode must be %(max)d characters or fewer.")
+        _l("Postcode (optional, for news of events near you)"),
+        20,
+        too_long=_l("Postcode must be %(max)d characters or fewer."),
     )
     #: Per purpose, unticked by default; at least one is needed (else there is nothing to sign up to).
     consent = BooleanField(_l("News and updates"), default=False)

@@ -225,7 +225,10 @@ def _activate_for_session(
         start, end = gateway.subscription_period(sub)
     else:
         start, end = paid_at, None if plan is None else lifecycle.period_end(plan, paid_at)
-    if membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED) and membership.joined_at is not None:
+    if (
+        membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED)
+        and membership.joined_at is not None
+    ):
         if sub is None:
             return  # already applied (the other of webhook and success page got here first)
     try:

@@ -39,7 +39,9 @@ def renewal_line_name(plan: Plan) -> str:
 def _is_donation_line(line: PaidLine, currency: str, *, regular: bool = False) -> bool:
     """Our donation line: one-off, or (a regular gift's own session) monthly or yearly."""
     # Sessions made before the products carried `crm_line` are known by their line's name.
-    ours = line.line_kind == DONATION_LINE or (not line.line_kind and line.description == donation_line_name())
+    ours = line.line_kind == DONATION_LINE or (
+        not line.line_kind and line.description == donation_line_name()
+    )
     return ours and (regular or not line.recurring) and line.currency == currency.lower() and line.amount > 0
 
 
@@ -52,7 +54,9 @@ def _is_plan_line(line: PaidLine, plan: Plan) -> bool:
 
 
 def _is_renewal_line(line: PaidLine, plan: Plan) -> bool:
-    ours = line.line_kind == RENEWAL_LINE or (not line.line_kind and line.description == renewal_line_name(plan))
+    ours = line.line_kind == RENEWAL_LINE or (
+        not line.line_kind and line.description == renewal_line_name(plan)
+    )
     return (
         ours
         and not line.recurring

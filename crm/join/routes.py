@@ -34,7 +34,15 @@ log = logging.getLogger("crm.join")
 
 _SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 #: Choices (not personal details) kept in the browser session so that "back" restores them.
-_CHOICES = ("plan", "donation_preset", "donation", "donation_frequency", "gift_aid", "email_updates", "email_appeals")
+_CHOICES = (
+    "plan",
+    "donation_preset",
+    "donation",
+    "donation_frequency",
+    "gift_aid",
+    "email_updates",
+    "email_appeals",
+)
 
 
 def _wording() -> dict[str, str]:
@@ -220,7 +228,9 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
     for attempt in range(3):
         try:
             own = current_user.contact_id if current_user.is_authenticated else None
-            contact, created = corrections.contact_for_join(form.email.data, _contact_details(form), own_contact_id=own)
+            contact, created = corrections.contact_for_join(
+                form.email.data, _contact_details(form), own_contact_id=own
+            )
             lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
             db.session.commit()  # the pending record exists before Stripe is called
             corrections.remember(contact, created, {name: form[name].data for name in _CHOICES})
@@ -337,7 +347,10 @@ def subscribe_page():  # type: ignore[no-untyped-def]
     form = SubscribeForm()
     if request.method == "POST" and form.validate_on_submit():
         subscribe.request_subscription(
-            form.email.data, form.first_name.data, form.last_name.data or "", purposes=form.chosen_purposes(),
+            form.email.data,
+            form.first_name.data,
+            form.last_name.data or "",
+            purposes=form.chosen_purposes(),
             postcode=form.postcode.data or "",
         )
         db.session.commit()

@@ -100,7 +100,10 @@ def _donation_line(amount: int, currency: str) -> dict[str, Any]:
         "price_data": {
             "currency": currency,
             "unit_amount": amount,
-            "product_data": {"name": paid_for.donation_line_name(), "metadata": {"crm_line": paid_for.DONATION_LINE}},
+            "product_data": {
+                "name": paid_for.donation_line_name(),
+                "metadata": {"crm_line": paid_for.DONATION_LINE},
+            },
         },
         "quantity": 1,
     }
@@ -237,7 +240,9 @@ def start_donation_checkout(
         customer_id=customer_id,
         line_items=[line],
         metadata=metadata,
-        subscription_metadata={"contact_id": str(contact.id), "kind": "regular_donation"} if regular else None,
+        subscription_metadata={"contact_id": str(contact.id), "kind": "regular_donation"}
+        if regular
+        else None,
         payment_intent_metadata=None if regular else {"contact_id": str(contact.id), "kind": "donation"},
         success_url=success_url,
         cancel_url=cancel_url.replace("/join?", "/donate?"),
@@ -326,8 +331,6 @@ def start_renewal_checkout(membership: Membership) -> Checkout:
         success_url=success_url,
         cancel_url=f"{current_app.config['BASE_URL']}/account?renewal=cancelled",
         # One session per membership period: pressing Renew twice reuses it.
-        idempotency_key=_idempotency_key(
-            f"renew-{membership.id}", {**metadata, "amount": plan.amount}
-        ),
+        idempotency_key=_idempotency_key(f"renew-{membership.id}", {**metadata, "amount": plan.amount}),
     )
     return Checkout(url=session.url, session_id=session.id)

@@ -40,7 +40,16 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
     now = utcnow()
     old_email = contact.email
     placeholder = f"erased-{contact.id}@invalid"
-    for name in ("title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode", "phone"):
+    for name in (
+        "title",
+        "first_name",
+        "last_name",
+        "address_line1",
+        "address_line2",
+        "town",
+        "postcode",
+        "phone",
+    ):
         setattr(contact, name, "")
     contact.email = placeholder
     contact.erased_at = now
@@ -55,19 +64,32 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
         user.totp_enabled = False
         user.recovery_codes = []
         db.session.execute(
-            update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None)).values(used_at=now)
+            update(AuthToken)
+            .where(AuthToken.user_id == user.id, AuthToken.used_at.is_(None))
+            .values(used_at=now)
         )
     db.session.execute(
-        update(AuthToken).where(AuthToken.contact_id == contact.id, AuthToken.used_at.is_(None)).values(used_at=now)
+        update(AuthToken)
+        .where(AuthToken.contact_id == contact.id, AuthToken.used_at.is_(None))
+        .values(used_at=now)
     )
     db.session.execute(update(Note).where(Note.contact_id == contact.id).values(body="[erased]"))
     db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.contact_id == contact.id)
-        .values(to_email=placeholder, subject="[erased]", body_text="", body_html="", headers={}, one_time_link=None)
+        .values(
+            to_email=placeholder,
+            subject="[erased]",
+            body_text="",
+            body_html="",
+            headers={},
+            one_time_link=None,
+        )
     )
     db.session.execute(
-        update(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == contact.id).values(house="", postcode="")
+        update(GiftAidDeclaration)
+        .where(GiftAidDeclaration.contact_id == contact.id)
+        .values(house="", postcode="")
     )
     _scrub_audit_trail(contact.id, old_email, placeholder, user)
     db.session.flush()
@@ -100,10 +122,14 @@ def _cancel_renewing_subscriptions(contact: Contact, actor: User) -> list[str]:
     for membership in renewing:
         sub_id = str(membership.stripe_subscription_id)
         try:
-            stripe_gateway.cancel_subscription_now(sub_id, idempotency_key=f"erasure-cancel-{membership.id}-{sub_id}")
+            stripe_gateway.cancel_subscription_now(
+                sub_id, idempotency_key=f"erasure-cancel-{membership.id}-{sub_id}"
+            )
         except stripe_gateway.GatewayError as error:
             if error.kind == "not_found":  # Stripe no longer has it: nothing is left to charge
-                log.warning("erasure: subscription %s of membership %s not found in Stripe", sub_id, membership.id)
+                log.warning(
+                    "erasure: subscription %s of membership %s not found in Stripe", sub_id, membership.id
+                )
             else:
                 raise ErasureError(
                     "Stripe did not cancel the member's subscription, so nothing was erased: "

@@ -73,7 +73,10 @@ def contact_data(contact: Contact) -> dict[str, Any]:
         .order_by(Membership.id)
     ).all()
     payments = db.session.scalars(
-        select(Payment).where(Payment.contact_id == cid).options(selectinload(Payment.refunds)).order_by(Payment.id)
+        select(Payment)
+        .where(Payment.contact_id == cid)
+        .options(selectinload(Payment.refunds))
+        .order_by(Payment.id)
     ).all()
     return {
         "contact": {name: _value(getattr(contact, name)) for name in CONTACT_FIELDS},
@@ -103,11 +106,19 @@ def contact_data(contact: Contact) -> dict[str, Any]:
                 "cancelled_at": _value(d.cancelled_at),
             }
             for d in db.session.scalars(
-                select(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == cid).order_by(GiftAidDeclaration.id)
+                select(GiftAidDeclaration)
+                .where(GiftAidDeclaration.contact_id == cid)
+                .order_by(GiftAidDeclaration.id)
             )
         ],
         "emails_sent": [
-            {"kind": o.kind, "subject": o.subject, "to": o.to_email, "status": o.status, "at": _value(o.created_at)}
+            {
+                "kind": o.kind,
+                "subject": o.subject,
+                "to": o.to_email,
+                "status": o.status,
+                "at": _value(o.created_at),
+            }
             for o in db.session.scalars(
                 select(OutboxMessage).where(OutboxMessage.contact_id == cid).order_by(OutboxMessage.id)
             )
@@ -120,7 +131,9 @@ def contact_data(contact: Contact) -> dict[str, Any]:
         ],
         "audit_events": [
             {"action": a.action, "at": _value(a.at), "by": _who(a.actor_user_id, a.actor_label, own_user_id)}
-            for a in db.session.scalars(select(AuditEvent).where(AuditEvent.contact_id == cid).order_by(AuditEvent.id))
+            for a in db.session.scalars(
+                select(AuditEvent).where(AuditEvent.contact_id == cid).order_by(AuditEvent.id)
+            )
         ],
     }
 
@@ -224,7 +237,10 @@ def contact_data_csv(contact: Contact) -> str:
 def data_download(contact: Contact, extension: str, filename: str) -> Response:
     """Everything held about `contact` as a file to save (JSON or CSV), never cached: the member's
     own download and staff answering a subject access request both send this."""
-    render, mimetype = {"json": (contact_data_json, "application/json"), "csv": (contact_data_csv, "text/csv")}[extension]
+    render, mimetype = {
+        "json": (contact_data_json, "application/json"),
+        "csv": (contact_data_csv, "text/csv"),
+    }[extension]
     response = Response(render(contact), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"

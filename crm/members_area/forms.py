@@ -93,7 +93,10 @@ class ContactDetailsForm(FlaskForm):
     address_line2 = StringField(
         _l("Address line 2 (optional)"),
         filters=[_strip],
-        validators=[Optional(), Length(max=200, message=_l("Address line 2 must be 200 characters or fewer."))],
+        validators=[
+            Optional(),
+            Length(max=200, message=_l("Address line 2 must be 200 characters or fewer.")),
+        ],
     )
     town = StringField(
         _l("Town or city"),
@@ -120,7 +123,9 @@ class ContactDetailsForm(FlaskForm):
     def validate_postcode(self, field: StringField) -> None:
         if not field.data:
             if self.gift_aid_declared:
-                raise ValidationError(_l("Enter your UK postcode: HMRC needs it for your Gift Aid declaration."))
+                raise ValidationError(
+                    _l("Enter your UK postcode: HMRC needs it for your Gift Aid declaration.")
+                )
             return
         if self.gift_aid_declared and not is_uk_postcode(field.data):
             raise ValidationError(_l("Enter a real UK postcode, like N1 9GU."))
@@ -172,7 +177,9 @@ class ConfirmForm(FlaskForm):
 class GiftAidForm(FlaskForm):
     confirm = BooleanField(
         _l("I confirm the declaration above"),
-        validators=[InputRequired(_l("Tick the box to confirm you are a UK taxpayer and agree to the declaration."))],
+        validators=[
+            InputRequired(_l("Tick the box to confirm you are a UK taxpayer and agree to the declaration."))
+        ],
     )
     house = StringField(
         _l("House name or number"),

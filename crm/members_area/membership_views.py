@@ -72,8 +72,13 @@ def _set_auto_renew(card: services.MembershipCard, on: bool):  # type: ignore[no
     if changed and on:
         flash(_("Auto-renewal is back on. Your membership will renew automatically."), "success")
     elif changed:
-        flash(_("Auto-renewal is cancelled. Your membership continues until the end of the period you "
-                "have paid for; we have emailed you a confirmation."), "success")
+        flash(
+            _(
+                "Auto-renewal is cancelled. Your membership continues until the end of the period you "
+                "have paid for; we have emailed you a confirmation."
+            ),
+            "success",
+        )
     return redirect(url_for(".account"))
 
 
@@ -156,5 +161,7 @@ def cancel_gift_aid():  # type: ignore[no-untyped-def]
     if not services.cancel_gift_aid(own_contact(), form.declaration_id.data, actor=current_user):
         abort(404)
     db.session.commit()
-    flash(_("Your Gift Aid declaration is cancelled. We will not claim Gift Aid on future payments."), "success")
+    flash(
+        _("Your Gift Aid declaration is cancelled. We will not claim Gift Aid on future payments."), "success"
+    )
     return redirect(url_for(".gift_aid"))

@@ -19,8 +19,14 @@ def _download(extension: str) -> Response:
     contact = own_contact()
     response = data_download(contact, extension, f"my-data-{utcnow():%Y-%m-%d}.{extension}")
     # The download is a security event (personal data leaves the system): audited, never cached.
-    record("export.self", target_type="contact", target_id=contact.id, contact_id=contact.id,
-           detail=extension, actor=current_user)
+    record(
+        "export.self",
+        target_type="contact",
+        target_id=contact.id,
+        contact_id=contact.id,
+        detail=extension,
+        actor=current_user,
+    )
     db.session.commit()
     return response
 
@@ -45,7 +51,9 @@ def forget():  # type: ignore[no-untyped-def]
     if request.method == "POST" and form.validate_on_submit():
         services.request_erasure(contact, actor=current_user)
         db.session.commit()
-        flash(_("We have your request. Our staff will review it and erase your details within one month."),
-              "success")
+        flash(
+            _("We have your request. Our staff will review it and erase your details within one month."),
+            "success",
+        )
         return redirect(url_for(".account"))
     return render_template("members_area/forget.html", form=form, contact=contact)

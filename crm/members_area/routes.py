@@ -95,13 +95,17 @@ def receipt_by_link(token: str):  # type: ignore[no-untyped-def]
     contact = db.session.get(Contact, payment.contact_id) if payment is not None else None
     if payment is None or contact is None or contact.erased_at is not None:
         abort(404)
-    return render_template(
-        "members_area/receipt.html",
-        contact=contact,
-        payment=payment,
-        gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
-        by_link=True,
-    ), 200, {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"}
+    return (
+        render_template(
+            "members_area/receipt.html",
+            contact=contact,
+            payment=payment,
+            gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
+            by_link=True,
+        ),
+        200,
+        {"Referrer-Policy": "no-referrer", "Cache-Control": "private, no-store"},
+    )
 
 
 @bp.route("/details", methods=["GET", "POST"])
@@ -121,7 +125,9 @@ def details():  # type: ignore[no-untyped-def]
         if not login_fresh():
             return _reauthenticate()
         if services.email_in_use(new_email, contact.id):
-            form.email.errors = [_("That email address belongs to another account. Please use a different one.")]
+            form.email.errors = [
+                _("That email address belongs to another account. Please use a different one.")
+            ]
             return render_template("members_area/details.html", form=form), 400
     return _save_details(contact, form, new_email if new_email != contact.email else None)
 
@@ -130,7 +136,10 @@ def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | N
     """Save the details; a new email only gets a confirmation link (crm.accounts.email_change)."""
     try:
         changed = services.update_contact_details(
-            contact, {**form.data, "email": contact.email}, form_version=int(form.version.data), actor=current_user
+            contact,
+            {**form.data, "email": contact.email},
+            form_version=int(form.version.data),
+            actor=current_user,
         )
         if new_email is not None:
             request_email_change(contact, new_email)
@@ -146,10 +155,15 @@ def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | N
         return render_template("members_area/details.html", form=form), 400
     if new_email is not None:
         if changed:
-            sent = _("We have emailed a link to %(email)s: your email changes when you open it. "
-                     "Your other details have been saved.", email=new_email)
+            sent = _(
+                "We have emailed a link to %(email)s: your email changes when you open it. "
+                "Your other details have been saved.",
+                email=new_email,
+            )
         else:
-            sent = _("We have emailed a link to %(email)s: your email changes when you open it.", email=new_email)
+            sent = _(
+                "We have emailed a link to %(email)s: your email changes when you open it.", email=new_email
+            )
         flash(sent, "success")
         return redirect(url_for(".account"))
     flash(_("Your details have been saved.") if changed else _("Nothing to change."), "success")
@@ -195,7 +209,12 @@ def email_preferences():  # type: ignore[no-untyped-def]
 
 def _labels() -> dict[str, str]:
     """The fieldset legends, one per channel, in the page's language."""
-    return {"email": _("Email"), "post": _("Post"), "phone": _("Phone calls"), "sms": _("Text messages (SMS)")}
+    return {
+        "email": _("Email"),
+        "post": _("Post"),
+        "phone": _("Phone calls"),
+        "sms": _("Text messages (SMS)"),
+    }
 
 
 # Importing the modules registers their views on `bp`.

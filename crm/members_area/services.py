@@ -224,10 +224,14 @@ def update_contact_details(
     return changed
 
 
-def set_preferences(contact: Contact, choices: dict[tuple[str, str], bool], wording: dict[tuple[str, str], str]) -> int:
+def set_preferences(
+    contact: Contact, choices: dict[tuple[str, str], bool], wording: dict[tuple[str, str], str]
+) -> int:
     """The account page's boxes, each a consent record where it changed. Returns how many changed."""
     return sum(
-        consent.record_consent(contact, channel, purpose, granted, source="account", wording=wording[(channel, purpose)])
+        consent.record_consent(
+            contact, channel, purpose, granted, source="account", wording=wording[(channel, purpose)]
+        )
         is not None
         for (channel, purpose), granted in choices.items()
     )
@@ -235,13 +239,17 @@ def set_preferences(contact: Contact, choices: dict[tuple[str, str], bool], word
 
 def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: str = "account") -> bool:
     """Record a change of the email news consent; returns False when nothing changed."""
-    return consent.record_consent(contact, "email", "news", granted, source=source, wording=wording) is not None
+    return (
+        consent.record_consent(contact, "email", "news", granted, source=source, wording=wording) is not None
+    )
 
 
 # --- Gift Aid -------------------------------------------------------------------------------
 
 
-def declare_gift_aid(contact: Contact, *, house: str, postcode: str, wording: str, actor: User) -> GiftAidDeclaration:
+def declare_gift_aid(
+    contact: Contact, *, house: str, postcode: str, wording: str, actor: User
+) -> GiftAidDeclaration:
     """A new declaration covering the past four years and the future (HMRC's enduring wording)."""
     existing = active_declaration(contact.id)
     if existing is not None:
@@ -258,8 +266,13 @@ def declare_gift_aid(contact: Contact, *, house: str, postcode: str, wording: st
     )
     db.session.add(declaration)
     db.session.flush()
-    record("gift_aid.declared", target_type="gift_aid_declaration", target_id=declaration.id,
-           contact_id=contact.id, actor=actor)
+    record(
+        "gift_aid.declared",
+        target_type="gift_aid_declaration",
+        target_id=declaration.id,
+        contact_id=contact.id,
+        actor=actor,
+    )
     return declaration
 
 
@@ -274,8 +287,13 @@ def cancel_gift_aid(contact: Contact, declaration_id: int, *, actor: User) -> bo
     if declaration is None:
         return False
     declaration.cancelled_at = utcnow()
-    record("gift_aid.cancelled", target_type="gift_aid_declaration", target_id=declaration.id,
-           contact_id=contact.id, actor=actor)
+    record(
+        "gift_aid.cancelled",
+        target_type="gift_aid_declaration",
+        target_id=declaration.id,
+        contact_id=contact.id,
+        actor=actor,
+    )
     db.session.flush()
     return True
 
@@ -299,7 +317,9 @@ def portal_url(contact: Contact) -> str:
     try:
         return str(gateway.create_portal_session(contact.stripe_customer_id, return_url=return_url))
     except gateway.GatewayError as error:
-        raise AccountActionError(getattr(error, "user_message", "") or _("Stripe is not answering.")) from error
+        raise AccountActionError(
+            getattr(error, "user_message", "") or _("Stripe is not answering.")
+        ) from error
 
 
 def _idempotency_key(m: Membership, flag: bool) -> str:
@@ -317,10 +337,14 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
         gateway = _gateway()
         try:
             gateway.set_cancel_at_period_end(
-                membership.stripe_subscription_id, not on, idempotency_key=_idempotency_key(membership, not on)
+                membership.stripe_subscription_id,
+                not on,
+                idempotency_key=_idempotency_key(membership, not on),
             )
         except gateway.GatewayError as error:
-            raise AccountActionError(getattr(error, "user_message", "") or _("Stripe is not answering.")) from error
+            raise AccountActionError(
+                getattr(error, "user_message", "") or _("Stripe is not answering.")
+            ) from error
     reason = "member turned auto-renewal back on" if on else "member cancelled auto-renewal"
     lifecycle.set_auto_renew(membership, on, actor=actor, reason=reason)
     if not on:
@@ -328,8 +352,11 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
         queue_email(
             contact.email,
             "cancellation_confirmed",
-            {"name": contact.first_name or contact.display_name, "plan_name": membership.plan.name,
-             "ends_on": membership.paid_through},
+            {
+                "name": contact.first_name or contact.display_name,
+                "plan_name": membership.plan.name,
+                "ends_on": membership.paid_through,
+            },
             contact_id=contact.id,
         )
     db.session.flush()
@@ -343,6 +370,8 @@ def request_erasure(contact: Contact, *, actor: User) -> bool:
     if contact.erasure_requested_at is not None:
         return False
     contact.erasure_requested_at = utcnow()
-    record("erasure.requested", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor)
+    record(
+        "erasure.requested", target_type="contact", target_id=contact.id, contact_id=contact.id, actor=actor
+    )
     db.session.flush()
     return True

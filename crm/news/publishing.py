@@ -108,7 +108,14 @@ def publish_post(post: Post, *, now: datetime | None = None, actor: Any = None) 
     post.published_at = now or utcnow()
     post.publish_at = None
     db.session.flush()
-    record("news.publish", target_type="news_post", target_id=post.id, before=before, after=_snapshot(post), actor=actor)
+    record(
+        "news.publish",
+        target_type="news_post",
+        target_id=post.id,
+        before=before,
+        after=_snapshot(post),
+        actor=actor,
+    )
 
 
 def schedule_post(post: Post, when: datetime, *, actor: Any = None) -> None:
@@ -120,7 +127,14 @@ def schedule_post(post: Post, when: datetime, *, actor: Any = None) -> None:
     post.publish_at = when
     post.published_at = None
     db.session.flush()
-    record("news.schedule", target_type="news_post", target_id=post.id, before=before, after=_snapshot(post), actor=actor)
+    record(
+        "news.schedule",
+        target_type="news_post",
+        target_id=post.id,
+        before=before,
+        after=_snapshot(post),
+        actor=actor,
+    )
 
 
 def unpublish_post(post: Post, *, actor: Any = None) -> None:
@@ -130,7 +144,14 @@ def unpublish_post(post: Post, *, actor: Any = None) -> None:
     post.publish_at = None
     post.published_at = None
     db.session.flush()
-    record("news.unpublish", target_type="news_post", target_id=post.id, before=before, after=_snapshot(post), actor=actor)
+    record(
+        "news.unpublish",
+        target_type="news_post",
+        target_id=post.id,
+        before=before,
+        after=_snapshot(post),
+        actor=actor,
+    )
 
 
 def publish_due_posts(now: datetime | None = None) -> int:

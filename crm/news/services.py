@@ -117,8 +117,15 @@ def _news_list() -> Select[Any]:
     """Built once (the list is the busiest page): the columns the list shows, one row extra."""
     return (
         select(
-            Post.id, Post.slug, Post.title, Post.summary, Post.visibility, Post.published_at,
-            Post.language, Post.translated_title, Post.translated_summary,
+            Post.id,
+            Post.slug,
+            Post.title,
+            Post.summary,
+            Post.visibility,
+            Post.published_at,
+            Post.language,
+            Post.translated_title,
+            Post.translated_summary,
         )
         .where(Post.status == "published", Post.published_at <= bindparam("now"))
         .order_by(Post.published_at.desc(), Post.id.desc())

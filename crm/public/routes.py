@@ -49,5 +49,7 @@ def healthz():  # type: ignore[no-untyped-def]
         log.warning("health check: database unreachable (%s)", type(error).__name__)
         return jsonify({"status": "error", "database": "error"}), 503
     if not current:
-        return jsonify({"status": "error", "database": "schema out of date", "message": SCHEMA_OUT_OF_DATE}), 503
+        return jsonify(
+            {"status": "error", "database": "schema out of date", "message": SCHEMA_OUT_OF_DATE}
+        ), 503
     return jsonify({"status": "ok", "database": "ok"})

@@ -51,7 +51,10 @@ def agm_manage(event_id: int):  # type: ignore[no-untyped-def]
     meeting = agm.meeting_for(event)
     window = VotingWindowForm()
     voters = agm.participation(meeting) if meeting else []
-    names = {c.id: c for c in db.session.scalars(select(Contact).where(Contact.id.in_({p.contact_id for p in voters})))}
+    names = {
+        c.id: c
+        for c in db.session.scalars(select(Contact).where(Contact.id.in_({p.contact_id for p in voters})))
+    }
     return render_template(
         "staff/events/agm.html", event=event, meeting=meeting, form=ActionForm(), window=window,
         vote_form=StaffVoteForm(), voters=voters, names=names, when=format_local,
@@ -113,11 +116,15 @@ def agm_staff_vote(event_id: int, motion_id: int):  # type: ignore[no-untyped-de
     if motion is None or motion.meeting_id != event_id:
         abort(404)
     form = StaffVoteForm()
-    contact = db.session.scalar(select(Contact).where(Contact.email == (form.member_email.data or "").strip().lower()))
+    contact = db.session.scalar(
+        select(Contact).where(Contact.email == (form.member_email.data or "").strip().lower())
+    )
     try:
         if not form.validate_on_submit() or contact is None:
             raise agm.VoteRefused("Enter the email of a member and their vote.")
-        agm.cast_vote(motion, contact.id, form.choice.data, channel=form.channel.data, entered_by=current_user)
+        agm.cast_vote(
+            motion, contact.id, form.choice.data, channel=form.channel.data, entered_by=current_user
+        )
     except agm.VoteRefused as refused:
         db.session.rollback()
         flash(f"Not recorded: {refused}", "error")

@@ -13,7 +13,9 @@ from crm.staff.search import MemberFilters
 
 
 @crm_cli.command("export-members")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE, not stdout.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE, not stdout."
+)
 @click.option("--status", default="", help="Only memberships in this status (or 'none').")
 def export_members(output: str | None, status: str) -> None:
     """Write every contact (the staff page's CSV columns) to standard output or FILE."""

@@ -74,7 +74,10 @@ class PostForm(PostTranslationForm):
     title = StringField(
         "Title",
         filters=[_strip],
-        validators=[DataRequired("Enter a title."), Length(max=200, message="Keep the title under 200 characters.")],
+        validators=[
+            DataRequired("Enter a title."),
+            Length(max=200, message="Keep the title under 200 characters."),
+        ],
     )
     slug = StringField(
         "Web address (slug)",
@@ -82,7 +85,9 @@ class PostForm(PostTranslationForm):
         validators=[Optional(), Length(max=200, message="Keep the slug under 200 characters."), check_slug],
     )
     summary = TextAreaField(
-        "Summary", filters=[_strip], validators=[Length(max=1000, message="Keep the summary under 1,000 characters.")]
+        "Summary",
+        filters=[_strip],
+        validators=[Length(max=1000, message="Keep the summary under 1,000 characters.")],
     )
     body = TextAreaField(
         "Body",
@@ -100,7 +105,9 @@ class PostForm(PostTranslationForm):
 
 
 class ScheduleForm(FlaskForm):
-    publish_date = DateField("Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01.")])
+    publish_date = DateField(
+        "Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01.")]
+    )
     publish_time = StringField(
         "At (UK time, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time.")]
     )
@@ -125,12 +132,19 @@ class PageForm(_TranslationFields):
     title = StringField(
         "Title",
         filters=[_strip],
-        validators=[DataRequired("Enter a title."), Length(max=200, message="Keep the title under 200 characters.")],
+        validators=[
+            DataRequired("Enter a title."),
+            Length(max=200, message="Keep the title under 200 characters."),
+        ],
     )
     slug = StringField(
         "Web address (slug)",
         filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
-        validators=[DataRequired("Enter a slug."), Length(max=100, message="Keep the slug under 100 characters."), check_slug],
+        validators=[
+            DataRequired("Enter a slug."),
+            Length(max=100, message="Keep the slug under 100 characters."),
+            check_slug,
+        ],
     )
     body = TextAreaField(
         "Body", validators=[Length(max=100_000, message="Keep the body under 100,000 characters.")]
@@ -139,7 +153,10 @@ class PageForm(_TranslationFields):
     nav_order = WholeNumberField(
         "Position in the navigation",
         default=0,
-        validators=[InputRequired("Enter a number, like 10."), NumberRange(0, 1000, "Enter a number from 0 to 1000.")],
+        validators=[
+            InputRequired("Enter a number, like 10."),
+            NumberRange(0, 1000, "Enter a number from 0 to 1000."),
+        ],
     )
 
 
@@ -147,17 +164,28 @@ class PlanForm(FlaskForm):
     name = StringField(
         "Name",
         filters=[_strip],
-        validators=[DataRequired("Enter a name."), Length(max=120, message="Keep the name under 120 characters.")],
+        validators=[
+            DataRequired("Enter a name."),
+            Length(max=120, message="Keep the name under 120 characters."),
+        ],
     )
     slug = StringField(
         "Slug",
         filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
-        validators=[DataRequired("Enter a slug."), Length(max=60, message="Keep the slug under 60 characters."), check_slug],
+        validators=[
+            DataRequired("Enter a slug."),
+            Length(max=60, message="Keep the slug under 60 characters."),
+            check_slug,
+        ],
     )
     description = TextAreaField(
-        "Description", filters=[_strip], validators=[Length(max=2000, message="Keep it under 2,000 characters.")]
+        "Description",
+        filters=[_strip],
+        validators=[Length(max=2000, message="Keep it under 2,000 characters.")],
     )
-    amount = StringField("Amount in pounds", filters=[_strip], validators=[DataRequired("Enter an amount, like 36.00.")])
+    amount = StringField(
+        "Amount in pounds", filters=[_strip], validators=[DataRequired("Enter an amount, like 36.00.")]
+    )
     interval = SelectField(
         "Billing interval",
         choices=[
@@ -174,7 +202,10 @@ class PlanForm(FlaskForm):
     display_order = WholeNumberField(
         "Display order",
         default=0,
-        validators=[InputRequired("Enter a number, like 10."), NumberRange(0, 1000, "Enter a number from 0 to 1000.")],
+        validators=[
+            InputRequired("Enter a number, like 10."),
+            NumberRange(0, 1000, "Enter a number from 0 to 1000."),
+        ],
     )
     active = BooleanField("Offered on the join page", default=True)
 
@@ -232,7 +263,11 @@ def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[
             return ok
 
         def mapping(self) -> dict[str, str]:
-            return {name: getattr(self, f"map_{name}").data for name in fields if getattr(self, f"map_{name}").data}
+            return {
+                name: getattr(self, f"map_{name}").data
+                for name in fields
+                if getattr(self, f"map_{name}").data
+            }
 
     for name in fields:
         required = DataRequired("Choose the column that holds the email address.")

@@ -80,8 +80,12 @@ def work_list(now: datetime) -> list[WorkItem]:
         .where(Membership.status == "active", Membership.paid_through.between(now, now + timedelta(days=30)))
     )
     items.append(
-        WorkItem("renewals", "Renewals due in the next 30 days", "Active members whose paid-through date comes soon.",
-                 *_listed(stmt, Membership.paid_through))
+        WorkItem(
+            "renewals",
+            "Renewals due in the next 30 days",
+            "Active members whose paid-through date comes soon.",
+            *_listed(stmt, Membership.paid_through),
+        )
     )
 
     # A failed invoice or collection is recorded as a `payment.failed` audit event (the webhook's
@@ -96,13 +100,19 @@ def work_list(now: datetime) -> list[WorkItem]:
     )
     stmt = (
         who.add_columns(Plan.name, Membership.status, Membership.grace_until)
-        .join(Membership, and_(Membership.contact_id == Contact.id, Membership.status.in_(("active", "grace"))))
+        .join(
+            Membership, and_(Membership.contact_id == Contact.id, Membership.status.in_(("active", "grace")))
+        )
         .join(Plan, Plan.id == Membership.plan_id)
         .where(failing)
     )
     items.append(
-        WorkItem("failing", "Payments failing", "In grace, or a payment failed in the last 30 days.",
-                 *_listed(stmt, Membership.grace_until.asc().nulls_last()))
+        WorkItem(
+            "failing",
+            "Payments failing",
+            "In grace, or a payment failed in the last 30 days.",
+            *_listed(stmt, Membership.grace_until.asc().nulls_last()),
+        )
     )
 
     # Warned by the daily run that their card runs out before the next charge (crm/billing/dunning.py).
@@ -120,11 +130,22 @@ def work_list(now: datetime) -> list[WorkItem]:
                           "Members told to update their card; the charge date follows.",
                           *_listed(stmt, Membership.paid_through)))  # fmt: skip
 
-    stmt = who.add_columns(Payment.amount, Payment.disputed_at, Payment.dispute_status).join(
-        Payment, Payment.contact_id == Contact.id
-    ).where(Payment.disputed_at.is_not(None), func.coalesce(Payment.dispute_status, "").not_in(("won", "lost")))
-    items.append(WorkItem("disputes", "Disputes", "Card payments the bank is disputing.",
-                          *_listed(stmt, Payment.disputed_at.desc())))
+    stmt = (
+        who.add_columns(Payment.amount, Payment.disputed_at, Payment.dispute_status)
+        .join(Payment, Payment.contact_id == Contact.id)
+        .where(
+            Payment.disputed_at.is_not(None),
+            func.coalesce(Payment.dispute_status, "").not_in(("won", "lost")),
+        )
+    )
+    items.append(
+        WorkItem(
+            "disputes",
+            "Disputes",
+            "Card payments the bank is disputing.",
+            *_listed(stmt, Payment.disputed_at.desc()),
+        )
+    )
 
     newer = aliased(Membership)
     stmt = (
@@ -132,18 +153,30 @@ def work_list(now: datetime) -> list[WorkItem]:
         .join(Membership, Membership.contact_id == Contact.id)
         .join(Plan, Plan.id == Membership.plan_id)
         .where(Membership.status == "lapsed", _ended_at() >= now - timedelta(days=90))
-        .where(~select(newer.id).where(
-            newer.contact_id == Contact.id,
-            newer.status.in_(("active", "grace", "pending", "direct_debit_pending", "suspended")),
-        ).exists())
+        .where(
+            ~select(newer.id)
+            .where(
+                newer.contact_id == Contact.id,
+                newer.status.in_(("active", "grace", "pending", "direct_debit_pending", "suspended")),
+            )
+            .exists()
+        )
     )
-    items.append(WorkItem("lapsed", "Lapsed in the last 90 days", "To win back.", *_listed(stmt, _ended_at().desc())))
+    items.append(
+        WorkItem("lapsed", "Lapsed in the last 90 days", "To win back.", *_listed(stmt, _ended_at().desc()))
+    )
 
     stmt = who.add_columns(Contact.erasure_requested_at).where(
         Contact.erasure_requested_at.is_not(None), Contact.erased_at.is_(None)
     )
-    items.append(WorkItem("erasure", "Erasure requests", "Confirm on the contact's page.",
-                          *_listed(stmt, Contact.erasure_requested_at)))
+    items.append(
+        WorkItem(
+            "erasure",
+            "Erasure requests",
+            "Confirm on the contact's page.",
+            *_listed(stmt, Contact.erasure_requested_at),
+        )
+    )
 
     # A booking paid for and then cancelled (or paid after its held place was released) keeps
     # the money; staff refund it by hand from the payment.
@@ -152,25 +185,44 @@ def work_list(now: datetime) -> list[WorkItem]:
         .join(Payment, Payment.contact_id == Contact.id)
         .join(Booking, Booking.stripe_checkout_session_id == Payment.stripe_checkout_session_id)
         .join(Event, Event.id == Booking.event_id)
-        .where(Payment.kind == "event", Payment.status.in_(("paid", "partly_refunded")),
-               Payment.amount_refunded < Payment.amount, Booking.status == BookingStatus.CANCELLED)
+        .where(
+            Payment.kind == "event",
+            Payment.status.in_(("paid", "partly_refunded")),
+            Payment.amount_refunded < Payment.amount,
+            Booking.status == BookingStatus.CANCELLED,
+        )
     )
-    items.append(WorkItem("event_refunds", "Event bookings to refund", "Paid for, then cancelled or released.",
-                          *_listed(stmt, Payment.paid_at)))
+    items.append(
+        WorkItem(
+            "event_refunds",
+            "Event bookings to refund",
+            "Paid for, then cancelled or released.",
+            *_listed(stmt, Payment.paid_at),
+        )
+    )
 
     if not gift_aid_enabled():
         return items
-    declared = select(GiftAidDeclaration.id).where(
-        GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None)
-    ).correlate(Contact).exists()
+    declared = (
+        select(GiftAidDeclaration.id)
+        .where(GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None))
+        .correlate(Contact)
+        .exists()
+    )
     stmt = (
         who.add_columns(Plan.name)
         .join(Membership, Membership.contact_id == Contact.id)
         .join(Plan, Plan.id == Membership.plan_id)
         .where(Membership.status.in_(ACCESS_STATUSES), Plan.gift_aid_eligible.is_(True), ~declared)
     )
-    items.append(WorkItem("gift_aid", "Could declare Gift Aid", "Members on an eligible plan with no declaration.",
-                          *_listed(stmt, Contact.last_name)))
+    items.append(
+        WorkItem(
+            "gift_aid",
+            "Could declare Gift Aid",
+            "Members on an eligible plan with no declaration.",
+            *_listed(stmt, Contact.last_name),
+        )
+    )
     return items
 
 
@@ -262,7 +314,9 @@ def monthly_series(now: datetime) -> list[dict[str, Any]]:
     income = dict(
         db.session.execute(
             select(key, func.sum(Payment.amount - Payment.amount_refunded))
-            .where(Payment.status.in_(INCOME_STATUSES), Payment.paid_at >= starts[0], Payment.paid_at < ends[-1])
+            .where(
+                Payment.status.in_(INCOME_STATUSES), Payment.paid_at >= starts[0], Payment.paid_at < ends[-1]
+            )
             .group_by(key)
         ).all()
     )
@@ -289,8 +343,15 @@ def chart_geometry(series: list[dict[str, Any]], width: int = 720, height: int =
     for i, point in enumerate(series):
         x = pad_left + i * step
         bar_h = plot_h * point["income"] / top_income
-        bars.append({"x": round(x + step * 0.15, 1), "y": round(pad_top + plot_h - bar_h, 1),
-                     "w": round(step * 0.7, 1), "h": round(bar_h, 1), **point})
+        bars.append(
+            {
+                "x": round(x + step * 0.15, 1),
+                "y": round(pad_top + plot_h - bar_h, 1),
+                "w": round(step * 0.7, 1),
+                "h": round(bar_h, 1),
+                **point,
+            }
+        )
         y = pad_top + plot_h - plot_h * point["members"] / top_members
         points.append(f"{round(x + step / 2, 1)},{round(y, 1)}")
     return {
@@ -351,7 +412,9 @@ def cached_dashboard_body(now: datetime) -> Any:
             if app.config.get("DASHBOARD_REFRESH_IN_BACKGROUND", True):
                 if not store.get("refreshing"):
                     store["refreshing"] = True
-                    threading.Thread(target=_refresh, args=(app, ttl), name="dashboard-refresh", daemon=True).start()
+                    threading.Thread(
+                        target=_refresh, args=(app, ttl), name="dashboard-refresh", daemon=True
+                    ).start()
             else:
                 fresh = False
     if not fresh:

@@ -26,7 +26,9 @@ def events_list():  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
     events = db.session.scalars(select(Event).order_by(Event.starts_at.desc())).all()
-    return render_template("staff/events/list.html", events=events, when=format_local, held=services.held_places)
+    return render_template(
+        "staff/events/list.html", events=events, when=format_local, held=services.held_places
+    )
 
 
 def _data(form: EventForm) -> services.EventData | None:
@@ -51,7 +53,9 @@ def _edit(event: Event | None, kind: str = "event"):  # type: ignore[no-untyped-
         form.other_price.data = f"{event.other_price / 100:.2f}" if event.other_price else ""
     if form.validate_on_submit() and (data := _data(form)) is not None:
         try:
-            saved = services.save_event(event, data if event else services.EventData(**{**data.__dict__, "kind": kind}))
+            saved = services.save_event(
+                event, data if event else services.EventData(**{**data.__dict__, "kind": kind})
+            )
         except services.BookingRefused as refused:
             db.session.rollback()
             form.form_errors.append(str(refused))

@@ -92,8 +92,15 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
     # from two grouped passes joined by hash (half the time of a subquery run per contact);
     # SQLite walks its indexes per contact faster than it builds the grouped tables.
     with_gift_aid = gift_aid_enabled()
-    declared = None if sqlite or not with_gift_aid else (
-        select(GiftAidDeclaration.contact_id).where(GiftAidDeclaration.cancelled_at.is_(None)).distinct().subquery()
+    declared = (
+        None
+        if sqlite or not with_gift_aid
+        else (
+            select(GiftAidDeclaration.contact_id)
+            .where(GiftAidDeclaration.cancelled_at.is_(None))
+            .distinct()
+            .subquery()
+        )
     )
     gift_aid = gift_aid_declared() if declared is None else declared.c.contact_id.is_not(None)
     stmt = select(
@@ -116,7 +123,11 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
         ],
         _utc_date(Membership.joined_at, sqlite=sqlite),
         _utc_date(Membership.paid_through, sqlite=sqlite),
-        case((Membership.auto_renew.is_(None), _text("")), (Membership.auto_renew.is_(True), _text("yes")), else_=_text("no")),
+        case(
+            (Membership.auto_renew.is_(None), _text("")),
+            (Membership.auto_renew.is_(True), _text("yes")),
+            else_=_text("no"),
+        ),
         *([case((gift_aid, _text("yes")), else_=_text("no"))] if with_gift_aid else []),
         case((Contact.email_consent.is_(True), _text("yes")), else_=_text("no")),
     ).select_from(Contact)
@@ -243,4 +254,3 @@ def payment_rows_select(base: Select[Any]) -> Select[Any]:
     return base.add_columns(
         Contact.member_number, Contact.first_name, Contact.last_name, Contact.email, Plan.name
     )
-

@@ -47,7 +47,8 @@ class MemberFilterForm(FilterForm):
     q = StringField("Search", validators=[Optional(), Length(max=100)])
     status = SelectField(
         "Status",
-        choices=[ANY, SelectChoice("none", "Not a member")] + [SelectChoice(s, s.capitalize()) for s in STATUSES],
+        choices=[ANY, SelectChoice("none", "Not a member")]
+        + [SelectChoice(s, s.capitalize()) for s in STATUSES],
         validators=[Optional()],
     )
     plan = SelectField("Plan", choices=[ANY], validators=[Optional()])
@@ -72,8 +73,12 @@ class PaymentFilterForm(FilterForm):
     )
     kind = SelectField(
         "Kind",
-        choices=[ANY, SelectChoice("membership", "Membership"), SelectChoice("donation", "Donation"),
-                 SelectChoice("event", "Event booking")],
+        choices=[
+            ANY,
+            SelectChoice("membership", "Membership"),
+            SelectChoice("donation", "Donation"),
+            SelectChoice("event", "Event booking"),
+        ],
         default="",
     )
 
@@ -147,11 +152,15 @@ class NoteForm(FlaskForm):
 class OfflinePaymentForm(FlaskForm):
     plan = SelectField("Plan", coerce=int)
     amount = MoneyField("Amount (£)", validators=[InputRequired("Enter the amount received.")])
-    method = RadioField("Method", choices=OFFLINE_METHODS, validators=[InputRequired("Choose how they paid.")])
+    method = RadioField(
+        "Method", choices=OFFLINE_METHODS, validators=[InputRequired("Choose how they paid.")]
+    )
     paid_on = DateField(
         "Date received", validators=[InputRequired("Enter the date the payment was received."), _not_future]
     )
-    reference = StringField("Reference (cheque number, bank reference)", validators=[Optional(), Length(max=100)])
+    reference = StringField(
+        "Reference (cheque number, bank reference)", validators=[Optional(), Length(max=100)]
+    )
 
 
 class ComplimentaryForm(FlaskForm):

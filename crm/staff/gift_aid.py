@@ -60,8 +60,13 @@ def gift_aid_claim():  # type: ignore[no-untyped-def]
     claim = service.create_claim(date_from, date_to, actor=current_user)
     if claim is None:
         db.session.rollback()
-        flash("There is nothing left to claim for those dates: every eligible payment is already claimed.", "warning")
-        return redirect(url_for("staff.gift_aid", date_from=date_from.isoformat(), date_to=date_to.isoformat()))
+        flash(
+            "There is nothing left to claim for those dates: every eligible payment is already claimed.",
+            "warning",
+        )
+        return redirect(
+            url_for("staff.gift_aid", date_from=date_from.isoformat(), date_to=date_to.isoformat())
+        )
     text = service.rows_to_csv(service.claim_rows(claim))
     db.session.commit()
     return _csv_response(text, f"gift-aid-claim-{claim.id}-{date_from:%Y%m%d}-{date_to:%Y%m%d}.csv")
@@ -75,7 +80,11 @@ def gift_aid_claim_download(claim_id: int):  # type: ignore[no-untyped-def]
     if claim is None:
         abort(404)
     text = service.rows_to_csv(service.claim_rows(claim))
-    record("export.gift_aid_claim", target_type="gift_aid_claim", target_id=claim.id,
-           detail=f"re-downloaded claim {claim.id} ({claim.payment_count} payments)")
+    record(
+        "export.gift_aid_claim",
+        target_type="gift_aid_claim",
+        target_id=claim.id,
+        detail=f"re-downloaded claim {claim.id} ({claim.payment_count} payments)",
+    )
     db.session.commit()
     return _csv_response(text, f"gift-aid-claim-{claim.id}.csv")

@@ -61,11 +61,14 @@ class ClaimRow:
             f"{self.amount // 100}.{self.amount % 100:02d}",
         ]
 
-
     @property
     def transliterated(self) -> list[tuple[str, str]]:
         """(as the donor wrote it, as HMRC's schedule takes it) for each name that had to change."""
-        return [(name, hmrc_name(name)) for name in (self.first_name, self.last_name) if name and hmrc_name(name) != name]
+        return [
+            (name, hmrc_name(name))
+            for name in (self.first_name, self.last_name)
+            if name and hmrc_name(name) != name
+        ]
 
 
 #: HMRC's schedule takes names of at most 35 characters, without accents.
@@ -193,9 +196,9 @@ def create_claim(date_from: date, date_to: date, *, actor: Any = None) -> GiftAi
         db.session.flush()
         return None
     totals = db.session.execute(
-        select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount - Payment.amount_refunded), 0)).where(
-            Payment.gift_aid_claim_id == claim.id
-        )
+        select(
+            func.count(Payment.id), func.coalesce(func.sum(Payment.amount - Payment.amount_refunded), 0)
+        ).where(Payment.gift_aid_claim_id == claim.id)
     ).one()
     claim.payment_count, claim.total_amount = int(totals[0]), int(totals[1])
     record(
@@ -228,4 +231,8 @@ def rows_to_csv(rows: list[ClaimRow]) -> str:
 
 
 def past_claims() -> list[GiftAidClaim]:
-    return list(db.session.scalars(select(GiftAidClaim).order_by(GiftAidClaim.created_at.desc(), GiftAidClaim.id.desc())))
+    return list(
+        db.session.scalars(
+            select(GiftAidClaim).order_by(GiftAidClaim.created_at.desc(), GiftAidClaim.id.desc())
+        )
+    )

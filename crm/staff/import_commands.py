@@ -19,7 +19,9 @@ def _parse_map(pairs: tuple[str, ...], headers: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, header = pair.partition("=")
         if not sep or name not in service.FIELDS:
-            raise click.BadParameter(f"expected FIELD=Header with FIELD one of {', '.join(service.FIELDS)}", param_hint="--map")
+            raise click.BadParameter(
+                f"expected FIELD=Header with FIELD one of {', '.join(service.FIELDS)}", param_hint="--map"
+            )
         if header and header not in headers:
             raise click.BadParameter(f"the file has no column “{header}”", param_hint="--map")
         mapping.pop(name, None)
@@ -44,8 +46,13 @@ def _log_progress(total: int) -> Callable[[service.ImportReport], None]:
 
 @crm_cli.command("import-members")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--map", "pairs", multiple=True, metavar="FIELD=Header",
-              help="Which column holds a field (guessed from the header names otherwise); FIELD= to skip it.")
+@click.option(
+    "--map",
+    "pairs",
+    multiple=True,
+    metavar="FIELD=Header",
+    help="Which column holds a field (guessed from the header names otherwise); FIELD= to skip it.",
+)
 @click.option("--chunk-size", default=service.DEFAULT_CHUNK, show_default=True, help="Rows per transaction.")
 @click.option("--show-errors", default=50, show_default=True, help="How many bad rows to list.")
 def import_members_command(file: Path, pairs: tuple[str, ...], chunk_size: int, show_errors: int) -> None:
@@ -62,8 +69,13 @@ def import_members_command(file: Path, pairs: tuple[str, ...], chunk_size: int, 
     with click.progressbar(length=total, label=f"Importing {total:,} rows", file=stderr) as bar:
         try:
             report = service.import_members(
-                text, mapping, source_name=file.name, actor_label="cli", chunk_size=max(1, chunk_size),
-                on_chunk=db.session.commit, progress=bar.update,
+                text,
+                mapping,
+                source_name=file.name,
+                actor_label="cli",
+                chunk_size=max(1, chunk_size),
+                on_chunk=db.session.commit,
+                progress=bar.update,
                 after_chunk=None if stderr.isatty() else _log_progress(total),
             )
         except service.ImportFileError as error:

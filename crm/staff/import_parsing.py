@@ -70,7 +70,9 @@ COUNTRY_ALIASES = {"uk": "GB", "unitedkingdom": "GB", "greatbritain": "GB", "eng
                    "wales": "GB", "northernireland": "GB", "ireland": "IE"}  # fmt: skip
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d", "%d %B %Y", "%d %b %Y",
                 "%B %d %Y", "%b %d %Y", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M")  # fmt: skip
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")  # noqa: E501
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)  # noqa: E501
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 DEFAULT_CHUNK = 2000
 #: The longest cell a row may hold (a note included); a longer one is that row's error, not the file's.
@@ -113,7 +115,9 @@ def decode_upload(data: bytes) -> str:
         raise ImportFileError("The file is empty.")
     head = data[:8192]
     if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise ImportFileError("This looks like an Excel workbook. Save it as CSV (comma separated) and upload that.")
+        raise ImportFileError(
+            "This looks like an Excel workbook. Save it as CSV (comma separated) and upload that."
+        )
     if head.startswith(b"%PDF") or b"\x00" in head:
         raise ImportFileError("This is not a CSV file (it contains binary data). Upload a CSV file.")
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
@@ -141,7 +145,9 @@ def read_headers(text: str) -> list[str]:
     seen: set[str] = set()
     for h in headers:
         if h and h in seen:
-            raise ImportFileError(f"The column name “{h}” appears twice in the first row. Rename one of them.")
+            raise ImportFileError(
+                f"The column name “{h}” appears twice in the first row. Rename one of them."
+            )
         seen.add(h)
     if len(headers) == 1 and "@" in headers[0]:
         raise ImportFileError("The first row must hold the column names, not a member's details.")
@@ -279,7 +285,9 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
         if raw.get(name):
             parsed = parse_date(raw[name])
             if parsed is None:
-                raise ValueError(f"{LABELS[name].split(' (')[0].lower()} “{raw[name][:40]}” is not a date (use DD/MM/YYYY or YYYY-MM-DD)")
+                raise ValueError(
+                    f"{LABELS[name].split(' (')[0].lower()} “{raw[name][:40]}” is not a date (use DD/MM/YYYY or YYYY-MM-DD)"
+                )
             setattr(row, name, parsed)
     plan_text, status_text = raw.get("plan", ""), raw.get("status", "").lower()
     if plan_text:

@@ -111,7 +111,9 @@ def import_members(
         try:
             row = _checked_row(line, cells, index, plans, seen)
         except ValueError as error:
-            report.errors.append(RowError(line, str(error), cells[index["email"]][:254] if len(cells) > index["email"] else ""))
+            report.errors.append(
+                RowError(line, str(error), cells[index["email"]][:254] if len(cells) > index["email"] else "")
+            )
             if progress:
                 progress(1)
             continue
@@ -126,7 +128,9 @@ def import_members(
     return report
 
 
-def run_import_file(path: str, mapping: dict[str, str], actor_id: int | None = None, source_name: str = "upload") -> dict[str, int]:
+def run_import_file(
+    path: str, mapping: dict[str, str], actor_id: int | None = None, source_name: str = "upload"
+) -> dict[str, int]:
     """Background job: import a stored upload, committing each chunk, then delete the file."""
     from pathlib import Path
 

@@ -39,7 +39,9 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     """Insert new contacts and update changed ones. Returns email -> (contact id, created/updated/same)."""
     emails = [r.email for r in rows]
     members = {r.email for r in rows if r.plan_id is not None}
-    existing = {r.email: r for r in db.session.execute(select(*_CONTACT_COLUMNS).where(Contact.email.in_(emails)))}
+    existing = {
+        r.email: r for r in db.session.execute(select(*_CONTACT_COLUMNS).where(Contact.email.in_(emails)))
+    }
     result: dict[str, tuple[int, str]] = {}
     new_rows, updates, consents = [], [], []
     for row in rows:
@@ -54,14 +56,24 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
         consent = dict(email_consent=old.email_consent, email_consent_at=old.email_consent_at,
                        email_consent_source=old.email_consent_source)  # fmt: skip
         if row.consent is not None and row.consent != old.email_consent:
-            consent = {"email_consent": row.consent, "email_consent_at": now, "email_consent_source": "import"}
+            consent = {
+                "email_consent": row.consent,
+                "email_consent_at": now,
+                "email_consent_source": "import",
+            }
             consents.append((old.id, row.consent))
-        changed = any(merged[f] != getattr(old, f) for f in CONTACT_FIELDS) or consent["email_consent"] != old.email_consent
+        changed = (
+            any(merged[f] != getattr(old, f) for f in CONTACT_FIELDS)
+            or consent["email_consent"] != old.email_consent
+        )
         if changed:
             updates.append({"id": old.id, **merged, **consent, "updated_at": now})
         result[row.email] = (old.id, "updated" if changed else "same")
     if new_rows:
-        result.update((email, (contact_id, "created")) for email, contact_id in _insert_contacts(new_rows, members).items())
+        result.update(
+            (email, (contact_id, "created"))
+            for email, contact_id in _insert_contacts(new_rows, members).items()
+        )
         consents += [(result[r["email"]][0], True) for r in new_rows if r["email_consent"]]
     _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
                  updates, bump_version=True)  # fmt: skip
@@ -79,17 +91,31 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     return result
 
 
-def _write_memberships(rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime) -> set[int]:
+def _write_memberships(
+    rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime
+) -> set[int]:
     """Create or update each row's membership (Stripe-managed ones are left to Stripe). Returns changed contacts."""
     wanted = {ids[r.email][0]: r for r in rows if r.plan_id is not None}
     if not wanted:
         return set()
     on_file = wanted.keys() - created  # a contact this chunk created has no membership yet
-    existing = db.session.execute(
-        select(Membership.id, Membership.contact_id, Membership.plan_id, Membership.status, Membership.joined_at,
-               Membership.paid_through, Membership.stripe_subscription_id)  # fmt: skip
-        .where(Membership.contact_id.in_(on_file)).order_by(Membership.id)
-    ) if on_file else ()
+    existing = (
+        db.session.execute(
+            select(
+                Membership.id,
+                Membership.contact_id,
+                Membership.plan_id,
+                Membership.status,
+                Membership.joined_at,
+                Membership.paid_through,
+                Membership.stripe_subscription_id,
+            )  # fmt: skip
+            .where(Membership.contact_id.in_(on_file))
+            .order_by(Membership.id)
+        )
+        if on_file
+        else ()
+    )
     chosen: dict[int, Any] = {}
     for m in existing:
         current = chosen.get(m.contact_id)
@@ -127,7 +153,10 @@ def _insert_memberships(inserts: list[dict[str, Any]], now: datetime) -> list[tu
     from the table's sequence first, so nothing is read back; SQLite reads them back by contact."""
     table = Membership.__table__
     if db.engine.dialect.name == "postgresql":
-        rows = [{**m, "id": membership_id} for m, membership_id in zip(inserts, _next_ids("membership", len(inserts)), strict=True)]
+        rows = [
+            {**m, "id": membership_id}
+            for m, membership_id in zip(inserts, _next_ids("membership", len(inserts)), strict=True)
+        ]
         db.session.execute(insert(table), rows)
         return [(m["id"], m["status"], m["paid_through"]) for m in rows]
     db.session.execute(insert(table), inserts)
@@ -173,7 +202,9 @@ def _insert_contacts(new_rows: list[dict[str, Any]], members: set[str]) -> dict[
     number = case((bindparam("is_member", type_=Boolean), _member_number_sql(next_id)))
     db.session.execute(insert(table).values(id=next_id, member_number=number),
                        [{**r, "is_member": r["email"] in members} for r in new_rows])  # fmt: skip
-    found = db.session.execute(select(Contact.id, Contact.email).where(Contact.email.in_([r["email"] for r in new_rows])))
+    found = db.session.execute(
+        select(Contact.id, Contact.email).where(Contact.email.in_([r["email"] for r in new_rows]))
+    )
     return {email: contact_id for contact_id, email in found}
 
 
@@ -191,7 +222,9 @@ def _assign_member_numbers(contact_ids: set[int]) -> list[int]:
     ))  # fmt: skip
 
 
-def _write_declarations(rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime) -> set[int]:
+def _write_declarations(
+    rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime
+) -> set[int]:
     wanted = {ids[r.email][0]: r for r in rows if r.gift_aid}
     if not wanted:
         return set()
@@ -238,7 +271,9 @@ def import_chunk(rows: list[CleanRow], report: ImportReport, source_name: str) -
             {ids[r.email][0] for r in rows if r.plan_id is not None and ids[r.email][1] != "created"}
         )
         search.added.update(created)
-        search.changed.update(numbered, (contact_id for contact_id, outcome in ids.values() if outcome == "updated"))
+        search.changed.update(
+            numbered, (contact_id for contact_id, outcome in ids.values() if outcome == "updated")
+        )
     declaration_changes = _write_declarations(rows, ids, created, now)
     note_changes = _write_notes(rows, ids, now)
     for row in rows:

@@ -52,7 +52,9 @@ def import_upload():  # type: ignore[no-untyped-def]
         data = form.file.data.read(_max_bytes() + 1)
         try:
             if len(data) > _max_bytes():
-                raise service.ImportFileError(f"The file is larger than {_max_bytes() // (1024 * 1024)} MB. Split it, or use the command line.")
+                raise service.ImportFileError(
+                    f"The file is larger than {_max_bytes() // (1024 * 1024)} MB. Split it, or use the command line."
+                )
             text = service.decode_upload(data)
             headers = service.read_headers(text)
         except service.ImportFileError as error:
@@ -85,8 +87,13 @@ def import_map(token: str):  # type: ignore[no-untyped-def]
         mapping = form.mapping()
         if request.form.get("action") != "import":
             rows = service.preview(path.read_text(encoding="utf-8"), mapping)
-        elif meta["rows"] > int(current_app.config.get("IMPORT_INLINE_MAX_ROWS", 5000)) and _enqueue(path, mapping, meta["filename"]):
-            flash(f"Importing {meta['rows']:,} rows in the background. The audit log shows the result.", "success")
+        elif meta["rows"] > int(current_app.config.get("IMPORT_INLINE_MAX_ROWS", 5000)) and _enqueue(
+            path, mapping, meta["filename"]
+        ):
+            flash(
+                f"Importing {meta['rows']:,} rows in the background. The audit log shows the result.",
+                "success",
+            )
             return redirect(url_for("staff.import_upload"))
         else:
             return _run(path, mapping, meta)

@@ -47,9 +47,7 @@ def _refused(contact_id: int, key: str, form: FlaskForm, message: str, **extra: 
     return render_member_page(contact_id, {key: form, **extra}, 409)
 
 
-def _run(
-    contact_id: int, key: str, form: FlaskForm, action: Callable[[], Any], success: str, anchor: str
-):  # type: ignore[no-untyped-def]
+def _run(contact_id: int, key: str, form: FlaskForm, action: Callable[[], Any], success: str, anchor: str):  # type: ignore[no-untyped-def]
     """Validate, act, commit once; on a refusal roll back and show the page with the message."""
     if not form.validate():
         return render_member_page(contact_id, {key: form}, 422)
@@ -62,9 +60,7 @@ def _run(
     return redirect(url_for("staff.member", contact_id=contact_id) + f"#{anchor}")
 
 
-def _act(
-    contact_id: int, key: str, action: Callable[[Contact, Any], Any], success: str, anchor: str
-):  # type: ignore[no-untyped-def]
+def _act(contact_id: int, key: str, action: Callable[[Contact, Any], Any], success: str, anchor: str):  # type: ignore[no-untyped-def]
     """One action form of the member page (forms.ACTION_FORMS[key], fields prefixed `key-`)."""
     contact = _contact(contact_id)
     form = forms.ACTION_FORMS[key](prefix=key)
@@ -163,7 +159,9 @@ def member_extend(contact_id: int):  # type: ignore[no-untyped-def]
     return _act(
         contact_id,
         "extend",
-        lambda contact, form: membership_changes.extend_membership(contact, until=_end_of(form.until.data), actor=current_user),
+        lambda contact, form: membership_changes.extend_membership(
+            contact, until=_end_of(form.until.data), actor=current_user
+        ),
         "Membership extended.",
         "memberships",
     )

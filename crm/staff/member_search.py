@@ -59,7 +59,11 @@ def is_common_fragment(query: str) -> bool:
 
 def _sort_cap(query: str) -> int:
     """How many matches the rare way sorts: more on PostgreSQL when the trigram index can be used."""
-    return POSTGRES_SORT_CAP if db.engine.dialect.name == "postgresql" and len(query) >= TRIGRAM_LENGTH else SORT_CAP
+    return (
+        POSTGRES_SORT_CAP
+        if db.engine.dialect.name == "postgresql" and len(query) >= TRIGRAM_LENGTH
+        else SORT_CAP
+    )
 
 
 def _index_matches(query: str, sort_cap: int) -> Any:
@@ -76,7 +80,12 @@ def _index_matches(query: str, sort_cap: int) -> Any:
         condition: ColumnElement[bool] = Contact.id.in_(found.scalar_subquery())
     else:
         condition = _like_condition(query)
-    return select(Contact.id, Contact.last_name, Contact.first_name).where(condition).limit(sort_cap + 1).subquery()
+    return (
+        select(Contact.id, Contact.last_name, Contact.first_name)
+        .where(condition)
+        .limit(sort_cap + 1)
+        .subquery()
+    )
 
 
 def _windows(first: int) -> list[int | None]:
@@ -144,7 +153,10 @@ def search_page(query: str, *, cap: int, per_page: int, page: int) -> tuple[int,
         if total <= sort_cap:
             return total, [row[0] for row in rows]
     if not query:
-        total = db.session.scalar(select(func.count()).select_from(select(Contact.id).limit(cap + 1).subquery())) or 0
+        total = (
+            db.session.scalar(select(func.count()).select_from(select(Contact.id).limit(cap + 1).subquery()))
+            or 0
+        )
         ordered = select(Contact.id).order_by(*member_order("name"))
         return total, list(db.session.scalars(ordered.limit(per_page).offset((page - 1) * per_page)))
     return _common_count(query, cap), _common_page(query, per_page=per_page, page=page)

@@ -77,7 +77,9 @@ def members():  # type: ignore[no-untyped-def]
     form, filters = member_filters_from_request()
     page = _page_number()
     cap = search.COUNT_CAP
-    columns = select(Contact, Membership, Plan.name, gift_aid_declared(), _is_staff_account()).select_from(Contact)
+    columns = select(Contact, Membership, Plan.name, gift_aid_declared(), _is_staff_account()).select_from(
+        Contact
+    )
     if filters == MemberFilters(q=filters.q):
         # The usual case (a search, in name order): find the page's contacts on `contact` alone,
         # then read their membership, plan and Gift Aid for those few rows only.
@@ -176,7 +178,10 @@ def load_member_story(contact_id: int) -> dict[str, Any]:
         .order_by(Note.id.desc())
     ).all()
     audit = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.contact_id == contact_id).order_by(AuditEvent.id.desc()).limit(200)
+        select(AuditEvent)
+        .where(AuditEvent.contact_id == contact_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(200)
     ).all()
     current = next((m for m in memberships if m.status in CURRENT_STATUSES), None)
     return {

@@ -29,7 +29,9 @@ def record_offline_payment(
     if amount <= 0:
         raise StaffActionError("The amount must be more than £0.")
     if method not in OFFLINE_PAYMENT_METHODS:
-        raise StaffActionError("Choose how they paid: " + ", ".join(OFFLINE_PAYMENT_METHODS.values()).lower() + ".")
+        raise StaffActionError(
+            "Choose how they paid: " + ", ".join(OFFLINE_PAYMENT_METHODS.values()).lower() + "."
+        )
     before = membership_snapshot(current_membership(contact))
     payment = _lifecycle_call(
         lambda: lifecycle.record_offline_payment(
@@ -100,7 +102,9 @@ def change_plan(contact: Contact, plan: Plan, *, actor: Any) -> None:
         raise StaffActionError("The membership is already on that plan.")
     if membership.stripe_subscription_id:
         if not plan.stripe_price_id or not plan.recurring:
-            raise StaffActionError("That plan has no Stripe price for a subscription: choose a recurring plan.")
+            raise StaffActionError(
+                "That plan has no Stripe price for a subscription: choose a recurring plan."
+            )
         try:
             gateway.change_subscription_price(
                 membership.stripe_subscription_id,
@@ -166,7 +170,11 @@ def change_suspension(contact: Contact, *, suspended: bool, reason: str, actor: 
     if suspended:
         action, change, reason = "member.suspend", lifecycle.suspend, reason or "suspended by staff"
     else:
-        action, change, reason = "member.unsuspend", lifecycle.unsuspend, reason or "suspension lifted by staff"
+        action, change, reason = (
+            "member.unsuspend",
+            lifecycle.unsuspend,
+            reason or "suspension lifted by staff",
+        )
     _membership_action(
         action, contact, lambda: change(membership, actor=actor, reason=reason), actor=actor, detail=reason
     )

@@ -30,10 +30,14 @@ def _post_or_404(post_id: int) -> Post:
 @requires("news")
 def news_list():  # type: ignore[no-untyped-def]
     posts = db.session.scalars(select(Post).order_by(Post.updated_at.desc(), Post.id.desc())).all()
-    groups = {status: [p for p in posts if p.status == status] for status in ("draft", "scheduled", "published")}
+    groups = {
+        status: [p for p in posts if p.status == status] for status in ("draft", "scheduled", "published")
+    }
     # Drafts: last changed first; scheduled: next to go out first; published: newest first.
     groups["scheduled"].sort(key=lambda p: (p.publish_at is None, p.publish_at or utcnow()))
-    groups["published"].sort(key=lambda p: (p.published_at is not None, p.published_at or utcnow()), reverse=True)
+    groups["published"].sort(
+        key=lambda p: (p.published_at is not None, p.published_at or utcnow()), reverse=True
+    )
     return render_template("staff/news_list.html", groups=groups)
 
 
@@ -74,7 +78,12 @@ def _edit(post: Post | None):  # type: ignore[no-untyped-def]
             flash(f"Saved “{post.title}”.", "success")
             return redirect(url_for("staff.news_edit", post_id=post.id))
     return render_template(
-        "staff/news_edit.html", form=form, post=post, preview=preview, schedule_form=ScheduleForm(), action_form=ActionForm()
+        "staff/news_edit.html",
+        form=form,
+        post=post,
+        preview=preview,
+        schedule_form=ScheduleForm(),
+        action_form=ActionForm(),
     )
 
 
@@ -116,7 +125,12 @@ def news_schedule(post_id: int):  # type: ignore[no-untyped-def]
     edit_form = PostForm(obj=post)
     edit_form.body.data = post.body_markdown
     return render_template(
-        "staff/news_edit.html", form=edit_form, post=post, preview=None, schedule_form=form, action_form=ActionForm()
+        "staff/news_edit.html",
+        form=edit_form,
+        post=post,
+        preview=None,
+        schedule_form=form,
+        action_form=ActionForm(),
     ), 400
 
 

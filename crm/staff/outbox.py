@@ -73,8 +73,11 @@ def outbox_resend(message_id: int):  # type: ignore[no-untyped-def]
         flash("This message is already waiting to be sent.", "info")
         return redirect(url_for("staff.outbox_detail", message_id=message.id))
     if holds_spent_link(message):
-        flash("This email held a one-time link, which is not kept after sending. "
-              "Ask the person to request a new link from the sign-in page.", "error")
+        flash(
+            "This email held a one-time link, which is not kept after sending. "
+            "Ask the person to request a new link from the sign-in page.",
+            "error",
+        )
         return redirect(url_for("staff.outbox_detail", message_id=message.id))
     before = {"status": message.status, "attempts": message.attempts, "last_error": message.last_error[:200]}
     requeue(message)

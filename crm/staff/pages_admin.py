@@ -56,8 +56,13 @@ def _save_page(page: Page | None, form: PageForm) -> Page:
         body_markdown=form.translated_body.data or "",
     )
     db.session.flush()
-    record("page.create" if creating else "page.update", target_type="site_page", target_id=page.id,
-           before=before, after=_snapshot(page))
+    record(
+        "page.create" if creating else "page.update",
+        target_type="site_page",
+        target_id=page.id,
+        before=before,
+        after=_snapshot(page),
+    )
     return page
 
 

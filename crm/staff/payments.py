@@ -89,7 +89,9 @@ def payments():  # type: ignore[no-untyped-def]
             filters,
         )
     ).one()
-    failed = db.session.scalar(filtered(select(func.count(Payment.id)).where(Payment.status == "failed"), filters))
+    failed = db.session.scalar(
+        filtered(select(func.count(Payment.id)).where(Payment.status == "failed"), filters)
+    )
     rows = db.session.execute(
         payment_rows_select(_listing(filters)).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
     ).all()

@@ -87,8 +87,13 @@ def _edit(original: Plan | None):  # type: ignore[no-untyped-def]
                 db.session.rollback()
                 form.amount.errors.append(error)
             else:
-                record("plan.create" if creating else "plan.update", target_type="membership_plan",
-                       target_id=plan.id, before=before, after=_snapshot(plan))
+                record(
+                    "plan.create" if creating else "plan.update",
+                    target_type="membership_plan",
+                    target_id=plan.id,
+                    before=before,
+                    after=_snapshot(plan),
+                )
                 db.session.commit()
                 flash(f"Saved the plan “{plan.name}”.", "success")
                 return redirect(url_for("staff.plans_list"))
@@ -125,7 +130,13 @@ def plans_retire(plan_id: int):  # type: ignore[no-untyped-def]
             db.session.rollback()
             flash(error, "error")
             return redirect(url_for("staff.plans_list"))
-        record("plan.retire", target_type="membership_plan", target_id=plan.id, before=before, after=_snapshot(plan))
+        record(
+            "plan.retire",
+            target_type="membership_plan",
+            target_id=plan.id,
+            before=before,
+            after=_snapshot(plan),
+        )
         db.session.commit()
         flash(f"“{plan.name}” is retired: it is no longer offered to new members.", "success")
     return redirect(url_for("staff.plans_list"))

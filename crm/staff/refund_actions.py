@@ -27,7 +27,9 @@ def refund_payment(
     payment: Payment, *, amount: int | None, reason: str, cancel_membership_too: bool, actor: Any
 ) -> Refund:
     """Refund through Stripe, then record it once (the webhook matches on the Stripe refund id)."""
-    if payment.status == PaymentStatus.REFUNDED or (payment.amount_refunded >= payment.amount and payment.amount > 0):
+    if payment.status == PaymentStatus.REFUNDED or (
+        payment.amount_refunded >= payment.amount and payment.amount > 0
+    ):
         raise StaffActionError("This payment has already been refunded in full.")
     from crm.billing import refunds
     from crm.billing.donations import payment_intent_for
@@ -46,7 +48,9 @@ def refund_payment(
     if amount > left:
         from crm.core.money import format_money
 
-        raise StaffActionError(f"You can refund at most {format_money(left, payment.currency)} on this payment.")
+        raise StaffActionError(
+            f"You can refund at most {format_money(left, payment.currency)} on this payment."
+        )
     before: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded}
     if cancel_membership_too and amount >= left:
         _stop_renewing_before_refund(payment, gateway)
@@ -63,7 +67,11 @@ def refund_payment(
     refund = _record_refund_once(payment, refund_id, amount, reason, actor)
     refunds.keep_staff_story(refund, reason=reason, actor=actor)
     refunds.queue_refund_email(refund)
-    after: dict[str, Any] = {"status": payment.status, "amount_refunded": payment.amount_refunded, "refund": amount}
+    after: dict[str, Any] = {
+        "status": payment.status,
+        "amount_refunded": payment.amount_refunded,
+        "refund": amount,
+    }
     if cancel_membership_too and payment.status == PaymentStatus.REFUNDED and payment.membership_id:
         membership = db.session.get(Membership, payment.membership_id)
         if membership is not None and membership.status in CURRENT_STATUSES:
@@ -90,7 +98,11 @@ def _stop_renewing_before_refund(payment: Payment, gateway: ModuleType) -> None:
     """A full refund that ends the membership must also stop Stripe charging again: cancel the
     subscription first, so a Stripe error leaves everything as it was."""
     membership = db.session.get(Membership, payment.membership_id) if payment.membership_id else None
-    if membership is None or membership.status not in CURRENT_STATUSES or not membership.stripe_subscription_id:
+    if (
+        membership is None
+        or membership.status not in CURRENT_STATUSES
+        or not membership.stripe_subscription_id
+    ):
         return
     try:
         gateway.cancel_subscription_now(
@@ -103,7 +115,9 @@ def _stop_renewing_before_refund(payment: Payment, gateway: ModuleType) -> None:
         ) from error
 
 
-def _record_refund_once(payment: Payment, refund_id: str | None, amount: int, reason: str, actor: Any) -> Refund:
+def _record_refund_once(
+    payment: Payment, refund_id: str | None, amount: int, reason: str, actor: Any
+) -> Refund:
     """One Refund row per Stripe refund, even when the charge.refunded webhook records it first
     (it may commit between Stripe making the refund and this request saving it)."""
     existing = (

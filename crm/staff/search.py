@@ -56,12 +56,12 @@ _NEW_BODY = _sqlite_folded(_searched("new"))
 #: While contact_search_paused holds a row, the insert and update triggers stand aside and a bulk
 #: writer indexes its rows itself, one statement per batch (see `batch_indexing`).
 _SQLITE_TRIGGERS = {
-    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "  # noqa: S608  (constants)
+    "contact_search_ai": "CREATE TRIGGER contact_search_ai AFTER INSERT ON contact "  # noqa: S608  # nosec B608 (constants)
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
     f"INSERT INTO contact_search(rowid, body) VALUES (new.id, {_NEW_BODY}); END",
     "contact_search_ad": "CREATE TRIGGER contact_search_ad AFTER DELETE ON contact BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; END",
-    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "  # noqa: S608  (constants)
+    "contact_search_au": "CREATE TRIGGER contact_search_au AFTER UPDATE ON contact "  # noqa: S608  # nosec B608 (constants)
     "WHEN NOT EXISTS (SELECT 1 FROM contact_search_paused) BEGIN "
     "DELETE FROM contact_search WHERE rowid = old.id; "
     f"INSERT INTO contact_search(rowid, body) VALUES (new.id, {_NEW_BODY}); END",
@@ -77,13 +77,13 @@ _SQLITE_DDL = (
     "DELETE FROM contact_search_paused",
 )
 _SQLITE_INDEX_ROWS = (
-    f"INSERT INTO contact_search(rowid, body) SELECT contact.id, {SQLITE_SEARCH_TEXT_SQL} "  # noqa: S608
+    f"INSERT INTO contact_search(rowid, body) SELECT contact.id, {SQLITE_SEARCH_TEXT_SQL} "  # noqa: S608  # nosec B608
     "FROM contact WHERE contact.id IN (SELECT value FROM json_each(:ids))"
 )
 _SQLITE_UNINDEX_ROWS = "DELETE FROM contact_search WHERE rowid IN (SELECT value FROM json_each(:ids))"
 _SQLITE_REBUILD = (
     "DELETE FROM contact_search",
-    f"INSERT INTO contact_search(rowid, body) SELECT contact.id, {SQLITE_SEARCH_TEXT_SQL} FROM contact",  # noqa: S608
+    f"INSERT INTO contact_search(rowid, body) SELECT contact.id, {SQLITE_SEARCH_TEXT_SQL} FROM contact",  # noqa: S608  # nosec B608
 )
 
 
@@ -200,8 +200,10 @@ def search_condition(query: str | None) -> ColumnElement[bool] | None:
     if engine.dialect.name == "sqlite" and len(query) >= TRIGRAM_LENGTH and _sqlite_index_ready(engine):
         # A quoted FTS5 phrase is literal text: only a double quote needs escaping (by doubling).
         phrase = '"' + query.replace('"', '""') + '"'
-        matches = select(literal_column("rowid")).select_from(text(_FTS_TABLE)).where(
-            literal_column(_FTS_TABLE).op("MATCH")(phrase)
+        matches = (
+            select(literal_column("rowid"))
+            .select_from(text(_FTS_TABLE))
+            .where(literal_column(_FTS_TABLE).op("MATCH")(phrase))
         )
         return Contact.id.in_(matches.scalar_subquery())
     return _like_condition(query)
@@ -308,8 +310,14 @@ def apply_member_filters(stmt: Select[Any], filters: MemberFilters, *, grouped: 
     than a subquery per contact (for reading every contact, as the export does, on PostgreSQL).
     """
     if grouped:
-        newest = select(Membership.contact_id, func.max(Membership.id).label("id")).group_by(Membership.contact_id).subquery()
-        stmt = stmt.outerjoin(newest, newest.c.contact_id == Contact.id).outerjoin(Membership, Membership.id == newest.c.id)
+        newest = (
+            select(Membership.contact_id, func.max(Membership.id).label("id"))
+            .group_by(Membership.contact_id)
+            .subquery()
+        )
+        stmt = stmt.outerjoin(newest, newest.c.contact_id == Contact.id).outerjoin(
+            Membership, Membership.id == newest.c.id
+        )
     else:
         stmt = stmt.outerjoin(Membership, Membership.id == latest_membership_id())
     stmt = stmt.outerjoin(Plan, Plan.id == Membership.plan_id)

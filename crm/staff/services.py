@@ -37,7 +37,9 @@ CONTACT_FIELDS = (
     "preferred_language",
     "email_consent",
 )
-STALE_MESSAGE = "This record changed since you opened it. Your changes were not saved: review them and try again."
+STALE_MESSAGE = (
+    "This record changed since you opened it. Your changes were not saved: review them and try again."
+)
 
 
 class StaffActionError(Exception):
@@ -112,8 +114,11 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
         select(Contact.id).where(Contact.email == email, Contact.id != contact.id)
     ):
         raise StaffActionError("Another contact already has that email address: merge them instead.")
-    if email != contact.email and contact.user is not None and contact.user.role == "admin" and (
-        getattr(actor, "role", None) != "admin"
+    if (
+        email != contact.email
+        and contact.user is not None
+        and contact.user.role == "admin"
+        and (getattr(actor, "role", None) != "admin")
     ):
         raise StaffActionError("Only an admin can change an admin's sign-in email.")
     before = contact_snapshot(contact)
@@ -228,7 +233,9 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
         "member_number": other.member_number,
         "stripe_customer_id": other.stripe_customer_id,
     }
-    fill = {n: getattr(other, n) for n in ("title", "address_line1", "address_line2", "town", "postcode", "phone")}
+    fill = {
+        n: getattr(other, n) for n in ("title", "address_line1", "address_line2", "town", "postcode", "phone")
+    }
     other_id, other_email = other.id, other.email
     # Unique columns move only once the duplicate has let go of them.
     other.member_number = None
@@ -253,7 +260,9 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
         if result.rowcount:
             moved[table.name] = moved.get(table.name, 0) + result.rowcount
     db.session.expunge(other)
-    db.session.execute(delete(Contact).where(Contact.id == other_id), execution_options={"synchronize_session": False})
+    db.session.execute(
+        delete(Contact).where(Contact.id == other_id), execution_options={"synchronize_session": False}
+    )
     db.session.expire_all()
     record(
         "member.merge",
@@ -276,7 +285,13 @@ def confirm_erasure(contact: Contact, *, actor: Any) -> None:
         raise StaffActionError("This contact has not asked to be erased.")
     erasure = _module("crm.members_area.erasure", "Erasure")
     contact_id = contact.id
-    record("member.erasure_confirmed", target_type="contact", target_id=contact_id, contact_id=contact_id, actor=actor)
+    record(
+        "member.erasure_confirmed",
+        target_type="contact",
+        target_id=contact_id,
+        contact_id=contact_id,
+        actor=actor,
+    )
     try:
         erasure.erase_contact(contact, actor=actor)
     except erasure.ErasureError as error:

@@ -267,9 +267,14 @@ class Resources(Store):
         methods = [str(m) for m in as_list(params.get("payment_method_types"))] or ["card"]
         for i, method in enumerate(methods):
             if method not in ("card", "bacs_debit"):
-                raise BadParam(f"Invalid payment_method_types[{i}]: {method} is not simulated", f"payment_method_types[{i}]")
+                raise BadParam(
+                    f"Invalid payment_method_types[{i}]: {method} is not simulated",
+                    f"payment_method_types[{i}]",
+                )
         if "bacs_debit" in methods and prices[0]["currency"] != "gbp":
-            raise BadParam("The payment method `bacs_debit` only supports the currency gbp.", "payment_method_types")
+            raise BadParam(
+                "The payment method `bacs_debit` only supports the currency gbp.", "payment_method_types"
+            )
         total = sum(p["unit_amount"] * it["quantity"] for p, it in zip(prices, items, strict=True))
         now = self.now()
         session_id = self.new_id("checkout.session")

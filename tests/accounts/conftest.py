@@ -55,7 +55,11 @@ def is_signed_in(client: FlaskClient) -> bool:
 
 
 def outbox(kind: str) -> list[OutboxMessage]:
-    return list(db.session.scalars(db.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)))
+    return list(
+        db.session.scalars(
+            db.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+        )
+    )
 
 
 def link_in(message: OutboxMessage, prefix: str) -> str:

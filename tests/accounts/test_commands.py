@@ -10,7 +10,9 @@ from tests.fixtures import make_user
 
 
 def test_create_user_reads_the_password_from_stdin(runner, client):
-    result = runner.invoke(args=["crm", "create-user", "Sam@Example.org", "--role", "staff"], input="a long staff password\n")
+    result = runner.invoke(
+        args=["crm", "create-user", "Sam@Example.org", "--role", "staff"], input="a long staff password\n"
+    )
     assert result.exit_code == 0, result.output
     assert "a long staff password" not in result.output
     user = db.session.scalars(db.select(User)).one()
@@ -20,11 +22,15 @@ def test_create_user_reads_the_password_from_stdin(runner, client):
 
 
 def test_create_user_refuses_weak_passwords_bad_roles_and_duplicates(runner, app):
-    weak = runner.invoke(args=["crm", "create-user", "a@example.org", "--role", "admin"], input="password123\n")
+    weak = runner.invoke(
+        args=["crm", "create-user", "a@example.org", "--role", "admin"], input="password123\n"
+    )
     assert weak.exit_code != 0 and "too common" in weak.output
     short = runner.invoke(args=["crm", "create-user", "a@example.org"], input="short\n")
     assert short.exit_code != 0 and "at least 10" in short.output
-    role = runner.invoke(args=["crm", "create-user", "a@example.org", "--role", "king"], input="a long password ok\n")
+    role = runner.invoke(
+        args=["crm", "create-user", "a@example.org", "--role", "king"], input="a long password ok\n"
+    )
     assert role.exit_code != 0
     make_user("taken@example.org")
     taken = runner.invoke(args=["crm", "create-user", "taken@example.org"], input="a long password ok\n")

@@ -19,7 +19,9 @@ def test_sign_in_without_a_csrf_token_is_400(client, member):
     assert response.status_code == 400
     assert not is_signed_in(client)
     token = csrf_token(client, "/login")
-    ok = client.post("/login", data={"email": "member@example.org", "password": PASSWORD, "csrf_token": token})
+    ok = client.post(
+        "/login", data={"email": "member@example.org", "password": PASSWORD, "csrf_token": token}
+    )
     assert ok.status_code == 302
 
 

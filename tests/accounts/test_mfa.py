@@ -74,7 +74,9 @@ def test_recovery_code_works_once(app, client, staff_user):
     assert client.post("/login/verify", data={"code": codes[0].upper()}).status_code == 302
     db.session.expire_all()
     assert len(db.session.get(User, staff_user.id).recovery_codes) == 9
-    assert db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "mfa.recovery_code_used")).one()
+    assert db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.action == "mfa.recovery_code_used")
+    ).one()
 
     other = app.test_client()
     login(other, "staff@example.org")
@@ -101,8 +103,12 @@ def test_staff_without_a_second_factor_enrol_before_anything_opens(client, app):
         secret = session["mfa_pending"]["secret"]
     assert secret in page
     assert "otpauth://totp/" in page
-    assert "http" not in page.split("otpauth://")[0].split("<main")[-1].replace("href=\"/", "")  # no QR service
-    wrong = client.post("/login/enrol", data={"code": "123456" if pyotp.TOTP(secret).now() != "123456" else "654321"})
+    assert "http" not in page.split("otpauth://")[0].split("<main")[-1].replace(
+        'href="/', ""
+    )  # no QR service
+    wrong = client.post(
+        "/login/enrol", data={"code": "123456" if pyotp.TOTP(secret).now() != "123456" else "654321"}
+    )
     assert "does not match" in wrong.get_data(as_text=True)
     done = client.post("/login/enrol", data={"code": pyotp.TOTP(secret).now()})
     html = done.get_data(as_text=True)

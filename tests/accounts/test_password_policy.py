@@ -12,7 +12,9 @@ def test_short_passwords_are_refused_with_the_reason(password):
     assert "at least 10 characters" in password_problem(password)
 
 
-@pytest.mark.parametrize("password", ["password123", "Password123", "qwerty123456", "iloveyou2024", "1234567890"])
+@pytest.mark.parametrize(
+    "password", ["password123", "Password123", "qwerty123456", "iloveyou2024", "1234567890"]
+)
 def test_common_passwords_are_refused(password):
     assert "too common" in password_problem(password)
 

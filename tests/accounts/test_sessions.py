@@ -39,7 +39,11 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(app, client, mem
     login(other, "member@example.org")
     response = client.post(
         "/account/password",
-        data={"current_password": PASSWORD, "password": "a brand new passphrase", "confirm": "a brand new passphrase"},
+        data={
+            "current_password": PASSWORD,
+            "password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+        },
     )
     assert response.status_code == 302
     assert is_signed_in(client)
@@ -51,7 +55,11 @@ def test_password_change_needs_the_current_password(client, member):
     login(client, "member@example.org")
     response = client.post(
         "/account/password",
-        data={"current_password": "not my password", "password": "a brand new passphrase", "confirm": "a brand new passphrase"},
+        data={
+            "current_password": "not my password",
+            "password": "a brand new passphrase",
+            "confirm": "a brand new passphrase",
+        },
     )
     assert response.status_code == 200
     assert "Your current password is not right" in response.get_data(as_text=True)
@@ -117,7 +125,10 @@ def test_sign_out_kills_the_remember_me_cookie_too(app, client, member):
     assert is_signed_in(thief)
     client.post("/logout")
     fresh_thief = app.test_client()
-    fresh_thief.set_cookie(REMEMBER_COOKIE, client.get_cookie(REMEMBER_COOKIE).value if client.get_cookie(REMEMBER_COOKIE) else "x")
+    fresh_thief.set_cookie(
+        REMEMBER_COOKIE,
+        client.get_cookie(REMEMBER_COOKIE).value if client.get_cookie(REMEMBER_COOKIE) else "x",
+    )
     assert not is_signed_in(app.test_client())
     thief.delete_cookie("session")
     assert not is_signed_in(thief)
@@ -250,7 +261,9 @@ def test_on_a_request_that_starts_without_an_orm_session_the_user_still_loads_sa
     assert db.session.get(User, member.id).last_login_at is not None
     db.session.remove()
     assert _as_a_new_request(lambda: client.get("/_test/menu-only").text) == "member|True"
-    assert _as_a_new_request(lambda: client.get("/_test/names").text) == f"{first_name}|member@example.org|False"
+    assert (
+        _as_a_new_request(lambda: client.get("/_test/names").text) == f"{first_name}|member@example.org|False"
+    )
     assert _as_a_new_request(lambda: client.get("/_test/same-object").text) == "True"
     assert _as_a_new_request(lambda: client.post("/_test/change-first").text) == "ok"
     db.session.remove()

@@ -76,7 +76,8 @@ def test_form_keeps_the_email_but_not_the_password(client, member):
 
 
 @pytest.mark.parametrize(
-    "target", ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "http:/evil"]
+    "target",
+    ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "http:/evil"],
 )
 def test_next_never_leaves_the_site(client, member, target):
     response = login(client, "member@example.org", next=target)
@@ -85,9 +86,7 @@ def test_next_never_leaves_the_site(client, member, target):
 
 
 def test_next_on_this_site_is_honoured(client, member):
-    response = client.post(
-        "/login?next=/news", data={"email": "member@example.org", "password": PASSWORD}
-    )
+    response = client.post("/login?next=/news", data={"email": "member@example.org", "password": PASSWORD})
     assert response.headers["Location"] == "/news"
 
 

@@ -69,7 +69,9 @@ def test_import_issues_the_same_statements_for_20_or_300_rows_in_a_chunk(app, pl
     def run(text: str) -> tuple[int, service.ImportReport]:
         mapping = service.guess_mapping(service.read_headers(text))
         with statements() as seen:
-            report = service.import_members(text, mapping, source_name="guard.csv", actor_label="test", chunk_size=1000)
+            report = service.import_members(
+                text, mapping, source_name="guard.csv", actor_label="test", chunk_size=1000
+            )
         db.session.commit()
         return len(seen), report
 

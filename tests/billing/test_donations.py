@@ -217,9 +217,9 @@ def test_the_member_is_emailed_once_about_a_partial_refund_and_staff_see_reason_
     )
     assert response.status_code == 302
     all_ok(deliver_webhooks(client, duplicate=True))
-    assert [m.to_email for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund"))] == [
-        donation.contact.email
-    ]
+    assert [
+        m.to_email for m in db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund"))
+    ] == [donation.contact.email]
     emails = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund")))
     assert len(emails) == 1
     assert "refunded £5.00 of your donation of £10.00" in emails[0].body_text

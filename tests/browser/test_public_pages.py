@@ -26,7 +26,9 @@ def test_visitor_reads_public_news_and_is_asked_to_sign_in_for_members_only_post
     assert journey.heading().startswith("News")
     journey.check("news list")
 
-    journey.follow(journey.page.get_by_role("link", name="Delegation report: the Altiplano Norte, October 2026"))
+    journey.follow(
+        journey.page.get_by_role("link", name="Delegation report: the Altiplano Norte, October 2026")
+    )
     assert journey.heading() == "Delegation report: the Altiplano Norte, October 2026"
     assert "Our full report goes to Parliament next month." in journey.text()
     journey.check("public post")

@@ -32,7 +32,9 @@ def _people() -> None:
 
 
 def _campaign(staff_user, **filters):  # type: ignore[no-untyped-def]
-    audience = audiences.save_audience("North and east", {"postcode_areas": ["N", "E"], **filters}, actor=staff_user)
+    audience = audiences.save_audience(
+        "North and east", {"postcode_areas": ["N", "E"], **filters}, actor=staff_user
+    )
     campaign = services.save_draft(None, subject="Delegation report", preheader="What we saw", body="# Hello\n\nRead **this**.\n\n<script>alert(1)</script>",
                                    purpose="news", audience_id=audience.id, post_id=None, actor=staff_user)  # fmt: skip
     db.session.commit()
@@ -80,7 +82,12 @@ def test_a_crash_between_batches_resumes_without_a_second_copy(app, staff_user):
     assert sending.send_campaign(campaign.id) == "sent"
     assert sending.send_campaign(campaign.id) == "sent"
     assert _inbox() == {"n1@example.org": 1, "e2@example.org": 1, "e3@example.org": 1}
-    assert db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "campaign")) == 3
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "campaign")
+        )
+        == 3
+    )
 
 
 def test_unsubscribed_with_one_click_and_suppressed_people_get_nothing_next_time(app, client, staff_user):
@@ -119,7 +126,9 @@ def test_deleting_the_audience_of_a_scheduled_campaign_stops_it(app, staff_user)
 
     _people()
     campaign = _campaign(staff_user)
-    services.confirm_send(campaign, count_seen=3, when_uk=datetime.now() + timedelta(days=1), actor=staff_user)
+    services.confirm_send(
+        campaign, count_seen=3, when_uk=datetime.now() + timedelta(days=1), actor=staff_user
+    )
     db.session.commit()
     audiences.delete_audience(db.session.get(Audience, campaign.audience_id), actor=staff_user)
     db.session.commit()
@@ -131,7 +140,11 @@ def test_deleting_the_audience_of_a_scheduled_campaign_stops_it(app, staff_user)
 
 @pytest.mark.parametrize(
     ("subject", "body", "message"),
-    [("x" * 201, "b", "subject is too long"), ("", "b", "Give the campaign a subject"), ("s", "b" * 100_001, "message is too long")],
+    [
+        ("x" * 201, "b", "subject is too long"),
+        ("", "b", "Give the campaign a subject"),
+        ("s", "b" * 100_001, "message is too long"),
+    ],
 )
 def test_over_size_or_empty_campaigns_are_refused(app, staff_user, subject, body, message):
     with pytest.raises(services.CampaignError, match=message):

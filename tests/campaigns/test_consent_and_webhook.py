@@ -30,7 +30,10 @@ def test_a_subscriber_who_picks_news_not_appeals_gets_news_only_once_confirmed(a
     token = csrf_token(client, "/subscribe")
     page = client.get("/subscribe").get_data(as_text=True)
     assert 'name="consent"' in page and 'name="appeals"' in page and "checked" not in page  # unticked
-    client.post("/subscribe", data={"csrf_token": token, "first_name": "Sol", "email": "sol@example.org", "consent": "y"})
+    client.post(
+        "/subscribe",
+        data={"csrf_token": token, "first_name": "Sol", "email": "sol@example.org", "consent": "y"},
+    )
     contact = db.session.scalar(select(Contact).where(Contact.email == "sol@example.org"))
     assert not consent.has_consent(contact.id, "email", "news")  # not before the emailed link
     body = db.session.scalar(select(OutboxMessage.body_text).where(OutboxMessage.kind == "subscribe_confirm"))
@@ -91,7 +94,12 @@ def test_a_soft_bounce_suppresses_nobody(app, client):
 def test_a_forged_unsubscribe_token_changes_nothing(app, client):
     contact = make_contact("keep@example.org", email_consent=True)
     db.session.commit()
-    assert client.post(f"/email/unsubscribe/{contact.id}/one-click", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert (
+        client.post(
+            f"/email/unsubscribe/{contact.id}/one-click", data={"List-Unsubscribe": "One-Click"}
+        ).status_code
+        == 404
+    )
     assert consent.has_consent(contact.id, "email", "news")
 
 
@@ -109,8 +117,13 @@ def test_tagging_a_whole_audience_at_once_and_filtering_by_the_tag(app, staff_us
 
 @pytest.mark.parametrize(
     "bad",
-    [{"sql": "1=1"}, {"status": ["active'; DROP TABLE contact;--"]}, {"consent": ["email:everything"]},
-     {"postcode_areas": ["N1 9GU"]}, "not a dict"],  # fmt: skip
+    [
+        {"sql": "1=1"},
+        {"status": ["active'; DROP TABLE contact;--"]},
+        {"consent": ["email:everything"]},
+        {"postcode_areas": ["N1 9GU"]},
+        "not a dict",
+    ],  # fmt: skip
 )
 def test_filters_outside_the_allow_list_are_refused(app, staff_user, bad):
     with pytest.raises(audiences.AudienceError):
@@ -128,12 +141,23 @@ def test_everyone_is_in_the_staff_contact_list_filterable_by_how_they_came(app, 
 
 def test_import_maps_news_and_appeals_consent_columns_with_source_import(app, runner, tmp_path):
     path = tmp_path / "people.csv"
-    path.write_text("Email,First name,Newsletter,Appeals\nimp1@example.org,Ima,yes,no\nimp2@example.org,Ian,no,yes\n")
+    path.write_text(
+        "Email,First name,Newsletter,Appeals\nimp1@example.org,Ima,yes,no\nimp2@example.org,Ian,no,yes\n"
+    )
     result = runner.invoke(args=["crm", "import-members", str(path)])
     assert result.exit_code == 0, result.output
-    one, two = (db.session.scalar(select(Contact).where(Contact.email == e)) for e in ("imp1@example.org", "imp2@example.org"))
-    assert consent.current_state(one.id)[("email", "news")] and not consent.current_state(one.id)[("email", "appeals")]
-    assert consent.current_state(two.id)[("email", "appeals")] and not consent.current_state(two.id)[("email", "news")]
+    one, two = (
+        db.session.scalar(select(Contact).where(Contact.email == e))
+        for e in ("imp1@example.org", "imp2@example.org")
+    )
+    assert (
+        consent.current_state(one.id)[("email", "news")]
+        and not consent.current_state(one.id)[("email", "appeals")]
+    )
+    assert (
+        consent.current_state(two.id)[("email", "appeals")]
+        and not consent.current_state(two.id)[("email", "news")]
+    )
     assert {c.source for c in db.session.scalars(select(Consent))} == {"import"}
     again = runner.invoke(args=["crm", "import-members", str(path)])
     assert again.exit_code == 0

@@ -225,7 +225,12 @@ def test_every_notice_has_text_html_and_the_footer(app, kind):
 def test_the_daily_run_runs_the_steps_events_billing_and_news_register_in_their_order(app):
     from crm.memberships.daily import daily_steps
 
-    assert [key for key, _ in daily_steps(app)] == ["event_reminders", "event_holds_released", "card_expiry_notices", "posts_published"]
+    assert [key for key, _ in daily_steps(app)] == [
+        "event_reminders",
+        "event_holds_released",
+        "card_expiry_notices",
+        "posts_published",
+    ]
     keys = list(_daily_at(T0))
     steps = ["event_reminders", "event_holds_released", "card_expiry_notices", "posts_published"]
     assert all(key in keys for key in steps)

@@ -60,9 +60,24 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1, trusted by the app processes for Stripe and SMTP alone."""
     cert, key = folder / "loopback.pem", folder / "loopback.key"
     subprocess.run(  # noqa: S603
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -98,7 +113,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         backend = urlsplit(self.server.next_backend().url)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in {"connection", "x-forwarded-for"}}
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() not in {"connection", "x-forwarded-for"}
+        }
         headers["X-Forwarded-For"] = self.client_address[0]
         headers["X-Forwarded-Proto"] = "https"
         connection = http.client.HTTPConnection(backend.hostname, backend.port, timeout=30)
@@ -205,7 +222,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 "GUNICORN_THREADS": "4",
             }
             deployment = Deployment(
-                proxy_url, env["BASE_URL"], proxy, apps, None, sandbox, smtp, env, None, folder  # type: ignore[arg-type]
+                proxy_url,
+                env["BASE_URL"],
+                proxy,
+                apps,
+                None,
+                sandbox,
+                smtp,
+                env,
+                None,
+                folder,  # type: ignore[arg-type]
             )
             deployment.run("migrate")
             # Plans are staff data: made here, then synced to Stripe by the recipe's command.
@@ -217,13 +243,20 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             deployment.setup_app = setup_app
             subprocess.run(  # noqa: S603
                 [env["CRM_PYTHON"], "-m", "flask", "--app", "wsgi", "crm", "stripe-sync-plans"],
-                cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
             for name in ("web1", "web2"):
                 port = free_port()
                 web = start_process(
-                    name, [str(ROOT / "deploy/run"), "web"],
-                    {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}, folder, url=f"http://127.0.0.1:{port}",
+                    name,
+                    [str(ROOT / "deploy/run"), "web"],
+                    {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+                    folder,
+                    url=f"http://127.0.0.1:{port}",
                 )
                 apps.append(web)
                 processes.append(web)
@@ -259,7 +292,12 @@ def test_a_supporter_joins_and_pays_through_two_production_processes_behind_one_
 
     # The form is read from one process and posted to the other: its CSRF token must hold on both.
     fields["csrf_token"] = browser.csrf_token(deployment.url + "/join")
-    answer = browser.request("POST", deployment.url + "/join", fields, referer=deployment.url.replace("http://", "https://") + "/join")
+    answer = browser.request(
+        "POST",
+        deployment.url + "/join",
+        fields,
+        referer=deployment.url.replace("http://", "https://") + "/join",
+    )
     assert answer.status == 303, (answer.status, answer.text[:2000], logs())
     checkout = urlsplit(answer.location)
     assert f"{checkout.scheme}://{checkout.netloc}" == deployment.sandbox.url, answer.location
@@ -277,16 +315,18 @@ def test_a_supporter_joins_and_pays_through_two_production_processes_behind_one_
     def active_membership() -> Membership | None:
         with deployment.setup_app.app_context():
             found = db.session.scalar(
-                select(Membership).join(Contact, Contact.id == Membership.contact_id).where(
-                    Contact.email == EMAIL, Membership.status == "active"
-                )
+                select(Membership)
+                .join(Contact, Contact.id == Membership.contact_id)
+                .where(Contact.email == EMAIL, Membership.status == "active")
             )
             db.session.remove()
             return found
 
     _wait_for(active_membership, "the webhook making the supporter a member", logs)
     mail = _wait_for(
-        lambda: (found := [m for m in deployment.smtp.accepted if m["To"] == EMAIL]) and len(found) >= 2 and found,
+        lambda: (
+            (found := [m for m in deployment.smtp.accepted if m["To"] == EMAIL]) and len(found) >= 2 and found
+        ),
         "the welcome and receipt emails reaching the SMTP server (through the worker, over STARTTLS)",
         logs,
     )

@@ -35,7 +35,9 @@ def meeting_with_open_vote():  # type: ignore[no-untyped-def]
     meeting = agm.hold_agm(event)
     agm.set_motions_open(meeting, True)
     proposer = member("proposer@example.org")
-    motion = agm.submit_motion(meeting, proposer.contact_id, title="Campaign for land rights", text="We **resolve**.")
+    motion = agm.submit_motion(
+        meeting, proposer.contact_id, title="Campaign for land rights", text="We **resolve**."
+    )
     agm.decide_motion(motion, accepted=True)
     agm.publish_agenda(meeting)
     now = utcnow()
@@ -51,7 +53,9 @@ def counts() -> tuple[int, int]:
 
 
 def vote(client, motion: Motion, choice: str = "for", **extra: str):  # type: ignore[no-untyped-def]
-    return client.post(f"/agm/motions/{motion.id}/vote", data={"choice": choice, **extra}, follow_redirects=True)
+    return client.post(
+        f"/agm/motions/{motion.id}/vote", data={"choice": choice, **extra}, follow_redirects=True
+    )
 
 
 def test_two_members_vote_a_lapsed_one_cannot_and_results_show_turnout(app, client):
@@ -82,7 +86,9 @@ def test_a_second_vote_a_replayed_form_and_a_vote_forged_for_another_member_chan
     assert db.session.scalar(select(VoteParticipation.contact_id)) == ana.contact_id
     again = vote(client, motion, "against").get_data(as_text=True)
     assert "You have already voted on this motion" in again
-    assert "You have already voted" in vote(client, motion, "for").get_data(as_text=True)  # the same form replayed
+    assert "You have already voted" in vote(client, motion, "for").get_data(
+        as_text=True
+    )  # the same form replayed
     assert counts() == (1, 1)
     assert db.session.scalar(select(Ballot.choice)) == "for"
 
@@ -101,7 +107,12 @@ def test_a_vote_after_the_window_or_by_a_non_member_changes_nothing(app, client)
 
 def test_ballots_hold_no_voter_and_staff_see_who_voted_not_how(app, client, staff_client):
     event, _, motion = meeting_with_open_vote()
-    assert {c["name"] for c in inspect(db.engine).get_columns("agm_ballot")} == {"id", "motion_id", "choice", "channel"}
+    assert {c["name"] for c in inspect(db.engine).get_columns("agm_ballot")} == {
+        "id",
+        "motion_id",
+        "choice",
+        "channel",
+    }
     ana = member("ana@example.org")
     staff_page = staff_client.post(f"/staff/events/{event.id}/agm/motions/{motion.id}/staff-vote",
                                    data={"member_email": "ana@example.org", "choice": "against", "channel": "proxy"},
@@ -113,7 +124,13 @@ def test_ballots_hold_no_voter_and_staff_see_who_voted_not_how(app, client, staf
     assert "against" not in voters.lower() and "The results show here when voting has closed." in page
     assert db.session.scalar(select(VoteParticipation.channel)) == "proxy"
     actions = set(db.session.scalars(select(AuditEvent.action)))
-    assert {"agm.create", "agm.motion_submit", "agm.agenda_publish", "agm.voting_window", "agm.vote"} <= actions
+    assert {
+        "agm.create",
+        "agm.motion_submit",
+        "agm.agenda_publish",
+        "agm.voting_window",
+        "agm.vote",
+    } <= actions
     assert all("against" not in (e.detail or "") for e in db.session.scalars(select(AuditEvent)))
     assert ana.contact_id
 

@@ -16,11 +16,17 @@ def test_a_spanish_reader_books_an_event_in_spanish(client, app):
     assert "lun 1 jul 2030, 19:30" in html  # 18:30 UTC is 19:30 in London in summer
     assert "Nombre para la plaza 1" in html and ">Reservar</button>" in html
     refused = client.post(f"/events/{event.slug}/book", data=book_form("vi@example.org", ""))
-    assert refused.status_code == 400 and "Escribe un nombre para cada plaza." in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "Escribe un nombre para cada plaza." in refused.get_data(
+        as_text=True
+    )
     response = client.post(f"/events/{event.slug}/book", data=book_form("vi@example.org", "Vi Visitor"))
     assert response.status_code == 303
     booked = client.get(urlsplit(response.headers["Location"]).path).get_data(as_text=True)
-    assert f"Tu reserva: {event.title}" in booked and "Confirmada" in booked and "Cancelar esta reserva" in booked
+    assert (
+        f"Tu reserva: {event.title}" in booked
+        and "Confirmada" in booked
+        and "Cancelar esta reserva" in booked
+    )
 
 
 def test_a_members_only_event_asks_a_spanish_visitor_to_sign_in_in_spanish(client, app):

@@ -41,7 +41,9 @@ def test_a_table_locked_by_another_connection_gives_the_503_page_within_seconds(
     other = create_engine(db.engine.url)
     holder = other.connect()
     try:
-        holder.execute(text(f'LOCK TABLE "{Plan.__table__.name}" IN ACCESS EXCLUSIVE MODE'))  # held until rollback
+        holder.execute(
+            text(f'LOCK TABLE "{Plan.__table__.name}" IN ACCESS EXCLUSIVE MODE')
+        )  # held until rollback
         response, took = _timed_get(client, "/join")
         assert response.status_code == 503
         assert "briefly unavailable" in response.get_data(as_text=True)

@@ -15,7 +15,9 @@ from crm.extensions import db
 
 
 def _app_on(path: Path):  # type: ignore[no-untyped-def]
-    return create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_STORAGE_URI="memory://")
+    return create_app(
+        "testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", RATELIMIT_STORAGE_URI="memory://"
+    )
 
 
 def test_an_empty_database_is_named_out_of_date_by_healthz_the_pages_and_start_up(

@@ -68,7 +68,9 @@ def _translations(catalogue) -> dict[str, list[str]]:  # type: ignore[no-untyped
 def test_every_extracted_string_has_a_spanish_translation_that_is_not_fuzzy(catalogue) -> None:  # type: ignore[no-untyped-def]
     translated = _translations(catalogue)
     missing = sorted(extracted_messages() - set(translated))
-    assert not missing, "untranslated or fuzzy (run `make translations`, then translate):\n" + "\n".join(missing)
+    assert not missing, "untranslated or fuzzy (run `make translations`, then translate):\n" + "\n".join(
+        missing
+    )
 
 
 def test_every_translation_keeps_the_english_placeholders(catalogue) -> None:  # type: ignore[no-untyped-def]

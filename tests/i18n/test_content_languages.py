@@ -23,7 +23,9 @@ def _write_post(editor_client, **fields: str) -> Post:  # type: ignore[no-untype
     return db.session.get(Post, post.id)
 
 
-def test_a_post_in_both_languages_shows_each_reader_theirs_with_a_link_to_the_other(editor_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_post_in_both_languages_shows_each_reader_theirs_with_a_link_to_the_other(
+    editor_client, app
+) -> None:  # type: ignore[no-untyped-def]
     post = _write_post(
         editor_client,
         translated_title="Informe de la delegación",
@@ -35,17 +37,25 @@ def test_a_post_in_both_languages_shows_each_reader_theirs_with_a_link_to_the_ot
     spanish = visitor.get(f"/news/{post.slug}", headers={"Accept-Language": "es"}).get_data(as_text=True)
     assert "Informe de la delegación" in spanish and "<strong>guardias comunitarias</strong>" in spanish
     assert f'href="/news/{post.slug}?lang=en"' in spanish and "Read in English" in spanish
-    english = visitor.get(f"/news/{post.slug}?lang=en", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    english = visitor.get(f"/news/{post.slug}?lang=en", headers={"Accept-Language": "es"}).get_data(
+        as_text=True
+    )
     assert "<strong>community guards</strong>" in english
-    assert "Informe de la delegación" in visitor.get("/news", headers={"Accept-Language": "es"}).get_data(as_text=True)
-    assert "Delegation report" in visitor.get("/news", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Informe de la delegación" in visitor.get("/news", headers={"Accept-Language": "es"}).get_data(
+        as_text=True
+    )
+    assert "Delegation report" in visitor.get("/news", headers={"Accept-Language": "en"}).get_data(
+        as_text=True
+    )
     feed = visitor.get("/news/feed.xml?lang=es").get_data(as_text=True)
     assert "<title>Informe de la delegación</title>" in feed
 
 
 def test_a_post_in_one_language_is_shown_to_everyone_without_a_link(editor_client, app) -> None:  # type: ignore[no-untyped-def]
     post = _write_post(editor_client, title="Carta desde Valle Hondo", body="Una carta.", language="es")
-    html = app.test_client().get(f"/news/{post.slug}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    html = (
+        app.test_client().get(f"/news/{post.slug}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    )
     assert "Carta desde Valle Hondo" in html and 'lang="es"' in html
     assert "Read in English" not in html and "Leer en español" not in html
 
@@ -53,7 +63,9 @@ def test_a_post_in_one_language_is_shown_to_everyone_without_a_link(editor_clien
 def test_a_page_in_both_languages_and_its_menu_entry(app, client) -> None:  # type: ignore[no-untyped-def]
     from crm.news.translations import save_translation
 
-    page = Page(slug="about", title="About us", body_markdown="We **stand** with.", body_html="<p>We stand with.</p>")
+    page = Page(
+        slug="about", title="About us", body_markdown="We **stand** with.", body_html="<p>We stand with.</p>"
+    )
     save_translation(page, language="en", title="Quiénes somos", body_markdown="Estamos **con** ellos.")
     db.session.add(page)
     db.session.commit()

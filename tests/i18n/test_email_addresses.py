@@ -37,6 +37,8 @@ def test_the_join_form_takes_an_internationalised_address(client, stripe_sandbox
 
 def test_the_import_takes_an_internationalised_address_and_says_why_it_refuses_others(app) -> None:  # type: ignore[no-untyped-def]
     text = "email,first_name\r\njosé@example.org,José\r\nnot-an-address,Bad\r\n"
-    result = import_service.import_members(text, {"email": "email", "first_name": "first_name"}, source_name="x.csv")
+    result = import_service.import_members(
+        text, {"email": "email", "first_name": "first_name"}, source_name="x.csv"
+    )
     assert result.created == 1
     assert len(result.errors) == 1 and "is not a valid email address" in str(result.errors[0])

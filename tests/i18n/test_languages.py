@@ -31,7 +31,9 @@ def test_the_switch_works_without_javascript_and_is_remembered(client) -> None: 
     assert "<h1>Iniciar sesión</h1>" in again
     assert 'href="/language/en?next=/login"' in again
     client.get("/language/en")
-    assert "<h1>Sign in</h1>" in client.get("/login", headers={"Accept-Language": "es"}).get_data(as_text=True)
+    assert "<h1>Sign in</h1>" in client.get("/login", headers={"Accept-Language": "es"}).get_data(
+        as_text=True
+    )
 
 
 def test_the_switch_never_sends_the_reader_to_another_site(client) -> None:  # type: ignore[no-untyped-def]
@@ -54,17 +56,26 @@ def test_form_errors_are_in_the_page_language(client) -> None:  # type: ignore[n
 
     client.get("/language/es")
     token = csrf_token(client, "/login")
-    html = client.post("/login", data={"csrf_token": token, "email": "", "password": ""}).get_data(as_text=True)
+    html = client.post("/login", data={"csrf_token": token, "email": "", "password": ""}).get_data(
+        as_text=True
+    )
     assert "Hay un problema" in html and "Escribe tu dirección de correo" in html
 
 
 def test_an_email_is_written_in_the_recipients_language(app) -> None:  # type: ignore[no-untyped-def]
     contact = make_contact("jose@example.org", first_name="José", preferred_language="es")
     payment = SimpleNamespace(
-        kind="donation", amount=123450, currency="gbp", paid_at=datetime(2026, 7, 6, 23, 30, tzinfo=UTC),  # 00:30 on the 7th in London
-        method="card", id=7, gift_aid_eligible=False,
+        kind="donation",
+        amount=123450,
+        currency="gbp",
+        paid_at=datetime(2026, 7, 6, 23, 30, tzinfo=UTC),  # 00:30 on the 7th in London
+        method="card",
+        id=7,
+        gift_aid_eligible=False,
     )
-    spanish = queue_email(contact.email, "receipt", {"contact": contact, "payment": payment}, contact_id=contact.id)
+    spanish = queue_email(
+        contact.email, "receipt", {"contact": contact, "payment": payment}, contact_id=contact.id
+    )
     assert "1.234,50\u00a0£" in spanish.body_text and "7 de julio de 2026" in spanish.body_text
     other = make_contact("ann@example.org", first_name="Ann")
     english = queue_email(other.email, "receipt", {"contact": other, "payment": payment})

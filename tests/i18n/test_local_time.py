@@ -31,13 +31,16 @@ def _draft() -> Post:
         ("2026-10-25", 9),  # the clocks went back at 02:00 BST that morning: GMT
     ],
 )
-def test_a_post_scheduled_for_nine_goes_out_at_nine_london_time(client, editor_user, day: str, utc_hour: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_post_scheduled_for_nine_goes_out_at_nine_london_time(
+    client, editor_user, day: str, utc_hour: int
+) -> None:  # type: ignore[no-untyped-def]
     post = _draft()
     with time_machine.travel(datetime(2026, 6, 1, 12, tzinfo=UTC), tick=False):
         sign_in_as(client, editor_user)
         token = csrf_token(client, f"/staff/news/{post.id}")
         response = client.post(
-            f"/staff/news/{post.id}/schedule", data={"csrf_token": token, "publish_date": day, "publish_time": "09:00"}
+            f"/staff/news/{post.id}/schedule",
+            data={"csrf_token": token, "publish_date": day, "publish_time": "09:00"},
         )
         assert response.status_code == 302
         # Staff read it back on the same clock.

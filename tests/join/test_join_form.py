@@ -144,7 +144,7 @@ def test_an_active_member_is_told_to_sign_in_not_asked_to_pay(client, plans):
     db.session.commit()
     html = client.post("/join", data=form(plans)).get_data(as_text=True)
     assert "You are already a member. Please" in html
-    assert 'href="/login?next=' in html and '>sign in</a>' in html  # a link, not just words
+    assert 'href="/login?next=' in html and ">sign in</a>" in html  # a link, not just words
     assert counts() == (1, 1)
 
 
@@ -166,7 +166,9 @@ def test_common_email_domain_typos_are_suggested(typed, meant):
     assert suggest_email(typed) == meant
 
 
-def test_a_mistyped_email_domain_asks_did_you_mean_once_then_keeps_what_was_typed(client, plans, stripe_sandbox):
+def test_a_mistyped_email_domain_asks_did_you_mean_once_then_keeps_what_was_typed(
+    client, plans, stripe_sandbox
+):
     first = client.post("/join", data=form(plans, email="ana@gmial.con"))
     html = first.get_data(as_text=True)
     assert "Did you mean ana@gmail.com?" in html
@@ -185,4 +187,7 @@ def test_join_page_copy_says_each_thing_once_and_in_full(client, plans):
     consent = re.search(r'<label for="email_updates">([^<]+)</label>', html)
     assert consent and "send me news and campaign updates" in consent.group(1)
     assert html.count("send me news and campaign updates") == 1  # the label is not repeated as a hint
-    assert '<option selected value="">Choose</option>' in html or '<option value="" selected>Choose</option>' in html
+    assert (
+        '<option selected value="">Choose</option>' in html
+        or '<option value="" selected>Choose</option>' in html
+    )

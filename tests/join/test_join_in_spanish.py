@@ -38,7 +38,9 @@ def test_join_form_errors_are_in_spanish(client, plans) -> None:  # type: ignore
     assert "Escribe tu nombre." in html
     assert "Escribe un código postal del Reino Unido, como N1 9GU." in html
     assert "Los apellidos deben tener como máximo 100 caracteres." in html
-    typo = client.post("/join", data=form(plans, email="ana@gmial.com"), headers=SPANISH).get_data(as_text=True)
+    typo = client.post("/join", data=form(plans, email="ana@gmial.com"), headers=SPANISH).get_data(
+        as_text=True
+    )
     assert "¿Querías decir ana@gmail.com?" in typo
 
 
@@ -69,7 +71,9 @@ def test_joining_in_spanish_sends_spanish_emails_and_a_spanish_welcome(client, p
 def test_donate_and_subscribe_pages_are_in_spanish(client, plans) -> None:  # type: ignore[no-untyped-def]
     donate = client.get("/donate", headers=SPANISH).get_data(as_text=True)
     assert "<h1>Haz un donativo</h1>" in donate and "Cada mes" in donate and "Otra cantidad" in donate
-    error = client.post("/donate", data={"preset": "other", "amount": "0.10", "frequency": "once"}, headers=SPANISH)
+    error = client.post(
+        "/donate", data={"preset": "other", "amount": "0.10", "frequency": "once"}, headers=SPANISH
+    )
     assert "Escribe una cantidad entre 1,00\u00a0£ y 10.000,00\u00a0£." in error.get_data(as_text=True)
     subscribe = client.get("/subscribe", headers=SPANISH).get_data(as_text=True)
     assert "<h1>Recibe novedades por correo</h1>" in subscribe and "Apuntarme" in subscribe

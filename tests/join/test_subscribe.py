@@ -62,9 +62,13 @@ def test_subscribe_form_rejects_bad_input(client, app, data, message):
 
 
 def test_an_optional_postcode_is_kept_so_audiences_by_area_reach_subscribers(client, app):
-    client.post("/subscribe", data={"first_name": "Sol", "email": "sol@example.org", "postcode": "e17ab", "consent": "y"})
+    client.post(
+        "/subscribe",
+        data={"first_name": "Sol", "email": "sol@example.org", "postcode": "e17ab", "consent": "y"},
+    )
     assert db.session.scalar(select(Contact.postcode)) == "E1 7AB"
     page = client.post(
-        "/subscribe", data={"first_name": "Ana", "email": "ana@example.org", "postcode": "nowhere", "consent": "y"}
+        "/subscribe",
+        data={"first_name": "Ana", "email": "ana@example.org", "postcode": "nowhere", "consent": "y"},
     ).get_data(as_text=True)
     assert "Enter a UK postcode like N1 9GU, or leave it empty." in page

@@ -26,16 +26,28 @@ def active_member(app, plan):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def lapsed_member(app, plan):  # type: ignore[no-untyped-def]
     user = make_user("luis@example.org", first_name="Luis", last_name="Lapsed")
-    make_membership(user.contact, plan, "lapsed", paid_days=-40, auto_renew=False,
-                    reason="grace period ended without payment")
+    make_membership(
+        user.contact,
+        plan,
+        "lapsed",
+        paid_days=-40,
+        auto_renew=False,
+        reason="grace period ended without payment",
+    )
     db.session.commit()
     return user
 
 
 @pytest.fixture
 def other_member(app, plan):  # type: ignore[no-untyped-def]
-    user = make_user("bea@example.org", first_name="Bea", last_name="Other", address_line1="99 Secret Road",
-                     postcode="SW1A 1AA", phone="07700900999")
+    user = make_user(
+        "bea@example.org",
+        first_name="Bea",
+        last_name="Other",
+        address_line1="99 Secret Road",
+        postcode="SW1A 1AA",
+        phone="07700900999",
+    )
     make_membership(user.contact, plan, "active", subscription_id="sub_bea")
     db.session.commit()
     return user

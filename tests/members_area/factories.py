@@ -19,9 +19,16 @@ from tests.fixtures import sign_in_as
 _seq = count(1)
 
 
-def make_plan(slug: str = "standard-yearly", interval: str = "year", amount: int = 3600, **fields: object) -> Plan:
-    plan = Plan(slug=slug, name=fields.pop("name", slug.replace("-", " ").title()), amount=amount,
-                interval=interval, **fields)
+def make_plan(
+    slug: str = "standard-yearly", interval: str = "year", amount: int = 3600, **fields: object
+) -> Plan:
+    plan = Plan(
+        slug=slug,
+        name=fields.pop("name", slug.replace("-", " ").title()),
+        amount=amount,
+        interval=interval,
+        **fields,
+    )
     db.session.add(plan)
     db.session.flush()
     return plan
@@ -52,7 +59,9 @@ def make_membership(
         membership.ended_at = membership.paid_through
     db.session.add(membership)
     db.session.flush()
-    db.session.add(MembershipEvent(membership_id=membership.id, from_status=None, to_status=status, reason=reason))
+    db.session.add(
+        MembershipEvent(membership_id=membership.id, from_status=None, to_status=status, reason=reason)
+    )
     if contact.member_number is None:
         contact.member_number = f"M{contact.id:05d}"
     db.session.flush()
@@ -61,7 +70,9 @@ def make_membership(
 
 def make_payment(contact: Contact, amount: int = 3600, **fields: object) -> Payment:
     fields.setdefault("paid_at", utcnow() - timedelta(days=10))
-    payment = Payment(contact_id=contact.id, amount=amount, currency="gbp", status="paid", method="card", **fields)
+    payment = Payment(
+        contact_id=contact.id, amount=amount, currency="gbp", status="paid", method="card", **fields
+    )
     db.session.add(payment)
     db.session.flush()
     return payment

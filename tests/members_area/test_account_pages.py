@@ -76,8 +76,14 @@ def test_lapsed_member_sees_status_and_renew_button(client, lapsed_member):
 
 def test_payment_history_and_printable_receipt(client, active_member):
     payment = make_payment(active_member.contact, 3600, gift_aid_eligible=True)
-    db.session.add(GiftAidDeclaration(contact_id=active_member.contact_id, wording="HMRC", source="join",
-                                      valid_from=utcnow() - timedelta(days=365)))
+    db.session.add(
+        GiftAidDeclaration(
+            contact_id=active_member.contact_id,
+            wording="HMRC",
+            source="join",
+            valid_from=utcnow() - timedelta(days=365),
+        )
+    )
     db.session.commit()
     sign_in(client, active_member)
     assert "£36.00" in client.get("/account").get_data(as_text=True)
@@ -126,7 +132,11 @@ def test_edit_contact_details_saves_and_audits_field_names(client, active_member
     db.session.expire_all()
     contact = db.session.get(Contact, active_member.contact_id)
     assert (contact.address_line1, contact.town, contact.postcode, contact.title) == (
-        "2 New Road", "Leeds", "LS1 4AP", "Ms")
+        "2 New Road",
+        "Leeds",
+        "LS1 4AP",
+        "Ms",
+    )
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "member.self_update"))
     assert audit is not None and "2 New Road" not in str(audit.after)
 
@@ -172,8 +182,17 @@ def test_gift_aid_declarers_need_a_real_uk_postcode(client, active_member):
 
 def test_mass_assignment_is_ignored(client, active_member):
     sign_in(client, active_member)
-    response = _details(client, role="admin", is_staff="1", status="active", amount="1", member_number="X1",
-                        email_consent="y", erased_at="2020-01-01", stripe_customer_id="cus_evil")
+    response = _details(
+        client,
+        role="admin",
+        is_staff="1",
+        status="active",
+        amount="1",
+        member_number="X1",
+        email_consent="y",
+        erased_at="2020-01-01",
+        stripe_customer_id="cus_evil",
+    )
     assert response.status_code == 302
     db.session.expire_all()
     user = db.session.get(User, active_member.id)
@@ -191,9 +210,19 @@ def test_stale_version_shows_record_changed_and_changes_nothing(client, active_m
     old_version = contact.version
     contact.town = "Manchester"  # staff saved in between
     db.session.commit()
-    response = client.post("/account/details", data={
-        "csrf_token": token, "first_name": "Ana", "last_name": "Torres", "email": "ana@example.org",
-        "address_line1": "2 New Road", "town": "Leeds", "postcode": "LS1 4AP", "version": str(old_version)})
+    response = client.post(
+        "/account/details",
+        data={
+            "csrf_token": token,
+            "first_name": "Ana",
+            "last_name": "Torres",
+            "email": "ana@example.org",
+            "address_line1": "2 New Road",
+            "town": "Leeds",
+            "postcode": "LS1 4AP",
+            "version": str(old_version),
+        },
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "This record changed" in html
@@ -226,5 +255,7 @@ def test_changing_email_with_a_fresh_session_must_stay_unique(client, active_mem
     db.session.expire_all()
     # The change waits for the new address to confirm (tests/security/test_email_change.py).
     assert db.session.get(Contact, active_member.contact_id).email == "ana@example.org"
-    confirm = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email_change_confirm")).all()
+    confirm = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "email_change_confirm")
+    ).all()
     assert [m.to_email for m in confirm] == ["ana.new@example.org"]

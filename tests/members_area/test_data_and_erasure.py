@@ -24,10 +24,18 @@ def _seed(member, other):  # type: ignore[no-untyped-def]
     db.session.add(Refund(payment_id=mine.id, amount=600, reason="partial"))
     make_payment(other.contact, 9900, stripe_invoice_id="in_bea")
     set_email_consent(member.contact, True, wording="Yes please")
-    queue_email(member.contact.email, "cancellation_confirmed", {"name": "Ana", "plan_name": "Standard"},
-                contact_id=member.contact_id)
-    queue_email(other.contact.email, "cancellation_confirmed", {"name": "Bea", "plan_name": "Standard"},
-                contact_id=other.contact_id)
+    queue_email(
+        member.contact.email,
+        "cancellation_confirmed",
+        {"name": "Ana", "plan_name": "Standard"},
+        contact_id=member.contact_id,
+    )
+    queue_email(
+        other.contact.email,
+        "cancellation_confirmed",
+        {"name": "Bea", "plan_name": "Standard"},
+        contact_id=other.contact_id,
+    )
     db.session.add(Note(contact_id=other.contact_id, body="Bea's private note"))
     db.session.add(Note(contact_id=member.contact_id, body="Rang about the renewal date"))
     db.session.commit()
@@ -50,8 +58,16 @@ def test_data_download_json_has_my_data_and_nothing_of_anyone_else(client, activ
     assert [e["kind"] for e in data["emails_sent"]] == ["cancellation_confirmed"]
     assert [n["note"] for n in data["staff_notes"]] == ["Rang about the renewal date"]
     text = response.get_data(as_text=True)
-    for theirs in ("bea@example.org", "Bea", "99 Secret Road", "07700900999", "9900", "in_bea", "private note",
-                   "sub_bea"):
+    for theirs in (
+        "bea@example.org",
+        "Bea",
+        "99 Secret Road",
+        "07700900999",
+        "9900",
+        "in_bea",
+        "private note",
+        "sub_bea",
+    ):
         assert theirs not in text
 
 
@@ -84,10 +100,13 @@ def test_ask_to_be_forgotten_records_the_request(client, active_member):
     assert contact.erasure_requested_at is not None
     assert contact.first_name == "Ana"  # staff confirm it later
     assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.contact_id == contact.id)) == (
-        "erasure.requested")
+        "erasure.requested"
+    )
 
 
-def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(client, active_member, other_member, stripe_sandbox):
+def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(
+    client, active_member, other_member, stripe_sandbox
+):
     _seed(active_member, other_member)
     db.session.add(Note(contact_id=active_member.contact_id, body="Ana called about her card"))
     db.session.get(Contact, active_member.contact_id).address_line1 = "7 Unique Lane"
@@ -102,8 +121,13 @@ def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(client, a
     db.session.expire_all()
     contact = db.session.get(Contact, active_member.contact_id)
     assert contact.email == f"erased-{contact.id}@invalid"
-    assert (contact.first_name, contact.last_name, contact.address_line1, contact.postcode, contact.phone) == (
-        "", "", "", "", "")
+    assert (
+        contact.first_name,
+        contact.last_name,
+        contact.address_line1,
+        contact.postcode,
+        contact.phone,
+    ) == ("", "", "", "", "")
     assert contact.email_consent is False and contact.erased_at is not None
     user = db.session.get(User, active_member.id)
     assert user.disabled and user.password_hash == ""
@@ -111,7 +135,10 @@ def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(client, a
     assert client.get("/account").status_code == 302  # the old session no longer works
     assert db.session.scalar(select(Payment.amount).where(Payment.contact_id == contact.id)) == 3600
     dump = " ".join(
-        str(v) for table in db.metadata.sorted_tables for row in db.session.execute(table.select()) for v in row
+        str(v)
+        for table in db.metadata.sorted_tables
+        for row in db.session.execute(table.select())
+        for v in row
     )
     for personal in ("ana@example.org", "Torres", "7 Unique Lane", "Ana called"):
         assert personal not in dump

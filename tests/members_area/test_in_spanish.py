@@ -29,8 +29,16 @@ def test_details_form_errors_and_the_saved_notice_are_in_spanish(client, active_
     page = client.get("/account/details").get_data(as_text=True)
     assert "Cambia tus datos" in page and "Nombre" in page and "Guardar mis datos" in page
     version = page.split('name="version"')[1].split('value="')[1].split('"')[0]
-    data = {"csrf_token": token, "version": version, "first_name": "", "last_name": "Torres",
-            "email": "ana@example.org", "address_line1": "1 High Street", "town": "London", "country": "GB"}
+    data = {
+        "csrf_token": token,
+        "version": version,
+        "first_name": "",
+        "last_name": "Torres",
+        "email": "ana@example.org",
+        "address_line1": "1 High Street",
+        "town": "London",
+        "country": "GB",
+    }
     html = client.post("/account/details", data=data).get_data(as_text=True)
     assert "Escribe tu nombre." in html
     saved = client.post("/account/details", data={**data, "first_name": "Ana María"}, follow_redirects=True)
@@ -42,7 +50,9 @@ def test_the_sign_in_prompt_is_in_the_visitors_language(client):
     html = client.get("/account", follow_redirects=True).get_data(as_text=True)
     assert "Inicia sesión para ver esa página." in html
     client.get("/language/en")
-    assert "Please sign in to see that page." in client.get("/account", follow_redirects=True).get_data(as_text=True)
+    assert "Please sign in to see that page." in client.get("/account", follow_redirects=True).get_data(
+        as_text=True
+    )
 
 
 def test_a_consent_given_in_spanish_records_the_spanish_words_the_member_read(client, active_member):
@@ -51,8 +61,9 @@ def test_a_consent_given_in_spanish_records_the_spanish_words_the_member_read(cl
     token = csrf_token(client, "/account/email-preferences")
     page = client.get("/account/email-preferences").get_data(as_text=True)
     assert "Mis preferencias de correo" in page and "Mensajes de texto (SMS)" in page
-    response = client.post("/account/email-preferences", data={"csrf_token": token, "email_updates": "y"},
-                           follow_redirects=True)
+    response = client.post(
+        "/account/email-preferences", data={"csrf_token": token, "email_updates": "y"}, follow_redirects=True
+    )
     assert "Hemos guardado tus preferencias." in response.get_data(as_text=True)
     consent = db.session.scalars(select(Consent).where(Consent.contact_id == active_member.contact_id)).one()
     assert consent.granted and consent.wording.startswith("Sí, quiero recibir por correo noticias")

@@ -49,8 +49,14 @@ def test_fixed_term_member_renews_and_the_period_follows_on_once(client, plan, s
     membership = db.session.get(Membership, membership_id)
     assert membership.status == "active"
     assert membership.paid_through == lifecycle.period_end(plan, before)
-    assert db.session.scalar(select(func.count()).select_from(Payment).where(
-        Payment.membership_id == membership_id, Payment.status == "paid")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.membership_id == membership_id, Payment.status == "paid")
+        )
+        == 1
+    )
 
 
 def test_member_in_grace_renews_and_is_active_again(client, plan, stripe_sandbox):

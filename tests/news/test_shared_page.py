@@ -42,7 +42,11 @@ def test_each_reader_sees_the_menu_of_their_role_whoever_read_the_page_first(app
     editor_page = editor.get("/news").get_data(as_text=True)
     assert "News editor" in editor_page and "Sign out" in editor_page
     visitor_page = visitor.get("/news").get_data(as_text=True)
-    assert "Become a member" in visitor_page and "Sign out" not in visitor_page and "My account" not in visitor_page
+    assert (
+        "Become a member" in visitor_page
+        and "Sign out" not in visitor_page
+        and "My account" not in visitor_page
+    )
     assert "News editor" not in member.get("/news").get_data(as_text=True)
 
 
@@ -68,14 +72,18 @@ def test_a_new_menu_page_shows_on_the_cached_news_page_at_once(client, active_me
     assert 'href="/pages/history">Our history' in client.get("/news").get_data(as_text=True)
 
 
-def test_the_page_is_rendered_once_for_readers_of_the_same_kind(app, active_member, other_member, monkeypatch):
+def test_the_page_is_rendered_once_for_readers_of_the_same_kind(
+    app, active_member, other_member, monkeypatch
+):
     from crm.core import templating
 
     make_post("Counted story")
     db.session.commit()
     renders: list[str] = []
     real = templating.render_template
-    monkeypatch.setattr(templating, "render_template", lambda name, **c: renders.append(name) or real(name, **c))
+    monkeypatch.setattr(
+        templating, "render_template", lambda name, **c: renders.append(name) or real(name, **c)
+    )
     for user in (active_member, other_member, active_member):
         assert sign_in(app.test_client(), user).get("/news").status_code == 200
     assert renders.count("news/index.html") == 1

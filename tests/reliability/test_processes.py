@@ -286,7 +286,9 @@ def test_a_quiet_restart_is_caught_by_the_idle_ping_and_no_request_fails(private
         assert [member.get(path).status_code for path in ("/news", "/account", "/news")] == [200, 200, 200]
 
 
-def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_costs_one_request(private_postgres, monkeypatch):
+def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_costs_one_request(
+    private_postgres, monkeypatch
+):
     """The other side of the trade: while connections are in steady use they are not pinged, so a
     restart in that moment fails the one request that meets a dead connection; the pool then drops
     every connection from before the restart and the next requests work."""

@@ -216,7 +216,8 @@ def test_a_worker_killed_mid_email_job_is_retried_and_each_message_goes_out_once
         # RQ writes the SCHEDULED status at once and the rest of the retry (retries_left, the
         # scheduled registry) in one pipeline after it: the registry entry is the retry's last word.
         _wait(
-            lambda: job_id in ScheduledJobRegistry(queue=queue), "the surviving worker to fail and retry the job"
+            lambda: job_id in ScheduledJobRegistry(queue=queue),
+            "the surviving worker to fail and retry the job",
         )
         assert job.get_status() == JobStatus.SCHEDULED
     else:

@@ -156,7 +156,9 @@ def _events_world() -> dict[str, object]:
     booking = services.book(event, email="ben@example.org", names=["Ben"], contact_id=None, is_member=False)
     meeting = agm.hold_agm(event)
     agm.set_motions_open(meeting, True)
-    motion = agm.Motion(meeting_id=meeting.event_id, title="A motion", text_markdown="x", text_html="<p>x</p>")
+    motion = agm.Motion(
+        meeting_id=meeting.event_id, title="A motion", text_markdown="x", text_html="<p>x</p>"
+    )
     db.session.add(motion)
     db.session.commit()
     return {"event": event.id, "event_slug": event.slug, "booking": booking.id,
@@ -173,8 +175,9 @@ def url_values(world: World, rule: Any, *, owner: str = "b") -> dict[str, Any]:
         "plan_id": world.ids["plan"],
         "claim_id": world.ids["claim"],
         "message_id": world.ids["message"],
-        "slug": world.ids["post_slug"] if rule.rule.startswith("/news") else (
-            world.ids["event_slug"] if rule.rule.startswith("/events") else world.ids["page_slug"]),
+        "slug": world.ids["post_slug"]
+        if rule.rule.startswith("/news")
+        else (world.ids["event_slug"] if rule.rule.startswith("/events") else world.ids["page_slug"]),
         "event_id": world.ids["event"],
         "booking_id": world.ids["booking"],
         "place_id": world.ids["place"],

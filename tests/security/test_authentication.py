@@ -295,7 +295,9 @@ def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     prod = create_app(
-        "production", RATELIMIT_STORAGE_URI="memory://", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"]
+        "production",
+        RATELIMIT_STORAGE_URI="memory://",
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
     )
     return prod
 

@@ -130,7 +130,9 @@ def production_app(app, monkeypatch):  # type: ignore[no-untyped-def]
     }.items():
         monkeypatch.setenv(key, value)
     prod = create_app(
-        "production", RATELIMIT_STORAGE_URI="memory://", SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"]
+        "production",
+        RATELIMIT_STORAGE_URI="memory://",
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
     )
 
     @prod.get("/_boom")

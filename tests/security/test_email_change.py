@@ -26,9 +26,17 @@ def app_config() -> dict[str, object]:
 
 def _details(contact: Contact, email: str) -> dict[str, str]:
     return {
-        "title": "", "first_name": contact.first_name, "last_name": contact.last_name, "email": email,
-        "address_line1": "1 High Street", "address_line2": "", "town": "London", "postcode": "N1 9GU",
-        "country": "GB", "phone": "", "version": str(contact.version),
+        "title": "",
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": email,
+        "address_line1": "1 High Street",
+        "address_line2": "",
+        "town": "London",
+        "postcode": "N1 9GU",
+        "country": "GB",
+        "phone": "",
+        "version": str(contact.version),
     }
 
 

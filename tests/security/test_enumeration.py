@@ -121,14 +121,18 @@ def test_with_slow_smtp_and_no_redis_known_and_unknown_addresses_take_the_same_t
     slowest_known, slowest_unknown = max(timings["known"]), max(timings["unknown"])
     assert slowest_known < SMTP_DELAY_SECONDS / 2, timings
     assert abs(slowest_known - slowest_unknown) < 0.25, timings
-    assert slow_smtp.handler.attempts == 3 and all(m["To"] == "member@example.org" for m in slow_smtp.handler.accepted)
+    assert slow_smtp.handler.attempts == 3 and all(
+        m["To"] == "member@example.org" for m in slow_smtp.handler.accepted
+    )
     from email.header import decode_header, make_header
 
     sent_subjects = {str(make_header(decode_header(m["Subject"]))) for m in slow_smtp.handler.accepted}
     assert sent_subjects == {m.subject for m in outbox(kind)}  # (encoded words: the name has an í)
 
 
-def test_with_slow_smtp_and_no_redis_a_webhook_answers_before_its_emails_are_sent(app, slow_smtp, stripe_sandbox):
+def test_with_slow_smtp_and_no_redis_a_webhook_answers_before_its_emails_are_sent(
+    app, slow_smtp, stripe_sandbox
+):
     """Issue 26 item 21 (first half): the welcome and receipt a payment causes leave after the
     webhook's answer, so a slow mail server never holds Stripe's delivery (or a thread) waiting."""
     import time

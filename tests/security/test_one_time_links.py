@@ -91,6 +91,10 @@ def test_the_subscribe_confirmation_link_is_not_kept_once_the_email_is_sent(clie
                                              "first_name": "Rita", "consent": "y"})  # fmt: skip
     assert answer.status_code in (200, 302, 303)
     deliver_due()
-    stored = db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_email == "reader@example.org")).all()
-    assert stored and all("/subscribe/confirm/" not in (m.body_text or "") + (m.body_html or "") for m in stored)
+    stored = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.to_email == "reader@example.org")
+    ).all()
+    assert stored and all(
+        "/subscribe/confirm/" not in (m.body_text or "") + (m.body_html or "") for m in stored
+    )
     assert all(not m.one_time_link for m in stored)

@@ -133,8 +133,14 @@ def test_a_hostile_news_post_never_runs_on_the_public_page(world):
 def test_only_sanitised_html_is_ever_marked_safe_in_templates():
     """Jinja autoescaping is never switched off, and |safe is used only on nh3 output."""
     # version.body_html: a post's or page's body_html or translated_body_html (crm.i18n.content), both nh3 output.
-    allowed = {"post.body_html", "page.body_html", "version.body_html", "preview", "event.description_html",
-               "motion.text_html"}
+    allowed = {
+        "post.body_html",
+        "page.body_html",
+        "version.body_html",
+        "preview",
+        "event.description_html",
+        "motion.text_html",
+    }
     for path in (ROOT / "templates").rglob("*"):
         if path.is_file() and path.suffix in {".html", ".xml", ".txt"}:
             text = path.read_text()

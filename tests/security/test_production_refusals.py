@@ -26,8 +26,15 @@ def app_config() -> dict[str, object]:
 
 @pytest.fixture
 def production_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for key in ("STRIPE_API_BASE", "REDIS_URL", "RATELIMIT_ENABLED", "MAIL_USE_TLS", "MAIL_USE_SSL",
-                "MAIL_PORT", *GOOD_PRODUCTION_ENV):
+    for key in (
+        "STRIPE_API_BASE",
+        "REDIS_URL",
+        "RATELIMIT_ENABLED",
+        "MAIL_USE_TLS",
+        "MAIL_USE_SSL",
+        "MAIL_PORT",
+        *GOOD_PRODUCTION_ENV,
+    ):
         monkeypatch.delenv(key, raising=False)
     for key, value in GOOD_PRODUCTION_ENV.items():
         monkeypatch.setenv(key, value)
@@ -91,8 +98,14 @@ def test_one_time_tokens_never_reach_the_gunicorn_access_log():
         status, sent, headers = "200 OK", 10, []
 
     token = "Zx" * 22
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/password/reset/{token}", "PATH_INFO": f"/password/reset/{token}",
-               "SERVER_PROTOCOL": "HTTP/1.1", "QUERY_STRING": "", "HTTP_REFERER": f"https://x/password/set/{token}"}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/password/reset/{token}",
+        "PATH_INFO": f"/password/reset/{token}",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "QUERY_STRING": "",
+        "HTTP_REFERER": f"https://x/password/set/{token}",
+    }
     logger = TokenlessAccessLogger(GunicornConfig())
     atoms = logger.atoms(Response(), environ, environ, timedelta(seconds=0))
     assert atoms["U"] == "/password/reset/[token]" and token not in atoms["r"] and token not in atoms["f"]

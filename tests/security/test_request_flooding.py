@@ -22,10 +22,10 @@ def app_config() -> dict[str, object]:
     return {"WTF_CSRF_ENABLED": False}
 
 
-@pytest.mark.parametrize(("path", "kind"), [("/password/reset", "reset_password"), ("/login/link", "login_link")])
-def test_a_stranger_flooding_someones_address_does_not_block_the_owners_own_request(
-    app, member, path, kind
-):
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/password/reset", "reset_password"), ("/login/link", "login_link")]
+)
+def test_a_stranger_flooding_someones_address_does_not_block_the_owners_own_request(app, member, path, kind):
     attacker = app.test_client()
     statuses = [
         attacker.post(path, data={"email": "member@example.org"}, environ_base=ATTACKER).status_code
@@ -42,6 +42,8 @@ def test_a_stranger_flooding_someones_address_does_not_block_the_owners_own_requ
 def test_everyone_together_cannot_mail_bomb_one_address(app, member):
     for n in range(ACCOUNT_EMAILS_PER_HOUR + 3):
         app.test_client().post(
-            "/password/reset", data={"email": "member@example.org"}, environ_base={"REMOTE_ADDR": f"192.0.2.{n}"}
+            "/password/reset",
+            data={"email": "member@example.org"},
+            environ_base={"REMOTE_ADDR": f"192.0.2.{n}"},
         )
     assert len(outbox("reset_password")) == ACCOUNT_EMAILS_PER_HOUR

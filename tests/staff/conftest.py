@@ -31,7 +31,9 @@ def search_indexes(app):  # type: ignore[no-untyped-def]
     return app
 
 
-def make_plan(slug: str = "standard-yearly", amount: int = 3600, interval: str = "year", **fields: object) -> Plan:
+def make_plan(
+    slug: str = "standard-yearly", amount: int = 3600, interval: str = "year", **fields: object
+) -> Plan:
     defaults: dict[str, object] = {"name": slug.replace("-", " ").title(), "gift_aid_eligible": True}
     defaults.update(fields)
     plan = Plan(slug=slug, amount=amount, interval=interval, **defaults)
@@ -93,7 +95,9 @@ def make_payment(
 
 
 def declare_gift_aid(contact: Contact) -> GiftAidDeclaration:
-    declaration = GiftAidDeclaration(contact_id=contact.id, source="test", house="1", postcode=contact.postcode)
+    declaration = GiftAidDeclaration(
+        contact_id=contact.id, source="test", house="1", postcode=contact.postcode
+    )
     db.session.add(declaration)
     db.session.flush()
     return declaration

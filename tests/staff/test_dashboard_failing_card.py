@@ -28,7 +28,9 @@ def _failing_card(staff_client) -> str:  # type: ignore[no-untyped-def]
     return match.group(1)
 
 
-def test_a_failed_renewal_is_on_the_card_in_grace_and_after_a_retry_paid(client, staff_client, stripe_sandbox):
+def test_a_failed_renewal_is_on_the_card_in_grace_and_after_a_retry_paid(
+    client, staff_client, stripe_sandbox
+):
     plans = make_plans()
     db.session.commit()
     assert client.post("/join", data=form(plans, first_name="Rita", last_name="Renewal")).status_code == 303

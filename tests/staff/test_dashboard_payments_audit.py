@@ -172,7 +172,9 @@ def test_monthly_series_counts_members_at_each_month_end(app):  # type: ignore[n
     assert sum(point["income"] for point in series) == 2500
 
 
-def test_an_expired_dashboard_is_served_at_once_while_the_next_copy_is_computed(staff_client, app, monkeypatch):  # type: ignore[no-untyped-def]
+def test_an_expired_dashboard_is_served_at_once_while_the_next_copy_is_computed(
+    staff_client, app, monkeypatch
+):  # type: ignore[no-untyped-def]
     """Past its minute, staff get the last copy straight away; a background thread computes the
     next one, which the following page shows."""
     import threading
@@ -230,7 +232,9 @@ def _start_a_join(app, email: str) -> None:  # type: ignore[no-untyped-def]
     assert visitor.post("/join", data=data).status_code == 303
 
 
-def test_abandoned_joins_expire_out_of_the_pending_count_and_are_shown_apart(staff_client, staff_user, app, stripe_sandbox):  # type: ignore[no-untyped-def]
+def test_abandoned_joins_expire_out_of_the_pending_count_and_are_shown_apart(
+    staff_client, staff_user, app, stripe_sandbox
+):  # type: ignore[no-untyped-def]
     import time_machine
 
     from crm.staff.dashboard import members_by_status

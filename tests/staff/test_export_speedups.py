@@ -40,7 +40,10 @@ def reference_csv(filters: MemberFilters) -> str:
 
 
 def reference_count(filters: MemberFilters) -> int:
-    return db.session.scalar(apply_member_filters(select(func.count(Contact.id)).select_from(Contact), filters)) or 0
+    return (
+        db.session.scalar(apply_member_filters(select(func.count(Contact.id)).select_from(Contact), filters))
+        or 0
+    )
 
 
 @pytest.fixture
@@ -48,25 +51,31 @@ def varied(app):  # type: ignore[no-untyped-def]
     """Every kind of cell: formulas in every text column, commas, quotes, line breaks, unicode,
     an erased contact, contacts with no membership, several memberships, every status."""
     yearly = make_plan()
-    odd_plan = make_plan("odd", name="=Odd, \"plan\"")
+    odd_plan = make_plan("odd", name='=Odd, "plan"')
     monthly = make_plan("monthly", amount=300, interval="month", name="Monthly ✓")
     formulas = ["=1+1", "+44 20", "-minus", "@at", "\ttab", "\rcr"]
     columns = ["title", "first_name", "last_name", "address_line1", "address_line2", "town"]
     for i, (start, column) in enumerate(zip(formulas, columns, strict=True)):
-        contact = make_contact(f"formula{i}@example.org", postcode=f"{start}1 1AA", country="GB", **{column: start})
+        contact = make_contact(
+            f"formula{i}@example.org", postcode=f"{start}1 1AA", country="GB", **{column: start}
+        )
         make_membership(contact, yearly, "active", joined_days_ago=10 + i, auto_renew=bool(i % 2))
     quoted = make_contact("quoted@example.org", first_name='Ana "The" Smith, Jr', last_name="Line\nBreak\r\nTwo",
                           address_line1="1, High Street", town="Zürich", title="Dr.")  # fmt: skip
     make_membership(quoted, odd_plan, "lapsed", paid_days=-30)
     declare_gift_aid(quoted)
-    unicode = make_contact("unicode@example.org", first_name="Zoë", last_name="Ñúñez 李", address_line2="Straße ß")
+    unicode = make_contact(
+        "unicode@example.org", first_name="Zoë", last_name="Ñúñez 李", address_line2="Straße ß"
+    )
     old = make_membership(unicode, yearly, "expired", joined_days_ago=900, paid_days=-500)
     newer = make_membership(unicode, monthly, "grace", joined_days_ago=20, paid_days=-2, auto_renew=True)
     assert newer.id > old.id
     declare_gift_aid(unicode)
     make_contact("nomember@example.org", first_name="No", last_name="Membership", email_consent=True)
     make_contact("blank@example.org", first_name="", last_name="")
-    erased = make_contact("erased-123@erased.invalid", first_name="", last_name="", address_line1="", town="", postcode="")
+    erased = make_contact(
+        "erased-123@erased.invalid", first_name="", last_name="", address_line1="", town="", postcode=""
+    )
     erased.erased_at = utcnow()
     pending = make_contact("pending@example.org", first_name="Pen", last_name="Ding")
     make_membership(pending, yearly, "pending", paid_days=None, joined_days_ago=0)
@@ -79,7 +88,9 @@ def varied(app):  # type: ignore[no-untyped-def]
     for n in range(25):  # more than one batch when BATCH is small
         contact = make_contact(f"bulk{n}@example.org", first_name=f"Bulk{n:02d}", last_name="Same")
         if n % 3:
-            make_membership(contact, yearly if n % 2 else monthly, "active", joined_days_ago=n, auto_renew=n % 2 == 0)
+            make_membership(
+                contact, yearly if n % 2 else monthly, "active", joined_days_ago=n, auto_renew=n % 2 == 0
+            )
         if n % 4 == 0:
             declare_gift_aid(contact)
     db.session.commit()
@@ -110,7 +121,11 @@ def test_fast_members_csv_is_byte_identical_to_the_reference(varied, monkeypatch
     monkeypatch.setattr(exports, "BATCH", batch)
     expected = reference_csv(filters)
     assert "".join(member_csv_lines(filters)) == expected
-    assert count_members(filters) == reference_count(filters) == len(list(csv.reader(io.StringIO(expected, newline="")))) - 1
+    assert (
+        count_members(filters)
+        == reference_count(filters)
+        == len(list(csv.reader(io.StringIO(expected, newline="")))) - 1
+    )
 
 
 def test_every_formula_start_is_neutralised_in_the_sql_built_cells(varied):  # type: ignore[no-untyped-def]
@@ -121,8 +136,11 @@ def test_every_formula_start_is_neutralised_in_the_sql_built_cells(varied):  # t
     for start in exports.FORMULA_STARTS:
         assert not any(cell.startswith(start) for cell in cells), repr(start)
     assert sum(cell.startswith("'") for cell in cells) == 12  # the formula cell and the postcode of each
-    plans = {row["plan"] for row in list(csv.DictReader(io.StringIO("".join(member_csv_lines(MemberFilters())), newline="")))}
-    assert "'=Odd, \"plan\"" in plans and "Monthly ✓" in plans
+    plans = {
+        row["plan"]
+        for row in list(csv.DictReader(io.StringIO("".join(member_csv_lines(MemberFilters())), newline="")))
+    }
+    assert '\'=Odd, "plan"' in plans and "Monthly ✓" in plans
 
 
 def test_the_export_streams_in_batches(varied, monkeypatch):  # type: ignore[no-untyped-def]

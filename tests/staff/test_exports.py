@@ -30,7 +30,7 @@ def nasty(app):  # type: ignore[no-untyped-def]
     contact = make_contact("nasty@example.org", postcode="E1 6AN", **NASTY)
     make_membership(contact, plan, "active", auto_renew=True)
     declare_gift_aid(contact)
-    plain = make_contact("plain@example.org", first_name="Plain, \"Quoted\"", last_name="Line\nBreak")
+    plain = make_contact("plain@example.org", first_name='Plain, "Quoted"', last_name="Line\nBreak")
     make_membership(plain, plan, "lapsed", paid_days=-10)
     db.session.commit()
     return contact
@@ -46,7 +46,15 @@ def test_formula_cells_get_an_apostrophe(value):  # type: ignore[no-untyped-def]
 
 
 def test_plain_cells_are_left_alone():  # type: ignore[no-untyped-def]
-    assert [neutralise(v) for v in ("Ana", "N1 9GU", "", None, True, False, 12)] == ["Ana", "N1 9GU", "", "", "yes", "no", "12"]
+    assert [neutralise(v) for v in ("Ana", "N1 9GU", "", None, True, False, 12)] == [
+        "Ana",
+        "N1 9GU",
+        "",
+        "",
+        "yes",
+        "no",
+        "12",
+    ]
 
 
 def test_members_csv_neutralises_and_round_trips(staff_client, nasty):  # type: ignore[no-untyped-def]
@@ -59,12 +67,22 @@ def test_members_csv_neutralises_and_round_trips(staff_client, nasty):  # type: 
     assert text.startswith(",".join(MEMBER_COLUMNS) + "\r\n")  # RFC 4180 line ends
     rows = {r["email"]: r for r in read(text)}
     row = rows["nasty@example.org"]
-    for column, field in (("first name", "first_name"), ("last name", "last_name"), ("address line 1", "address_line1"),
-                          ("address line 2", "address_line2"), ("town", "town"), ("title", "title")):
+    for column, field in (
+        ("first name", "first_name"),
+        ("last name", "last_name"),
+        ("address line 1", "address_line1"),
+        ("address line 2", "address_line2"),
+        ("town", "town"),
+        ("title", "title"),
+    ):
         assert row[column] == "'" + NASTY[field], column
         assert row[column][1:] == NASTY[field]  # nothing else changed: the value round-trips
     assert (row["status"], row["auto-renew"], row["Gift Aid"], row["membership number"]) == (
-        "active", "yes", "yes", nasty.member_number)
+        "active",
+        "yes",
+        "yes",
+        nasty.member_number,
+    )
     plain = rows["plain@example.org"]
     assert plain["first name"] == 'Plain, "Quoted"' and plain["last name"] == "Line\nBreak"
     assert plain["status"] == "lapsed" and plain["Gift Aid"] == "no"

@@ -24,7 +24,9 @@ def rows(model) -> int:  # type: ignore[no-untyped-def]
 
 
 def audited(action: str) -> AuditEvent | None:
-    return db.session.scalar(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id.desc()))
+    return db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id.desc())
+    )
 
 
 @pytest.fixture
@@ -75,7 +77,12 @@ def test_offline_payment_starts_a_membership_and_is_audited(staff_client, suppor
     )
     assert response.status_code == 302
     payment = db.session.scalar(select(Payment))
-    assert (payment.amount, payment.method, payment.reference, payment.status) == (3600, "cheque", "CHQ 000123", "paid")
+    assert (payment.amount, payment.method, payment.reference, payment.status) == (
+        3600,
+        "cheque",
+        "CHQ 000123",
+        "paid",
+    )
     membership = db.session.scalar(select(Membership))
     assert membership.status == "active" and membership.paid_through > utcnow() + timedelta(days=360)
     event = audited("member.offline_payment")
@@ -86,8 +93,10 @@ def test_offline_payment_extends_a_current_membership(staff_client, supporter, p
     membership = make_membership(supporter, plan, "active", paid_days=10)
     db.session.commit()
     before = membership.paid_through
-    staff_client.post(f"/staff/members/{supporter.id}/offline-payment",
-                      data=offline(**{"offline-plan": str(plan.id), "offline-method": "bank_transfer"}))
+    staff_client.post(
+        f"/staff/members/{supporter.id}/offline-payment",
+        data=offline(**{"offline-plan": str(plan.id), "offline-method": "bank_transfer"}),
+    )
     db.session.expire_all()
     assert rows(Membership) == 1
     assert db.session.get(Membership, membership.id).paid_through >= before + timedelta(days=364)
@@ -95,14 +104,17 @@ def test_offline_payment_extends_a_current_membership(staff_client, supporter, p
 
 def test_complimentary_membership(staff_client, supporter, plan):  # type: ignore[no-untyped-def]
     until = (utcnow() + timedelta(days=90)).date().isoformat()
-    response = staff_client.post(f"/staff/members/{supporter.id}/complimentary",
-                                 data={"comp-plan": str(plan.id), "comp-until": until})
+    response = staff_client.post(
+        f"/staff/members/{supporter.id}/complimentary", data={"comp-plan": str(plan.id), "comp-until": until}
+    )
     assert response.status_code == 302
     membership = db.session.scalar(select(Membership))
     assert membership.complimentary and membership.status == "active"
     assert audited("member.complimentary").after["complimentary"] is True
     # A second one is refused: they are already a member.
-    again = staff_client.post(f"/staff/members/{supporter.id}/complimentary", data={"comp-plan": str(plan.id)})
+    again = staff_client.post(
+        f"/staff/members/{supporter.id}/complimentary", data={"comp-plan": str(plan.id)}
+    )
     assert again.status_code == 409 and "already a member" in again.get_data(as_text=True)
     assert rows(Membership) == 1
 
@@ -111,12 +123,21 @@ def test_change_plan_and_extend(staff_client, supporter, plan):  # type: ignore[
     other = make_plan("concession-yearly", 1200)
     membership = make_membership(supporter, plan, "grace", paid_days=-3)
     db.session.commit()
-    assert staff_client.post(f"/staff/members/{supporter.id}/plan", data={"change-plan": str(other.id)}).status_code == 302
+    assert (
+        staff_client.post(
+            f"/staff/members/{supporter.id}/plan", data={"change-plan": str(other.id)}
+        ).status_code
+        == 302
+    )
     event = audited("member.change_plan")
     assert (event.before["plan_id"], event.after["plan_id"]) == (plan.id, other.id)
     until = (utcnow() + timedelta(days=60)).date()
-    assert staff_client.post(f"/staff/members/{supporter.id}/extend",
-                             data={"extend-until": until.isoformat()}).status_code == 302
+    assert (
+        staff_client.post(
+            f"/staff/members/{supporter.id}/extend", data={"extend-until": until.isoformat()}
+        ).status_code
+        == 302
+    )
     db.session.expire_all()
     membership = db.session.get(Membership, membership.id)
     assert membership.paid_through.date() == until and membership.status == "active"
@@ -128,14 +149,23 @@ def test_change_plan_and_extend(staff_client, supporter, plan):  # type: ignore[
 def test_cancel_at_period_end_then_now(staff_client, supporter, plan):  # type: ignore[no-untyped-def]
     membership = make_membership(supporter, plan, "active", auto_renew=True)
     db.session.commit()
-    assert staff_client.post(f"/staff/members/{supporter.id}/cancel",
-                             data={"cancel-when": "period_end"}).status_code == 302
+    assert (
+        staff_client.post(
+            f"/staff/members/{supporter.id}/cancel", data={"cancel-when": "period_end"}
+        ).status_code
+        == 302
+    )
     db.session.expire_all()
     membership = db.session.get(Membership, membership.id)
     assert membership.status == "active" and not membership.auto_renew
     assert audited("member.cancel_at_period_end")
-    assert staff_client.post(f"/staff/members/{supporter.id}/cancel",
-                             data={"cancel-when": "now", "cancel-reason": "asked by phone"}).status_code == 302
+    assert (
+        staff_client.post(
+            f"/staff/members/{supporter.id}/cancel",
+            data={"cancel-when": "now", "cancel-reason": "asked by phone"},
+        ).status_code
+        == 302
+    )
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).status == "cancelled"
     assert audited("member.cancel_now").detail == "asked by phone"
@@ -145,30 +175,44 @@ def test_cancel_at_period_end_then_now(staff_client, supporter, plan):  # type: 
 
 def test_merge_moves_everything_and_removes_the_duplicate(staff_client, plan, app):  # type: ignore[no-untyped-def]
     kept = make_contact("kept@example.org", first_name="Kim", last_name="Kept", phone="")
-    dup = make_contact("dup@example.org", first_name="Kim", last_name="Kept", phone="0207 000 0000",
-                       stripe_customer_id="cus_dup")
+    dup = make_contact(
+        "dup@example.org",
+        first_name="Kim",
+        last_name="Kept",
+        phone="0207 000 0000",
+        stripe_customer_id="cus_dup",
+    )
     membership = make_membership(dup, plan, "active")
     make_payment(dup, membership)
-    db.session.add_all([
-        Note(contact_id=dup.id, body="duplicate's note"),
-        Consent(contact_id=dup.id, kind="email_updates", granted=True, source="join"),
-        OutboxMessage(to_email=dup.email, contact_id=dup.id, kind="receipt", subject="Receipt", body_text="x"),
-        AuditEvent(action="member.view", contact_id=dup.id),
-    ])
+    db.session.add_all(
+        [
+            Note(contact_id=dup.id, body="duplicate's note"),
+            Consent(contact_id=dup.id, kind="email_updates", granted=True, source="join"),
+            OutboxMessage(
+                to_email=dup.email, contact_id=dup.id, kind="receipt", subject="Receipt", body_text="x"
+            ),
+            AuditEvent(action="member.view", contact_id=dup.id),
+        ]
+    )
     declare_gift_aid(dup)
     user = make_user("dup-login@example.org", "member")
     user_contact = user.contact
     db.session.commit()
     dup_id, dup_number = dup.id, dup.member_number
 
-    response = staff_client.post(f"/staff/members/{kept.id}/merge",
-                                 data={"merge-other": dup_number, "merge-confirm": "y"})
+    response = staff_client.post(
+        f"/staff/members/{kept.id}/merge", data={"merge-other": dup_number, "merge-confirm": "y"}
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Contact, dup_id) is None
     for model in (Membership, Payment, Note, Consent, OutboxMessage, GiftAidDeclaration):
-        assert db.session.scalar(select(func.count()).select_from(model).where(model.contact_id == dup_id)) == 0
-        assert db.session.scalar(select(func.count()).select_from(model).where(model.contact_id == kept.id)) >= 1
+        assert (
+            db.session.scalar(select(func.count()).select_from(model).where(model.contact_id == dup_id)) == 0
+        )
+        assert (
+            db.session.scalar(select(func.count()).select_from(model).where(model.contact_id == kept.id)) >= 1
+        )
     kept = db.session.get(Contact, kept.id)
     assert kept.member_number == dup_number and kept.stripe_customer_id == "cus_dup"
     assert kept.phone == "0207 000 0000" and kept.email == "kept@example.org"
@@ -176,7 +220,9 @@ def test_merge_moves_everything_and_removes_the_duplicate(staff_client, plan, ap
     assert event.contact_id == kept.id and event.after["moved"]["payment"] == 1
     assert f"merged contact {dup_id}" in event.detail
     # A contact with a login merges in too (by id), and its account moves with it.
-    staff_client.post(f"/staff/members/{kept.id}/merge", data={"merge-other": str(user_contact.id), "merge-confirm": "y"})
+    staff_client.post(
+        f"/staff/members/{kept.id}/merge", data={"merge-other": str(user_contact.id), "merge-confirm": "y"}
+    )
     db.session.expire_all()
     assert db.session.get(User, user.id).contact_id == kept.id
 
@@ -201,8 +247,12 @@ def test_merge_refuses_two_current_memberships(staff_client, plan):  # type: ign
     make_membership(a, plan)
     make_membership(b, plan)
     db.session.commit()
-    response = staff_client.post(f"/staff/members/{a.id}/merge", data={"merge-other": str(b.id), "merge-confirm": "y"})
-    assert response.status_code == 409 and "Both contacts have a current membership" in response.get_data(as_text=True)
+    response = staff_client.post(
+        f"/staff/members/{a.id}/merge", data={"merge-other": str(b.id), "merge-confirm": "y"}
+    )
+    assert response.status_code == 409 and "Both contacts have a current membership" in response.get_data(
+        as_text=True
+    )
     assert db.session.get(Contact, b.id) is not None
 
 
@@ -210,7 +260,12 @@ def test_resend_welcome_email(staff_client, app):  # type: ignore[no-untyped-def
     user = make_user("welcome@example.org", "member")
     response = staff_client.post(f"/staff/members/{user.contact_id}/welcome")
     assert response.status_code == 302
-    assert db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "welcome")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.kind == "welcome")
+        )
+        == 1
+    )
     assert audited("member.welcome_resent")
     nobody = make_contact("nologin@example.org")
     db.session.commit()
@@ -243,7 +298,11 @@ def test_each_membership_action_leaves_one_audit_row_with_before_and_after(staff
         ("offline-payment", offline(**{"offline-plan": str(plan.id)}), "member.offline_payment"),
         ("plan", {"change-plan": str(other.id)}, "member.change_plan"),
         ("extend", {"extend-until": later}, "member.extend"),
-        ("offline-payment", offline(**{"offline-plan": str(plan.id)}), "member.offline_payment"),  # changes plan too
+        (
+            "offline-payment",
+            offline(**{"offline-plan": str(plan.id)}),
+            "member.offline_payment",
+        ),  # changes plan too
         ("suspend", {"suspend-reason": "checking a complaint"}, "member.suspend"),
         ("unsuspend", {}, "member.unsuspend"),
         ("cancel", {"cancel-when": "now"}, "member.cancel_now"),
@@ -255,7 +314,9 @@ def test_each_membership_action_leaves_one_audit_row_with_before_and_after(staff
         assert response.status_code == 302, (path, response.get_data(as_text=True)[:500])
         new = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id).offset(before)).all()
         assert [event.action for event in new] == [action]
-        assert new[0].after and new[0].actor_label == "staff@example.org" and new[0].contact_id == supporter.id
+        assert (
+            new[0].after and new[0].actor_label == "staff@example.org" and new[0].contact_id == supporter.id
+        )
         assert new[0].before is not None or action == "member.complimentary"  # there was no membership
     history = db.session.scalars(select(Membership).order_by(Membership.id)).all()
     assert [m.status for m in history] == ["cancelled", "active"]

@@ -31,14 +31,27 @@ DETAILS = {
 def seed_story(contact: Contact, extra: int = 1) -> None:
     plan = make_plan(f"plan-{contact.id}-{extra}")
     membership = make_membership(contact, plan, "active")
-    db.session.add(MembershipEvent(membership_id=membership.id, from_status="pending", to_status="active",
-                                   reason="first payment received"))
+    db.session.add(
+        MembershipEvent(
+            membership_id=membership.id,
+            from_status="pending",
+            to_status="active",
+            reason="first payment received",
+        )
+    )
     for i in range(extra):
         payment = make_payment(contact, membership, 3600 + i, stripe_payment_intent_id=f"pi_{contact.id}_{i}")
         db.session.add(Refund(payment_id=payment.id, amount=100, stripe_refund_id=f"re_{contact.id}_{i}"))
         db.session.add(Note(contact_id=contact.id, body=f"Phoned about renewal {i}"))
-        db.session.add(OutboxMessage(to_email=contact.email, contact_id=contact.id, kind="receipt",
-                                     subject=f"Receipt {i}", body_text="Thanks"))
+        db.session.add(
+            OutboxMessage(
+                to_email=contact.email,
+                contact_id=contact.id,
+                kind="receipt",
+                subject=f"Receipt {i}",
+                body_text="Thanks",
+            )
+        )
         declare_gift_aid(contact)
     db.session.commit()
 
@@ -47,10 +60,19 @@ def test_member_page_tells_the_whole_story(staff_client, app):  # type: ignore[n
     contact = make_contact("story@example.org", first_name="Stella", last_name="Story")
     seed_story(contact)
     html = staff_client.get(f"/staff/members/{contact.id}").get_data(as_text=True)
-    for text in ("Stella Story", "story@example.org", "first payment received", "£36.00", "re_",
-                 "Phoned about renewal 0", "Receipt 0", "Gift Aid declarations", "Audit trail"):
+    for text in (
+        "Stella Story",
+        "story@example.org",
+        "first payment received",
+        "£36.00",
+        "re_",
+        "Phoned about renewal 0",
+        "Receipt 0",
+        "Gift Aid declarations",
+        "Audit trail",
+    ):
         assert text in html, text
-    assert 'badge-active' in html
+    assert "badge-active" in html
 
 
 def test_viewing_a_member_is_audited(staff_client, staff_user, app):  # type: ignore[no-untyped-def]
@@ -90,7 +112,11 @@ def test_edit_details_saves_and_audits_before_and_after(staff_client, app):  # t
     db.session.expire_all()
     saved = db.session.get(Contact, contact.id)
     assert (saved.email, saved.last_name, saved.postcode, saved.country) == (
-        "ana.new@example.org", "Torres-Gómez", "LS1 4AP", "GB")
+        "ana.new@example.org",
+        "Torres-Gómez",
+        "LS1 4AP",
+        "GB",
+    )
     assert saved.version == 2
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "member.update"))
     assert event.before["town"] == "London" and event.after["town"] == "Leeds"
@@ -116,8 +142,14 @@ def test_edit_with_bad_input_changes_nothing(staff_client, app):  # type: ignore
     contact = make_contact("keep@example.org", first_name="Kay")
     make_contact("taken@example.org")
     db.session.commit()
-    for bad in ({"email": "not-an-email"}, {"first_name": ""}, {"email": "taken@example.org"},
-                {"country": "GBR"}, {"version": "x"}, {"postcode": "x" * 30}):
+    for bad in (
+        {"email": "not-an-email"},
+        {"first_name": ""},
+        {"email": "taken@example.org"},
+        {"country": "GBR"},
+        {"version": "x"},
+        {"postcode": "x" * 30},
+    ):
         response = staff_client.post(f"/staff/members/{contact.id}/details", data={**DETAILS, **bad})
         assert response.status_code in (409, 422), bad
         assert "There is a problem" in response.get_data(as_text=True) or response.status_code == 409
@@ -130,8 +162,10 @@ def test_consent_change_by_staff_is_recorded(staff_client, app):  # type: ignore
 
     contact = make_contact("consent@example.org", first_name="Con")
     db.session.commit()
-    staff_client.post(f"/staff/members/{contact.id}/details",
-                      data={**DETAILS, "email": "consent@example.org", "email_consent": "y"})
+    staff_client.post(
+        f"/staff/members/{contact.id}/details",
+        data={**DETAILS, "email": "consent@example.org", "email_consent": "y"},
+    )
     consent = db.session.scalar(select(Consent).where(Consent.contact_id == contact.id))
     assert consent.granted and consent.source == "staff"
 
@@ -139,9 +173,14 @@ def test_consent_change_by_staff_is_recorded(staff_client, app):  # type: ignore
 def test_add_note(staff_client, staff_user, app):  # type: ignore[no-untyped-def]
     contact = make_contact("noted@example.org")
     db.session.commit()
-    assert staff_client.post(f"/staff/members/{contact.id}/notes", data={"note-body": "  "}).status_code == 422
-    response = staff_client.post(f"/staff/members/{contact.id}/notes", data={"note-body": "Called, <b>happy</b>"},
-                                 follow_redirects=True)
+    assert (
+        staff_client.post(f"/staff/members/{contact.id}/notes", data={"note-body": "  "}).status_code == 422
+    )
+    response = staff_client.post(
+        f"/staff/members/{contact.id}/notes",
+        data={"note-body": "Called, <b>happy</b>"},
+        follow_redirects=True,
+    )
     assert "Called, &lt;b&gt;happy&lt;/b&gt;" in response.get_data(as_text=True)
     note = db.session.scalar(select(Note))
     assert note.author_id == staff_user.id
@@ -170,14 +209,20 @@ def test_staff_answer_a_subject_access_request_with_the_members_own_download_and
     assert data["contact"]["email"] == "ana@example.org"
     assert [p["amount"] for p in data["payments"]] == [3600]
     assert [n["note"] for n in data["staff_notes"]] == ["Phoned about renewal 0"]
-    assert "bea@example.org" not in response.get_data(as_text=True) and "Bea's own note" not in response.get_data(as_text=True)
+    assert "bea@example.org" not in response.get_data(
+        as_text=True
+    ) and "Bea's own note" not in response.get_data(as_text=True)
 
-    rows = list(csv.reader(io.StringIO(staff_client.get(f"/staff/members/{ana.id}/data.csv").get_data(as_text=True))))
+    rows = list(
+        csv.reader(io.StringIO(staff_client.get(f"/staff/members/{ana.id}/data.csv").get_data(as_text=True)))
+    )
     assert rows[0] == ["section", "record", "field", "value"]
     assert ["contact", "", "email", "ana@example.org"] in rows
 
     audited = db.session.scalars(
-        select(AuditEvent.detail).where(AuditEvent.action == "export.subject_access", AuditEvent.contact_id == ana.id)
+        select(AuditEvent.detail).where(
+            AuditEvent.action == "export.subject_access", AuditEvent.contact_id == ana.id
+        )
     ).all()
     assert sorted(audited) == ["csv", "json"]
     assert staff_client.get("/staff/members/999999/data.json").status_code == 404

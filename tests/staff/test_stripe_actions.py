@@ -21,8 +21,16 @@ def paid_intent(contact, sandbox, amount: int = 3600) -> str:  # type: ignore[no
     session = stripe_gateway.create_checkout_session(
         mode="payment",
         customer_id=customer,
-        line_items=[{"price_data": {"currency": "gbp", "unit_amount": amount,
-                                    "product_data": {"name": "Membership"}}, "quantity": 1}],
+        line_items=[
+            {
+                "price_data": {
+                    "currency": "gbp",
+                    "unit_amount": amount,
+                    "product_data": {"name": "Membership"},
+                },
+                "quantity": 1,
+            }
+        ],
         metadata={"contact_id": str(contact.id)},
         subscription_metadata=None,
         success_url="http://crm.test/ok",
@@ -59,7 +67,9 @@ def test_partial_then_full_refund_through_stripe(admin_client, card_payment, str
     assert db.session.scalar(select(Refund.stripe_refund_id)) == stripe_refunds[0]["id"]
     # More than what is left is refused, and Stripe is not asked.
     too_much = refund(admin_client, payment, amount="26.01")
-    assert too_much.status_code == 409 and "at most £26.00 on this payment." in too_much.get_data(as_text=True)
+    assert too_much.status_code == 409 and "at most £26.00 on this payment." in too_much.get_data(
+        as_text=True
+    )
     assert len(stripe_sandbox.find("refund")) == 1
     # The rest (empty amount = all that is left), cancelling the membership too.
     assert refund(admin_client, payment, cancel_membership="y").status_code == 302
@@ -126,15 +136,23 @@ def subscriber(app, stripe_sandbox):  # type: ignore[no-untyped-def]
         idempotency_key=f"test-sub-{contact.id}",
     )
     completed = stripe_sandbox.pay(session.id)
-    membership = make_membership(contact, plan, "active", paid_days=20, auto_renew=True,
-                                 stripe_subscription_id=stripe_gateway.id_of(completed["subscription"]))
+    membership = make_membership(
+        contact,
+        plan,
+        "active",
+        paid_days=20,
+        auto_renew=True,
+        stripe_subscription_id=stripe_gateway.id_of(completed["subscription"]),
+    )
     db.session.commit()
     stripe_sandbox.take_events()
     return membership
 
 
 def test_cancel_at_period_end_also_tells_stripe(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
-    response = staff_client.post(f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "period_end"})
+    response = staff_client.post(
+        f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "period_end"}
+    )
     assert response.status_code == 302
     assert stripe_sandbox.object(subscriber.stripe_subscription_id)["cancel_at_period_end"] is True
     db.session.expire_all()
@@ -143,7 +161,9 @@ def test_cancel_at_period_end_also_tells_stripe(staff_client, subscriber, stripe
 
 
 def test_cancel_now_cancels_the_subscription(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
-    response = staff_client.post(f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "now"})
+    response = staff_client.post(
+        f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "now"}
+    )
     assert response.status_code == 302
     assert stripe_sandbox.object(subscriber.stripe_subscription_id)["status"] == "canceled"
     db.session.expire_all()
@@ -152,7 +172,9 @@ def test_cancel_now_cancels_the_subscription(staff_client, subscriber, stripe_sa
 
 def test_cancel_when_stripe_fails_changes_nothing(staff_client, subscriber, stripe_sandbox):  # type: ignore[no-untyped-def]
     stripe_sandbox.fail_next("/v1/subscriptions", mode="error_500")
-    response = staff_client.post(f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "now"})
+    response = staff_client.post(
+        f"/staff/members/{subscriber.contact_id}/cancel", data={"cancel-when": "now"}
+    )
     assert response.status_code == 409 and "Stripe did not cancel" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Membership, subscriber.id).status == "active"
@@ -217,8 +239,10 @@ def _subscribed_member(sandbox):  # type: ignore[no-untyped-def]
     )
     paid = sandbox.pay(session.id)
     sub_id = sandbox.find("subscription", customer=customer)[0]["id"]
-    intent = stripe_gateway.id_of(paid.get("payment_intent")) or sandbox.find(
-        "payment_intent", customer=customer)[0]["id"]
+    intent = (
+        stripe_gateway.id_of(paid.get("payment_intent"))
+        or sandbox.find("payment_intent", customer=customer)[0]["id"]
+    )
     membership = make_membership(contact, plan, "active", auto_renew=True, stripe_subscription_id=sub_id)
     payment = make_payment(contact, membership, plan.amount, stripe_payment_intent_id=intent)
     db.session.commit()

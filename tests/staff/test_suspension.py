@@ -16,7 +16,11 @@ SECRET = "The briefing for members only"
 
 
 def audit_rows() -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action != "member.view").order_by(AuditEvent.id)))
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action != "member.view").order_by(AuditEvent.id)
+        )
+    )
 
 
 def post(client, path: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -44,11 +48,15 @@ def test_suspend_ends_members_access_and_unsuspend_gives_it_back(app, staff_clie
     reader = sign_in(app.test_client(), user)
     assert SECRET in read(reader, f"/news/{news.slug}")
 
-    response = post(staff_client, f"/staff/members/{user.contact_id}/suspend", {"suspend-reason": "abusive calls"})
+    response = post(
+        staff_client, f"/staff/members/{user.contact_id}/suspend", {"suspend-reason": "abusive calls"}
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).status == "suspended"
-    event = db.session.scalars(select(MembershipEvent).where(MembershipEvent.membership_id == membership.id)).all()[-1]
+    event = db.session.scalars(
+        select(MembershipEvent).where(MembershipEvent.membership_id == membership.id)
+    ).all()[-1]
     assert (event.from_status, event.to_status, event.reason) == ("active", "suspended", "abusive calls")
     [row] = audit_rows()
     assert row.action == "member.suspend" and row.detail == "abusive calls"
@@ -71,7 +79,9 @@ def test_suspend_ends_members_access_and_unsuspend_gives_it_back(app, staff_clie
 def test_suspend_needs_a_reason_and_a_current_membership(staff_client, member_with_access, app):  # type: ignore[no-untyped-def]
     user, membership = member_with_access
     no_reason = post(staff_client, f"/staff/members/{user.contact_id}/suspend", {"suspend-reason": "  "})
-    assert no_reason.status_code == 422 and "Give the reason for the suspension." in no_reason.get_data(as_text=True)
+    assert no_reason.status_code == 422 and "Give the reason for the suspension." in no_reason.get_data(
+        as_text=True
+    )
     not_suspended = post(staff_client, f"/staff/members/{user.contact_id}/unsuspend", {})
     assert not_suspended.status_code == 409 and "not suspended" in not_suspended.get_data(as_text=True)
     membership.status = "lapsed"
@@ -85,6 +95,9 @@ def test_suspend_needs_a_reason_and_a_current_membership(staff_client, member_wi
 
 def test_editors_cannot_suspend(editor_client, member_with_access):  # type: ignore[no-untyped-def]
     user, membership = member_with_access
-    assert post(editor_client, f"/staff/members/{user.contact_id}/suspend", {"suspend-reason": "x"}).status_code == 403
+    assert (
+        post(editor_client, f"/staff/members/{user.contact_id}/suspend", {"suspend-reason": "x"}).status_code
+        == 403
+    )
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).status == "active"

@@ -28,7 +28,10 @@ def make_plan(slug: str = "standard", name: str = "Standard yearly", **fields: o
 
 def make_membership(contact, plan, status: str = "active", **fields: object) -> Membership:  # type: ignore[no-untyped-def]
     now = datetime.now(UTC)
-    values: dict[str, object] = {"joined_at": now - timedelta(days=100), "paid_through": now + timedelta(days=200)}
+    values: dict[str, object] = {
+        "joined_at": now - timedelta(days=100),
+        "paid_through": now + timedelta(days=200),
+    }
     values.update(fields)
     membership = Membership(contact_id=contact.id, plan_id=plan.id, status=status, **values)
     db.session.add(membership)
@@ -37,7 +40,12 @@ def make_membership(contact, plan, status: str = "active", **fields: object) -> 
 
 
 def make_payment(contact, paid_at: datetime, amount: int = 3600, **fields: object) -> Payment:  # type: ignore[no-untyped-def]
-    values: dict[str, object] = {"kind": "donation", "status": "paid", "gift_aid_eligible": True, "method": "card"}
+    values: dict[str, object] = {
+        "kind": "donation",
+        "status": "paid",
+        "gift_aid_eligible": True,
+        "method": "card",
+    }
     values.update(fields)
     payment = Payment(contact_id=contact.id, amount=amount, paid_at=paid_at, **values)
     db.session.add(payment)
@@ -45,8 +53,12 @@ def make_payment(contact, paid_at: datetime, amount: int = 3600, **fields: objec
     return payment
 
 
-def declare(contact, valid_from: datetime, cancelled_at: datetime | None = None, **fields: object) -> GiftAidDeclaration:  # type: ignore[no-untyped-def]
-    declaration = GiftAidDeclaration(contact_id=contact.id, valid_from=valid_from, cancelled_at=cancelled_at, **fields)
+def declare(
+    contact, valid_from: datetime, cancelled_at: datetime | None = None, **fields: object
+) -> GiftAidDeclaration:  # type: ignore[no-untyped-def]
+    declaration = GiftAidDeclaration(
+        contact_id=contact.id, valid_from=valid_from, cancelled_at=cancelled_at, **fields
+    )
     db.session.add(declaration)
     db.session.flush()
     return declaration

@@ -35,7 +35,9 @@ def _data():  # type: ignore[no-untyped-def]
     make_payment(ana, d(4, 2), 700, status="failed")
     make_payment(ana, d(4, 3), 700, gift_aid_eligible=False)
     make_payment(ana, d(8, 1), 700)  # after the range
-    ben = make_contact("ben@example.org", first_name="=HYPERLINK(\"http://x\",\"y\")", last_name="Cole", address_line1="Flat 2")
+    ben = make_contact(
+        "ben@example.org", first_name='=HYPERLINK("http://x","y")', last_name="Cole", address_line1="Flat 2"
+    )
     declare(ben, d(1, 1), cancelled_at=d(2, 15))
     ben_ok = make_payment(ben, d(2, 10), 2000)
     make_payment(ben, d(2, 20), 2000)  # after cancelling
@@ -68,12 +70,14 @@ def test_claim_downloads_the_schedule_and_marks_payments_once(staff_client):
     assert rows[0] == ["Title", "First name", "Last name", "House name or number", "Postcode",
                        "Aggregated donations", "Sponsored event", "Donation date", "Amount"]  # fmt: skip
     assert rows[1] == ["Ms", "Ana", "Torres", "12", "N1 9GU", "", "", "01/02/26", "10.00"]
-    assert ["'=HYPERLINK(\"http://x\",\"y\")", "Cole", "Flat 2"] == rows[2][1:4]
+    assert ['\'=HYPERLINK("http://x","y")', "Cole", "Flat 2"] == rows[2][1:4]
     assert rows[2][7:] == ["10/02/26", "20.00"]
     assert rows[3][7:] == ["01/03/26", "30.00"]
     claim = db.session.scalar(select(GiftAidClaim))
     assert claim.payment_count == 3 and claim.total_amount == 6000
-    assert set(db.session.scalars(select(Payment.id).where(Payment.gift_aid_claim_id == claim.id))) == expected
+    assert (
+        set(db.session.scalars(select(Payment.id).where(Payment.gift_aid_claim_id == claim.id))) == expected
+    )
 
     again = staff_client.post("/staff/gift-aid/claim", data=RANGE, follow_redirects=True)
     assert "nothing left to claim" in again.get_data(as_text=True)
@@ -99,9 +103,13 @@ def test_a_later_payment_goes_in_the_next_claim_only(staff_client):
 
 
 def test_bad_dates_are_refused_with_a_message(staff_client):
-    html = staff_client.get("/staff/gift-aid", query_string={"date_from": "2026-06-30", "date_to": "2026-01-01"}).get_data(as_text=True)
+    html = staff_client.get(
+        "/staff/gift-aid", query_string={"date_from": "2026-06-30", "date_to": "2026-01-01"}
+    ).get_data(as_text=True)
     assert "The end date must be on or after the start date" in html
-    html = staff_client.get("/staff/gift-aid", query_string={"date_from": "yesterday", "date_to": ""}).get_data(as_text=True)
+    html = staff_client.get(
+        "/staff/gift-aid", query_string={"date_from": "yesterday", "date_to": ""}
+    ).get_data(as_text=True)
     assert "There is a problem" in html
     response = staff_client.post("/staff/gift-aid/claim", data={"date_from": "x"}, follow_redirects=True)
     assert "Choose a valid date range" in response.get_data(as_text=True)
@@ -113,7 +121,9 @@ def test_accented_names_go_to_hmrc_transliterated_and_staff_see_how(staff_client
     from crm.staff.gift_aid_service import hmrc_name
 
     plan = make_plan()
-    maria = make_contact("mj@example.org", first_name="María José", last_name="Quispe Muñoz", postcode="E1 6AN")
+    maria = make_contact(
+        "mj@example.org", first_name="María José", last_name="Quispe Muñoz", postcode="E1 6AN"
+    )
     declare(maria, d(1, 1), house="3", postcode="E1 6AN")
     make_membership(maria, plan)
     make_payment(maria, d(2, 1), 1000)

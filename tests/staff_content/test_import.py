@@ -48,7 +48,9 @@ def _counts() -> dict[str, int]:
 
 
 def _upload(client, data: bytes, name: str = "members.csv"):  # type: ignore[no-untyped-def]
-    return client.post("/staff/import", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    return client.post(
+        "/staff/import", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 def test_guess_mapping_recognises_common_headers():
@@ -60,15 +62,22 @@ def test_messy_file_through_the_page_reports_each_bad_row_with_its_line(staff_cl
     response = _upload(staff_client, MESSY.encode("cp1252"))
     assert response.status_code == 302
     map_url = response.headers["Location"]
-    preview = staff_client.post(map_url, data={f"map_{k}": v for k, v in MAPPING.items()} | {"action": "preview"})
+    preview = staff_client.post(
+        map_url, data={f"map_{k}": v for k, v in MAPPING.items()} | {"action": "preview"}
+    )
     html = preview.get_data(as_text=True)
     assert "José" in html and "is not a valid email address" in html and "Import 9 rows" in html
     assert _counts()["Contact"] == 2  # staff user and the existing contact: the preview saved nothing
 
-    result = staff_client.post(map_url, data={f"map_{k}": v for k, v in MAPPING.items()} | {"action": "import"})
+    result = staff_client.post(
+        map_url, data={f"map_{k}": v for k, v in MAPPING.items()} | {"action": "import"}
+    )
     html = result.get_data(as_text=True)
     assert result.status_code == 200
-    stats = {label: int(n) for n, label in re.findall(r"<strong>(\d+)</strong> (created|updated|unchanged|not imported)", html)}
+    stats = {
+        label: int(n)
+        for n, label in re.findall(r"<strong>(\d+)</strong> (created|updated|unchanged|not imported)", html)
+    }
     assert stats == {"created": 2, "updated": 1, "unchanged": 0, "not imported": 6}
     errors = dict(re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([^<]+)</td></tr>", html))
     assert set(errors) == {"3", "4", "6", "7", "9", "10"}
@@ -85,7 +94,14 @@ def test_messy_file_through_the_page_reports_each_bad_row_with_its_line(staff_cl
     membership = db.session.scalar(select(Membership).where(Membership.contact_id == ana.id))
     assert membership.status == "active" and membership.paid_through.date().isoformat() == "2027-02-01"
     assert membership.joined_at.date().isoformat() == "2024-02-01"
-    assert db.session.scalar(select(func.count()).select_from(GiftAidDeclaration).where(GiftAidDeclaration.contact_id == ana.id)) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(GiftAidDeclaration)
+            .where(GiftAidDeclaration.contact_id == ana.id)
+        )
+        == 1
+    )
     formula = db.session.scalar(select(Contact).where(Contact.email == "formula@example.org"))
     assert formula.first_name == '=HYPERLINK("http://x","y")'  # kept as text; the export neutralises it
     db.session.refresh(existing)
@@ -98,14 +114,20 @@ def test_importing_the_same_file_twice_changes_nothing(app, existing):
     first = import_service.import_members(MESSY, MAPPING, source_name="a.csv")
     db.session.commit()
     counts = _counts()
-    snapshot = {c.email: (c.first_name, c.last_name, c.postcode, c.version) for c in db.session.scalars(select(Contact))}
+    snapshot = {
+        c.email: (c.first_name, c.last_name, c.postcode, c.version)
+        for c in db.session.scalars(select(Contact))
+    }
     second = import_service.import_members(MESSY, MAPPING, source_name="a.csv")
     db.session.commit()
     assert (first.created, first.updated, len(first.errors)) == (2, 1, 6)
     assert (second.created, second.updated, second.unchanged, len(second.errors)) == (0, 0, 3, 6)
     assert _counts() == counts
     db.session.expire_all()
-    assert {c.email: (c.first_name, c.last_name, c.postcode, c.version) for c in db.session.scalars(select(Contact))} == snapshot
+    assert {
+        c.email: (c.first_name, c.last_name, c.postcode, c.version)
+        for c in db.session.scalars(select(Contact))
+    } == snapshot
 
 
 def test_matching_ignores_case_and_spaces_and_never_duplicates(app, existing):
@@ -113,7 +135,10 @@ def test_matching_ignores_case_and_spaces_and_never_duplicates(app, existing):
     report = import_service.import_members(text, {"email": "email", "last_name": "last_name"})
     db.session.commit()
     assert (report.created, report.updated) == (0, 1)
-    assert db.session.scalar(select(func.count()).select_from(Contact).where(Contact.email.like("existing%"))) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(Contact).where(Contact.email.like("existing%")))
+        == 1
+    )
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1"])
@@ -138,7 +163,15 @@ def test_non_csv_upload_gives_a_clear_error_and_no_rows(staff_client, data, mess
 
 def test_mapping_without_email_is_refused(staff_client, existing):
     map_url = _upload(staff_client, MESSY.encode()).headers["Location"]
-    response = staff_client.post(map_url, data={"map_email": "", "map_first_name": "First Name", "map_last_name": "First Name", "action": "import"})
+    response = staff_client.post(
+        map_url,
+        data={
+            "map_email": "",
+            "map_first_name": "First Name",
+            "map_last_name": "First Name",
+            "action": "import",
+        },
+    )
     html = response.get_data(as_text=True)
     assert "Choose the column that holds the email address" in html
     assert "is already used for" in html
@@ -157,7 +190,9 @@ def test_dates_in_common_formats(text, expected):
 
 def test_export_quote_is_undone_on_import(app):
     make_plan()
-    import_service.import_members("email,first_name\r\nq@example.org,'=SUM(A1)\r\n", {"email": "email", "first_name": "first_name"})
+    import_service.import_members(
+        "email,first_name\r\nq@example.org,'=SUM(A1)\r\n", {"email": "email", "first_name": "first_name"}
+    )
     db.session.commit()
     assert db.session.scalar(select(Contact.first_name).where(Contact.email == "q@example.org")) == "=SUM(A1)"
 
@@ -213,15 +248,28 @@ def test_a_mixed_import_gives_each_new_member_one_membership_and_event_and_updat
     ids = {email: cid for email, cid in db.session.execute(select(Contact.email, Contact.id))}
     memberships = list(db.session.execute(select(Membership.contact_id, Membership.id, Membership.status)))
     assert sorted((cid, status) for cid, _, status in memberships) == sorted(
-        [(ids["new1@example.org"], "active"), (ids["onfile@example.org"], "active"), (ids["new2@example.org"], "grace")])
-    assert {mid for cid, mid, _ in memberships if cid == ids["onfile@example.org"]} == {kept.id}  # updated, not doubled
-    events = list(db.session.execute(select(MembershipEvent.membership_id, MembershipEvent.from_status, MembershipEvent.to_status)))
+        [
+            (ids["new1@example.org"], "active"),
+            (ids["onfile@example.org"], "active"),
+            (ids["new2@example.org"], "grace"),
+        ]
+    )
+    assert {mid for cid, mid, _ in memberships if cid == ids["onfile@example.org"]} == {
+        kept.id
+    }  # updated, not doubled
+    events = list(
+        db.session.execute(
+            select(MembershipEvent.membership_id, MembershipEvent.from_status, MembershipEvent.to_status)
+        )
+    )
     by_contact = {cid: mid for cid, mid, _ in memberships}
     assert sorted(events) == sorted([(by_contact[ids["new1@example.org"]], None, "active"),
                                      (by_contact[ids["new2@example.org"]], None, "grace"),
                                      (kept.id, "lapsed", "active")])  # fmt: skip
     declarations = list(db.session.scalars(select(GiftAidDeclaration.contact_id)))
-    assert sorted(declarations) == sorted([ids["declared@example.org"], ids["new1@example.org"], ids["new3@example.org"]])
+    assert sorted(declarations) == sorted(
+        [ids["declared@example.org"], ids["new1@example.org"], ids["new3@example.org"]]
+    )
 
     again = import_service.import_members(text_, mapping, chunk_size=3, on_chunk=db.session.commit)
     db.session.commit()
@@ -238,7 +286,9 @@ def search_index(app):  # type: ignore[no-untyped-def]
     return app
 
 
-def test_imported_members_get_their_number_are_found_by_it_and_later_sign_ups_get_new_ids(search_index, existing):
+def test_imported_members_get_their_number_are_found_by_it_and_later_sign_ups_get_new_ids(
+    search_index, existing
+):
     text = (
         "email,first_name,last_name,postcode,plan,status,paid_through\r\n"
         "newmember@example.org,Rosa,Quispe,LS6 2AB,standard,active,2027-06-30\r\n"
@@ -250,7 +300,11 @@ def test_imported_members_get_their_number_are_found_by_it_and_later_sign_ups_ge
     db.session.commit()
     assert (report.created, report.updated, [e.reason for e in report.errors]) == (2, 1, [])
     by_email = {c.email: c for c in db.session.scalars(select(Contact))}
-    member, reader, old = by_email["newmember@example.org"], by_email["reader@example.org"], by_email["existing@example.org"]
+    member, reader, old = (
+        by_email["newmember@example.org"],
+        by_email["reader@example.org"],
+        by_email["existing@example.org"],
+    )
     assert member.member_number == f"M{member.id:06d}" and old.member_number == f"M{old.id:06d}"
     assert reader.member_number is None  # no plan: a contact, not a member
     from crm.staff.search import search_contacts
@@ -270,13 +324,17 @@ def _index_segments() -> int:
     return db.session.scalar(text("SELECT count(DISTINCT segid) FROM contact_search_idx"))
 
 
-def test_imported_and_re_imported_contacts_are_found_by_search_and_later_edits_are_indexed_again(search_index, existing):
+def test_imported_and_re_imported_contacts_are_found_by_search_and_later_edits_are_indexed_again(
+    search_index, existing
+):
     from crm.staff.search import search_contacts
 
     sqlite = db.engine.dialect.name == "sqlite"
     if sqlite:  # FTS5 merges nothing during the test, so each write of the index shows as a segment
         db.session.execute(text("INSERT INTO contact_search(contact_search, rank) VALUES ('automerge', 0)"))
-        db.session.execute(text("INSERT INTO contact_search(contact_search, rank) VALUES ('crisismerge', 2000)"))
+        db.session.execute(
+            text("INSERT INTO contact_search(contact_search, rank) VALUES ('crisismerge', 2000)")
+        )
         db.session.commit()
         before = _index_segments()
     rows = "".join(f"person{i}@example.org,Person,Quillfeather{i},LS{i % 9 + 1} 1AB,,\r\n" for i in range(60))
@@ -293,8 +351,10 @@ def test_imported_and_re_imported_contacts_are_found_by_search_and_later_edits_a
     assert len(search_contacts("quillfeather")) == 50  # the page's limit: all 60 match
 
     # Again, with a new surname for one and a plan for another: both are re-indexed, the old text is gone.
-    again = ("email,first_name,last_name,postcode,plan,status,paid_through\r\n"
-             "person3@example.org,Person,Marlowe,LS4 1AB,,,\r\nperson4@example.org,Person,Quillfeather4,,standard,active,2027-06-30\r\n")
+    again = (
+        "email,first_name,last_name,postcode,plan,status,paid_through\r\n"
+        "person3@example.org,Person,Marlowe,LS4 1AB,,,\r\nperson4@example.org,Person,Quillfeather4,,standard,active,2027-06-30\r\n"
+    )
     report = import_service.import_members(again, {**columns, "paid_through": "paid_through"})
     db.session.commit()
     assert (report.updated, [e.reason for e in report.errors]) == (2, [])
@@ -323,7 +383,9 @@ def test_a_failed_import_chunk_leaves_the_search_triggers_working(search_index, 
     monkeypatch.setattr(import_writing, "_write_memberships", fail)
     text_ = "email,first_name,last_name\r\nhalfway@example.org,Half,Way\r\n"
     with pytest.raises(RuntimeError):
-        import_service.import_members(text_, {"email": "email", "first_name": "first_name", "last_name": "last_name"})
+        import_service.import_members(
+            text_, {"email": "email", "first_name": "first_name", "last_name": "last_name"}
+        )
     db.session.rollback()
     assert db.session.scalar(select(func.count()).where(Contact.email == "halfway@example.org")) == 0
     make_contact("after@example.org", first_name="Persephone", last_name="Ashdown")
@@ -334,10 +396,15 @@ def test_a_failed_import_chunk_leaves_the_search_triggers_working(search_index, 
 def _bulk_settings() -> tuple[object, ...]:
     if db.engine.dialect.name == "postgresql":
         return (db.session.scalar(text("SHOW enable_seqscan")),)
-    return (db.session.scalar(text("PRAGMA cache_size")), db.session.scalar(text("PRAGMA wal_autocheckpoint")))
+    return (
+        db.session.scalar(text("PRAGMA cache_size")),
+        db.session.scalar(text("PRAGMA wal_autocheckpoint")),
+    )
 
 
-def test_an_import_chunk_writes_with_bulk_settings_and_every_later_transaction_gets_the_usual_ones(app, monkeypatch):
+def test_an_import_chunk_writes_with_bulk_settings_and_every_later_transaction_gets_the_usual_ones(
+    app, monkeypatch
+):
     """SQLite: a large page cache and rare checkpoints while the chunk's connection is out of the
     pool. PostgreSQL: index lookups only (no sequential scan of a growing table per chunk), for the
     chunk's transaction."""
@@ -396,7 +463,9 @@ def _map_page(staff_client, data: str) -> str:  # type: ignore[no-untyped-def]
     return response.headers["Location"]
 
 
-def test_an_old_list_with_only_plan_and_joined_date_imports_with_derived_dates_said_in_the_preview(staff_client, existing):
+def test_an_old_list_with_only_plan_and_joined_date_imports_with_derived_dates_said_in_the_preview(
+    staff_client, existing
+):
     map_url = _map_page(staff_client, _old_list())
     mapping = {"map_email": "Email", "map_first_name": "First name", "map_last_name": "Last name",
                "map_plan": "Plan", "map_joined": "Joined", "map_notes": "Notes"}  # fmt: skip
@@ -432,14 +501,22 @@ def test_a_one_megabyte_cell_is_that_rows_error_not_a_failed_import(staff_client
     assert preview.status_code == 200 and "longer than 10,000 characters" in preview.get_data(as_text=True)
     result = staff_client.post(map_url, data=mapping | {"action": "import"})
     html = result.get_data(as_text=True)
-    assert result.status_code == 200 and "<strong>1</strong> created" in html and "<strong>1</strong> not imported" in html
+    assert (
+        result.status_code == 200
+        and "<strong>1</strong> created" in html
+        and "<strong>1</strong> not imported" in html
+    )
 
 
 def test_one_row_is_counted_in_the_singular(staff_client, existing):
     map_url = _map_page(staff_client, "Email\r\none@example.org\r\n")
-    preview = staff_client.post(map_url, data={"map_email": "Email", "action": "preview"}).get_data(as_text=True)
+    preview = staff_client.post(map_url, data={"map_email": "Email", "action": "preview"}).get_data(
+        as_text=True
+    )
     assert "Import 1 row<" in preview and "1 rows" not in preview
-    result = staff_client.post(map_url, data={"map_email": "Email", "action": "import"}).get_data(as_text=True)
+    result = staff_client.post(map_url, data={"map_email": "Email", "action": "import"}).get_data(
+        as_text=True
+    )
     assert "1 row read." in result and "1 rows" not in result
 
 
@@ -449,5 +526,7 @@ def test_staff_form_errors_end_with_a_full_stop():
 
     from crm.staff import content_forms
 
-    messages = _re.findall(r'(?:Required|ValidationError|message=)\(?f?"([^"]+)"', inspect.getsource(content_forms))
+    messages = _re.findall(
+        r'(?:Required|ValidationError|message=)\(?f?"([^"]+)"', inspect.getsource(content_forms)
+    )
     assert messages and [m for m in messages if not m.endswith((".", "?"))] == []

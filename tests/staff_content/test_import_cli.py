@@ -29,7 +29,9 @@ def test_cli_imports_a_messy_file_and_reports_bad_lines(runner, tmp_path):
 def test_cli_map_option_and_bad_files(runner, tmp_path):
     path = tmp_path / "odd.csv"
     path.write_text("Courriel;Nom\r\nx@example.org;Dupont\r\n", encoding="utf-8")
-    result = runner.invoke(args=["crm", "import-members", str(path), "--map", "email=Courriel", "--map", "last_name=Nom"])
+    result = runner.invoke(
+        args=["crm", "import-members", str(path), "--map", "email=Courriel", "--map", "last_name=Nom"]
+    )
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(Contact.last_name).where(Contact.email == "x@example.org")) == "Dupont"
     binary = tmp_path / "photo.csv"

@@ -49,7 +49,12 @@ def test_saving_a_post_sanitises_the_body_and_makes_a_slug(editor_client):
     lowered = post.body_html.lower()
     assert "<script" not in lowered and "onerror" not in lowered and 'href="javascript' not in lowered
     assert 'href="https://ok.example/"' in post.body_html
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "news.create")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "news.create")
+        )
+        == 1
+    )
 
 
 def test_same_title_gets_a_unique_slug_and_a_taken_slug_is_refused(editor_client):
@@ -105,7 +110,9 @@ def test_publish_unpublish_and_schedule(editor_client, app):
 def test_schedule_in_the_past_is_refused(editor_client):
     _new_post(editor_client)
     post = _post()
-    response = editor_client.post(f"/staff/news/{post.id}/schedule", data={"publish_date": "2001-01-01", "publish_time": "9:00"})
+    response = editor_client.post(
+        f"/staff/news/{post.id}/schedule", data={"publish_date": "2001-01-01", "publish_time": "9:00"}
+    )
     assert response.status_code == 400
     assert "in the future" in response.get_data(as_text=True)
     db.session.expire_all()

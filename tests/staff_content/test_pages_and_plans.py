@@ -27,7 +27,12 @@ def test_staff_create_a_page_shown_in_navigation(staff_client):
     assert page.body_html.startswith("<p>We <strong>campaign</strong>.") and "<script" not in page.body_html
     home = staff_client.get("/").get_data(as_text=True)
     assert 'href="/pages/about"' in home
-    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "page.create")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "page.create")
+        )
+        == 1
+    )
 
 
 def test_editing_a_page_and_hiding_it_from_navigation(staff_client):
@@ -76,7 +81,9 @@ def test_admin_creates_edits_and_retires_a_plan(admin_client, fake_stripe):
     plan = db.session.scalar(select(Plan).where(Plan.slug == "standard"))
     assert plan.amount == 3650 and plan.interval == "year" and plan.grace_days is None
     assert plan.stripe_price_id == "price_standard_3650"
-    response = admin_client.post(f"/staff/plans/{plan.id}/edit", data=_plan_data(amount="40", grace_days="14"))
+    response = admin_client.post(
+        f"/staff/plans/{plan.id}/edit", data=_plan_data(amount="40", grace_days="14")
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert plan.amount == 4000 and plan.grace_days == 14 and plan.stripe_price_id == "price_standard_4000"

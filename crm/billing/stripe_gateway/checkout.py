@@ -101,6 +101,8 @@ def create_checkout_session(
 
 #: Session fields expanded on retrieval; `line_items.data.price.product` is four levels, Stripe's limit.
 _SESSION_EXPAND = ["subscription", "payment_intent", "invoice", "line_items.data.price.product"]
+
+
 def create_booking_checkout_session(
     *,
     customer_id: str,
