@@ -20,6 +20,7 @@ from crm.core.money import parse_money
 from crm.i18n import current_language
 from crm.i18n.formatting import format_money
 from crm.i18n.forms import LANGUAGE_CHOICES
+from crm.join.choices import COUNTRIES, TITLES
 from crm.join.email_typos import suggest_email
 
 GIFT_AID_WORDING = (
@@ -28,33 +29,6 @@ GIFT_AID_WORDING = (
     "Capital Gains Tax than the amount of Gift Aid claimed on all my donations in that tax year it "
     "is my responsibility to pay any difference."
 )
-
-#: ISO 3166 codes offered on the forms (the UK first); a tampered value is refused.
-COUNTRIES = [
-    SelectChoice("GB", _l("United Kingdom")),
-    SelectChoice("IE", _l("Ireland")),
-    SelectChoice("AU", _l("Australia")),
-    SelectChoice("AT", _l("Austria")),
-    SelectChoice("BE", _l("Belgium")),
-    SelectChoice("CA", _l("Canada")),
-    SelectChoice("CO", _l("Colombia")),
-    SelectChoice("DK", _l("Denmark")),
-    SelectChoice("FI", _l("Finland")),
-    SelectChoice("FR", _l("France")),
-    SelectChoice("DE", _l("Germany")),
-    SelectChoice("GR", _l("Greece")),
-    SelectChoice("IT", _l("Italy")),
-    SelectChoice("NL", _l("Netherlands")),
-    SelectChoice("NZ", _l("New Zealand")),
-    SelectChoice("NO", _l("Norway")),
-    SelectChoice("PL", _l("Poland")),
-    SelectChoice("PT", _l("Portugal")),
-    SelectChoice("ES", _l("Spain")),
-    SelectChoice("SE", _l("Sweden")),
-    SelectChoice("CH", _l("Switzerland")),
-    SelectChoice("US", _l("United States")),
-]
-TITLES = ["", "Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof", "Rev"]
 
 _UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{6,25}$")

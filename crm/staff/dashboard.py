@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app, render_template
 from flask_login import current_user
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Select
 
-from crm.audit.models import AuditEvent
 from crm.billing.models import Payment
-from crm.contacts.models import Contact, GiftAidDeclaration
-from crm.core.features import gift_aid_enabled
 from crm.core.permissions import has_permission, requires
 from crm.core.templating import render_fragment
 from crm.core.types import utcnow
-from crm.email.models import OutboxMessage
-from crm.events.models import Booking, BookingStatus, Event
 from crm.extensions import db
-from crm.memberships.models import ACCESS_STATUSES, Membership, Plan
+from crm.memberships.models import Membership, Plan
 from crm.staff.routes import bp
+from crm.staff.work_list import WORK_LIST_SIZE, WorkItem, _ended_at, work_list  # noqa: F401  (shown here)
 
-WORK_LIST_SIZE = 10
 _cache_lock = threading.Lock()
 log = logging.getLogger("crm.staff.dashboard")
 CHART_MONTHS = 24
@@ -43,187 +35,9 @@ def staff_navigation() -> dict[str, Any]:
     return {"staff_can": lambda permission: has_permission(current_user, permission)}
 
 
-@dataclass
-class WorkItem:
-    key: str
-    title: str
-    hint: str
-    count: int
-    rows: list[Any]
-
-
 def month_start(moment: datetime, months_back: int = 0) -> datetime:
     index = moment.year * 12 + moment.month - 1 - months_back
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
-
-
-def _listed(stmt: Select[Any], order: Any) -> tuple[int, list[Any]]:
-    """The count and the first few rows of a work-list query (two queries, whatever the size)."""
-    count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = db.session.execute(stmt.order_by(order).limit(WORK_LIST_SIZE)).all() if count else []
-    return count, rows
-
-
-def _ended_at() -> Any:
-    """When a membership stopped giving access (lifecycle sets ended_at; older rows fall back)."""
-    return func.coalesce(Membership.ended_at, Membership.grace_until, Membership.paid_through)
-
-
-def work_list(now: datetime) -> list[WorkItem]:
-    who = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.member_number)
-    items = []
-
-    stmt = (
-        who.add_columns(Plan.name, Membership.paid_through, Membership.auto_renew)
-        .join(Membership, Membership.contact_id == Contact.id)
-        .join(Plan, Plan.id == Membership.plan_id)
-        .where(Membership.status == "active", Membership.paid_through.between(now, now + timedelta(days=30)))
-    )
-    items.append(
-        WorkItem(
-            "renewals",
-            "Renewals due in the next 30 days",
-            "Active members whose paid-through date comes soon.",
-            *_listed(stmt, Membership.paid_through),
-        )
-    )
-
-    # A failed invoice or collection is recorded as a `payment.failed` audit event (the webhook's
-    # invoice.payment_failed: crm.billing.services.record_failed_payment), never as a Payment row.
-    failing = or_(
-        Membership.status == "grace",
-        Contact.id.in_(
-            select(AuditEvent.contact_id).where(
-                AuditEvent.action == "payment.failed", AuditEvent.at >= now - timedelta(days=30)
-            )
-        ),
-    )
-    stmt = (
-        who.add_columns(Plan.name, Membership.status, Membership.grace_until)
-        .join(
-            Membership, and_(Membership.contact_id == Contact.id, Membership.status.in_(("active", "grace")))
-        )
-        .join(Plan, Plan.id == Membership.plan_id)
-        .where(failing)
-    )
-    items.append(
-        WorkItem(
-            "failing",
-            "Payments failing",
-            "In grace, or a payment failed in the last 30 days.",
-            *_listed(stmt, Membership.grace_until.asc().nulls_last()),
-        )
-    )
-
-    # Warned by the daily run that their card runs out before the next charge (crm/billing/dunning.py).
-    stmt = (
-        who.add_columns(Plan.name, Membership.paid_through)
-        .join(Membership, and_(Membership.contact_id == Contact.id, Membership.status == "active"))
-        .join(Plan, Plan.id == Membership.plan_id)
-        .where(Contact.id.in_(
-            select(OutboxMessage.contact_id).where(
-                OutboxMessage.kind == "card_expiring", OutboxMessage.created_at >= now - timedelta(days=45)
-            )
-        ), Membership.paid_through >= now)
-    )  # fmt: skip
-    items.append(WorkItem("card_expiring", "Cards expiring before the next charge",
-                          "Members told to update their card; the charge date follows.",
-                          *_listed(stmt, Membership.paid_through)))  # fmt: skip
-
-    stmt = (
-        who.add_columns(Payment.amount, Payment.disputed_at, Payment.dispute_status)
-        .join(Payment, Payment.contact_id == Contact.id)
-        .where(
-            Payment.disputed_at.is_not(None),
-            func.coalesce(Payment.dispute_status, "").not_in(("won", "lost")),
-        )
-    )
-    items.append(
-        WorkItem(
-            "disputes",
-            "Disputes",
-            "Card payments the bank is disputing.",
-            *_listed(stmt, Payment.disputed_at.desc()),
-        )
-    )
-
-    newer = aliased(Membership)
-    stmt = (
-        who.add_columns(Plan.name, _ended_at().label("ended"))
-        .join(Membership, Membership.contact_id == Contact.id)
-        .join(Plan, Plan.id == Membership.plan_id)
-        .where(Membership.status == "lapsed", _ended_at() >= now - timedelta(days=90))
-        .where(
-            ~select(newer.id)
-            .where(
-                newer.contact_id == Contact.id,
-                newer.status.in_(("active", "grace", "pending", "direct_debit_pending", "suspended")),
-            )
-            .exists()
-        )
-    )
-    items.append(
-        WorkItem("lapsed", "Lapsed in the last 90 days", "To win back.", *_listed(stmt, _ended_at().desc()))
-    )
-
-    stmt = who.add_columns(Contact.erasure_requested_at).where(
-        Contact.erasure_requested_at.is_not(None), Contact.erased_at.is_(None)
-    )
-    items.append(
-        WorkItem(
-            "erasure",
-            "Erasure requests",
-            "Confirm on the contact's page.",
-            *_listed(stmt, Contact.erasure_requested_at),
-        )
-    )
-
-    # A booking paid for and then cancelled (or paid after its held place was released) keeps
-    # the money; staff refund it by hand from the payment.
-    stmt = (
-        who.add_columns(Payment.id.label("payment_id"), Payment.amount, Event.title)
-        .join(Payment, Payment.contact_id == Contact.id)
-        .join(Booking, Booking.stripe_checkout_session_id == Payment.stripe_checkout_session_id)
-        .join(Event, Event.id == Booking.event_id)
-        .where(
-            Payment.kind == "event",
-            Payment.status.in_(("paid", "partly_refunded")),
-            Payment.amount_refunded < Payment.amount,
-            Booking.status == BookingStatus.CANCELLED,
-        )
-    )
-    items.append(
-        WorkItem(
-            "event_refunds",
-            "Event bookings to refund",
-            "Paid for, then cancelled or released.",
-            *_listed(stmt, Payment.paid_at),
-        )
-    )
-
-    if not gift_aid_enabled():
-        return items
-    declared = (
-        select(GiftAidDeclaration.id)
-        .where(GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None))
-        .correlate(Contact)
-        .exists()
-    )
-    stmt = (
-        who.add_columns(Plan.name)
-        .join(Membership, Membership.contact_id == Contact.id)
-        .join(Plan, Plan.id == Membership.plan_id)
-        .where(Membership.status.in_(ACCESS_STATUSES), Plan.gift_aid_eligible.is_(True), ~declared)
-    )
-    items.append(
-        WorkItem(
-            "gift_aid",
-            "Could declare Gift Aid",
-            "Members on an eligible plan with no declaration.",
-            *_listed(stmt, Contact.last_name),
-        )
-    )
-    return items
 
 
 def members_by_status(now: datetime | None = None) -> list[tuple[str, int]]:

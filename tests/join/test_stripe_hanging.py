@@ -25,7 +25,16 @@ from tests.memberships.factories import make_plans
 @pytest.fixture
 def app_config() -> dict[str, object]:
     # Production's retry count; the timeout is the default setting.
-    return {"WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "STRIPE_MAX_NETWORK_RETRIES": 2}
+    from config import Config
+
+    production_timeout = Config().STRIPE_TIMEOUT  # what a deployment gets unless it sets one
+    assert production_timeout == 3.0
+    return {
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        "STRIPE_MAX_NETWORK_RETRIES": 2,
+        "STRIPE_TIMEOUT": production_timeout,
+    }
 
 
 @pytest.fixture
