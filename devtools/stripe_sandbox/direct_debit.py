@@ -48,11 +48,7 @@ class DirectDebitFlows(Flows):
             if "bacs_debit" not in session["payment_method_types"]:
                 raise Conflict(f"checkout session {session_id} does not offer Bacs Direct Debit")
             hidden = self.hidden.setdefault(session_id, {})
-            customer_id = session["customer"]
-            if customer_id is None:
-                customer_id = self.create_customer({"email": session["customer_email"] or ""})["id"]
-                self.emit("customer.created", self.objects[customer_id])
-                session["customer"] = customer_id
+            customer_id = self._customer_for(session)
             customer = self.get("customer", customer_id)
             items = hidden.get("line_items", [])
             if session["mode"] == "subscription":

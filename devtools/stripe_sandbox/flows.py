@@ -32,6 +32,15 @@ class Flows(Billing):
             self._expire(session)
         return session
 
+    def _customer_for(self, session: dict[str, Any]) -> str:
+        """The session's customer, made (and announced) on first payment when it had none."""
+        customer_id = session["customer"]
+        if customer_id is None:
+            customer_id = self.create_customer({"email": session["customer_email"] or ""})["id"]
+            self.emit("customer.created", self.objects[customer_id])
+            session["customer"] = customer_id
+        return str(customer_id)
+
     def pay(self, session_id: str) -> dict[str, Any]:
         """The supporter pays on the hosted page: completes the session (idempotent)."""
         with self.lock:
@@ -41,11 +50,7 @@ class Flows(Billing):
                     return copy.deepcopy(session)
                 raise Conflict(f"checkout session {session_id} is {session['status']}")
             hidden = self.hidden.setdefault(session_id, {})
-            customer_id = session["customer"]
-            if customer_id is None:
-                customer_id = self.create_customer({"email": session["customer_email"] or ""})["id"]
-                self.emit("customer.created", self.objects[customer_id])
-                session["customer"] = customer_id
+            customer_id = self._customer_for(session)
             customer = self.get("customer", customer_id)
             items = hidden.get("line_items", [])
             if session["mode"] == "subscription":
