@@ -63,7 +63,7 @@ def test_data_download_json_has_my_data_and_nothing_of_anyone_else(client, activ
         "Bea",
         "99 Secret Road",
         "07700900999",
-        "9900",
+        ": 9900",  # her payment's amount as a value (bare digits can sit in a timestamp)
         "in_bea",
         "private note",
         "sub_bea",
