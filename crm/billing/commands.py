@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from crm.billing.stripe_gateway import GatewayError, sync_plan
 from crm.cli import crm_cli
+from crm.core.text import counted
 from crm.extensions import db
 from crm.memberships.models import Plan
 
@@ -35,7 +36,7 @@ def stripe_sync_plans() -> None:
         db.session.rollback()
         raise click.ClickException(f"Stripe refused the sync, nothing saved: {error}") from error
     db.session.commit()
-    click.echo(f"{changed} of {len(plans)} plan(s) changed.")
+    click.echo(f"{changed} of {counted(len(plans), 'plan')} changed.")
 
 
 @crm_cli.command("stripe-reconcile")

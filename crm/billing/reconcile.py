@@ -22,6 +22,7 @@ from crm.billing.services import field as stripe_field
 from crm.billing.services import find_payment_for_charge, find_stripe_payment, id_of
 from crm.billing.subscriptions import subscription_is_ours
 from crm.core.money import format_money
+from crm.core.text import counted
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.models import Membership
@@ -73,10 +74,10 @@ class ReconciliationReport:
             out.append("No differences: our records match Stripe.")
         elif self.fix:
             fixed = sum(1 for d in self.differences if d.fixed)
-            out.append(f"{len(self.differences)} difference(s), {fixed} fixed.")
+            out.append(f"{counted(len(self.differences), 'difference')}, {fixed} fixed.")
         else:
             out.append(
-                f"{len(self.differences)} difference(s). Dry run: nothing changed (use --fix to repair)."
+                f"{counted(len(self.differences), 'difference')}. Dry run: nothing changed (use --fix to repair)."
             )
         return out
 

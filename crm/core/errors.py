@@ -82,7 +82,9 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PoolTimeoutError)  # every pooled connection busy (a frozen database)
     def handle_database_down(error: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
-        log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
+        sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)  # 57014: a statement timed out
+        log.error("database error on %s %s: %s%s", request.method, request.path, type(error).__name__,
+                  f" (SQLSTATE {sqlstate})" if sqlstate else "")  # fmt: skip
         if _missing_schema(error):
             return render_error(
                 503, f"{SCHEMA_OUT_OF_DATE[0].upper()}{SCHEMA_OUT_OF_DATE[1:]}.", database_down=True

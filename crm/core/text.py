@@ -18,3 +18,10 @@ def sqlite_fold(value: str | None) -> str | None:
     """`crm_fold(text)` on SQLite connections (crm.core.database): SQLite has no translate() and
     its lower() is ASCII only."""
     return None if value is None else fold(value)
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 plan", "2,345 plans": a count and its noun, in English (staff pages, the command line);
+    pages a supporter reads use the i18n `ngettext` instead."""
+    noun = singular if count == 1 else (plural or f"{singular}s")
+    return f"{count:,} {noun}"

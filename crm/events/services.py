@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from crm.audit import services as audit
 from crm.core.database import locked_for_update
 from crm.core.markup import render_markdown
+from crm.core.text import counted
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.events.localtime import format_local
@@ -236,7 +237,7 @@ def cancel_booking(booking: Booking, *, by: str) -> bool:
     booking.cancelled_at = utcnow()
     db.session.flush()
     audit.record("event.booking_cancel", target_type="event_booking", target_id=booking.id,
-                 contact_id=booking.contact_id, detail=f"by {by}; {booking.places} place(s)")  # fmt: skip
+                 contact_id=booking.contact_id, detail=f"by {by}; {counted(booking.places, 'place')}")  # fmt: skip
     send_booking_email(booking, "event_booking_cancelled")
     if was_holding:
         promote_waiting(event)
@@ -274,7 +275,7 @@ def release_expired_holds(now: datetime) -> int:
         db.session.flush()
         audit.record("event.hold_released", target_type="event_booking", target_id=booking.id,
                      contact_id=booking.contact_id, actor_label="system",
-                     detail=f"unpaid {hold_hours()} hours; {booking.places} place(s)")  # fmt: skip
+                     detail=f"unpaid {hold_hours()} hours; {counted(booking.places, 'place')}")  # fmt: skip
         send_booking_email(booking, "event_hold_released", dedupe=f"event-hold-released-{booking.id}",
                            hold_hours=hold_hours())  # fmt: skip
         promote_waiting(event)

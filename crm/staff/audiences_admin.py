@@ -15,6 +15,7 @@ from crm.audiences.forms import ActionForm, AudienceForm, TagAudienceForm
 from crm.audiences.models import Audience
 from crm.contacts import tags
 from crm.core.permissions import requires
+from crm.core.text import counted
 from crm.extensions import db
 from crm.memberships.models import Plan
 from crm.staff.routes import bp
@@ -27,6 +28,11 @@ def _builder(formdata: Any = None, **kwargs: Any) -> AudienceForm:
     ]
     form.tag_ids.choices = [SelectChoice(t.id, t.name) for t in tags.all_tags()]
     return form
+
+
+def count_text(count: int) -> str:
+    """ "1 contact matches", "2,345 contacts match": the builder's count, on the page and live."""
+    return f"{counted(count, 'contact')} {'matches' if count == 1 else 'match'}"
 
 
 def _count(form: AudienceForm) -> tuple[int | None, str]:
@@ -60,7 +66,7 @@ def audiences():  # type: ignore[no-untyped-def]
     count, problem = _count(form) if request.args or request.method == "POST" else (None, "")
     saved = list(db.session.scalars(select(Audience).order_by(Audience.name)))
     return render_template(
-        "audiences/builder.html", form=form, count=count, problem=problem, saved=saved
+        "audiences/builder.html", form=form, count=count, problem=problem, saved=saved, count_text=count_text
     ), status
 
 
@@ -71,7 +77,7 @@ def audiences_count():  # type: ignore[no-untyped-def]
     form = _builder(request.args, meta={"csrf": False})
     form.validate()
     count, problem = _count(form)
-    return jsonify(count=count, problem=problem)
+    return jsonify(count=count, problem=problem, text=problem or count_text(count or 0))
 
 
 def _audience_or_404(audience_id: int) -> Audience:
@@ -87,7 +93,7 @@ def audience(audience_id: int):  # type: ignore[no-untyped-def]
     found = _audience_or_404(audience_id)
     form = _builder(None, meta={"csrf": False})
     form.fill_from(found.filters)
-    return render_template("audiences/detail.html", audience=found, count=services.count(found), form=form,
+    return render_template("audiences/detail.html", audience=found, count=services.count(found), count_text=count_text, form=form,
                            tag_form=TagAudienceForm(), action_form=ActionForm())  # fmt: skip
 
 
@@ -114,7 +120,7 @@ def audience_tag(audience_id: int):  # type: ignore[no-untyped-def]
         flash(str(error), "error")
         return redirect(url_for("staff.audience", audience_id=found.id))
     db.session.commit()
-    flash(f"Tagged {added:,} more contact(s) “{form.tag.data.strip()}”.", "success")
+    flash(f"Tagged {counted(added, 'more contact', 'more contacts')} “{form.tag.data.strip()}”.", "success")
     return redirect(url_for("staff.audience", audience_id=found.id))
 
 
@@ -127,6 +133,9 @@ def audience_delete(audience_id: int):  # type: ignore[no-untyped-def]
     name = found.name
     stopped = services.delete_audience(found, actor=current_user)
     db.session.commit()
-    extra = f" {stopped} scheduled campaign(s) using it were stopped." if stopped else ""
+    extra = ""
+    if stopped:
+        were = "was" if stopped == 1 else "were"
+        extra = f" {counted(stopped, 'scheduled campaign')} using it {were} stopped."
     flash(f"Audience “{name}” deleted.{extra}", "success")
     return redirect(url_for("staff.audiences"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, abort, flash, redirect, render_template, stream_with_context, url_for
 
 from crm.core.permissions import requires
+from crm.core.text import counted
 from crm.events import services, staff_ops
 from crm.events.forms import ActionForm, EventForm, MessageForm
 from crm.events.localtime import format_local, to_local, to_utc
@@ -129,7 +130,7 @@ def event_message(event_id: int):  # type: ignore[no-untyped-def]
         return redirect(url_for("staff.event_bookings", event_id=event.id), code=303)
     sent = staff_ops.message_bookers(event, subject=form.subject.data, body=form.body.data)
     db.session.commit()
-    flash(f"Message queued for {sent} booking(s).", "success")
+    flash(f"Message queued for {counted(sent, 'booking')}.", "success")
     return redirect(url_for("staff.event_bookings", event_id=event.id), code=303)
 
 

@@ -28,8 +28,9 @@ def test_build_count_save_campaign_from_post_test_confirm_and_report(app, staff_
     post = _post()
     query = "status=none&postcode_areas=N,+E&consent=email:news"
     page = staff_client.get(f"/staff/audiences?{query}").get_data(as_text=True)
-    assert "2 contact(s) match" in page
-    assert staff_client.get(f"/staff/audiences/count?{query}").get_json() == {"count": 2, "problem": ""}
+    assert "2 contacts match" in page
+    answer = staff_client.get(f"/staff/audiences/count?{query}").get_json()
+    assert answer == {"count": 2, "problem": "", "text": "2 contacts match"}
     token = csrf_token(staff_client, "/staff/audiences")
     saved = staff_client.post("/staff/audiences", data={"csrf_token": token, "name": "North and east news",
                               "status": "none", "postcode_areas": "N, E", "consent": "email:news"})  # fmt: skip

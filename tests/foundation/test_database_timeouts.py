@@ -7,8 +7,6 @@ wait for a pooled connection when every one is stuck.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -26,13 +24,7 @@ def app_config() -> dict[str, object]:
     }
 
 
-def _timed_get(client, path: str):  # type: ignore[no-untyped-def]
-    started = time.monotonic()
-    response = client.get(path)
-    return response, time.monotonic() - started
-
-
-def test_a_table_locked_by_another_connection_gives_the_503_page_within_seconds(app, client):
+def test_a_table_locked_by_another_connection_gives_the_503_page_within_seconds(app, client, caplog):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("statement timeouts are PostgreSQL's; SQLite waits its busy timeout for writes only")
     make_plans()
@@ -44,10 +36,12 @@ def test_a_table_locked_by_another_connection_gives_the_503_page_within_seconds(
         holder.execute(
             text(f'LOCK TABLE "{Plan.__table__.name}" IN ACCESS EXCLUSIVE MODE')
         )  # held until rollback
-        response, took = _timed_get(client, "/join")
+        response = client.get("/join")
         assert response.status_code == 503
         assert "briefly unavailable" in response.get_data(as_text=True)
-        assert took < 5
+        # The statement timeout (1 s here) cancelled the wait, not a pool or client timeout: no
+        # wall-clock bound, which a loaded machine breaks (5.07 s seen in a loaded run).
+        assert "SQLSTATE 57014" in caplog.text, caplog.text
     finally:
         holder.rollback()
         holder.close()
@@ -55,16 +49,17 @@ def test_a_table_locked_by_another_connection_gives_the_503_page_within_seconds(
     assert client.get("/join").status_code == 200  # the same app recovers at once
 
 
-def test_every_pooled_connection_stuck_gives_the_503_page_within_seconds(app, client):
+def test_every_pooled_connection_stuck_gives_the_503_page_within_seconds(app, client, caplog):
     make_plans()
     db.session.commit()
     db.session.remove()
     stuck = db.engine.connect()  # the pool's only connection, held as a frozen request would
     try:
-        response, took = _timed_get(client, "/join")
+        response = client.get("/join")
         assert response.status_code == 503
         assert "briefly unavailable" in response.get_data(as_text=True)
-        assert took < 5
+        # The pool's timeout (1 s here) ended the wait for a connection: no wall-clock bound.
+        assert "database error on GET /join: TimeoutError" in caplog.text, caplog.text
     finally:
         stuck.close()
     assert client.get("/join").status_code == 200

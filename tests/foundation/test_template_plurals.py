@@ -45,3 +45,27 @@ def test_the_check_finds_the_patterns_it_is_meant_to() -> None:
     assert _bare_plurals("Import 1 rows") == ["1 rows"]
     assert _bare_plurals('{{ n }} row{{ "" if n == 1 else "s" }} read.') == []
     assert _bare_plurals("{{ plan.name }} is open; £1 members") == []
+
+
+#: "3 contact(s) match": a word with "(s)" stuck on instead of a singular and a plural.
+PAREN_PLURAL = re.compile(r"[a-z]\(s\)")
+CRM = TEMPLATES.parent / "crm"
+
+
+def test_no_page_script_or_message_says_contact_s() -> None:
+    sources = [*TEMPLATES.rglob("*.html"), *TEMPLATES.rglob("*.txt"), *CRM.rglob("*.js"), *CRM.rglob("*.py")]
+    offenders = [
+        f"{path.relative_to(TEMPLATES.parent)}:{number}: {line.strip()}"
+        for path in sorted(sources)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if PAREN_PLURAL.search(line) and "log." not in line  # log lines are for developers
+    ]
+    assert not offenders, "write a singular and a plural (crm.core.text.counted):\n" + "\n".join(offenders)
+
+
+def test_a_count_says_one_in_the_singular() -> None:
+    from crm.core.text import counted
+
+    assert counted(1, "contact") == "1 contact"
+    assert counted(2345, "contact") == "2,345 contacts"
+    assert counted(0, "person", "people") == "0 people"

@@ -69,11 +69,11 @@ def test_cli_sync_plans_commits_ids_and_reports_changes(stripe_sandbox, runner):
     db.session.commit()
     result = runner.invoke(args=["crm", "stripe-sync-plans"])
     assert result.exit_code == 0, result.output
-    assert "2 of 2 plan(s) changed." in result.output
+    assert "2 of 2 plans changed." in result.output
     db.session.expire_all()
     assert all(p.stripe_price_id for p in Plan.query.all())
     again = runner.invoke(args=["crm", "stripe-sync-plans"])
-    assert "0 of 2 plan(s) changed." in again.output
+    assert "0 of 2 plans changed." in again.output
 
 
 def test_cli_sync_plans_saves_nothing_when_stripe_is_unreachable(app, runner):
