@@ -24,11 +24,26 @@ from crm.extensions import db
 pytest_plugins = ["tests.fixtures", "tests.stripe_fixtures"]
 
 
+#: Set by tests/run.sh when it runs both passes ("sqlite" or "postgresql"): the pass this is.
+#: Work that would be the same in both is then done in one of them (see `_once_in_two_passes`).
+TEST_SPLIT = os.environ.get("CRM_TEST_SPLIT", "")
+
+
+def _once_in_two_passes(item: pytest.Item) -> bool:
+    """False for a test the other pass runs instead: an `own_postgres` test (it starts its own
+    processes on PostgreSQL whatever the pass's database) runs in the PostgreSQL pass only."""
+    return not (TEST_SPLIT == "sqlite" and item.get_closest_marker("own_postgres") is not None)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Soak-sized cases run only when asked for by name (`make soak` passes -m soak)."""
-    if "soak" in (config.getoption("markexpr") or ""):
-        return
-    kept = [item for item in items if item.get_closest_marker("soak") is None]
+    """Soak-sized cases run only when asked for by name (`make soak` passes -m soak); with both
+    passes running, a test whose run would be the same in both runs in one of them."""
+    soak = "soak" in (config.getoption("markexpr") or "")
+    kept = [
+        item
+        for item in items
+        if (soak or item.get_closest_marker("soak") is None) and _once_in_two_passes(item)
+    ]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept

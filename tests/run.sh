@@ -62,12 +62,18 @@ else
 fi
 
 echo "== tests on SQLite$([ $postgres = 1 ] && echo " and PostgreSQL")$([ "${CRM_TEST_SERIAL:-0}" = 1 ] || echo ", at the same time")"
+# Both passes: work that is the same in both is done once (CRM_TEST_SPLIT; tests/conftest.py: the
+# own-PostgreSQL tests run in the PostgreSQL pass; tests/browser/conftest.py: a journey's two
+# viewports, one per pass). CRM_BROWSER_EVERY_VIEWPORT=1 runs every viewport in both passes.
+sqlite_env=(-u TEST_DATABASE_URL)
+[ $postgres = 1 ] && sqlite_env+=(CRM_TEST_SPLIT=sqlite)
+postgres_env=(TEST_DATABASE_URL="$PG_URL" CRM_TEST_SPLIT=postgresql)
 if [ "${CRM_TEST_SERIAL:-0}" = "1" ]; then
-  pytest_pass sqlite -u TEST_DATABASE_URL
-  [ $postgres = 1 ] && pytest_pass postgres TEST_DATABASE_URL="$PG_URL"
+  pytest_pass sqlite "${sqlite_env[@]}"
+  [ $postgres = 1 ] && pytest_pass postgres "${postgres_env[@]}"
 else
-  pytest_pass sqlite -u TEST_DATABASE_URL &
-  [ $postgres = 1 ] && pytest_pass postgres TEST_DATABASE_URL="$PG_URL" &
+  pytest_pass sqlite "${sqlite_env[@]}" &
+  [ $postgres = 1 ] && pytest_pass postgres "${postgres_env[@]}" &
   wait
 fi
 report sqlite "tests on SQLite"

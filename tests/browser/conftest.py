@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +23,36 @@ BROWSER_DIR = Path(__file__).resolve().parent
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 812}}
 
 
+def _viewport_for_this_pass(item: pytest.Item) -> str | None:
+    """With both passes running (CRM_TEST_SPLIT, set by tests/run.sh), a journey that runs at both
+    viewports runs one of them on SQLite and the other on PostgreSQL, alternating by journey, so
+    each journey still meets both viewports and both databases, and each pass both viewports.
+    None: keep every viewport (one pass alone, or CRM_BROWSER_EVERY_VIEWPORT=1)."""
+    split = os.environ.get("CRM_TEST_SPLIT", "")
+    if not split or os.environ.get("CRM_BROWSER_EVERY_VIEWPORT") == "1":
+        return None
+    order = list(VIEWPORTS)
+    turn = zlib.crc32(item.originalname.encode()) + (split == "postgresql")  # type: ignore[attr-defined]
+    return order[turn % len(order)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    per_journey: dict[str, set[str]] = {}
     for item in items:
         if BROWSER_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.browser)
+            viewport = getattr(item, "callspec", None) and item.callspec.params.get("viewport")  # type: ignore[attr-defined]
+            if viewport:
+                per_journey.setdefault(item.nodeid.split("[")[0], set()).add(viewport)
+    other_pass = []
+    for item in items:
+        at_both = per_journey.get(item.nodeid.split("[")[0]) == set(VIEWPORTS)
+        keep = _viewport_for_this_pass(item) if at_both else None
+        if keep is not None and item.callspec.params.get("viewport") != keep:  # type: ignore[attr-defined]
+            other_pass.append(item)
+    if other_pass:
+        config.hook.pytest_deselected(items=other_pass)
+        items[:] = [item for item in items if item not in other_pass]
 
 
 def _missing() -> list[str]:

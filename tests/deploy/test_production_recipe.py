@@ -49,7 +49,7 @@ from tests.reliability.conftest import (
 )
 from tests.reliability.test_two_app_processes import Browser
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.own_postgres]
 
 STRIPE_SECRET = "sk_live_smoke_test_not_a_real_key"  # noqa: S105  (the sandbox accepts any key it is given)
 WEBHOOK_SECRET = "whsec_smoke_test_not_a_real_secret"  # noqa: S105

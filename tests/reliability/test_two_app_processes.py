@@ -44,7 +44,7 @@ from tests.reliability.conftest import (
     wait_until_healthy,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.own_postgres]
 
 SESSION_EMAIL = "two.apps@example.org"
 ACCOUNTS = (SESSION_EMAIL, "limit.one@example.org", "limit.both@example.org", "reset@example.org")
