@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from crm.core.text import sqlite_fold
@@ -157,3 +158,23 @@ def locked_for_update(model: Any, ident: int) -> Any:
             .execution_options(synchronize_session=False)
         )
     return db.session.get(model, ident, with_for_update=True, populate_existing=True)
+
+
+def insert_once(obj: Any) -> bool:
+    """Add and flush a row whose unique key may already exist; False when another row won.
+
+    PostgreSQL uses a savepoint, so the caller's transaction continues. pysqlite does not open a
+    transaction before the first write, so a savepoint there would commit early: on SQLite the
+    IntegrityError propagates and the caller rolls back and retries (writes are serialised).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.add(obj)
+        db.session.flush()
+        return True
+    try:
+        with db.session.begin_nested():
+            db.session.add(obj)
+            db.session.flush()
+    except IntegrityError:
+        return False
+    return True
