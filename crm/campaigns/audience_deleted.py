@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
-
-from sqlalchemy import CursorResult, update
+from sqlalchemy import update
 
 from crm.audiences.models import Audience
 from crm.audiences.services import on_delete
 from crm.campaigns.models import Campaign
+from crm.core.database import affected_rows
 from crm.extensions import db
 
 
 def stop_campaigns_for(audience: Audience) -> int:
     """Stop, with the reason, each campaign scheduled for (or sending to) the audience, and unlink
     every campaign from it. Returns how many were stopped."""
-    # A bulk UPDATE's result is a CursorResult (it has the row count); execute() is typed as Result.
-    stopped = cast(
-        CursorResult[Any],
+    stopped = affected_rows(
         db.session.execute(
             update(Campaign)
             .where(
@@ -28,10 +25,10 @@ def stop_campaigns_for(audience: Audience) -> int:
                 status="stopped",
                 stop_reason=f"Its audience “{audience.name}” was deleted before it was sent.",
             )
-        ),
-    ).rowcount
+        )
+    )
     db.session.execute(update(Campaign).where(Campaign.audience_id == audience.id).values(audience_id=None))
-    return int(stopped or 0)
+    return stopped
 
 
 def init_app() -> None:

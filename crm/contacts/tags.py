@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, insert, literal, select
 
 from crm.contacts.models import ContactTag, Tag
+from crm.core.database import affected_rows
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import db
 
@@ -65,7 +66,7 @@ def remove_tag(contact_id: int, tag_id: int) -> bool:
     result = db.session.execute(
         delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag_id == tag_id)
     )
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
 def add_tag_to_many(contact_ids: Select[Any], tag: Tag) -> int:

@@ -5,10 +5,10 @@ checked after they sat idle in the pool."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import event, exc
+from sqlalchemy import CursorResult, Result, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -178,3 +178,9 @@ def insert_once(obj: Any) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """The row count of a bulk UPDATE or DELETE (`Session.execute` is typed as returning a plain
+    Result; for those statements it is the CursorResult that has it)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from crm.audit.services import record
+from crm.core.database import affected_rows
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -167,7 +168,7 @@ def publish_due_posts(now: datetime | None = None) -> int:
         .values(status="published", published_at=Post.publish_at, publish_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    count = result.rowcount or 0
+    count = affected_rows(result)
     record(
         "news.publish_due",
         target_type="news_post",

@@ -19,6 +19,7 @@ from sqlalchemy import exists, func, select, update
 from crm.audit.services import record
 from crm.billing.models import GiftAidClaim, Payment
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 
@@ -191,7 +192,7 @@ def create_claim(date_from: date, date_to: date, *, actor: Any = None) -> GiftAi
         .values(gift_aid_claim_id=claim.id)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:
+    if not affected_rows(result):
         db.session.delete(claim)
         db.session.flush()
         return None
