@@ -70,7 +70,7 @@ class User(UserMixin, Model):
         return self.role in STAFF_ROLES
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return not self.disabled
 
 

@@ -76,6 +76,7 @@ def bulk_write_settings() -> None:
     if "bulk_write_restore" in connection.info:
         return
     driver = connection.connection.driver_connection
+    assert driver is not None  # a checked-out connection has its DBAPI connection
     previous = {name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in BULK_SQLITE_PRAGMAS}
     for name, value in BULK_SQLITE_PRAGMAS.items():
         driver.execute(f"PRAGMA {name}={int(value)}")
@@ -134,7 +135,7 @@ def init_app(app: Flask) -> None:
             event.listen(engine, "checkin", _restore_after_bulk_write)
         elif engine.dialect.name == "postgresql":
             _watch_postgres_pool(engine)
-        engine._crm_configured = True  # type: ignore[attr-defined]
+        engine._crm_configured = True  # type: ignore[attr-defined]  # our own marker on the Engine object
 
 
 def is_postgres() -> bool:

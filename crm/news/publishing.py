@@ -181,6 +181,6 @@ def publish_due_posts(now: datetime | None = None) -> int:
     # A bulk UPDATE passes the ORM's events by: drop this process's cached news list and page here.
     from crm.news.services import news_list_cache, news_page_cache
 
-    news_list_cache.changed_in(db.session)
-    news_page_cache.changed_in(db.session)
+    news_list_cache.changed_in(db.session())
+    news_page_cache.changed_in(db.session())
     return count

@@ -98,7 +98,7 @@ def day_range(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     )
 
 
-def _covered_by_declaration():  # type: ignore[no-untyped-def]
+def _covered_by_declaration():
     d = GiftAidDeclaration
     return (
         exists()
@@ -107,7 +107,7 @@ def _covered_by_declaration():  # type: ignore[no-untyped-def]
     )
 
 
-def _on_eligible_plan():  # type: ignore[no-untyped-def]
+def _on_eligible_plan():
     return (
         exists()
         .where(Membership.id == Payment.membership_id, Plan.id == Membership.plan_id)
@@ -115,7 +115,7 @@ def _on_eligible_plan():  # type: ignore[no-untyped-def]
     )
 
 
-def claimable_filter(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+def claimable_filter(start: datetime, end: datetime):
     return (
         Payment.gift_aid_eligible.is_(True)
         & Payment.status.in_(("paid", "partly_refunded"))
@@ -149,12 +149,12 @@ def _rows(where: Any) -> list[ClaimRow]:
     contact_ids = {p.contact_id for p in payments}
     declarations: dict[int, list[GiftAidDeclaration]] = {}
     if contact_ids:
-        for dec in db.session.scalars(
+        for found in db.session.scalars(
             select(GiftAidDeclaration)
             .where(GiftAidDeclaration.contact_id.in_(contact_ids))
             .order_by(GiftAidDeclaration.valid_from.desc())
         ):
-            declarations.setdefault(dec.contact_id, []).append(dec)
+            declarations.setdefault(found.contact_id, []).append(found)
     rows = []
     for p in payments:
         dec = next(
