@@ -232,7 +232,7 @@ class ProductionConfig(Config):
         self.PREFERRED_URL_SCHEME = "https"
         self.HSTS = True
 
-    def problems(self) -> list[str]:  # type: ignore[override]
+    def problems(self) -> list[str]:
         found: list[str] = []
         if not self.SECRET_KEY:
             found.append("SECRET_KEY is not set")

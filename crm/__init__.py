@@ -35,6 +35,7 @@ def create_app(config: str | Config | type[Config] | None = None, **overrides: A
     register_extensions(app)
     register_blueprints(app)
     register_payment_handlers(app)
+    register_domain_hooks(app)
     register_errorhandlers(app)
     register_commands(app)
     return app
@@ -151,6 +152,15 @@ def register_payment_handlers(app: Flask) -> None:
 
     fulfilment.init_app()
     event_payments.init_app()
+
+
+def register_domain_hooks(app: Flask) -> None:
+    """A higher domain's step in a lower one's rule, registered so the lower imports none of it."""
+    from crm.accounts import new_member
+    from crm.campaigns import audience_deleted
+
+    new_member.init_app()  # the lifecycle's first activation opens the account
+    audience_deleted.init_app()  # deleting an audience stops its campaigns
 
 
 def register_errorhandlers(app: Flask) -> None:

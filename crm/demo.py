@@ -138,7 +138,7 @@ def _user(contact: Contact, role: str) -> User:
             user.totp_enabled = True
         db.session.add(user)
         db.session.flush()
-    return contact.user  # type: ignore[return-value]
+    return contact.user  # type: ignore[return-value]  # just flushed: the relationship is set
 
 
 def _membership(

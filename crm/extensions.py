@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from flask import g, has_request_context
 from flask_limiter import Limiter
@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 #: One naming convention for every constraint, so migrations name them the same on every database.
@@ -27,6 +27,10 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    if TYPE_CHECKING:
+        #: Every model maps one table (no joined or polymorphic mappings), so Core insert/update
+        #: statements take `Model.__table__` as the Table it is.
+        __table__: ClassVar[Table]
 
 
 class RequestSession(FlaskSQLAlchemySession):
@@ -46,6 +50,13 @@ class RequestSession(FlaskSQLAlchemySession):
 JOIN_REQUEST_SESSION = "_crm_join_request_session"
 
 db = SQLAlchemy(model_class=Base, session_options={"class_": RequestSession})
+
+if TYPE_CHECKING:
+    # The type checker cannot subclass `db.Model` (a variable); it is Base's Flask-SQLAlchemy
+    # subclass at run time, so checking against Base types every model's Mapped[...] columns.
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(compare_type=True, render_as_batch=True)
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -17,6 +17,7 @@ from flask import current_app, session
 from sqlalchemy import or_, update
 
 from crm.accounts.models import User
+from crm.core.database import affected_rows
 from crm.core.types import utcnow
 from crm.extensions import db
 
@@ -140,7 +141,7 @@ def verify_totp(user: User, code: str) -> bool:
         .values(totp_last_step=step)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         return False
     db.session.refresh(user)
     return True

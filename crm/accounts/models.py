@@ -10,7 +10,7 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 if TYPE_CHECKING:
     from crm.contacts.models import Contact
@@ -19,7 +19,7 @@ ROLES = ("member", "editor", "staff", "admin")
 STAFF_ROLES = ("editor", "staff", "admin")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A login. Its email is its contact's email."""
 
     __tablename__ = "user_account"
@@ -70,11 +70,11 @@ class User(UserMixin, db.Model):
         return self.role in STAFF_ROLES
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return not self.disabled
 
 
-class AuthToken(db.Model):
+class AuthToken(Model):
     """A single-use emailed token. Only its SHA-256 is stored."""
 
     __tablename__ = "auth_token"
@@ -93,7 +93,7 @@ class AuthToken(db.Model):
     requester: Mapped[str | None] = mapped_column(String(64))
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One signed-in browser. The cookie carries a random id whose SHA-256 is stored here, so
     signing out (or "sign out everywhere", a password change or reset) really ends it."""
 

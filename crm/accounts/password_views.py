@@ -50,7 +50,7 @@ def _token_password_page(
 def reset_password(token: str) -> Page:
     form, user, page = _token_password_page(tokens.RESET_PASSWORD, token, "accounts/reset_password.html")
     if page is not None or user is None:
-        return page  # type: ignore[return-value]
+        return page  # type: ignore[return-value]  # page is set whenever user is None
     services.set_new_password(user, form.password.data, reason="reset")
     db.session.commit()
     flash("Your password has been changed. You can now sign in with it.", "success")
@@ -62,7 +62,7 @@ def set_password(token: str) -> Page:
     """The welcome email's link: a member is signed in straight after (staff still need MFA)."""
     form, user, page = _token_password_page(tokens.SET_PASSWORD, token, "accounts/set_password.html")
     if page is not None or user is None:
-        return page  # type: ignore[return-value]
+        return page  # type: ignore[return-value]  # page is set whenever user is None
     services.set_new_password(user, form.password.data, reason="set")
     if user.role in STAFF_ROLES:
         db.session.commit()
@@ -88,7 +88,7 @@ def change_password() -> Page | str:
             g.attempt_failed = True
             form.current_password.errors = ["Your current password is not right"]
             return render_template("accounts/change_password.html", form=form)
-        user = current_user._get_current_object()  # type: ignore[attr-defined]
+        user = current_user._get_current_object()
         mfa_ok = bool(session.get("mfa_ok"))
         services.set_new_password(user, form.password.data, reason="changed")
         start_session(user, mfa_ok=mfa_ok)  # a new session; every other one has ended

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from flask import Flask, current_app, has_request_context, request
+from flask import current_app, has_request_context, request
+from flask.sansio.app import App
 from sqlalchemy import select, update
 
 from crm.accounts import tokens
@@ -163,7 +164,7 @@ def _may_email(purpose: str, user: User, requester: str) -> bool:
 _NO_ACCOUNT_ANSWERS = "crm.accounts.no_account_answers"
 
 
-def register_no_account_answer(app: Flask, answer: Callable[[str], None]) -> None:
+def register_no_account_answer(app: App, answer: Callable[[str], None]) -> None:
     """What to send an address that asked for a sign-in or reset link but has no account (billing
     registers the donor's receipt links), so accounts imports no billing."""
     app.extensions.setdefault(_NO_ACCOUNT_ANSWERS, []).append(answer)

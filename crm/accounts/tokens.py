@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from crm.accounts.models import AuthToken, User
 from crm.contacts.models import Contact
+from crm.core.database import affected_rows
 from crm.core.types import utcnow
 from crm.extensions import db
 
@@ -26,13 +27,12 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _owner_filter(purpose: str, user: User | None, contact: Contact | None):  # type: ignore[no-untyped-def]
-    clauses = [AuthToken.purpose == purpose]
+def _owner_filter(purpose: str, user: User | None, contact: Contact | None) -> list[ColumnElement[bool]]:
     if user is not None:
-        clauses.append(AuthToken.user_id == user.id)
-    else:
-        clauses.append(AuthToken.contact_id == contact.id)  # type: ignore[union-attr]
-    return clauses
+        return [AuthToken.purpose == purpose, AuthToken.user_id == user.id]
+    if contact is None:
+        raise ValueError("a token belongs to a user or a contact")
+    return [AuthToken.purpose == purpose, AuthToken.contact_id == contact.id]
 
 
 def issue_token(
@@ -92,7 +92,7 @@ def consume_token(purpose: str, raw: str) -> AuthToken | None:
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(result) != 1:
         return None
     db.session.refresh(token)
     return token

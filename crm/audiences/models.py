@@ -9,10 +9,10 @@ from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 
-class Audience(db.Model):
+class Audience(Model):
     __tablename__ = "audience"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -102,6 +102,7 @@ def queue_card_expiry_notices(now: datetime) -> int:
         except gateway.GatewayError as error:
             log.warning("card expiry of membership %s: %s", membership_id, error)
             continue
+        assert paid_through is not None  # the query asks for paid_through > now
         if expiry is None or paid_through < _card_runs_out(expiry):
             continue  # a bank account, or a card that still works on the charge date
         message = queue_email(

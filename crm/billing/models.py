@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 if TYPE_CHECKING:
     from crm.accounts.models import User
@@ -52,7 +52,7 @@ OFFLINE_PAYMENT_METHODS: dict[PaymentMethod, str] = {
 }
 
 
-class Payment(db.Model):
+class Payment(Model):
     """Money received (or a failed attempt). Amounts are integer minor units."""
 
     __tablename__ = "payment"
@@ -98,7 +98,7 @@ Index("ix_payment_status_paid_at", Payment.status, Payment.paid_at)
 Index("ix_payment_status_created_at", Payment.status, Payment.created_at)
 
 
-class Refund(db.Model):
+class Refund(Model):
     __tablename__ = "refund"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -114,7 +114,7 @@ class Refund(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
-class GiftAidClaim(db.Model):
+class GiftAidClaim(Model):
     """A claim made to HMRC; the payments it covers point at it, so none is claimed twice."""
 
     __tablename__ = "gift_aid_claim"
@@ -128,7 +128,7 @@ class GiftAidClaim(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ProcessedStripeEvent(db.Model):
+class ProcessedStripeEvent(Model):
     """A Stripe event id, once processed; a redelivery finds it here and does nothing."""
 
     __tablename__ = "processed_stripe_event"

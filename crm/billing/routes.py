@@ -30,7 +30,7 @@ log = logging.getLogger("crm.billing.webhook")
 @bp.post("/stripe/webhook")
 @csrf.exempt
 @limiter.exempt
-def stripe_webhook():  # type: ignore[no-untyped-def]
+def stripe_webhook():
     payload = request.get_data()
     try:
         verified = gateway.verify_webhook(payload, request.headers.get("Stripe-Signature"))
@@ -59,7 +59,7 @@ def stripe_webhook():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/billing/update-payment-details/<token>")
-def update_payment_details(token: str):  # type: ignore[no-untyped-def]
+def update_payment_details(token: str):
     """The one-click link of a failed-payment email: straight to Stripe's billing portal."""
     contact = dunning.contact_for_update_token(token)
     if contact is None:

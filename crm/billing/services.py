@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 
 from crm.billing.models import Payment, PaymentKind, PaymentStatus
 
 # The one Stripe-field reader lives in the adapter; billing code imports it from here too.
 from crm.billing.stripe_gateway.client import field, id_of  # noqa: F401
 from crm.contacts.models import Contact
+from crm.core.database import insert_once  # noqa: F401  (billing's callers import it from here)
 from crm.core.money import format_money
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -27,26 +27,6 @@ def timestamp(value: Any) -> datetime | None:
     if value in (None, ""):
         return None
     return datetime.fromtimestamp(int(value), tz=UTC)
-
-
-def insert_once(obj: Any) -> bool:
-    """Add and flush a row whose unique key may already exist; False when another row won.
-
-    PostgreSQL uses a savepoint, so the caller's transaction continues. pysqlite does not open a
-    transaction before the first write, so a savepoint there would commit early: on SQLite the
-    IntegrityError propagates and the caller rolls back and retries (writes are serialised).
-    """
-    if db.session.get_bind().dialect.name != "postgresql":
-        db.session.add(obj)
-        db.session.flush()
-        return True
-    try:
-        with db.session.begin_nested():
-            db.session.add(obj)
-            db.session.flush()
-    except IntegrityError:
-        return False
-    return True
 
 
 def find_stripe_payment(

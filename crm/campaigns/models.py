@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 #: draft -> scheduled -> sending -> sent; stopped when its audience went away.
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "stopped")
@@ -17,7 +17,7 @@ CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "stopped")
 RECIPIENT_STATUSES = ("pending", "queued", "skipped")
 
 
-class Campaign(db.Model):
+class Campaign(Model):
     __tablename__ = "campaign"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,7 +43,7 @@ class Campaign(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class CampaignRecipient(db.Model):
+class CampaignRecipient(Model):
     __tablename__ = "campaign_recipient"
     __table_args__ = (UniqueConstraint("campaign_id", "contact_id"),)
 

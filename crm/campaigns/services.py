@@ -19,6 +19,7 @@ from crm.audit.services import record
 from crm.campaigns.models import Campaign, CampaignRecipient
 from crm.contacts.consent import PURPOSES
 from crm.contacts.models import Consent, Contact, Suppression
+from crm.core.database import affected_rows
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
@@ -233,4 +234,4 @@ def release_duplicate(kept_id: int, other_id: int) -> int:
             CampaignRecipient.contact_id == other_id, CampaignRecipient.campaign_id.in_(both)
         )
     )
-    return int(result.rowcount or 0)
+    return affected_rows(result)

@@ -9,14 +9,14 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 if TYPE_CHECKING:
     from crm.accounts.models import User
     from crm.memberships.models import Membership
 
 
-class Contact(db.Model):
+class Contact(Model):
     """A supporter. The email is stored lower-cased, so it is unique case-insensitively."""
 
     __tablename__ = "contact"
@@ -71,7 +71,7 @@ class Contact(db.Model):
 Index("ix_contact_last_first", Contact.last_name, Contact.first_name)
 
 
-class Consent(db.Model):
+class Consent(Model):
     """Each time a consent is given or withdrawn: the wording shown, when, and how."""
 
     __tablename__ = "consent"
@@ -95,7 +95,7 @@ class Consent(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ContactConsent(db.Model):
+class ContactConsent(Model):
     """The current state per contact, channel and purpose: the newest confirmed `Consent`.
 
     Written only by crm.contacts.consent, beside the history row, so audiences filter on one
@@ -116,7 +116,7 @@ Index("ix_contact_consent_lookup", ContactConsent.channel, ContactConsent.purpos
       ContactConsent.contact_id)  # fmt: skip
 
 
-class Suppression(db.Model):
+class Suppression(Model):
     """An address no marketing mail goes to, whatever its consent says (bounce, complaint, staff)."""
 
     __tablename__ = "email_suppression"
@@ -131,7 +131,7 @@ class Suppression(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Tag(db.Model):
+class Tag(Model):
     """A staff-defined label ("volunteer", "Leeds group", "press")."""
 
     __tablename__ = "tag"
@@ -141,7 +141,7 @@ class Tag(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class ContactTag(db.Model):
+class ContactTag(Model):
     __tablename__ = "contact_tag"
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), primary_key=True)
@@ -149,7 +149,7 @@ class ContactTag(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Note(db.Model):
+class Note(Model):
     """A staff note on a contact."""
 
     __tablename__ = "note"
@@ -161,7 +161,7 @@ class Note(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class GiftAidDeclaration(db.Model):
+class GiftAidDeclaration(Model):
     """The HMRC taxpayer declaration; valid from `valid_from` until cancelled."""
 
     __tablename__ = "gift_aid_declaration"

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, literal, select
 
-from crm.contacts.models import ContactTag, Tag
+from crm.contacts.models import Contact, ContactTag, Tag
+from crm.core.database import affected_rows
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import db
 
@@ -65,7 +66,7 @@ def remove_tag(contact_id: int, tag_id: int) -> bool:
     result = db.session.execute(
         delete(ContactTag).where(ContactTag.contact_id == contact_id, ContactTag.tag_id == tag_id)
     )
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
 def add_tag_to_many(contact_ids: Select[Any], tag: Tag) -> int:
@@ -83,9 +84,9 @@ def add_tag_to_many(contact_ids: Select[Any], tag: Tag) -> int:
     return added
 
 
-def carry_over(kept: object, other: object) -> None:
+def carry_over(kept: Contact, other: Contact) -> None:
     """Merging duplicates: the kept contact gets the duplicate's tags; the duplicate's rows go."""
-    kept_id, other_id = kept.id, other.id  # type: ignore[attr-defined]
+    kept_id, other_id = kept.id, other.id
     mine = set(db.session.scalars(select(ContactTag.tag_id).where(ContactTag.contact_id == kept_id)))
     for tag_id in db.session.scalars(
         select(ContactTag.tag_id).where(ContactTag.contact_id == other_id)

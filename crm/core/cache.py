@@ -35,7 +35,7 @@ class ProcessCache:
         return float(current_app.config.get(self.ttl_setting, self.default_ttl))
 
     def _entries(self) -> dict[Hashable, tuple[int, float, Any]]:
-        return current_app.extensions.setdefault(f"crm_cache:{self.name}", {})  # type: ignore[no-any-return]
+        return current_app.extensions.setdefault(f"crm_cache:{self.name}", {})
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         now = time.monotonic()

@@ -5,11 +5,12 @@ checked after they sat idle in the pool."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from sqlalchemy import event, exc
+from sqlalchemy import CursorResult, Result, event, exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from crm.core.text import sqlite_fold
@@ -75,6 +76,7 @@ def bulk_write_settings() -> None:
     if "bulk_write_restore" in connection.info:
         return
     driver = connection.connection.driver_connection
+    assert driver is not None  # a checked-out connection has its DBAPI connection
     previous = {name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in BULK_SQLITE_PRAGMAS}
     for name, value in BULK_SQLITE_PRAGMAS.items():
         driver.execute(f"PRAGMA {name}={int(value)}")
@@ -133,7 +135,7 @@ def init_app(app: Flask) -> None:
             event.listen(engine, "checkin", _restore_after_bulk_write)
         elif engine.dialect.name == "postgresql":
             _watch_postgres_pool(engine)
-        engine._crm_configured = True  # type: ignore[attr-defined]
+        engine._crm_configured = True  # type: ignore[attr-defined]  # our own marker on the Engine object
 
 
 def is_postgres() -> bool:
@@ -157,3 +159,29 @@ def locked_for_update(model: Any, ident: int) -> Any:
             .execution_options(synchronize_session=False)
         )
     return db.session.get(model, ident, with_for_update=True, populate_existing=True)
+
+
+def insert_once(obj: Any) -> bool:
+    """Add and flush a row whose unique key may already exist; False when another row won.
+
+    PostgreSQL uses a savepoint, so the caller's transaction continues. pysqlite does not open a
+    transaction before the first write, so a savepoint there would commit early: on SQLite the
+    IntegrityError propagates and the caller rolls back and retries (writes are serialised).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        db.session.add(obj)
+        db.session.flush()
+        return True
+    try:
+        with db.session.begin_nested():
+            db.session.add(obj)
+            db.session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """The row count of a bulk UPDATE or DELETE (`Session.execute` is typed as returning a plain
+    Result; for those statements it is the CursorResult that has it)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)

@@ -35,7 +35,7 @@ def wants_json() -> bool:
     )
 
 
-def render_error(code: int, description: str | None = None, *, database_down: bool = False):  # type: ignore[no-untyped-def]
+def render_error(code: int, description: str | None = None, *, database_down: bool = False):
     title, hint = MESSAGES.get(code, MESSAGES[500])
     if wants_json():
         return jsonify({"error": title, "status": code}), code
@@ -63,7 +63,7 @@ def _missing_schema(error: Exception) -> bool:
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def handle_http(error: HTTPException):  # type: ignore[no-untyped-def]
+    def handle_http(error: HTTPException):
         code = error.code or 500
         if code >= 500:
             db.session.rollback()
@@ -80,7 +80,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     @app.errorhandler(PoolTimeoutError)  # every pooled connection busy (a frozen database)
-    def handle_database_down(error: Exception):  # type: ignore[no-untyped-def]
+    def handle_database_down(error: Exception):
         db.session.rollback()
         sqlstate = getattr(getattr(error, "orig", None), "sqlstate", None)  # 57014: a statement timed out
         log.error("database error on %s %s: %s%s", request.method, request.path, type(error).__name__,
@@ -92,12 +92,12 @@ def init_app(app: Flask) -> None:
         return render_error(503, database_down=True)
 
     @app.errorhandler(Exception)
-    def handle_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+    def handle_unexpected(error: Exception):
         db.session.rollback()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return render_error(500)
 
     @app.errorhandler(InternalServerError)
-    def handle_500(error: InternalServerError):  # type: ignore[no-untyped-def]
+    def handle_500(error: InternalServerError):
         db.session.rollback()
         return render_error(500)

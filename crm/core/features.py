@@ -29,4 +29,4 @@ def requires_gift_aid(view: F) -> F:
             abort(404)
         return view(*args, **kwargs)
 
-    return wrapped  # type: ignore[return-value]
+    return wrapped  # type: ignore[return-value]  # wraps() keeps the view's signature

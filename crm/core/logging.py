@@ -35,10 +35,10 @@ class _TokenlessRecords(logging.Filter):
 try:
     from gunicorn.glogging import Logger as _GunicornLogger
 except ImportError:  # pragma: no cover  (gunicorn is a production dependency)
-    _GunicornLogger = object  # type: ignore[assignment,misc]
+    _GunicornLogger = object
 
 
-class TokenlessAccessLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
+class TokenlessAccessLogger(_GunicornLogger):
     """gunicorn's logger (`logger_class` in gunicorn.conf.py) with tokens kept out of access lines."""
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     proxies = app.config.get("PROXY_COUNT", 0)
     if proxies:
         # Forwarded headers are trusted only from the configured number of proxies.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # the documented way to wrap the WSGI app
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
         )
 

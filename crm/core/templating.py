@@ -32,12 +32,12 @@ def register_formatters(app: Flask, **formatters: Callable[..., str]) -> None:
 
 def format_date(value: Any, *args: Any, **kwargs: Any) -> str:
     """The registered `format_date` (crm.i18n.formatting's). New code imports that one directly."""
-    return current_app.extensions[_FORMATTERS]["format_date"](value, *args, **kwargs)  # type: ignore[no-any-return]
+    return current_app.extensions[_FORMATTERS]["format_date"](value, *args, **kwargs)
 
 
 def format_datetime(value: Any, *args: Any, **kwargs: Any) -> str:
     """The registered `format_datetime` (crm.i18n.formatting's). New code imports that one directly."""
-    return current_app.extensions[_FORMATTERS]["format_datetime"](value, *args, **kwargs)  # type: ignore[no-any-return]
+    return current_app.extensions[_FORMATTERS]["format_datetime"](value, *args, **kwargs)
 
 
 def _page_language() -> str:
@@ -65,7 +65,8 @@ def fixed_url(endpoint: str, **values: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _fixed_url(_script_root: str, endpoint: str, values: tuple[tuple[str, str], ...]) -> str:
-    return url_for(endpoint, **dict(values))
+    arguments: dict[str, Any] = dict(values)
+    return url_for(endpoint, **arguments)
 
 
 def csrf_token() -> str:
@@ -80,7 +81,7 @@ def csrf_token() -> str:
     if field not in g and isinstance(raw, str) and current_app.config.get("WTF_CSRF_TIME_LIMIT") is None:
         secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
         setattr(g, field, _signed_csrf_token(str(secret), raw))
-    return generate_csrf()  # type: ignore[no-any-return]
+    return generate_csrf()
 
 
 @lru_cache(maxsize=4096)

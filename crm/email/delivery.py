@@ -284,7 +284,7 @@ def requeue(message: OutboxMessage) -> None:
     message.locked_by = None
     message.locked_at = None
     db.session.flush()
-    deliver_after_commit(db.session, [message.id])
+    deliver_after_commit(db.session(), [message.id])
 
 
 # -- after commit ---------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def dispatch(ids: list[int]) -> None:
     if current_app.config.get("REDIS_URL") and try_enqueue("crm.email.delivery.deliver_messages", ids):
         return
     if has_request_context() and current_app.config.get("MAIL_SEND_IN_BACKGROUND", True):
-        _background().submit(_deliver_in_background, current_app._get_current_object(), list(ids))  # type: ignore[attr-defined]
+        _background().submit(_deliver_in_background, current_app._get_current_object(), list(ids))  # type: ignore[attr-defined]  # current_app is typed as Flask, not the proxy
         return
     deliver_due(ids)
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
 
@@ -17,7 +17,7 @@ OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
 ONE_TIME_LINK_PLACEHOLDER = "[one-time link: only in the email as sent]"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     __tablename__ = "email_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -58,7 +58,7 @@ def suppression_for(event: Any) -> tuple[str, str] | None:
 
 @bp.post("/webhooks/mailgun")
 @csrf.exempt  # the provider posts JSON without a form; its HMAC signature is the credential
-def mailgun_webhook():  # type: ignore[no-untyped-def]
+def mailgun_webhook():
     key = current_app.config.get("MAILGUN_WEBHOOK_SIGNING_KEY") or ""
     if not key:
         abort(404)

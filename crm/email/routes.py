@@ -56,7 +56,7 @@ def _token_or_404(token: str) -> tuple[Contact, tuple[str, ...]]:
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
-def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe(token: str):
     contact, purposes = _token_or_404(token)
     form = UnsubscribeForm()
     # The same words as the subscribe form's boxes, so their translation is in the catalogue.
@@ -72,7 +72,7 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/unsubscribe/<token>/one-click")
 @csrf.exempt  # RFC 8058: the mail client POSTs without a form; the signed token is the credential
-def unsubscribe_one_click(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe_one_click(token: str):
     contact, purposes = _token_or_404(token)
     if request.form.get("List-Unsubscribe") != "One-Click":
         abort(400)

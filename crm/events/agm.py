@@ -209,8 +209,8 @@ def results(meeting: Meeting) -> list[Result]:
     for motion in agenda(meeting):
         rows = db.session.execute(select(Ballot.choice, Ballot.channel, func.count()).where(
             Ballot.motion_id == motion.id).group_by(Ballot.choice, Ballot.channel)).all()  # fmt: skip
-        counts = {c: 0 for c in VoteChoice}
-        by_channel = {c: 0 for c in VoteChannel}
+        counts: dict[str, int] = {c: 0 for c in VoteChoice}
+        by_channel: dict[str, int] = {c: 0 for c in VoteChannel}
         for choice, channel, n in rows:
             counts[choice] += n
             by_channel[channel] += n

@@ -14,7 +14,7 @@ from crm.events.routes import bp
 from crm.extensions import db
 
 
-def _meeting_or_404(event_id: int):  # type: ignore[no-untyped-def]
+def _meeting_or_404(event_id: int):
     event = db.session.get(Event, event_id)
     meeting = agm.meeting_for(event) if event is not None and event.published else None
     if meeting is None:
@@ -24,7 +24,7 @@ def _meeting_or_404(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/agm/<int:event_id>")
 @login_required
-def agm_page(event_id: int):  # type: ignore[no-untyped-def]
+def agm_page(event_id: int):
     meeting = _meeting_or_404(event_id)
     contact_id = current_user.contact_id
     published = meeting.agenda_published_at is not None
@@ -38,7 +38,7 @@ def agm_page(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/agm/<int:event_id>/motions")
 @login_required
-def agm_submit_motion(event_id: int):  # type: ignore[no-untyped-def]
+def agm_submit_motion(event_id: int):
     meeting = _meeting_or_404(event_id)
     form = MotionForm()
     if not form.validate_on_submit():
@@ -57,7 +57,7 @@ def agm_submit_motion(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/agm/motions/<int:motion_id>/vote")
 @login_required
-def agm_vote(motion_id: int):  # type: ignore[no-untyped-def]
+def agm_vote(motion_id: int):
     motion = db.session.get(Motion, motion_id)
     if motion is None:
         abort(404)

@@ -39,7 +39,7 @@ def load_demo_events() -> int:
     for title, *rest in DEMO_EVENTS:
         if db_has(title):
             continue
-        _event(title, *rest)  # type: ignore[arg-type]
+        _event(title, *rest)  # type: ignore[arg-type]  # DEMO_EVENTS rows are heterogeneous tuples
         added += 1
     if not db_has("Annual General Meeting"):
         event = _event("Annual General Meeting", 21, 0, 0, 0, "Our AGM: reports, elections and motions.")

@@ -10,7 +10,7 @@ from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 
 class EventKind(StrEnum):
@@ -54,7 +54,7 @@ class MotionStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class Event(db.Model):
+class Event(Model):
     __tablename__ = "event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,7 +89,7 @@ class Event(db.Model):
         return self.member_price > 0 or self.other_price > 0
 
 
-class Booking(db.Model):
+class Booking(Model):
     """One person's booking of one or more places (or their place in the waiting list)."""
 
     __tablename__ = "event_booking"
@@ -120,7 +120,7 @@ class Booking(db.Model):
     )
 
 
-class BookingPlace(db.Model):
+class BookingPlace(Model):
     """One place of a booking: the name of who comes, and when they were checked in."""
 
     __tablename__ = "event_booking_place"
@@ -133,7 +133,7 @@ class BookingPlace(db.Model):
     booking: Mapped[Booking] = relationship(back_populates="attendees")
 
 
-class Meeting(db.Model):
+class Meeting(Model):
     """The AGM side of an event of kind agm: its windows and record date."""
 
     __tablename__ = "agm_meeting"
@@ -151,7 +151,7 @@ class Meeting(db.Model):
     motions: Mapped[list[Motion]] = relationship(back_populates="meeting", order_by="Motion.id")
 
 
-class Motion(db.Model):
+class Motion(Model):
     __tablename__ = "agm_motion"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -166,7 +166,7 @@ class Motion(db.Model):
     meeting: Mapped[Meeting] = relationship(back_populates="motions")
 
 
-class VoteParticipation(db.Model):
+class VoteParticipation(Model):
     """Who voted on a motion (never how): one row per member per motion."""
 
     __tablename__ = "agm_participation"
@@ -182,7 +182,7 @@ class VoteParticipation(db.Model):
     voted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Ballot(db.Model):
+class Ballot(Model):
     """How a vote went, with no contact and no time: it cannot be joined back to the voter."""
 
     __tablename__ = "agm_ballot"

@@ -63,19 +63,19 @@ def _calendar_response(text: str, filename: str) -> Response:
 
 
 @bp.get("/events")
-def index():  # type: ignore[no-untyped-def]
+def index():
     _, is_member = _viewer()
     return render_template("events/index.html", events=services.visible_events(members=is_member),
                            when=format_local)  # fmt: skip
 
 
 @bp.get("/events/feed.ics")
-def feed():  # type: ignore[no-untyped-def]
+def feed():
     return _calendar_response(ics.calendar(services.visible_events(members=False)), "events.ics")
 
 
 @bp.get("/events/<slug>")
-def event(slug: str):  # type: ignore[no-untyped-def]
+def event(slug: str):
     found = _event_or_404(slug)
     contact_id, is_member = _viewer()
     form = BookingForm()
@@ -84,7 +84,7 @@ def event(slug: str):  # type: ignore[no-untyped-def]
     return _event_page(found, form, contact_id, is_member)
 
 
-def _event_page(found: Event, form: BookingForm, contact_id: int | None, is_member: bool, status: int = 200):  # type: ignore[no-untyped-def]
+def _event_page(found: Event, form: BookingForm, contact_id: int | None, is_member: bool, status: int = 200):
     return render_template(
         "events/event.html", event=found, form=form, when=format_local, places_left=services.places_left(found),
         price=services.price_per_place(found, is_member=is_member), is_member=is_member,
@@ -94,7 +94,7 @@ def _event_page(found: Event, form: BookingForm, contact_id: int | None, is_memb
 
 
 @bp.get("/events/<slug>/event.ics")
-def event_ics(slug: str):  # type: ignore[no-untyped-def]
+def event_ics(slug: str):
     found = _event_or_404(slug)
     contact_id, _ = _viewer()
     text = ics.calendar([found], with_link=services.has_confirmed_booking(found, contact_id))
@@ -102,7 +102,7 @@ def event_ics(slug: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/events/<slug>/add-to/<calendar>")
-def add_to_calendar(slug: str, calendar: str):  # type: ignore[no-untyped-def]
+def add_to_calendar(slug: str, calendar: str):
     """Off to Google's or Outlook's "new event" page (our pages link only to our own site)."""
     found = _event_or_404(slug)
     urls = {"google": ics.google_calendar_url, "outlook": ics.outlook_calendar_url}
@@ -112,7 +112,7 @@ def add_to_calendar(slug: str, calendar: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/events/<slug>/book")
-def book(slug: str):  # type: ignore[no-untyped-def]
+def book(slug: str):
     found = _event_or_404(slug)
     contact_id, is_member = _viewer()
     if found.visibility == Visibility.MEMBERS and not current_user.is_authenticated:
@@ -150,7 +150,7 @@ def _booking_or_404(token: str) -> Booking:
 
 
 @bp.get("/events/bookings/<token>")
-def booking(token: str):  # type: ignore[no-untyped-def]
+def booking(token: str):
     found = _booking_or_404(token)
     return render_template("events/booking.html", booking=found, event=found.event, token=token,
                            when=format_local, form=ActionForm(), paid_return=request.args.get("paid") == "1",
@@ -158,14 +158,14 @@ def booking(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/events/bookings/<token>/event.ics")
-def booking_ics(token: str):  # type: ignore[no-untyped-def]
+def booking_ics(token: str):
     found = _booking_or_404(token)
     confirmed = found.status == BookingStatus.CONFIRMED
     return _calendar_response(ics.calendar([found.event], with_link=confirmed), f"{found.event.slug}.ics")
 
 
 @bp.post("/events/bookings/<token>/pay")
-def pay(token: str):  # type: ignore[no-untyped-def]
+def pay(token: str):
     found = _booking_or_404(token)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -183,7 +183,7 @@ def pay(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/events/bookings/<token>/cancel")
-def cancel(token: str):  # type: ignore[no-untyped-def]
+def cancel(token: str):
     found = _booking_or_404(token)
     if not ActionForm().validate_on_submit():
         abort(400)

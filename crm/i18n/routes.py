@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, redirect, request
+from flask import Blueprint, abort, redirect, request
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response as BaseResponse
 
 from crm.contacts.services import set_preferred_language
 from crm.core.languages import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE, normalise_language
@@ -32,7 +33,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.get("/language/<code>")
-def switch_language(code: str):  # type: ignore[no-untyped-def]
+def switch_language(code: str):
     language = normalise_language(code)
     if language is None or language != code:
         abort(404)
@@ -41,7 +42,7 @@ def switch_language(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/language")
 @login_required
-def choose_language():  # type: ignore[no-untyped-def]
+def choose_language():
     """A signed-in contact's choice: the site's language and that of every email to them."""
     language = normalise_language(request.form.get("language"))
     if language is None:
@@ -52,7 +53,7 @@ def choose_language():  # type: ignore[no-untyped-def]
     return _remembered(language, redirect(_safe_next(request.form.get("next")), code=303))
 
 
-def _remembered(language: str, response: Response) -> Response:
+def _remembered(language: str, response: BaseResponse) -> BaseResponse:
     response.set_cookie(
         LANGUAGE_COOKIE,
         language,

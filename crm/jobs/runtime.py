@@ -73,7 +73,7 @@ def _job_app() -> Flask:
     """The app jobs run in: the current one (CLI worker, tests, inline) or one made once."""
     global _app
     if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined]
+        return current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy that has this
     if _app is None:
         from crm import create_app
 

@@ -221,6 +221,7 @@ def _activate_for_session(
         taken = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
         if taken is None:
             membership.stripe_subscription_id = sub_id
+    end: datetime | None
     if sub is not None:
         start, end = gateway.subscription_period(sub)
     else:

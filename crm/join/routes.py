@@ -117,7 +117,7 @@ def _contact_details(form: JoinForm) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in services.CONTACT_FIELDS}
 
 
-def _render_join(form: JoinForm, plans: list[Any], status: int = 200, *, sign_in: bool = False):  # type: ignore[no-untyped-def]
+def _render_join(form: JoinForm, plans: list[Any], status: int = 200, *, sign_in: bool = False):
     return (
         render_template(
             "join/join.html",
@@ -135,7 +135,7 @@ def _render_join(form: JoinForm, plans: list[Any], status: int = 200, *, sign_in
 
 @bp.route("/join", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
-def join():  # type: ignore[no-untyped-def]
+def join():
     plans = services.active_plans()
     if request.method == "GET":
         saved = corrections.restore() if request.args.get("cancelled") == "1" else None
@@ -195,7 +195,7 @@ def _regular_gift_after(checkout: Any, state: str) -> dict[str, Any] | None:
 
 @bp.post("/join/regular-gift")
 @limiter.limit("30 per hour")
-def start_regular_gift():  # type: ignore[no-untyped-def]
+def start_regular_gift():
     """The second step of a join with a monthly or yearly gift: its own Checkout (subscription)."""
     gift = session.get("regular_gift")
     form = ConfirmForm()
@@ -274,7 +274,7 @@ def _fulfil(checkout: Any) -> str:
 
 @bp.get("/join/success")
 @limiter.limit("30 per minute")  # each visit asks Stripe for the session
-def success():  # type: ignore[no-untyped-def]
+def success():
     session_id = request.args.get("session_id", "")
     state, kind, renewal, regular_gift = "confirming", "membership", False, None
     if _SESSION_ID.match(session_id):
@@ -309,7 +309,7 @@ def success():  # type: ignore[no-untyped-def]
 
 @bp.route("/donate", methods=["GET", "POST"])
 @limiter.limit("30 per hour", methods=["POST"])
-def donate():  # type: ignore[no-untyped-def]
+def donate():
     form = DonateForm()
     nonce = session.setdefault("donate_nonce", services.new_form_nonce())
     if request.method == "POST" and form.validate_on_submit():
@@ -343,7 +343,7 @@ def donate():  # type: ignore[no-untyped-def]
 
 @bp.route("/subscribe", methods=["GET", "POST"])
 @limiter.limit("10 per hour", methods=["POST"])
-def subscribe_page():  # type: ignore[no-untyped-def]
+def subscribe_page():
     form = SubscribeForm()
     if request.method == "POST" and form.validate_on_submit():
         subscribe.request_subscription(
@@ -360,7 +360,7 @@ def subscribe_page():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
-def subscribe_confirm(token: str):  # type: ignore[no-untyped-def]
+def subscribe_confirm(token: str):
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
         confirmed = subscribe.confirm_subscription(token)

@@ -117,7 +117,7 @@ class ContactDetailsForm(FlaskForm):
     version = HiddenField()
 
     def __init__(self, *args: object, gift_aid_declared: bool = False, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         self.gift_aid_declared = gift_aid_declared
 
     def validate_postcode(self, field: StringField) -> None:

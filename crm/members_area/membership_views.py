@@ -15,7 +15,7 @@ from crm.members_area.routes import bp, own_contact
 
 @bp.post("/billing-portal")
 @login_required
-def billing_portal():  # type: ignore[no-untyped-def]
+def billing_portal():
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
@@ -27,7 +27,7 @@ def billing_portal():  # type: ignore[no-untyped-def]
     return redirect(url, code=303)
 
 
-def _membership_for_auto_renew():  # type: ignore[no-untyped-def]
+def _membership_for_auto_renew():
     card = services.membership_card(own_contact())
     if card.membership is None or not card.membership.plan.recurring:
         abort(404)
@@ -36,7 +36,7 @@ def _membership_for_auto_renew():  # type: ignore[no-untyped-def]
 
 @bp.route("/auto-renew/cancel", methods=["GET", "POST"])
 @login_required
-def cancel_auto_renew():  # type: ignore[no-untyped-def]
+def cancel_auto_renew():
     card = _membership_for_auto_renew()
     form = ConfirmForm()
     if request.method == "GET" or not form.validate_on_submit():
@@ -49,7 +49,7 @@ def cancel_auto_renew():  # type: ignore[no-untyped-def]
 
 @bp.post("/auto-renew/resume")
 @login_required
-def resume_auto_renew():  # type: ignore[no-untyped-def]
+def resume_auto_renew():
     card = _membership_for_auto_renew()
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -59,7 +59,7 @@ def resume_auto_renew():  # type: ignore[no-untyped-def]
     return _set_auto_renew(card, True)
 
 
-def _set_auto_renew(card: services.MembershipCard, on: bool):  # type: ignore[no-untyped-def]
+def _set_auto_renew(card: services.MembershipCard, on: bool):
     membership = card.membership
     assert membership is not None  # noqa: S101  (checked by the caller)
     try:
@@ -84,7 +84,7 @@ def _set_auto_renew(card: services.MembershipCard, on: bool):  # type: ignore[no
 
 @bp.get("/renew")
 @login_required
-def renew():  # type: ignore[no-untyped-def]
+def renew():
     """Renew or rejoin: the join form with the member's previous plan chosen (when still offered)."""
     card = services.membership_card(own_contact())
     plan = card.membership.plan if card.membership else None
@@ -95,7 +95,7 @@ def renew():  # type: ignore[no-untyped-def]
 
 @bp.post("/renew/pay")
 @login_required
-def renew_now():  # type: ignore[no-untyped-def]
+def renew_now():
     """Pay the next period of a fixed-term (or grace) membership through Stripe Checkout."""
     from crm.billing.stripe_gateway import GatewayError, ensure_customer
     from crm.join.services import can_renew_now, ensure_plan_price, start_renewal_checkout
@@ -125,7 +125,7 @@ def renew_now():  # type: ignore[no-untyped-def]
 @bp.route("/gift-aid", methods=["GET", "POST"])
 @requires_gift_aid
 @login_required
-def gift_aid():  # type: ignore[no-untyped-def]
+def gift_aid():
     contact = own_contact()
     wording = GIFT_AID_WORDING.format(org=current_app.config["ORG_NAME"])
     form = GiftAidForm()
@@ -154,7 +154,7 @@ def gift_aid():  # type: ignore[no-untyped-def]
 @bp.post("/gift-aid/cancel")
 @requires_gift_aid
 @login_required
-def cancel_gift_aid():  # type: ignore[no-untyped-def]
+def cancel_gift_aid():
     form = CancelDeclarationForm()
     if not form.validate_on_submit():
         abort(400)

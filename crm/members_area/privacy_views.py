@@ -33,19 +33,19 @@ def _download(extension: str) -> Response:
 
 @bp.get("/data.json")
 @login_required
-def data_json():  # type: ignore[no-untyped-def]
+def data_json():
     return _download("json")
 
 
 @bp.get("/data.csv")
 @login_required
-def data_csv():  # type: ignore[no-untyped-def]
+def data_csv():
     return _download("csv")
 
 
 @bp.route("/forget", methods=["GET", "POST"])
 @login_required
-def forget():  # type: ignore[no-untyped-def]
+def forget():
     contact = own_contact()
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():

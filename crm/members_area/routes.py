@@ -52,7 +52,7 @@ def _optional_url(endpoint: str) -> str | None:
 
 @bp.get("")
 @login_required
-def account():  # type: ignore[no-untyped-def]
+def account():
     contact = own_contact()
     declarations = services.declarations_for(contact.id)
     payments = services.payments_for(contact.id)
@@ -73,7 +73,7 @@ def account():  # type: ignore[no-untyped-def]
 
 @bp.get("/payments/<int:payment_id>/receipt")
 @login_required
-def receipt(payment_id: int):  # type: ignore[no-untyped-def]
+def receipt(payment_id: int):
     contact = own_contact()
     payment = services.payment_for(contact.id, payment_id)
     if payment is None:
@@ -87,7 +87,7 @@ def receipt(payment_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/receipts/view/<token>")
-def receipt_by_link(token: str):  # type: ignore[no-untyped-def]
+def receipt_by_link(token: str):
     """A receipt from the signed link in its email: works without an account (donors have none)."""
     from crm.billing.receipt_links import payment_from_token
 
@@ -110,7 +110,7 @@ def receipt_by_link(token: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/details", methods=["GET", "POST"])
 @login_required
-def details():  # type: ignore[no-untyped-def]
+def details():
     contact = own_contact()
     declared = services.active_declaration(contact.id) is not None
     if request.method == "GET":
@@ -132,7 +132,7 @@ def details():  # type: ignore[no-untyped-def]
     return _save_details(contact, form, new_email if new_email != contact.email else None)
 
 
-def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | None = None):  # type: ignore[no-untyped-def]
+def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | None = None):
     """Save the details; a new email only gets a confirmation link (crm.accounts.email_change)."""
     try:
         changed = services.update_contact_details(
@@ -170,7 +170,7 @@ def _save_details(contact: Contact, form: ContactDetailsForm, new_email: str | N
     return redirect(url_for(".account"))
 
 
-def _stale(message: str):  # type: ignore[no-untyped-def]
+def _stale(message: str):
     db.session.rollback()
     contact = own_contact()
     db.session.refresh(contact)
@@ -180,7 +180,7 @@ def _stale(message: str):  # type: ignore[no-untyped-def]
     return render_template("members_area/details.html", form=form, stale=True), 409
 
 
-def _reauthenticate():  # type: ignore[no-untyped-def]
+def _reauthenticate():
     """Changing the sign-in email needs a fresh sign-in, not a remembered session."""
     if login_manager.refresh_view:
         return login_manager.needs_refresh()
@@ -190,7 +190,7 @@ def _reauthenticate():  # type: ignore[no-untyped-def]
 
 @bp.route("/email-preferences", methods=["GET", "POST"])
 @login_required
-def email_preferences():  # type: ignore[no-untyped-def]
+def email_preferences():
     contact = own_contact()
     state = consent.current_state(contact.id)
     form = EmailPreferencesForm(data={name: state[pair] for pair, name in PREFERENCE_FIELDS.items()})

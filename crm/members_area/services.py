@@ -301,7 +301,7 @@ def cancel_gift_aid(contact: Contact, declaration_id: int, *, actor: User) -> bo
 # --- Auto-renewal and the Stripe Customer Portal --------------------------------------------
 
 
-def _gateway():  # type: ignore[no-untyped-def]
+def _gateway():
     """The Stripe adapter (a function, so tests can stand in for it)."""
     from crm.billing import stripe_gateway
 

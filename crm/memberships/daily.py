@@ -17,7 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
+from flask.sansio.app import App
 from sqlalchemy import Select, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
@@ -44,7 +46,7 @@ outbox = OutboxMessage.__table__
 _DAILY_STEPS = "crm.daily.steps"
 
 
-def register_daily_step(app: Flask, key: str, step: Callable[[datetime], int], *, order: int) -> None:
+def register_daily_step(app: App, key: str, step: Callable[[datetime], int], *, order: int) -> None:
     """Add another domain's step to the daily run (events' reminders, billing's card-expiry
     notices, news' scheduled posts), run after the membership steps in `order`, each committed on
     its own; the domain registers it when its blueprint is registered, so this module imports none."""
@@ -99,7 +101,7 @@ def sweep_outbox() -> dict[str, int]:
 # -- reminders -------------------------------------------------------------------------------
 
 
-def _candidates() -> Select[Any]:
+def _candidates() -> Select[*tuple[Any, ...]]:
     return (
         select(
             Membership.id,
@@ -266,7 +268,6 @@ def _queue_once(kind: str, items: Iterable[tuple[str, Any, dict[str, Any]]]) -> 
 def _insert_skipping_duplicates() -> Any:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: a concurrent run can never double a key."""
     if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(outbox.c.id)
+        pg_insert = postgresql.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        return pg_insert.returning(outbox.c.id)
+    return sqlite.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(outbox.c.id)

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 if TYPE_CHECKING:
     from crm.contacts.models import Contact
@@ -46,7 +46,7 @@ CURRENT_STATUSES = (
 ACCESS_STATUSES = (MembershipStatus.ACTIVE, MembershipStatus.GRACE)
 
 
-class Plan(db.Model):
+class Plan(Model):
     __tablename__ = "membership_plan"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,7 +72,7 @@ class Plan(db.Model):
         return self.interval in ("month", "year")
 
 
-class Membership(db.Model):
+class Membership(Model):
     __tablename__ = "membership"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -127,7 +127,7 @@ Index(
 )
 
 
-class MembershipEvent(db.Model):
+class MembershipEvent(Model):
     """Append-only: every change of a membership, why, and who or what caused it."""
 
     __tablename__ = "membership_event"

@@ -8,10 +8,10 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.types import UTCDateTime, utcnow
-from crm.extensions import db
+from crm.extensions import Model
 
 
-class Post(db.Model):
+class Post(Model):
     __tablename__ = "news_post"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,7 +43,7 @@ class Post(db.Model):
 Index("ix_news_post_status_published", Post.status, Post.published_at)
 
 
-class Page(db.Model):
+class Page(Model):
     """A public page (about us, why join, privacy notice, Gift Aid statement)."""
 
     __tablename__ = "site_page"

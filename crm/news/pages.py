@@ -32,7 +32,7 @@ clear_on_change(nav_cache, Page)
 
 def nav_pages() -> tuple[NavLink, ...]:
     """Pages in the navigation, in menu order (from this process's short-lived cache)."""
-    return nav_cache.get("links", _read_nav_pages)  # type: ignore[no-any-return]
+    return nav_cache.get("links", _read_nav_pages)
 
 
 def _read_nav_pages() -> tuple[NavLink, ...]:

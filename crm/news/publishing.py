@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from crm.audit.services import record
+from crm.core.database import affected_rows
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -167,7 +168,7 @@ def publish_due_posts(now: datetime | None = None) -> int:
         .values(status="published", published_at=Post.publish_at, publish_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    count = result.rowcount or 0
+    count = affected_rows(result)
     record(
         "news.publish_due",
         target_type="news_post",
@@ -180,6 +181,6 @@ def publish_due_posts(now: datetime | None = None) -> int:
     # A bulk UPDATE passes the ORM's events by: drop this process's cached news list and page here.
     from crm.news.services import news_list_cache, news_page_cache
 
-    news_list_cache.changed_in(db.session)
-    news_page_cache.changed_in(db.session)
+    news_list_cache.changed_in(db.session())
+    news_page_cache.changed_in(db.session())
     return count

@@ -29,7 +29,7 @@ def inject_nav_pages() -> dict[str, object]:
 
 
 @bp.get("/news")
-def index():  # type: ignore[no-untyped-def]
+def index():
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 100_000)
     reader = services.reader_for(current_user)
     language = current_language()
@@ -49,7 +49,7 @@ def _news_list(page: int, teaser: str) -> tuple[bool, Any]:
 
 
 @bp.get("/news/feed.xml")
-def feed():  # type: ignore[no-untyped-def]
+def feed():
     posts = services.feed_posts()
     updated = max((services.entry_updated(p) for p in posts), default=utcnow())
     xml = render_template(
@@ -67,7 +67,7 @@ def feed():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/news/<slug>")
-def post(slug: str):  # type: ignore[no-untyped-def]
+def post(slug: str):
     reader = services.reader_for(current_user)
     found = services.find_post(slug, reader)
     if found is None:

@@ -30,7 +30,7 @@ news_page_cache = ProcessCache("news_page", "NEWS_CACHE_SECONDS", 10.0)
 clear_on_change(news_page_cache, Post, Page)
 
 
-def published_filter():  # type: ignore[no-untyped-def]
+def published_filter():
     return (Post.status == "published") & (Post.published_at <= utcnow())
 
 
@@ -113,7 +113,7 @@ def news_page(page: int, per_page: int = PER_PAGE) -> NewsPage:
 
 
 @cache
-def _news_list() -> Select[Any]:
+def _news_list() -> Select[*tuple[Any, ...]]:
     """Built once (the list is the busiest page): the columns the list shows, one row extra."""
     return (
         select(

@@ -20,7 +20,7 @@ log = logging.getLogger("crm.health")
 
 
 @bp.get("/")
-def home():  # type: ignore[no-untyped-def]
+def home():
     posts = latest_posts(limit=3, include_members_only=False)
     plans = db.session.scalars(
         select(Plan).where(Plan.active.is_(True)).order_by(Plan.display_order, Plan.id)
@@ -29,7 +29,7 @@ def home():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/pages/<slug>")
-def page(slug: str):  # type: ignore[no-untyped-def]
+def page(slug: str):
     found = db.session.scalar(select(Page).where(Page.slug == slug))
     if found is None:
         abort(404)
@@ -39,7 +39,7 @@ def page(slug: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/healthz")
 @limiter.exempt
-def healthz():  # type: ignore[no-untyped-def]
+def healthz():
     try:
         db.session.execute(text("SELECT 1"))
         db.session.rollback()

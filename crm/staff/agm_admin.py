@@ -17,11 +17,11 @@ from crm.staff.events_admin import _event_or_404
 from crm.staff.routes import bp
 
 
-def _back(event_id: int):  # type: ignore[no-untyped-def]
+def _back(event_id: int):
     return redirect(url_for("staff.agm_manage", event_id=event_id), code=303)
 
 
-def _step(event_id: int, action) -> object:  # type: ignore[no-untyped-def]
+def _step(event_id: int, action) -> object:
     """Run one AGM step from a button: commit it, or say why it changed nothing."""
     event = _event_or_404(event_id)
     if not ActionForm().validate_on_submit():
@@ -37,7 +37,7 @@ def _step(event_id: int, action) -> object:  # type: ignore[no-untyped-def]
     return _back(event_id)
 
 
-def _meeting(event: Event):  # type: ignore[no-untyped-def]
+def _meeting(event: Event):
     meeting = agm.meeting_for(event)
     if meeting is None:
         raise agm.VoteRefused("This event is not an AGM.")
@@ -46,7 +46,7 @@ def _meeting(event: Event):  # type: ignore[no-untyped-def]
 
 @bp.get("/events/<int:event_id>/agm")
 @requires("events")
-def agm_manage(event_id: int):  # type: ignore[no-untyped-def]
+def agm_manage(event_id: int):
     event = _event_or_404(event_id)
     meeting = agm.meeting_for(event)
     window = VotingWindowForm()
@@ -64,19 +64,19 @@ def agm_manage(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/events/<int:event_id>/agm/setup")
 @requires("events")
-def agm_setup(event_id: int):  # type: ignore[no-untyped-def]
+def agm_setup(event_id: int):
     return _step(event_id, agm.hold_agm)
 
 
 @bp.post("/events/<int:event_id>/agm/motions-window")
 @requires("events")
-def agm_motions_window(event_id: int):  # type: ignore[no-untyped-def]
+def agm_motions_window(event_id: int):
     return _step(event_id, lambda e: agm.set_motions_open(_meeting(e), request.form.get("open") == "1"))
 
 
 @bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/decide")
 @requires("events")
-def agm_decide_motion(event_id: int, motion_id: int):  # type: ignore[no-untyped-def]
+def agm_decide_motion(event_id: int, motion_id: int):
     motion = db.session.get(Motion, motion_id)
     if motion is None or motion.meeting_id != event_id:
         abort(404)
@@ -85,13 +85,13 @@ def agm_decide_motion(event_id: int, motion_id: int):  # type: ignore[no-untyped
 
 @bp.post("/events/<int:event_id>/agm/agenda")
 @requires("events")
-def agm_publish_agenda(event_id: int):  # type: ignore[no-untyped-def]
+def agm_publish_agenda(event_id: int):
     return _step(event_id, lambda e: agm.publish_agenda(_meeting(e)))
 
 
 @bp.post("/events/<int:event_id>/agm/voting")
 @requires("events")
-def agm_voting_window(event_id: int):  # type: ignore[no-untyped-def]
+def agm_voting_window(event_id: int):
     event = _event_or_404(event_id)
     form = VotingWindowForm()
     if not form.validate_on_submit():
@@ -111,7 +111,7 @@ def agm_voting_window(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/staff-vote")
 @requires("events")
-def agm_staff_vote(event_id: int, motion_id: int):  # type: ignore[no-untyped-def]
+def agm_staff_vote(event_id: int, motion_id: int):
     motion = db.session.get(Motion, motion_id)
     if motion is None or motion.meeting_id != event_id:
         abort(404)
@@ -136,5 +136,5 @@ def agm_staff_vote(event_id: int, motion_id: int):  # type: ignore[no-untyped-de
 
 @bp.post("/events/<int:event_id>/agm/results")
 @requires("events")
-def agm_publish_results(event_id: int):  # type: ignore[no-untyped-def]
+def agm_publish_results(event_id: int):
     return _step(event_id, lambda e: agm.publish_results(_meeting(e)))

@@ -44,7 +44,7 @@ def _count(form: AudienceForm) -> tuple[int | None, str]:
 
 @bp.route("/audiences", methods=["GET", "POST"])
 @requires("audiences")
-def audiences():  # type: ignore[no-untyped-def]
+def audiences():
     """GET with the builder's fields shows the count ("Count"); POST saves it by name."""
     if request.method == "POST":
         form = _builder(request.form)
@@ -72,7 +72,7 @@ def audiences():  # type: ignore[no-untyped-def]
 
 @bp.get("/audiences/count")
 @requires("audiences")
-def audiences_count():  # type: ignore[no-untyped-def]
+def audiences_count():
     """The live count for the builder's small script (same filter, same checks)."""
     form = _builder(request.args, meta={"csrf": False})
     form.validate()
@@ -89,7 +89,7 @@ def _audience_or_404(audience_id: int) -> Audience:
 
 @bp.get("/audiences/<int:audience_id>")
 @requires("audiences")
-def audience(audience_id: int):  # type: ignore[no-untyped-def]
+def audience(audience_id: int):
     found = _audience_or_404(audience_id)
     form = _builder(None, meta={"csrf": False})
     form.fill_from(found.filters)
@@ -99,7 +99,7 @@ def audience(audience_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/audiences/<int:audience_id>/export")
 @requires("export")
-def audience_export(audience_id: int):  # type: ignore[no-untyped-def]
+def audience_export(audience_id: int):
     found = _audience_or_404(audience_id)
     body = "".join(services.export_lines(found, actor=current_user))
     db.session.commit()
@@ -109,7 +109,7 @@ def audience_export(audience_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/audiences/<int:audience_id>/tag")
 @requires("audiences")
-def audience_tag(audience_id: int):  # type: ignore[no-untyped-def]
+def audience_tag(audience_id: int):
     found = _audience_or_404(audience_id)
     form = TagAudienceForm()
     if not form.validate_on_submit():
@@ -126,7 +126,7 @@ def audience_tag(audience_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/audiences/<int:audience_id>/delete")
 @requires("audiences")
-def audience_delete(audience_id: int):  # type: ignore[no-untyped-def]
+def audience_delete(audience_id: int):
     found = _audience_or_404(audience_id)
     if not ActionForm().validate_on_submit():
         abort(400)

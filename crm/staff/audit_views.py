@@ -19,7 +19,7 @@ PER_PAGE = 100
 
 @bp.route("/audit")
 @requires("audit")
-def audit():  # type: ignore[no-untyped-def]
+def audit():
     form = forms.AuditFilterForm(request.args)
     form.validate()
     stmt = select(AuditEvent)

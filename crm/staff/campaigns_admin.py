@@ -36,7 +36,7 @@ def _form(**kwargs: Any) -> CampaignForm:
 
 @bp.get("/campaigns")
 @requires("campaigns")
-def campaigns():  # type: ignore[no-untyped-def]
+def campaigns():
     rows = list(db.session.scalars(select(Campaign).order_by(Campaign.id.desc()).limit(200)))
     return render_template("campaigns/list.html", campaigns=rows)
 
@@ -53,7 +53,7 @@ def _save(campaign: Campaign | None, form: CampaignForm) -> Campaign:
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
 @requires("campaigns")
-def campaign_new():  # type: ignore[no-untyped-def]
+def campaign_new():
     """Also "start a campaign from this post" (?post_id=) and "to this audience" (?audience_id=)."""
     form = _form()
     if request.method == "GET":
@@ -80,7 +80,7 @@ def campaign_new():  # type: ignore[no-untyped-def]
 
 @bp.route("/campaigns/<int:campaign_id>", methods=["GET", "POST"])
 @requires("campaigns")
-def campaign_edit(campaign_id: int):  # type: ignore[no-untyped-def]
+def campaign_edit(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     form = _form(obj=None if request.method == "POST" else campaign)
     if request.method == "GET":
@@ -103,7 +103,7 @@ def campaign_edit(campaign_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/campaigns/<int:campaign_id>/test")
 @requires("campaigns")
-def campaign_test(campaign_id: int):  # type: ignore[no-untyped-def]
+def campaign_test(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -115,7 +115,7 @@ def campaign_test(campaign_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/campaigns/<int:campaign_id>/confirm", methods=["GET", "POST"])
 @requires("campaigns.send")
-def campaign_confirm(campaign_id: int):  # type: ignore[no-untyped-def]
+def campaign_confirm(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     form = ConfirmForm()
     count = services.recipient_count(campaign)
@@ -145,6 +145,6 @@ def campaign_confirm(campaign_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/campaigns/<int:campaign_id>/report")
 @requires("campaigns")
-def campaign_report(campaign_id: int):  # type: ignore[no-untyped-def]
+def campaign_report(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     return render_template("campaigns/report.html", campaign=campaign, report=services.report(campaign))

@@ -66,7 +66,7 @@ def _contact_or_404(contact_id: int) -> Contact:
 
 @bp.post("/members/<int:contact_id>/consent")
 @requires("members.edit")
-def member_consent(contact_id: int):  # type: ignore[no-untyped-def]
+def member_consent(contact_id: int):
     """Consent given (or withdrawn) on the phone, recorded with the sentence read to them."""
     contact = _contact_or_404(contact_id)
     form = PhoneConsentForm()
@@ -84,7 +84,7 @@ def member_consent(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/members/<int:contact_id>/tags")
 @requires("members.edit")
-def member_tag(contact_id: int):  # type: ignore[no-untyped-def]
+def member_tag(contact_id: int):
     contact = _contact_or_404(contact_id)
     form = TagForm()
     if form.validate_on_submit():
@@ -103,7 +103,7 @@ def member_tag(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/suppressions", methods=["GET", "POST"])
 @requires("members.edit")
-def suppressions():  # type: ignore[no-untyped-def]
+def suppressions():
     """Addresses that get no marketing email at all: bounces, complaints, and those staff add."""
     form = SuppressionForm()
     if request.method == "POST" and form.validate_on_submit():

@@ -247,7 +247,7 @@ def make_mapping_form(headers: list[str], fields: tuple[str, ...], labels: dict[
     choices = [SelectChoice("", "— not in this file —")] + [SelectChoice(h, h) for h in headers]
 
     class MappingForm(FlaskForm):
-        def validate(self, extra_validators=None):  # type: ignore[no-untyped-def,override]
+        def validate(self, extra_validators=None):
             ok = super().validate(extra_validators)
             seen: dict[str, str] = {}
             for name in fields:

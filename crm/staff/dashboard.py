@@ -125,7 +125,7 @@ def monthly_series(now: datetime) -> list[dict[str, Any]]:
     joined = _counts_by_month(Membership.joined_at, *counted, Membership.joined_at < now)
     left = _counts_by_month(gone, *counted, ended.is_not(None), gone < now)
     key = _month_key(Payment.paid_at).label("month")
-    income = dict(
+    income: dict[str, int] = dict(
         db.session.execute(
             select(key, func.sum(Payment.amount - Payment.amount_refunded))
             .where(
@@ -213,14 +213,14 @@ def cached_dashboard_body(now: datetime) -> Any:
     one (DASHBOARD_REFRESH_IN_BACKGROUND; tests refresh in the request). A new day, or no copy
     yet, is computed in the request.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy that has this
     ttl = int(app.config.get("DASHBOARD_CACHE_SECONDS", CACHE_SECONDS))
     if ttl <= 0:
         return _render_body(dashboard_figures(now), refreshed=False)
     store: dict[str, Any] = app.extensions.setdefault("crm_dashboard_cache", {})
     day = now.date().isoformat()
     with _cache_lock:
-        held = store.get("figures")
+        held: Any = store.get("figures")  # the figures and their day and expiry, or nothing yet
         fresh = bool(held and held["day"] == day)
         if fresh and held["until"] <= now:
             if app.config.get("DASHBOARD_REFRESH_IN_BACKGROUND", True):
@@ -263,5 +263,5 @@ def _refresh(app: Any, ttl: int) -> None:
 @bp.route("")
 @bp.route("/")
 @requires("dashboard")
-def dashboard():  # type: ignore[no-untyped-def]
+def dashboard():
     return render_template("staff/dashboard.html", dashboard_body=cached_dashboard_body(utcnow()))

@@ -23,7 +23,7 @@ def _event_or_404(event_id: int) -> Event:
 
 @bp.get("/events")
 @requires("events")
-def events_list():  # type: ignore[no-untyped-def]
+def events_list():
     from sqlalchemy import select
 
     events = db.session.scalars(select(Event).order_by(Event.starts_at.desc())).all()
@@ -44,7 +44,7 @@ def _data(form: EventForm) -> services.EventData | None:
     )  # fmt: skip
 
 
-def _edit(event: Event | None, kind: str = "event"):  # type: ignore[no-untyped-def]
+def _edit(event: Event | None, kind: str = "event"):
     form = EventForm(obj=event)
     if event is not None and not form.is_submitted():
         form.description.data = event.description_markdown
@@ -69,19 +69,19 @@ def _edit(event: Event | None, kind: str = "event"):  # type: ignore[no-untyped-
 
 @bp.route("/events/new", methods=["GET", "POST"])
 @requires("events")
-def event_new():  # type: ignore[no-untyped-def]
+def event_new():
     return _edit(None)
 
 
 @bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
 @requires("events")
-def event_edit(event_id: int):  # type: ignore[no-untyped-def]
+def event_edit(event_id: int):
     return _edit(_event_or_404(event_id))
 
 
 @bp.get("/events/<int:event_id>")
 @requires("events")
-def event_bookings(event_id: int):  # type: ignore[no-untyped-def]
+def event_bookings(event_id: int):
     event = _event_or_404(event_id)
     return render_template("staff/events/bookings.html", event=event, bookings=staff_ops.event_bookings(event),
                            when=format_local, held=services.held_places(event.id), message_form=MessageForm())  # fmt: skip
@@ -89,7 +89,7 @@ def event_bookings(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/events/<int:event_id>/check-in")
 @requires("events")
-def event_check_in(event_id: int):  # type: ignore[no-untyped-def]
+def event_check_in(event_id: int):
     event = _event_or_404(event_id)
     bookings = [b for b in staff_ops.event_bookings(event) if b.status == "confirmed"]
     return render_template("staff/events/check_in.html", event=event, bookings=bookings, form=ActionForm(),
@@ -98,7 +98,7 @@ def event_check_in(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/events/<int:event_id>/check-in/<int:place_id>")
 @requires("events")
-def event_check_in_place(event_id: int, place_id: int):  # type: ignore[no-untyped-def]
+def event_check_in_place(event_id: int, place_id: int):
     event = _event_or_404(event_id)
     place = staff_ops.place_for_event(event, place_id)
     if place is None or not ActionForm().validate_on_submit():
@@ -111,7 +111,7 @@ def event_check_in_place(event_id: int, place_id: int):  # type: ignore[no-untyp
 
 @bp.get("/events/<int:event_id>/bookings.csv")
 @requires("export")
-def event_bookings_export(event_id: int):  # type: ignore[no-untyped-def]
+def event_bookings_export(event_id: int):
     event = _event_or_404(event_id)
     lines = list(staff_ops.export_lines(event))
     db.session.commit()  # the export's audit row
@@ -122,7 +122,7 @@ def event_bookings_export(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/events/<int:event_id>/message")
 @requires("events")
-def event_message(event_id: int):  # type: ignore[no-untyped-def]
+def event_message(event_id: int):
     event = _event_or_404(event_id)
     form = MessageForm()
     if not form.validate_on_submit():
@@ -136,7 +136,7 @@ def event_message(event_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/events/<int:event_id>/bookings/<int:booking_id>/cancel")
 @requires("events")
-def event_booking_cancel(event_id: int, booking_id: int):  # type: ignore[no-untyped-def]
+def event_booking_cancel(event_id: int, booking_id: int):
     from crm.events.models import Booking
 
     booking = db.session.get(Booking, booking_id)

@@ -81,7 +81,7 @@ def member_columns() -> list[str]:
     return MEMBER_COLUMNS if gift_aid_enabled() else [c for c in MEMBER_COLUMNS if c != "Gift Aid"]
 
 
-def member_export_select(filters: MemberFilters) -> Select[Any]:
+def member_export_select(filters: MemberFilters) -> Select[*tuple[Any, ...]]:
     """The members CSV query: every cell already the text the CSV holds (NULL writes as empty).
 
     Neutralising, yes/no and the dates are done in SQL, so each batch of rows goes to
@@ -103,7 +103,7 @@ def member_export_select(filters: MemberFilters) -> Select[Any]:
         )
     )
     gift_aid = gift_aid_declared() if declared is None else declared.c.contact_id.is_not(None)
-    stmt = select(
+    stmt: Select[*tuple[Any, ...]] = select(
         *[
             _safe_text(column)
             for column in (

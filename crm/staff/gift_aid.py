@@ -28,7 +28,7 @@ def _csv_response(text: str, filename: str) -> Response:
 @bp.get("/gift-aid")
 @requires_gift_aid
 @requires("gift_aid")
-def gift_aid():  # type: ignore[no-untyped-def]
+def gift_aid():
     form = GiftAidRangeForm(request.args)
     rows = None
     claim_form = GiftAidClaimForm()
@@ -50,7 +50,7 @@ def gift_aid():  # type: ignore[no-untyped-def]
 @bp.post("/gift-aid/claim")
 @requires_gift_aid
 @requires("gift_aid")
-def gift_aid_claim():  # type: ignore[no-untyped-def]
+def gift_aid_claim():
     form = GiftAidClaimForm()
     if not form.validate_on_submit() or form.date_to.data < form.date_from.data:
         flash("Choose a valid date range first.", "error")
@@ -75,7 +75,7 @@ def gift_aid_claim():  # type: ignore[no-untyped-def]
 @bp.get("/gift-aid/claims/<int:claim_id>.csv")
 @requires_gift_aid
 @requires("gift_aid")
-def gift_aid_claim_download(claim_id: int):  # type: ignore[no-untyped-def]
+def gift_aid_claim_download(claim_id: int):
     claim = db.session.get(GiftAidClaim, claim_id)
     if claim is None:
         abort(404)

@@ -19,6 +19,7 @@ from sqlalchemy import exists, func, select, update
 from crm.audit.services import record
 from crm.billing.models import GiftAidClaim, Payment
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
 
@@ -97,7 +98,7 @@ def day_range(date_from: date, date_to: date) -> tuple[datetime, datetime]:
     )
 
 
-def _covered_by_declaration():  # type: ignore[no-untyped-def]
+def _covered_by_declaration():
     d = GiftAidDeclaration
     return (
         exists()
@@ -106,7 +107,7 @@ def _covered_by_declaration():  # type: ignore[no-untyped-def]
     )
 
 
-def _on_eligible_plan():  # type: ignore[no-untyped-def]
+def _on_eligible_plan():
     return (
         exists()
         .where(Membership.id == Payment.membership_id, Plan.id == Membership.plan_id)
@@ -114,7 +115,7 @@ def _on_eligible_plan():  # type: ignore[no-untyped-def]
     )
 
 
-def claimable_filter(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+def claimable_filter(start: datetime, end: datetime):
     return (
         Payment.gift_aid_eligible.is_(True)
         & Payment.status.in_(("paid", "partly_refunded"))
@@ -148,12 +149,12 @@ def _rows(where: Any) -> list[ClaimRow]:
     contact_ids = {p.contact_id for p in payments}
     declarations: dict[int, list[GiftAidDeclaration]] = {}
     if contact_ids:
-        for dec in db.session.scalars(
+        for found in db.session.scalars(
             select(GiftAidDeclaration)
             .where(GiftAidDeclaration.contact_id.in_(contact_ids))
             .order_by(GiftAidDeclaration.valid_from.desc())
         ):
-            declarations.setdefault(dec.contact_id, []).append(dec)
+            declarations.setdefault(found.contact_id, []).append(found)
     rows = []
     for p in payments:
         dec = next(
@@ -191,7 +192,7 @@ def create_claim(date_from: date, date_to: date, *, actor: Any = None) -> GiftAi
         .values(gift_aid_claim_id=claim.id)
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:
+    if not affected_rows(result):
         db.session.delete(claim)
         db.session.flush()
         return None

@@ -86,7 +86,7 @@ def import_members_command(file: Path, pairs: tuple[str, ...], chunk_size: int, 
         f"Rows: {report.rows:,}  created: {report.created:,}  updated: {report.updated:,}  "
         f"unchanged: {report.unchanged:,}  errors: {len(report.errors):,}"
     )
-    for error in report.errors[:show_errors]:
-        click.echo(f"line {error.line}: {error.reason}", err=True)
+    for problem in report.errors[:show_errors]:
+        click.echo(f"line {problem.line}: {problem.reason}", err=True)
     if len(report.errors) > show_errors:
         click.echo(f"... and {len(report.errors) - show_errors:,} more", err=True)

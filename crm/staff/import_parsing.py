@@ -270,9 +270,10 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
             if not re.fullmatch(r"[A-Z]{2}", value):
                 raise ValueError(f"country “{raw['country'][:40]}” is not a two-letter code like GB")
         if name == "preferred_language":
-            value = language_from_text(value)
-            if value is None:
+            language = language_from_text(value)
+            if language is None:
                 raise ValueError(f"language “{raw[name][:40]}” is not en (English) or es (Spanish)")
+            value = language
         values[name] = value
     row = CleanRow(line=line, email=email, values=values, note=raw.get("notes", ""))
     if raw.get("email_consent"):

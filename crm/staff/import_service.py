@@ -90,7 +90,8 @@ def import_members(
     index = column_index(headers, mapping)
     if "email" not in index:
         raise ImportFileError(f"The file has no column called “{mapping['email']}”.")
-    plans, report, seen = plans_by_key(), ImportReport(), {}
+    plans, report = plans_by_key(), ImportReport()
+    seen: dict[str, int] = {}  # each email's first line in the file
     record("import.members.start", target_type="import", target_id=source_name[:64],
            detail=f"importing {source_name}; columns: {mapping}", actor=actor, actor_label=actor_label)  # fmt: skip
     chunk: list[CleanRow] = []

@@ -74,7 +74,7 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
             (email, (contact_id, "created"))
             for email, contact_id in _insert_contacts(new_rows, members).items()
         )
-        consents += [(result[r["email"]][0], True) for r in new_rows if r["email_consent"]]
+        consents += [(result[str(r["email"])][0], True) for r in new_rows if r["email_consent"]]
     _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
                  updates, bump_version=True)  # fmt: skip
     # The history and current state go through the consent module (the contact rows above carry

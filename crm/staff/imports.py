@@ -46,7 +46,7 @@ def _max_bytes() -> int:
 
 @bp.route("/import", methods=["GET", "POST"])
 @requires("import")
-def import_upload():  # type: ignore[no-untyped-def]
+def import_upload():
     form = ImportUploadForm()
     if form.validate_on_submit():
         data = form.file.data.read(_max_bytes() + 1)
@@ -77,7 +77,7 @@ def _enqueue(path: Path, mapping: dict[str, str], source: str) -> bool:
 
 @bp.route("/import/<token>", methods=["GET", "POST"])
 @requires("import")
-def import_map(token: str):  # type: ignore[no-untyped-def]
+def import_map(token: str):
     path, meta = _stored(token)
     form_class = make_mapping_form(meta["headers"], service.FIELDS, service.LABELS)
     form = form_class(data={f"map_{k}": v for k, v in service.guess_mapping(meta["headers"]).items()})
@@ -101,7 +101,7 @@ def import_map(token: str):  # type: ignore[no-untyped-def]
                            ignored=service.ignored_columns(meta["headers"], mapping))  # fmt: skip
 
 
-def _run(path: Path, mapping: dict[str, str], meta: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _run(path: Path, mapping: dict[str, str], meta: dict[str, Any]):
     report = service.import_members(path.read_text(encoding="utf-8"), mapping, source_name=meta["filename"],
                                     actor=current_user, on_chunk=db.session.commit)  # fmt: skip
     db.session.commit()

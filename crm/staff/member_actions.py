@@ -36,10 +36,10 @@ def _contact(contact_id: int) -> Contact:
 
 def _chosen_plan(form: Any) -> Plan:
     """The plan picked in a validated form (its choices are the active plans)."""
-    return db.session.get(Plan, form.plan.data)  # type: ignore[return-value]
+    return db.session.get(Plan, form.plan.data)  # type: ignore[return-value]  # the form only offers existing plans
 
 
-def _refused(contact_id: int, key: str, form: FlaskForm, message: str, **extra: Any):  # type: ignore[no-untyped-def]
+def _refused(contact_id: int, key: str, form: FlaskForm, message: str, **extra: Any):
     """Roll back and show the page again, with the message on the form that was sent."""
     db.session.rollback()
     form.form_errors.append(message)
@@ -47,7 +47,7 @@ def _refused(contact_id: int, key: str, form: FlaskForm, message: str, **extra: 
     return render_member_page(contact_id, {key: form, **extra}, 409)
 
 
-def _run(contact_id: int, key: str, form: FlaskForm, action: Callable[[], Any], success: str, anchor: str):  # type: ignore[no-untyped-def]
+def _run(contact_id: int, key: str, form: FlaskForm, action: Callable[[], Any], success: str, anchor: str):
     """Validate, act, commit once; on a refusal roll back and show the page with the message."""
     if not form.validate():
         return render_member_page(contact_id, {key: form}, 422)
@@ -60,18 +60,18 @@ def _run(contact_id: int, key: str, form: FlaskForm, action: Callable[[], Any], 
     return redirect(url_for("staff.member", contact_id=contact_id) + f"#{anchor}")
 
 
-def _act(contact_id: int, key: str, action: Callable[[Contact, Any], Any], success: str, anchor: str):  # type: ignore[no-untyped-def]
+def _act(contact_id: int, key: str, action: Callable[[Contact, Any], Any], success: str, anchor: str):
     """One action form of the member page (forms.ACTION_FORMS[key], fields prefixed `key-`)."""
     contact = _contact(contact_id)
     form = forms.ACTION_FORMS[key](prefix=key)
     if "plan" in form:
-        form.plan.choices = _plan_choices(active_only=True)  # type: ignore[attr-defined]
+        form.plan.choices = _plan_choices(active_only=True)
     return _run(contact_id, key, form, lambda: action(contact, form), success, anchor)
 
 
 @bp.route("/members/<int:contact_id>/details", methods=["POST"])
 @requires("members.edit")
-def member_edit_details(contact_id: int):  # type: ignore[no-untyped-def]
+def member_edit_details(contact_id: int):
     contact = _contact(contact_id)
     form = forms.ContactDetailsForm()
     if not form.validate():
@@ -94,7 +94,7 @@ def member_edit_details(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/notes", methods=["POST"])
 @requires("members.edit")
-def member_add_note(contact_id: int):  # type: ignore[no-untyped-def]
+def member_add_note(contact_id: int):
     return _act(
         contact_id,
         "note",
@@ -106,7 +106,7 @@ def member_add_note(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/offline-payment", methods=["POST"])
 @requires("members.edit")
-def member_offline_payment(contact_id: int):  # type: ignore[no-untyped-def]
+def member_offline_payment(contact_id: int):
     return _act(
         contact_id,
         "offline",
@@ -126,7 +126,7 @@ def member_offline_payment(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/complimentary", methods=["POST"])
 @requires("members.edit")
-def member_complimentary(contact_id: int):  # type: ignore[no-untyped-def]
+def member_complimentary(contact_id: int):
     return _act(
         contact_id,
         "comp",
@@ -143,7 +143,7 @@ def member_complimentary(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/plan", methods=["POST"])
 @requires("members.edit")
-def member_change_plan(contact_id: int):  # type: ignore[no-untyped-def]
+def member_change_plan(contact_id: int):
     return _act(
         contact_id,
         "change",
@@ -155,7 +155,7 @@ def member_change_plan(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/extend", methods=["POST"])
 @requires("members.edit")
-def member_extend(contact_id: int):  # type: ignore[no-untyped-def]
+def member_extend(contact_id: int):
     return _act(
         contact_id,
         "extend",
@@ -169,7 +169,7 @@ def member_extend(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/cancel", methods=["POST"])
 @requires("members.edit")
-def member_cancel(contact_id: int):  # type: ignore[no-untyped-def]
+def member_cancel(contact_id: int):
     return _act(
         contact_id,
         "cancel",
@@ -184,7 +184,7 @@ def member_cancel(contact_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _suspension(contact_id: int, *, suspended: bool, success: str):  # type: ignore[no-untyped-def]
+def _suspension(contact_id: int, *, suspended: bool, success: str):
     key = "suspend" if suspended else "unsuspend"
     return _act(
         contact_id,
@@ -199,7 +199,7 @@ def _suspension(contact_id: int, *, suspended: bool, success: str):  # type: ign
 
 @bp.route("/members/<int:contact_id>/suspend", methods=["POST"])
 @requires("members.edit")
-def member_suspend(contact_id: int):  # type: ignore[no-untyped-def]
+def member_suspend(contact_id: int):
     return _suspension(
         contact_id, suspended=True, success="Membership suspended: no members' access until it is lifted."
     )
@@ -207,13 +207,13 @@ def member_suspend(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/unsuspend", methods=["POST"])
 @requires("members.edit")
-def member_unsuspend(contact_id: int):  # type: ignore[no-untyped-def]
+def member_unsuspend(contact_id: int):
     return _suspension(contact_id, suspended=False, success="Suspension lifted.")
 
 
 @bp.route("/members/<int:contact_id>/payments/<int:payment_id>/refund", methods=["POST"])
 @requires("refunds")
-def member_refund(contact_id: int, payment_id: int):  # type: ignore[no-untyped-def]
+def member_refund(contact_id: int, payment_id: int):
     payment = db.first_or_404(
         db.select(Payment).where(Payment.id == payment_id, Payment.contact_id == contact_id)
     )
@@ -236,7 +236,7 @@ def member_refund(contact_id: int, payment_id: int):  # type: ignore[no-untyped-
 
 @bp.route("/members/<int:contact_id>/welcome", methods=["POST"])
 @requires("members.edit")
-def member_resend_welcome(contact_id: int):  # type: ignore[no-untyped-def]
+def member_resend_welcome(contact_id: int):
     return _act(
         contact_id,
         "welcome",
@@ -248,7 +248,7 @@ def member_resend_welcome(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/merge", methods=["POST"])
 @requires("members.edit")
-def member_merge(contact_id: int):  # type: ignore[no-untyped-def]
+def member_merge(contact_id: int):
     return _act(
         contact_id,
         "merge",
@@ -260,7 +260,7 @@ def member_merge(contact_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/erase", methods=["POST"])
 @requires("members.edit")
-def member_erase(contact_id: int):  # type: ignore[no-untyped-def]
+def member_erase(contact_id: int):
     return _act(
         contact_id,
         "erase",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, select, text
 
 from crm.contacts.models import Contact
 from crm.extensions import db
@@ -48,8 +48,9 @@ def _scan_like(column: Any, query: str) -> ColumnElement[bool]:
 
 def is_common_fragment(query: str) -> bool:
     """Whether the fragment is in at least COMMON_SHARE of the first DENSITY_PROBE_ROWS contacts."""
-    sample = select(literal_column(search_text_sql()).label("body")).select_from(Contact)
-    sample = sample.limit(DENSITY_PROBE_ROWS).subquery()
+    sample = (
+        select(literal_column(search_text_sql()).label("body")).select_from(Contact).limit(DENSITY_PROBE_ROWS)
+    ).subquery()
     like = _scan_like(sample.c.body, query)
     rows, hits = db.session.execute(
         select(func.count(), func.coalesce(func.sum(case((like, 1), else_=0)), 0)).select_from(sample)
@@ -71,7 +72,7 @@ def _index_matches(query: str, sort_cap: int) -> Any:
     engine = db.engine
     if engine.dialect.name == "sqlite" and len(query) >= TRIGRAM_LENGTH and _sqlite_index_ready(engine):
         phrase = '"' + query.replace('"', '""') + '"'
-        found = (
+        found: Select[*tuple[Any, ...]] = (
             select(literal_column("rowid"))
             .select_from(text(_FTS_TABLE))
             .where(literal_column(_FTS_TABLE).op("MATCH")(phrase))
@@ -101,8 +102,10 @@ def _common_count(query: str, cap: int) -> int:
     """Matches of a common fragment, counted to cap + 1 over the first rows that hold that many
     (a window stops growing once it holds the whole table)."""
     for window in _windows(max(cap * 20, DENSITY_PROBE_ROWS)):
-        rows = select(literal_column(search_text_sql()).label("body")).select_from(Contact)
-        rows = (rows.limit(window) if window else rows).subquery()
+        texts: Select[*tuple[Any, ...]] = select(literal_column(search_text_sql()).label("body")).select_from(
+            Contact
+        )
+        rows = (texts.limit(window) if window else texts).subquery()
         hits = select(rows.c.body).where(_scan_like(rows.c.body, query)).limit(cap + 1).subquery()
         total = db.session.scalar(select(func.count()).select_from(hits)) or 0
         if total > cap or window is None or not _more_contacts_than(window):
@@ -116,9 +119,8 @@ def _common_page(query: str, *, per_page: int, page: int) -> list[int]:
     need = page * per_page
     for window in _windows(max(need * 20, DENSITY_PROBE_ROWS)):
         names = [Contact.last_name, Contact.first_name, Contact.id]
-        ordered = select(Contact.id, Contact.last_name, Contact.first_name,
-                         literal_column(search_text_sql()).label("body"))  # fmt: skip
-        ordered = ordered.order_by(*names)
+        ordered: Select[*tuple[Any, ...]] = select(Contact.id, Contact.last_name, Contact.first_name,
+                         literal_column(search_text_sql()).label("body")).order_by(*names)  # fmt: skip
         rows = (ordered.limit(window) if window else ordered).subquery()
         outer = [rows.c.last_name, rows.c.first_name, rows.c.id]
         stmt = (

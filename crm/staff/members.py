@@ -73,7 +73,7 @@ def _page_number() -> int:
 
 @bp.route("/members")
 @requires("members.view")
-def members():  # type: ignore[no-untyped-def]
+def members():
     form, filters = member_filters_from_request()
     page = _page_number()
     cap = search.COUNT_CAP
@@ -118,7 +118,7 @@ def _is_staff_account() -> Any:
 
 @bp.route("/members/export.csv")
 @requires("export")
-def members_export():  # type: ignore[no-untyped-def]
+def members_export():
     _form, filters = member_filters_from_request()
     audit_member_export(filters, rows=count_members(filters), via="page")
     db.session.commit()
@@ -130,7 +130,7 @@ def members_export():  # type: ignore[no-untyped-def]
 
 @bp.route("/members/<int:contact_id>/data.<any(json, csv):extension>")
 @requires("export")
-def member_data(contact_id: int, extension: str):  # type: ignore[no-untyped-def]
+def member_data(contact_id: int, extension: str):
     """A subject access request answered by staff: the same file a member downloads from their
     account (everything we hold on them), audited as personal data leaving the system."""
     from crm.members_area.export import data_download
@@ -223,7 +223,7 @@ def action_forms(story: dict[str, Any], overrides: dict[str, Any] | None = None)
     return built
 
 
-def render_member_page(contact_id: int, overrides: dict[str, Any] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def render_member_page(contact_id: int, overrides: dict[str, Any] | None = None, status: int = 200):
     story = load_member_story(contact_id)
     return (
         render_template(
@@ -241,7 +241,7 @@ def render_member_page(contact_id: int, overrides: dict[str, Any] | None = None,
 
 @bp.route("/members/<int:contact_id>")
 @requires("members.view")
-def member(contact_id: int):  # type: ignore[no-untyped-def]
+def member(contact_id: int):
     page = render_member_page(contact_id)
     record("member.view", target_type="contact", target_id=contact_id, contact_id=contact_id)
     db.session.commit()

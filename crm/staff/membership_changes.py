@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from crm.audit.services import record
+from crm.billing import offline
 from crm.billing import stripe_gateway as gateway
-from crm.billing.models import OFFLINE_PAYMENT_METHODS, Payment
+from crm.billing.models import Payment
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.memberships import lifecycle
@@ -25,16 +26,10 @@ from crm.staff.services import (
 def record_offline_payment(
     contact: Contact, plan: Plan, *, amount: int, method: str, paid_at: datetime, reference: str, actor: Any
 ) -> Payment:
-    """A cheque, transfer or cash: the lifecycle starts or extends the membership."""
-    if amount <= 0:
-        raise StaffActionError("The amount must be more than £0.")
-    if method not in OFFLINE_PAYMENT_METHODS:
-        raise StaffActionError(
-            "Choose how they paid: " + ", ".join(OFFLINE_PAYMENT_METHODS.values()).lower() + "."
-        )
+    """A cheque, transfer or cash: billing records it and the lifecycle starts or extends the membership."""
     before = membership_snapshot(current_membership(contact))
     payment = _lifecycle_call(
-        lambda: lifecycle.record_offline_payment(
+        lambda: offline.record_offline_payment(
             contact, plan, amount=amount, method=method, paid_at=paid_at, reference=reference, actor=actor
         )
     )

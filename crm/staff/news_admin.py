@@ -28,7 +28,7 @@ def _post_or_404(post_id: int) -> Post:
 
 @bp.get("/news")
 @requires("news")
-def news_list():  # type: ignore[no-untyped-def]
+def news_list():
     posts = db.session.scalars(select(Post).order_by(Post.updated_at.desc(), Post.id.desc())).all()
     groups = {
         status: [p for p in posts if p.status == status] for status in ("draft", "scheduled", "published")
@@ -48,7 +48,7 @@ def _slug_free(form: PostForm, post: Post | None) -> bool:
     return True
 
 
-def _edit(post: Post | None):  # type: ignore[no-untyped-def]
+def _edit(post: Post | None):
     form = PostForm(obj=post)
     if request.method == "GET" and post is not None:
         form.body.data = post.body_markdown
@@ -89,19 +89,19 @@ def _edit(post: Post | None):  # type: ignore[no-untyped-def]
 
 @bp.route("/news/new", methods=["GET", "POST"])
 @requires("news")
-def news_new():  # type: ignore[no-untyped-def]
+def news_new():
     return _edit(None)
 
 
 @bp.route("/news/<int:post_id>/edit", methods=["GET", "POST"])
 @requires("news")
-def news_edit(post_id: int):  # type: ignore[no-untyped-def]
+def news_edit(post_id: int):
     return _edit(_post_or_404(post_id))
 
 
 @bp.post("/news/<int:post_id>/publish")
 @requires("news")
-def news_publish(post_id: int):  # type: ignore[no-untyped-def]
+def news_publish(post_id: int):
     post = _post_or_404(post_id)
     if ActionForm().validate_on_submit():
         publishing.publish_post(post, actor=current_user)
@@ -112,7 +112,7 @@ def news_publish(post_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/news/<int:post_id>/schedule")
 @requires("news")
-def news_schedule(post_id: int):  # type: ignore[no-untyped-def]
+def news_schedule(post_id: int):
     post = _post_or_404(post_id)
     form = ScheduleForm()
     if form.validate_on_submit() and form.when() <= utcnow():
@@ -136,7 +136,7 @@ def news_schedule(post_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/news/<int:post_id>/unpublish")
 @requires("news")
-def news_unpublish(post_id: int):  # type: ignore[no-untyped-def]
+def news_unpublish(post_id: int):
     post = _post_or_404(post_id)
     if ActionForm().validate_on_submit():
         publishing.unpublish_post(post, actor=current_user)

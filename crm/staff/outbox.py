@@ -25,7 +25,7 @@ class ResendForm(FlaskForm):
 
 @bp.get("/outbox")
 @requires("outbox")
-def outbox_list():  # type: ignore[no-untyped-def]
+def outbox_list():
     status = request.args.get("status", "")
     if status not in OUTBOX_STATUSES:
         status = ""
@@ -50,7 +50,7 @@ def outbox_list():  # type: ignore[no-untyped-def]
 
 @bp.get("/outbox/<int:message_id>")
 @requires("outbox")
-def outbox_detail(message_id: int):  # type: ignore[no-untyped-def]
+def outbox_detail(message_id: int):
     message = db.session.get(OutboxMessage, message_id) or abort(404)
     return render_template(
         "staff/outbox_detail.html",
@@ -64,7 +64,7 @@ def outbox_detail(message_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/outbox/<int:message_id>/resend")
 @requires("outbox")
-def outbox_resend(message_id: int):  # type: ignore[no-untyped-def]
+def outbox_resend(message_id: int):
     message = db.session.get(OutboxMessage, message_id) or abort(404)
     form = ResendForm()
     if not form.validate_on_submit():

@@ -32,7 +32,7 @@ def _snapshot(page: Page) -> dict[str, Any]:
 
 @bp.get("/pages")
 @requires("pages")
-def pages_list():  # type: ignore[no-untyped-def]
+def pages_list():
     pages = db.session.scalars(select(Page).order_by(Page.nav_order, Page.id)).all()
     return render_template("staff/pages_list.html", pages=pages)
 
@@ -48,7 +48,7 @@ def _save_page(page: Page | None, form: PageForm) -> Page:
     page.body_markdown = form.body.data or ""
     page.body_html = render_markdown(page.body_markdown)
     page.show_in_nav = bool(form.show_in_nav.data)
-    page.nav_order = form.nav_order.data
+    page.nav_order = form.nav_order.data or 0  # required by the form
     save_translation(
         page,
         language=form.language.data,
@@ -66,7 +66,7 @@ def _save_page(page: Page | None, form: PageForm) -> Page:
     return page
 
 
-def _edit(page: Page | None):  # type: ignore[no-untyped-def]
+def _edit(page: Page | None):
     form = PageForm(obj=page)
     if request.method == "GET" and page is not None:
         form.body.data = page.body_markdown
@@ -88,13 +88,13 @@ def _edit(page: Page | None):  # type: ignore[no-untyped-def]
 
 @bp.route("/pages/new", methods=["GET", "POST"])
 @requires("pages")
-def pages_new():  # type: ignore[no-untyped-def]
+def pages_new():
     return _edit(None)
 
 
 @bp.route("/pages/<int:page_id>/edit", methods=["GET", "POST"])
 @requires("pages")
-def pages_edit(page_id: int):  # type: ignore[no-untyped-def]
+def pages_edit(page_id: int):
     page = db.session.get(Page, page_id)
     if page is None:
         abort(404)

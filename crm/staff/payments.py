@@ -75,7 +75,7 @@ def _args(filters: dict[str, Any]) -> dict[str, str]:
 
 @bp.route("/payments")
 @requires("payments")
-def payments():  # type: ignore[no-untyped-def]
+def payments():
     form, filters = payment_filters()
     page = int(request.args["page"]) if request.args.get("page", "").isdigit() else 1
     page = max(1, min(page, 100_000))
@@ -112,7 +112,7 @@ def payments():  # type: ignore[no-untyped-def]
 
 @bp.route("/payments/export.csv")
 @requires("export")
-def payments_export():  # type: ignore[no-untyped-def]
+def payments_export():
     _form, filters = payment_filters()
     rows = db.session.scalar(filtered(select(func.count(Payment.id)), filters)) or 0
     record(

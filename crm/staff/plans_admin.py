@@ -55,18 +55,18 @@ def _form_to_plan(form: PlanForm, plan: Plan) -> None:
     plan.interval = form.interval.data
     plan.gift_aid_eligible = bool(form.gift_aid_eligible.data)
     plan.grace_days = form.grace_days.data
-    plan.display_order = form.display_order.data
+    plan.display_order = form.display_order.data or 0  # required by the form
     plan.active = bool(form.active.data)
 
 
 @bp.get("/plans")
 @requires("plans")
-def plans_list():  # type: ignore[no-untyped-def]
+def plans_list():
     plans = db.session.scalars(select(Plan).order_by(Plan.active.desc(), Plan.display_order, Plan.id)).all()
     return render_template("staff/plans_list.html", plans=plans, action_form=ActionForm())
 
 
-def _edit(original: Plan | None):  # type: ignore[no-untyped-def]
+def _edit(original: Plan | None):
     plan = original
     form = PlanForm(obj=plan)
     if plan is not None and not form.is_submitted():
@@ -102,13 +102,13 @@ def _edit(original: Plan | None):  # type: ignore[no-untyped-def]
 
 @bp.route("/plans/new", methods=["GET", "POST"])
 @requires("plans")
-def plans_new():  # type: ignore[no-untyped-def]
+def plans_new():
     return _edit(None)
 
 
 @bp.route("/plans/<int:plan_id>/edit", methods=["GET", "POST"])
 @requires("plans")
-def plans_edit(plan_id: int):  # type: ignore[no-untyped-def]
+def plans_edit(plan_id: int):
     plan = db.session.get(Plan, plan_id)
     if plan is None:
         abort(404)
@@ -117,7 +117,7 @@ def plans_edit(plan_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/plans/<int:plan_id>/retire")
 @requires("plans")
-def plans_retire(plan_id: int):  # type: ignore[no-untyped-def]
+def plans_retire(plan_id: int):
     """Retired plans are no longer offered; existing members on them keep their membership."""
     plan = db.session.get(Plan, plan_id)
     if plan is None:

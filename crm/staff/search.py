@@ -102,7 +102,7 @@ def ensure_search_indexes(bind: Engine | Connection) -> None:
         return
     with bind.begin() as conn:
         _create_search_indexes(conn)
-    bind._crm_search_ready = True  # type: ignore[attr-defined]
+    bind._crm_search_ready = True  # type: ignore[attr-defined]  # our own marker on the Engine object
 
 
 def _create_search_indexes(conn: Connection) -> None:
@@ -112,7 +112,7 @@ def _create_search_indexes(conn: Connection) -> None:
     elif conn.dialect.name == "sqlite":
         for statement in _SQLITE_DDL:
             conn.execute(text(statement))
-        have = dict(
+        have: dict[str, str] = dict(
             conn.execute(
                 text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE :p"),
                 {"p": "contact_search_a_"},
@@ -174,7 +174,7 @@ def _sqlite_index_ready(engine: Engine) -> bool:
                     text("SELECT count(*) FROM sqlite_master WHERE name = :n"), {"n": _FTS_TABLE}
                 ).scalar_one()
             )
-        engine._crm_search_ready = ready  # type: ignore[attr-defined]
+        engine._crm_search_ready = ready  # type: ignore[attr-defined]  # our own marker on the Engine object
     return bool(ready)
 
 
@@ -200,7 +200,7 @@ def search_condition(query: str | None) -> ColumnElement[bool] | None:
     if engine.dialect.name == "sqlite" and len(query) >= TRIGRAM_LENGTH and _sqlite_index_ready(engine):
         # A quoted FTS5 phrase is literal text: only a double quote needs escaping (by doubling).
         phrase = '"' + query.replace('"', '""') + '"'
-        matches = (
+        matches: Select[*tuple[Any, ...]] = (
             select(literal_column("rowid"))
             .select_from(text(_FTS_TABLE))
             .where(literal_column(_FTS_TABLE).op("MATCH")(phrase))
@@ -303,7 +303,9 @@ def count_members_capped(filters: MemberFilters, cap: int | None = None) -> int:
     return db.session.scalar(select(func.count()).select_from(stmt.limit(cap + 1).subquery())) or 0
 
 
-def apply_member_filters(stmt: Select[Any], filters: MemberFilters, *, grouped: bool = False) -> Select[Any]:
+def apply_member_filters(
+    stmt: Select[*tuple[Any, ...]], filters: MemberFilters, *, grouped: bool = False
+) -> Select[*tuple[Any, ...]]:
     """Join the newest membership and plan, then narrow by every filter (all in SQL).
 
     `grouped`: find every contact's newest membership in one grouped pass joined by hash, rather
@@ -353,12 +355,13 @@ def member_order(sort: str, *, unindexed: bool = False) -> list[Any]:
     key = sort.lstrip("-")
     if key not in SORT_KEYS:
         key, descending = "name", False
-    columns = {
+    sort_columns: dict[str, list[Any]] = {
         "name": [Contact.last_name, Contact.first_name],
         "joined": [Membership.joined_at],
         "paid_through": [Membership.paid_through],
         "number": [Contact.member_number],
-    }[key]
+    }
+    columns = sort_columns[key]
     tie = [Contact.id.desc() if descending else Contact.id.asc()]
     if unindexed:
         columns = [type_coerce(c, String).concat("") for c in columns]

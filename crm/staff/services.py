@@ -20,6 +20,7 @@ from crm.audit.services import record
 from crm.campaigns import services as campaign_services
 from crm.contacts import consent, tags
 from crm.contacts.models import Contact, Note
+from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships.models import CURRENT_STATUSES, Membership
 
@@ -257,8 +258,8 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
             update(table).where(column == other_id).values({column.name: kept.id}),
             execution_options={"synchronize_session": False},
         )
-        if result.rowcount:
-            moved[table.name] = moved.get(table.name, 0) + result.rowcount
+        if count := affected_rows(result):
+            moved[table.name] = moved.get(table.name, 0) + count
     db.session.expunge(other)
     db.session.execute(
         delete(Contact).where(Contact.id == other_id), execution_options={"synchronize_session": False}

@@ -34,7 +34,7 @@ class WorkItem:
 def _listed(stmt: Select[Any], order: Any) -> tuple[int, list[Any]]:
     """The count and the first few rows of a work-list query (two queries, whatever the size)."""
     count = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = db.session.execute(stmt.order_by(order).limit(WORK_LIST_SIZE)).all() if count else []
+    rows = list(db.session.execute(stmt.order_by(order).limit(WORK_LIST_SIZE)).all()) if count else []
     return count, rows
 
 

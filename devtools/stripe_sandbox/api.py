@@ -126,7 +126,8 @@ class SandboxApp:
     def dispatch(self, request: Request) -> Response:
         adapter = URLS.bind_to_environ(request.environ)
         try:
-            endpoint, args = adapter.match()
+            endpoint, matched = adapter.match()
+            args = dict(matched)
         except RouteNotFound:
             return stripe_error(404, f"Unrecognized request URL ({request.method}: {request.path}).")
         except HTTPException as error:

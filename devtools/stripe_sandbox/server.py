@@ -34,7 +34,7 @@ class SandboxServer:
         self._server = server
         self._thread = thread
         self.sandbox = sandbox
-        host = server.server_address[0]
+        host = server.host
         scheme = "https" if getattr(server, "ssl_context", None) else "http"
         self.url = f"{scheme}://{host}:{server.server_port}"
 
@@ -68,7 +68,6 @@ def serve_in_thread(
     server = make_server(
         host, port, SandboxApp(sandbox), threaded=True, request_handler=_QuietHandler, ssl_context=ssl_context
     )
-    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name="stripe-sandbox", daemon=True)
     thread.start()
     return SandboxServer(server, sandbox, thread)

@@ -194,7 +194,7 @@ class Store:
         data: dict[str, Any] = {"object": copy.deepcopy(obj)}
         if previous:
             data["previous_attributes"] = copy.deepcopy(previous)
-        event = {
+        event: dict[str, Any] = {
             "id": self.new_id("event"),
             "object": "event",
             "api_version": API_VERSION,

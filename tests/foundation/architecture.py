@@ -10,7 +10,7 @@ SQLAlchemy string names and import only for the type checker).
 from __future__ import annotations
 
 import ast
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,15 +114,12 @@ def target_folder(module: str, folders: set[str]) -> str | None:
     return None
 
 
-def folder_edges(
-    imports: Iterable[Import], folders: set[str], allowed: Collection[tuple[str, str]] = ()
-) -> dict[tuple[str, str], list[Import]]:
-    """(from folder, to folder) -> the imports making that arrow, minus the `allowed`
-    (importing file, imported folder) pairs."""
+def folder_edges(imports: Iterable[Import], folders: set[str]) -> dict[tuple[str, str], list[Import]]:
+    """(from folder, to folder) -> the imports making that arrow."""
     edges: dict[tuple[str, str], list[Import]] = {}
     for found in imports:
         source, target = found.source_folder, target_folder(found.module, folders)
-        if source is None or target is None or source == target or (found.path, target) in allowed:
+        if source is None or target is None or source == target:
             continue
         edges.setdefault((source, target), []).append(found)
     return edges

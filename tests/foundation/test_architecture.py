@@ -7,9 +7,10 @@
 - no module over 400 lines.
 
 Lazy imports count. A function-level import hides a circle from Python, not from whoever reads the
-code, so it counts exactly as a module-level one; there is no "deliberate" annotation. The only
-exceptions are the two explicit lists below, and both must shrink: an entry that is no longer true
-fails the test until it is deleted. `if TYPE_CHECKING:` imports do not count (they never run; the
+code, so it counts exactly as a module-level one; there is no "deliberate" annotation and no list
+of allowed circles: a lower domain that needs a higher one's step offers a hook the higher one
+registers into at start-up (billing/events.py, memberships/lifecycle/hooks.py,
+audiences.services.on_delete, memberships.daily.register_daily_step). `if TYPE_CHECKING:` imports do not count (they never run; the
 models name each other by SQLAlchemy string names). See tests/foundation/architecture.py.
 """
 
@@ -23,20 +24,6 @@ from tests.foundation import architecture as arch
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 400
-
-#: The imports that close a circle between folders today, as (importing file, imported folder):
-#: each points up the floors core < contacts < i18n < audit < email < jobs < memberships <
-#: accounts < billing < join < events < news < audiences < campaigns < members_area < staff <
-#: public. Delete a line when its import goes (w-archB is breaking the webhook <-> join and the
-#: lifecycle -> billing and accounts ones); never add one.
-KNOWN_CIRCLE_IMPORTS = {
-    ("crm/audiences/services.py", "campaigns"),
-    # The lifecycle still records an offline payment itself and names the account it opens
-    # (function-level imports): to go, the caller records the payment and opens the account.
-    ("crm/memberships/lifecycle/offline.py", "billing"),
-    ("crm/memberships/lifecycle/transitions.py", "billing"),
-    ("crm/memberships/lifecycle/transitions.py", "accounts"),
-}
 
 #: Modules over MAX_LINES: none since the five big ones were split. Never add one (split the module).
 KNOWN_LONG_MODULES: set[str] = set()
@@ -53,7 +40,7 @@ def _where(found: list[arch.Import]) -> str:
 
 def test_no_import_circle_between_the_folders_of_crm(imports: list[arch.Import]) -> None:
     folders = arch.domain_folders(ROOT)
-    edges = arch.folder_edges(imports, folders, allowed=KNOWN_CIRCLE_IMPORTS)
+    edges = arch.folder_edges(imports, folders)
     circles = arch.cycles(edges)
     detail = "\n".join(
         f"{' <-> '.join(circle)}:\n"
@@ -61,21 +48,6 @@ def test_no_import_circle_between_the_folders_of_crm(imports: list[arch.Import])
         for circle in circles
     )
     assert not circles, f"import circles between crm/ folders (make the arrow run one way):\n{detail}"
-
-
-def test_the_known_circle_list_only_shrinks(imports: list[arch.Import]) -> None:
-    folders = arch.domain_folders(ROOT)
-    present = {(i.path, arch.target_folder(i.module, folders)) for i in imports}
-    stale = sorted(KNOWN_CIRCLE_IMPORTS - present)
-    assert not stale, f"these imports are gone: delete them from KNOWN_CIRCLE_IMPORTS: {stale}"
-    still_needed = set()
-    for entry in KNOWN_CIRCLE_IMPORTS:
-        edges = arch.folder_edges(imports, folders, allowed=KNOWN_CIRCLE_IMPORTS - {entry})
-        if arch.cycles(edges):
-            still_needed.add(entry)
-    assert still_needed == KNOWN_CIRCLE_IMPORTS, (
-        f"these no longer close a circle: delete them: {sorted(KNOWN_CIRCLE_IMPORTS - still_needed)}"
-    )
 
 
 def test_crm_imports_nothing_from_devtools(imports: list[arch.Import]) -> None:

@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from crm.billing import offline
 from crm.billing.models import Payment, Refund
 from crm.core.types import utcnow
 from crm.extensions import db
-from crm.memberships import lifecycle
 from crm.memberships.models import Membership
 from tests.reliability.conftest import count, join_and_pay
 from tests.stripe_fixtures import deliver_webhooks
@@ -64,7 +64,7 @@ def test_payments_minus_refunds_always_equal_the_ledger(app, plans, stripe_sandb
                 left = charge["amount"] - charge["amount_refunded"]
                 stripe_sandbox.refund(charge["id"], None if action == "refund_all" else min(amount, left))
         else:
-            payment = lifecycle.record_offline_payment(
+            payment = offline.record_offline_payment(
                 membership.contact,
                 membership.plan,
                 amount=amount,

@@ -56,7 +56,7 @@ class CheckoutSession:
 
 def get_client(app: Flask | None = None) -> stripe.StripeClient:
     """One StripeClient per app and settings (a changed STRIPE_API_BASE gets a fresh client)."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy
     cfg = app.config
     api_key = cfg.get("STRIPE_SECRET_KEY") or ""
     api_base = (cfg.get("STRIPE_API_BASE") or "").rstrip("/")
@@ -84,7 +84,7 @@ def get_client(app: Flask | None = None) -> stripe.StripeClient:
 
 def reset_client(app: Flask | None = None) -> None:
     """Forget the cached client (tests that point the app at another sandbox)."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is typed as Flask, not as the proxy
     app.extensions.pop(_CLIENT_CACHE_KEY, None)
 
 

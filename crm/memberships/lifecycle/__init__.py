@@ -48,7 +48,7 @@ from crm.memberships.lifecycle.explanations import (
     was_in_good_standing,
 )
 from crm.memberships.lifecycle.numbers import assign_member_number, member_number_for
-from crm.memberships.lifecycle.offline import grant_complimentary, record_offline_payment
+from crm.memberships.lifecycle.offline import extend_for_offline_payment, grant_complimentary
 from crm.memberships.lifecycle.periods import add_months, grace_days, period_end
 from crm.memberships.lifecycle.states import (
     ACCESS_STATUSES,
@@ -107,6 +107,7 @@ __all__ = [
     "expire_pending",
     "expire_stale_pending",
     "extend",
+    "extend_for_offline_payment",
     "fail_direct_debit",
     "grace_days",
     "grant_complimentary",
@@ -118,7 +119,6 @@ __all__ = [
     "member_number_for",
     "move_overdue_to_grace",
     "period_end",
-    "record_offline_payment",
     "run_daily",
     "set_auto_renew",
     "start_pending",

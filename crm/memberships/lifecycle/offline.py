@@ -1,8 +1,8 @@
-"""Staff-recorded memberships: an offline payment (cheque, transfer, cash) and a free grant."""
+"""Staff-recorded memberships: one paid offline (cheque, transfer, cash) and a free grant."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from crm.contacts.models import Contact
@@ -10,42 +10,16 @@ from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle.explanations import current_membership
 from crm.memberships.lifecycle.periods import period_end
-from crm.memberships.lifecycle.states import MAX_OFFLINE_AMOUNT, MEMBER_STATUSES, AlreadyMember
+from crm.memberships.lifecycle.states import MEMBER_STATUSES, AlreadyMember
 from crm.memberships.lifecycle.transitions import _log, activate_from_payment, change_plan
 from crm.memberships.models import Membership, MembershipStatus, Plan
 
 
-def record_offline_payment(
-    contact: Contact,
-    plan: Plan,
-    *,
-    amount: int,
-    method: str,
-    paid_at: datetime,
-    reference: str,
-    actor: Any,
-):  # type: ignore[no-untyped-def]  # -> crm.billing.models.Payment
-    """A cheque, transfer or cash payment: starts or extends a membership by one plan period.
-
-    Validation errors raise ValueError with a message for the form.
-    """
-    from crm.billing.models import OFFLINE_PAYMENT_METHODS, Payment, PaymentKind, PaymentStatus
-    from crm.billing.services import queue_receipt
-
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ValueError("Enter an amount greater than zero.")
-    if amount > MAX_OFFLINE_AMOUNT:
-        raise ValueError("That amount is too large; check it and try again.")
-    if method not in OFFLINE_PAYMENT_METHODS:
-        raise ValueError("Choose how the payment was made: bank transfer, cheque, cash or other.")
-    if paid_at.tzinfo is None:
-        raise ValueError("Enter the date the payment was made.")
-    if paid_at > utcnow() + timedelta(days=1):
-        raise ValueError("The payment date cannot be in the future.")
-    reference = (reference or "").strip()
-    if len(reference) > 100:
-        raise ValueError("The reference must be 100 characters or fewer.")
-
+def extend_for_offline_payment(
+    contact: Contact, plan: Plan, *, amount: int, paid_at: datetime, reason: str, actor: Any
+) -> Membership:
+    """Money staff recorded (crm.billing.offline checks it and writes the payment): starts the
+    contact's membership, or extends it by one plan period with no gap. Returns the membership."""
     membership = current_membership(contact.id)
     if membership is not None:  # concurrent renewals extend one after the other, never from one old end
         from crm.core.database import locked_for_update
@@ -68,33 +42,11 @@ def record_offline_payment(
         start = membership.paid_through  # renew with no gap
     else:
         start = paid_at
-    end = period_end(plan, start)
-    label = method.replace("_", " ")
     activate_from_payment(
-        membership,
-        period_start=start,
-        paid_through=end,
-        amount=amount,
-        reason=f"{label} payment recorded by staff",
+        membership, period_start=start, paid_through=period_end(plan, start), amount=amount, reason=reason,
         actor=actor,
-    )
-    payment = Payment(
-        contact_id=contact.id,
-        membership_id=membership.id,
-        kind=PaymentKind.MEMBERSHIP,
-        amount=amount,
-        currency=plan.currency,
-        status=PaymentStatus.PAID,
-        method=method,
-        reference=reference,
-        paid_at=paid_at,
-        gift_aid_eligible=plan.gift_aid_eligible,
-        recorded_by_id=getattr(actor, "id", None),
-    )
-    db.session.add(payment)
-    db.session.flush()
-    queue_receipt(payment)
-    return payment
+    )  # fmt: skip
+    return membership
 
 
 def grant_complimentary(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,15 +9,15 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from crm.contacts.models import Contact
+from crm.core.database import insert_once
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle.explanations import current_membership
+from crm.memberships.lifecycle.hooks import run_first_activation_hooks
 from crm.memberships.lifecycle.numbers import assign_member_number
 from crm.memberships.lifecycle.periods import grace_days
 from crm.memberships.lifecycle.states import MEMBER_STATUSES, RESTARTABLE_STATUSES, AlreadyMember
 from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
-
-log = logging.getLogger("crm.memberships")
 
 
 def _log(
@@ -53,18 +52,10 @@ def _original_joined_at(contact_id: int, exclude_id: int | None = None) -> datet
 
 
 def _on_first_activation(membership: Membership) -> None:
-    """A new member: a membership number, an account, and a welcome email when the account is new."""
-    contact = membership.contact
-    assign_member_number(contact)
-    try:
-        from crm.accounts.services import ensure_member_account, send_welcome_email
-    except ImportError:  # accounts not built yet: the member can still be given an account later
-        log.warning("crm.accounts.services missing: no account created for contact %s", contact.id)
-        return
-    had_user = contact.user is not None
-    user = ensure_member_account(contact)
-    if not had_user:
-        send_welcome_email(user)
+    """A new member: a membership number, then what other domains registered (accounts opens the
+    account and sends the welcome email when the account is new)."""
+    assign_member_number(membership.contact)
+    run_first_activation_hooks(membership)
 
 
 # --- starting ----------------------------------------------------------------------------------
@@ -99,8 +90,6 @@ def start_pending(contact: Contact, plan: Plan, *, auto_renew: bool) -> Membersh
             joined_at=None,
             pending_expires_at=expires,
         )
-        from crm.billing.services import insert_once
-
         if not insert_once(membership):  # a concurrent request made one first: use theirs
             continue
         _log(membership, None, "checkout started")
