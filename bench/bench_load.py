@@ -21,8 +21,9 @@ Reported: requests/s, p50/p95/p99 per request type and overall (app requests; th
 pages are listed apart), errors (a status other than the one expected for that request, or no
 answer), webhook deliveries the app refused, and then the database: every paid checkout gave
 exactly one active membership, one membership payment and its donation payment if it had one,
-the totals of memberships, membership payments and donation payments equal what the sandbox
-holds (paid sessions, their membership lines, their donation lines), every event recorded once."""
+the totals of memberships, membership payments, donation payments and payments recorded as Direct
+Debit equal what the sandbox holds (paid sessions, their membership lines, their donation lines,
+the Bacs charges among them), every event recorded once."""
 
 from __future__ import annotations
 
@@ -449,8 +450,25 @@ def sandbox_counts(sandbox: Any, paid: list[tuple[str, str, str, int]]) -> Count
         if session["payment_status"] == "paid":
             counts["memberships"] += 1
             counts["membership payments"] += 1
-            counts["donation payments"] += int(session["metadata"].get("donation") or 0) > 0
+            gift = int(session["metadata"].get("donation") or 0) > 0
+            counts["donation payments"] += gift
+            if _collected_by_bacs(sandbox, session):  # the membership payment and its gift
+                counts["Direct Debit payments"] += 1 + gift
     return counts
+
+
+def _collected_by_bacs(sandbox: Any, session: dict[str, Any]) -> bool:
+    """Whether the charge that paid the session was a Bacs Direct Debit (its payment method details)."""
+    intent_id = session.get("payment_intent")
+    if not intent_id and session.get("invoice"):
+        rows = [
+            p for p in sandbox.find("invoice_payment", invoice=session["invoice"]) if p["status"] == "paid"
+        ]
+        intent_id = rows[0]["payment"]["payment_intent"] if rows else None
+    if not intent_id:
+        return False
+    charge = sandbox.object(sandbox.object(intent_id)["latest_charge"])
+    return bool(charge["payment_method_details"]["type"] == "bacs_debit")
 
 
 def check_database(url: str, paid: list[tuple[str, str, str, int]], event_ids: set[str],
@@ -482,12 +500,13 @@ def check_database(url: str, paid: list[tuple[str, str, str, int]], event_ids: s
             ):
                 memberships[contact_id] += 1
                 active[contact_id] += status == "active"
-            for contact_id, kind in db.session.execute(
-                select(Payment.contact_id, Payment.kind).where(
+            for contact_id, kind, method in db.session.execute(
+                select(Payment.contact_id, Payment.kind, Payment.method).where(
                     Payment.contact_id.in_(ids), Payment.status == "paid"
                 )
             ):
                 payments[(contact_id, kind)] += 1
+                recorded_counts["Direct Debit payments"] += method == "direct_debit"
         for email, _session, method, donation in paid:
             cid = contacts.get(email)
             if cid is None:
@@ -509,7 +528,7 @@ def check_database(url: str, paid: list[tuple[str, str, str, int]], event_ids: s
         recorded = set(db.session.scalars(select(ProcessedStripeEvent.id)).all())
         db.session.remove()
         db.engine.dispose()
-    for what in ("memberships", "membership payments", "donation payments"):
+    for what in ("memberships", "membership payments", "donation payments", "Direct Debit payments"):
         if recorded_counts[what] != stripe[what]:
             wrong.append(f"{what}: {recorded_counts[what]} in the database, {stripe[what]} in the sandbox")
     # The event id is the table's primary key, so an event can be recorded once at most.

@@ -112,18 +112,30 @@ def handle_async_payment_failed(event: Any) -> str:
     # Stripe may have ended the subscription first (customer.subscription.updated): the
     # membership is expired either way, and the email goes once per session (dedupe key).
     membership.checkout_url = None
-    contact = membership.contact
-    if contact.erased_at is None:
-        queue_email(
-            contact.email,
-            "direct_debit_failed",
-            {
-                "first_name": contact.first_name,
-                "plan_name": membership.plan.name,
-                "amount": int(field(session, "amount_total") or 0),
-                "currency": str(field(session, "currency") or "gbp"),
-            },
-            contact_id=contact.id,
-            dedupe_key=f"direct_debit_failed:{session_id}",
-        )
+    queue_failed_email(
+        membership,
+        amount=int(field(session, "amount_total") or 0),
+        currency=str(field(session, "currency") or "gbp"),
+        session_id=str(session_id),
+    )
     return "direct_debit_failed"
+
+
+def queue_failed_email(membership: Membership, *, amount: int, currency: str, session_id: str) -> None:
+    """Tell the supporter their Direct Debit did not go through, once per Checkout Session (the session's
+    async_payment_failed and a first collection returned after it looked paid share the key)."""
+    contact = membership.contact
+    if contact.erased_at is not None:
+        return
+    queue_email(
+        contact.email,
+        "direct_debit_failed",
+        {
+            "first_name": contact.first_name,
+            "plan_name": membership.plan.name,
+            "amount": amount,
+            "currency": currency,
+        },
+        contact_id=contact.id,
+        dedupe_key=f"direct_debit_failed:{session_id}",
+    )

@@ -65,7 +65,7 @@ def record_donation_part(payment: Payment, *, total: int, donation: int) -> tupl
         kind="donation",
         amount=donation_amount,
         currency=payment.currency,
-        status="paid",
+        status=payment.status,  # a collection that failed fails for both
         method=payment.method,
         stripe_charge_id=payment.stripe_charge_id,
         stripe_checkout_session_id=payment.stripe_checkout_session_id,

@@ -120,3 +120,27 @@ def queue_card_expiry_notices(now: datetime) -> int:
         )
         queued += 1 if message is not None else 0
     return queued
+
+
+def queue_payment_failed_email(
+    membership: Membership, *, amount: int, currency: str, failure_key: str
+) -> None:
+    """Tell the member once per failed invoice (`failure_key`), with the way to update their card
+    or bank details: the webhook's failed renewal and a returned Direct Debit share the key."""
+    contact = membership.contact
+    if contact.erased_at is not None:
+        return
+    queue_email(
+        contact.email,
+        "payment_failed",
+        {
+            "first_name": contact.first_name,
+            "plan_name": membership.plan.name,
+            "amount": amount,
+            "currency": currency,
+            "grace_until": membership.grace_until,
+            "update_url": update_details_url(contact) if contact.stripe_customer_id else None,
+        },
+        contact_id=contact.id,
+        dedupe_key=f"payment_failed:{failure_key}",
+    )

@@ -26,6 +26,8 @@ class PaymentStatus(StrEnum):
 
 class PaymentMethod(StrEnum):
     CARD = "card"
+    #: Bacs Direct Debit (Stripe's `bacs_debit`): collected days after Checkout, and can still fail then.
+    DIRECT_DEBIT = "direct_debit"
     BANK_TRANSFER = "bank_transfer"
     CHEQUE = "cheque"
     CASH = "cash"
@@ -42,6 +44,15 @@ class PaymentKind(StrEnum):
 
 PAYMENT_STATUSES = tuple(PaymentStatus)
 PAYMENT_METHODS = tuple(PaymentMethod)
+#: How each method reads to staff (members' pages and emails translate the same words).
+PAYMENT_METHOD_WORDS: dict[str, str] = {
+    PaymentMethod.CARD: "Card",
+    PaymentMethod.DIRECT_DEBIT: "Direct Debit",
+    PaymentMethod.BANK_TRANSFER: "Bank transfer",
+    PaymentMethod.CHEQUE: "Cheque",
+    PaymentMethod.CASH: "Cash",
+    PaymentMethod.OTHER: "Other",
+}
 #: The one list of ways staff record money received outside Stripe, with the words the form
 #: shows: the staff form offers them, and the lifecycle and staff services accept only these.
 OFFLINE_PAYMENT_METHODS: dict[PaymentMethod, str] = {

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from crm.billing.models import Payment, PaymentKind, PaymentStatus
+from crm.billing import stripe_gateway as gateway
+from crm.billing.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
 
 # The one Stripe-field reader lives in the adapter; billing code imports it from here too.
 from crm.billing.stripe_gateway.client import field, id_of  # noqa: F401
@@ -56,25 +57,40 @@ def record_stripe_payment(
     checkout_session_id: str | None = None,
     gift_aid_eligible: bool = False,
 ) -> tuple[Payment, bool]:
-    """The payment for this invoice or payment intent, created once: (payment, created)."""
+    """The payment for this invoice or payment intent, created once: (payment, created).
+
+    The method (card or Direct Debit) is the one the charge used, read from Stripe as the row is
+    made. A collection that has failed by then (a Bacs Direct Debit returned before this event
+    arrived) is recorded failed, and a failed one whose charge has since succeeded (Stripe's
+    retry) is paid again: the caller checks `payment.status` before giving membership.
+    """
     existing = find_stripe_payment(invoice_id=invoice_id, payment_intent_id=payment_intent_id)
     if existing is not None:
         _fill_missing_ids(existing, invoice_id, payment_intent_id, charge_id, checkout_session_id)
+        if existing.status == PaymentStatus.FAILED:  # the invoice's attempt now, else the one recorded
+            collection = collection_for(invoice_id, payment_intent_id or existing.stripe_payment_intent_id)
+            if collection is not None and not collection.failed:
+                existing.stripe_payment_intent_id = collection.payment_intent_id
+                existing.stripe_charge_id = collection.charge_id or existing.stripe_charge_id
+                set_collected(existing, paid=True)
         return existing, False
+    collection = collection_for(invoice_id, payment_intent_id)
+    failed = collection is not None and collection.failed
     payment = Payment(
         contact_id=contact_id,
         membership_id=membership_id,
         kind=kind,
         amount=amount,
         currency=currency,
-        status=PaymentStatus.PAID,
-        method="card",
+        status=PaymentStatus.FAILED if failed else PaymentStatus.PAID,
+        method=collection.method if collection is not None else PaymentMethod.CARD,
         stripe_invoice_id=invoice_id,
-        stripe_payment_intent_id=payment_intent_id,
-        stripe_charge_id=charge_id,
+        stripe_payment_intent_id=payment_intent_id or (collection.payment_intent_id if collection else None),
+        stripe_charge_id=charge_id or (collection.charge_id if collection else None),
         stripe_checkout_session_id=checkout_session_id,
         paid_at=paid_at,
         gift_aid_eligible=gift_aid_eligible,
+        failure_message=collection.failure_message[:2000] if collection is not None else "",
     )
     if not insert_once(payment):  # another transaction recorded it first
         existing = find_stripe_payment(invoice_id=invoice_id, payment_intent_id=payment_intent_id)
@@ -82,6 +98,30 @@ def record_stripe_payment(
             raise RuntimeError("payment conflict without a payment")
         return existing, False
     return payment, True
+
+
+def collection_for(invoice_id: str | None, payment_intent_id: str | None) -> gateway.Collection | None:
+    """How Stripe collected this invoice or payment intent (None when it names no payment intent)."""
+    if not payment_intent_id and invoice_id:
+        payment_intent_id = gateway.invoice_payment_intent_id(gateway.retrieve_invoice(invoice_id))
+    return gateway.collection_of(payment_intent_id) if payment_intent_id else None
+
+
+def set_collected(payment: Payment, *, paid: bool, message: str = "") -> bool:
+    """Mark a Stripe payment (and the donation collected with it) paid or failed; True when it
+    changed. Only paid and failed rows move: a refunded payment keeps its refund."""
+    rows = [payment, *db.session.scalars(select(Payment).where(Payment.part_of_id == payment.id))]
+    changed = False
+    for row in rows:
+        if paid and row.status == PaymentStatus.FAILED:
+            row.status = PaymentStatus.PAID
+            changed = True
+        elif not paid and row.status == PaymentStatus.PAID:
+            row.status = PaymentStatus.FAILED
+            row.failure_message = message[:2000]
+            changed = True
+    db.session.flush()
+    return changed
 
 
 def _fill_missing_ids(

@@ -19,10 +19,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from crm.billing import direct_debit, donations, dunning
+from crm.billing import collection_failures, direct_debit, donations, dunning
 from crm.billing import stripe_gateway as gateway
 from crm.billing.events import checkout_handler_for, event_object
-from crm.billing.models import PaymentKind, ProcessedStripeEvent
+from crm.billing.models import PaymentKind, PaymentStatus, ProcessedStripeEvent
 from crm.billing.refund_events import (
     PaymentNotYetRecorded,
     handle_charge_dispute_created,
@@ -30,7 +30,9 @@ from crm.billing.refund_events import (
     handle_refund_created,
 )
 from crm.billing.services import (
+    collection_for,
     field,
+    find_stripe_payment,
     id_of,
     insert_once,
     queue_receipt,
@@ -52,7 +54,6 @@ from crm.billing.subscriptions import (
 )
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
-from crm.email.services import queue_email
 from crm.extensions import db
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipStatus
@@ -143,6 +144,8 @@ def handle_invoice_paid(event: Any) -> str:
         extras = donations.invoice_extras_amount(invoice, plan.stripe_price_id, plan.stripe_product_id)
         donations.record_donation_part(payment, total=amount, donation=extras)
         amount = payment.amount
+    if payment.status == PaymentStatus.FAILED:  # collected, then returned before this event came
+        return collection_failures.payment_failed(payment, None, stripe_event_id=field(event, "id"))
     lifecycle.activate_from_payment(
         membership,
         period_start=start,
@@ -168,6 +171,9 @@ def handle_invoice_payment_failed(event: Any) -> str:
     current = gateway.retrieve_invoice(str(id_of(invoice)))
     if field(current, "status") == "paid":
         return "stale"  # paid since (a retry succeeded): the failure no longer matters
+    recorded = find_stripe_payment(invoice_id=str(id_of(invoice)))
+    if recorded is not None:  # recorded paid, then its collection failed (a returned Direct Debit)
+        return collection_failures.payment_failed(recorded, None, stripe_event_id=field(event, "id"))
     record_failed_payment(
         contact_id=membership.contact_id,
         membership_id=membership.id,
@@ -179,29 +185,13 @@ def handle_invoice_payment_failed(event: Any) -> str:
     if field(invoice, "billing_reason") == "subscription_create":
         return "first_payment_failed"  # still pending: the supporter can try again
     lifecycle.enter_grace(membership, reason="renewal payment failed", stripe_event_id=field(event, "id"))
-    _queue_payment_failed_email(membership, invoice)
-    return "grace"
-
-
-def _queue_payment_failed_email(membership: Any, invoice: Any) -> None:
-    """Tell the member once per failed invoice, with the way to update their card."""
-    contact = membership.contact
-    if contact.erased_at is not None:
-        return
-    queue_email(
-        contact.email,
-        "payment_failed",
-        {
-            "first_name": contact.first_name,
-            "plan_name": membership.plan.name,
-            "amount": int(field(invoice, "amount_due") or 0),
-            "currency": str(field(invoice, "currency") or "gbp"),
-            "grace_until": membership.grace_until,
-            "update_url": dunning.update_details_url(contact) if contact.stripe_customer_id else None,
-        },
-        contact_id=contact.id,
-        dedupe_key=f"payment_failed:{id_of(invoice)}",
+    dunning.queue_payment_failed_email(
+        membership,
+        amount=int(field(invoice, "amount_due") or 0),
+        currency=str(field(invoice, "currency") or "gbp"),
+        failure_key=str(id_of(invoice)),
     )
+    return "grace"
 
 
 def _apply_subscription_state(event: Any) -> str:
@@ -281,6 +271,8 @@ HANDLERS: dict[str, Callable[[Any], str]] = {
     "charge.refunded": handle_charge_refunded,
     "refund.created": handle_refund_created,
     "charge.dispute.created": handle_charge_dispute_created,
+    "charge.failed": collection_failures.handle_charge_failed,
+    "payment_intent.payment_failed": collection_failures.handle_payment_intent_payment_failed,
 }
 
 
@@ -347,8 +339,14 @@ def _prefetch(event: Any, event_type: str) -> None:
             sub_id = invoice_subscription_id(obj)
             if sub_id:
                 gateway.retrieve_subscription(sub_id)
-                if field(obj, "payments") is None and id_of(obj):  # read for its payment intent
-                    gateway.retrieve_invoice(str(id_of(obj)))
+                if id_of(obj):  # its payment intent, and how that was paid
+                    collection_for(str(id_of(obj)), None)
+        elif event_type in ("charge.failed", "payment_intent.payment_failed"):
+            intent = (
+                id_of(obj) if event_type.startswith("payment_intent") else id_of(field(obj, "payment_intent"))
+            )
+            if intent:
+                gateway.collection_of(str(intent))
         elif event_type == "invoice.payment_failed":
             if id_of(obj):
                 gateway.retrieve_invoice(str(id_of(obj)))

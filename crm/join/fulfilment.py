@@ -15,10 +15,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from crm.billing import direct_debit, donations, subscriptions
+from crm.billing import collection_failures, direct_debit, donations, subscriptions
 from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
-from crm.billing.models import PaymentKind
+from crm.billing.models import PaymentKind, PaymentStatus
 from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
@@ -190,6 +190,8 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     if donation:
         donations.record_donation_part(payment, total=amount, donation=donation)
         amount = payment.amount
+    if payment.status == PaymentStatus.FAILED:  # collected, then returned before this event came
+        return collection_failures.payment_failed(payment, intent_id, stripe_event_id=stripe_event_id)
     if membership is not None and renewal:
         if created and plan is not None:  # applied once: the payment row is the guard
             if _period_still_unbought(membership, field(session, "metadata") or {}):

@@ -16,7 +16,12 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from crm.audiences.filters import SOURCES as CONTACT_SOURCES
-from crm.billing.models import OFFLINE_PAYMENT_METHODS, PAYMENT_METHODS, PAYMENT_STATUSES
+from crm.billing.models import (
+    OFFLINE_PAYMENT_METHODS,
+    PAYMENT_METHOD_WORDS,
+    PAYMENT_METHODS,
+    PAYMENT_STATUSES,
+)
 from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.core.types import utcnow
@@ -66,7 +71,9 @@ class PaymentFilterForm(FilterForm):
     date_to = DateField("To", validators=[Optional()])
     # default "" ("Any"): a first visit, with no filters in the address, is not an error.
     method = SelectField(
-        "Method", choices=[ANY] + [SelectChoice(m, m.replace("_", " ")) for m in PAYMENT_METHODS], default=""
+        "Method",
+        choices=[ANY] + [SelectChoice(m, PAYMENT_METHOD_WORDS[m]) for m in PAYMENT_METHODS],
+        default="",
     )
     status = SelectField(
         "Status", choices=[ANY] + [SelectChoice(s, s.replace("_", " ")) for s in PAYMENT_STATUSES], default=""

@@ -62,8 +62,9 @@ def work_list(now: datetime) -> list[WorkItem]:
         )
     )
 
-    # A failed invoice or collection is recorded as a `payment.failed` audit event (the webhook's
-    # invoice.payment_failed: crm.billing.services.record_failed_payment), never as a Payment row.
+    # A failed invoice or collection is a `payment.failed` audit event
+    # (crm.billing.services.record_failed_payment): a renewal that failed at once has no Payment
+    # row; a Direct Debit returned after it looked paid keeps its row, marked failed.
     failing = or_(
         Membership.status == "grace",
         Contact.id.in_(

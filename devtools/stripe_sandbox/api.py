@@ -94,7 +94,7 @@ URLS = Map(
 CONTROLS = (
     "pay", "decline", "expire", "renew", "fail_renewal", "give_up", "refund", "dispute",
     "set_cancel_at_period_end", "reset", "take_events", "fail_next",
-    "pay_by_direct_debit", "settle_direct_debit", "set_card_expiry",
+    "pay_by_direct_debit", "settle_direct_debit", "return_direct_debit", "set_card_expiry",
 )  # fmt: skip
 
 

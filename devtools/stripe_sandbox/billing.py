@@ -9,6 +9,26 @@ from typing import Any
 from devtools.stripe_sandbox.resources import Resources
 from devtools.stripe_sandbox.store import add_interval
 
+BACS_PAYMENT_METHOD = "pm_bacs_debit_sandbox"
+
+
+def _as_bacs(intent: dict[str, Any], charge: dict[str, Any]) -> None:
+    """The card details `_collect` fills in, replaced by a Bacs Direct Debit's."""
+    succeeded = charge["status"] == "succeeded"
+    charge["payment_method"] = BACS_PAYMENT_METHOD
+    charge["payment_method_details"] = {
+        "type": "bacs_debit",
+        "bacs_debit": {"fingerprint": "sandboxbacs", "last4": "2345", "mandate": "mandate_sandbox",
+                       "sort_code": "108800"},
+    }  # fmt: skip
+    if not succeeded:
+        charge["failure_code"] = "debit_not_authorized"
+        charge["failure_message"] = "The customer's bank did not pay the Direct Debit."
+        intent["last_payment_error"] = {"code": "debit_not_authorized", "message": charge["failure_message"],
+                                        "type": "invalid_request_error"}  # fmt: skip
+    intent["payment_method"] = BACS_PAYMENT_METHOD if succeeded else None
+    intent["payment_method_types"] = ["bacs_debit"]
+
 
 class Billing(Resources):
     # --- money ---------------------------------------------------------------------------------
@@ -171,6 +191,9 @@ class Billing(Resources):
         intent, charge = self._collect(
             invoice["customer"], invoice["amount_due"], invoice["currency"], description, {}, succeed=succeed
         )
+        sub = self.objects.get(invoice["parent"]["subscription_details"]["subscription"] or "", {})
+        if sub.get("default_payment_method") == BACS_PAYMENT_METHOD:  # renewals of a Direct Debit
+            _as_bacs(intent, charge)
         now = self.now()
         invoice["attempt_count"] += 1
         invoice["attempted"] = True

@@ -5,7 +5,10 @@ mandate is accepted, nothing is collected yet: `checkout.session.completed` with
 `payment_status: unpaid`). `settle_direct_debit` is the bank's answer days later: success sends
 `invoice.paid` (subscriptions) and `checkout.session.async_payment_succeeded`; failure sends
 `charge.failed`, `invoice.payment_failed` and `checkout.session.async_payment_failed`, and
-ends the subscription (incomplete_expired). Both are test controls (POST /_sandbox/<name>).
+ends the subscription (incomplete_expired). `return_direct_debit` is the bank returning a
+Direct Debit days after it was collected (first or renewal): the charge fails after
+`invoice.paid` (`charge.failed`, `payment_intent.payment_failed`, `invoice.payment_failed`, the
+invoice open again and the subscription past_due). All are test controls (POST /_sandbox/<name>).
 """
 
 from __future__ import annotations
@@ -13,27 +16,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from devtools.stripe_sandbox.billing import BACS_PAYMENT_METHOD, _as_bacs
 from devtools.stripe_sandbox.flows import Conflict, Flows, _diff
-
-BACS_PAYMENT_METHOD = "pm_bacs_debit_sandbox"
-
-
-def _as_bacs(intent: dict[str, Any], charge: dict[str, Any]) -> None:
-    """The card details `_collect` fills in, replaced by a Bacs Direct Debit's."""
-    succeeded = charge["status"] == "succeeded"
-    charge["payment_method"] = BACS_PAYMENT_METHOD
-    charge["payment_method_details"] = {
-        "type": "bacs_debit",
-        "bacs_debit": {"fingerprint": "sandboxbacs", "last4": "2345", "mandate": "mandate_sandbox",
-                       "sort_code": "108800"},
-    }  # fmt: skip
-    if not succeeded:
-        charge["failure_code"] = "debit_not_authorized"
-        charge["failure_message"] = "The customer's bank did not pay the Direct Debit."
-        intent["last_payment_error"] = {"code": "debit_not_authorized", "message": charge["failure_message"],
-                                        "type": "invalid_request_error"}  # fmt: skip
-    intent["payment_method"] = BACS_PAYMENT_METHOD if succeeded else None
-    intent["payment_method_types"] = ["bacs_debit"]
 
 
 class DirectDebitFlows(Flows):
@@ -115,6 +99,52 @@ class DirectDebitFlows(Flows):
             )
             self.save()
             return copy.deepcopy(session)
+
+    def return_direct_debit(
+        self, invoice_id: str | None = None, session_id: str | None = None
+    ) -> dict[str, Any]:
+        """The bank returns a collected Direct Debit (an invoice's, or a one-off session's), days
+        after it looked paid: the charge fails; an invoice is open again and its subscription
+        past_due, so Stripe's retry (`renew`) can still collect it. Returns the failed charge."""
+        with self.lock:
+            invoice, paid, intent_id = None, [], None
+            if session_id and not invoice_id:
+                session = self.get("checkout.session", session_id)
+                invoice_id, intent_id = session.get("invoice"), session.get("payment_intent")
+            if invoice_id:
+                invoice = self.get("invoice", invoice_id)
+                paid = [p for p in self.find("invoice_payment", invoice=invoice_id) if p["status"] == "paid"]
+                if invoice["status"] != "paid" or not paid:
+                    raise Conflict(f"invoice {invoice_id} is not paid")
+                intent_id = paid[0]["payment"]["payment_intent"]  # the newest paid attempt
+            if not intent_id:
+                raise Conflict("name a paid invoice_id or session_id")
+            intent = self.get("payment_intent", intent_id)
+            charge = self.get("charge", intent["latest_charge"])
+            if charge["status"] != "succeeded" or charge["payment_method_details"]["type"] != "bacs_debit":
+                raise Conflict(f"charge {charge['id']} is not a collected Direct Debit")
+            message = "The customer's bank returned the Direct Debit unpaid (insufficient funds)."
+            charge.update(status="failed", paid=False, captured=False, amount_captured=0, balance_transaction=None,
+                          failure_code="insufficient_funds", failure_message=message)  # fmt: skip
+            intent.update(status="requires_payment_method", amount_received=0, payment_method=None,
+                          last_payment_error={"code": "insufficient_funds", "message": message,
+                                              "type": "invalid_request_error"})  # fmt: skip
+            self.emit("charge.failed", charge)
+            self.emit("payment_intent.payment_failed", intent)
+            if invoice is not None:
+                paid[0].update(status="canceled", amount_paid=None)
+                paid[0]["status_transitions"].update(canceled_at=self.now(), paid_at=None)
+                invoice.update(status="open", amount_paid=0, amount_remaining=invoice["amount_due"],
+                               next_payment_attempt=self.now() + 3 * 86400)  # fmt: skip
+                invoice["status_transitions"]["paid_at"] = None
+                self.emit("invoice.payment_failed", invoice)
+                sub = self._subscription(invoice["parent"]["subscription_details"]["subscription"])
+                if sub["status"] == "active":
+                    before = copy.deepcopy(sub)
+                    sub.update(status="past_due", latest_invoice=invoice["id"])
+                    self.emit("customer.subscription.updated", sub, _diff(before, sub))
+            self.save()
+            return copy.deepcopy(charge)
 
     # --- cards ---------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ __all__ = ["Conflict", "Sandbox"]
 
 
 class Sandbox(DirectDebitFlows):
-    """Controls for tests: pay, pay_by_direct_debit, settle_direct_debit, decline, expire, renew, fail_renewal, give_up, refund, dispute,
+    """Controls for tests: pay, pay_by_direct_debit, settle_direct_debit, return_direct_debit, decline, expire, renew, fail_renewal, give_up, refund, dispute,
     set_cancel_at_period_end, reset; `events()` lists every event, `take_events()` empties the
     manual delivery queue, `get(id)` returns any object."""
 

@@ -1,10 +1,13 @@
 """The billing chaos test: card and Direct Debit joins with donations, Direct Debits that settle
-or fail, regular and one-off gifts, renewals and refunds, their events duplicated (up to 3x),
+or fail, Direct Debits the bank returns after they looked paid (a first collection, a renewal),
+regular and one-off gifts, renewals and refunds, their events duplicated (up to 3x),
 shuffled and one in ten failing inside the handler, then redelivered as Stripe does.
 
 At the end no one has two memberships, every charge Stripe took is recorded once (membership
 and donation apart, adding up to the charge), no donation is lost, and a refused Direct Debit
-leaves no membership and no payment.
+leaves no membership and no payment. A returned first collection leaves no membership, its
+payments failed (kept) and one clear email; a returned renewal leaves the member in grace with
+one failed-payment email.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy import select
 
 from crm.billing.models import Payment
 from crm.contacts.models import Contact
+from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
 from tests.join.test_join_form import form
@@ -28,7 +32,10 @@ from tests.reliability.test_webhook_chaos import (  # noqa: F401  (faulty_handle
 )
 
 #: Each supporter follows one of these journeys, in turn.
-JOURNEYS = ("card+gift", "dd+gift", "dd-fails", "monthly-card", "regular-gift", "one-off-gift")
+JOURNEYS = (
+    "card+gift", "dd+gift", "dd-fails", "monthly-card", "regular-gift", "one-off-gift",
+    "dd-returned", "dd-renewal-returned",
+)  # fmt: skip
 SUPPORTERS = 24
 DONOR = {
     "first_name": "Dee",
@@ -76,9 +83,9 @@ def test_money_is_recorded_once_whatever_the_order_of_direct_debit_and_donation_
         journeys[email] = journey
         if journey == "card+gift":
             _join(client, plans, stripe_sandbox, email, direct_debit=False)
-        elif journey in ("dd+gift", "dd-fails"):
+        elif journey.startswith("dd"):
             settle.append(
-                (_join(client, plans, stripe_sandbox, email, direct_debit=True), journey == "dd+gift")
+                (_join(client, plans, stripe_sandbox, email, direct_debit=True), journey != "dd-fails")
             )
         elif journey == "monthly-card":
             join_and_pay(client, plans, stripe_sandbox, email, "monthly")
@@ -86,9 +93,17 @@ def test_money_is_recorded_once_whatever_the_order_of_direct_debit_and_donation_
             _donate(client, stripe_sandbox, email, "month" if journey == "regular-gift" else "once")
     for session_id, succeed in settle:  # days later, before any webhook arrived
         stripe_sandbox.settle_direct_debit(session_id, succeed=succeed)
+    for session_id, _ in settle:  # the bank returns a first collection that looked paid
+        if journeys[stripe_sandbox.object(session_id)["customer_details"]["email"]] == "dd-returned":
+            stripe_sandbox.return_direct_debit(session_id=session_id)
     for sub in stripe_sandbox.find("subscription"):
         if sub["status"] == "active":
             stripe_sandbox.renew(sub["id"])
+    for email, journey in journeys.items():  # ... and a renewal, days after it looked paid
+        if journey == "dd-renewal-returned":
+            customer = db.session.scalar(select(Contact.stripe_customer_id).where(Contact.email == email))
+            (sub,) = stripe_sandbox.find("subscription", customer=customer)
+            stripe_sandbox.return_direct_debit(invoice_id=sub["latest_invoice"])
     charges = [c for c in stripe_sandbox.find("charge") if c["status"] == "succeeded"]
     for charge in charges[::5]:
         stripe_sandbox.refund(charge["id"], min(500, charge["amount"] // 2))
@@ -121,8 +136,16 @@ def _assert_money_matches_stripe(sandbox, journeys: dict[str, str]) -> None:  # 
         kinds = Counter(p.kind for p in paid)
         assert sum(p.amount for p in paid) == taken[contact.stripe_customer_id], (email, journey)
         assert sum(p.amount_refunded for p in paid) == refunded[contact.stripe_customer_id], (email, journey)
-        if journey == "dd-fails":
+        emails = Counter(
+            db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.contact_id == contact.id))
+        )
+        if journey in ("dd-fails", "dd-returned"):
             assert [m.status for m in memberships] == ["expired"] and not paid, (email, memberships, paid)
+            assert emails["direct_debit_failed"] == 1, (email, emails)
+        elif journey == "dd-renewal-returned":
+            assert [m.status for m in memberships] == ["grace"], (email, [m.status for m in memberships])
+            assert kinds == Counter(membership=1, donation=1), (email, kinds)
+            assert emails["payment_failed"] == 1, (email, emails)
         elif journey in ("regular-gift", "one-off-gift"):
             assert not memberships
             assert kinds == Counter(donation=2 if journey == "regular-gift" else 1), (email, kinds)

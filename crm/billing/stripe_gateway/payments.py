@@ -99,6 +99,48 @@ def retrieve_payment_intent(payment_intent_id: str) -> StripeObject:
     return _call("retrieve payment intent", get_client().v1.payment_intents.retrieve, payment_intent_id)
 
 
+#: Stripe's payment method types, in our words (crm.billing.models.PaymentMethod).
+_METHODS = {"card": "card", "bacs_debit": "direct_debit"}
+
+
+@dataclass(frozen=True)
+class Collection:
+    """How a payment intent collected its money, in our terms: `method` ("card", "direct_debit"
+    or "other"), its latest charge, and whether that charge has failed (a Bacs Direct Debit can
+    fail days after its invoice looked paid)."""
+
+    payment_intent_id: str
+    charge_id: str | None
+    method: str
+    failed: bool
+    failure_message: str
+
+
+def collection_of(payment_intent_id: str) -> Collection:
+    """The payment intent's latest charge, read now (remembered per event): its
+    `payment_method_details.type` is the method actually used; the intent's
+    `payment_method_types` only lists what was offered."""
+    intent = _remembered("payment_intent", payment_intent_id, lambda: _call(
+        "retrieve payment intent", get_client().v1.payment_intents.retrieve, payment_intent_id,
+        {"expand": ["latest_charge"]}))  # fmt: skip
+    charge = field(intent, "latest_charge")
+    if isinstance(charge, str):
+        charge = retrieve_charge(charge)
+    used = field(field(charge, "payment_method_details"), "type")
+    if not used:  # no charge yet: the one type the intent allows, if it allows one
+        offered = list(field(intent, "payment_method_types") or [])
+        used = offered[0] if len(offered) == 1 else "card"
+    failed = field(charge, "status") == "failed"
+    message = field(charge, "failure_message") or field(field(intent, "last_payment_error"), "message")
+    return Collection(
+        payment_intent_id=payment_intent_id,
+        charge_id=id_of(charge),
+        method=_METHODS.get(str(used), "other"),
+        failed=failed,
+        failure_message=str(message or "") if failed else "",
+    )
+
+
 def subscription_period(sub: StripeObject) -> tuple[datetime, datetime]:
     """(start, end) of the current period, from the first item (endive keeps it there)."""
     item = sub["items"]["data"][0]

@@ -34,7 +34,7 @@ Cancel at period end: `set_auto_renew(m, False)` keeps the membership active and
 it once `paid_through` passes. Turning auto-renew back on clears `cancelled_at`.
 The package splits the one owner by responsibility: `states` (the state table), `transitions`
 (every change), `offline` (staff-recorded payments and grants), `timed` (the daily job's
-set-based changes), `explanations` (reading), `periods` and `numbers`. Callers use
+set-based changes), `returned` (a payment that fails after it looked paid), `explanations` (reading), `periods` and `numbers`. Callers use
 `lifecycle.<name>` as before.
 """
 
@@ -50,6 +50,7 @@ from crm.memberships.lifecycle.explanations import (
 from crm.memberships.lifecycle.numbers import assign_member_number, member_number_for
 from crm.memberships.lifecycle.offline import extend_for_offline_payment, grant_complimentary
 from crm.memberships.lifecycle.periods import add_months, grace_days, period_end
+from crm.memberships.lifecycle.returned import first_collection_returned, renewal_returned
 from crm.memberships.lifecycle.states import (
     ACCESS_STATUSES,
     CURRENT_STATUSES,
@@ -109,6 +110,7 @@ __all__ = [
     "extend",
     "extend_for_offline_payment",
     "fail_direct_debit",
+    "first_collection_returned",
     "grace_days",
     "grant_complimentary",
     "has_access",
@@ -119,6 +121,7 @@ __all__ = [
     "member_number_for",
     "move_overdue_to_grace",
     "period_end",
+    "renewal_returned",
     "run_daily",
     "set_auto_renew",
     "start_pending",
