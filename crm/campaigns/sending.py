@@ -14,24 +14,27 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.audiences.models import Audience
 from crm.campaigns import services
 from crm.campaigns.models import Campaign, CampaignRecipient
 from crm.contacts.models import Contact
+from crm.core.languages import normalise_language
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
-from crm.email.services import queue_email
+from crm.email.services import Outgoing, queue_emails
 from crm.extensions import db
 
 log = logging.getLogger("crm.campaigns")
 
 DEFAULTS = {"CAMPAIGN_RATE_PER_MINUTE": 600, "CAMPAIGN_BATCH": 100}
 JOB = "crm.campaigns.sending.send_campaign"
+SKIPPED = "No longer consents, or the address is suppressed."
 
 
 def _setting(name: str) -> int:
@@ -78,40 +81,51 @@ def _write_recipients(campaign: Campaign, batch: int) -> int:
         last = ids[-1]
 
 
-def _hand_over_batch(campaign: Campaign, batch: int) -> int:
-    """Queue the next `batch` pending recipients' emails; one transaction. Returns rows handled."""
-    rows = list(
-        db.session.scalars(
-            select(CampaignRecipient)
-            .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "pending")
-            .order_by(CampaignRecipient.id)
-            .limit(batch)
+def _hand_over_batch(campaign: Campaign, batch: int, shared: dict[str, Any]) -> int:
+    """Queue the next `batch` pending recipients' emails: one outbox INSERT, one recipient UPDATE
+    and one commit for the batch. Returns rows handled."""
+    rows = db.session.execute(
+        select(CampaignRecipient.id, CampaignRecipient.contact_id)
+        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "pending")
+        .order_by(CampaignRecipient.id)
+        .limit(batch)
+    ).all()
+    if not rows:
+        return 0
+    people = {
+        c.id: c
+        for c in db.session.execute(
+            select(Contact.id, Contact.email, Contact.first_name, Contact.preferred_language).where(
+                Contact.id.in_([contact_id for _, contact_id in rows])
+            )
         )
-    )
-    # One query for the batch's contacts and one rendering of the body, not one per recipient.
-    ids = [row.contact_id for row in rows]
-    contacts = (
-        {c.id: c for c in db.session.scalars(select(Contact).where(Contact.id.in_(ids)))} if ids else {}
-    )
-    preview = services.body_html(campaign)
-    for row in rows:
-        contact = contacts.get(row.contact_id)
-        key = dedupe_key(campaign.id, row.contact_id)
-        message = None
-        if contact is not None:
-            context = services.email_context(campaign, contact, preview)
-            message = queue_email(
-                contact.email, "campaign", context, contact_id=contact.id,
-                dedupe_key=key, subject=campaign.subject, marketing=True, purpose=campaign.purpose,
-            )  # fmt: skip
-        if message is None:
-            existing = db.session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key))
-            if existing is not None:  # queued by an earlier run whose mark was lost: never twice
-                row.status, row.outbox_id = "queued", existing
-            else:
-                row.status, row.reason = "skipped", "No longer consents, or the address is suppressed."
+    }
+    messages = [
+        Outgoing(p.email, p.id, dedupe_key(campaign.id, p.id), {"first_name": p.first_name},
+                 normalise_language(p.preferred_language) or "en")
+        for p in (people[contact_id] for _, contact_id in rows if contact_id in people)
+    ]  # fmt: skip
+    queued = dict(zip((m.contact_id for m in messages), queue_emails(
+        "campaign", messages, shared=shared, personal=("first_name",), subject=campaign.subject,
+        marketing=True, purpose=campaign.purpose,
+    ), strict=True))  # fmt: skip
+    # A key queued by an earlier run whose mark was lost is that run's message: never a second.
+    lost = [dedupe_key(campaign.id, c) for _, c in rows if c in people and queued.get(c) is None]
+    earlier = dict(
+        db.session.execute(
+            select(OutboxMessage.dedupe_key, OutboxMessage.id).where(OutboxMessage.dedupe_key.in_(lost))
+        ).all()
+    ) if lost else {}  # fmt: skip
+    queued_rows, skipped_rows = [], []
+    for row_id, contact_id in rows:
+        outbox_id = queued.get(contact_id) or earlier.get(dedupe_key(campaign.id, contact_id))
+        if outbox_id is not None:
+            queued_rows.append({"id": row_id, "status": "queued", "outbox_id": outbox_id})
         else:
-            row.status, row.outbox_id = "queued", message.id
+            skipped_rows.append({"id": row_id, "status": "skipped", "reason": SKIPPED})
+    for changes in (queued_rows, skipped_rows):
+        if changes:  # one executemany UPDATE by primary key
+            db.session.execute(update(CampaignRecipient), changes)
     db.session.commit()
     return len(rows)
 
@@ -135,6 +149,7 @@ def send_campaign(campaign_id: int, max_batches: int | None = None) -> str:
     batch = min(_setting("CAMPAIGN_BATCH"), _setting("CAMPAIGN_RATE_PER_MINUTE"))
     _write_recipients(campaign, batch)
     interval = 60.0 * batch / _setting("CAMPAIGN_RATE_PER_MINUTE")
+    shared = services.email_context(campaign, services.body_html(campaign))
     done = 0
     while max_batches is None or done < max_batches:
         started = time.monotonic()
@@ -142,7 +157,7 @@ def send_campaign(campaign_id: int, max_batches: int | None = None) -> str:
         if campaign.status != "sending":  # stopped meanwhile (its audience deleted)
             return campaign.status
         try:
-            handled = _hand_over_batch(campaign, batch)
+            handled = _hand_over_batch(campaign, batch, shared)
         except IntegrityError:  # a second run queued some of this batch first: look again
             db.session.rollback()
             continue

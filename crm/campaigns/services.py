@@ -89,9 +89,9 @@ def reachable_ids(campaign: Campaign) -> Any:
     return select(Contact.id).where(*conditions)
 
 
-def email_context(campaign: Campaign, contact: Contact | None, preview: str | None = None) -> dict[str, Any]:
-    """What templates/email/campaign.* need; `preview` is the rendered body when the caller (the
-    sending job, once per batch) already has it."""
+def email_context(campaign: Campaign, preview: str | None = None) -> dict[str, Any]:
+    """What templates/email/campaign.* share between recipients (each adds its `first_name`);
+    `preview` is the rendered body when the caller (the sending job) already has it."""
     base_url = current_app.config["BASE_URL"]
     post_url = None
     if campaign.post_id:
@@ -102,7 +102,6 @@ def email_context(campaign: Campaign, contact: Contact | None, preview: str | No
     return {
         "campaign": campaign,
         "preview": body_html(campaign) if preview is None else preview,
-        "contact": contact,
         "post_url": post_url,
     }
 
@@ -110,7 +109,7 @@ def email_context(campaign: Campaign, contact: Contact | None, preview: str | No
 def send_test(campaign: Campaign, *, actor: Any) -> OutboxMessage | None:
     """A copy to the staff member's own address (transactional: no consent asked, marked [Test])."""
     email = actor.contact.email if getattr(actor, "contact", None) else actor.email
-    message = queue_email(email, "campaign", {**email_context(campaign, None), "test": True},
+    message = queue_email(email, "campaign", {**email_context(campaign), "test": True},
                           subject=f"[Test] {campaign.subject}"[:250])  # fmt: skip
     record("campaign.test_send", target_type="campaign", target_id=campaign.id, detail=email, actor=actor)
     return message

@@ -1,20 +1,24 @@
-"""Email goes through `queue_email`: it renders the message and writes it to the outbox in the
-caller's transaction. Delivery happens after commit (see crm/email/delivery.py)."""
+"""Email goes through `queue_emails` (one message: `queue_email`): it renders the messages and
+writes them to the outbox in the caller's transaction. Delivery happens after commit (see crm/email/delivery.py)."""
 
 from __future__ import annotations
 
 import re
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2 import TemplateNotFound
-from sqlalchemy import func, select
+from markupsafe import escape
+from sqlalchemy import insert, select
 
 from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.core.languages import normalise_language
-from crm.email import delivery  # noqa: F401  (registers the after-commit delivery hook)
+from crm.core.types import utcnow
+from crm.email.delivery import deliver_after_commit  # (importing it registers the after-commit hook)
 from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
 
@@ -31,7 +35,11 @@ def _serializer() -> URLSafeSerializer:
 def unsubscribe_token(contact: Contact, purpose: str | None = None) -> str:
     """A signed token naming the contact and the purpose the email was sent for; it never
     expires (old emails keep working). Without a purpose it withdraws every email purpose."""
-    data: dict[str, Any] = {"c": contact.id}
+    return _token(contact.id, purpose)
+
+
+def _token(contact_id: int, purpose: str | None) -> str:
+    data: dict[str, Any] = {"c": contact_id}
     if purpose is not None:
         data["p"] = purpose
     return _serializer().dumps(data)
@@ -62,23 +70,16 @@ def contact_for_unsubscribe_token(token: str) -> Contact | None:
 
 def unsubscribe_url(contact: Contact, purpose: str | None = None) -> str:
     """The page (no sign-in needed) where the contact confirms they want no more of these emails."""
-    return f"{current_app.config['BASE_URL']}/email/unsubscribe/{unsubscribe_token(contact, purpose)}"
+    return _unsubscribe_url(contact.id, purpose)
+
+
+def _unsubscribe_url(contact_id: int, purpose: str | None) -> str:
+    return f"{current_app.config['BASE_URL']}/email/unsubscribe/{_token(contact_id, purpose)}"
 
 
 def one_click_unsubscribe_url(contact: Contact, purpose: str | None = None) -> str:
     """The RFC 8058 List-Unsubscribe target that mail clients POST to."""
     return f"{unsubscribe_url(contact, purpose)}/one-click"
-
-
-def _marketing_contact(to: str, contact_id: int | None, purpose: str) -> Contact | None:
-    """The contact a marketing email is for, only with their consent for `purpose` and no suppression."""
-    if contact_id is not None:
-        contact = db.session.get(Contact, contact_id)
-    else:
-        contact = db.session.scalar(select(Contact).where(Contact.email == to.strip().lower()))
-    if contact is None or not consent.may_receive_marketing(contact, purpose):
-        return None
-    return contact
 
 
 def recipient_language(to: str, contact_id: int | None) -> str:
@@ -122,6 +123,146 @@ def _render_email(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text, html
 
 
+@dataclass
+class Outgoing:
+    """One message for `queue_emails`: whom it is for and what is only theirs."""
+
+    to: str
+    contact_id: int | None = None
+    dedupe_key: str | None = None
+    #: This message's template context (beside the batch's shared one).
+    context: dict[str, Any] = field(default_factory=dict)
+    #: The recipient's language when the caller has it (a batch loads its contacts); else looked up.
+    language: str | None = None
+    #: The context key holding a sign-in, reset or set-password link (see `queue_email`).
+    one_time_link: str | None = None
+
+
+class _SharedRendering:
+    """Renders a batch's template once per language and variant, then puts each recipient's own
+    strings (`personal` context keys: a name, an unsubscribe link) into copies of it. A message
+    with any other context of its own, or whose template changed a personal value on the way (a
+    filter), is rendered whole."""
+
+    def __init__(self, kind: str, shared: dict[str, Any], personal: tuple[str, ...]) -> None:
+        self.kind, self.shared = kind, shared
+        self.prefix = f"crm-slot-{uuid.uuid4().hex}-"
+        self.slots = {key: f"{self.prefix}{n}-" for n, key in enumerate(personal)}
+        self.cache: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+
+    def render(self, context: dict[str, Any], language: str) -> tuple[str, str, str]:
+        whole = {**self.shared, **context}
+        if not self.slots or any(key not in self.slots for key in context):
+            return render_email(self.kind, whole, language)
+        filled = {key: str(context[key]) for key in self.slots if context.get(key)}
+        variant = (
+            language,
+            *((key, True) if key in filled else (key, context.get(key)) for key in self.slots),
+        )
+        if variant not in self.cache:
+            stand_ins = {key: self.slots[key] if key in filled else context.get(key) for key in self.slots}
+            self.cache[variant] = render_email(self.kind, {**self.shared, **stand_ins}, language)
+        subject, text, html = self.cache[variant]
+        for key, value in filled.items():
+            slot = self.slots[key]
+            subject, text = subject.replace(slot, value), text.replace(slot, value)
+            html = html.replace(slot, str(escape(value)))
+        if self.prefix in (subject + text + html).lower():
+            return render_email(self.kind, whole, language)
+        return subject, text, html
+
+
+def _taken_keys(keys: list[str]) -> set[str]:
+    taken: set[str] = set()
+    for start in range(0, len(keys), 2000):
+        chunk = keys[start : start + 2000]
+        taken.update(
+            db.session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(chunk)))
+        )
+    return taken
+
+
+def _marketing_allowed(messages: list[Outgoing], purpose: str) -> list[Outgoing]:
+    """Only those whose contact consents to `purpose` by email now and is not suppressed."""
+    for message in messages:
+        if message.contact_id is None:
+            message.contact_id = db.session.scalar(
+                select(Contact.id).where(Contact.email == message.to.strip().lower())
+            )
+    allowed = consent.marketing_reachable(
+        [m.contact_id for m in messages if m.contact_id is not None], purpose
+    )
+    return [m for m in messages if m.contact_id in allowed]
+
+
+def queue_emails(
+    kind: str,
+    messages: list[Outgoing],
+    *,
+    shared: dict[str, Any] | None = None,
+    personal: tuple[str, ...] = (),
+    subject: str | None = None,
+    marketing: bool = False,
+    purpose: str = "news",
+) -> list[int | None]:
+    """Render templates/email/<kind>.txt (and .html when present) for each message and add them
+    all to the outbox in one INSERT; returns each message's outbox id, None where nothing was
+    queued. Delivery follows the commit (crm.email.delivery).
+
+    With a `dedupe_key`, a message already queued under that key is not queued again.
+    The template's first line, "Subject: ...", gives the subject unless `subject` is passed.
+    Marketing mail (`marketing=True`: campaigns, crm.campaigns.sending) goes only to a contact who
+    consents to `purpose` by email now and is not suppressed, and carries an unsubscribe link for
+    that purpose and RFC 8058 List-Unsubscribe headers of its own.
+    `shared` context is the same for every message; the `personal` keys of each message's context
+    are plain strings put into one rendering per language (a campaign renders its body once, not
+    once per recipient); other context of a message's own makes it rendered alone.
+    """
+    taken = _taken_keys([m.dedupe_key for m in messages if m.dedupe_key])
+    todo: list[Outgoing] = []
+    for message in messages:
+        if message.dedupe_key and message.dedupe_key in taken:
+            continue
+        if message.dedupe_key:
+            taken.add(message.dedupe_key)  # twice in one batch: the first one
+        todo.append(message)
+    if marketing:
+        todo = _marketing_allowed(todo, purpose)
+        personal = (*personal, "unsubscribe_url")
+    rendering = _SharedRendering(kind, shared or {}, personal)
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for message in todo:
+        ctx, headers = dict(message.context), {}
+        if marketing:
+            assert message.contact_id is not None  # noqa: S101  (_marketing_allowed kept only contacts)
+            ctx["unsubscribe_url"] = _unsubscribe_url(message.contact_id, purpose)
+            headers["List-Unsubscribe"] = f"<{ctx['unsubscribe_url']}/one-click>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        live_link = None
+        if message.one_time_link is not None:
+            live_link, ctx[message.one_time_link] = str(ctx[message.one_time_link]), ONE_TIME_LINK_PLACEHOLDER
+        language = message.language or recipient_language(message.to, message.contact_id)
+        template_subject, text, html = rendering.render(ctx, language)
+        rows.append({
+            "to_email": message.to, "kind": kind, "body_text": text, "body_html": html,
+            "subject": (subject or template_subject or kind.replace("_", " ").capitalize())[:250],
+            "one_time_link": live_link, "headers": headers, "contact_id": message.contact_id,
+            "dedupe_key": message.dedupe_key, "status": "queued", "attempts": 0, "last_error": "",
+            "next_attempt_at": now, "created_at": now,
+        })  # fmt: skip
+    if not rows:
+        return [None] * len(messages)
+    ids = list(
+        db.session.scalars(
+            insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), rows
+        )
+    )
+    deliver_after_commit(db.session(), ids)
+    queued = {id(message): outbox_id for message, outbox_id in zip(todo, ids, strict=True)}
+    return [queued.get(id(message)) for message in messages]
+
+
 def queue_email(
     to: str,
     kind: str,
@@ -134,48 +275,15 @@ def queue_email(
     one_time_link: str | None = None,
     purpose: str = "news",
 ) -> OutboxMessage | None:
-    """Render templates/email/<kind>.txt (and .html when present) and add it to the outbox.
+    """One email through `queue_emails`; returns its outbox row, or None when it was not queued
+    (its `dedupe_key` already was, or a marketing email's contact may not receive it).
 
-    With a `dedupe_key`, a message already queued under that key is not queued again (returns None).
-    The template's first line, "Subject: ...", gives the subject unless `subject` is passed.
-    Marketing mail (`marketing=True`: campaigns, crm.campaigns.sending) goes only to a contact who
-    consented to `purpose` by email and is not suppressed (else returns None), and carries an
-    unsubscribe link for that purpose and RFC 8058 List-Unsubscribe headers.
     `one_time_link` names the context key holding a sign-in, reset or set-password link: the
     stored bodies get ONE_TIME_LINK_PLACEHOLDER and the link is kept only until the email is sent.
     """
-    if dedupe_key and db.session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key)
-    ):
-        return None
-    ctx = dict(context or {})
-    headers: dict[str, str] = {}
-    if marketing:
-        contact = _marketing_contact(to, contact_id, purpose)
-        if contact is None:
-            return None
-        contact_id = contact.id
-        ctx["unsubscribe_url"] = unsubscribe_url(contact, purpose)
-        headers["List-Unsubscribe"] = f"<{one_click_unsubscribe_url(contact, purpose)}>"
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    live_link = None
-    if one_time_link is not None:
-        live_link, ctx[one_time_link] = str(ctx[one_time_link]), ONE_TIME_LINK_PLACEHOLDER
-    template_subject, text, html = render_email(kind, ctx, recipient_language(to, contact_id))
-    message = OutboxMessage(
-        to_email=to,
-        kind=kind,
-        subject=(subject or template_subject or kind.replace("_", " ").capitalize())[:250],
-        body_text=text,
-        body_html=html,
-        one_time_link=live_link,
-        headers=headers,
-        contact_id=contact_id,
-        dedupe_key=dedupe_key,
-    )
-    db.session.add(message)
-    db.session.flush()
-    return message
+    message = Outgoing(to, contact_id, dedupe_key, dict(context or {}), one_time_link=one_time_link)
+    [outbox_id] = queue_emails(kind, [message], subject=subject, marketing=marketing, purpose=purpose)
+    return None if outbox_id is None else db.session.get(OutboxMessage, outbox_id)
 
 
 def safe_summary(text: str) -> str:
