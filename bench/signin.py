@@ -70,6 +70,20 @@ def sign_in(port: int, email: str, password: str, totp_secret: str | None = None
     return _header(jar)["Cookie"]
 
 
+def refreshed_cookie(port: int, cookie: str, path: str = "/news") -> str:
+    """`cookie` after one visit to `path`, with whatever the answer set (as a browser keeps it).
+
+    The server re-signs the session cookie when the session changes (the language remembered
+    after the first page, the idle clock once a minute): a load generator that kept sending the
+    sign-in cookie would make every answer write a new one, which no browser causes."""
+    jar = dict(part.strip().split("=", 1) for part in cookie.split(";") if "=" in part)
+    status, headers, _body = fetch(port, request_bytes("GET", path, port, headers=_header(jar)))
+    if status != 200:
+        raise SignInError(f"GET {path} with the signed-in cookie: {status}")
+    _cookies(headers, jar)
+    return _header(jar)["Cookie"]
+
+
 def member_cookie(port: int) -> str:
     from crm.demo import DEMO_PASSWORD
 

@@ -28,6 +28,10 @@ end
 """
 
 
+#: Sent with every request, as loadgen.request_bytes does.
+BROWSER_HEADERS = {"User-Agent": "crm-bench", "Accept": "text/html,application/json"}
+
+
 def available() -> bool:
     return shutil.which("wrk") is not None
 
@@ -42,7 +46,10 @@ def run(port: int, path: str = "/", *, headers: dict[str, str] | None = None, co
         script.write(_REPORT)
     command = ["wrk", "-t", str(max(1, min(threads, connections))), "-c", str(connections),
                "-d", f"{max(1, round(seconds))}s", "--latency", "-s", script.name]  # fmt: skip
-    for name, value in (headers or {}).items():
+    # The headers loadgen (and so bench/signin.py) sends: Flask-Login ties a session to the
+    # browser's User-Agent, and a request without it marks the session no longer fresh, which
+    # re-signs the cookie on every answer (no browser changes its User-Agent between pages).
+    for name, value in {**BROWSER_HEADERS, **(headers or {})}.items():
         command += ["-H", f"{name}: {value}"]
     command.append(f"http://{host}:{port}{path}")
     try:

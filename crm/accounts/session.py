@@ -10,13 +10,14 @@ the same row, so signing out ends both. Staff never get a remember-me cookie.
 from __future__ import annotations
 
 import secrets
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.orm import with_expression
 
 from crm.accounts.cookie import CookieSessionInterface
@@ -140,7 +141,7 @@ def load_user(user_id: str) -> User | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    user = db.session.scalar(_user_for_session(ident, hash_token(raw)))
+    user = db.session.scalar(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
     if user is None:
         return None
     if user.disabled or user.session_version != version:
@@ -151,17 +152,19 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-def _user_for_session(user_id: int, token_hash: str) -> Select[Any]:
-    """The user of a live (not revoked) session row, with their latest membership's status (read
-    by every page that depends on it)."""
+@cache
+def _user_for_session() -> Select[Any]:
+    """The user `:user_id` of the live (not revoked) session row `:token_hash`, with their latest
+    membership's status (read by every page that depends on it). Built once per process: building
+    it (with its options) cost more than running it, on every signed-in request."""
     from crm.memberships.queries import latest_status_of
 
     return (
         select(User)
         .join(UserSession, UserSession.user_id == User.id)
         .where(
-            User.id == user_id,
-            UserSession.token_hash == token_hash,
+            User.id == bindparam("user_id"),
+            UserSession.token_hash == bindparam("token_hash"),
             UserSession.revoked_at.is_(None),
         )
         .options(with_expression(User.latest_membership_status, latest_status_of(User.contact_id)))

@@ -175,12 +175,16 @@ def test_the_session_check_reads_the_membership_status_and_finds_nothing_for_a_r
     make_membership(user.contact, make_plan(), "active")
     raw = new_session_row(user)
     db.session.commit()
-    found = db.session.scalar(_user_for_session(user.id, hash_token(raw)))
+
+    def check(token_hash: str):  # the statement is built once; the ids are its parameters
+        return db.session.scalar(_user_for_session(), {"user_id": user.id, "token_hash": token_hash})
+
+    found = check(hash_token(raw))
     assert found is not None and found.id == user.id and found.latest_membership_status == "active"
-    assert db.session.scalar(_user_for_session(user.id, hash_token("not a session"))) is None
+    assert check(hash_token("not a session")) is None
     db.session.execute(update(UserSession).values(revoked_at=db.func.now()))
     db.session.commit()
-    assert db.session.scalar(_user_for_session(user.id, hash_token(raw))) is None
+    assert check(hash_token(raw)) is None
 
 
 def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client, member):
