@@ -19,6 +19,7 @@ from crm.audit.services import record
 from crm.billing.models import Payment
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.contacts.services import NAME_AND_ADDRESS_FIELDS
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
@@ -28,17 +29,7 @@ from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipEvent, MembershipStatus
 
 #: The contact fields a member may change themselves (nothing else is ever assigned from a form).
-EDITABLE_FIELDS = (
-    "title",
-    "first_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
-)
+EDITABLE_FIELDS = NAME_AND_ADDRESS_FIELDS
 
 
 class AccountActionError(Exception):
