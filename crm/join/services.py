@@ -23,6 +23,7 @@ from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, insert_once
 from crm.contacts.models import Contact
+from crm.contacts.services import PERSONAL_FIELDS
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.join import paid_for
@@ -31,18 +32,7 @@ from crm.memberships.models import Membership, Plan
 
 log = logging.getLogger("crm.join")
 
-CONTACT_FIELDS = (
-    "title",
-    "first_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
-    "preferred_language",
-)
+CONTACT_FIELDS = PERSONAL_FIELDS
 
 
 @dataclass

@@ -19,26 +19,17 @@ from crm.audit.services import record
 from crm.billing.models import Payment
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.contacts.services import NAME_AND_ADDRESS_FIELDS
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
 from crm.members_area import access
 from crm.members_area.erasure import erase_contact as erase_contact  # staff call it from here
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, MembershipEvent
+from crm.memberships.models import Membership, MembershipEvent, MembershipStatus
 
 #: The contact fields a member may change themselves (nothing else is ever assigned from a form).
-EDITABLE_FIELDS = (
-    "title",
-    "first_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
-)
+EDITABLE_FIELDS = NAME_AND_ADDRESS_FIELDS
 
 
 class AccountActionError(Exception):
@@ -75,7 +66,12 @@ class MembershipCard:
     @property
     def can_cancel_auto_renew(self) -> bool:
         m = self.membership
-        return bool(m and m.auto_renew and m.status in ("active", "grace") and m.plan.recurring)
+        return bool(
+            m
+            and m.auto_renew
+            and m.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE)
+            and m.plan.recurring
+        )
 
     @property
     def can_resume_auto_renew(self) -> bool:
@@ -83,7 +79,7 @@ class MembershipCard:
         return bool(
             m
             and not m.auto_renew
-            and m.status == "active"
+            and m.status == MembershipStatus.ACTIVE
             and m.plan.recurring
             and m.stripe_subscription_id
             and m.paid_through
@@ -94,7 +90,12 @@ class MembershipCard:
     def needs_renewal(self) -> bool:
         """Lapsed, cancelled, expired, never paid or never joined: offer renew / rejoin."""
         m = self.membership
-        return m is None or m.status in ("pending", "lapsed", "cancelled", "expired")
+        return m is None or m.status in (
+            MembershipStatus.PENDING,
+            MembershipStatus.LAPSED,
+            MembershipStatus.CANCELLED,
+            MembershipStatus.EXPIRED,
+        )
 
 
 def membership_card(contact: Contact) -> MembershipCard:
@@ -112,9 +113,9 @@ def membership_card(contact: Contact) -> MembershipCard:
 
 
 def _card_date(m: Membership) -> tuple[str, datetime | None]:
-    if m.status in ("lapsed", "cancelled", "expired"):
+    if m.status in (MembershipStatus.LAPSED, MembershipStatus.CANCELLED, MembershipStatus.EXPIRED):
         return _("Expired on"), m.ended_at or m.paid_through
-    if m.status == "grace":
+    if m.status == MembershipStatus.GRACE:
         return _("Grace period ends on"), m.grace_until or m.paid_through
     if m.paid_through is None:
         return "", None

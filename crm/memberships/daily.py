@@ -26,7 +26,7 @@ from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.email.services import render_email
 from crm.extensions import db
-from crm.memberships.models import Membership, MembershipEvent, Plan
+from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
 
 log = logging.getLogger("crm.daily")
 
@@ -115,7 +115,7 @@ def _candidates() -> Select[*tuple[Any, ...]]:
         )
         .join(Contact, Contact.id == Membership.contact_id)
         .join(Plan, Plan.id == Membership.plan_id)
-        .where(Membership.status == "active", Contact.erased_at.is_(None))
+        .where(Membership.status == MembershipStatus.ACTIVE, Contact.erased_at.is_(None))
         .order_by(Membership.id)
     )
 
@@ -204,7 +204,7 @@ def queue_lapsed_notices(now: datetime) -> int:
             MembershipEvent.to_status == "lapsed",
             MembershipEvent.created_at >= now - LAPSED_NOTICE_WINDOW,
             MembershipEvent.created_at <= now,
-            Membership.status == "lapsed",
+            Membership.status == MembershipStatus.LAPSED,
             Contact.erased_at.is_(None),
         )
         .order_by(Membership.id)

@@ -17,7 +17,7 @@ from crm.core.permissions import has_permission, requires
 from crm.core.templating import render_fragment
 from crm.core.types import utcnow
 from crm.extensions import db
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 from crm.staff.routes import bp
 from crm.staff.work_list import WORK_LIST_SIZE, WorkItem, _ended_at, work_list  # noqa: F401  (shown here)
 
@@ -45,7 +45,7 @@ def members_by_status(now: datetime | None = None) -> list[tuple[str, int]]:
     PENDING_EXPIRY_HOURS) no longer counts as pending, even before the daily job expires it."""
     latest = select(func.max(Membership.id)).group_by(Membership.contact_id)
     still_open = or_(
-        Membership.status != "pending",
+        Membership.status != MembershipStatus.PENDING,
         Membership.pending_expires_at.is_(None),
         Membership.pending_expires_at >= (now or utcnow()),
     )
@@ -66,7 +66,12 @@ def movement(now: datetime) -> dict[str, int]:
             func.count(func.distinct(case((Membership.joined_at >= since, Membership.contact_id)))),
             func.count(
                 func.distinct(
-                    case((and_(Membership.status == "lapsed", _ended_at() >= since), Membership.contact_id))
+                    case(
+                        (
+                            and_(Membership.status == MembershipStatus.LAPSED, _ended_at() >= since),
+                            Membership.contact_id,
+                        )
+                    )
                 )
             ),
         )
@@ -117,7 +122,7 @@ def monthly_series(now: datetime) -> list[dict[str, Any]]:
     """
     starts = [month_start(now, back) for back in range(CHART_MONTHS - 1, -1, -1)]
     ends = starts[1:] + [month_start(now, -1)]
-    counted = (Membership.joined_at.is_not(None), Membership.status != "pending")
+    counted = (Membership.joined_at.is_not(None), Membership.status != MembershipStatus.PENDING)
     ended = func.coalesce(
         Membership.ended_at, case((Membership.status.in_(ENDED_STATUSES), Membership.updated_at))
     )

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 
 from crm.audit.services import record
-from crm.billing.models import GiftAidClaim, Payment
+from crm.billing.models import GiftAidClaim, Payment, PaymentStatus
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.database import affected_rows
 from crm.extensions import db
@@ -118,7 +118,7 @@ def _on_eligible_plan():
 def claimable_filter(start: datetime, end: datetime):
     return (
         Payment.gift_aid_eligible.is_(True)
-        & Payment.status.in_(("paid", "partly_refunded"))
+        & Payment.status.in_((PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED))
         & (Payment.amount > Payment.amount_refunded)
         & Payment.gift_aid_claim_id.is_(None)
         & (Payment.paid_at >= start)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crm.contacts.emails import EmailAddressError, normalise_email
+from crm.contacts.services import PERSONAL_FIELDS
 from crm.extensions import db
 from crm.i18n.languages import language_from_text
 from crm.memberships.lifecycle.imported import IMPORT_STATUSES, imported_terms
@@ -54,10 +55,7 @@ ALIASES = {
     "gift_aid": ("giftaid", "giftaiddeclaration", "giftaided"),
     "notes": ("notes", "note", "comments", "comment", "remarks"),
 }
-CONTACT_FIELDS = (
-    "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode", "country", "phone",
-    "preferred_language",
-)  # fmt: skip
+CONTACT_FIELDS = PERSONAL_FIELDS
 MAX_LENGTHS = {"title": 40, "first_name": 100, "last_name": 100, "address_line1": 200, "address_line2": 200,
                "town": 100, "postcode": 20, "phone": 40}  # fmt: skip
 #: What a new contact gets for a column the file leaves empty (others: "").

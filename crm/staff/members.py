@@ -14,7 +14,7 @@ from crm.accounts.models import User
 from crm.audit.models import AuditEvent
 from crm.audit.services import record
 from crm.billing.donations import payment_intent_for
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentStatus
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.permissions import has_permission, requires
 from crm.core.types import utcnow
@@ -190,7 +190,7 @@ def load_member_story(contact_id: int) -> dict[str, Any]:
         "current": current,
         "payments": payments,
         "payment_totals": {
-            "paid": sum(p.amount for p in payments if p.status != "failed"),
+            "paid": sum(p.amount for p in payments if p.status != PaymentStatus.FAILED),
             "refunded": sum(p.amount_refunded for p in payments),
         },
         "declarations": declarations,
@@ -218,7 +218,7 @@ def action_forms(story: dict[str, Any], overrides: dict[str, Any] | None = None)
         p.id: overrides.get(f"refund-{p.id}") or forms.RefundForm(prefix=f"r{p.id}", formdata=None)
         for p in story["payments"]
         # A donation given with a membership is refunded through the membership's charge.
-        if payment_intent_for(p) and p.status in ("paid", "partly_refunded")
+        if payment_intent_for(p) and p.status in (PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED)
     }
     return built
 

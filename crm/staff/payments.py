@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.sql import Select
 
 from crm.audit.services import record
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentStatus
 from crm.contacts.models import Contact
 from crm.core.permissions import has_permission, requires
 from crm.core.types import utcnow
@@ -85,12 +85,12 @@ def payments():
                 func.count(Payment.id),
                 func.coalesce(func.sum(Payment.amount), 0),
                 func.coalesce(func.sum(Payment.amount_refunded), 0),
-            ).where(Payment.status != "failed"),
+            ).where(Payment.status != PaymentStatus.FAILED),
             filters,
         )
     ).one()
     failed = db.session.scalar(
-        filtered(select(func.count(Payment.id)).where(Payment.status == "failed"), filters)
+        filtered(select(func.count(Payment.id)).where(Payment.status == PaymentStatus.FAILED), filters)
     )
     rows = db.session.execute(
         payment_rows_select(_listing(filters)).limit(PER_PAGE).offset((page - 1) * PER_PAGE)

@@ -20,24 +20,12 @@ from crm.audit.services import record
 from crm.campaigns import services as campaign_services
 from crm.contacts import consent, tags
 from crm.contacts.models import Contact, Note
+from crm.contacts.services import PERSONAL_FIELDS
 from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships.models import CURRENT_STATUSES, Membership
 
-CONTACT_FIELDS = (
-    "title",
-    "first_name",
-    "last_name",
-    "email",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
-    "preferred_language",
-    "email_consent",
-)
+CONTACT_FIELDS = ("email", *PERSONAL_FIELDS, "email_consent")
 STALE_MESSAGE = (
     "This record changed since you opened it. Your changes were not saved: review them and try again."
 )

@@ -11,13 +11,13 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from crm.audit.models import AuditEvent
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentStatus
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.features import gift_aid_enabled
 from crm.email.models import OutboxMessage
 from crm.events.models import Booking, BookingStatus, Event
 from crm.extensions import db
-from crm.memberships.models import ACCESS_STATUSES, Membership, Plan
+from crm.memberships.models import ACCESS_STATUSES, Membership, MembershipStatus, Plan
 
 WORK_LIST_SIZE = 10
 
@@ -51,7 +51,10 @@ def work_list(now: datetime) -> list[WorkItem]:
         who.add_columns(Plan.name, Membership.paid_through, Membership.auto_renew)
         .join(Membership, Membership.contact_id == Contact.id)
         .join(Plan, Plan.id == Membership.plan_id)
-        .where(Membership.status == "active", Membership.paid_through.between(now, now + timedelta(days=30)))
+        .where(
+            Membership.status == MembershipStatus.ACTIVE,
+            Membership.paid_through.between(now, now + timedelta(days=30)),
+        )
     )
     items.append(
         WorkItem(
@@ -66,7 +69,7 @@ def work_list(now: datetime) -> list[WorkItem]:
     # (crm.billing.services.record_failed_payment): a renewal that failed at once has no Payment
     # row; a Direct Debit returned after it looked paid keeps its row, marked failed.
     failing = or_(
-        Membership.status == "grace",
+        Membership.status == MembershipStatus.GRACE,
         Contact.id.in_(
             select(AuditEvent.contact_id).where(
                 AuditEvent.action == "payment.failed", AuditEvent.at >= now - timedelta(days=30)
@@ -76,7 +79,11 @@ def work_list(now: datetime) -> list[WorkItem]:
     stmt = (
         who.add_columns(Plan.name, Membership.status, Membership.grace_until)
         .join(
-            Membership, and_(Membership.contact_id == Contact.id, Membership.status.in_(("active", "grace")))
+            Membership,
+            and_(
+                Membership.contact_id == Contact.id,
+                Membership.status.in_((MembershipStatus.ACTIVE, MembershipStatus.GRACE)),
+            ),
         )
         .join(Plan, Plan.id == Membership.plan_id)
         .where(failing)
@@ -93,7 +100,7 @@ def work_list(now: datetime) -> list[WorkItem]:
     # Warned by the daily run that their card runs out before the next charge (crm/billing/dunning.py).
     stmt = (
         who.add_columns(Plan.name, Membership.paid_through)
-        .join(Membership, and_(Membership.contact_id == Contact.id, Membership.status == "active"))
+        .join(Membership, and_(Membership.contact_id == Contact.id, Membership.status == MembershipStatus.ACTIVE))
         .join(Plan, Plan.id == Membership.plan_id)
         .where(Contact.id.in_(
             select(OutboxMessage.contact_id).where(
@@ -127,12 +134,20 @@ def work_list(now: datetime) -> list[WorkItem]:
         who.add_columns(Plan.name, _ended_at().label("ended"))
         .join(Membership, Membership.contact_id == Contact.id)
         .join(Plan, Plan.id == Membership.plan_id)
-        .where(Membership.status == "lapsed", _ended_at() >= now - timedelta(days=90))
+        .where(Membership.status == MembershipStatus.LAPSED, _ended_at() >= now - timedelta(days=90))
         .where(
             ~select(newer.id)
             .where(
                 newer.contact_id == Contact.id,
-                newer.status.in_(("active", "grace", "pending", "direct_debit_pending", "suspended")),
+                newer.status.in_(
+                    (
+                        MembershipStatus.ACTIVE,
+                        MembershipStatus.GRACE,
+                        MembershipStatus.PENDING,
+                        MembershipStatus.DIRECT_DEBIT_PENDING,
+                        MembershipStatus.SUSPENDED,
+                    )
+                ),
             )
             .exists()
         )
@@ -162,7 +177,7 @@ def work_list(now: datetime) -> list[WorkItem]:
         .join(Event, Event.id == Booking.event_id)
         .where(
             Payment.kind == "event",
-            Payment.status.in_(("paid", "partly_refunded")),
+            Payment.status.in_((PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED)),
             Payment.amount_refunded < Payment.amount,
             Booking.status == BookingStatus.CANCELLED,
         )

@@ -102,7 +102,7 @@ def _supersede_other_current(membership: Membership) -> None:
     other = current_membership(membership.contact_id)
     if other is None or other.id == membership.id:
         return
-    if other.status == "pending":
+    if other.status == MembershipStatus.PENDING:
         other.status = MembershipStatus.EXPIRED
         other.ended_at = utcnow()
         db.session.flush()
@@ -248,7 +248,7 @@ def ends_at_period_end(membership: Membership) -> bool:
 
 
 def enter_grace(membership: Membership, *, reason: str, stripe_event_id: str | None = None) -> None:
-    if membership.status != "active":
+    if membership.status != MembershipStatus.ACTIVE:
         return
     membership.status = MembershipStatus.GRACE
     membership.grace_until = utcnow() + timedelta(days=grace_days(membership.plan))
@@ -286,7 +286,7 @@ def await_direct_debit(membership: Membership, *, reason: str, stripe_event_id: 
     Only from pending: a collection that already succeeded (active) or failed (expired), its
     events arriving first, is not undone by the late checkout event.
     """
-    if membership.status != "pending":
+    if membership.status != MembershipStatus.PENDING:
         return False
     membership.status = MembershipStatus.DIRECT_DEBIT_PENDING
     membership.pending_expires_at = None
@@ -314,7 +314,7 @@ def suspend(membership: Membership, *, actor: Any, reason: str) -> None:
 
 def unsuspend(membership: Membership, *, actor: Any, reason: str) -> None:
     """Back to active when still paid (or open-ended), otherwise to grace to give time to renew."""
-    if membership.status != "suspended":
+    if membership.status != MembershipStatus.SUSPENDED:
         raise ValueError("This membership is not suspended.")
     now = utcnow()
     if membership.paid_through is None or membership.paid_through > now:
