@@ -56,6 +56,7 @@ def record_stripe_payment(
     charge_id: str | None = None,
     checkout_session_id: str | None = None,
     gift_aid_eligible: bool = False,
+    collection: gateway.Collection | None = None,
 ) -> tuple[Payment, bool]:
     """The payment for this invoice or payment intent, created once: (payment, created).
 
@@ -63,18 +64,21 @@ def record_stripe_payment(
     made. A collection that has failed by then (a Bacs Direct Debit returned before this event
     arrived) is recorded failed, and a failed one whose charge has since succeeded (Stripe's
     retry) is paid again: the caller checks `payment.status` before giving membership.
+    `collection`: read by the caller before it took any lock (`session_collection`).
     """
     existing = find_stripe_payment(invoice_id=invoice_id, payment_intent_id=payment_intent_id)
     if existing is not None:
         _fill_missing_ids(existing, invoice_id, payment_intent_id, charge_id, checkout_session_id)
         if existing.status == PaymentStatus.FAILED:  # the invoice's attempt now, else the one recorded
-            collection = collection_for(invoice_id, payment_intent_id or existing.stripe_payment_intent_id)
+            collection = collection or collection_for(
+                invoice_id, payment_intent_id or existing.stripe_payment_intent_id
+            )
             if collection is not None and not collection.failed:
                 existing.stripe_payment_intent_id = collection.payment_intent_id
                 existing.stripe_charge_id = collection.charge_id or existing.stripe_charge_id
                 set_collected(existing, paid=True)
         return existing, False
-    collection = collection_for(invoice_id, payment_intent_id)
+    collection = collection or collection_for(invoice_id, payment_intent_id)
     failed = collection is not None and collection.failed
     payment = Payment(
         contact_id=contact_id,
@@ -105,6 +109,17 @@ def collection_for(invoice_id: str | None, payment_intent_id: str | None) -> gat
     if not payment_intent_id and invoice_id:
         payment_intent_id = gateway.invoice_payment_intent_id(gateway.retrieve_invoice(invoice_id))
     return gateway.collection_of(payment_intent_id) if payment_intent_id else None
+
+
+def session_collection(session: Any) -> gateway.Collection | None:
+    """How a paid Checkout Session was collected: its payment intent's, or its subscription's first
+    invoice's. Read before any row lock (on SQLite a lock is the database's write lock)."""
+    if field(session, "payment_status") != "paid":
+        return None
+    invoice_id = id_of(field(session, "invoice")) or id_of(
+        field(field(session, "subscription"), "latest_invoice")
+    )
+    return collection_for(invoice_id, id_of(field(session, "payment_intent")))
 
 
 def set_collected(payment: Payment, *, paid: bool, message: str = "") -> bool:

@@ -38,6 +38,7 @@ from crm.billing.services import (
     queue_receipt,
     record_failed_payment,
     record_stripe_payment,
+    session_collection,
     timestamp,
 )
 from crm.billing.subscriptions import (
@@ -333,8 +334,8 @@ def _prefetch(event: Any, event_type: str) -> None:
     obj = event_object(event)
     try:
         if event_type.startswith("checkout.session.") and event_type != "checkout.session.expired":
-            if id_of(obj):
-                gateway.retrieve_checkout_session(str(id_of(obj)))
+            if id_of(obj):  # the session, and how it was collected
+                session_collection(gateway.retrieve_checkout_session(str(id_of(obj))))
         elif event_type == "invoice.paid":
             sub_id = invoice_subscription_id(obj)
             if sub_id:

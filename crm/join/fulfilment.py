@@ -19,7 +19,14 @@ from crm.billing import collection_failures, direct_debit, donations, subscripti
 from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import PaymentKind, PaymentStatus
-from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
+from crm.billing.services import (
+    field,
+    id_of,
+    queue_receipt,
+    record_stripe_payment,
+    session_collection,
+    timestamp,
+)
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.database import locked_for_update
@@ -135,6 +142,7 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     """Apply a completed, paid Checkout Session once: 'activated', 'donation', 'already', 'unpaid', 'ignored'."""
     if field(session, "payment_status") not in ("paid", "no_payment_required"):
         return "unpaid"
+    collection = session_collection(session)  # Stripe is asked before the membership row is locked
     contact, membership, plan = _ours(session)
     if contact is None:
         return "ignored"
@@ -186,6 +194,7 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         payment_intent_id=intent_id,
         checkout_session_id=str(field(session, "id")),
         gift_aid_eligible=gift_aid_eligible,
+        collection=collection,
     )
     if donation:
         donations.record_donation_part(payment, total=amount, donation=donation)
