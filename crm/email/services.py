@@ -253,11 +253,19 @@ def queue_emails(
         })  # fmt: skip
     if not rows:
         return [None] * len(messages)
-    ids = list(
-        db.session.scalars(
-            insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True), rows
+    if len(rows) == 1:
+        ids: list[int] = [
+            int(db.session.execute(insert(OutboxMessage).returning(OutboxMessage.id), rows[0]).scalar_one())
+        ]
+    else:  # one multi-row INSERT; RETURNING's order is not the rows' on SQLite, so match by key
+        if any(row["dedupe_key"] is None for row in rows):
+            raise ValueError("each message of a batch needs a dedupe_key")
+        by_key = dict(
+            db.session.execute(
+                insert(OutboxMessage).returning(OutboxMessage.dedupe_key, OutboxMessage.id), rows
+            ).all()
         )
-    )
+        ids = [by_key[row["dedupe_key"]] for row in rows]
     deliver_after_commit(db.session(), ids)
     queued = {id(message): outbox_id for message, outbox_id in zip(todo, ids, strict=True)}
     return [queued.get(id(message)) for message in messages]

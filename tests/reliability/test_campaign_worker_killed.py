@@ -116,9 +116,9 @@ def _report(campaign_id: int) -> services.Report:
 def test_a_worker_killed_mid_campaign_resumes_and_everyone_gets_exactly_one_email(
     app,
     staff_user,
-    private_redis_url,
+    private_redis_url,  # noqa: F811  (the fixture imported above)
     smtp,
-    workers,  # noqa: F811
+    workers,
 ):
     from redis import Redis
     from rq.registry import StartedJobRegistry
