@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field
 from crm.contacts import consent
+from crm.contacts.gift_aid import gift_aid_wording
 from crm.extensions import db, limiter
 from crm.join import corrections, fulfilment, services, subscribe
 from crm.join.forms import (
@@ -24,7 +25,6 @@ from crm.join.forms import (
     JoinForm,
     SubscribeForm,
     email_updates_wording,
-    gift_aid_wording,
 )
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership

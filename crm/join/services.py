@@ -25,6 +25,7 @@ from crm.billing.services import field, insert_once
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.i18n import current_language
 from crm.join import paid_for
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
@@ -162,6 +163,8 @@ def start_join_checkout(
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
         "email_appeals": "1" if email_appeals else "0",
+        # The language the form was read in: the Gift Aid and consent words are recorded in it.
+        "lang": current_language(),
     }
     if details:
         metadata["details"] = details
@@ -227,6 +230,7 @@ def start_donation_checkout(
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
         "email_appeals": "1" if email_appeals else "0",
+        "lang": current_language(),
     }
     customer_id = gateway.ensure_customer(contact)
     success_url, cancel_url = _urls()

@@ -6,10 +6,12 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm.contacts.gift_aid import gift_aid_wording
 from crm.core.features import requires_gift_aid
 from crm.extensions import db
+from crm.i18n import current_language
 from crm.members_area import services
-from crm.members_area.forms import GIFT_AID_WORDING, CancelDeclarationForm, ConfirmForm, GiftAidForm
+from crm.members_area.forms import CancelDeclarationForm, ConfirmForm, GiftAidForm
 from crm.members_area.routes import bp, own_contact
 
 
@@ -127,7 +129,8 @@ def renew_now():  # type: ignore[no-untyped-def]
 @login_required
 def gift_aid():  # type: ignore[no-untyped-def]
     contact = own_contact()
-    wording = GIFT_AID_WORDING.format(org=current_app.config["ORG_NAME"])
+    language = current_language()
+    wording = gift_aid_wording(current_app.config["ORG_NAME"], language)
     form = GiftAidForm()
     if request.method == "GET":
         form.postcode.data = contact.postcode
@@ -135,7 +138,12 @@ def gift_aid():  # type: ignore[no-untyped-def]
         form.house.data = first_word if any(ch.isdigit() for ch in first_word) else contact.address_line1
     elif form.validate_on_submit():
         services.declare_gift_aid(
-            contact, house=form.house.data, postcode=form.postcode.data, wording=wording, actor=current_user
+            contact,
+            house=form.house.data,
+            postcode=form.postcode.data,
+            wording=wording,
+            language=language,
+            actor=current_user,
         )
         db.session.commit()
         flash(_("Thank you: your Gift Aid declaration is recorded."), "success")
