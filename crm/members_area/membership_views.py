@@ -100,7 +100,12 @@ def renew():  # type: ignore[no-untyped-def]
 def renew_now():  # type: ignore[no-untyped-def]
     """Pay the next period of a fixed-term (or grace) membership through Stripe Checkout."""
     from crm.billing.stripe_gateway import GatewayError, ensure_customer
-    from crm.join.services import can_renew_now, ensure_plan_price, start_renewal_checkout
+    from crm.join.services import (
+        can_renew_now,
+        ensure_plan_price,
+        not_charged_message,
+        start_renewal_checkout,
+    )
 
     form = ConfirmForm()
     membership = services.membership_card(own_contact()).membership
@@ -118,7 +123,7 @@ def renew_now():  # type: ignore[no-untyped-def]
         checkout = start_renewal_checkout(membership)
     except GatewayError as error:
         db.session.rollback()
-        flash(f"{error.user_message} You have not been charged.", "error")
+        flash(not_charged_message(error), "error")
         return redirect(url_for(".account"))
     db.session.commit()
     return redirect(checkout.url, code=303)
