@@ -48,7 +48,7 @@ test: install-dev compile-translations
 ## then write the new Spanish in translations/es/LC_MESSAGES/messages.po.
 translations: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o translations/messages.pot --project crm .
-	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete --width 100
 	$(VENV)/bin/pybabel compile -d translations
 
 compile-translations: install

@@ -155,7 +155,7 @@ POSTS = [
         "public",
         15,
         "Una lideresa comunitaria agradece las cartas que llegaron desde el Reino Unido.",
-        "«Cuando llegaron vuestras cartas, el alcalde nos recibió por primera vez.» Así empieza la carta que "
+        "«Cuando llegaron sus cartas, el alcalde nos recibió por primera vez.» Así empieza la carta que "
         "nos envió una lideresa comunitaria de Valle Hondo. La publicamos en español, tal como la escribió.",
         "",
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from werkzeug.wrappers import Response
 
@@ -36,5 +37,5 @@ def email_change_confirm(token: str) -> Response | tuple[str, int, dict[str, str
     db.session.commit()
     if contact is None:
         return link_invalid("email_change")
-    flash(f"Your sign-in email is now {contact.email}.", "success")
+    flash(_("Your sign-in email is now %(email)s.", email=contact.email), "success")
     return redirect(url_for("accounts.login"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -53,7 +54,7 @@ def reset_password(token: str) -> Page:
         return page  # type: ignore[return-value]  # page is set whenever user is None
     services.set_new_password(user, form.password.data, reason="reset")
     db.session.commit()
-    flash("Your password has been changed. You can now sign in with it.", "success")
+    flash(_("Your password has been changed. You can now sign in with it."), "success")
     return redirect(url_for("accounts.login"))
 
 
@@ -66,12 +67,12 @@ def set_password(token: str) -> Page:
     services.set_new_password(user, form.password.data, reason="set")
     if user.role in STAFF_ROLES:
         db.session.commit()
-        flash("Your password is set. Please sign in.", "success")
+        flash(_("Your password is set. Please sign in."), "success")
         return redirect(url_for("accounts.login"))
     start_session(user)
     services.record_login(user)
     db.session.commit()
-    flash("Your password is set and you are signed in.", "success")
+    flash(_("Your password is set and you are signed in."), "success")
     return redirect(home_for(user))
 
 
@@ -80,19 +81,19 @@ def set_password(token: str) -> Page:
 @limiter.limit("10/minute", methods=["POST"], deduct_when=attempt_failed, key_func=get_remote_address)
 def change_password() -> Page | str:
     if is_remembered_session():
-        flash("For your security, please sign in again before changing your password.", "info")
+        flash(_("For your security, please sign in again before changing your password."), "info")
         return redirect(url_for("accounts.login", next=request.path))
     form = ChangePasswordForm()
     if form.validate_on_submit():
         if not services.check_current_password(current_user, form.current_password.data):
             g.attempt_failed = True
-            form.current_password.errors = ["Your current password is not right"]
+            form.current_password.errors = [_("Your current password is not right.")]
             return render_template("accounts/change_password.html", form=form)
         user = current_user._get_current_object()
         mfa_ok = bool(session.get("mfa_ok"))
         services.set_new_password(user, form.password.data, reason="changed")
         start_session(user, mfa_ok=mfa_ok)  # a new session; every other one has ended
         db.session.commit()
-        flash("Your password has been changed. You have been signed out everywhere else.", "success")
+        flash(_("Your password has been changed. You have been signed out everywhere else."), "success")
         return redirect(home_for(user))
     return render_template("accounts/change_password.html", form=form)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
@@ -85,7 +86,7 @@ def logout() -> Response:
         record("logout", target_type="user", target_id=current_user.id, contact_id=current_user.contact_id)
     end_session()
     db.session.commit()
-    flash("You have signed out.", "success")
+    flash(_("You have signed out."), "success")
     return redirect("/")
 
 
@@ -95,7 +96,7 @@ def logout_everywhere() -> Response:
     services.sign_out_everywhere(current_user)
     end_session()
     db.session.commit()
-    flash("You have been signed out on every device, including this one.", "success")
+    flash(_("You have been signed out on every device, including this one."), "success")
     return redirect(url_for("accounts.login"))
 
 

@@ -9,10 +9,13 @@ Transactional mail never asks this module; marketing mail always does (crm.email
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select
 
 from crm.contacts.models import Consent, Contact, ContactConsent, Suppression
@@ -28,20 +31,35 @@ SOURCES = ("join", "donate", "subscribe", "account", "staff_phone", "staff", "im
            "list_unsubscribe", "erasure", "merge", "seed")  # fmt: skip
 
 _WORDING = {
-    "news": "Yes, send me news and campaign updates from {org} by {channel}. I can stop them at any time.",
-    "appeals": "Yes, send me fundraising appeals from {org} by {channel}. I can stop them at any time.",
+    "news": _l(
+        "Yes, send me news and campaign updates from %(org)s %(channel)s. I can stop them at any time."
+    ),
+    "appeals": _l("Yes, send me fundraising appeals from %(org)s %(channel)s. I can stop them at any time."),
 }
-_CHANNEL_WORDS = {"email": "email", "post": "post", "phone": "phone", "sms": "text message"}
+_CHANNEL_WORDS = {"email": _l("by email"), "post": _l("by post"), "phone": _l("by phone"),
+                  "sms": _l("by text message")}  # fmt: skip
 
 
 class ConsentError(ValueError):
     """An unknown channel or purpose."""
 
 
-def wording(purpose: str, org: str, channel: str = "email") -> str:
-    """The exact sentence shown beside a tick box for this purpose and channel."""
+@contextlib.contextmanager
+def shown_in(language: str | None) -> Iterator[None]:
+    """Words rendered inside are in `language` ("en", "es"); None: the page's own language."""
+    if language is None:
+        yield
+        return
+    with force_locale(language):
+        yield
+
+
+def wording(purpose: str, org: str, channel: str = "email", language: str | None = None) -> str:
+    """The exact sentence shown beside a tick box for this purpose and channel, in `language`
+    (None: the language of the page being rendered). What is shown is what is recorded."""
     _check(channel, purpose)
-    return _WORDING[purpose].format(org=org, channel=_CHANNEL_WORDS[channel])
+    with shown_in(language):
+        return str(_WORDING[purpose]) % {"org": org, "channel": str(_CHANNEL_WORDS[channel])}
 
 
 def _check(channel: str, purpose: str) -> None:
@@ -134,10 +152,12 @@ def record_consent(
     by: Any = None,
     confirmed: bool = True,
     at: datetime | None = None,
+    language: str = "en",
 ) -> Consent | None:
-    """Record a consent given or withdrawn. Returns the new record, or None when the state is
-    already that (nothing is written). An unconfirmed grant (`confirmed=False`, the subscribe
-    form's double opt-in) is always written and changes nothing until `confirm_pending`. Flushes."""
+    """Record a consent given or withdrawn, with the `wording` exactly as shown and the `language`
+    it was shown in. Returns the new record, or None when the state is already that (nothing is
+    written). An unconfirmed grant (`confirmed=False`, the subscribe form's double opt-in) is
+    always written and changes nothing until `confirm_pending`. Flushes."""
     _check(channel, purpose)
     now = at or utcnow()
     if confirmed and has_consent(contact.id, channel, purpose) == granted:
@@ -149,6 +169,7 @@ def record_consent(
         purpose=purpose,
         granted=granted,
         wording=wording,
+        language=language,
         source=source,
         recorded_by_id=getattr(by, "id", None),
         confirmed_at=now if confirmed else None,
@@ -170,8 +191,10 @@ def record_choices(
     org: str,
     by: Any = None,
     confirmed: bool = True,
+    language: str = "en",
 ) -> list[Consent]:
-    """Record each (channel, purpose) -> granted choice from a form, with that form's wording."""
+    """Record each (channel, purpose) -> granted choice from a form, with that form's wording in
+    the `language` the form was shown in."""
     written = []
     for (channel, purpose), granted in choices.items():
         consent = record_consent(
@@ -180,9 +203,10 @@ def record_choices(
             purpose,
             granted,
             source=source,
-            wording=wording(purpose, org, channel),
+            wording=wording(purpose, org, channel, language),
             by=by,
             confirmed=confirmed,
+            language=language,
         )
         if consent is not None:
             written.append(consent)

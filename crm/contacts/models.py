@@ -85,7 +85,10 @@ class Consent(Model):
     #: news, appeals (crm.contacts.consent.PURPOSES)
     purpose: Mapped[str] = mapped_column(String(20), default="news")
     granted: Mapped[bool]
+    #: The words the person read (or staff wrote), exactly as shown, in `language`.
     wording: Mapped[str] = mapped_column(Text, default="")
+    #: The language `wording` was shown in ("en", "es").
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     #: join, subscribe, account, staff_phone, staff, import, unsubscribe_link, list_unsubscribe, erasure
     source: Mapped[str] = mapped_column(String(40), default="")
     #: The staff member who recorded it (a phone call, an edit); None when the person did it themselves.
@@ -171,7 +174,10 @@ class GiftAidDeclaration(Model):
     declared_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Donations on or after this moment are covered (four years back when the declaration says so).
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: The declaration exactly as the supporter accepted it, in `language`.
     wording: Mapped[str] = mapped_column(Text, default="")
+    #: The language the declaration was shown in ("en", "es").
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     #: join, donate, account, staff, import
     source: Mapped[str] = mapped_column(String(40), default="")
     #: Address as declared (HMRC needs house name or number and postcode).

@@ -23,20 +23,9 @@ from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.join.choices import COUNTRIES, TITLES
 from crm.join.email_typos import suggest_email
 
-GIFT_AID_WORDING = (
-    "I want to Gift Aid my donation and any donations I make in the future or have made in the "
-    "past 4 years to {org}. I am a UK taxpayer and understand that if I pay less Income Tax and/or "
-    "Capital Gains Tax than the amount of Gift Aid claimed on all my donations in that tax year it "
-    "is my responsibility to pay any difference."
-)
-
 _UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{6,25}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def gift_aid_wording(org: str) -> str:
-    return GIFT_AID_WORDING.format(org=org)
 
 
 def email_updates_wording(org: str) -> str:

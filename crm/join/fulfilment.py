@@ -28,12 +28,13 @@ from crm.billing.services import (
     timestamp,
 )
 from crm.contacts import consent
+from crm.contacts.gift_aid import gift_aid_wording
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.database import locked_for_update
+from crm.core.languages import DEFAULT_LANGUAGE, normalise_language
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.join import paid_for
-from crm.join.forms import gift_aid_wording
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipStatus, Plan
 
@@ -45,8 +46,14 @@ CHECKOUT_KINDS = ("membership", "renewal", "donation")
 
 
 def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> None:
-    """The Gift Aid declaration and email consent ticked on the form, now that payment proved them."""
+    """The Gift Aid declaration and email consent ticked on the form, now that payment proved them,
+    in the words and language the form showed (the session's `lang`; older sessions had none)."""
     org = current_app.config["ORG_NAME"]
+    language = (
+        normalise_language(str(field(metadata, "lang") or ""))
+        or normalise_language(contact.preferred_language)
+        or DEFAULT_LANGUAGE
+    )
     now = utcnow()
     if str(field(metadata, "gift_aid") or "") == "1":
         existing = db.session.scalar(
@@ -60,7 +67,8 @@ def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> Non
                     contact_id=contact.id,
                     declared_at=now,
                     valid_from=now - timedelta(days=4 * 365),
-                    wording=gift_aid_wording(org),
+                    wording=gift_aid_wording(org, language),
+                    language=language,
                     source=source,
                     house=contact.address_line1,
                     postcode=contact.postcode,
@@ -70,7 +78,11 @@ def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> Non
     chosen = {("email", "news"): str(field(metadata, "email_updates") or "") == "1",
               ("email", "appeals"): str(field(metadata, "email_appeals") or "") == "1"}  # fmt: skip
     consent.record_choices(
-        contact, {pair: True for pair, yes in chosen.items() if yes}, source=source, org=org
+        contact,
+        {pair: True for pair, yes in chosen.items() if yes},
+        source=source,
+        org=org,
+        language=language,
     )
     db.session.flush()
 

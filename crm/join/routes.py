@@ -7,8 +7,6 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
-from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -16,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field
 from crm.contacts import consent
+from crm.contacts.gift_aid import gift_aid_wording
 from crm.extensions import db, limiter
 from crm.join import corrections, fulfilment, services, subscribe
 from crm.join.forms import (
@@ -24,7 +23,6 @@ from crm.join.forms import (
     JoinForm,
     SubscribeForm,
     email_updates_wording,
-    gift_aid_wording,
 )
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership
@@ -51,22 +49,8 @@ def _wording() -> dict[str, str]:
             "email_appeals_text": consent.wording("appeals", org)}  # fmt: skip
 
 
-#: What a failed payment call means for the person paying, by the gateway's provider-neutral `kind`
-#: (the gateway's own `user_message` is English; join's own errors, like "no_price", are translated).
-PAYMENT_PROBLEMS = {
-    "api": _l("Our payment provider could not complete that. Please try again later."),
-    "declined": _l("Your card was declined. Please try another card."),
-    "unreachable": _l("We could not reach our payment provider. Please try again in a few minutes."),
-    "busy": _l("Our payment provider is busy. Please try again in a minute."),
-    "config": _l("Payments are not available right now. Please try again later."),
-    "invalid": _l("That payment could not be set up."),
-    "not_found": _l("We could not find that payment record."),
-}
-
-
 def _not_charged(error: gateway.GatewayError) -> str:
-    problem = PAYMENT_PROBLEMS.get(error.kind) or error.user_message
-    return gettext("%(problem)s You have not been charged.", problem=str(problem))
+    return services.not_charged_message(error)
 
 
 def _signed_in_member() -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from crm.billing import direct_debit, donations
@@ -26,6 +27,7 @@ from crm.contacts.models import Contact
 from crm.contacts.services import PERSONAL_FIELDS
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.i18n import current_language
 from crm.join import paid_for
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
@@ -152,6 +154,8 @@ def start_join_checkout(
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
         "email_appeals": "1" if email_appeals else "0",
+        # The language the form was read in: the Gift Aid and consent words are recorded in it.
+        "lang": current_language(),
     }
     if details:
         metadata["details"] = details
@@ -217,6 +221,7 @@ def start_donation_checkout(
         "gift_aid": "1" if gift_aid else "0",
         "email_updates": "1" if email_updates else "0",
         "email_appeals": "1" if email_appeals else "0",
+        "lang": current_language(),
     }
     customer_id = gateway.ensure_customer(contact)
     success_url, cancel_url = _urls()
@@ -239,6 +244,25 @@ def start_donation_checkout(
         idempotency_key=_idempotency_key(f"donate-{contact.id}", {**metadata, "nonce": nonce}),
     )
     return Checkout(url=session.url, session_id=session.id)
+
+
+#: What a failed payment call means for the person paying, by the gateway's provider-neutral `kind`
+#: (the gateway's own `user_message` is English; join's own errors, like "no_price", are translated).
+PAYMENT_PROBLEMS = {
+    "api": _l("Our payment provider could not complete that. Please try again later."),
+    "declined": _l("Your card was declined. Please try another card."),
+    "unreachable": _l("We could not reach our payment provider. Please try again in a few minutes."),
+    "busy": _l("Our payment provider is busy. Please try again in a minute."),
+    "config": _l("Payments are not available right now. Please try again later."),
+    "invalid": _l("That payment could not be set up."),
+    "not_found": _l("We could not find that payment record."),
+}
+
+
+def not_charged_message(error: gateway.GatewayError) -> str:
+    """What a failed payment call means for the person paying, in their language (join, donate, renew)."""
+    problem = PAYMENT_PROBLEMS.get(error.kind) or error.user_message
+    return gettext("%(problem)s You have not been charged.", problem=str(problem))
 
 
 def new_form_nonce() -> str:

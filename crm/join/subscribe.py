@@ -12,6 +12,7 @@ from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.email.services import queue_email
 from crm.extensions import db
+from crm.i18n import current_language
 from crm.join.services import find_or_create_contact
 
 CONFIRM_SUBSCRIPTION = "confirm_subscription"
@@ -32,7 +33,7 @@ def request_subscription(
         return
     org = current_app.config["ORG_NAME"]
     consent.record_choices(contact, {("email", p): True for p in wanted}, source="subscribe", org=org,
-                           confirmed=False)  # fmt: skip
+                           confirmed=False, language=current_language())  # fmt: skip
     raw = tokens.issue_token(CONFIRM_SUBSCRIPTION, contact=contact, ttl=CONFIRM_TTL)
     queue_email(
         contact.email,

@@ -31,12 +31,6 @@ PREFERENCE_WORDING = {
 #: Form field per (channel, purpose); email news keeps its older name.
 PREFERENCE_FIELDS = {pair: "email_updates" if pair == ("email", "news") else f"{pair[0]}_{pair[1]}"
                      for pair in PREFERENCE_WORDING}  # fmt: skip
-GIFT_AID_WORDING = (
-    "I want to Gift Aid my donation and any donations I make in the future or have made in the "
-    "past four years to {org}. I am a UK taxpayer and understand that if I pay less Income Tax "
-    "and/or Capital Gains Tax than the amount of Gift Aid claimed on all my donations in that tax "
-    "year it is my responsibility to pay any difference."
-)
 
 
 def normalise_postcode(value: str) -> str:

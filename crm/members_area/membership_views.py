@@ -6,10 +6,12 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm.contacts.gift_aid import gift_aid_wording
 from crm.core.features import requires_gift_aid
 from crm.extensions import db
+from crm.i18n import current_language
 from crm.members_area import services
-from crm.members_area.forms import GIFT_AID_WORDING, CancelDeclarationForm, ConfirmForm, GiftAidForm
+from crm.members_area.forms import CancelDeclarationForm, ConfirmForm, GiftAidForm
 from crm.members_area.routes import bp, own_contact
 
 
@@ -98,7 +100,12 @@ def renew():
 def renew_now():
     """Pay the next period of a fixed-term (or grace) membership through Stripe Checkout."""
     from crm.billing.stripe_gateway import GatewayError, ensure_customer
-    from crm.join.services import can_renew_now, ensure_plan_price, start_renewal_checkout
+    from crm.join.services import (
+        can_renew_now,
+        ensure_plan_price,
+        not_charged_message,
+        start_renewal_checkout,
+    )
 
     form = ConfirmForm()
     membership = services.membership_card(own_contact()).membership
@@ -116,7 +123,7 @@ def renew_now():
         checkout = start_renewal_checkout(membership)
     except GatewayError as error:
         db.session.rollback()
-        flash(f"{error.user_message} You have not been charged.", "error")
+        flash(not_charged_message(error), "error")
         return redirect(url_for(".account"))
     db.session.commit()
     return redirect(checkout.url, code=303)
@@ -127,7 +134,8 @@ def renew_now():
 @login_required
 def gift_aid():
     contact = own_contact()
-    wording = GIFT_AID_WORDING.format(org=current_app.config["ORG_NAME"])
+    language = current_language()
+    wording = gift_aid_wording(current_app.config["ORG_NAME"], language)
     form = GiftAidForm()
     if request.method == "GET":
         form.postcode.data = contact.postcode
@@ -135,7 +143,12 @@ def gift_aid():
         form.house.data = first_word if any(ch.isdigit() for ch in first_word) else contact.address_line1
     elif form.validate_on_submit():
         services.declare_gift_aid(
-            contact, house=form.house.data, postcode=form.postcode.data, wording=wording, actor=current_user
+            contact,
+            house=form.house.data,
+            postcode=form.postcode.data,
+            wording=wording,
+            language=language,
+            actor=current_user,
         )
         db.session.commit()
         flash(_("Thank you: your Gift Aid declaration is recorded."), "success")

@@ -16,6 +16,7 @@ from crm.accounts.email_change import request_email_change
 from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.extensions import db, login_manager
+from crm.i18n import current_language
 from crm.i18n.formatting import format_date
 from crm.join.services import can_renew_now, renewal_period
 from crm.members_area import services
@@ -199,7 +200,7 @@ def email_preferences():
             return render_template("members_area/email_preferences.html", form=form, labels=_labels()), 400
         # The consent record keeps the words the member read, in the language they read them.
         wording = {pair: str(words) for pair, words in PREFERENCE_WORDING.items()}
-        changed = services.set_preferences(contact, form.choices(), wording)
+        changed = services.set_preferences(contact, form.choices(), wording, current_language())
         db.session.commit()
         if changed:
             flash(_("Your preferences are saved."), "success")

@@ -226,12 +226,22 @@ def update_contact_details(
 
 
 def set_preferences(
-    contact: Contact, choices: dict[tuple[str, str], bool], wording: dict[tuple[str, str], str]
+    contact: Contact,
+    choices: dict[tuple[str, str], bool],
+    wording: dict[tuple[str, str], str],
+    language: str = "en",
 ) -> int:
-    """The account page's boxes, each a consent record where it changed. Returns how many changed."""
+    """The account page's boxes, each a consent record where it changed (with the box's words in
+    the page's `language`). Returns how many changed."""
     return sum(
         consent.record_consent(
-            contact, channel, purpose, granted, source="account", wording=wording[(channel, purpose)]
+            contact,
+            channel,
+            purpose,
+            granted,
+            source="account",
+            wording=wording[(channel, purpose)],
+            language=language,
         )
         is not None
         for (channel, purpose), granted in choices.items()
@@ -249,9 +259,10 @@ def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: 
 
 
 def declare_gift_aid(
-    contact: Contact, *, house: str, postcode: str, wording: str, actor: User
+    contact: Contact, *, house: str, postcode: str, wording: str, actor: User, language: str = "en"
 ) -> GiftAidDeclaration:
-    """A new declaration covering the past four years and the future (HMRC's enduring wording)."""
+    """A new declaration covering the past four years and the future (HMRC's enduring wording),
+    recorded as shown: `wording` in `language`."""
     existing = active_declaration(contact.id)
     if existing is not None:
         return existing
@@ -261,6 +272,7 @@ def declare_gift_aid(
         declared_at=now,
         valid_from=now - timedelta(days=4 * 366),
         wording=wording,
+        language=language,
         source="account",
         house=house,
         postcode=postcode,

@@ -31,9 +31,9 @@ def _shoot(trip: Journey, path: str, name: str) -> Path:
     return target
 
 
-def _trip(browser, live, artifacts: Path) -> Journey:  # type: ignore[no-untyped-def]
+def _trip(browser, live, artifacts: Path, locale: str = "en-GB") -> Journey:  # type: ignore[no-untyped-def]
     watch = Watch()
-    context = new_context(browser, live, SIZE, watch)
+    context = new_context(browser, live, SIZE, watch, locale)
     return Journey(browser, live, "desktop", SIZE, artifacts, context, context.new_page(), watch)
 
 
@@ -57,6 +57,12 @@ def main() -> int:
                 _shoot(visitor, "/join", "join.png")
                 visitor.close()
 
+                # A browser whose Accept-Language asks for Spanish gets the site in Spanish.
+                spanish = _trip(browser, live, artifacts, locale="es-ES")
+                _shoot(spanish, "/", "home-es.png")
+                _shoot(spanish, "/join", "join-es.png")
+                spanish.close()
+
                 member = _trip(browser, live, artifacts)
                 sign_in(member, "member@example.org", DEMO_PASSWORD)
                 _shoot(member, "/news", "news.png")
@@ -68,7 +74,12 @@ def main() -> int:
                 _shoot(staff, "/staff", "staff-dashboard.png")
                 staff.close()
 
-                problems = visitor.watch.problems + member.watch.problems + staff.watch.problems
+                problems = (
+                    visitor.watch.problems
+                    + spanish.watch.problems
+                    + member.watch.problems
+                    + staff.watch.problems
+                )
                 browser.close()
         finally:
             live.stop()

@@ -4,11 +4,14 @@ emails the join sends are in Spanish; an English browser still gets English."""
 from __future__ import annotations
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
+from crm.contacts.models import Consent, GiftAidDeclaration
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
+from tests.fixtures import sign_in_as
 from tests.join.test_join_form import form
 from tests.memberships.factories import make_plans
 from tests.stripe_fixtures import deliver_webhooks
@@ -84,3 +87,49 @@ def test_a_payment_provider_failure_is_explained_in_spanish(client, plans, strip
     html = client.post("/join", data=form(plans), headers=SPANISH).get_data(as_text=True)
     assert "No se te ha cobrado nada." in html
     assert "Our payment provider" not in html and "Inténtalo de nuevo" in html
+
+
+def _join_and_pay(client, plans, stripe_sandbox, headers: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    data = form(plans, email_updates="y", email_appeals="y", gift_aid="y")
+    assert client.post("/join", data=data, headers=headers).status_code == 303
+    membership = db.session.scalar(select(Membership))
+    stripe_sandbox.pay(membership.stripe_checkout_session_id)
+    # The webhook records the declarations: it has no browser, so no Accept-Language of its own.
+    assert all(r.status_code == 200 for r in deliver_webhooks(client))
+    db.session.expire_all()
+
+
+def test_a_spanish_joiner_declares_gift_aid_and_consents_in_the_spanish_they_read(
+    client, plans, stripe_sandbox, staff_user
+) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/join", headers=SPANISH).get_data(as_text=True)
+    declaration_shown = "Quiero que se aplique el Gift Aid a mi donativo"
+    news_shown = "Sí, quiero recibir noticias y novedades de las campañas de"
+    assert declaration_shown in page and news_shown in page and "UK taxpayer" not in page
+    _join_and_pay(client, plans, stripe_sandbox, SPANISH)
+
+    declaration = db.session.scalar(select(GiftAidDeclaration))
+    assert declaration.language == "es"
+    assert declaration.wording.startswith(declaration_shown) and declaration.wording in page
+    consents = {c.purpose: c for c in db.session.scalars(select(Consent))}
+    assert {c.language for c in consents.values()} == {"es"}
+    assert consents["news"].wording.startswith(news_shown) and consents["news"].wording in page
+    assert "por correo electrónico" in consents["appeals"].wording and consents["appeals"].wording in page
+
+    # Staff read the words as the supporter accepted them (the staff area itself is English).
+    sign_in_as(client, staff_user)
+    staff_page = client.get(f"/staff/members/{declaration.contact_id}").get_data(as_text=True)
+    assert (
+        f'<blockquote class="declaration" lang="es">{escape(declaration.wording)}</blockquote>' in staff_page
+    )
+    assert f'<q lang="es">{escape(consents["news"].wording)}</q> (in Spanish)' in staff_page
+
+
+def test_an_english_joiner_declares_in_english(client, plans, stripe_sandbox) -> None:  # type: ignore[no-untyped-def]
+    _join_and_pay(client, plans, stripe_sandbox, {"Accept-Language": "en-GB"})
+    declaration = db.session.scalar(select(GiftAidDeclaration))
+    assert declaration.language == "en" and declaration.wording.startswith("I want to Gift Aid my donation")
+    consent = db.session.scalar(select(Consent).where(Consent.purpose == "news"))
+    assert consent.language == "en"
+    assert consent.wording.startswith("Yes, send me news and campaign updates from ")
+    assert consent.wording.endswith(" by email. I can stop them at any time.")

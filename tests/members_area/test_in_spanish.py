@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from crm.contacts.models import Consent
+from crm.contacts.models import Consent, GiftAidDeclaration
 from crm.extensions import db
 from tests.fixtures import csrf_token
 from tests.members_area.factories import make_payment, sign_in
@@ -67,3 +67,23 @@ def test_a_consent_given_in_spanish_records_the_spanish_words_the_member_read(cl
     assert "Hemos guardado tus preferencias." in response.get_data(as_text=True)
     consent = db.session.scalars(select(Consent).where(Consent.contact_id == active_member.contact_id)).one()
     assert consent.granted and consent.wording.startswith("Sí, quiero recibir por correo noticias")
+    assert consent.language == "es"
+
+
+def test_a_gift_aid_declaration_made_in_spanish_is_recorded_and_shown_in_spanish(client, active_member):
+    client.get("/language/es")
+    sign_in(client, active_member)
+    page = client.get("/account/gift-aid").get_data(as_text=True)
+    assert "Pago impuestos en el Reino Unido" in page and "I am a UK taxpayer" not in page
+    token = csrf_token(client, "/account/gift-aid")
+    client.post(
+        "/account/gift-aid", data={"csrf_token": token, "house": "1", "postcode": "n19gu", "confirm": "y"}
+    )
+    declaration = db.session.scalars(select(GiftAidDeclaration)).one()
+    assert declaration.language == "es" and declaration.wording.startswith(
+        "Quiero que se aplique el Gift Aid"
+    )
+    # Read back later in English, the declaration is still the one accepted: in Spanish.
+    client.get("/language/en")
+    shown = client.get("/account/gift-aid").get_data(as_text=True)
+    assert "You made a Gift Aid declaration on" in shown and declaration.wording in shown
