@@ -22,6 +22,7 @@ from crm.i18n.formatting import format_money
 from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.join.choices import COUNTRIES, TITLES
 from crm.join.email_typos import suggest_email
+from crm.join.partner import PartnerFields
 
 GIFT_AID_WORDING = (
     "I want to Gift Aid my donation and any donations I make in the future or have made in the "
@@ -214,7 +215,7 @@ FREQUENCIES = (
 )
 
 
-class JoinForm(_AddressFields):
+class JoinForm(_AddressFields, PartnerFields):
     plan = RadioField(_l("Membership plan"), coerce=str, validate_choice=False)
     donation_preset = RadioField(
         _l("Extra donation (optional)"),

@@ -165,6 +165,8 @@ def start_join_checkout(
     }
     if details:
         metadata["details"] = details
+    if membership.partner_contact_id:  # a joint plan: the second adult becomes a member when paid
+        metadata["partner_contact_id"] = str(membership.partner_contact_id)
     reuse = _reusable_session(membership, metadata)
     if reuse:
         return Checkout(url=reuse, session_id=membership.stripe_checkout_session_id or "")

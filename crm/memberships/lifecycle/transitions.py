@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle import joint
 from crm.memberships.lifecycle.explanations import current_membership
 from crm.memberships.lifecycle.numbers import assign_member_number
 from crm.memberships.lifecycle.periods import grace_days
@@ -42,6 +43,7 @@ def _log(
     )
     db.session.add(event)
     db.session.flush()
+    joint.follow(membership, reason, stripe_event_id=stripe_event_id)
     return event
 
 
@@ -53,8 +55,15 @@ def _original_joined_at(contact_id: int, exclude_id: int | None = None) -> datet
 
 
 def _on_first_activation(membership: Membership) -> None:
-    """A new member: a membership number, an account, and a welcome email when the account is new."""
-    contact = membership.contact
+    """A new member: a membership number, an account, and a welcome email when the account is new;
+    on a joint plan the second adult gets the same, in their own language, once."""
+    _welcome(membership.contact, joint_with=membership.partner)
+    follower = joint.open_for_partner(membership)
+    if follower is not None:
+        _welcome(follower.contact, joint_with=membership.contact, paid_by_other=True)
+
+
+def _welcome(contact: Contact, *, joint_with: Contact | None, paid_by_other: bool = False) -> None:
     assign_member_number(contact)
     try:
         from crm.accounts.services import ensure_member_account, send_welcome_email
@@ -64,7 +73,11 @@ def _on_first_activation(membership: Membership) -> None:
     had_user = contact.user is not None
     user = ensure_member_account(contact)
     if not had_user:
-        send_welcome_email(user)
+        send_welcome_email(
+            user,
+            joint_with=joint_with.full_name if joint_with is not None else "",
+            paid_by_other=paid_by_other,
+        )
 
 
 # --- starting ----------------------------------------------------------------------------------
