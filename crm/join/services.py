@@ -269,6 +269,7 @@ def can_renew_now(membership: Membership | None) -> bool:
     is near it: someone paid up for months is not asked to pay again."""
     return (
         membership is not None
+        and membership.joint_primary_id is None  # the second adult of a joint plan: the payer renews
         and membership.status in ("active", "grace")
         and membership.paid_through is not None
         and not membership.auto_renew

@@ -19,6 +19,7 @@ from crm.staff.services import (
     _require_current,
     current_membership,
     membership_snapshot,
+    refuse_joint_follower,
 )
 
 
@@ -32,6 +33,7 @@ def record_offline_payment(
         raise StaffActionError(
             "Choose how they paid: " + ", ".join(OFFLINE_PAYMENT_METHODS.values()).lower() + "."
         )
+    refuse_joint_follower(current_membership(contact))
     before = membership_snapshot(current_membership(contact))
     payment = _lifecycle_call(
         lambda: lifecycle.record_offline_payment(
@@ -69,6 +71,7 @@ def _lifecycle_call(change: Any) -> Any:
 def _membership_action(action: str, contact: Contact, change: Any, *, actor: Any, detail: str = "") -> None:
     """Run one lifecycle call and write its one audit row: the membership before and after it."""
     acted_on = current_membership(contact)
+    refuse_joint_follower(acted_on)
     before = membership_snapshot(acted_on)
     _lifecycle_call(change)
     db.session.flush()
