@@ -42,16 +42,16 @@ class PartnerFields(FlaskForm):
     email: Any
 
     partner_first_name = StringField(
-        _l("Their first name"),
+        _l("Their given name"),
         filters=[_strip],
         validators=[Length(max=100, message=_l("First name must be %(max)d characters or fewer."))],
     )
     partner_last_name = StringField(
-        _l("Their last name"),
+        _l("Their family name"),
         filters=[_strip],
         validators=[Length(max=100, message=_l("Last name must be %(max)d characters or fewer."))],
     )
-    partner_email = StringField(_l("Their email address"), filters=[_strip])
+    partner_email = StringField(_l("Their email"), filters=[_strip])
 
     @property
     def is_joint(self) -> bool:
