@@ -144,3 +144,16 @@ def test_erasing_the_payer_leaves_the_second_adult_what_was_paid_for(client, sta
     lifecycle.run_daily(paid_through + timedelta(days=1))  # then it runs out as a fixed-term one
     db.session.commit()
     assert _reload(follower)[0].status == "grace"
+
+
+def test_moving_the_payer_to_a_plan_for_one_ends_the_second_adults_membership(staff_user, joint):
+    from tests.memberships.factories import make_plan
+
+    primary, follower = joint
+    single = make_plan("monthly", stripe_price_id=None)
+    db.session.commit()
+    lifecycle.change_plan(primary, single, actor=staff_user)
+    db.session.commit()
+    primary, follower = _reload(primary, follower)
+    assert (primary.status, primary.plan_id, primary.partner_contact_id) == ("active", single.id, None)
+    assert (follower.status, follower.joint_primary_id) == ("cancelled", None)

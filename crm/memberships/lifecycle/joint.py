@@ -130,6 +130,10 @@ def follow(primary: Membership, reason: str, *, stripe_event_id: str | None = No
     follower = follower_of(primary)
     if follower is None:
         return
+    if not primary.plan.joint:  # moved to a plan for one: the second adult's membership ends
+        primary.partner_contact_id = None
+        _end_follower(follower, f"joint membership ended: {reason}", utcnow())
+        return
     if all(getattr(follower, name) == getattr(primary, name) for name in MIRRORED):
         return
     before = follower.status
@@ -147,6 +151,18 @@ def follow(primary: Membership, reason: str, *, stripe_event_id: str | None = No
         setattr(follower, name, getattr(primary, name))
     db.session.flush()
     _event(follower, before, f"joint membership: {reason}", stripe_event_id=stripe_event_id)
+
+
+def _end_follower(follower: Membership, reason: str, now: datetime) -> None:
+    """The second adult's row stops following: cancelled now if it was current."""
+    before = follower.status
+    follower.joint_primary_id = None
+    if before in CURRENT_STATUSES:
+        follower.status = MembershipStatus.CANCELLED
+        follower.cancelled_at = follower.ended_at = now
+        follower.auto_renew = False
+    db.session.flush()
+    _event(follower, before, reason)
 
 
 def follow_bulk(from_status: str, to_status: str, reason: str, now: datetime) -> int:
@@ -203,14 +219,7 @@ def end_joint_link(contact: Contact, *, reason: str) -> None:
         db.session.flush()
         if own is None:
             continue
-        before = own.status
-        own.joint_primary_id = None
-        if before in CURRENT_STATUSES:
-            own.status = MembershipStatus.CANCELLED
-            own.cancelled_at = own.ended_at = now
-            own.auto_renew = False
-        db.session.flush()
-        _event(own, before, reason)
+        _end_follower(own, reason, now)
         _event(paying, paying.status, "joint partner erased: a membership for one from now on")
     for primary in db.session.scalars(
         select(Membership).where(
