@@ -157,3 +157,15 @@ def test_moving_the_payer_to_a_plan_for_one_ends_the_second_adults_membership(st
     primary, follower = _reload(primary, follower)
     assert (primary.status, primary.plan_id, primary.partner_contact_id) == ("active", single.id, None)
     assert (follower.status, follower.joint_primary_id) == ("cancelled", None)
+
+
+def test_an_import_row_for_the_second_adult_leaves_their_joint_membership_to_the_payer(joint):
+    from crm.staff import import_service
+
+    primary, follower = joint
+    text = "email,first name,last name,plan,status\nluis@example.org,Luis,Ramos,joint-yearly,lapsed\n"
+    import_service.import_members(
+        text, import_service.guess_mapping(import_service.read_headers(text)), actor_label="test"
+    )
+    db.session.commit()
+    assert _statuses(primary, follower) == ("active", "active")
