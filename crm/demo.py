@@ -44,7 +44,17 @@ PLANS = [
         4,
     ),
     ("life", "Life", "A single payment, member for life.", 50000, "lifetime", 5),
+    (
+        "joint-yearly",
+        "Joint (two adults at one address)",
+        "Two adults at one address, one payment: each has their own sign-in and emails.",
+        5400,
+        "year",
+        6,
+    ),
 ]
+#: Plans for two adults at one address (the join form asks for the second adult).
+JOINT_PLANS = {"joint-yearly"}
 
 # email, title, first, last, postcode, plan slug, status, days since join, days to paid-through, auto-renew
 MEMBERS = [
@@ -103,6 +113,7 @@ def _upsert_plans() -> dict[str, Plan]:
                 display_order=order,
                 currency="gbp",
                 gift_aid_eligible=slug != "organisation-yearly",
+                joint=slug in JOINT_PLANS,
             )
             db.session.add(plan)
         plans[slug] = plan

@@ -63,12 +63,14 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
     """Insert `contacts` contacts with memberships, payments and declarations, plus `posts` posts."""
     rng = random.Random(seed_value)
     now = utcnow().replace(microsecond=0)
-    plans = db.session.scalars(select(Plan).order_by(Plan.id)).all()
+    # A joint plan's membership names a second adult: the seed writes memberships for one.
+    for_one = select(Plan).where(Plan.joint.is_(False)).order_by(Plan.id)
+    plans = db.session.scalars(for_one).all()
     if not plans:
         from crm.demo import load_demo
 
         load_demo()
-        plans = db.session.scalars(select(Plan).order_by(Plan.id)).all()
+        plans = db.session.scalars(for_one).all()
     start_id = (db.session.scalar(select(func.max(Contact.id))) or 0) + 1
     membership_start = (db.session.scalar(select(func.max(Membership.id))) or 0) + 1
     counts = {"contacts": 0, "memberships": 0, "payments": 0, "declarations": 0, "posts": 0}

@@ -56,10 +56,13 @@ def ensure_member_account(contact: Contact) -> User:
     return user
 
 
-def send_welcome_email(user: User, *, resend: bool = False) -> None:
+def send_welcome_email(
+    user: User, *, resend: bool = False, joint_with: str = "", paid_by_other: bool = False
+) -> None:
     """Queue the welcome email with a set-password link (24 h, single use), once per account.
 
     `resend=True` (a staff action) sends a fresh link even when a welcome went before.
+    `joint_with` names the other adult of a joint membership; `paid_by_other` when they pay.
     """
     dedupe_key = f"welcome:{user.id}"
     if not resend and db.session.scalar(
@@ -75,6 +78,8 @@ def send_welcome_email(user: User, *, resend: bool = False) -> None:
             "first_name": user.contact.first_name,
             "has_password": bool(user.password_hash),
             "login_url": _link("/login"),
+            "joint_with": joint_with,
+            "paid_by_other": paid_by_other,
         },
         contact_id=user.contact_id,
         dedupe_key=None if resend else dedupe_key,

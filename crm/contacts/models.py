@@ -57,7 +57,9 @@ class Contact(Model):
     __mapper_args__ = {"version_id_col": version}
 
     user: Mapped[User | None] = relationship(back_populates="contact", uselist=False)
-    memberships: Mapped[list[Membership]] = relationship(back_populates="contact", order_by="Membership.id")
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="contact", order_by="Membership.id", foreign_keys="Membership.contact_id"
+    )
 
     @property
     def full_name(self) -> str:

@@ -25,9 +25,16 @@ from crm.memberships.models import Membership
 SESSION_KEY = "join_draft"
 
 
-def details_digest(contact: Contact) -> str:
+#: What the second adult of a joint plan shares with the payer: the address (and, when new to us,
+#: the language of their emails).
+SHARED_FIELDS = ("address_line1", "address_line2", "town", "postcode", "country", "preferred_language")
+
+
+def details_digest(contact: Contact, partner: Contact | None = None) -> str:
     """A short fingerprint of the contact's details: a new one means a new Checkout Session."""
     values = {name: getattr(contact, name) or "" for name in services.CONTACT_FIELDS}
+    if partner is not None:
+        values.update(partner=partner.email, partner_name=partner.full_name)
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -49,6 +56,32 @@ def _unpaid(contact: Contact) -> bool:
 def _draft_contact_id() -> int | None:
     draft = session.get(SESSION_KEY) or {}
     return int(draft["contact_id"]) if draft.get("created") and draft.get("contact_id") else None
+
+
+def _draft_partner_id() -> int | None:
+    draft = session.get(SESSION_KEY) or {}
+    return int(draft["partner_id"]) if draft.get("partner_created") and draft.get("partner_id") else None
+
+
+def partner_for_join(email: str, details: dict[str, Any], payer: Contact) -> tuple[Contact, bool]:
+    """The second adult of a joint plan, and whether this join created them (so may correct them).
+
+    Someone new lives at the payer's address; someone we know is left exactly as they are."""
+    wanted = {**{name: getattr(payer, name) for name in SHARED_FIELDS}, **details}
+    existing = services.find_contact(email)
+    if existing is None:
+        return services.find_or_create_contact(email, wanted, source="join"), True
+    if existing.id == _draft_partner_id() and _unpaid(existing):
+        for name, value in wanted.items():
+            setattr(existing, name, value or "")
+        db.session.flush()
+        return existing, True
+    return existing, False
+
+
+def partner_choice(partner: Contact | None, created: bool) -> dict[str, Any]:
+    """The draft's note of the second adult: an id, never their name or email."""
+    return {"partner_id": partner.id, "partner_created": created} if partner is not None else {}
 
 
 def contact_for_join(
@@ -85,12 +118,18 @@ def restore() -> dict[str, Any]:
     draft = dict(session.get(SESSION_KEY) or {})
     contact = db.session.get(Contact, int(draft.pop("contact_id", 0) or 0))
     created = draft.pop("created", False)
+    partner = db.session.get(Contact, int(draft.pop("partner_id", 0) or 0))
+    partner_created = draft.pop("partner_created", False)
     if contact is None:
         return {}
     data = dict(draft)
     data["email"] = contact.email
     if created and _unpaid(contact):
         data.update({name: getattr(contact, name) for name in services.CONTACT_FIELDS})
+    if partner is not None:
+        data["partner_email"] = partner.email
+        if partner_created and _unpaid(partner):
+            data.update(partner_first_name=partner.first_name, partner_last_name=partner.last_name)
     return data
 
 

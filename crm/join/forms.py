@@ -22,6 +22,7 @@ from crm.i18n.formatting import format_money
 from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.join.choices import COUNTRIES, TITLES
 from crm.join.email_typos import suggest_email
+from crm.join.partner import PartnerFields
 
 _UK_POSTCODE = re.compile(r"^(GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{6,25}$")
@@ -203,7 +204,7 @@ FREQUENCIES = (
 )
 
 
-class JoinForm(_AddressFields):
+class JoinForm(_AddressFields, PartnerFields):
     plan = RadioField(_l("Membership plan"), coerce=str, validate_choice=False)
     donation_preset = RadioField(
         _l("Extra donation (optional)"),

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -144,6 +145,10 @@ def join():
     except lifecycle.AlreadyMember:
         db.session.rollback()
         return _render_join(form, plans, sign_in=True)
+    except lifecycle.PartnerNotAllowed:
+        db.session.rollback()
+        form.partner_email.errors = [gettext("The second adult cannot be named on this membership.")]
+        return _render_join(form, plans)
     except gateway.GatewayError as error:
         # The contact and pending membership are kept (nothing else), so trying again reuses them
         # and the same idempotency key: a session Stripe made before the connection dropped is reused.
@@ -215,9 +220,17 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
             contact, created = corrections.contact_for_join(
                 form.email.data, _contact_details(form), own_contact_id=own
             )
-            lifecycle.start_pending(contact, plan, auto_renew=plan.recurring)
+            partner, partner_created = (
+                corrections.partner_for_join(form.partner_email.data, form.partner_details(), contact)
+                if form.is_joint
+                else (None, False)
+            )
+            lifecycle.name_partner(lifecycle.start_pending(contact, plan, auto_renew=plan.recurring), partner)
             db.session.commit()  # the pending record exists before Stripe is called
-            corrections.remember(contact, created, {name: form[name].data for name in _CHOICES})
+            choices = {name: form[name].data for name in _CHOICES}
+            corrections.remember(
+                contact, created, {**choices, **corrections.partner_choice(partner, partner_created)}
+            )
             # Stripe is never called inside a write transaction (a hanging Stripe would hold the
             # database's write lock): each call's answer is saved and committed before the next.
             services.ensure_plan_price(plan)
@@ -230,7 +243,7 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
                 donation=0 if form.regular_gift else form.donation_amount,  # a regular gift follows
                 gift_aid=bool(form.gift_aid.data),
                 email_updates=bool(form.email_updates.data),
-                details=corrections.details_digest(contact),
+                details=corrections.details_digest(contact, partner),
                 email_appeals=bool(form.email_appeals.data),
             )
             db.session.commit()

@@ -159,6 +159,8 @@ def start_join_checkout(
     }
     if details:
         metadata["details"] = details
+    if membership.partner_contact_id:  # a joint plan: the second adult becomes a member when paid
+        metadata["partner_contact_id"] = str(membership.partner_contact_id)
     reuse = _reusable_session(membership, metadata)
     if reuse:
         return Checkout(url=reuse, session_id=membership.stripe_checkout_session_id or "")
@@ -281,6 +283,7 @@ def can_renew_now(membership: Membership | None) -> bool:
     is near it: someone paid up for months is not asked to pay again."""
     return (
         membership is not None
+        and membership.joint_primary_id is None  # the second adult of a joint plan: the payer renews
         and membership.status in ("active", "grace")
         and membership.paid_through is not None
         and not membership.auto_renew

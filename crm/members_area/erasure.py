@@ -1,6 +1,7 @@
 """Erasure ("forget me"), once staff confirm the member's request: the contact is anonymised,
 payment rows are kept for the accounts. An auto-renewing Stripe subscription is cancelled first,
-so nobody is charged after being forgotten; if Stripe refuses, nothing is erased."""
+so nobody is charged after being forgotten; if Stripe refuses, nothing is erased. Of a joint
+membership's two adults, the other keeps their membership (memberships/lifecycle/joint.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
     if contact.erased_at is not None:
         return
     cancelled = _cancel_renewing_subscriptions(contact, actor)
+    lifecycle.end_joint_link(contact, reason="joint membership ended on erasure")
     now = utcnow()
     old_email = contact.email
     placeholder = f"erased-{contact.id}@invalid"
@@ -135,6 +137,9 @@ def _cancel_renewing_subscriptions(contact: Contact, actor: User) -> list[str]:
                     "Stripe did not cancel the member's subscription, so nothing was erased: "
                     f"{error.user_message}"
                 ) from error
+        # A joint membership's second adult keeps what was paid for (before the cancel, which
+        # they would otherwise follow).
+        lifecycle.end_joint_link(contact, reason="joint membership ended on erasure")
         lifecycle.cancel_now(membership, actor=actor, reason="cancelled on erasure")
         cancelled.append(sub_id)
     return cancelled

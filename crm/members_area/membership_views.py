@@ -31,8 +31,8 @@ def billing_portal():
 
 def _membership_for_auto_renew():
     card = services.membership_card(own_contact())
-    if card.membership is None or not card.membership.plan.recurring:
-        abort(404)
+    if card.membership is None or not card.membership.plan.recurring or card.paid_by is not None:
+        abort(404)  # the second adult of a joint membership: the payer looks after renewing
     return card
 
 

@@ -64,6 +64,20 @@ class MembershipCard:
     explanation: list[MembershipEvent]
 
     @property
+    def paid_by(self) -> Contact | None:
+        """The other adult who pays for this joint membership (its card and payments are theirs)."""
+        m = self.membership
+        return m.joint_primary.contact if m is not None and m.joint_primary is not None else None
+
+    @property
+    def joint_with(self) -> Contact | None:
+        """The other adult of a joint membership, whichever of the two this is."""
+        m = self.membership
+        if m is None:
+            return None
+        return self.paid_by or (m.joint_follower.contact if m.joint_follower is not None else None)
+
+    @property
     def can_cancel_auto_renew(self) -> bool:
         m = self.membership
         return bool(
@@ -71,6 +85,7 @@ class MembershipCard:
             and m.auto_renew
             and m.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE)
             and m.plan.recurring
+            and not self.paid_by
         )
 
     @property
@@ -84,6 +99,7 @@ class MembershipCard:
             and m.stripe_subscription_id
             and m.paid_through
             and m.paid_through > utcnow()
+            and not self.paid_by
         )
 
     @property

@@ -65,6 +65,8 @@ class Plan(Model):
     display_order: Mapped[int] = mapped_column(default=0)
     #: Overrides GRACE_DAYS for this plan when set.
     grace_days: Mapped[int | None]
+    #: Two adults at one address: the join form names the second one, who becomes a member too.
+    joint: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     @property
@@ -97,10 +99,23 @@ class Membership(Model):
     pending_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A joint plan's paying membership: the second adult named on the join form. They get their
+    #: own membership row (`joint_primary_id`) once this one is first paid.
+    partner_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"), index=True)
+    #: The second adult's row: the paying membership it follows. Its status, dates and plan are
+    #: the primary's, copied by memberships/lifecycle/joint.py on every change; it has no payments.
+    joint_primary_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    contact: Mapped[Contact] = relationship(back_populates="memberships")
+    contact: Mapped[Contact] = relationship(back_populates="memberships", foreign_keys=[contact_id])
+    partner: Mapped[Contact | None] = relationship(foreign_keys=[partner_contact_id])
+    joint_primary: Mapped[Membership | None] = relationship(
+        remote_side=[id], foreign_keys=[joint_primary_id], back_populates="joint_follower"
+    )
+    joint_follower: Mapped[Membership | None] = relationship(
+        foreign_keys=[joint_primary_id], back_populates="joint_primary", uselist=False
+    )
     plan: Mapped[Plan] = relationship()
     events: Mapped[list[MembershipEvent]] = relationship(
         back_populates="membership", order_by="MembershipEvent.id"

@@ -195,6 +195,7 @@ class PlanForm(FlaskForm):
         validators=[InputRequired("Choose an interval.")],
     )
     gift_aid_eligible = BooleanField("Eligible for Gift Aid")
+    joint = BooleanField("Joint: two adults at one address (the join form asks for the second adult)")
     grace_days = WholeNumberField(
         "Grace days (blank: the default)",
         validators=[Optional(), NumberRange(0, 365, "Enter a number of days from 0 to 365.")],

@@ -94,7 +94,8 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
 def _write_memberships(
     rows: list[CleanRow], ids: dict[str, tuple[int, str]], created: set[int], now: datetime
 ) -> set[int]:
-    """Create or update each row's membership (Stripe-managed ones are left to Stripe). Returns changed contacts."""
+    """Create or update each row's membership (Stripe-managed ones are left to Stripe, a joint
+    membership's second adult to the payer's). Returns changed contacts."""
     wanted = {ids[r.email][0]: r for r in rows if r.plan_id is not None}
     if not wanted:
         return set()
@@ -109,6 +110,7 @@ def _write_memberships(
                 Membership.joined_at,
                 Membership.paid_through,
                 Membership.stripe_subscription_id,
+                Membership.joint_primary_id,
             )  # fmt: skip
             .where(Membership.contact_id.in_(on_file))
             .order_by(Membership.id)
@@ -131,7 +133,7 @@ def _write_memberships(
                             "created_at": now, "updated_at": now})  # fmt: skip
             changed.add(contact_id)
             continue
-        if old.stripe_subscription_id:
+        if old.stripe_subscription_id or old.joint_primary_id:  # Stripe's, or follows a joint payer's
             continue
         new = {"plan_id": row.plan_id, "status": row.status, "joined_at": row.joined or old.joined_at,
                "paid_through": row.paid_through if row.paid_through else old.paid_through}  # fmt: skip

@@ -20,6 +20,7 @@ from crm.staff.services import (
     _require_current,
     current_membership,
     membership_snapshot,
+    refuse_joint_follower,
 )
 
 
@@ -27,6 +28,7 @@ def record_offline_payment(
     contact: Contact, plan: Plan, *, amount: int, method: str, paid_at: datetime, reference: str, actor: Any
 ) -> Payment:
     """A cheque, transfer or cash: billing records it and the lifecycle starts or extends the membership."""
+    refuse_joint_follower(current_membership(contact))
     before = membership_snapshot(current_membership(contact))
     payment = _lifecycle_call(
         lambda: offline.record_offline_payment(
@@ -64,6 +66,7 @@ def _lifecycle_call(change: Any) -> Any:
 def _membership_action(action: str, contact: Contact, change: Any, *, actor: Any, detail: str = "") -> None:
     """Run one lifecycle call and write its one audit row: the membership before and after it."""
     acted_on = current_membership(contact)
+    refuse_joint_follower(acted_on)
     before = membership_snapshot(acted_on)
     _lifecycle_call(change)
     db.session.flush()

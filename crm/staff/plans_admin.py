@@ -27,6 +27,7 @@ def _snapshot(plan: Plan) -> dict[str, Any]:
         "amount": plan.amount,
         "interval": plan.interval,
         "gift_aid_eligible": plan.gift_aid_eligible,
+        "joint": plan.joint,
         "grace_days": plan.grace_days,
         "display_order": plan.display_order,
         "active": plan.active,
@@ -54,6 +55,7 @@ def _form_to_plan(form: PlanForm, plan: Plan) -> None:
     plan.amount = form.amount_pence
     plan.interval = form.interval.data
     plan.gift_aid_eligible = bool(form.gift_aid_eligible.data)
+    plan.joint = bool(form.joint.data)
     plan.grace_days = form.grace_days.data
     plan.display_order = form.display_order.data or 0  # required by the form
     plan.active = bool(form.active.data)

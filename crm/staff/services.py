@@ -88,7 +88,17 @@ def _require_current(contact: Contact) -> Membership:
     membership = current_membership(contact)
     if membership is None:
         raise StaffActionError("This contact has no current membership.")
+    refuse_joint_follower(membership)
     return membership
+
+
+def refuse_joint_follower(membership: Membership | None) -> None:
+    """The second adult's membership follows the paying one (memberships/lifecycle/joint.py)."""
+    if membership is not None and membership.joint_primary is not None:
+        payer = membership.joint_primary.contact.display_name
+        raise StaffActionError(
+            f"This is a joint membership paid by {payer}: it follows theirs, so change it on their page."
+        )
 
 
 # --- details and notes ---------------------------------------------------------------------

@@ -51,7 +51,9 @@ def _join(client, plans, sandbox, email: str, *, direct_debit: bool) -> str:  # 
     response = client.post("/join", data=form(plans, email=email, donation="10"))
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
     session_id = db.session.scalar(
-        select(Membership.stripe_checkout_session_id).join(Contact).where(Contact.email == email)
+        select(Membership.stripe_checkout_session_id)
+        .join(Contact, Contact.id == Membership.contact_id)
+        .where(Contact.email == email)
     )
     (sandbox.pay_by_direct_debit if direct_debit else sandbox.pay)(session_id)
     return session_id

@@ -476,8 +476,16 @@ def test_an_old_list_with_only_plan_and_joined_date_imports_with_derived_dates_s
     assert "“Membership no”" in html and "“Branch”" in html  # every ignored column named
     result = staff_client.post(map_url, data=mapping | {"action": "import"}).get_data(as_text=True)
     assert "<strong>2</strong> created" in result and "<strong>1</strong> not imported" in result
-    recent = db.session.scalar(select(Membership).join(Contact).where(Contact.email == "recent@example.org"))
-    old = db.session.scalar(select(Membership).join(Contact).where(Contact.email == "old@example.org"))
+    recent = db.session.scalar(
+        select(Membership)
+        .join(Contact, Contact.id == Membership.contact_id)
+        .where(Contact.email == "recent@example.org")
+    )
+    old = db.session.scalar(
+        select(Membership)
+        .join(Contact, Contact.id == Membership.contact_id)
+        .where(Contact.email == "old@example.org")
+    )
     assert recent.status == "active" and recent.paid_through > recent.joined_at
     assert old.status == "lapsed" and old.paid_through.date().isoformat() == "2020-02-01"
 

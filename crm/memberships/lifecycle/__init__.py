@@ -34,7 +34,9 @@ Cancel at period end: `set_auto_renew(m, False)` keeps the membership active and
 it once `paid_through` passes. Turning auto-renew back on clears `cancelled_at`.
 The package splits the one owner by responsibility: `states` (the state table), `transitions`
 (every change), `offline` (staff-recorded payments and grants), `timed` (the daily job's
-set-based changes), `returned` (a payment that fails after it looked paid), `explanations` (reading), `periods` and `numbers`. Callers use
+set-based changes), `returned` (a payment that fails after it looked paid), `joint` (the second
+adult of a joint plan follows the paying membership), `explanations` (reading), `periods` and
+`numbers`. Callers use
 `lifecycle.<name>` as before.
 """
 
@@ -46,6 +48,12 @@ from crm.memberships.lifecycle.explanations import (
     latest_membership,
     status_explanation,
     was_in_good_standing,
+)
+from crm.memberships.lifecycle.joint import (
+    PartnerNotAllowed,
+    end_joint_link,
+    follower_of,
+    name_partner,
 )
 from crm.memberships.lifecycle.numbers import assign_member_number, member_number_for
 from crm.memberships.lifecycle.offline import extend_for_offline_payment, grant_complimentary
@@ -96,6 +104,7 @@ __all__ = [
     "STRIPE_RENEWAL_SLACK",
     "AlreadyMember",
     "MembershipStatus",
+    "PartnerNotAllowed",
     "activate_from_payment",
     "add_months",
     "assign_member_number",
@@ -104,6 +113,7 @@ __all__ = [
     "change_plan",
     "current_membership",
     "ends_at_period_end",
+    "end_joint_link",
     "enter_grace",
     "expire_pending",
     "expire_stale_pending",
@@ -111,6 +121,7 @@ __all__ = [
     "extend_for_offline_payment",
     "fail_direct_debit",
     "first_collection_returned",
+    "follower_of",
     "grace_days",
     "grant_complimentary",
     "has_access",
@@ -120,6 +131,7 @@ __all__ = [
     "latest_membership",
     "member_number_for",
     "move_overdue_to_grace",
+    "name_partner",
     "period_end",
     "renewal_returned",
     "run_daily",

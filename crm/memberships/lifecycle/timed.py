@@ -11,6 +11,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle.joint import follow_bulk
 from crm.memberships.lifecycle.states import STRIPE_RENEWAL_SLACK
 from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
 
@@ -18,10 +19,11 @@ from crm.memberships.models import Membership, MembershipEvent, MembershipStatus
 def _bulk_transition(
     where: Any, from_status: str, to_status: str, reason: str, now: datetime, values: dict[str, Any]
 ) -> int:
-    """UPDATE ... WHERE ... RETURNING, then one multi-row INSERT of the events."""
+    """UPDATE ... WHERE ... RETURNING, then one multi-row INSERT of the events; second adults of
+    joint memberships never move on their own: they copy their paying membership afterwards."""
     statement = (
         update(Membership)
-        .where(Membership.status == from_status, where)
+        .where(Membership.status == from_status, Membership.joint_primary_id.is_(None), where)
         .values(status=to_status, updated_at=now, **values)
         .returning(Membership.id, Membership.paid_through)
         .execution_options(synchronize_session=False)
@@ -42,6 +44,7 @@ def _bulk_transition(
                 for row in rows
             ],
         )
+        follow_bulk(from_status, to_status, reason, now)
     db.session.expire_all()  # ORM objects in this session now hold stale statuses
     return len(rows)
 

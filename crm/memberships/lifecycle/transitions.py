@@ -12,6 +12,7 @@ from crm.contacts.models import Contact
 from crm.core.database import insert_once
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle import joint
 from crm.memberships.lifecycle.explanations import current_membership
 from crm.memberships.lifecycle.hooks import run_first_activation_hooks
 from crm.memberships.lifecycle.numbers import assign_member_number
@@ -41,6 +42,7 @@ def _log(
     )
     db.session.add(event)
     db.session.flush()
+    joint.follow(membership, reason, stripe_event_id=stripe_event_id)
     return event
 
 
@@ -53,9 +55,14 @@ def _original_joined_at(contact_id: int, exclude_id: int | None = None) -> datet
 
 def _on_first_activation(membership: Membership) -> None:
     """A new member: a membership number, then what other domains registered (accounts opens the
-    account and sends the welcome email when the account is new)."""
+    account and sends the welcome email when the account is new); on a joint plan the second
+    adult's own row is opened and gets the same, once."""
     assign_member_number(membership.contact)
     run_first_activation_hooks(membership)
+    follower = joint.open_for_partner(membership)
+    if follower is not None:
+        assign_member_number(follower.contact)
+        run_first_activation_hooks(follower)
 
 
 # --- starting ----------------------------------------------------------------------------------
