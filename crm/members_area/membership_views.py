@@ -10,6 +10,7 @@ from crm.contacts.gift_aid import gift_aid_wording
 from crm.core.features import requires_gift_aid
 from crm.extensions import db
 from crm.i18n import current_language
+from crm.members_area import gift_aid as member_gift_aid
 from crm.members_area import services
 from crm.members_area.forms import CancelDeclarationForm, ConfirmForm, GiftAidForm
 from crm.members_area.routes import bp, own_contact
@@ -142,7 +143,7 @@ def gift_aid():
         first_word = (contact.address_line1 or "").split(" ")[0]
         form.house.data = first_word if any(ch.isdigit() for ch in first_word) else contact.address_line1
     elif form.validate_on_submit():
-        services.declare_gift_aid(
+        member_gift_aid.declare_gift_aid(
             contact,
             house=form.house.data,
             postcode=form.postcode.data,
@@ -159,8 +160,8 @@ def gift_aid():
         form=form,
         cancel_form=CancelDeclarationForm(formdata=None),
         wording=wording,
-        declaration=services.active_declaration(contact.id),
-        declarations=services.declarations_for(contact.id),
+        declaration=member_gift_aid.active_declaration(contact.id),
+        declarations=member_gift_aid.declarations_for(contact.id),
     ), status
 
 
@@ -171,7 +172,7 @@ def cancel_gift_aid():
     form = CancelDeclarationForm()
     if not form.validate_on_submit():
         abort(400)
-    if not services.cancel_gift_aid(own_contact(), form.declaration_id.data, actor=current_user):
+    if not member_gift_aid.cancel_gift_aid(own_contact(), form.declaration_id.data, actor=current_user):
         abort(404)
     db.session.commit()
     flash(

@@ -19,6 +19,7 @@ from crm.extensions import db, login_manager
 from crm.i18n import current_language
 from crm.i18n.formatting import format_date
 from crm.join.services import can_renew_now, renewal_period
+from crm.members_area import gift_aid as member_gift_aid
 from crm.members_area import services
 from crm.members_area.forms import (
     PREFERENCE_FIELDS,
@@ -55,7 +56,7 @@ def _optional_url(endpoint: str) -> str | None:
 @login_required
 def account():
     contact = own_contact()
-    declarations = services.declarations_for(contact.id)
+    declarations = member_gift_aid.declarations_for(contact.id)
     payments = services.payments_for(contact.id)
     card = services.membership_card(contact)
     return render_template(
@@ -63,7 +64,7 @@ def account():
         contact=contact,
         card=card,
         payments=payments,
-        gift_aid={p.id: services.gift_aid_status(p, declarations) for p in payments},
+        gift_aid={p.id: member_gift_aid.gift_aid_status(p, declarations) for p in payments},
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
         change_password_url=_optional_url("accounts.change_password"),
         can_renew_now=can_renew_now(card.membership),
@@ -83,7 +84,9 @@ def receipt(payment_id: int):
         "members_area/receipt.html",
         contact=contact,
         payment=payment,
-        gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
+        gift_aid_status=member_gift_aid.gift_aid_status(
+            payment, member_gift_aid.declarations_for(contact.id)
+        ),
     )
 
 
@@ -101,7 +104,9 @@ def receipt_by_link(token: str):
             "members_area/receipt.html",
             contact=contact,
             payment=payment,
-            gift_aid_status=services.gift_aid_status(payment, services.declarations_for(contact.id)),
+            gift_aid_status=member_gift_aid.gift_aid_status(
+                payment, member_gift_aid.declarations_for(contact.id)
+            ),
             by_link=True,
         ),
         200,
@@ -113,7 +118,7 @@ def receipt_by_link(token: str):
 @login_required
 def details():
     contact = own_contact()
-    declared = services.active_declaration(contact.id) is not None
+    declared = member_gift_aid.active_declaration(contact.id) is not None
     if request.method == "GET":
         form = ContactDetailsForm(obj=contact, gift_aid_declared=declared)
         form.version.data = str(contact.version)
