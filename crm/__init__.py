@@ -158,9 +158,11 @@ def register_domain_hooks(app: Flask) -> None:
     """A higher domain's step in a lower one's rule, registered so the lower imports none of it."""
     from crm.accounts import new_member
     from crm.campaigns import audience_deleted
+    from crm.campaigns import sending as campaign_sending
 
     new_member.init_app()  # the lifecycle's first activation opens the account
     audience_deleted.init_app()  # deleting an audience stops its campaigns
+    campaign_sending.register(app)  # scheduled campaigns start within the minute
 
 
 def register_errorhandlers(app: Flask) -> None:

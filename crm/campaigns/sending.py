@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -188,3 +188,11 @@ def start_due_campaigns() -> int:
     for campaign_id in due:
         enqueue(JOB, campaign_id)
     return len(due)
+
+
+def register(app: Flask) -> None:
+    """Scheduled campaigns start within a minute of their time (`flask crm due`, every minute
+    under `flask crm schedule`); `create_app` calls this."""
+    from crm.jobs.due import register_due_step
+
+    register_due_step(app, "campaigns_started", lambda now: start_due_campaigns(), order=20)

@@ -18,3 +18,15 @@ def worker_command(burst: bool, simple: bool) -> None:
         start_worker(burst=burst, simple=simple)
     except RuntimeError as error:
         raise click.ClickException(str(error)) from error
+
+
+@crm_cli.command("due")
+def due_command() -> None:
+    """Publish the scheduled posts and start the scheduled campaigns whose time has come (once)."""
+    from crm.jobs.due import run_due
+
+    summary = run_due()
+    click.echo(
+        ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in summary.items())
+        or "nothing registered"
+    )

@@ -12,6 +12,7 @@ from crm.core.templating import menu_for, render_fragment, render_shared
 from crm.core.types import utcnow
 from crm.extensions import login_manager
 from crm.i18n import current_language
+from crm.jobs.due import register_due_step
 from crm.memberships.daily import register_daily_step
 from crm.news import services
 from crm.news.pages import nav_pages
@@ -20,6 +21,7 @@ from crm.news.publishing import publish_due_posts
 bp = Blueprint("news", __name__)
 # Scheduled posts are published by the daily run (crm daily).
 bp.record_once(lambda state: register_daily_step(state.app, "posts_published", publish_due_posts, order=30))
+bp.record_once(lambda state: register_due_step(state.app, "posts_published", publish_due_posts, order=10))
 
 
 @bp.app_context_processor
