@@ -38,16 +38,22 @@ def _sqlite_folded(expression: str) -> str:
     return f"crm_fold({expression})"
 
 
-#: The text searched, as SQL. Constants (never built from input): the PostgreSQL index is on
-#: exactly this expression, so the query must repeat it word for word.
-PG_SEARCH_TEXT_SQL = f"translate(lower({_searched('contact')}), '{FOLD_FROM}', '{FOLD_TO}')"
+#: The folded text PostgreSQL searches, kept by the database itself in a stored generated column
+#: (`contact_search_text`, trigram-indexed): a match is checked against the stored text instead of
+#: folding every candidate row again (the fold on each recheck took search at 100,000 contacts from
+#: 1.38 to 2.23 × the 1,000-contact p95). Constants, never built from input.
+PG_FOLDED_EXPRESSION = f"translate(lower({_searched('contact')}), '{FOLD_FROM}', '{FOLD_TO}')"
+PG_SEARCH_TEXT_SQL = "contact.contact_search_text"
 SQLITE_SEARCH_TEXT_SQL = _sqlite_folded(_searched("contact"))
 #: Every statement below is a fixed literal: nothing in them comes from input.
 _PG_DDL = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    # The index before accents were folded.
+    # The indexes before: on the lower-cased text, then on the folded expression.
     "DROP INDEX IF EXISTS ix_contact_search_trgm",
-    f"CREATE INDEX IF NOT EXISTS ix_contact_search_folded_trgm ON contact USING gin (({PG_SEARCH_TEXT_SQL}) gin_trgm_ops)",
+    "DROP INDEX IF EXISTS ix_contact_search_folded_trgm",
+    "ALTER TABLE contact ADD COLUMN IF NOT EXISTS contact_search_text text "
+    f"GENERATED ALWAYS AS ({PG_FOLDED_EXPRESSION.replace('contact.', '')}) STORED",
+    "CREATE INDEX IF NOT EXISTS ix_contact_search_text_trgm ON contact USING gin (contact_search_text gin_trgm_ops)",
 )
 _FTS_TABLE = "contact_search"
 #: The shortest query either index can answer (one trigram); a shorter one is a LIKE scan.
