@@ -94,8 +94,30 @@ _SQLITE_REBUILD = (
 
 
 def search_text_sql() -> str:
-    """The searched text for this app's database (see PG_SEARCH_TEXT_SQL)."""
-    return PG_SEARCH_TEXT_SQL if db.engine.dialect.name == "postgresql" else SQLITE_SEARCH_TEXT_SQL
+    """The searched text for this app's database (see PG_SEARCH_TEXT_SQL). A PostgreSQL database
+    made without the search indexes (`db.create_all()` alone) has no stored column: the same
+    folded text is computed per row instead, the same matches, only slower."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return SQLITE_SEARCH_TEXT_SQL
+    return PG_SEARCH_TEXT_SQL if _pg_search_column_ready(engine) else PG_FOLDED_EXPRESSION
+
+
+def _pg_search_column_ready(engine: Engine) -> bool:
+    ready = getattr(engine, "_crm_search_column", None)
+    if ready is None:
+        with engine.connect() as conn:
+            ready = bool(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM information_schema.columns "
+                        "WHERE table_name = 'contact' AND column_name = 'contact_search_text' "
+                        "AND table_schema = current_schema()"
+                    )
+                ).scalar_one()
+            )
+        engine._crm_search_column = ready  # type: ignore[attr-defined]  # our own marker on the Engine object
+    return bool(ready)
 
 
 def ensure_search_indexes(bind: Engine | Connection) -> None:
@@ -109,6 +131,7 @@ def ensure_search_indexes(bind: Engine | Connection) -> None:
     with bind.begin() as conn:
         _create_search_indexes(conn)
     bind._crm_search_ready = True  # type: ignore[attr-defined]  # our own marker on the Engine object
+    bind._crm_search_column = bind.dialect.name == "postgresql"  # type: ignore[attr-defined]  # the same
 
 
 def _create_search_indexes(conn: Connection) -> None:

@@ -121,6 +121,7 @@ def start_live_app(database_url: str, **overrides: Any) -> LiveApp:
     from crm import create_app
     from crm.demo import load_demo
     from crm.extensions import db
+    from crm.staff.search import ensure_search_indexes
 
     port = free_port()
     url = f"http://{HOST}:{port}"
@@ -141,6 +142,7 @@ def start_live_app(database_url: str, **overrides: Any) -> LiveApp:
     app = create_app("testing", **settings)
     with app.app_context():
         db.create_all()
+        ensure_search_indexes(db.engine)  # what the migrations make in production
         _load_demo_quickly(load_demo)
         db.session.remove()
 

@@ -283,3 +283,15 @@ def test_a_fragment_with_more_matches_than_sqlite_sorts_is_sorted_from_the_trigr
         assert len(many) == len(few), "\n".join(s[:120] for s in few + ["----"] + many)
     else:
         assert len(many) > len(few)  # the windowed read in name order
+
+
+def test_a_database_without_the_stored_search_text_still_finds_the_same_people(app, monkeypatch):  # type: ignore[no-untyped-def]
+    """A PostgreSQL database made by `db.create_all()` alone has no `contact_search_text` column:
+    search computes the same folded text per row (SQLite: the LIKE path without its FTS table)."""
+    make_contact("maria@example.org", first_name="María", last_name="López")
+    make_contact("other@example.org", first_name="Ana", last_name="Smith")
+    db.session.commit()
+    with_index = [c.email for c in search_contacts("lopez")]
+    monkeypatch.setattr(db.engine, "_crm_search_column", False, raising=False)
+    monkeypatch.setattr(db.engine, "_crm_search_ready", False, raising=False)
+    assert [c.email for c in search_contacts("lopez")] == with_index == ["maria@example.org"]
