@@ -38,10 +38,9 @@ def _sqlite_folded(expression: str) -> str:
     return f"crm_fold({expression})"
 
 
-#: The folded text PostgreSQL searches, kept by the database itself in a stored generated column
-#: (`contact_search_text`, trigram-indexed): a match is checked against the stored text instead of
-#: folding every candidate row again (the fold on each recheck took search at 100,000 contacts from
-#: 1.38 to 2.23 × the 1,000-contact p95). Constants, never built from input.
+#: The folded text PostgreSQL searches, kept in a stored generated column (`contact_search_text`,
+#: trigram-indexed): a match is rechecked against stored text, not folded again per candidate row
+#: (that took search at 100,000 from 1.38 to 2.23 × the 1,000 p95). Constants, never from input.
 PG_FOLDED_EXPRESSION = f"translate(lower({_searched('contact')}), '{FOLD_FROM}', '{FOLD_TO}')"
 PG_SEARCH_TEXT_SQL = "contact.contact_search_text"
 SQLITE_SEARCH_TEXT_SQL = _sqlite_folded(_searched("contact"))
@@ -94,9 +93,8 @@ _SQLITE_REBUILD = (
 
 
 def search_text_sql() -> str:
-    """The searched text for this app's database (see PG_SEARCH_TEXT_SQL). A PostgreSQL database
-    made without the search indexes (`db.create_all()` alone) has no stored column: the same
-    folded text is computed per row instead, the same matches, only slower."""
+    """The searched text for this database (see PG_SEARCH_TEXT_SQL); PostgreSQL made without the
+    search indexes (`db.create_all()` alone) computes the same folded text per row instead."""
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return SQLITE_SEARCH_TEXT_SQL
