@@ -16,12 +16,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle.event_log import log_moved
 from crm.memberships.lifecycle.states import MEMBER_STATUSES
 from crm.memberships.models import CURRENT_STATUSES, Membership, MembershipEvent, MembershipStatus
 
@@ -186,21 +187,7 @@ def follow_bulk(from_status: str, to_status: str, reason: str, now: datetime) ->
         .execution_options(synchronize_session=False)
     )
     rows = db.session.execute(statement).all()
-    if rows:
-        db.session.execute(
-            insert(MembershipEvent),
-            [
-                {
-                    "membership_id": row.id,
-                    "from_status": from_status,
-                    "to_status": to_status,
-                    "reason": f"joint membership: {reason}"[:200],
-                    "paid_through": row.paid_through,
-                    "created_at": now,
-                }
-                for row in rows
-            ],
-        )
+    log_moved(rows, from_status, to_status, f"joint membership: {reason}"[:200], now)
     return len(rows)
 
 

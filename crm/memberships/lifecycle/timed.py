@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle.event_log import log_moved
 from crm.memberships.lifecycle.joint import follow_bulk
 from crm.memberships.lifecycle.states import STRIPE_RENEWAL_SLACK
-from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 
 
 def _bulk_transition(
@@ -29,21 +30,8 @@ def _bulk_transition(
         .execution_options(synchronize_session=False)
     )
     rows = db.session.execute(statement).all()
+    log_moved(rows, from_status, to_status, reason, now)
     if rows:
-        db.session.execute(
-            insert(MembershipEvent),
-            [
-                {
-                    "membership_id": row.id,
-                    "from_status": from_status,
-                    "to_status": to_status,
-                    "reason": reason,
-                    "paid_through": row.paid_through,
-                    "created_at": now,
-                }
-                for row in rows
-            ],
-        )
         follow_bulk(from_status, to_status, reason, now)
     db.session.expire_all()  # ORM objects in this session now hold stale statuses
     return len(rows)
