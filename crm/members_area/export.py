@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 from crm.audit.models import AuditEvent
 from crm.billing.models import Payment
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
+from crm.contacts.services import NAME_AND_ADDRESS_FIELDS
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
@@ -25,15 +26,7 @@ from crm.memberships.models import Membership
 CONTACT_FIELDS = (
     "id",
     "email",
-    "title",
-    "first_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
+    *NAME_AND_ADDRESS_FIELDS,
     "email_consent",
     "email_consent_at",
     "email_consent_source",
