@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -44,15 +45,23 @@ class PaymentKind(StrEnum):
 
 PAYMENT_STATUSES = tuple(PaymentStatus)
 PAYMENT_METHODS = tuple(PaymentMethod)
-#: How each method reads to staff (members' pages and emails translate the same words).
+#: How each method reads, in the reader's language: the one list of these words (account page,
+#: receipts and their emails, the data download, staff pages, filters and exports).
 PAYMENT_METHOD_WORDS: dict[str, str] = {
-    PaymentMethod.CARD: "Card",
-    PaymentMethod.DIRECT_DEBIT: "Direct Debit",
-    PaymentMethod.BANK_TRANSFER: "Bank transfer",
-    PaymentMethod.CHEQUE: "Cheque",
-    PaymentMethod.CASH: "Cash",
-    PaymentMethod.OTHER: "Other",
+    PaymentMethod.CARD: _l("Card"),
+    PaymentMethod.DIRECT_DEBIT: _l("Direct Debit"),
+    PaymentMethod.BANK_TRANSFER: _l("Bank transfer"),
+    PaymentMethod.CHEQUE: _l("Cheque"),
+    PaymentMethod.CASH: _l("Cash"),
+    PaymentMethod.OTHER: _l("Other"),
 }
+
+
+def payment_method_label(method: str | None) -> str:
+    """`direct_debit` as a person reads it ("Direct Debit", "Domiciliación bancaria")."""
+    return str(PAYMENT_METHOD_WORDS.get(method or "", PAYMENT_METHOD_WORDS[PaymentMethod.OTHER]))
+
+
 #: The one list of ways staff record money received outside Stripe, with the words the form
 #: shows: the staff form offers them, and the lifecycle and staff services accept only these.
 OFFLINE_PAYMENT_METHODS: dict[PaymentMethod, str] = {

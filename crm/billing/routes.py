@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from crm.accounts.services import register_no_account_answer
 from crm.billing import dunning, webhook
 from crm.billing import stripe_gateway as gateway
+from crm.billing.models import payment_method_label
 from crm.billing.receipt_links import email_receipt_links
 from crm.extensions import csrf, db, limiter
 from crm.memberships.daily import register_daily_step
@@ -24,6 +25,8 @@ bp.record_once(
         state.app, "card_expiry_notices", dunning.queue_card_expiry_notices, order=20
     )
 )
+# How a payment was made, in the page's language (macros/payments.html, the receipt emails).
+bp.add_app_template_global(payment_method_label, "payment_method_label")
 log = logging.getLogger("crm.billing.webhook")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from crm.audit.models import AuditEvent
-from crm.billing.models import Payment
+from crm.billing.models import Payment, payment_method_label
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
 from crm.contacts.services import NAME_AND_ADDRESS_FIELDS
 from crm.email.models import OutboxMessage
@@ -181,7 +181,7 @@ def _payment(p: Payment) -> dict[str, Any]:
         "amount": p.amount,
         "currency": p.currency,
         "status": p.status,
-        "method": p.method,
+        "method": payment_method_label(p.method),
         "reference": p.reference,
         "paid_at": _value(p.paid_at),
         "amount_refunded": p.amount_refunded,

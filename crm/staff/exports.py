@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Select, String, case, func, literal, select, text
 
 from crm.audit.services import record
-from crm.billing.models import PAYMENT_METHOD_WORDS
+from crm.billing.models import payment_method_label
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.csv_export import BATCH, FORMULA_STARTS, csv_lines, csv_text
 from crm.core.csv_export import neutralise as neutralise  # re-exported: the exports' cell rule
@@ -237,7 +237,7 @@ def payment_csv_lines(stmt: Select[Any]) -> Iterator[str]:
             email,
             payment.kind,
             plan_name or "",
-            PAYMENT_METHOD_WORDS.get(payment.method, payment.method),
+            payment_method_label(payment.method),
             payment.status,
             f"{payment.amount / 100:.2f}",
             f"{payment.amount_refunded / 100:.2f}",

@@ -70,9 +70,8 @@ def make_membership(
 
 def make_payment(contact: Contact, amount: int = 3600, **fields: object) -> Payment:
     fields.setdefault("paid_at", utcnow() - timedelta(days=10))
-    payment = Payment(
-        contact_id=contact.id, amount=amount, currency="gbp", status="paid", method="card", **fields
-    )
+    fields.setdefault("method", "card")
+    payment = Payment(contact_id=contact.id, amount=amount, currency="gbp", status="paid", **fields)
     db.session.add(payment)
     db.session.flush()
     return payment

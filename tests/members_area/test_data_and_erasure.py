@@ -144,3 +144,16 @@ def test_erase_contact_anonymises_and_ends_sessions_but_keeps_payments(
         assert personal not in dump
     assert "bea@example.org" in dump  # nobody else is touched
     assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "erasure.completed")) is not None
+
+
+def test_the_data_download_names_the_payment_method_as_the_account_page_does(client, active_member):
+    make_payment(active_member.contact, 3600, method="direct_debit", stripe_invoice_id="in_dd")
+    db.session.commit()
+    sign_in(client, active_member)
+    assert "Direct Debit</td>" in client.get("/account").get_data(as_text=True)
+    data = json.loads(client.get("/account/data.json").data)
+    assert [p["method"] for p in data["payments"]] == ["Direct Debit"]
+    client.get("/language/es")
+    assert "Domiciliación bancaria</td>" in client.get("/account").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(client.get("/account/data.csv").get_data(as_text=True))))
+    assert ["Domiciliación bancaria"] == [r[3] for r in rows if r[0] == "payments" and r[2] == "method"]
