@@ -43,6 +43,27 @@ def _ended_at() -> Any:
     return func.coalesce(Membership.ended_at, Membership.grace_until, Membership.paid_through)
 
 
+def _has_membership_now(ended: Any) -> Any:
+    """The contact of the `ended` membership has joined again (or is about to): nothing to chase."""
+    newer = aliased(Membership)
+    return (
+        select(newer.id)
+        .where(
+            newer.contact_id == ended.contact_id,
+            newer.status.in_(
+                (
+                    MembershipStatus.ACTIVE,
+                    MembershipStatus.GRACE,
+                    MembershipStatus.PENDING,
+                    MembershipStatus.DIRECT_DEBIT_PENDING,
+                    MembershipStatus.SUSPENDED,
+                )
+            ),
+        )
+        .exists()
+    )
+
+
 def work_list(now: datetime) -> list[WorkItem]:
     who = select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.member_number)
     items = []
@@ -129,28 +150,30 @@ def work_list(now: datetime) -> list[WorkItem]:
         )
     )
 
-    newer = aliased(Membership)
+    # A first Direct Debit the bank returned after it looked paid leaves no membership
+    # (crm/memberships/lifecycle/returned.py): the money never came, and the supporter may not
+    # know why. Listed until they join again, for 30 days.
+    part = aliased(Payment)
+    donation = select(func.coalesce(func.sum(part.amount), 0)).where(part.part_of_id == Payment.id)
+    stmt = (
+        who.add_columns((Payment.amount + donation.scalar_subquery()).label("total"), Payment.currency,
+                        Payment.failure_message, Membership.ended_at)
+        .join(Membership, Membership.contact_id == Contact.id)
+        .join(Payment, and_(Payment.membership_id == Membership.id, Payment.kind == "membership",
+                            Payment.status == PaymentStatus.FAILED))
+        .where(Membership.status == MembershipStatus.EXPIRED, Membership.ended_at >= now - timedelta(days=30),
+               ~_has_membership_now(Membership))
+    )  # fmt: skip
+    items.append(WorkItem("returned_first", "First Direct Debits returned",
+                          "Collected, then returned by the bank: not a member. Tell them why.",
+                          *_listed(stmt, Membership.ended_at.desc())))  # fmt: skip
+
     stmt = (
         who.add_columns(Plan.name, _ended_at().label("ended"))
         .join(Membership, Membership.contact_id == Contact.id)
         .join(Plan, Plan.id == Membership.plan_id)
         .where(Membership.status == MembershipStatus.LAPSED, _ended_at() >= now - timedelta(days=90))
-        .where(
-            ~select(newer.id)
-            .where(
-                newer.contact_id == Contact.id,
-                newer.status.in_(
-                    (
-                        MembershipStatus.ACTIVE,
-                        MembershipStatus.GRACE,
-                        MembershipStatus.PENDING,
-                        MembershipStatus.DIRECT_DEBIT_PENDING,
-                        MembershipStatus.SUSPENDED,
-                    )
-                ),
-            )
-            .exists()
-        )
+        .where(~_has_membership_now(Membership))
     )
     items.append(
         WorkItem("lapsed", "Lapsed in the last 90 days", "To win back.", *_listed(stmt, _ended_at().desc()))

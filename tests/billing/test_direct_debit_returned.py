@@ -153,3 +153,23 @@ def test_a_first_collection_returned_after_it_looked_paid_leaves_no_membership_a
     [failed] = emails("direct_debit_failed")
     assert "Direct Debit did not go through" in failed.subject and "£46.00" in failed.body_text
     assert client.post("/join", data=form(plans)).status_code == 303  # free to join again
+
+
+def test_a_returned_first_collection_is_on_the_staff_work_list_with_the_banks_reason(
+    app, client, plans, stripe_sandbox
+):
+    app.config["DASHBOARD_CACHE_SECONDS"] = 0
+    membership_id, session_id = collected_member(client, plans, stripe_sandbox, donation="10")
+    stripe_sandbox.return_direct_debit(session_id=session_id)
+    all_ok(deliver_webhooks(client))
+    contact = fresh(membership_id).contact
+    sign_in_as(client, make_user("admin@example.org", "admin"))
+    html = client.get("/staff").get_data(as_text=True)
+    returned = html.split('id="work-returned_first"', 1)[1].split("</section>", 1)[0]
+    assert f'href="/staff/members/{contact.id}"' in returned and contact.last_name in returned
+    assert "£46.00" in returned and "insufficient funds" in returned
+    client.get("/logout")
+    assert client.post("/join", data=form(plans)).status_code == 303  # they join again: off the list
+    sign_in_as(client, make_user("staff@example.org", "staff"))
+    html = client.get("/staff").get_data(as_text=True)
+    assert "Nothing to do." in html.split('id="work-returned_first"', 1)[1].split("</section>", 1)[0]
