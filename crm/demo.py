@@ -15,7 +15,7 @@ from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
-from crm.demo_content import PAGES, POSTS, SPANISH_ONLY
+from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
 from crm.extensions import db
 from crm.memberships.models import Membership, MembershipEvent, Plan
 from crm.news.models import Page, Post
@@ -116,6 +116,8 @@ def _upsert_plans() -> dict[str, Plan]:
                 joint=slug in JOINT_PLANS,
             )
             db.session.add(plan)
+        if not plan.name_es and slug in PLANS_ES:
+            plan.name_es, plan.description_es = PLANS_ES[slug]
         plans[slug] = plan
     db.session.flush()
     return plans

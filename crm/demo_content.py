@@ -176,3 +176,16 @@ POSTS = [
 ]
 #: Posts written in Spanish (their translated_* fields would hold the English).
 SPANISH_ONLY = {"carta-desde-valle-hondo"}
+
+#: The demo plans in Spanish (crm/demo.py): slug -> (name_es, description_es).
+PLANS_ES = {
+    "standard-yearly": ("Estándar (anual)", "Afiliación completa, renovada cada año."),
+    "concession-yearly": ("Reducida (anual)", "Para estudiantes, personas sin empleo y jubiladas."),
+    "monthly": ("Mensual", "Afiliación completa con pago mensual."),
+    "organisation-yearly": ("Organización (anual)", "Para secciones sindicales y organizaciones."),
+    "life": ("Vitalicia", "Un único pago: socio para toda la vida."),
+    "joint-yearly": (
+        "Conjunta (dos adultos en un domicilio)",
+        "Dos adultos en un mismo domicilio, un solo pago: cada uno con su acceso y sus correos.",
+    ),
+}

@@ -133,6 +133,7 @@ def queue_failed_email(membership: Membership, *, amount: int, currency: str, se
         {
             "first_name": contact.first_name,
             "plan_name": membership.plan.name,
+            "plan_name_es": membership.plan.name_es,
             "amount": amount,
             "currency": currency,
         },

@@ -136,6 +136,7 @@ def queue_payment_failed_email(
         {
             "first_name": contact.first_name,
             "plan_name": membership.plan.name,
+            "plan_name_es": membership.plan.name_es,
             "amount": amount,
             "currency": currency,
             "grace_until": membership.grace_until,

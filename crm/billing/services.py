@@ -232,12 +232,13 @@ def queue_receipt(payment: Payment) -> Any:
     contact = db.session.get(Contact, payment.contact_id)
     if contact is None or contact.erased_at is not None:
         return None
-    plan_name = ""
+    plan_name = plan_name_es = ""
     if payment.membership_id:
         from crm.memberships.models import Membership
 
         membership = db.session.get(Membership, payment.membership_id)
         plan_name = membership.plan.name if membership else ""
+        plan_name_es = membership.plan.name_es if membership else ""
     # A donation given with the membership payment is its own line on the same receipt.
     donation = db.session.scalar(select(Payment).where(Payment.part_of_id == payment.id))
     return queue_email(
@@ -247,6 +248,7 @@ def queue_receipt(payment: Payment) -> Any:
             "payment": payment,
             "contact": contact,
             "plan_name": plan_name,
+            "plan_name_es": plan_name_es,
             "donation": donation,
             "receipt_url": receipt_url(payment),
             # A member's account is made as the membership is paid; a donor has none.

@@ -81,6 +81,17 @@ def submit_motion(meeting: Meeting, contact_id: int, *, title: str, text: str) -
     return motion
 
 
+def translate_motion(motion: Motion, *, title_es: str, text_es: str) -> None:
+    """The motion in Spanish, written by staff: Spanish readers see it (blank: the English)."""
+    motion.title_es = title_es.strip()
+    motion.text_markdown_es = text_es.strip()
+    motion.text_html_es = render_markdown(motion.text_markdown_es) if motion.text_markdown_es else ""
+    db.session.flush()
+    audit.record(
+        "agm.motion_translate", target_type="agm_motion", target_id=motion.id, detail=motion.title_es
+    )
+
+
 def decide_motion(motion: Motion, *, accepted: bool) -> None:
     if motion.meeting.agenda_published_at is not None:
         raise VoteRefused("The agenda is published: motions on it can no longer change.")

@@ -12,6 +12,7 @@ from crm.events.localtime import format_local
 from crm.events.models import Event, Motion
 from crm.events.routes import bp
 from crm.extensions import db
+from crm.i18n.content import localised
 
 
 def _meeting_or_404(event_id: int):
@@ -72,5 +73,5 @@ def agm_vote(motion_id: int):
         flash(_("Your vote was not recorded: %(reason)s", reason=refused), "error")
         return redirect(url_for("events.agm_page", event_id=motion.meeting_id), code=303)
     db.session.commit()
-    flash(_("Your vote on “%(motion)s” is recorded.", motion=motion.title), "success")
+    flash(_("Your vote on “%(motion)s” is recorded.", motion=localised(motion, "title")), "success")
     return redirect(url_for("events.agm_page", event_id=motion.meeting_id), code=303)

@@ -53,6 +53,9 @@ def load_demo_events() -> int:
 
         db.session.add(motion)
         db.session.flush()
+        agm.translate_motion(motion, title_es="Que los derechos sobre la tierra sean nuestra prioridad en 2027",
+                             text_es="Esta asamblea acuerda que los derechos sobre la tierra sean nuestra "
+                                     "**primera** prioridad.")  # fmt: skip
         agm.publish_agenda(meeting)
         now = utcnow()
         agm.set_voting_window(meeting, opens_at=now, closes_at=now + timedelta(days=21),

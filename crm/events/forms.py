@@ -77,6 +77,13 @@ class MotionForm(FlaskForm):
                          validators=[DataRequired(_l("Enter the motion.")), Length(max=20000)])  # fmt: skip
 
 
+class MotionSpanishForm(FlaskForm):
+    """Staff: the motion in Spanish (both blank: Spanish readers see the English)."""
+
+    title_es = StringField("Title in Spanish", validators=[Optional(), Length(max=200)])
+    text_es = TextAreaField("Text in Spanish (Markdown)", validators=[Optional(), Length(max=20000)])
+
+
 class VoteForm(FlaskForm):
     choice = RadioField(_l("Your vote"),
                         choices=[SelectChoice("for", _l("For")), SelectChoice("against", _l("Against")),

@@ -159,6 +159,10 @@ class Motion(Model):
     title: Mapped[str] = mapped_column(String(200))
     text_markdown: Mapped[str] = mapped_column(Text, default="")
     text_html: Mapped[str] = mapped_column(Text, default="")
+    #: The motion in Spanish, shown to Spanish readers when written (crm.i18n.content.localised).
+    title_es: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    text_markdown_es: Mapped[str] = mapped_column(Text, default="", server_default="")
+    text_html_es: Mapped[str] = mapped_column(Text, default="", server_default="")
     proposer_contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     status: Mapped[str] = mapped_column(String(20), default=MotionStatus.SUBMITTED)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

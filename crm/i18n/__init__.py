@@ -85,9 +85,11 @@ def init_app(app: Flask) -> None:
     templating.register_formatters(
         app, format_date=formatting.format_date, format_datetime=formatting.format_datetime
     )
-    from crm.i18n.content import in_current_language
+    from crm.i18n.content import in_current_language, localised, localised_text
 
     app.jinja_env.filters["in_language"] = in_current_language
+    app.jinja_env.filters["localised"] = localised
+    app.jinja_env.globals["localised_text"] = localised_text
 
     # Flask-Babel keeps the locale on `g`, which outlives a request when an app context was
     # already pushed (commands, tests): each request works its language out afresh.

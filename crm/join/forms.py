@@ -18,6 +18,7 @@ from crm.contacts.emails import EmailAddressError, normalise_email
 from crm.core.features import gift_aid_enabled
 from crm.core.money import parse_money
 from crm.i18n import current_language
+from crm.i18n.content import localised
 from crm.i18n.formatting import format_money
 from crm.i18n.forms import LANGUAGE_CHOICES
 from crm.join.choices import COUNTRIES, TITLES
@@ -223,7 +224,7 @@ class JoinForm(_AddressFields, PartnerFields):
     def __init__(self, *args: Any, plans: list[Any], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plans = {str(p.id): p for p in plans}
-        self.plan.choices = [SelectChoice(str(p.id), p.name) for p in plans]
+        self.plan.choices = [SelectChoice(str(p.id), localised(p, "name")) for p in plans]
         self.donation_amount = 0
         if not gift_aid_enabled():
             self.gift_aid.data = False  # the question is not asked, whatever a request sends

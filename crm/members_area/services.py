@@ -294,6 +294,7 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
             {
                 "name": contact.first_name or contact.display_name,
                 "plan_name": membership.plan.name,
+                "plan_name_es": membership.plan.name_es,
                 "ends_on": membership.paid_through,
             },
             contact_id=contact.id,

@@ -53,6 +53,9 @@ class Plan(Model):
     slug: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
+    #: The same in Spanish, shown to Spanish readers when written (crm.i18n.content.localised).
+    name_es: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    description_es: Mapped[str] = mapped_column(Text, default="", server_default="")
     #: Minor units (pence).
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3), default="gbp")

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from crm.contacts.models import Contact
 from crm.core.permissions import requires
 from crm.events import agm
-from crm.events.forms import ActionForm, StaffVoteForm, VotingWindowForm
+from crm.events.forms import ActionForm, MotionSpanishForm, StaffVoteForm, VotingWindowForm
 from crm.events.localtime import format_local, to_utc
 from crm.events.models import Event, Motion
 from crm.extensions import db
@@ -81,6 +81,22 @@ def agm_decide_motion(event_id: int, motion_id: int):
     if motion is None or motion.meeting_id != event_id:
         abort(404)
     return _step(event_id, lambda e: agm.decide_motion(motion, accepted=request.form.get("accept") == "1"))
+
+
+@bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/spanish")
+@requires("events")
+def agm_motion_spanish(event_id: int, motion_id: int):
+    motion = db.session.get(Motion, motion_id)
+    if motion is None or motion.meeting_id != event_id:
+        abort(404)
+    form = MotionSpanishForm()
+    if not form.validate_on_submit():
+        flash("Keep the Spanish title under 200 characters and the text under 20,000.", "error")
+        return _back(event_id)
+    agm.translate_motion(motion, title_es=form.title_es.data or "", text_es=form.text_es.data or "")
+    db.session.commit()
+    flash(f"Saved the Spanish version of “{motion.title}”.", "success")
+    return _back(event_id)
 
 
 @bp.post("/events/<int:event_id>/agm/agenda")

@@ -183,6 +183,16 @@ class PlanForm(FlaskForm):
         filters=[_strip],
         validators=[Length(max=2000, message="Keep it under 2,000 characters.")],
     )
+    name_es = StringField(
+        "Name in Spanish (optional)",
+        filters=[_strip],
+        validators=[Length(max=120, message="Keep the name under 120 characters.")],
+    )
+    description_es = TextAreaField(
+        "Description in Spanish (optional)",
+        filters=[_strip],
+        validators=[Length(max=2000, message="Keep it under 2,000 characters.")],
+    )
     amount = StringField(
         "Amount in pounds", filters=[_strip], validators=[DataRequired("Enter an amount, like 36.00.")]
     )

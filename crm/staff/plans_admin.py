@@ -24,6 +24,8 @@ def _snapshot(plan: Plan) -> dict[str, Any]:
         "name": plan.name,
         "slug": plan.slug,
         "description": plan.description,
+        "name_es": plan.name_es,
+        "description_es": plan.description_es,
         "amount": plan.amount,
         "interval": plan.interval,
         "gift_aid_eligible": plan.gift_aid_eligible,
@@ -52,6 +54,8 @@ def _form_to_plan(form: PlanForm, plan: Plan) -> None:
     plan.name = form.name.data
     plan.slug = form.slug.data
     plan.description = form.description.data or ""
+    plan.name_es = form.name_es.data or ""
+    plan.description_es = form.description_es.data or ""
     plan.amount = form.amount_pence
     plan.interval = form.interval.data
     plan.gift_aid_eligible = bool(form.gift_aid_eligible.data)

@@ -35,3 +35,25 @@ def test_a_members_only_event_asks_a_spanish_visitor_to_sign_in_in_spanish(clien
     html = client.get(f"/events/{event.slug}").get_data(as_text=True)
     assert "Este evento es para socios." in html and "Inicia sesión</a> para reservar." in html
     assert "Solo para socios" not in html  # the listing hides it from visitors
+
+
+def test_staff_give_a_motion_its_spanish_version_and_spanish_members_read_it(client, app):
+    from tests.events.test_agm import meeting_with_open_vote, member
+    from tests.fixtures import make_user, sign_in_as
+
+    event, _meeting, motion = meeting_with_open_vote()
+    sign_in_as(client, make_user("admin@example.org", "admin"))
+    saved = client.post(f"/staff/events/{event.id}/agm/motions/{motion.id}/spanish",
+                        data={"title_es": "Campaña por la tierra", "text_es": "Nosotros **acordamos**."})  # fmt: skip
+    assert saved.status_code == 303
+    assert "Campaña por la tierra" in client.get(f"/staff/events/{event.id}/agm").get_data(as_text=True)
+    client.get("/logout")
+    sign_in_as(client, member("voter@example.org"))
+    english = client.get(f"/agm/{event.id}").get_data(as_text=True)
+    assert "Campaign for land rights" in english and "Campaña" not in english
+    client.get("/language/es")
+    spanish = client.get(f"/agm/{event.id}").get_data(as_text=True)
+    assert "Campaña por la tierra" in spanish and "<strong>acordamos</strong>" in spanish
+    assert "Campaign for land rights" not in spanish
+    voted = client.post(f"/agm/motions/{motion.id}/vote", data={"choice": "for"}, follow_redirects=True)
+    assert "Campaña por la tierra" in voted.get_data(as_text=True)
