@@ -23,6 +23,7 @@ from crm.contacts.models import Contact, Note
 from crm.contacts.services import PERSONAL_FIELDS
 from crm.core.database import affected_rows
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import CURRENT_STATUSES, Membership
 
 CONTACT_FIELDS = ("email", *PERSONAL_FIELDS, "email_consent")
@@ -215,6 +216,14 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
         raise StaffActionError("No contact has that id or membership number.")
     if other.id == kept.id:
         raise StaffActionError("A contact cannot be merged into itself.")
+    # Any other joint link (the duplicate pays for a second adult, or is one) moves to `kept`
+    # with every other row that names the duplicate; between these two it would join a person
+    # to themself.
+    if lifecycle.joint_partners(kept.id, other.id):
+        raise StaffActionError(
+            "These two are the two adults of one joint membership: merged, one person would be "
+            "their own joint partner. If they really are one person, cancel the joint membership first."
+        )
     if current_membership(kept) is not None and current_membership(other) is not None:
         raise StaffActionError("Both contacts have a current membership: end one of them before merging.")
     links = _contact_foreign_keys()

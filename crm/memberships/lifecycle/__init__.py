@@ -53,6 +53,7 @@ from crm.memberships.lifecycle.joint import (
     PartnerNotAllowed,
     end_joint_link,
     follower_of,
+    joint_partners,
     name_partner,
 )
 from crm.memberships.lifecycle.numbers import assign_member_number, member_number_for
@@ -122,6 +123,7 @@ __all__ = [
     "fail_direct_debit",
     "first_collection_returned",
     "follower_of",
+    "joint_partners",
     "grace_days",
     "grant_complimentary",
     "has_access",

@@ -65,6 +65,18 @@ def follower_of(primary: Membership) -> Membership | None:
     return db.session.scalar(select(Membership).where(Membership.joint_primary_id == primary.id))
 
 
+def joint_partners(first_id: int, second_id: int) -> bool:
+    """True when the two contacts are the two adults of one joint membership, either way round
+    (named on the paying membership, whether or not the second adult's row exists yet)."""
+    pair = (first_id, second_id)
+    named = select(Membership.id).where(
+        Membership.contact_id.in_(pair),
+        Membership.partner_contact_id.in_(pair),
+        Membership.contact_id != Membership.partner_contact_id,
+    )
+    return bool(db.session.scalar(select(named.exists())))
+
+
 def name_partner(membership: Membership, partner: Contact | None) -> None:
     """The second adult of a pending joint membership (None for a plan for one).
 
