@@ -10,6 +10,7 @@ from sqlalchemy import select
 from crm.accounts.models import User
 from crm.accounts.passwords import hash_password
 from crm.billing.models import Payment
+from crm.billing.offline import record_offline_payment
 from crm.cli import crm_cli
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
@@ -17,6 +18,7 @@ from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipEvent, Plan
 from crm.news.models import Page, Post
 
@@ -88,6 +90,15 @@ MEMBERS = [
         True,
     ),
 ]
+
+#: A joint couple (two adults at one address on the joint plan): the payer, then the second
+#: adult, whose membership follows the payer's. Made through the lifecycle, as a join would.
+# email, title, first, last
+JOINT_COUPLE = (
+    ("joint@example.org", "Ms", "Priya", "Shah"),
+    ("joint.partner@example.org", "Mr", "Jamie", "Shah"),
+)
+JOINT_POSTCODE = "E8 1DY"
 
 #: Demo members who read the site and their email in Spanish.
 SPANISH_SPEAKERS = {"life@example.org"}
@@ -211,6 +222,21 @@ def _membership(
     )
 
 
+def _joint_couple(plan: Plan) -> None:
+    """Named on a pending joint membership, then paid (a cheque): the lifecycle opens the second
+    adult's row that follows the payer's. Their sign-ins exist first, so no welcome is sent."""
+    payer, partner = (
+        _contact(email, title, first, last, JOINT_POSTCODE) for email, title, first, last in JOINT_COUPLE
+    )
+    for contact in (payer, partner):
+        _user(contact, "member")
+    if payer.memberships or partner.memberships:
+        return
+    lifecycle.name_partner(lifecycle.start_pending(payer, plan, auto_renew=False), partner)
+    record_offline_payment(payer, plan, amount=plan.amount, method="cheque", paid_at=utcnow() - timedelta(days=30),
+                           reference="demo joint membership", actor=None)  # fmt: skip
+
+
 def load_demo() -> dict[str, int]:
     plans = _upsert_plans()
     for slug, title, order, body, es_title, es_body in PAGES:
@@ -270,11 +296,12 @@ def load_demo() -> dict[str, int]:
                     wording="demo declaration",
                 )
             )
+    _joint_couple(plans["joint-yearly"])
     from crm.events.demo import load_demo_events
 
     load_demo_events()
     db.session.commit()
-    return {"plans": len(plans), "members": len(MEMBERS), "staff": len(STAFF)}
+    return {"plans": len(plans), "members": len(MEMBERS) + len(JOINT_COUPLE), "staff": len(STAFF)}
 
 
 def demo_logins() -> str:
@@ -283,6 +310,9 @@ def demo_logins() -> str:
         lines.append(f"  {role:<8} {email}")
     for email, *_rest, status, _j, _p, _r in MEMBERS:
         lines.append(f"  member   {email} ({status})")
+    payer, partner = JOINT_COUPLE
+    lines.append(f"  member   {payer[0]} (active, joint: pays for {partner[2]} {partner[3]})")
+    lines.append(f"  member   {partner[0]} (active, joint: follows {payer[0]})")
     lines.append(
         f"  Staff second factor: TOTP secret {DEMO_TOTP_SECRET} "
         "(or run: flask --app wsgi crm totp-code admin@example.org)"

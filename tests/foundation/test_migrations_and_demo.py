@@ -86,3 +86,33 @@ def test_demo_twice_gives_the_same_data(app, runner):
     statuses = set(db.session.scalars(select(Membership.status)))
     assert {"active", "grace", "lapsed"} <= statuses
     assert db.session.scalar(select(func.count()).select_from(Membership)) >= 5
+
+
+def test_the_demo_has_a_joint_couple_who_can_both_sign_in(app, runner, client):
+    from crm.contacts.models import Contact
+    from crm.demo import DEMO_PASSWORD
+    from crm.memberships.models import Membership
+
+    output = runner.invoke(args=["crm", "demo"]).output
+    assert "joint@example.org (active, joint: pays for Jamie Shah)" in output
+    assert "joint.partner@example.org (active, joint: follows joint@example.org)" in output
+    payer, partner = (
+        db.session.scalar(select(Contact).where(Contact.email == email))
+        for email in ("joint@example.org", "joint.partner@example.org")
+    )
+    [primary] = payer.memberships
+    [follower] = partner.memberships
+    assert primary.plan.joint and primary.partner_contact_id == partner.id
+    assert follower.joint_primary_id == primary.id and follower.status == primary.status == "active"
+    assert follower.paid_through == primary.paid_through and partner.postcode == payer.postcode
+    assert db.session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.contact_id.in_((payer.id, partner.id)))) == 2  # fmt: skip
+    from tests.fixtures import csrf_token
+
+    login = {
+        "email": "joint.partner@example.org",
+        "password": DEMO_PASSWORD,
+        "csrf_token": csrf_token(client, "/login"),
+    }
+    assert client.post("/login", data=login).status_code == 302
+    assert "You are the joint member with Priya Shah" in client.get("/account").get_data(as_text=True)
