@@ -106,7 +106,7 @@ class PostForm(PostTranslationForm):
 
 class ScheduleForm(FlaskForm):
     publish_date = DateField(
-        "Publish on (date)", validators=[InputRequired("Enter a date, like 2026-06-01.")]
+        "Publish on (date)", validators=[InputRequired("Enter the date to publish on, like 1 June 2026.")]
     )
     publish_time = StringField(
         "At (UK time, 24-hour)", default="09:00", filters=[_strip], validators=[DataRequired("Enter a time.")]
@@ -236,8 +236,10 @@ class GiftAidRangeForm(FlaskForm):
     class Meta:
         csrf = False  # a GET filter; the claim itself is a separate POST with CSRF
 
-    date_from = DateField("From", validators=[InputRequired("Enter the first date, like 2026-04-06.")])
-    date_to = DateField("To (inclusive)", validators=[InputRequired("Enter the last date, like 2027-04-05.")])
+    date_from = DateField("From", validators=[InputRequired("Enter the first date, like 6 April 2026.")])
+    date_to = DateField(
+        "To (inclusive)", validators=[InputRequired("Enter the last date, like 5 April 2027.")]
+    )
 
     def validate_date_to(self, field: DateField) -> None:
         if self.date_from.data and field.data and field.data < self.date_from.data:

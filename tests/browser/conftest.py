@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.checks import AXE_PATH
-from tests.browser.journey import CHROMIUM, Journey, launch_chromium
+from tests.browser.journey import CHROMIUM, CHROMIUM_LOCALE_FILE, Journey, launch_chromium
 from tests.browser.live import LiveApp, postgres_database, start_live_app
 
 BROWSER_DIR = Path(__file__).resolve().parent
@@ -59,6 +59,8 @@ def _missing() -> list[str]:
     missing = []
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(f"{CHROMIUM} (Debian package chromium)")
+    elif not CHROMIUM_LOCALE_FILE.is_file():
+        missing.append(f"{CHROMIUM_LOCALE_FILE} (Debian package chromium-l10n: UK date fields)")
     if not AXE_PATH.is_file():
         missing.append(f"{AXE_PATH.relative_to(BROWSER_DIR.parent.parent)} (run tests/browser/setup.sh)")
     return missing

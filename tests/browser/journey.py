@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,11 @@ CHROMIUM_ARGS = [
     # Nothing leaves this machine: every host name fails to resolve except loopback.
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
+#: Chromium draws a date field in its own language (LANGUAGE, with Debian's chromium-l10n for the
+#: translations), whatever the page's or the context's locale: en-GB puts the day first, as a UK
+#: reader's browser does (an es-ES context in the same browser shows the same dd/mm/yyyy order).
+CHROMIUM_LANGUAGE = "en_GB"
+CHROMIUM_LOCALE_FILE = Path("/usr/lib/chromium/locales/en-GB.pak")
 TIMEOUT_MS = 15_000
 #: (viewport, page state) already audited with axe in this process.
 AUDITED: set[tuple[str, str]] = set()
@@ -35,7 +41,8 @@ AUDITED: set[tuple[str, str]] = set()
 
 def launch_chromium(playwright: Playwright) -> Browser:
     """Debian's Chromium, headless; Playwright never downloads a browser of its own."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    env = {**os.environ, "LANGUAGE": CHROMIUM_LANGUAGE, "LANG": f"{CHROMIUM_LANGUAGE}.UTF-8"}
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, env=env)
 
 
 @dataclass(repr=False)

@@ -15,6 +15,16 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# Without its translations Chromium can only speak en-US, and draws date fields month first.
+if [ -x /usr/bin/chromium ] && [ ! -f /usr/lib/chromium/locales/en-GB.pak ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing chromium-l10n (Debian package) so date fields read day first"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-l10n >/dev/null
+  else
+    echo "note: install Debian's chromium-l10n package so the browser tests' date fields read day first"
+  fi
+fi
+
 installed=""
 if [ -f node_modules/axe-core/package.json ]; then
   installed="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' node_modules/axe-core/package.json | head -1)"

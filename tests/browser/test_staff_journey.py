@@ -66,7 +66,11 @@ def test_staff_find_a_member_record_a_cheque_refund_in_part_and_publish_for_memb
     offline.get_by_label("Plan").select_option(label="Standard (yearly)")
     offline.get_by_label("Amount (£)").fill("36.00")
     offline.get_by_role("radio", name="Cheque").check()
-    offline.get_by_label("Date received").fill(date.today().isoformat())
+    # Typed as a UK person types it: day, month, year (a month-first field would read 12 July).
+    received = offline.get_by_label("Date received")
+    received.click()
+    received.press_sequentially(f"{date.today():%d%m%Y}")
+    assert received.input_value() == date.today().isoformat()
     offline.get_by_label("Reference (cheque number, bank reference)").fill("Cheque 004512")
     staff.follow(offline.get_by_role("button", name="Record payment"))
     staff.expect_success()
