@@ -46,6 +46,18 @@ def format_local(moment: datetime | None) -> str:
     return f"{local.strftime('%a')} {local.day} {local.strftime('%b %Y')}, {hour}{minutes}{local.strftime('%p').lower()}"
 
 
+def format_local_end(starts: datetime, ends: datetime) -> str:
+    """When an event ends, after `format_local(starts)`: the time alone on the same day ("9pm",
+    "21:00"), else the whole date and time."""
+    start, end = to_local(starts), to_local(ends)
+    if start.date() != end.date():
+        return format_local(ends)
+    if _page_language() == "es":
+        return f"{end:%H:%M}"
+    minutes = "" if end.minute == 0 else end.strftime(":%M")
+    return f"{end.strftime('%I').lstrip('0')}{minutes}{end.strftime('%p').lower()}"
+
+
 def _page_language() -> str:
     """The language of the page or email being written ("en" outside a request)."""
     try:

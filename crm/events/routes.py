@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm.billing.stripe_gateway import GatewayError
 from crm.events import ics, payments, services
 from crm.events.forms import ActionForm, BookingForm
-from crm.events.localtime import format_local
+from crm.events.localtime import format_local, format_local_end
 from crm.events.models import Booking, BookingStatus, Event, Visibility
 from crm.events.reminders import queue_event_reminders
 from crm.extensions import db, login_manager
@@ -35,6 +35,9 @@ def _viewer() -> tuple[int | None, bool]:
         return None, False
     staff = current_user.role in ("editor", "staff", "admin")
     return current_user.contact_id, staff or has_access(current_user.contact_id)
+
+
+bp.add_app_template_global(format_local_end, "event_end")
 
 
 @bp.app_template_global("member_events_summary")

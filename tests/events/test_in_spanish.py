@@ -13,7 +13,11 @@ def test_a_spanish_reader_books_an_event_in_spanish(client, app):
     client.get("/language/es")
     html = client.get(f"/events/{event.slug}").get_data(as_text=True)
     assert "Cuándo" in html and "(hora del Reino Unido)" in html and "Gratis" in html
-    assert "lun 1 jul 2030, 19:30" in html  # 18:30 UTC is 19:30 in London in summer
+    assert "lun 1 jul 2030, 19:30</time> al 21:30 (hora" in html  # 18:30 UTC is 19:30 in London in summer
+    client.get("/language/en")
+    english = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert "Mon 1 Jul 2030, 7:30pm</time> to 9:30pm (UK time)" in english  # the day once, not twice
+    client.get("/language/es")
     assert "Nombre para la plaza 1" in html and ">Reservar</button>" in html
     refused = client.post(f"/events/{event.slug}/book", data=book_form("vi@example.org", ""))
     assert refused.status_code == 400 and "Escribe un nombre para cada plaza." in refused.get_data(
@@ -49,6 +53,8 @@ def test_staff_give_a_motion_its_spanish_version_and_spanish_members_read_it(cli
     assert "Campaña por la tierra" in client.get(f"/staff/events/{event.id}/agm").get_data(as_text=True)
     client.get("/logout")
     sign_in_as(client, member("voter@example.org"))
+    event_page = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert f'<a href="/agm/{event.id}">The agenda, motions and voting</a>' in event_page
     english = client.get(f"/agm/{event.id}").get_data(as_text=True)
     assert "Campaign for land rights" in english and "Campaña" not in english
     client.get("/language/es")

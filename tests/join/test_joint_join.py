@@ -176,6 +176,8 @@ def test_staff_see_the_two_linked_and_both_as_members_and_the_second_adult_sees_
     account = client.get("/account").get_data(as_text=True)
     assert "You are the joint member with Ana Torres" in account
     assert "Manage card and auto-renewal" not in account and "Cancel auto-renewal" not in account
+    # Renewal is the payer's: the second adult reads who renews, not an auto-renewal of their own.
+    assert "Ana Torres renews it for you both" in account and "Auto-renewal</dt>" not in account
     assert client.get("/auto-renew/cancel").status_code == 404
 
     sign_in_as(client, staff_user)
