@@ -73,7 +73,7 @@ def _join_and_pay_in_spanish(trip: Journey) -> str:
 
     trip.follow(page.locator("main").get_by_role("link", name="Hazte socio").first)
     assert trip.heading() == "Hazte socio"
-    page.get_by_role("radio", name=re.compile(r"Standard \(yearly\)")).check()
+    page.get_by_role("radio", name=re.compile(r"Estándar \(anual\)")).check()  # the plan's Spanish name
     page.get_by_label("Nombre", exact=True).fill("Inés")
     page.get_by_label("Apellidos", exact=True).fill(SURNAME)
     page.get_by_label("Correo electrónico", exact=True).fill(email)
