@@ -37,10 +37,10 @@ JOURNEYS = (
     "card+gift", "dd+gift", "dd-fails", "monthly-card", "regular-gift", "one-off-gift",
     "dd-returned", "dd-renewal-returned",
 )  # fmt: skip
-#: Supporters: `make test` has one on each journey (the same journeys, duplicates, shuffle and
+#: Supporters: `make test` has two on each journey (the same journeys, duplicates, shuffle and
 #: faults as at any size); `make soak` six on each.
 SIZES = [
-    pytest.param(len(JOURNEYS), id="one-each"),
+    pytest.param(2 * len(JOURNEYS), id="two-each"),
     pytest.param(6 * len(JOURNEYS), id="soak", marks=pytest.mark.soak),
 ]
 DONOR = {
