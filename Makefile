@@ -54,7 +54,7 @@ translations: install
 compile-translations: install
 	$(VENV)/bin/pybabel compile -d translations
 
-## make soak: the soak-sized cases (marker `soak`: chaos with 300 members, a 100,000-row import).
+## make soak: the soak-sized cases (marker `soak`: chaos with 300 members, a 100,000-row import...).
 soak: install-dev
 	env -u TEST_DATABASE_URL $(PY) -m pytest -q -m soak -p no:cacheprovider $(PYTEST_ARGS)
 	TEST_DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -q -m soak -p no:cacheprovider $(PYTEST_ARGS)

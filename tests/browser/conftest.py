@@ -131,7 +131,7 @@ def journey(browser, live: LiveApp, viewport: str, request: pytest.FixtureReques
     finally:
         failed = getattr(request.node, "rep_call", None)
         if failed is not None and failed.failed:
-            trip.screenshot("failure")
+            trip.screenshot("failure", failure=True)
         trip.close()
     trip.watch.assert_clean()
 

@@ -35,6 +35,10 @@ CHROMIUM_ARGS = [
 CHROMIUM_LANGUAGE = "en_GB"
 CHROMIUM_LOCALE_FILE = Path("/usr/lib/chromium/locales/en-GB.pak")
 TIMEOUT_MS = 15_000
+#: Full-page screenshots of passing steps cost a second or more each on these machines: taken
+#: only with CRM_SCREENSHOTS=1 (or CRM_UPDATE_SCREENSHOTS=1, which copies some to the README); a
+#: failing journey's last page is always kept (tests/browser/conftest.py).
+SCREENSHOTS = "1" in (os.environ.get("CRM_SCREENSHOTS"), os.environ.get("CRM_UPDATE_SCREENSHOTS"))
 #: (viewport, page state) already audited with axe in this process.
 AUDITED: set[tuple[str, str]] = set()
 
@@ -96,7 +100,10 @@ class Journey:
         self.watch.assert_clean()
         self.screenshot(name)
 
-    def screenshot(self, name: str) -> None:
+    def screenshot(self, name: str, *, failure: bool = False) -> None:
+        """tests/artifacts/<test>/NN-name.png: always for a failure, else with CRM_SCREENSHOTS=1."""
+        if not (SCREENSHOTS or failure):
+            return
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.shots += 1
         self.page.screenshot(path=str(self.artifacts / f"{self.shots:02d}-{slug(name)}.png"), full_page=True)

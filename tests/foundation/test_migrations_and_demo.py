@@ -1,4 +1,5 @@
-"""Migrations run up, down and up again on this run's database, with no drift; demo is idempotent."""
+"""Migrations run up and down on this run's database, with no drift and nothing left behind (and,
+in `make soak`, up again); demo is idempotent."""
 
 from __future__ import annotations
 
@@ -43,23 +44,69 @@ def _tables(url: str) -> set[str]:
         engine.dispose()
 
 
+#: PostgreSQL objects an extension owns (pg_trgm's functions): the migrations create extensions
+#: IF NOT EXISTS and a downgrade leaves them, as it should for what other databases may share.
+_NOT_FROM_AN_EXTENSION = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {}.oid AND d.deptype = 'e')"
+
+
+def _schema_objects(url: str) -> set[tuple[str, str]]:
+    """What a migration can leave in a database, as (kind, name), alembic's own table apart:
+    SQLite's tables, indexes and triggers; PostgreSQL's relations, types and functions."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                query = "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+            else:
+                query = f"""
+                    SELECT 'relation ' || c.relkind::text, c.relname::text FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = 'public' AND {_NOT_FROM_AN_EXTENSION.format("c")}
+                    UNION ALL SELECT 'type', t.typname::text FROM pg_type t
+                    JOIN pg_namespace n ON n.oid = t.typnamespace
+                    WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'r', 'm')
+                    AND {_NOT_FROM_AN_EXTENSION.format("t")}
+                    UNION ALL SELECT 'function', p.proname::text FROM pg_proc p
+                    JOIN pg_namespace n ON n.oid = p.pronamespace
+                    WHERE n.nspname = 'public' AND {_NOT_FROM_AN_EXTENSION.format("p")}"""
+            return {(kind, name) for kind, name in conn.execute(text(query)) if "alembic_version" not in name}
+    finally:
+        engine.dispose()
+
+
+def _upgrade_without_drift(url: str) -> None:
+    upgrade()
+    expected = {t.name for t in db.metadata.sorted_tables}
+    assert {t for t in _tables(url) if not t.startswith("contact_search")} == expected
+    with db.engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object}),
+            db.metadata,
+        )
+    assert diff == [], f"models and migrations differ: {diff}"
+
+
+def test_migrations_upgrade_without_drift_and_downgrade_leaves_nothing_behind(empty_database_url):
+    """A full downgrade leaves the database as it was before the first upgrade (so an upgrade
+    after it is the first upgrade again: `make soak` runs that second upgrade too)."""
+    before = _schema_objects(empty_database_url)
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with app.app_context():
+        _upgrade_without_drift(empty_database_url)
+        downgrade(revision="base")
+        assert _tables(empty_database_url) == set()
+        db.engine.dispose()
+    assert _schema_objects(empty_database_url) == before
+
+
+@pytest.mark.soak
 def test_migrations_upgrade_downgrade_upgrade_without_drift(empty_database_url):
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database_url)
     with app.app_context():
-        upgrade()
-        expected = {t.name for t in db.metadata.sorted_tables}
-        assert {t for t in _tables(empty_database_url) if not t.startswith("contact_search")} == expected
+        _upgrade_without_drift(empty_database_url)
         downgrade(revision="base")
         assert _tables(empty_database_url) == set()
-        upgrade()
-        with db.engine.connect() as conn:
-            diff = compare_metadata(
-                MigrationContext.configure(
-                    conn, opts={"compare_type": True, "include_object": include_object}
-                ),
-                db.metadata,
-            )
-        assert diff == [], f"models and migrations differ: {diff}"
+        _upgrade_without_drift(empty_database_url)
         db.engine.dispose()
 
 

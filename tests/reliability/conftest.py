@@ -176,7 +176,7 @@ def start_gunicorn(name: str, env: dict[str, str], folder: Path, app: str = "wsg
     return start_process(name, command, settings, folder, url=f"http://127.0.0.1:{port}")
 
 
-def wait_until_healthy(processes: list[AppProcess], deadline: float = 90.0) -> None:
+def wait_until_healthy(processes: list[AppProcess], deadline: float = 120.0) -> None:
     """Each app process answers GET /healthz with 200 (a died or silent one fails with its log)."""
     end = time.monotonic() + deadline
     for app in processes:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 
+import pytest
 from sqlalchemy import select
 
 from crm.billing.models import Payment
@@ -36,7 +37,12 @@ JOURNEYS = (
     "card+gift", "dd+gift", "dd-fails", "monthly-card", "regular-gift", "one-off-gift",
     "dd-returned", "dd-renewal-returned",
 )  # fmt: skip
-SUPPORTERS = 24
+#: Supporters: `make test` has two on each journey (the same journeys, duplicates, shuffle and
+#: faults as at any size); `make soak` six on each.
+SIZES = [
+    pytest.param(2 * len(JOURNEYS), id="two-each"),
+    pytest.param(6 * len(JOURNEYS), id="soak", marks=pytest.mark.soak),
+]
 DONOR = {
     "first_name": "Dee",
     "last_name": "Donor",
@@ -70,17 +76,19 @@ def _donate(client, sandbox, email: str, frequency: str) -> None:  # type: ignor
     sandbox.pay(session["id"])
 
 
+@pytest.mark.parametrize("supporters", SIZES)
 def test_money_is_recorded_once_whatever_the_order_of_direct_debit_and_donation_events(
     app,
     plans,
     stripe_sandbox,
     faulty_handlers,  # noqa: F811
+    supporters,
 ):
     rng = random.Random(22)  # noqa: S311  (test schedule)
     client = app.test_client()
     journeys: dict[str, str] = {}
     settle: list[tuple[str, bool]] = []
-    for n in range(SUPPORTERS):
+    for n in range(supporters):
         journey, email = JOURNEYS[n % len(JOURNEYS)], f"money{n}@example.org"
         journeys[email] = journey
         if journey == "card+gift":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -33,13 +34,32 @@ def _stripe_ledger(sandbox) -> tuple[int, int, int]:  # type: ignore[no-untyped-
     return paid, refunded, len(invoices)
 
 
-@settings(
-    max_examples=8,
+STEPS = st.lists(STEP, min_size=1, max_size=6)
+SEEDS = st.integers(0, 1000)
+#: Each example is a join and up to six steps, each with its webhooks: `make test` tries a few
+#: sequences (a new draw each run), `make soak` (marker `soak`) many.
+QUICK = settings(
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=st.lists(STEP, min_size=1, max_size=6), seed=st.integers(0, 1000))
-def test_payments_minus_refunds_always_equal_the_ledger(app, plans, stripe_sandbox, steps, seed):
+
+
+@QUICK
+@given(steps=STEPS, seed=SEEDS)
+def test_payments_minus_refunds_always_equal_the_ledger(app, stripe_sandbox, steps, seed):
+    _check_the_ledger_after(stripe_sandbox, app, steps, seed)
+
+
+@pytest.mark.soak
+@settings(QUICK, max_examples=60)
+@given(steps=STEPS, seed=SEEDS)
+def test_payments_minus_refunds_always_equal_the_ledger_over_many_sequences(app, stripe_sandbox, steps, seed):
+    _check_the_ledger_after(stripe_sandbox, app, steps, seed)
+
+
+def _check_the_ledger_after(stripe_sandbox, app, steps, seed) -> None:  # type: ignore[no-untyped-def]
+    """Join and pay, take the steps (webhooks duplicated and shuffled after each), compare."""
     from tests.conftest import _empty_all_tables
 
     db.session.remove()  # no open transaction may hold a lock the TRUNCATE waits for (PostgreSQL)

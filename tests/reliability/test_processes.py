@@ -42,13 +42,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, deadline: float = 20.0) -> None:
+#: Seconds a started process gets to listen or a killed worker to come back: generous, so that
+#: only a hang exceeds it on a loaded machine (a process that exits fails at once instead).
+START_DEADLINE = 120.0
+
+
+def wait_for_port(
+    port: int, process: subprocess.Popen | None = None, deadline: float = START_DEADLINE
+) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
+        if process is not None and process.poll() is not None:
+            stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+            raise RuntimeError(f"the process for port {port} exited ({process.returncode}): {stderr}")
         time.sleep(0.1)
-    raise TimeoutError(f"nothing listening on {port}")
+    raise TimeoutError(f"nothing listening on {port} after {deadline:.0f} s")
 
 
 def http(
@@ -90,7 +100,7 @@ def gunicorn(env: dict[str, str], workers: int = 1) -> Iterator[tuple[str, subpr
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}", process
     finally:
         process.terminate()
@@ -145,7 +155,7 @@ def test_a_worker_killed_mid_webhook_leaves_nothing_and_the_redelivery_completes
 
         thread = threading.Thread(target=deliver)
         thread.start()
-        end = time.monotonic() + 20
+        end = time.monotonic() + START_DEADLINE  # the worker boots, then takes the request
         while pause_file.exists() and time.monotonic() < end:
             time.sleep(0.05)
         assert not pause_file.exists(), "the worker never reached the pause"
@@ -158,7 +168,7 @@ def test_a_worker_killed_mid_webhook_leaves_nothing_and_the_redelivery_completes
         assert db.session.scalar(select(func.count(ProcessedStripeEvent.id))) == 0  # rolled back
         assert db.session.scalar(select(func.count(Payment.id))) == 0
         wait_for_port(int(base.rsplit(":", 1)[1]))
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + START_DEADLINE
         status = 0
         while time.monotonic() < deadline and status != 200:  # the master restarts the worker
             with contextlib.suppress(OSError):
@@ -325,7 +335,7 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, process)
         yield f"redis://127.0.0.1:{port}/0", process
     finally:
         process.kill()

@@ -8,7 +8,9 @@ the deployment's gunicorn.conf.py, sharing the test database, released together 
 each event is raced by two processes; on SQLite (one writer at a time, one app process in a real
 deployment) the deliveries go to one in-process app.
 
-`make test` runs it with 40 members; `make soak` with CRM_CHAOS_MEMBERS (default 300, as issue 7 asks).
+`make test` runs it with 16 members (every kind of event, each duplicated, shuffled and about one
+delivery in ten failing: the same property as at any size); `make soak` with CRM_CHAOS_MEMBERS
+(default 300, as issue 7 asks).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from tests.stripe_fixtures import WEBHOOK_PATH, post_event, signed_headers
 pytestmark = pytest.mark.slow
 
 SIZES = [
-    pytest.param(40, id="40"),
+    pytest.param(16, id="16"),
     pytest.param(int(os.environ.get("CRM_CHAOS_MEMBERS", "300")), id="soak", marks=pytest.mark.soak),
 ]
 FAIL_ONE_IN = 10
