@@ -70,6 +70,7 @@ STAFF_PERMISSIONS = {
     "staff.agm_setup": "events",
     "staff.agm_motions_window": "events",
     "staff.agm_decide_motion": "events",
+    "staff.agm_motion_spanish": "events",
     "staff.agm_publish_agenda": "events",
     "staff.agm_voting_window": "events",
     "staff.agm_staff_vote": "events",
