@@ -74,21 +74,24 @@ def agm_motions_window(event_id: int):
     return _step(event_id, lambda e: agm.set_motions_open(_meeting(e), request.form.get("open") == "1"))
 
 
-@bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/decide")
-@requires("events")
-def agm_decide_motion(event_id: int, motion_id: int):
+def _motion_or_404(event_id: int, motion_id: int) -> Motion:
     motion = db.session.get(Motion, motion_id)
     if motion is None or motion.meeting_id != event_id:
         abort(404)
+    return motion
+
+
+@bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/decide")
+@requires("events")
+def agm_decide_motion(event_id: int, motion_id: int):
+    motion = _motion_or_404(event_id, motion_id)
     return _step(event_id, lambda e: agm.decide_motion(motion, accepted=request.form.get("accept") == "1"))
 
 
 @bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/spanish")
 @requires("events")
 def agm_motion_spanish(event_id: int, motion_id: int):
-    motion = db.session.get(Motion, motion_id)
-    if motion is None or motion.meeting_id != event_id:
-        abort(404)
+    motion = _motion_or_404(event_id, motion_id)
     form = MotionSpanishForm()
     if not form.validate_on_submit():
         flash("Keep the Spanish title under 200 characters and the text under 20,000.", "error")
@@ -128,9 +131,7 @@ def agm_voting_window(event_id: int):
 @bp.post("/events/<int:event_id>/agm/motions/<int:motion_id>/staff-vote")
 @requires("events")
 def agm_staff_vote(event_id: int, motion_id: int):
-    motion = db.session.get(Motion, motion_id)
-    if motion is None or motion.meeting_id != event_id:
-        abort(404)
+    motion = _motion_or_404(event_id, motion_id)
     form = StaffVoteForm()
     contact = db.session.scalar(
         select(Contact).where(Contact.email == (form.member_email.data or "").strip().lower())
