@@ -35,6 +35,8 @@ from crm.memberships.models import Membership, MembershipStatus
 
 #: Payments that brought money in: another one means this membership had started before.
 _COLLECTED = (PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED, PaymentStatus.REFUNDED)
+#: A membership whose first payment is still to be applied.
+_NOT_STARTED = (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING)
 
 
 def handle_charge_failed(event: Any) -> str:
@@ -74,16 +76,18 @@ def payment_failed(payment: Payment, payment_intent_id: str | None, *, stripe_ev
     membership = locked_membership(payment.membership_id) if payment.membership_id else None
     if membership is None or payment.kind != PaymentKind.MEMBERSHIP:
         return "payment_failed"
-    if not _started_before(membership, payment):
+    invoice = gateway.retrieve_invoice(payment.stripe_invoice_id) if payment.stripe_invoice_id else None
+    if not _pays_a_renewal(membership, payment, invoice):
         return _first_collection_failed(membership, payment, stripe_event_id)
-    unpaid_from = _period_start(payment)
     lifecycle.renewal_returned(
         membership,
-        unpaid_from=unpaid_from,
+        unpaid_from=invoice_period(invoice)[0] if invoice is not None else None,
         reason="renewal payment returned unpaid",
         stripe_event_id=stripe_event_id,
     )
-    if membership.status == MembershipStatus.GRACE:
+    # Not started yet: its first payment's events are still to come, and it enters grace then
+    # (Stripe's subscription is past due), so the member is told now, as at any other order.
+    if membership.status in (MembershipStatus.GRACE, *_NOT_STARTED):
         dunning.queue_payment_failed_email(
             membership,
             amount=payment.amount,
@@ -114,8 +118,12 @@ def _total(payment: Payment) -> int:
     return payment.amount + sum(parts)
 
 
-def _started_before(membership: Membership, payment: Payment) -> bool:
-    """True when another payment had already brought this membership money (a renewal failed)."""
+def _pays_a_renewal(membership: Membership, payment: Payment, invoice: Any) -> bool:
+    """True when the failed payment was for a renewal, not the first period. Stripe's invoice says
+    which (its billing reason), whatever order the events came in; without an invoice, another
+    payment that had already brought this membership money says so."""
+    if invoice is not None:
+        return field(invoice, "billing_reason") != "subscription_create"
     other = db.session.scalar(
         select(Payment.id)
         .where(
@@ -127,11 +135,3 @@ def _started_before(membership: Membership, payment: Payment) -> bool:
         .limit(1)
     )
     return other is not None
-
-
-def _period_start(payment: Payment) -> Any:
-    """The start of the period the failed invoice paid for (None without an invoice)."""
-    if not payment.stripe_invoice_id:
-        return None
-    start, _end = invoice_period(gateway.retrieve_invoice(payment.stripe_invoice_id))
-    return start

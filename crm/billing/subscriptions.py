@@ -15,7 +15,7 @@ from crm.billing import stripe_gateway as gateway
 from crm.billing.services import field, id_of, timestamp
 from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 
 
 def _metadata_int(metadata: Any, key: str) -> int | None:
@@ -114,12 +114,43 @@ def invoice_payment_intent(invoice: Any) -> str | None:
 ENDED_SUBSCRIPTION_STATUSES = ("canceled", "unpaid", "incomplete_expired")
 
 
-def settle_if_subscription_ended(
+def follow_subscription_status(
     membership: Membership | None, sub: Any, stripe_event_id: str | None
-) -> None:
-    """A payment (or checkout) that arrives after Stripe ended the subscription is recorded, but must
-    not leave the membership running: Stripe's current state wins, whatever the arrival order."""
+) -> str | None:
+    """Stripe's current subscription status wins, whatever order its events arrive in: an ended
+    subscription ends the membership (one never started expires), a past-due one (a renewal
+    failed, or was returned after it looked paid) puts a running membership into grace. Called by
+    the subscription events and again after a payment started or extended the membership, since
+    the failure may have been applied while there was nothing running to put into grace.
+    Returns "ended", "grace" or None."""
     status = field(sub, "status") if sub is not None else None
-    if membership is None or status not in ENDED_SUBSCRIPTION_STATUSES:
-        return
-    lifecycle.lapse(membership, reason=f"Stripe subscription {status}", stripe_event_id=stripe_event_id)
+    if membership is None:
+        return None
+    if status in ENDED_SUBSCRIPTION_STATUSES:
+        if membership.status in (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING):
+            lifecycle.expire_pending(
+                membership, reason=f"Stripe subscription {status}", stripe_event_id=stripe_event_id
+            )
+        else:
+            lifecycle.lapse(
+                membership, reason=f"Stripe subscription {status}", stripe_event_id=stripe_event_id
+            )
+        return "ended"
+    if status == "past_due":
+        lifecycle.enter_grace(
+            membership, reason="renewal payment failed (past due)", stripe_event_id=stripe_event_id
+        )
+        return "grace"
+    return None
+
+
+def period_paid_by(invoice_id: str | None, sub: Any) -> tuple[Any, Any]:
+    """(start, end) of the period an invoice paid for; the subscription's current period when the
+    invoice names none. Not simply the current period: by the time a first payment's event is
+    applied, Stripe may have renewed (and the bank returned the renewal), and the first payment
+    must not claim the period that renewal was for."""
+    if invoice_id:
+        start, end = invoice_period(gateway.retrieve_invoice(invoice_id))
+        if end is not None:
+            return start, end
+    return gateway.subscription_period(gateway.retrieve_subscription(sub) if isinstance(sub, str) else sub)

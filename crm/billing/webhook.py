@@ -42,6 +42,7 @@ from crm.billing.services import (
     timestamp,
 )
 from crm.billing.subscriptions import (
+    follow_subscription_status,
     fresh_subscription,
     invoice_payment_intent,
     invoice_period,
@@ -50,7 +51,6 @@ from crm.billing.subscriptions import (
     locked_membership,
     membership_for_subscription,
     plan_for_subscription,
-    settle_if_subscription_ended,
     subscription_is_ours,
 )
 from crm.contacts.models import Contact
@@ -155,7 +155,7 @@ def handle_invoice_paid(event: Any) -> str:
         reason="first payment" if first else "renewal paid",
         stripe_event_id=field(event, "id"),
     )
-    settle_if_subscription_ended(membership, sub, field(event, "id"))
+    follow_subscription_status(membership, sub, field(event, "id"))
     if created:
         queue_receipt(payment)
     return "paid" if created else "already"
@@ -218,19 +218,9 @@ def _apply_subscription_state(event: Any) -> str:
         MembershipStatus.GRACE,
     ):
         lifecycle.change_plan(membership, plan, actor=None)
-    if status in ("canceled", "unpaid", "incomplete_expired"):
-        if membership.status in (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING):
-            lifecycle.expire_pending(
-                membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id
-            )
-        else:
-            lifecycle.lapse(membership, reason=f"Stripe subscription {status}", stripe_event_id=event_id)
-        return "ended"
-    if status == "past_due":
-        lifecycle.enter_grace(
-            membership, reason="renewal payment failed (past due)", stripe_event_id=event_id
-        )
-        return "grace"
+    followed = follow_subscription_status(membership, sub, event_id)
+    if followed is not None:
+        return followed
     if status in ("active", "trialing") and membership.status in (
         MembershipStatus.ACTIVE,
         MembershipStatus.GRACE,
@@ -334,8 +324,11 @@ def _prefetch(event: Any, event_type: str) -> None:
     obj = event_object(event)
     try:
         if event_type.startswith("checkout.session.") and event_type != "checkout.session.expired":
-            if id_of(obj):  # the session, and how it was collected
-                session_collection(gateway.retrieve_checkout_session(str(id_of(obj))))
+            if id_of(obj):  # the session, how it was collected, and the period it paid for
+                session = gateway.retrieve_checkout_session(str(id_of(obj)))
+                session_collection(session)
+                if id_of(field(session, "invoice")):
+                    gateway.retrieve_invoice(str(id_of(field(session, "invoice"))))
         elif event_type == "invoice.paid":
             sub_id = invoice_subscription_id(obj)
             if sub_id:

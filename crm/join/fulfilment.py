@@ -155,6 +155,9 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
     if field(session, "payment_status") not in ("paid", "no_payment_required"):
         return "unpaid"
     collection = session_collection(session)  # Stripe is asked before the membership row is locked
+    sub_id = id_of(field(session, "subscription"))
+    invoice_id = id_of(field(session, "invoice"))
+    paid_period = subscriptions.period_paid_by(invoice_id, field(session, "subscription")) if sub_id else None
     contact, membership, plan = _ours(session)
     if contact is None:
         return "ignored"
@@ -163,8 +166,6 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         return "ignored"  # a tampered session: metadata does not match our record
     amount = int(field(session, "amount_total") or 0)
     subscription = field(session, "subscription")
-    sub_id = id_of(subscription)
-    invoice_id = id_of(field(session, "invoice"))
     intent_id = id_of(field(session, "payment_intent"))
     paid_at = timestamp(field(session, "created")) or utcnow()
     try:
@@ -220,9 +221,7 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
             else:
                 _record_second_renewal(membership, payment.id)
     elif membership is not None:
-        _activate_for_session(
-            membership, plan, sub_id, sub if sub_id else None, amount, paid_at, stripe_event_id
-        )
+        _activate_for_session(membership, plan, sub_id, paid_period, amount, paid_at, stripe_event_id)
     # Idempotent, and run even when invoice.paid recorded the payment first.
     _record_declarations(contact, field(session, "metadata") or {}, source="join" if membership else "donate")
     if created:
@@ -235,7 +234,7 @@ def _activate_for_session(
     membership: Membership,
     plan: Plan | None,
     sub_id: str | None,
-    sub: Any,
+    paid_period: tuple[Any, Any] | None,
     amount: int,
     paid_at: datetime,
     stripe_event_id: str | None,
@@ -245,15 +244,15 @@ def _activate_for_session(
         if taken is None:
             membership.stripe_subscription_id = sub_id
     end: datetime | None
-    if sub is not None:
-        start, end = gateway.subscription_period(sub)
+    if paid_period is not None:  # a subscription: the period its first invoice paid for
+        start, end = paid_period
     else:
         start, end = paid_at, None if plan is None else lifecycle.period_end(plan, paid_at)
     if (
         membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED)
         and membership.joined_at is not None
     ):
-        if sub is None:
+        if paid_period is None:
             return  # already applied (the other of webhook and success page got here first)
     try:
         lifecycle.activate_from_payment(
@@ -301,7 +300,7 @@ def fulfil_from_webhook(session: Any, *, stripe_event_id: str | None = None) -> 
                 if not isinstance(subscription, str)
                 else subscriptions.fresh_subscription(sub_id, None)
             )
-            subscriptions.settle_if_subscription_ended(
+            subscriptions.follow_subscription_status(
                 subscriptions.locked_membership(membership_id), current, stripe_event_id
             )
     return result

@@ -173,3 +173,37 @@ def test_a_returned_first_collection_is_on_the_staff_work_list_with_the_banks_re
     sign_in_as(client, make_user("staff@example.org", "staff"))
     html = client.get("/staff").get_data(as_text=True)
     assert "Nothing to do." in html.split('id="work-returned_first"', 1)[1].split("</section>", 1)[0]
+
+
+def _renewed_and_returned_before_any_webhook(client, plans, sandbox):  # type: ignore[no-untyped-def]
+    """Join by Direct Debit, the first collection settles, Stripe renews and the bank returns the
+    renewal, all before the app has heard of any of it: (membership id, the first period's end,
+    the events, the renewal's invoice.payment_failed first)."""
+    membership_id, session_id = join_by_direct_debit(client, plans, sandbox, donation="10")
+    sandbox.settle_direct_debit(session_id)
+    sub = sandbox.object(sandbox.object(session_id)["subscription"])
+    sandbox.renew(sub["id"])
+    renewal = sandbox.object(sub["id"])["latest_invoice"]
+    sandbox.return_direct_debit(invoice_id=renewal)
+    events = sandbox.take_events()
+    failed = [e for e in events if e["type"] == "invoice.payment_failed"]
+    first_end = datetime.fromtimestamp(sandbox.object(sub["id"])["items"]["data"][0]["current_period_start"], UTC)
+    return membership_id, first_end, failed + [e for e in events if e not in failed]
+
+
+@pytest.mark.parametrize("order", ["failure_first", "reversed", "shuffled_1", "shuffled_2", "shuffled_3"])
+def test_renewal_failure_before_checkout_completed_leaves_grace(client, plans, stripe_sandbox, order):
+    membership_id, first_end, events = _renewed_and_returned_before_any_webhook(client, plans, stripe_sandbox)
+    if order == "reversed":
+        events.reverse()
+    shuffle = int(order[-1]) if order.startswith("shuffled") else False
+    all_ok(deliver_webhooks(client, events, duplicate=True, shuffle=shuffle))
+
+    membership = fresh(membership_id)
+    assert membership.status == "grace" and membership.paid_through == first_end
+    assert sorted((p.kind, p.status) for p in payments()) == [
+        ("donation", "paid"),
+        ("membership", "failed"),
+        ("membership", "paid"),
+    ]
+    assert len(emails("payment_failed")) == 1 and not emails("direct_debit_failed")
