@@ -187,7 +187,9 @@ def _renewed_and_returned_before_any_webhook(client, plans, sandbox):  # type: i
     sandbox.return_direct_debit(invoice_id=renewal)
     events = sandbox.take_events()
     failed = [e for e in events if e["type"] == "invoice.payment_failed"]
-    first_end = datetime.fromtimestamp(sandbox.object(sub["id"])["items"]["data"][0]["current_period_start"], UTC)
+    first_end = datetime.fromtimestamp(
+        sandbox.object(sub["id"])["items"]["data"][0]["current_period_start"], UTC
+    )
     return membership_id, first_end, failed + [e for e in events if e not in failed]
 
 
