@@ -23,14 +23,24 @@ DEMO_EVENTS = [
     ),
     ("Benefit gig", 16, 500, 800, 120, "Live music for the campaign. Members pay less."),
 ]
+#: The Spanish versions Spanish readers see (the AGM has none: it falls back to the English).
+DEMO_SPANISH = {
+    "Film night: the long road home": (
+        "Noche de cine: el largo camino a casa",
+        "La proyección de un documental y, después, preguntas a la directora.",
+    ),
+    "Benefit gig": ("Concierto solidario", "Música en directo para la campaña. Los socios pagan menos."),
+}
 
 
 def _event(title: str, days: int, member_price: int, other_price: int, capacity: int, text: str) -> Event:
     start = (utcnow() + timedelta(days=days)).replace(hour=18, minute=30, second=0, microsecond=0)
+    title_es, text_es = DEMO_SPANISH.get(title, ("", ""))
     return services.save_event(None, services.EventData(
         title=title, description=text, starts_at=start, ends_at=start + timedelta(hours=2, minutes=30),
         place="Conway Hall, 25 Red Lion Square, London WC1R 4RL", online_link="", capacity=capacity,
-        visibility="public", member_price=member_price, other_price=other_price, published=True))  # fmt: skip
+        visibility="public", member_price=member_price, other_price=other_price, published=True,
+        title_es=title_es, description_es=text_es))  # fmt: skip
 
 
 def load_demo_events() -> int:

@@ -40,6 +40,12 @@ class ActionForm(FlaskForm):
 class EventForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."), Length(max=200)])
     description = TextAreaField("Description (Markdown)", validators=[Optional(), Length(max=20000)])
+    title_es = StringField(
+        "Title in Spanish", validators=[Optional(), Length(max=200)], render_kw={"lang": "es"}
+    )
+    description_es = TextAreaField(
+        "Description in Spanish", validators=[Optional(), Length(max=20000)], render_kw={"lang": "es"}
+    )
     starts_at = DateTimeLocalField("Starts (UK time)", format="%Y-%m-%dT%H:%M",
                                    validators=[DataRequired("Enter when it starts.")])  # fmt: skip
     ends_at = DateTimeLocalField("Ends (UK time)", format="%Y-%m-%dT%H:%M",

@@ -65,6 +65,10 @@ class Event(Model):
     description_markdown: Mapped[str] = mapped_column(Text, default="")
     #: Rendered and sanitised when saved (crm.core.markup), never at read time.
     description_html: Mapped[str] = mapped_column(Text, default="")
+    #: The optional Spanish version, shown to Spanish readers when written (crm.i18n.content).
+    title_es: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    description_markdown_es: Mapped[str] = mapped_column(Text, default="", server_default="")
+    description_html_es: Mapped[str] = mapped_column(Text, default="", server_default="")
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     place: Mapped[str] = mapped_column(String(300), default="")

@@ -56,6 +56,9 @@ class EventData:
     other_price: int
     published: bool
     kind: str = "event"
+    #: The optional Spanish version (blank: Spanish readers get the English).
+    title_es: str = ""
+    description_es: str = ""
 
 
 def slugify(title: str) -> str:
@@ -102,6 +105,11 @@ def save_event(event: Event | None, data: EventData) -> Event:
     event.title = data.title
     event.description_markdown = data.description
     event.description_html = render_markdown(data.description)
+    event.title_es = data.title_es.strip()
+    event.description_markdown_es = data.description_es.strip()
+    event.description_html_es = (
+        render_markdown(event.description_markdown_es) if event.description_markdown_es else ""
+    )
     event.starts_at, event.ends_at = data.starts_at, data.ends_at
     event.place, event.online_link = data.place, data.online_link
     event.capacity, event.visibility = data.capacity, data.visibility

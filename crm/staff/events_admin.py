@@ -40,7 +40,8 @@ def _data(form: EventForm) -> services.EventData | None:
         title=form.title.data, description=form.description.data or "", starts_at=to_utc(form.starts_at.data),
         ends_at=to_utc(form.ends_at.data), place=form.place.data or "", online_link=form.online_link.data or "",
         capacity=form.capacity.data or 0, visibility=form.visibility.data, member_price=member_price,
-        other_price=other_price, published=form.published.data,
+        other_price=other_price, published=form.published.data, title_es=form.title_es.data or "",
+        description_es=form.description_es.data or "",
     )  # fmt: skip
 
 
@@ -48,6 +49,7 @@ def _edit(event: Event | None, kind: str = "event"):
     form = EventForm(obj=event)
     if event is not None and not form.is_submitted():
         form.description.data = event.description_markdown
+        form.description_es.data = event.description_markdown_es
         form.starts_at.data = to_local(event.starts_at).replace(tzinfo=None)
         form.ends_at.data = to_local(event.ends_at).replace(tzinfo=None)
         form.member_price.data = f"{event.member_price / 100:.2f}" if event.member_price else ""
