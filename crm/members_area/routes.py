@@ -27,6 +27,7 @@ from crm.members_area.forms import (
     ContactDetailsForm,
     EmailPreferencesForm,
 )
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership
 
 bp = Blueprint("members_area", __name__, url_prefix="/account")
@@ -66,6 +67,9 @@ def account():
         payments=payments,
         gift_aid={p.id: member_gift_aid.gift_aid_status(p, declarations) for p in payments},
         declaration=next((d for d in declarations if d.cancelled_at is None), None),
+        # Gift Aid rides on payments: the second adult of a joint membership makes none (the
+        # payer does) unless they give on their own.
+        offer_gift_aid=bool(payments) or not lifecycle.paid_for_by_partner(card.membership),
         change_password_url=_optional_url("accounts.change_password"),
         can_renew_now=can_renew_now(card.membership),
         renewal_period=_renewal_period_text(card.membership) if can_renew_now(card.membership) else "",

@@ -169,3 +169,15 @@ def test_an_import_row_for_the_second_adult_leaves_their_joint_membership_to_the
     )
     db.session.commit()
     assert _statuses(primary, follower) == ("active", "active")
+
+
+def test_the_second_adult_sees_no_gift_aid_link_since_gift_aid_is_on_the_payers_payments(client, joint):
+    primary, follower = joint
+    sign_in_as(client, follower.contact.user)
+    page = client.get("/account").get_data(as_text=True)
+    assert "who looks after the payments for your membership" in page
+    assert 'href="/account/gift-aid"' not in page and "<dt>Gift Aid</dt>" not in page
+    client.get("/logout")
+    sign_in_as(client, primary.contact.user)
+    payer = client.get("/account").get_data(as_text=True)
+    assert 'href="/account/gift-aid"' in payer and "<dt>Gift Aid</dt>" in payer

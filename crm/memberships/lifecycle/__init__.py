@@ -55,6 +55,7 @@ from crm.memberships.lifecycle.joint import (
     follower_of,
     joint_partners,
     name_partner,
+    paid_for_by_partner,
 )
 from crm.memberships.lifecycle.numbers import assign_member_number, member_number_for
 from crm.memberships.lifecycle.offline import extend_for_offline_payment, grant_complimentary
@@ -134,6 +135,7 @@ __all__ = [
     "member_number_for",
     "move_overdue_to_grace",
     "name_partner",
+    "paid_for_by_partner",
     "period_end",
     "renewal_returned",
     "run_daily",

@@ -65,6 +65,12 @@ def follower_of(primary: Membership) -> Membership | None:
     return db.session.scalar(select(Membership).where(Membership.joint_primary_id == primary.id))
 
 
+def paid_for_by_partner(membership: Membership | None) -> bool:
+    """True for the second adult's row: the paying adult's payments cover it, so what rides on a
+    payment (Gift Aid, the card, auto-renewal) is the payer's to manage, not theirs."""
+    return membership is not None and membership.joint_primary_id is not None
+
+
 def joint_partners(first_id: int, second_id: int) -> bool:
     """True when the two contacts are the two adults of one joint membership, either way round
     (named on the paying membership, whether or not the second adult's row exists yet)."""
