@@ -3,7 +3,7 @@
 A post or page has its own `language` and, optionally, the same text in the other language
 (`translated_title`, `translated_summary`, `translated_body_html`). The reader sees the version
 in their language, the other one when theirs is missing, and a link to the other language when
-both exist. Plans and AGM motions are written in English with an optional Spanish version of
+both exist. Plans, events and AGM motions are written in English with an optional Spanish version of
 each field (`name_es`, `title_es`, ...): `localised` picks by the same rule.
 """
 
