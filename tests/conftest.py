@@ -6,10 +6,10 @@ worker) gets its own database, created at the start and dropped at the end.
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -132,11 +132,80 @@ def app_config() -> dict[str, object]:
     return {}
 
 
+AppSetup = Callable[[Flask], None]
+
+
+class _ReusableApp:
+    """The app the previous test used, kept for the next test that asks for the same settings.
+
+    Building an app costs more than most tests (its ~270 URL rules are compiled, its templates
+    parsed): one app per worker and per set of settings, made as good as new before each test.
+    What a test may change on it is put back: the config, everything a request or a test added to
+    `app.extensions` (the caches, the Stripe clients), the containers registered at start-up, the
+    rate-limit counters. Flask itself refuses a new route or hook on an app that has served a
+    request, so a test cannot leave one behind. Any other app built in between (a test that calls
+    `create_app` itself) re-binds the shared Flask-Limiter object (its storage, whether it is on), and the next test
+    builds anew.
+    """
+
+    def __init__(self) -> None:
+        self.key = ""
+        self.app: Flask | None = None
+        self.config: dict[str, object] = {}
+        self.extensions: dict[str, object] = {}
+        self.limiter: tuple[object, bool] | None = None
+
+    def get(self, overrides: dict[str, object], setup: AppSetup | None, *, new: bool = False) -> Flask:
+        from crm.extensions import limiter
+
+        key = repr((sorted(overrides.items()), setup and f"{setup.__module__}.{setup.__qualname__}"))
+        bound = (limiter.storage, limiter.enabled)
+        if new or self.app is None or key != self.key or bound != self.limiter:
+            self.app = create_app("testing", **overrides)
+            if setup is not None:
+                setup(self.app)
+            # A `new_app` test may change the app in ways not put back: the next test builds anew.
+            self.key = "" if new else key
+            self.config = dict(self.app.config)
+            self.extensions = {k: _copied(v) for k, v in self.app.extensions.items()}
+            self.limiter = (limiter.storage, limiter.enabled)
+            return self.app
+        app = self.app
+        app.config.clear()
+        app.config.update(self.config)
+        for name in [name for name in app.extensions if name not in self.extensions]:
+            del app.extensions[name]
+        for name, value in self.extensions.items():
+            app.extensions[name] = _copied(value)
+        if limiter.enabled:
+            limiter.reset()
+        return app
+
+
+def _copied(value: object) -> object:
+    """A fresh copy of a plain container (lists of registered steps, caches); extensions as they are."""
+    return copy.copy(value) if type(value) in (list, dict, set) else value
+
+
+_REUSABLE = _ReusableApp()
+
+
 @pytest.fixture
-def app(_schema: str, app_config: dict[str, object], tmp_path: Path) -> Iterator[Flask]:
+def app_setup() -> AppSetup | None:
+    """Override in a test module or folder to add test-only routes to its app when it is built
+    (a module-level function: its name is part of which app is reused)."""
+    return None
+
+
+@pytest.fixture
+def app(
+    _schema: str, app_config: dict[str, object], app_setup: AppSetup | None, request: pytest.FixtureRequest
+) -> Iterator[Flask]:
+    """The app; a test marked `new_app` (it adds a route or a hook itself) gets one of its own."""
     overrides = {"SQLALCHEMY_DATABASE_URI": _schema, "RATELIMIT_STORAGE_URI": "memory://"}
     overrides.update(app_config)
-    application = create_app("testing", **overrides)
+    new = request.node.get_closest_marker("new_app") is not None
+    application = _REUSABLE.get(overrides, app_setup, new=new)
     MEMORY_OUTBOX.clear()  # outbox ids start again at 1 in every test
     with application.app_context():
         _empty_all_tables()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import current_user, login_required
 
@@ -23,8 +24,7 @@ def app_config() -> dict[str, object]:
     return {"WTF_CSRF_ENABLED": False}
 
 
-@pytest.fixture
-def app(app):  # type: ignore[no-untyped-def]
+def _test_routes(app: Flask) -> None:
     @app.get("/_test/staff-only")
     @requires("news")
     def _staff_only():  # type: ignore[no-untyped-def]
@@ -35,7 +35,11 @@ def app(app):  # type: ignore[no-untyped-def]
     def _whoami():  # type: ignore[no-untyped-def]
         return current_user.email
 
-    return app
+
+@pytest.fixture
+def app_setup():  # type: ignore[no-untyped-def]
+    """A staff-only route and a "who am I" route, added when the app is built."""
+    return _test_routes
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from crm.accounts.session import REMEMBER_COOKIE
 from crm.extensions import db
 from tests.accounts.conftest import is_signed_in, login
@@ -187,6 +189,7 @@ def test_the_session_check_reads_the_membership_status_and_finds_nothing_for_a_r
     assert check(hash_token(raw)) is None
 
 
+@pytest.mark.new_app
 def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client, member):
     """The user read by the session check is placed in the request's ORM session as a query would
     place it: what was not read loads on first use, and a change is saved."""
@@ -234,6 +237,7 @@ def _as_a_new_request(call):  # type: ignore[no-untyped-def]
     return out["value"]
 
 
+@pytest.mark.new_app
 def test_on_a_request_that_starts_without_an_orm_session_the_user_still_loads_saves_and_is_one_object(
     app, client, member
 ):

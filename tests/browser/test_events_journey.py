@@ -160,7 +160,6 @@ def test_two_members_vote_a_lapsed_one_cannot_and_the_result_shows_turnout(journ
         agm.set_voting_window(meeting, opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(seconds=25),
                               record_date=to_local(now).date())  # fmt: skip
         session.commit()
-    closes = time.monotonic() + 24
     for i, email in enumerate(voters):
         trip = journey if i == 0 else journey.other_browser(f"voter {i}")
         if i:
@@ -177,8 +176,12 @@ def test_two_members_vote_a_lapsed_one_cannot_and_the_result_shows_turnout(journ
     assert "Only members in good standing on the record date" in late.text()
     assert late.page.get_by_role("button", name="Cast my vote").count() == 0
     late.close()
-    time.sleep(max(closes - time.monotonic(), 0) + 1)
     with journey.live.db() as session:
+        # The window's end comes now rather than in up to 25 s: the clock moves on, as on the
+        # day (the service refuses to change a window once votes are cast, so the row is set).
+        meeting = session.get(agm.Meeting, event_id)
+        meeting.voting_closes_at = utcnow()
+        session.commit()
         meeting = session.get(agm.Meeting, event_id)
         counted = agm.results(meeting)[0]
         agm.publish_results(meeting)

@@ -38,6 +38,7 @@ def test_exception_after_queue_email_leaves_no_row_and_sends_nothing(app):
     assert MEMORY_OUTBOX == []
 
 
+@pytest.mark.new_app
 def test_request_that_fails_after_queueing_sends_nothing(app):
     def failing_view():  # type: ignore[no-untyped-def]
         _lapsed_email()

@@ -27,8 +27,7 @@ def test_healthz_reports_503_when_database_is_unreachable():
     assert response.get_json()["database"] == "error"
 
 
-@pytest.fixture
-def app_with_faults(app):
+def _fault_routes(app):
     @app.get("/_test/abort/<int:code>")
     def _abort(code: int):
         abort(code)
@@ -39,6 +38,15 @@ def app_with_faults(app):
         db.session.flush()
         raise RuntimeError("secret-token-abc SELECT * FROM contact")
 
+
+@pytest.fixture
+def app_setup():
+    """The fault routes, added when this module's app is built."""
+    return _fault_routes
+
+
+@pytest.fixture
+def app_with_faults(app):
     return app
 
 

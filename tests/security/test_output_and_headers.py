@@ -251,6 +251,7 @@ def test_every_html_page_has_csp_and_security_headers_and_no_off_site_url(world,
     assert seen >= 5
 
 
+@pytest.mark.new_app
 def test_hsts_is_sent_when_https_is_on(world):
     world.app.config["HSTS"] = True
     from crm.core import security
