@@ -102,13 +102,9 @@ def paid_for_by_session(session: Any) -> int:
         return 0
 
 
-def refund_target(main: Payment, metadata: Any) -> Payment:
+def refund_target(main: Payment, wanted: int | None) -> Payment:
     """The payment a Stripe refund of `main`'s charge gives back: the one its metadata names
-    (a staff refund of the donation part), else the main payment."""
-    try:
-        wanted = int(field(metadata, "payment_id") or 0)
-    except (TypeError, ValueError):
-        wanted = 0
+    (`wanted`: a staff refund of the donation part), else the main payment."""
     if wanted and wanted != main.id:
         part = donation_part_of(main)
         if part is not None and part.id == wanted:
