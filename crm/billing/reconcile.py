@@ -26,19 +26,21 @@ from crm.core.money import format_money
 from crm.core.text import counted
 from crm.core.types import utcnow
 from crm.extensions import db
-from crm.memberships.models import Membership
+from crm.memberships.models import Membership, MembershipStatus
 
 log = logging.getLogger("crm.billing.reconcile")
 
 #: Stripe subscription status -> the membership statuses that agree with it.
 AGREEING_STATUSES: dict[str, frozenset[str]] = {
-    "active": frozenset({"active"}),
-    "trialing": frozenset({"active"}),
-    "past_due": frozenset({"grace"}),
-    "unpaid": frozenset({"lapsed", "cancelled"}),
-    "canceled": frozenset({"lapsed", "cancelled", "expired"}),
-    "incomplete": frozenset({"pending", "expired"}),
-    "incomplete_expired": frozenset({"expired", "lapsed", "cancelled"}),
+    "active": frozenset({MembershipStatus.ACTIVE}),
+    "trialing": frozenset({MembershipStatus.ACTIVE}),
+    "past_due": frozenset({MembershipStatus.GRACE}),
+    "unpaid": frozenset({MembershipStatus.LAPSED, MembershipStatus.CANCELLED}),
+    "canceled": frozenset({MembershipStatus.LAPSED, MembershipStatus.CANCELLED, MembershipStatus.EXPIRED}),
+    "incomplete": frozenset({MembershipStatus.PENDING, MembershipStatus.EXPIRED}),
+    "incomplete_expired": frozenset(
+        {MembershipStatus.EXPIRED, MembershipStatus.LAPSED, MembershipStatus.CANCELLED}
+    ),
 }
 
 
@@ -179,7 +181,7 @@ def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) ->
         )
         return
     agreeing = AGREEING_STATUSES.get(stripe_status)
-    if agreeing is None or local in agreeing or local == "suspended":
+    if agreeing is None or local in agreeing or local == MembershipStatus.SUSPENDED:
         return
     difference = Difference(
         "status_differs", sub_id, f"Stripe says {stripe_status}, membership {membership_id} is {local}"
@@ -200,7 +202,7 @@ def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) ->
 
 
 def _check_refund(refund: gateway.RefundFacts, report: ReconciliationReport, webhook: Any) -> None:
-    if refund.status not in ("succeeded", "pending"):
+    if refund.stripe_status not in ("succeeded", "pending"):
         return
     if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund.id)) is not None:
         return

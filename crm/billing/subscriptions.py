@@ -26,13 +26,16 @@ def _metadata_int(metadata: Any, key: str) -> int | None:
     return value or None
 
 
+def _prices(sub: Any) -> tuple[tuple[str | None, str | None], ...]:
+    if isinstance(sub, gateway.SubscriptionFacts):
+        return sub.prices
+    return gateway.subscription_facts(sub).prices
+
+
 def plan_for_subscription(sub: Any) -> Plan | None:
-    """Our plan whose price (or product, for a price since replaced) the subscription bills."""
-    items = field(field(sub, "items"), "data") or []
-    for item in items:
-        price = field(item, "price")
-        price_id = id_of(price)
-        product_id = id_of(field(price, "product"))
+    """Our plan whose price (or product, for a price since replaced) the subscription bills
+    (a Stripe subscription, or its `SubscriptionFacts`)."""
+    for price_id, product_id in _prices(sub):
         conditions = []
         if price_id:
             conditions.append(Plan.stripe_price_id == price_id)
@@ -119,7 +122,10 @@ def settle_if_subscription_ended(
 ) -> None:
     """A payment (or checkout) that arrives after Stripe ended the subscription is recorded, but must
     not leave the membership running: Stripe's current state wins, whatever the arrival order."""
-    status = field(sub, "status") if sub is not None else None
+    if isinstance(sub, gateway.SubscriptionFacts):
+        status: str | None = sub.status
+    else:
+        status = field(sub, "status") if sub is not None else None
     if membership is None or status not in ENDED_SUBSCRIPTION_STATUSES:
         return
     lifecycle.lapse(membership, reason=f"Stripe subscription {status}", stripe_event_id=stripe_event_id)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 
 from crm.audit.services import record
-from crm.billing.models import GiftAidClaim, Payment, PaymentStatus
+from crm.billing.models import GiftAidClaim, Payment, PaymentKind, PaymentStatus
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.database import affected_rows
 from crm.extensions import db
@@ -123,7 +123,10 @@ def claimable_filter(start: datetime, end: datetime):
         & Payment.gift_aid_claim_id.is_(None)
         & (Payment.paid_at >= start)
         & (Payment.paid_at < end)
-        & ((Payment.kind == "donation") | ((Payment.kind == "membership") & _on_eligible_plan()))
+        & (
+            (Payment.kind == PaymentKind.DONATION)
+            | ((Payment.kind == PaymentKind.MEMBERSHIP) & _on_eligible_plan())
+        )
         & _covered_by_declaration()
     )
 

@@ -18,7 +18,7 @@ from crm.contacts.services import PERSONAL_FIELDS
 from crm.extensions import db
 from crm.i18n.languages import language_from_text
 from crm.memberships.lifecycle.imported import IMPORT_STATUSES, imported_terms
-from crm.memberships.models import Plan
+from crm.memberships.models import MembershipStatus, Plan
 
 FIELDS = (
     "email", "title", "first_name", "last_name", "address_line1", "address_line2", "town", "postcode",
@@ -60,8 +60,9 @@ MAX_LENGTHS = {"title": 40, "first_name": 100, "last_name": 100, "address_line1"
                "town": 100, "postcode": 20, "phone": 40}  # fmt: skip
 #: What a new contact gets for a column the file leaves empty (others: "").
 _NEW_CONTACT_DEFAULTS = {"country": "GB", "preferred_language": "en"}
-STATUS_ALIASES = {"current": "active", "paid": "active", "live": "active", "expired": "expired", "lapsed": "lapsed",
-                  "resigned": "cancelled", "canceled": "cancelled"}  # fmt: skip
+STATUS_ALIASES = {"current": MembershipStatus.ACTIVE, "paid": MembershipStatus.ACTIVE, "live": MembershipStatus.ACTIVE,
+                  "expired": MembershipStatus.EXPIRED, "lapsed": MembershipStatus.LAPSED,
+                  "resigned": MembershipStatus.CANCELLED, "canceled": MembershipStatus.CANCELLED}  # fmt: skip
 YES = {"yes", "y", "true", "1", "x", "on"}
 NO = {"no", "n", "false", "0", "off", ""}
 COUNTRY_ALIASES = {"uk": "GB", "unitedkingdom": "GB", "greatbritain": "GB", "england": "GB", "scotland": "GB",

@@ -100,7 +100,7 @@ def test_partial_then_full_refund_and_refusing_too_much(stripe_sandbox, paid_sub
     intent_id = gateway.invoice_payment_intent_id(invoice)
     refund = gateway.create_refund(payment_intent_id=intent_id, amount=100, idempotency_key="r-1",
                                    metadata={"payment_id": "7"})  # fmt: skip
-    assert (refund.amount, refund.status, refund.payment_id) == (100, "succeeded", 7)
+    assert (refund.amount, refund.stripe_status, refund.payment_id) == (100, "succeeded", 7)
     gateway.create_refund(
         payment_intent_id=intent_id, amount=100, idempotency_key="r-1", metadata={"payment_id": "7"}
     )

@@ -141,6 +141,38 @@ def subscription_period(sub: StripeObject) -> tuple[datetime, datetime]:
     return _ts(item["current_period_start"]), _ts(item["current_period_end"])
 
 
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    """A Stripe subscription in our terms: its state, its current period and what it bills."""
+
+    id: str
+    #: Stripe's status: active, trialing, past_due, unpaid, canceled, incomplete, incomplete_expired.
+    status: str
+    period_start: datetime | None
+    period_end: datetime | None
+    latest_invoice_id: str | None
+    #: (price id, product id) of each item: billing matches them against our plans.
+    prices: tuple[tuple[str | None, str | None], ...]
+
+
+def subscription_facts(sub: StripeObject | dict[str, object]) -> SubscriptionFacts:
+    """The facts of a Stripe subscription object (period from its first item, as endive keeps it)."""
+    items = list(field(field(sub, "items"), "data") or [])
+    start = field(items[0], "current_period_start") if items else None
+    end = field(items[0], "current_period_end") if items else None
+    prices = tuple(
+        (id_of(field(item, "price")), id_of(field(field(item, "price"), "product"))) for item in items
+    )
+    return SubscriptionFacts(
+        id=str(id_of(sub) or ""),
+        status=str(field(sub, "status") or ""),
+        period_start=_ts(start) if start else None,
+        period_end=_ts(end) if end else None,
+        latest_invoice_id=id_of(field(sub, "latest_invoice")),
+        prices=prices,
+    )
+
+
 def subscription_price_id(sub: StripeObject) -> str | None:
     items = sub["items"]["data"]
     if not items:
@@ -217,7 +249,8 @@ class RefundFacts:
     id: str
     amount: int
     currency: str
-    status: str
+    #: Stripe's refund status: succeeded, pending, requires_action, failed or canceled.
+    stripe_status: str
     charge_id: str | None
     payment_intent_id: str | None
     #: Stripe's own reason code (duplicate, fraudulent, requested_by_customer) or "".
@@ -231,7 +264,7 @@ class RefundFacts:
     @property
     def gave_money_back(self) -> bool:
         """Failed and cancelled refunds gave nothing back."""
-        return self.status not in ("failed", "canceled")
+        return self.stripe_status not in ("failed", "canceled")
 
 
 def _int_or_none(value: object) -> int | None:
@@ -248,7 +281,7 @@ def refund_facts(refund: StripeObject | dict[str, object]) -> RefundFacts:
         id=str(id_of(refund) or ""),
         amount=int(field(refund, "amount") or 0),
         currency=str(field(refund, "currency") or "gbp"),
-        status=str(field(refund, "status") or ""),
+        stripe_status=str(field(refund, "status") or ""),
         charge_id=id_of(field(refund, "charge")),
         payment_intent_id=id_of(field(refund, "payment_intent")),
         stripe_reason=str(field(refund, "reason") or ""),
