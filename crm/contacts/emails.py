@@ -7,11 +7,28 @@ refused otherwise with a message that says why, rather than "not valid".
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
+import re
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from flask_babel import gettext
 
 MAX_LENGTH = 254
+#: The common shape of a plain ASCII address (dot-separated atoms, a dotted domain whose last label
+#: is letters): email_validator accepts every one of these as it is, so they skip its work (a
+#: 100,000-row import checks 100,000 addresses). Anything else gets the full check below.
+_PLAIN = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}))"
+)
+_LOCAL_MAX = 64
+
+
+def _plain_address(text: str) -> bool:
+    match = _PLAIN.fullmatch(text)
+    if match is None or text.index("@") > _LOCAL_MAX or "xn--" in match.group(1).lower():
+        return False
+    return match.group(2).lower() not in SPECIAL_USE_DOMAIN_NAMES
 
 
 class EmailAddressError(ValueError):
@@ -29,6 +46,8 @@ def normalise_email(value: str | None) -> str:
         raise EmailAddressError(gettext("Enter your email address."))
     if len(text) > MAX_LENGTH:
         raise EmailAddressError(gettext("The email address must be 254 characters or fewer."))
+    if _plain_address(text):
+        return text.lower()
     smtputf8 = smtputf8_supported()
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=smtputf8)

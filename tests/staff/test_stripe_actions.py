@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
@@ -139,6 +141,57 @@ def test_a_staff_request_finishing_after_its_webhook_keeps_one_refund_and_its_st
     assert (row.amount, row.reason, row.created_by_id) == (600, "charged twice", admin.id)
     payment = db.session.get(Payment, card_payment.id)
     assert (payment.amount_refunded, payment.status) == (600, "partly_refunded")
+
+
+def test_the_staff_request_and_its_webhook_recording_at_the_same_moment_make_one_refund(  # type: ignore[no-untyped-def]
+    app, card_payment, stripe_sandbox
+):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers; the row lock is what PostgreSQL needs")
+    from crm.billing import webhook
+
+    admin = make_user("boss@example.org", "admin", first_name="Alex", last_name="Admin")
+    admin_id, payment_id = admin.id, card_payment.id
+    made = stripe_gateway.create_refund(
+        payment_intent_id=card_payment.stripe_payment_intent_id,
+        amount=700,
+        idempotency_key="together",
+        metadata=refunds.staff_refund_metadata(card_payment, reason="duplicate", actor=admin),
+    )
+    db.session.commit()
+    [event] = [e for e in stripe_sandbox.take_events() if e["type"] == "refund.created"]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def staff_request() -> None:
+        payment = db.session.get(Payment, payment_id)
+        barrier.wait()
+        refunds.record_refund(payment, made, reason="duplicate", actor_id=admin_id)
+
+    def webhook_delivery() -> None:
+        barrier.wait()
+        webhook.process_event(event)
+
+    def run(step) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with app.app_context():
+                step()
+                db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in (staff_request, webhook_delivery)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db.session.expire_all()
+    [row] = db.session.scalars(select(Refund))
+    assert (row.amount, row.reason, row.created_by_id) == (700, "duplicate", admin_id)
+    payment = db.session.get(Payment, payment_id)
+    assert (payment.amount_refunded, payment.status) == (700, "partly_refunded")
 
 
 def test_a_stripe_error_records_nothing(admin_client, card_payment, stripe_sandbox):  # type: ignore[no-untyped-def]
