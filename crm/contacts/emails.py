@@ -18,17 +18,15 @@ MAX_LENGTH = 254
 #: is letters): email_validator accepts every one of these as it is, so they skip its work (a
 #: 100,000-row import checks 100,000 addresses). Anything else gets the full check below.
 _PLAIN = re.compile(
+    r"(?=[^@]{1,64}@)"  # a local part of at most 64 characters
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}))"
+    r"@(?:(?![A-Za-z0-9-]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63})"  # no "ab--" label (IDNA)
 )
-_LOCAL_MAX = 64
 
 
 def _plain_address(text: str) -> bool:
     match = _PLAIN.fullmatch(text)
-    if match is None or text.index("@") > _LOCAL_MAX or "xn--" in match.group(1).lower():
-        return False
-    return match.group(2).lower() not in SPECIAL_USE_DOMAIN_NAMES
+    return match is not None and match.group(1).lower() not in SPECIAL_USE_DOMAIN_NAMES
 
 
 class EmailAddressError(ValueError):
