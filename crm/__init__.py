@@ -34,6 +34,7 @@ def create_app(config: str | Config | type[Config] | None = None, **overrides: A
     _configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_template_globals(app)
     register_payment_handlers(app)
     register_domain_hooks(app)
     register_errorhandlers(app)
@@ -143,6 +144,14 @@ def register_blueprints(app: Flask) -> None:
         events_bp,
     ):
         app.register_blueprint(bp)
+
+
+def register_template_globals(app: Flask) -> None:
+    """The status enums, so templates compare `m.status == MembershipStatus.GRACE`, not a typed word."""
+    from crm.billing.models import PaymentStatus
+    from crm.memberships.models import MembershipStatus
+
+    app.jinja_env.globals.update(MembershipStatus=MembershipStatus, PaymentStatus=PaymentStatus)
 
 
 def register_payment_handlers(app: Flask) -> None:

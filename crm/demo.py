@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from crm.accounts.models import User
 from crm.accounts.passwords import hash_password
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
 from crm.billing.offline import record_offline_payment
 from crm.cli import crm_cli
 from crm.contacts import consent
@@ -19,7 +19,7 @@ from crm.core.types import utcnow
 from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
 from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, MembershipEvent, Plan
+from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
 from crm.news.models import Page, Post
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by make run)
@@ -185,9 +185,9 @@ def _membership(
         paid_through=paid_through,
         auto_renew=auto_renew and plan.recurring,
     )
-    if status == "grace":
+    if status == MembershipStatus.GRACE:
         membership.grace_until = (paid_through or now) + timedelta(days=30)
-    if status == "lapsed":
+    if status == MembershipStatus.LAPSED:
         membership.ended_at = (paid_through or now) + timedelta(days=30)
     db.session.add(membership)
     db.session.flush()
@@ -195,27 +195,30 @@ def _membership(
         MembershipEvent(
             membership=membership,
             from_status=None,
-            to_status="active",
+            to_status=MembershipStatus.ACTIVE,
             reason="demo data: joined",
             amount=plan.amount,
             created_at=joined,
         )
     )
-    if status != "active":
+    if status != MembershipStatus.ACTIVE:
         db.session.add(
             MembershipEvent(
-                membership=membership, from_status="active", to_status=status, reason=f"demo data: {status}"
+                membership=membership,
+                from_status=MembershipStatus.ACTIVE,
+                to_status=status,
+                reason=f"demo data: {status}",
             )
         )
     db.session.add(
         Payment(
             contact=contact,
             membership_id=membership.id,
-            kind="membership",
+            kind=PaymentKind.MEMBERSHIP,
             amount=plan.amount,
             currency=plan.currency,
-            status="paid",
-            method="card" if plan.recurring else "cheque",
+            status=PaymentStatus.PAID,
+            method=PaymentMethod.CARD if plan.recurring else PaymentMethod.CHEQUE,
             paid_at=start,
             gift_aid_eligible=plan.gift_aid_eligible,
         )
@@ -233,7 +236,7 @@ def _joint_couple(plan: Plan) -> None:
     if payer.memberships or partner.memberships:
         return
     lifecycle.name_partner(lifecycle.start_pending(payer, plan, auto_renew=False), partner)
-    record_offline_payment(payer, plan, amount=plan.amount, method="cheque", paid_at=utcnow() - timedelta(days=30),
+    record_offline_payment(payer, plan, amount=plan.amount, method=PaymentMethod.CHEQUE, paid_at=utcnow() - timedelta(days=30),
                            reference="demo joint membership", actor=None)  # fmt: skip
 
 

@@ -19,10 +19,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from crm.billing.services import field, id_of
+from crm.billing.stripe_gateway import CheckoutResult
 from crm.email.services import queue_email
 from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership
+from crm.memberships.models import Membership, MembershipStatus
 
 log = logging.getLogger("crm.billing.direct_debit")
 
@@ -37,48 +38,44 @@ def payment_methods_for(currency: str) -> tuple[str, ...]:
     return ()
 
 
-def offered(session: Any) -> bool:
+def offered(session: CheckoutResult) -> bool:
     """False (logged) for a session whose payment methods include one the app never offers."""
-    methods = [str(m) for m in field(session, "payment_method_types") or []]
-    unknown = [m for m in methods if m not in OFFERED_METHODS]
+    unknown = [m for m in session.payment_method_types if m not in OFFERED_METHODS]
     if unknown:
-        log.warning(
-            "checkout session %s: payment method %s was not offered: ignored", id_of(session), unknown
-        )
+        log.warning("checkout session %s: payment method %s was not offered: ignored", session.id, unknown)
         return False
     return True
 
 
-def _membership_of(session: Any) -> Membership | None:
+def _membership_of(session: CheckoutResult) -> Membership | None:
     """The session's membership, row-locked, when the session's metadata names our records."""
-    metadata = field(session, "metadata") or {}
     try:
-        membership_id = int(field(metadata, "membership_id") or 0)
-        contact_id = int(field(metadata, "contact_id") or 0)
-    except (TypeError, ValueError):
+        membership_id = session.number("membership_id")
+        contact_id = session.number("contact_id")
+    except ValueError:
         return None
     if not membership_id:
         return None
     membership = db.session.get(Membership, membership_id, with_for_update=True, populate_existing=True)
     if membership is None or membership.contact_id != contact_id:
         return None
-    if membership.stripe_checkout_session_id not in (None, id_of(session)):
+    if membership.stripe_checkout_session_id not in (None, session.id):
         return None  # an older session of this membership: the newer one decides
     return membership
 
 
-def awaiting_collection(session: Any) -> bool:
-    return field(session, "status") == "complete" and field(session, "payment_status") == "unpaid"
+def awaiting_collection(session: CheckoutResult) -> bool:
+    return session.status == "complete" and session.payment_status == "unpaid"
 
 
-def note_awaiting_collection(session: Any, *, stripe_event_id: str | None) -> str:
+def note_awaiting_collection(session: CheckoutResult, *, stripe_event_id: str | None) -> str:
     """Checkout completed by Direct Debit, not yet collected: the membership is being set up."""
     if not awaiting_collection(session) or not offered(session):
         return "unpaid"
     membership = _membership_of(session)
     if membership is None:
         return "ignored"
-    sub_id = id_of(field(session, "subscription"))
+    sub_id = session.subscription_id
     if sub_id and membership.stripe_subscription_id is None:
         taken = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
         if taken is None:
@@ -98,7 +95,7 @@ def handle_async_payment_failed(event: Any) -> str:
     session_id = id_of(field(field(event, "data"), "object"))
     if not session_id:
         return "ignored"
-    session = gateway.retrieve_checkout_session(session_id)
+    session = gateway.retrieve_checkout(session_id)
     if not offered(session):
         return "ignored"
     membership = _membership_of(session)
@@ -107,15 +104,15 @@ def handle_async_payment_failed(event: Any) -> str:
     lifecycle.fail_direct_debit(
         membership, reason="first Direct Debit collection failed", stripe_event_id=field(event, "id")
     )
-    if membership.status != "expired":
+    if membership.status != MembershipStatus.EXPIRED:
         return "ignored"  # collected after all (a later success won): nothing failed
     # Stripe may have ended the subscription first (customer.subscription.updated): the
     # membership is expired either way, and the email goes once per session (dedupe key).
     membership.checkout_url = None
     queue_failed_email(
         membership,
-        amount=int(field(session, "amount_total") or 0),
-        currency=str(field(session, "currency") or "gbp"),
+        amount=session.amount_total,
+        currency=session.currency,
         session_id=str(session_id),
     )
     return "direct_debit_failed"

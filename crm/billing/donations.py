@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crm.billing import stripe_gateway as gateway
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentKind
 from crm.billing.services import apply_refund_total, field, id_of, insert_once
 from crm.extensions import db
 
@@ -55,14 +55,14 @@ def record_donation_part(payment: Payment, *, total: int, donation: int) -> tupl
             db.session.flush()
         return existing, False
     membership_amount, donation_amount = split_amount(total, donation)
-    if donation_amount <= 0 or payment.kind != "membership":
+    if donation_amount <= 0 or payment.kind != PaymentKind.MEMBERSHIP:
         return None, False
     if payment.amount == total:
         payment.amount = membership_amount
     part = Payment(
         contact_id=payment.contact_id,
         membership_id=None,
-        kind="donation",
+        kind=PaymentKind.DONATION,
         amount=donation_amount,
         currency=payment.currency,
         status=payment.status,  # a collection that failed fails for both
@@ -94,21 +94,17 @@ def invoice_extras_amount(invoice: Any, plan_price_id: str | None, plan_product_
     return extras
 
 
-def paid_for_by_session(session: Any) -> int:
+def paid_for_by_session(session: gateway.CheckoutResult) -> int:
     """The donation a join Checkout Session carried (our metadata names it)."""
     try:
-        return max(0, int(field(field(session, "metadata") or {}, "donation") or 0))
-    except (TypeError, ValueError):
+        return max(0, session.number("donation"))
+    except ValueError:
         return 0
 
 
-def refund_target(main: Payment, metadata: Any) -> Payment:
+def refund_target(main: Payment, wanted: int | None) -> Payment:
     """The payment a Stripe refund of `main`'s charge gives back: the one its metadata names
-    (a staff refund of the donation part), else the main payment."""
-    try:
-        wanted = int(field(metadata, "payment_id") or 0)
-    except (TypeError, ValueError):
-        wanted = 0
+    (`wanted`: a staff refund of the donation part), else the main payment."""
     if wanted and wanted != main.id:
         part = donation_part_of(main)
         if part is not None and part.id == wanted:
@@ -175,7 +171,7 @@ def record_regular_gift_payment(invoice: Any, sub_metadata: Any, customer_contac
     payment, created = record_stripe_payment(
         contact_id=contact_id,
         membership_id=None,
-        kind="donation",
+        kind=PaymentKind.DONATION,
         amount=int(field(invoice, "amount_paid") or 0),
         currency=str(field(invoice, "currency") or "gbp"),
         paid_at=timestamp(field(field(invoice, "status_transitions"), "paid_at")) or utcnow(),

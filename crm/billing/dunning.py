@@ -26,7 +26,7 @@ from crm.contacts.models import Contact
 from crm.email.models import OutboxMessage
 from crm.email.services import queue_email
 from crm.extensions import db
-from crm.memberships.models import Membership
+from crm.memberships.models import Membership, MembershipStatus
 
 log = logging.getLogger("crm.billing.dunning")
 
@@ -84,7 +84,7 @@ def queue_card_expiry_notices(now: datetime) -> int:
         select(Membership.id, Membership.stripe_subscription_id, Membership.paid_through, Contact)
         .join(Contact, Contact.id == Membership.contact_id)
         .where(
-            Membership.status == "active",
+            Membership.status == MembershipStatus.ACTIVE,
             Membership.auto_renew.is_(True),
             Membership.stripe_subscription_id.is_not(None),
             Membership.paid_through > now,

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from crm.billing.services import field
+from crm.billing.stripe_gateway import CheckoutResult
 
 
 class CheckoutHandler(Protocol):
-    def __call__(self, session: Any, *, stripe_event_id: str | None = None) -> str: ...
+    def __call__(self, session: CheckoutResult, *, stripe_event_id: str | None = None) -> str: ...
 
 
 _handlers: dict[str, CheckoutHandler] = {}
@@ -36,10 +37,9 @@ def register_checkout(*kinds: str, default: bool = False) -> Callable[[CheckoutH
     return decorate
 
 
-def checkout_handler_for(session: Any) -> CheckoutHandler | None:
+def checkout_handler_for(session: CheckoutResult) -> CheckoutHandler | None:
     """The handler that owns this session, or None when no domain registered one."""
-    kind = str(field(field(session, "metadata") or {}, "kind") or "")
-    return _handlers.get(kind) or (_default[0] if _default else None)
+    return _handlers.get(session.kind) or (_default[0] if _default else None)
 
 
 def event_object(event: Any) -> Any:

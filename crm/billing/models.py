@@ -110,7 +110,11 @@ class Payment(Model):
 
     @property
     def refundable(self) -> int:
-        return self.amount - self.amount_refunded if self.status in ("paid", "partly_refunded") else 0
+        return (
+            self.amount - self.amount_refunded
+            if self.status in (PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED)
+            else 0
+        )
 
 
 #: Income by month and the failing-payments work list read payments by status and date.

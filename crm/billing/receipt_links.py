@@ -14,7 +14,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentStatus
 from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -58,7 +58,7 @@ def email_receipt_links(email: str) -> None:
     payments = list(
         db.session.scalars(
             select(Payment)
-            .where(Payment.contact_id == contact.id, Payment.status != "failed")
+            .where(Payment.contact_id == contact.id, Payment.status != PaymentStatus.FAILED)
             .order_by(Payment.id.desc())
             .limit(LINKS_PER_EMAIL)
         )

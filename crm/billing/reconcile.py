@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from crm.billing import refunds
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Refund
 from crm.billing.services import field as stripe_field
@@ -25,19 +26,21 @@ from crm.core.money import format_money
 from crm.core.text import counted
 from crm.core.types import utcnow
 from crm.extensions import db
-from crm.memberships.models import Membership
+from crm.memberships.models import Membership, MembershipStatus
 
 log = logging.getLogger("crm.billing.reconcile")
 
 #: Stripe subscription status -> the membership statuses that agree with it.
 AGREEING_STATUSES: dict[str, frozenset[str]] = {
-    "active": frozenset({"active"}),
-    "trialing": frozenset({"active"}),
-    "past_due": frozenset({"grace"}),
-    "unpaid": frozenset({"lapsed", "cancelled"}),
-    "canceled": frozenset({"lapsed", "cancelled", "expired"}),
-    "incomplete": frozenset({"pending", "expired"}),
-    "incomplete_expired": frozenset({"expired", "lapsed", "cancelled"}),
+    "active": frozenset({MembershipStatus.ACTIVE}),
+    "trialing": frozenset({MembershipStatus.ACTIVE}),
+    "past_due": frozenset({MembershipStatus.GRACE}),
+    "unpaid": frozenset({MembershipStatus.LAPSED, MembershipStatus.CANCELLED}),
+    "canceled": frozenset({MembershipStatus.LAPSED, MembershipStatus.CANCELLED, MembershipStatus.EXPIRED}),
+    "incomplete": frozenset({MembershipStatus.PENDING, MembershipStatus.EXPIRED}),
+    "incomplete_expired": frozenset(
+        {MembershipStatus.EXPIRED, MembershipStatus.LAPSED, MembershipStatus.CANCELLED}
+    ),
 }
 
 
@@ -90,15 +93,16 @@ def reconcile(since: datetime, *, fix: bool = False) -> ReconciliationReport:
     report = ReconciliationReport(since=since, fix=fix)
     subscriptions = list(gateway.list_subscriptions(created_gte))
     invoices = list(gateway.list_invoices(created_gte))
-    refunds = list(gateway.list_refunds(created_gte))
-    report.subscriptions, report.invoices, report.refunds = len(subscriptions), len(invoices), len(refunds)
+    stripe_refunds = list(gateway.list_refunds(created_gte))
+    report.subscriptions, report.invoices = len(subscriptions), len(invoices)
+    report.refunds = len(stripe_refunds)
 
     # Invoices first: a repaired payment can settle a status difference and anchor a refund.
     for invoice in invoices:
         _check_invoice(invoice, report, webhook)
     for sub in subscriptions:
         _check_subscription(sub, report, webhook)
-    for refund in refunds:
+    for refund in stripe_refunds:
         _check_refund(refund, report, webhook)
     return report
 
@@ -177,7 +181,7 @@ def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) ->
         )
         return
     agreeing = AGREEING_STATUSES.get(stripe_status)
-    if agreeing is None or local in agreeing or local == "suspended":
+    if agreeing is None or local in agreeing or local == MembershipStatus.SUSPENDED:
         return
     difference = Difference(
         "status_differs", sub_id, f"Stripe says {stripe_status}, membership {membership_id} is {local}"
@@ -197,41 +201,30 @@ def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) ->
             )
 
 
-def _check_refund(refund: Any, report: ReconciliationReport, webhook: Any) -> None:
-    if stripe_field(refund, "status") not in ("succeeded", "pending"):
+def _check_refund(refund: gateway.RefundFacts, report: ReconciliationReport, webhook: Any) -> None:
+    if refund.stripe_status not in ("succeeded", "pending"):
         return
-    refund_id = str(id_of(refund))
-    if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
+    if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund.id)) is not None:
         return
-    charge_id = id_of(stripe_field(refund, "charge"))
-    payment = find_payment_for_charge(charge_id, id_of(stripe_field(refund, "payment_intent")))
+    payment = find_payment_for_charge(refund.charge_id, refund.payment_intent_id)
     if payment is None:
         return  # a charge that is not one of our payments (or whose payment is itself missing above)
-    amount = format_money(
-        int(stripe_field(refund, "amount") or 0), str(stripe_field(refund, "currency") or "gbp")
-    )
     difference = Difference(
-        "missing_refund", refund_id, f"refund of {amount} on payment {payment.id} not recorded"
+        "missing_refund",
+        refund.id,
+        f"refund of {format_money(refund.amount, refund.currency)} on payment {payment.id} not recorded",
     )
     report.differences.append(difference)
-    if report.fix and charge_id:
+    if report.fix and refund.charge_id:
 
         def repair_refund(event: dict[str, Any]) -> str:
             result = str(webhook.handle_charge_refunded(event))
-            # The handler records refunds listed on the charge; keep this one even if it was not.
-            if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is None:
-                db.session.add(
-                    Refund(
-                        payment_id=payment.id,
-                        amount=int(stripe_field(refund, "amount") or 0),
-                        stripe_refund_id=refund_id,
-                        reason=str(stripe_field(refund, "reason") or "refunded in Stripe (reconciled)")[:200],
-                    )
-                )
-                db.session.flush()
+            # The charge's refunded total is a floor; the refund itself is recorded as the
+            # webhook and the staff action record theirs.
+            refunds.record_refund(payment, refund)
             return result
 
-        _repair(difference, repair_refund, _synthetic_event("charge.refunded", {"id": charge_id}))
+        _repair(difference, repair_refund, _synthetic_event("charge.refunded", {"id": refund.charge_id}))
 
 
 def run_reconciliation(since_iso: str, fix: bool = False) -> list[str]:

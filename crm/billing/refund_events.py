@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from crm.billing import donations, refunds
 from crm.billing import stripe_gateway as gateway
 from crm.billing.events import event_object
-from crm.billing.models import Refund
-from crm.billing.services import apply_refund_total, field, find_payment_for_charge, flag_dispute, id_of
+from crm.billing.models import Payment
+from crm.billing.services import field, find_payment_for_charge, flag_dispute, id_of
 from crm.contacts.models import Contact
+from crm.core.database import locked_for_update
 from crm.extensions import db
 
 
@@ -50,6 +51,7 @@ def handle_charge_refunded(event: Any) -> str:
     if payment is None:
         _retry_if_payment_not_yet_recorded(charge)
         return "ignored"
+    payment = locked_for_update(Payment, payment.id)  # as record_refund does: one writer at a time
     if not payment.stripe_charge_id:
         payment.stripe_charge_id = charge_id
     changed = donations.apply_charge_refunds(payment, charge_id, int(field(charge, "amount_refunded") or 0))
@@ -61,35 +63,20 @@ def handle_charge_refunded(event: Any) -> str:
 
 def handle_refund_created(event: Any) -> str:
     """One Refund row per Stripe refund id (a staff refund may have recorded it already)."""
-    refund = event_object(event)
-    refund_id = id_of(refund)
-    if not refund_id or field(refund, "status") in ("failed", "canceled"):
+    refund = gateway.refund_facts(event_object(event))
+    if not refund.id or not refund.gave_money_back:
         return "ignored"
-    charge_id = id_of(field(refund, "charge"))
-    payment = find_payment_for_charge(charge_id, id_of(field(refund, "payment_intent")))
+    payment = find_payment_for_charge(refund.charge_id, refund.payment_intent_id)
     if payment is None:
-        if charge_id:
-            _retry_if_payment_not_yet_recorded(gateway.retrieve_charge(charge_id))
+        if refund.charge_id:
+            _retry_if_payment_not_yet_recorded(gateway.retrieve_charge(refund.charge_id))
         return "ignored"
-    if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund_id)) is not None:
+    recorded = refunds.record_refund(payment, refund)
+    if not recorded.created:
         return "already"
-    payment = donations.refund_target(payment, field(refund, "metadata"))
-    staff_reason, staff_id = refunds.story_from_metadata(field(refund, "metadata"))
-    row = Refund(
-        payment_id=payment.id,
-        amount=int(field(refund, "amount") or 0),
-        stripe_refund_id=refund_id,
-        reason=staff_reason or str(field(refund, "reason") or "refunded in Stripe")[:200],
-        created_by_id=staff_id,
-    )
-    db.session.add(row)
-    db.session.flush()
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
-    )
-    if apply_refund_total(payment, int(total or 0)):
-        _audit_refund(payment, event)
-    refunds.queue_refund_email(row)
+    if recorded.total_changed:
+        _audit_refund(recorded.payment, event)
+    refunds.queue_refund_email(recorded.refund)
     return "refunded"
 
 

@@ -1,4 +1,5 @@
-"""Refunds keep their story: who made one and why, whichever records it first, and the member told.
+"""Refunds: recorded once whoever records them first (`record_refund`), with their story, and the
+member told.
 
 A staff refund puts its reason and the staff member's id in the Stripe refund's metadata, so when
 Stripe's `refund.created` webhook commits before the staff request returns, the row it records
@@ -9,11 +10,17 @@ refunds included.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from crm.billing.models import Payment, Refund
-from crm.billing.services import field
+from sqlalchemy import func, select
+
+from crm.billing import donations
+from crm.billing.models import Payment, PaymentKind, Refund
+from crm.billing.services import apply_refund_total
+from crm.billing.stripe_gateway import RefundFacts
 from crm.contacts.models import Contact
+from crm.core.database import insert_once, locked_for_update
 from crm.email.services import queue_email
 from crm.extensions import db
 
@@ -32,27 +39,81 @@ def staff_refund_metadata(payment: Payment, *, reason: str, actor: Any) -> dict[
     return metadata
 
 
-def story_from_metadata(metadata: Any) -> tuple[str, int | None]:
-    """(reason, staff user id) a staff refund put in Stripe's metadata; ("", None) for others."""
-    reason = str(field(metadata, "reason") or "")[:REASON_LENGTH]
-    try:
-        staff_id = int(field(metadata, "staff_user_id") or 0) or None
-    except (TypeError, ValueError):
-        staff_id = None
-    if staff_id is not None:
-        from crm.accounts.models import User
-
-        if db.session.get(User, staff_id) is None:
-            staff_id = None  # not one of our staff (a shared Stripe account): no author
-    return reason, staff_id
+@dataclass(frozen=True)
+class RecordedRefund:
+    refund: Refund
+    #: The payment it gave back (a split charge's donation part, or the payment itself).
+    payment: Payment
+    #: False: this Stripe refund was recorded already (by the other of staff request and webhook).
+    created: bool
+    #: The payment's refunded total went up.
+    total_changed: bool
 
 
-def keep_staff_story(refund: Refund, *, reason: str, actor: Any) -> None:
+def record_refund(
+    payment: Payment, refund: RefundFacts, *, reason: str = "", actor_id: int | None = None
+) -> RecordedRefund:
+    """Record one Stripe refund once, whoever gets here first: the staff request that made it,
+    its `refund.created` webhook, or reconciliation. The only writer of Refund rows.
+
+    `payment` is the payment refunded or the one holding the charge; the refund's metadata
+    picks the donation part of a split charge. The charge's payment row is locked first
+    (FOR UPDATE; on SQLite the write lock), so two recorders of the same refund queue and the
+    second finds the first one's row. The refunded total is never added to twice: the larger
+    of what the payment says and the sum of its recorded refunds. `reason`/`actor_id`: a staff
+    refund's story, which wins over what the webhook recorded. Flushes; the caller commits.
+    """
+    main = locked_for_update(Payment, donations.main_payment_of(payment).id)
+    target = donations.refund_target(main, refund.payment_id)
+    if target.id != main.id:
+        target = locked_for_update(Payment, target.id)
+    existing = (
+        db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund.id)) if refund.id else None
+    )
+    created = False
+    if existing is None:
+        author = actor_id or _staff_author(refund)
+        # A staff refund's reason is what the staff member typed (maybe nothing); another's is
+        # Stripe's reason code, if any.
+        fallback = "" if author else (refund.stripe_reason or "refunded in Stripe")
+        existing = Refund(
+            payment_id=target.id,
+            amount=refund.amount,
+            stripe_refund_id=refund.id or None,
+            reason=(reason or refund.staff_reason or fallback)[:REASON_LENGTH],
+            created_by_id=author,
+        )
+        created = insert_once(existing)
+        if not created:  # recorded between our look and our insert (only without the lock's help)
+            existing = db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund.id))
+            if existing is None:
+                raise RuntimeError(f"refund {refund.id}: conflict without a row")
+    else:
+        _keep_staff_story(existing, reason=reason, actor_id=actor_id)
+    recorded_for = db.session.get(Payment, existing.payment_id) or target
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == recorded_for.id)
+    )
+    changed = apply_refund_total(recorded_for, int(total or 0))
+    return RecordedRefund(existing, recorded_for, created, changed)
+
+
+def _staff_author(refund: RefundFacts) -> int | None:
+    """The staff member a refund's metadata names, when they are one of ours (a shared Stripe
+    account may carry another system's ids)."""
+    if refund.staff_user_id is None:
+        return None
+    from crm.accounts.models import User
+
+    return refund.staff_user_id if db.session.get(User, refund.staff_user_id) is not None else None
+
+
+def _keep_staff_story(refund: Refund, *, reason: str, actor_id: int | None) -> None:
     """The staff request found the refund the webhook recorded first: the staff's story wins."""
     if reason:
         refund.reason = reason[:REASON_LENGTH]
-    if refund.created_by_id is None and getattr(actor, "id", None):
-        refund.created_by_id = actor.id
+    if refund.created_by_id is None and actor_id:
+        refund.created_by_id = actor_id
     db.session.flush()
 
 
@@ -71,7 +132,7 @@ def queue_refund_email(refund: Refund) -> Any:
             "first_name": contact.first_name,
             "amount": refund.amount,
             "currency": payment.currency,
-            "what": "donation" if payment.kind == "donation" else "membership payment",
+            "what": "donation" if payment.kind == PaymentKind.DONATION else "membership payment",
             "paid_amount": payment.amount,
             "paid_at": payment.paid_at,
             "partial": payment.amount_refunded < payment.amount,

@@ -111,16 +111,13 @@ def collection_for(invoice_id: str | None, payment_intent_id: str | None) -> gat
     return gateway.collection_of(payment_intent_id) if payment_intent_id else None
 
 
-def session_collection(session: Any) -> gateway.Collection | None:
+def session_collection(session: gateway.CheckoutResult) -> gateway.Collection | None:
     """How a paid Checkout Session was collected (its payment intent's, or its subscription's first
     invoice's), when no payment records it yet. Read before any row lock (on SQLite a lock is the
     database's write lock)."""
-    if field(session, "payment_status") != "paid":
+    if session.payment_status != "paid":
         return None
-    invoice_id = id_of(field(session, "invoice")) or id_of(
-        field(field(session, "subscription"), "latest_invoice")
-    )
-    intent_id = id_of(field(session, "payment_intent"))
+    invoice_id, intent_id = session.invoice_id, session.payment_intent_id
     if find_stripe_payment(invoice_id=invoice_id, payment_intent_id=intent_id) is not None:
         return None  # recorded already (the other of success page and webhook): nothing to ask
     return collection_for(invoice_id, intent_id)

@@ -26,13 +26,16 @@ def _metadata_int(metadata: Any, key: str) -> int | None:
     return value or None
 
 
+def _prices(sub: Any) -> tuple[tuple[str | None, str | None], ...]:
+    if isinstance(sub, gateway.SubscriptionFacts):
+        return sub.prices
+    return gateway.subscription_facts(sub).prices
+
+
 def plan_for_subscription(sub: Any) -> Plan | None:
-    """Our plan whose price (or product, for a price since replaced) the subscription bills."""
-    items = field(field(sub, "items"), "data") or []
-    for item in items:
-        price = field(item, "price")
-        price_id = id_of(price)
-        product_id = id_of(field(price, "product"))
+    """Our plan whose price (or product, for a price since replaced) the subscription bills
+    (a Stripe subscription, or its `SubscriptionFacts`)."""
+    for price_id, product_id in _prices(sub):
         conditions = []
         if price_id:
             conditions.append(Plan.stripe_price_id == price_id)
@@ -123,7 +126,10 @@ def follow_subscription_status(
     the subscription events and again after a payment started or extended the membership, since
     the failure may have been applied while there was nothing running to put into grace.
     Returns "ended", "grace" or None."""
-    status = field(sub, "status") if sub is not None else None
+    if isinstance(sub, gateway.SubscriptionFacts):
+        status: str | None = sub.status
+    else:
+        status = field(sub, "status") if sub is not None else None
     if membership is None:
         return None
     if status in ENDED_SUBSCRIPTION_STATUSES:
@@ -153,4 +159,8 @@ def period_paid_by(invoice_id: str | None, sub: Any) -> tuple[Any, Any]:
         start, end = invoice_period(gateway.retrieve_invoice(invoice_id))
         if end is not None:
             return start, end
+    if isinstance(sub, gateway.SubscriptionFacts) and sub.period_end is not None:
+        return sub.period_start, sub.period_end
+    if isinstance(sub, gateway.SubscriptionFacts):
+        sub = sub.id
     return gateway.subscription_period(gateway.retrieve_subscription(sub) if isinstance(sub, str) else sub)

@@ -72,14 +72,14 @@ def handle_checkout_session_completed(event: Any) -> str:
     session_id = id_of(event_object(event))
     if not session_id:
         return "ignored"
-    session = gateway.retrieve_checkout_session(session_id)
+    session = gateway.retrieve_checkout(session_id)
     if not direct_debit.offered(session):
         return "ignored"  # paid by a method the app never offered (logged)
     fulfil = checkout_handler_for(session)
     if fulfil is None:
         log.warning("checkout session %s: no domain fulfils its kind", session_id)
         return "ignored"
-    return fulfil(session, stripe_event_id=field(event, "id"))
+    return fulfil(session, stripe_event_id=field(event, "id"))  # in our terms: a CheckoutResult
 
 
 handle_checkout_session_async_payment_succeeded = handle_checkout_session_completed
@@ -325,10 +325,10 @@ def _prefetch(event: Any, event_type: str) -> None:
     try:
         if event_type.startswith("checkout.session.") and event_type != "checkout.session.expired":
             if id_of(obj):  # the session, how it was collected, and the period it paid for
-                session = gateway.retrieve_checkout_session(str(id_of(obj)))
+                session = gateway.retrieve_checkout(str(id_of(obj)))
                 session_collection(session)
-                if id_of(field(session, "invoice")):
-                    gateway.retrieve_invoice(str(id_of(field(session, "invoice"))))
+                if session.invoice_id:
+                    gateway.retrieve_invoice(session.invoice_id)
         elif event_type == "invoice.paid":
             sub_id = invoice_subscription_id(obj)
             if sub_id:

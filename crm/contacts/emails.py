@@ -7,11 +7,26 @@ refused otherwise with a message that says why, rather than "not valid".
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
+import re
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from flask_babel import gettext
 
 MAX_LENGTH = 254
+#: The common shape of a plain ASCII address (dot-separated atoms, a dotted domain whose last label
+#: is letters): email_validator accepts every one of these as it is, so they skip its work (a
+#: 100,000-row import checks 100,000 addresses). Anything else gets the full check below.
+_PLAIN = re.compile(
+    r"(?=[^@]{1,64}@)"  # a local part of at most 64 characters
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:(?![A-Za-z0-9-]{2}--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63})"  # no "ab--" label (IDNA)
+)
+
+
+def _plain_address(text: str) -> bool:
+    match = _PLAIN.fullmatch(text)
+    return match is not None and match.group(1).lower() not in SPECIAL_USE_DOMAIN_NAMES
 
 
 class EmailAddressError(ValueError):
@@ -29,6 +44,8 @@ def normalise_email(value: str | None) -> str:
         raise EmailAddressError(gettext("Enter your email address."))
     if len(text) > MAX_LENGTH:
         raise EmailAddressError(gettext("The email address must be 254 characters or fewer."))
+    if _plain_address(text):
+        return text.lower()
     smtputf8 = smtputf8_supported()
     try:
         result = validate_email(text, check_deliverability=False, allow_smtputf8=smtputf8)

@@ -17,6 +17,8 @@ NAME_AND_ADDRESS_FIELDS = (
     "country",
     "phone",
 )
+#: What erasure blanks: everything there that identifies the person (the country does not).
+IDENTIFYING_FIELDS = tuple(name for name in NAME_AND_ADDRESS_FIELDS if name != "country")
 #: Those and the preferred language: what the join form, the import and corrections write.
 PERSONAL_FIELDS = (*NAME_AND_ADDRESS_FIELDS, "preferred_language")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import current_app
 from flask_babel import gettext
@@ -11,7 +10,7 @@ from flask_babel import gettext
 from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import PaymentKind
-from crm.billing.services import field, id_of, queue_receipt, record_stripe_payment, timestamp
+from crm.billing.services import queue_receipt, record_stripe_payment
 from crm.contacts.models import Contact
 from crm.core.database import locked_for_update
 from crm.core.types import utcnow
@@ -59,37 +58,31 @@ def start_booking_checkout(booking: Booking) -> str:
     return session.url
 
 
-def is_booking_session(session: Any) -> bool:
-    return str(field(field(session, "metadata") or {}, "kind") or "") == BOOKING_KIND
+def is_booking_session(session: gateway.CheckoutResult) -> bool:
+    return session.kind == BOOKING_KIND
 
 
-def fulfil_booking(session: Any, *, stripe_event_id: str | None = None) -> str:
+def fulfil_booking(session: gateway.CheckoutResult, *, stripe_event_id: str | None = None) -> str:
     """Confirm the booking a paid session is for, once, when the amount paid is the booking's
     price: 'confirmed', 'already', 'unpaid', 'mismatch' or 'ignored'."""
-    if field(session, "payment_status") != "paid":
+    if session.payment_status != "paid":
         return "unpaid"
     try:
-        booking_id = int(field(field(session, "metadata") or {}, "booking_id") or 0)
-    except (TypeError, ValueError):
+        booking_id = session.number("booking_id")
+    except ValueError:
         return "ignored"
     booking = locked_for_update(Booking, booking_id) if booking_id else None
-    if booking is None or booking.stripe_checkout_session_id != str(id_of(session)):
+    if booking is None or booking.stripe_checkout_session_id != session.id:
         return "ignored"
-    amount = int(field(session, "amount_total") or 0)
-    if amount != booking.amount or str(field(session, "currency") or "") != booking.event.currency:
-        log.error(
-            "booking %s: paid %s %s, expected %s",
-            booking.id,
-            amount,
-            field(session, "currency"),
-            booking.amount,
-        )
+    amount = session.amount_total
+    if amount != booking.amount or session.currency != booking.event.currency:
+        log.error("booking %s: paid %s %s, expected %s", booking.id, amount, session.currency, booking.amount)
         return "mismatch"
     if booking.contact_id:
         payment, created = record_stripe_payment(
             contact_id=booking.contact_id, membership_id=None, kind=PaymentKind.EVENT, amount=amount,
-            currency=booking.event.currency, paid_at=timestamp(field(session, "created")) or utcnow(),
-            payment_intent_id=id_of(field(session, "payment_intent")), checkout_session_id=str(id_of(session)),
+            currency=booking.event.currency, paid_at=session.created or utcnow(),
+            payment_intent_id=session.payment_intent_id, checkout_session_id=session.id,
         )  # fmt: skip
         if created:
             queue_receipt(payment)

@@ -19,14 +19,8 @@ from crm.billing import collection_failures, direct_debit, donations, subscripti
 from crm.billing import events as billing_events
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import PaymentKind, PaymentStatus
-from crm.billing.services import (
-    field,
-    id_of,
-    queue_receipt,
-    record_stripe_payment,
-    session_collection,
-    timestamp,
-)
+from crm.billing.services import queue_receipt, record_stripe_payment, session_collection
+from crm.billing.stripe_gateway import CheckoutResult
 from crm.contacts import consent
 from crm.contacts.gift_aid import gift_aid_wording
 from crm.contacts.models import Contact, GiftAidDeclaration
@@ -45,17 +39,17 @@ log = logging.getLogger("crm.join")
 CHECKOUT_KINDS = ("membership", "renewal", "donation")
 
 
-def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> None:
+def _record_declarations(contact: Contact, metadata: dict[str, str], *, source: str) -> None:
     """The Gift Aid declaration and email consent ticked on the form, now that payment proved them,
     in the words and language the form showed (the session's `lang`; older sessions had none)."""
     org = current_app.config["ORG_NAME"]
     language = (
-        normalise_language(str(field(metadata, "lang") or ""))
+        normalise_language(metadata.get("lang", ""))
         or normalise_language(contact.preferred_language)
         or DEFAULT_LANGUAGE
     )
     now = utcnow()
-    if str(field(metadata, "gift_aid") or "") == "1":
+    if metadata.get("gift_aid") == "1":
         existing = db.session.scalar(
             select(GiftAidDeclaration.id).where(
                 GiftAidDeclaration.contact_id == contact.id, GiftAidDeclaration.cancelled_at.is_(None)
@@ -75,8 +69,8 @@ def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> Non
                 )
             )
     # "email_updates" = news (older sessions ticked one box for both); "email_appeals" = appeals.
-    chosen = {("email", "news"): str(field(metadata, "email_updates") or "") == "1",
-              ("email", "appeals"): str(field(metadata, "email_appeals") or "") == "1"}  # fmt: skip
+    chosen = {("email", "news"): metadata.get("email_updates") == "1",
+              ("email", "appeals"): metadata.get("email_appeals") == "1"}  # fmt: skip
     consent.record_choices(
         contact,
         {pair: True for pair, yes in chosen.items() if yes},
@@ -87,22 +81,21 @@ def _record_declarations(contact: Contact, metadata: Any, *, source: str) -> Non
     db.session.flush()
 
 
-def _ours(session: Any) -> tuple[Contact | None, Membership | None, Plan | None]:
+def _ours(session: CheckoutResult) -> tuple[Contact | None, Membership | None, Plan | None]:
     """The local rows a session names; (None, ...) when it is not one of ours."""
-    metadata = field(session, "metadata") or {}
     try:
-        contact_id = int(field(metadata, "contact_id") or 0)
-        membership_id = int(field(metadata, "membership_id") or 0)
-        plan_id = int(field(metadata, "plan_id") or 0)
-    except (TypeError, ValueError):
+        contact_id = session.number("contact_id")
+        membership_id = session.number("membership_id")
+        plan_id = session.number("plan_id")
+    except ValueError:
         return None, None, None
     contact = db.session.get(Contact, contact_id) if contact_id else None
     if contact is None:
         return None, None, None
-    customer = id_of(field(session, "customer"))
+    customer = session.customer_id
     if contact.stripe_customer_id and customer and customer != contact.stripe_customer_id:
         return None, None, None
-    if field(metadata, "kind") == "donation":
+    if session.kind == "donation":
         return contact, None, None
     # The success page and the webhook apply the same session at the same moment: the membership
     # row is locked first (on SQLite: the database's write lock), then the contact read again, so
@@ -129,9 +122,9 @@ def _apply_renewal(membership: Membership, plan: Plan, amount: int, stripe_event
     )
 
 
-def _period_still_unbought(membership: Membership, metadata: Any) -> bool:
+def _period_still_unbought(membership: Membership, metadata: dict[str, str]) -> bool:
     """The renewal was started for the paid-through date the membership still has."""
-    through = str(field(metadata, "through") or "")
+    through = metadata.get("through", "")
     current = membership.paid_through.isoformat() if membership.paid_through else ""
     return not through or through == current
 
@@ -150,29 +143,29 @@ def _record_second_renewal(membership: Membership, payment_id: int) -> None:
     )
 
 
-def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None) -> str:
+def fulfil_checkout_session(session: CheckoutResult, *, stripe_event_id: str | None = None) -> str:
     """Apply a completed, paid Checkout Session once: 'activated', 'donation', 'already', 'unpaid', 'ignored'."""
-    if field(session, "payment_status") not in ("paid", "no_payment_required"):
+    if session.payment_status not in ("paid", "no_payment_required"):
         return "unpaid"
     collection = session_collection(session)  # Stripe is asked before the membership row is locked
-    sub_id = id_of(field(session, "subscription"))
-    invoice_id = id_of(field(session, "invoice"))
-    paid_period = subscriptions.period_paid_by(invoice_id, field(session, "subscription")) if sub_id else None
+    sub_id = session.subscription_id
+    paid_period = (
+        subscriptions.period_paid_by(session.invoice_id, session.subscription or sub_id) if sub_id else None
+    )
     contact, membership, plan = _ours(session)
     if contact is None:
         return "ignored"
     kind = PaymentKind.DONATION if membership is None else PaymentKind.MEMBERSHIP
     if membership is not None and plan is not None and plan.id != membership.plan_id:
         return "ignored"  # a tampered session: metadata does not match our record
-    amount = int(field(session, "amount_total") or 0)
-    subscription = field(session, "subscription")
-    intent_id = id_of(field(session, "payment_intent"))
-    paid_at = timestamp(field(session, "created")) or utcnow()
+    amount = session.amount_total
+    intent_id = session.payment_intent_id
+    paid_at = session.created or utcnow()
     try:
-        claimed_donation = int(field(field(session, "metadata") or {}, "donation") or 0)
-    except (TypeError, ValueError):
+        claimed_donation = session.number("donation")
+    except ValueError:
         return "ignored"
-    renewal = str(field(field(session, "metadata") or {}, "kind") or "") == "renewal"
+    renewal = session.kind == "renewal"
     bought = "renewal" if renewal else kind
     if not paid_for.session_pays_for(
         gateway.checkout_lines(session),
@@ -181,31 +174,28 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         donation=claimed_donation,
         amount_total=amount,
     ):
-        log.warning("checkout session %s: its line items do not pay for its metadata", field(session, "id"))
+        log.warning("checkout session %s: its line items do not pay for its metadata", session.id)
         return "ignored"
     # A donation added at join is its own payment (crm/billing/donations.py), Gift Aid eligible
     # on its own; the membership payment is eligible only on an eligible plan.
     donation = donations.paid_for_by_session(session) if membership is not None else 0
     gift_aid_eligible = membership is None or bool(plan and plan.gift_aid_eligible)
 
-    if sub_id:
-        sub = subscription if not isinstance(subscription, str) else gateway.retrieve_subscription(sub_id)
-        if membership is not None:
-            if not subscriptions.subscription_is_ours(sub):
-                return "ignored"
-        if not invoice_id:
-            invoice_id = id_of(field(sub, "latest_invoice"))
+    sub = _subscription_of(session)
+    if sub is not None and membership is not None and not subscriptions.subscription_is_ours(sub):
+        return "ignored"
+    invoice_id = (session.invoice_id or sub.latest_invoice_id) if sub is not None else None
 
     payment, created = record_stripe_payment(
         contact_id=contact.id,
         membership_id=membership.id if membership else None,
         kind=kind,
         amount=amount,
-        currency=str(field(session, "currency") or "gbp"),
+        currency=session.currency,
         paid_at=paid_at,
-        invoice_id=invoice_id if sub_id else None,
+        invoice_id=invoice_id,
         payment_intent_id=intent_id,
-        checkout_session_id=str(field(session, "id")),
+        checkout_session_id=session.id,
         gift_aid_eligible=gift_aid_eligible,
         collection=collection,
     )
@@ -216,33 +206,40 @@ def fulfil_checkout_session(session: Any, *, stripe_event_id: str | None = None)
         return collection_failures.payment_failed(payment, intent_id, stripe_event_id=stripe_event_id)
     if membership is not None and renewal:
         if created and plan is not None:  # applied once: the payment row is the guard
-            if _period_still_unbought(membership, field(session, "metadata") or {}):
+            if _period_still_unbought(membership, session.metadata):
                 _apply_renewal(membership, plan, amount, stripe_event_id)
             else:
                 _record_second_renewal(membership, payment.id)
     elif membership is not None:
-        _activate_for_session(membership, plan, sub_id, paid_period, amount, paid_at, stripe_event_id)
+        _activate_for_session(membership, plan, sub, paid_period, amount, paid_at, stripe_event_id)
     # Idempotent, and run even when invoice.paid recorded the payment first.
-    _record_declarations(contact, field(session, "metadata") or {}, source="join" if membership else "donate")
+    _record_declarations(contact, session.metadata, source="join" if membership else "donate")
     if created:
         queue_receipt(payment)
         return "donation" if membership is None else "activated"
     return "already"
 
 
+def _subscription_of(session: CheckoutResult) -> gateway.SubscriptionFacts | None:
+    """The session's subscription as Stripe has it (read with the session; fetched if it was not)."""
+    if session.subscription is not None or not session.subscription_id:
+        return session.subscription
+    return gateway.subscription_facts(gateway.retrieve_subscription(session.subscription_id))
+
+
 def _activate_for_session(
     membership: Membership,
     plan: Plan | None,
-    sub_id: str | None,
+    sub: gateway.SubscriptionFacts | None,
     paid_period: tuple[Any, Any] | None,
     amount: int,
     paid_at: datetime,
     stripe_event_id: str | None,
 ) -> None:
-    if sub_id and membership.stripe_subscription_id != sub_id:
-        taken = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
+    if sub is not None and membership.stripe_subscription_id != sub.id:
+        taken = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub.id))
         if taken is None:
-            membership.stripe_subscription_id = sub_id
+            membership.stripe_subscription_id = sub.id
     end: datetime | None
     if paid_period is not None:  # a subscription: the period its first invoice paid for
         start, end = paid_period
@@ -279,15 +276,14 @@ def _activate_for_session(
     db.session.flush()
 
 
-def fulfil_from_webhook(session: Any, *, stripe_event_id: str | None = None) -> str:
+def fulfil_from_webhook(session: CheckoutResult, *, stripe_event_id: str | None = None) -> str:
     """The webhook's step for a join, renewal or donation session: fulfil it, note a Direct Debit
     still to be collected, and let Stripe's current subscription state win (a subscription
     already ended leaves no running membership, whatever the arrival order)."""
     result = fulfil_checkout_session(session, stripe_event_id=stripe_event_id)
     if result == "unpaid":  # Bacs Direct Debit: collected days later
         return direct_debit.note_awaiting_collection(session, stripe_event_id=stripe_event_id)
-    subscription = field(session, "subscription")
-    sub_id = id_of(subscription)
+    sub_id = session.subscription_id
     if sub_id:
         membership_id = db.session.scalar(
             select(Membership.id).where(Membership.stripe_subscription_id == sub_id)
@@ -295,11 +291,7 @@ def fulfil_from_webhook(session: Any, *, stripe_event_id: str | None = None) -> 
         if membership_id is not None:
             # The session was fetched just now with its subscription expanded: that is Stripe's
             # current state already, so it is not fetched a second time.
-            current = (
-                subscription
-                if not isinstance(subscription, str)
-                else subscriptions.fresh_subscription(sub_id, None)
-            )
+            current = session.subscription or subscriptions.fresh_subscription(sub_id, None)
             subscriptions.follow_subscription_status(
                 subscriptions.locked_membership(membership_id), current, stripe_event_id
             )

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from crm.billing import stripe_gateway as gateway
-from crm.billing.services import field
 from crm.contacts import consent
 from crm.contacts.gift_aid import gift_aid_wording
 from crm.extensions import db, limiter
@@ -78,13 +77,12 @@ def _known_details() -> dict[str, Any]:
     return details
 
 
-def _is_renewal(checkout: Any) -> bool:
+def _is_renewal(checkout: gateway.CheckoutResult) -> bool:
     """The paying contact had a membership before this one (a renewal or rejoin, not a first join)."""
-    metadata = field(checkout, "metadata") or {}
     try:
-        contact_id = int(field(metadata, "contact_id") or 0)
-        membership_id = int(field(metadata, "membership_id") or 0)
-    except (TypeError, ValueError):
+        contact_id = checkout.number("contact_id")
+        membership_id = checkout.number("membership_id")
+    except ValueError:
         return False
     earlier = db.session.scalar(
         select(Membership.id)
@@ -174,10 +172,10 @@ def _remember_regular_gift(form: JoinForm, checkout: services.Checkout) -> None:
     }
 
 
-def _regular_gift_after(checkout: Any, state: str) -> dict[str, Any] | None:
+def _regular_gift_after(checkout: gateway.CheckoutResult, state: str) -> dict[str, Any] | None:
     """The regular gift chosen with this membership, once its Checkout is paid or being paid."""
     gift = session.get("regular_gift")
-    if not gift or state not in ("done", "direct_debit") or gift.get("checkout") != field(checkout, "id"):
+    if not gift or state not in ("done", "direct_debit") or gift.get("checkout") != checkout.id:
         return None
     return dict(gift)
 
@@ -255,7 +253,7 @@ def _start_checkout(form: JoinForm, plan: Any) -> services.Checkout:
     raise RuntimeError("unreachable")  # pragma: no cover
 
 
-def _fulfil(checkout: Any) -> str:
+def _fulfil(checkout: gateway.CheckoutResult) -> str:
     """Run the webhook's fulfilment; a race with the webhook is retried once and then settles."""
     for attempt in range(3):
         try:
@@ -276,15 +274,15 @@ def success():
     state, kind, renewal, regular_gift = "confirming", "membership", False, None
     if _SESSION_ID.match(session_id):
         try:
-            checkout = gateway.retrieve_checkout_session(session_id)
+            checkout = gateway.retrieve_checkout(session_id)
         except gateway.GatewayError:
             checkout = None
         if checkout is not None:
-            kind = str(field(field(checkout, "metadata"), "kind") or "membership")
+            kind = checkout.kind or "membership"
             result = _fulfil(checkout)
             if result in ("activated", "already", "donation"):
                 state = "done"
-            elif result == "unpaid" and field(checkout, "status") == "complete":
+            elif result == "unpaid" and checkout.status == "complete":
                 state = "direct_debit"  # Bacs: the first collection settles in a few days
             renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
             regular_gift = _regular_gift_after(checkout, state) if kind == "membership" else None

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
-from crm.billing.services import field, insert_once
+from crm.billing.services import insert_once
 from crm.contacts.models import Contact
 from crm.contacts.services import PERSONAL_FIELDS
 from crm.core.types import utcnow
@@ -30,7 +30,7 @@ from crm.extensions import db
 from crm.i18n import current_language
 from crm.join import paid_for
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 
 log = logging.getLogger("crm.join")
 
@@ -111,12 +111,11 @@ def _reusable_session(membership: Membership, wanted: dict[str, str]) -> str | N
     if not membership.stripe_checkout_session_id or not membership.checkout_url:
         return None
     try:
-        session = gateway.retrieve_checkout_session(membership.stripe_checkout_session_id)
+        session = gateway.retrieve_checkout(membership.stripe_checkout_session_id)
     except gateway.GatewayError:
         return None
-    metadata = field(session, "metadata") or {}
-    same = all(str(field(metadata, k) or "") == v for k, v in wanted.items())
-    return membership.checkout_url if field(session, "status") == "open" and same else None
+    same = all(session.metadata.get(k, "") == v for k, v in wanted.items())
+    return membership.checkout_url if session.status == "open" and same else None
 
 
 def start_join_checkout(
@@ -138,7 +137,7 @@ def start_join_checkout(
     membership = lifecycle.current_membership(contact.id)
     if (
         membership is None
-        or membership.status != "pending"
+        or membership.status != MembershipStatus.PENDING
         or membership.plan_id != plan.id
         or membership.auto_renew != plan.recurring
     ):
@@ -284,11 +283,14 @@ def can_renew_now(membership: Membership | None) -> bool:
     return (
         membership is not None
         and membership.joint_primary_id is None  # the second adult of a joint plan: the payer renews
-        and membership.status in ("active", "grace")
+        and membership.status in (MembershipStatus.ACTIVE, MembershipStatus.GRACE)
         and membership.paid_through is not None
         and not membership.auto_renew
         and membership.plan.active
-        and (membership.status == "grace" or membership.paid_through - utcnow() <= RENEWAL_WINDOW)
+        and (
+            membership.status == MembershipStatus.GRACE
+            or membership.paid_through - utcnow() <= RENEWAL_WINDOW
+        )
     )
 
 

@@ -15,6 +15,7 @@ from crm.audit.services import record
 from crm.billing import stripe_gateway
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
+from crm.contacts.services import IDENTIFYING_FIELDS
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
@@ -42,16 +43,7 @@ def erase_contact(contact: Contact, *, actor: User) -> None:
     now = utcnow()
     old_email = contact.email
     placeholder = f"erased-{contact.id}@invalid"
-    for name in (
-        "title",
-        "first_name",
-        "last_name",
-        "address_line1",
-        "address_line2",
-        "town",
-        "postcode",
-        "phone",
-    ):
+    for name in IDENTIFYING_FIELDS:
         setattr(contact, name, "")
     contact.email = placeholder
     contact.erased_at = now

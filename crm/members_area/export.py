@@ -19,6 +19,7 @@ from crm.audit.models import AuditEvent
 from crm.billing.models import Payment, payment_method_label
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration, Note
 from crm.contacts.services import NAME_AND_ADDRESS_FIELDS
+from crm.core.csv_export import FORMULA_STARTS
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
@@ -36,8 +37,6 @@ CONTACT_FIELDS = (
     "created_at",
     "updated_at",
 )
-#: A cell starting with one of these could run as a formula in a spreadsheet.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _value(value: Any) -> Any:
@@ -197,7 +196,7 @@ def contact_data_json(contact: Contact) -> str:
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _rows(section: str, item: Any, record_id: str = "") -> list[list[str]]:

@@ -201,7 +201,7 @@ def queue_lapsed_notices(now: datetime) -> int:
         .join(Contact, Contact.id == Membership.contact_id)
         .join(Plan, Plan.id == Membership.plan_id)
         .where(
-            MembershipEvent.to_status == "lapsed",
+            MembershipEvent.to_status == MembershipStatus.LAPSED,
             MembershipEvent.created_at >= now - LAPSED_NOTICE_WINDOW,
             MembershipEvent.created_at <= now,
             Membership.status == MembershipStatus.LAPSED,

@@ -10,10 +10,11 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Email, InputRequired, Length
+from wtforms.validators import InputRequired, Length
 
 from crm.audit.services import record
 from crm.contacts import consent, tags
+from crm.contacts.forms import valid_email
 from crm.contacts.models import Contact, Suppression
 from crm.core.permissions import requires
 from crm.extensions import db
@@ -39,7 +40,7 @@ class TagForm(FlaskForm):
 
 
 class SuppressionForm(FlaskForm):
-    email = StringField("Email address", validators=[InputRequired(), Email(), Length(max=254)])
+    email = StringField("Email address", validators=[InputRequired(), valid_email, Length(max=254)])
     detail = StringField("Why", validators=[Length(max=500)])
 
 

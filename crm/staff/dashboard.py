@@ -12,7 +12,7 @@ from flask import current_app, render_template
 from flask_login import current_user
 from sqlalchemy import and_, case, func, or_, select
 
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentKind, PaymentStatus
 from crm.core.permissions import has_permission, requires
 from crm.core.templating import render_fragment
 from crm.core.types import utcnow
@@ -25,8 +25,8 @@ _cache_lock = threading.Lock()
 log = logging.getLogger("crm.staff.dashboard")
 CHART_MONTHS = 24
 #: Payments that brought money in (net of refunds).
-INCOME_STATUSES = ("paid", "partly_refunded", "refunded")
-ENDED_STATUSES = ("lapsed", "cancelled", "expired")
+INCOME_STATUSES = (PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED, PaymentStatus.REFUNDED)
+ENDED_STATUSES = (MembershipStatus.LAPSED, MembershipStatus.CANCELLED, MembershipStatus.EXPIRED)
 
 
 @bp.app_context_processor
@@ -81,7 +81,7 @@ def movement(now: datetime) -> dict[str, int]:
 
 def income_by_plan(start: datetime, end: datetime) -> list[tuple[str, int, int]]:
     """(plan or "Donations", payments, net income) for payments made in [start, end)."""
-    label = func.coalesce(Plan.name, case((Payment.kind == "donation", "Donations"), else_="Other"))
+    label = func.coalesce(Plan.name, case((Payment.kind == PaymentKind.DONATION, "Donations"), else_="Other"))
     net = func.sum(Payment.amount - Payment.amount_refunded)
     return list(
         db.session.execute(

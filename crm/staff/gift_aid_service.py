@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 
 from crm.audit.services import record
-from crm.billing.models import GiftAidClaim, Payment, PaymentStatus
+from crm.billing.models import GiftAidClaim, Payment, PaymentKind, PaymentStatus
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.core.csv_export import FORMULA_STARTS
 from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships.models import Membership, Plan
@@ -35,7 +36,6 @@ COLUMNS = (
     "Donation date",
     "Amount",
 )
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def hmrc_name(text: str) -> str:
 def _cell(text: str) -> str:
     """A spreadsheet must not run a donor's name as a formula."""
     text = text or ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def day_range(date_from: date, date_to: date) -> tuple[datetime, datetime]:
@@ -123,7 +123,10 @@ def claimable_filter(start: datetime, end: datetime):
         & Payment.gift_aid_claim_id.is_(None)
         & (Payment.paid_at >= start)
         & (Payment.paid_at < end)
-        & ((Payment.kind == "donation") | ((Payment.kind == "membership") & _on_eligible_plan()))
+        & (
+            (Payment.kind == PaymentKind.DONATION)
+            | ((Payment.kind == PaymentKind.MEMBERSHIP) & _on_eligible_plan())
+        )
         & _covered_by_declaration()
     )
 

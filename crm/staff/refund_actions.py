@@ -1,18 +1,14 @@
 """Staff refunds: through Stripe first (nothing is written when Stripe refuses), then recorded
-once; the webhook matches the same refund by its Stripe id."""
+once by `crm.billing.refunds.record_refund`, which the webhook and reconciliation also use."""
 
 from __future__ import annotations
 
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
 from crm.audit.services import record
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Payment, PaymentStatus, Refund
-from crm.billing.services import id_of
 from crm.extensions import db
 from crm.memberships import lifecycle
 from crm.memberships.models import CURRENT_STATUSES, Membership
@@ -63,9 +59,9 @@ def refund_payment(
         )
     except gateway.GatewayError as error:
         raise StaffActionError(f"Stripe did not make the refund: {error.user_message}") from error
-    refund_id = id_of(stripe_refund)
-    refund = _record_refund_once(payment, refund_id, amount, reason, actor)
-    refunds.keep_staff_story(refund, reason=reason, actor=actor)
+    refund = refunds.record_refund(
+        payment, stripe_refund, reason=reason, actor_id=getattr(actor, "id", None)
+    ).refund
     refunds.queue_refund_email(refund)
     after: dict[str, Any] = {
         "status": payment.status,
@@ -113,46 +109,3 @@ def _stop_renewing_before_refund(payment: Payment, gateway: ModuleType) -> None:
         raise StaffActionError(
             f"Stripe did not cancel the subscription, so nothing was refunded: {error.user_message}"
         ) from error
-
-
-def _record_refund_once(
-    payment: Payment, refund_id: str | None, amount: int, reason: str, actor: Any
-) -> Refund:
-    """One Refund row per Stripe refund, even when the charge.refunded webhook records it first
-    (it may commit between Stripe making the refund and this request saving it)."""
-    existing = (
-        db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund_id)) if refund_id else None
-    )
-    if existing is not None:
-        db.session.refresh(payment)  # the webhook recorded it and updated the payment
-    floor = payment.amount_refunded
-    if existing is None:
-        refund = Refund(
-            payment_id=payment.id,
-            amount=amount,
-            stripe_refund_id=refund_id,
-            reason=reason[:200],
-            created_by_id=getattr(actor, "id", None),
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(refund)
-        except IntegrityError:
-            existing = db.session.scalar(select(Refund).where(Refund.stripe_refund_id == refund_id))
-            if existing is None:
-                raise
-            db.session.refresh(payment)
-            floor = payment.amount_refunded  # the webhook's total already includes this refund
-        else:
-            existing = refund
-            floor = payment.amount_refunded + amount
-    # Never added to twice: the larger of what we know and the sum of recorded refunds.
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(Refund.amount), 0)).where(Refund.payment_id == payment.id)
-    )
-    payment.amount_refunded = min(payment.amount, max(floor, int(total or 0)))
-    payment.status = (
-        PaymentStatus.REFUNDED if payment.amount_refunded >= payment.amount else PaymentStatus.PARTLY_REFUNDED
-    )
-    db.session.flush()
-    return existing

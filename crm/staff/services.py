@@ -8,9 +8,7 @@ written, so a Stripe error leaves nothing recorded.
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -43,16 +41,6 @@ class StaffActionError(Exception):
 class StaleRecordError(StaffActionError):
     def __init__(self) -> None:
         super().__init__(STALE_MESSAGE)
-
-
-def _module(name: str, what: str) -> ModuleType:
-    """The modules other domains own, imported when used (they may not be installed yet)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        raise StaffActionError(f"{what} is not available yet.") from error
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -176,7 +164,8 @@ def add_note(contact: Contact, body: str, *, actor: Any) -> Note:
 def resend_welcome(contact: Contact, *, actor: Any) -> None:
     if contact.user is None:
         raise StaffActionError("This contact has no sign-in account to welcome.")
-    accounts = _module("crm.accounts.services", "Welcome emails")
+    from crm.accounts import services as accounts
+
     accounts.send_welcome_email(contact.user, resend=True)
     record(
         "member.welcome_resent",
@@ -291,7 +280,8 @@ def confirm_erasure(contact: Contact, *, actor: Any) -> None:
         raise StaffActionError("This contact has already been erased.")
     if contact.erasure_requested_at is None:
         raise StaffActionError("This contact has not asked to be erased.")
-    erasure = _module("crm.members_area.erasure", "Erasure")
+    from crm.members_area import erasure
+
     contact_id = contact.id
     record(
         "member.erasure_confirmed",

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from crm.audit.models import AuditEvent
-from crm.billing.models import Payment, PaymentStatus
+from crm.billing.models import Payment, PaymentKind, PaymentStatus
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.features import gift_aid_enabled
 from crm.email.models import OutboxMessage
@@ -159,7 +159,7 @@ def work_list(now: datetime) -> list[WorkItem]:
         who.add_columns((Payment.amount + donation.scalar_subquery()).label("total"), Payment.currency,
                         Payment.failure_message, Membership.ended_at)
         .join(Membership, Membership.contact_id == Contact.id)
-        .join(Payment, and_(Payment.membership_id == Membership.id, Payment.kind == "membership",
+        .join(Payment, and_(Payment.membership_id == Membership.id, Payment.kind == PaymentKind.MEMBERSHIP,
                             Payment.status == PaymentStatus.FAILED))
         .where(Membership.status == MembershipStatus.EXPIRED, Membership.ended_at >= now - timedelta(days=30),
                ~_has_membership_now(Membership))
@@ -199,7 +199,7 @@ def work_list(now: datetime) -> list[WorkItem]:
         .join(Booking, Booking.stripe_checkout_session_id == Payment.stripe_checkout_session_id)
         .join(Event, Event.id == Booking.event_id)
         .where(
-            Payment.kind == "event",
+            Payment.kind == PaymentKind.EVENT,
             Payment.status.in_((PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED)),
             Payment.amount_refunded < Payment.amount,
             Booking.status == BookingStatus.CANCELLED,

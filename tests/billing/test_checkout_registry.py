@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crm.billing import events as billing_events
+from crm.billing import stripe_gateway
 
 BILLING = Path(__file__).resolve().parents[2] / "crm" / "billing"
 
@@ -43,5 +44,6 @@ def test_billing_imports_neither_join_nor_events(path: Path) -> None:
 def test_the_app_registers_each_checkout_kind_with_the_domain_that_sells_it(
     app, kind: str, owner: str
 ) -> None:
-    handler = billing_events.checkout_handler_for({"metadata": {"kind": kind} if kind else {}})
+    session = stripe_gateway.checkout_result({"id": "cs_1", "metadata": {"kind": kind} if kind else {}})
+    handler = billing_events.checkout_handler_for(session)
     assert handler is not None and handler.__module__ == owner

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from crm.billing import stripe_gateway
 from crm.billing.models import Payment
 from crm.email.models import OutboxMessage
 from crm.events import services
@@ -152,7 +153,7 @@ def test_a_session_whose_amount_differs_from_the_price_confirms_nothing(app, str
     booking.stripe_checkout_session_id = "cs_forged"
     session = {"id": "cs_forged", "payment_status": "paid", "amount_total": 1, "currency": "gbp",
                "metadata": {"kind": "event_booking", "booking_id": str(booking.id)}}  # fmt: skip
-    assert fulfil_booking(session) == "mismatch"
+    assert fulfil_booking(stripe_gateway.checkout_result(session)) == "mismatch"
     assert booking.status == BookingStatus.PENDING_PAYMENT
 
 

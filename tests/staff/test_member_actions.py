@@ -321,3 +321,13 @@ def test_each_membership_action_leaves_one_audit_row_with_before_and_after(staff
     history = db.session.scalars(select(Membership).order_by(Membership.id)).all()
     assert [m.status for m in history] == ["cancelled", "active"]
     assert len(history[0].events) >= 6  # the lifecycle's own history is kept in full
+
+
+def test_the_suppression_list_takes_addresses_by_the_apps_one_email_check(staff_client):  # type: ignore[no-untyped-def]
+    from crm.contacts.models import Suppression
+
+    refused = staff_client.post("/staff/suppressions", data={"email": "a..b@example.org"})
+    assert refused.status_code == 400 and "like name@example.org" in refused.get_data(as_text=True)
+    added = staff_client.post("/staff/suppressions", data={"email": "José@Example.org"})
+    assert added.status_code == 302
+    assert list(db.session.scalars(select(Suppression.email))) == ["josé@example.org"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
 from crm.audit.models import AuditEvent
-from crm.billing import stripe_gateway
+from crm.billing import refunds, stripe_gateway
 from crm.billing.models import Payment, Refund
+from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
-from tests.fixtures import make_contact
+from tests.fixtures import make_contact, make_user
 from tests.staff.conftest import make_membership, make_payment, make_plan
 from tests.stripe_fixtures import deliver_webhooks
 
@@ -94,6 +97,101 @@ def test_refund_webhook_after_a_staff_refund_does_not_count_twice(admin_client, 
     payment = db.session.get(Payment, card_payment.id)
     assert payment.amount_refunded == 500
     assert db.session.scalar(select(func.count()).select_from(Refund)) == 1
+
+
+def test_a_partial_refund_then_the_rest_each_with_its_webhooks_twice_records_each_refund_once(  # type: ignore[no-untyped-def]
+    admin_client, client, card_payment, stripe_sandbox
+):
+    assert refund(admin_client, card_payment, amount="10.00", reason="overpaid").status_code == 302
+    deliver_webhooks(client, duplicate=True)  # refund.created and charge.refunded, each twice
+    db.session.expire_all()
+    payment = db.session.get(Payment, card_payment.id)
+    assert (payment.amount_refunded, payment.status) == (1000, "partly_refunded")
+    assert refund(admin_client, payment).status_code == 302  # the rest
+    deliver_webhooks(client, duplicate=True)
+    db.session.expire_all()
+    payment = db.session.get(Payment, card_payment.id)
+    assert (payment.amount_refunded, payment.status) == (3600, "refunded")
+    rows = db.session.scalars(select(Refund).order_by(Refund.id)).all()
+    stripe_ids = [r["id"] for r in stripe_sandbox.find("refund")]
+    assert [(r.amount, r.reason) for r in rows] == [(1000, "overpaid"), (2600, "")]
+    assert sorted(r.stripe_refund_id for r in rows) == sorted(stripe_ids)
+    emails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "refund")).all()
+    assert len(emails) == 2  # one per refund, however often Stripe told us
+
+
+def test_a_staff_request_finishing_after_its_webhook_keeps_one_refund_and_its_story(  # type: ignore[no-untyped-def]
+    app, client, card_payment, stripe_sandbox
+):
+    """The race: Stripe's refund.created commits between Stripe making the refund and the staff
+    request recording it."""
+    admin = make_user("boss@example.org", "admin", first_name="Alex", last_name="Admin")
+    made = stripe_gateway.create_refund(
+        payment_intent_id=card_payment.stripe_payment_intent_id,
+        amount=600,
+        idempotency_key="race",
+        metadata=refunds.staff_refund_metadata(card_payment, reason="", actor=admin),
+    )
+    deliver_webhooks(client, duplicate=True)
+    recorded = refunds.record_refund(card_payment, made, reason="charged twice", actor_id=admin.id)
+    db.session.commit()
+    assert not recorded.created
+    db.session.expire_all()
+    [row] = db.session.scalars(select(Refund))
+    assert (row.amount, row.reason, row.created_by_id) == (600, "charged twice", admin.id)
+    payment = db.session.get(Payment, card_payment.id)
+    assert (payment.amount_refunded, payment.status) == (600, "partly_refunded")
+
+
+def test_the_staff_request_and_its_webhook_recording_at_the_same_moment_make_one_refund(  # type: ignore[no-untyped-def]
+    app, card_payment, stripe_sandbox
+):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers; the row lock is what PostgreSQL needs")
+    from crm.billing import webhook
+
+    admin = make_user("boss@example.org", "admin", first_name="Alex", last_name="Admin")
+    admin_id, payment_id = admin.id, card_payment.id
+    made = stripe_gateway.create_refund(
+        payment_intent_id=card_payment.stripe_payment_intent_id,
+        amount=700,
+        idempotency_key="together",
+        metadata=refunds.staff_refund_metadata(card_payment, reason="duplicate", actor=admin),
+    )
+    db.session.commit()
+    [event] = [e for e in stripe_sandbox.take_events() if e["type"] == "refund.created"]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def staff_request() -> None:
+        payment = db.session.get(Payment, payment_id)
+        barrier.wait()
+        refunds.record_refund(payment, made, reason="duplicate", actor_id=admin_id)
+
+    def webhook_delivery() -> None:
+        barrier.wait()
+        webhook.process_event(event)
+
+    def run(step) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with app.app_context():
+                step()
+                db.session.commit()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in (staff_request, webhook_delivery)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    db.session.expire_all()
+    [row] = db.session.scalars(select(Refund))
+    assert (row.amount, row.reason, row.created_by_id) == (700, "duplicate", admin_id)
+    payment = db.session.get(Payment, payment_id)
+    assert (payment.amount_refunded, payment.status) == (700, "partly_refunded")
 
 
 def test_a_stripe_error_records_nothing(admin_client, card_payment, stripe_sandbox):  # type: ignore[no-untyped-def]

@@ -100,16 +100,16 @@ def test_partial_then_full_refund_and_refusing_too_much(stripe_sandbox, paid_sub
     intent_id = gateway.invoice_payment_intent_id(invoice)
     refund = gateway.create_refund(payment_intent_id=intent_id, amount=100, idempotency_key="r-1",
                                    metadata={"payment_id": "7"})  # fmt: skip
-    assert (refund.amount, refund.status, refund.metadata["payment_id"]) == (100, "succeeded", "7")
+    assert (refund.amount, refund.stripe_status, refund.payment_id) == (100, "succeeded", 7)
     gateway.create_refund(
         payment_intent_id=intent_id, amount=100, idempotency_key="r-1", metadata={"payment_id": "7"}
     )
-    charge = gateway.retrieve_charge(refund.charge)
+    charge = gateway.retrieve_charge(refund.charge_id)
     assert (charge.amount_refunded, charge.refunded) == (100, False)  # the retry did not refund twice
     with pytest.raises(gateway.GatewayError):
         gateway.create_refund(payment_intent_id=intent_id, amount=301, idempotency_key="r-2", metadata={})
     gateway.create_refund(payment_intent_id=intent_id, amount=300, idempotency_key="r-3", metadata={})
-    assert gateway.retrieve_charge(refund.charge).refunded is True
+    assert gateway.retrieve_charge(refund.charge_id).refunded is True
     refunded = stripe_sandbox.events("charge.refunded")
     assert [e["data"]["object"]["amount_refunded"] for e in refunded] == [100, 400]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,11 +15,14 @@ from crm.billing.stripe_gateway.client import (
     _call,
     _key_for,
     _opts,
+    _plain,
     _remembered,
+    _ts,
     field,
     get_client,
     id_of,
 )
+from crm.billing.stripe_gateway.payments import SubscriptionFacts, subscription_facts
 
 
 def ensure_customer(contact: Contact) -> str:
@@ -150,16 +154,25 @@ class PaidLine:
     signature: str = ""
 
 
-def checkout_lines(session: Any) -> list[PaidLine]:
+def checkout_lines(session: CheckoutResult | StripeObject) -> list[PaidLine]:
     """The session's own line items (fetched when the session came without them)."""
-    items = field(session, "line_items")
+    if isinstance(session, CheckoutResult):
+        if session.lines is not None:
+            return list(session.lines)
+        items = None
+    else:
+        items = field(session, "line_items")
     if items is None:
         items = _call(
             "list checkout line items",
             get_client().v1.checkout.sessions.line_items.list,
-            str(session["id"]),
+            str(session.id if isinstance(session, CheckoutResult) else session["id"]),
             {"limit": 100, "expand": ["data.price.product"]},
         )
+    return _paid_lines(items)
+
+
+def _paid_lines(items: Any) -> list[PaidLine]:
     lines = []
     for row in field(items, "data") or []:
         price = field(row, "price")
@@ -180,6 +193,70 @@ def checkout_lines(session: Any) -> list[PaidLine]:
             )
         )
     return lines
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """A Checkout Session in our terms, what join, events and the webhook's checkout handlers
+    read instead of Stripe's object. `metadata` is our own (what we put on the session)."""
+
+    id: str
+    #: open, complete or expired.
+    status: str
+    #: paid, unpaid (a Direct Debit not collected yet) or no_payment_required.
+    payment_status: str
+    metadata: dict[str, str]
+    customer_id: str | None
+    amount_total: int
+    currency: str
+    created: datetime | None
+    payment_intent_id: str | None
+    subscription_id: str | None
+    #: The subscription's state as the session was read (None: no subscription, or not expanded).
+    subscription: SubscriptionFacts | None
+    #: The invoice that collected it: the session's own, else its subscription's latest.
+    invoice_id: str | None
+    payment_method_types: tuple[str, ...]
+    #: The line items when the session came with them (`checkout_lines` fetches them otherwise).
+    lines: tuple[PaidLine, ...] | None
+
+    @property
+    def kind(self) -> str:
+        """What our metadata says the session sells ("" for sessions made before kinds)."""
+        return self.metadata.get("kind", "")
+
+    def number(self, key: str) -> int:
+        """A number our metadata holds (0 when absent); ValueError when it is not one."""
+        return int(self.metadata.get(key) or 0)
+
+
+def checkout_result(session: StripeObject | dict[str, Any]) -> CheckoutResult:
+    """The facts of a Checkout Session object (as `retrieve_checkout` reads it, or an event's)."""
+    subscription = field(session, "subscription")
+    sub = subscription_facts(subscription) if subscription and not isinstance(subscription, str) else None
+    items = field(session, "line_items")
+    created = field(session, "created")
+    return CheckoutResult(
+        id=str(id_of(session) or ""),
+        status=str(field(session, "status") or ""),
+        payment_status=str(field(session, "payment_status") or ""),
+        metadata={str(k): str(v) for k, v in _plain(field(session, "metadata")).items()},
+        customer_id=id_of(field(session, "customer")),
+        amount_total=int(field(session, "amount_total") or 0),
+        currency=str(field(session, "currency") or "gbp"),
+        created=_ts(created) if created else None,
+        payment_intent_id=id_of(field(session, "payment_intent")),
+        subscription_id=id_of(subscription),
+        subscription=sub,
+        invoice_id=id_of(field(session, "invoice")) or (sub.latest_invoice_id if sub else None),
+        payment_method_types=tuple(str(m) for m in field(session, "payment_method_types") or []),
+        lines=tuple(_paid_lines(items)) if items is not None else None,
+    )
+
+
+def retrieve_checkout(session_id: str) -> CheckoutResult:
+    """The session (remembered per event, as `retrieve_checkout_session`), in our terms."""
+    return checkout_result(retrieve_checkout_session(session_id))
 
 
 def expire_checkout_session(session_id: str, *, idempotency_key: str) -> StripeObject:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crm.billing.stripe_gateway.payments import RefundFacts
 
 from crm.billing.stripe_gateway.client import (
     StripeObject,
@@ -40,12 +43,15 @@ def list_invoices(created_gte: int) -> Iterator[StripeObject]:
     )
 
 
-def list_refunds(created_gte: int) -> Iterator[StripeObject]:
-    return _iterate(
+def list_refunds(created_gte: int) -> Iterator[RefundFacts]:
+    from crm.billing.stripe_gateway.payments import refund_facts
+
+    for refund in _iterate(
         "list refunds",
         get_client().v1.refunds.list,
         {"created": {"gte": int(created_gte)}, "limit": 100},
-    )
+    ):
+        yield refund_facts(refund)
 
 
 def list_events(created_gte: int, types: list[str] | None = None) -> Iterator[StripeObject]:

@@ -53,15 +53,9 @@ def list_charge_refunds(charge_id: str) -> list[ChargeRefund]:
 def _charge_refunds(charge_id: str) -> list[ChargeRefund]:
     found = []
     for refund in _iterate("list refunds", get_client().v1.refunds.list, {"charge": charge_id, "limit": 100}):
-        if field(refund, "status") in ("failed", "canceled"):
-            continue
-        metadata = _plain(field(refund, "metadata"))
-        try:
-            payment_id = int(metadata.get("payment_id") or 0) or None
-        except (TypeError, ValueError):
-            payment_id = None
-        amount = int(field(refund, "amount") or 0)
-        found.append(ChargeRefund(id=str(refund["id"]), amount=amount, payment_id=payment_id))
+        facts = refund_facts(refund)
+        if facts.gave_money_back:
+            found.append(ChargeRefund(id=facts.id, amount=facts.amount, payment_id=facts.payment_id))
     return found
 
 
@@ -147,6 +141,38 @@ def subscription_period(sub: StripeObject) -> tuple[datetime, datetime]:
     return _ts(item["current_period_start"]), _ts(item["current_period_end"])
 
 
+@dataclass(frozen=True)
+class SubscriptionFacts:
+    """A Stripe subscription in our terms: its state, its current period and what it bills."""
+
+    id: str
+    #: Stripe's status: active, trialing, past_due, unpaid, canceled, incomplete, incomplete_expired.
+    status: str
+    period_start: datetime | None
+    period_end: datetime | None
+    latest_invoice_id: str | None
+    #: (price id, product id) of each item: billing matches them against our plans.
+    prices: tuple[tuple[str | None, str | None], ...]
+
+
+def subscription_facts(sub: StripeObject | dict[str, object]) -> SubscriptionFacts:
+    """The facts of a Stripe subscription object (period from its first item, as endive keeps it)."""
+    items = list(field(field(sub, "items"), "data") or [])
+    start = field(items[0], "current_period_start") if items else None
+    end = field(items[0], "current_period_end") if items else None
+    prices = tuple(
+        (id_of(field(item, "price")), id_of(field(field(item, "price"), "product"))) for item in items
+    )
+    return SubscriptionFacts(
+        id=str(id_of(sub) or ""),
+        status=str(field(sub, "status") or ""),
+        period_start=_ts(start) if start else None,
+        period_end=_ts(end) if end else None,
+        latest_invoice_id=id_of(field(sub, "latest_invoice")),
+        prices=prices,
+    )
+
+
 def subscription_price_id(sub: StripeObject) -> str | None:
     items = sub["items"]["data"]
     if not items:
@@ -214,15 +240,68 @@ def change_subscription_price(sub_id: str, price_id: str, *, idempotency_key: st
     )
 
 
+@dataclass(frozen=True)
+class RefundFacts:
+    """A Stripe refund in our terms: what came back, off which charge, and the story a staff
+    refund put in its metadata (`payment_id`, `reason`, `staff_user_id`; absent for a refund
+    made in Stripe's dashboard)."""
+
+    id: str
+    amount: int
+    currency: str
+    #: Stripe's refund status: succeeded, pending, requires_action, failed or canceled.
+    stripe_status: str
+    charge_id: str | None
+    payment_intent_id: str | None
+    #: Stripe's own reason code (duplicate, fraudulent, requested_by_customer) or "".
+    stripe_reason: str
+    #: Our payment the refund names (a staff refund of a donation part names the part).
+    payment_id: int | None
+    #: What the staff member typed, "" for others.
+    staff_reason: str
+    staff_user_id: int | None
+
+    @property
+    def gave_money_back(self) -> bool:
+        """Failed and cancelled refunds gave nothing back."""
+        return self.stripe_status not in ("failed", "canceled")
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value or 0)) or None
+    except (TypeError, ValueError):
+        return None
+
+
+def refund_facts(refund: StripeObject | dict[str, object]) -> RefundFacts:
+    """The facts of a Stripe refund object (from the API, a list or a webhook event)."""
+    metadata = _plain(field(refund, "metadata"))
+    return RefundFacts(
+        id=str(id_of(refund) or ""),
+        amount=int(field(refund, "amount") or 0),
+        currency=str(field(refund, "currency") or "gbp"),
+        stripe_status=str(field(refund, "status") or ""),
+        charge_id=id_of(field(refund, "charge")),
+        payment_intent_id=id_of(field(refund, "payment_intent")),
+        stripe_reason=str(field(refund, "reason") or ""),
+        payment_id=_int_or_none(metadata.get("payment_id")),
+        staff_reason=str(metadata.get("reason") or ""),
+        staff_user_id=_int_or_none(metadata.get("staff_user_id")),
+    )
+
+
 def create_refund(
     *, payment_intent_id: str, amount: int, idempotency_key: str, metadata: dict[str, str]
-) -> StripeObject:
+) -> RefundFacts:
     """Refund `amount` minor units of a payment intent's charge."""
     if amount <= 0:
         raise ValueError("refund amount must be positive")
-    return _call(
-        "create refund",
-        get_client().v1.refunds.create,
-        {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
-        _opts(idempotency_key),
+    return refund_facts(
+        _call(
+            "create refund",
+            get_client().v1.refunds.create,
+            {"payment_intent": payment_intent_id, "amount": amount, "metadata": metadata},
+            _opts(idempotency_key),
+        )
     )

@@ -154,7 +154,7 @@ def activate_from_payment(
     if before in (MembershipStatus.ACTIVE, MembershipStatus.GRACE, MembershipStatus.SUSPENDED):
         if membership.paid_through is None:
             # Life or complimentary without end: nothing to extend; a payment is still noted.
-            if paid_through is not None or before == "suspended":
+            if paid_through is not None or before == MembershipStatus.SUSPENDED:
                 return
             _log(membership, before, reason, actor=actor, stripe_event_id=stripe_event_id, amount=amount)
             return
@@ -163,7 +163,7 @@ def activate_from_payment(
         membership.paid_through = paid_through
         if membership.current_period_start is None or period_start > membership.current_period_start:
             membership.current_period_start = period_start
-        if before == "grace":
+        if before == MembershipStatus.GRACE:
             membership.status = MembershipStatus.ACTIVE
             membership.grace_until = None
         db.session.flush()
@@ -201,7 +201,7 @@ def extend(membership: Membership, *, until: datetime, actor: Any) -> None:
         raise ValueError("The new date must be in the future.")
     before = membership.status
     membership.paid_through = until
-    if before == "grace":
+    if before == MembershipStatus.GRACE:
         membership.status = MembershipStatus.ACTIVE
         membership.grace_until = None
     db.session.flush()
