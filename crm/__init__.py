@@ -71,9 +71,13 @@ def register_extensions(app: Flask) -> None:
         # Fail fast (503) rather than hang when the database cannot be reached, or is frozen or
         # locked: no statement (lock waits included) runs longer than DATABASE_STATEMENT_TIMEOUT.
         connect_args: dict[str, object] = {"connect_timeout": 5}
+        # No JIT: our queries are short, and a per-row subquery's estimated cost (the audience
+        # count's probes) passed jit_above_cost, so compiling took longer than the query itself.
+        settings = ["-c jit=off"]
         statement_ms = int(float(app.config.get("DATABASE_STATEMENT_TIMEOUT") or 0) * 1000)
         if statement_ms > 0:
-            connect_args["options"] = f"-c statement_timeout={statement_ms}"
+            settings.append(f"-c statement_timeout={statement_ms}")
+        connect_args["options"] = " ".join(settings)
         options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
     if uri.startswith("postgresql") or (uri.startswith("sqlite:///") and ":memory:" not in uri):
         # A pooled database: hand out the connection returned last, so a worker keeps reusing a
