@@ -94,8 +94,15 @@ def test_no_membership_or_a_lapsed_one_matches_whatever_else_they_hold(app):
     make_membership(both, make_plan("other"), "active")
     make_membership(make_contact("cancelled@example.org"), plan, "cancelled")
     db.session.commit()
-    assert _matching(status=["none", "lapsed"]) == {"never@example.org", "lapsed@example.org", "both@example.org"}
+    assert _matching(status=["none", "lapsed"]) == {
+        "never@example.org",
+        "lapsed@example.org",
+        "both@example.org",
+    }
     assert _matching(status=["none"]) == {"never@example.org"}
     assert _matching(status=["lapsed"]) == {"lapsed@example.org", "both@example.org"}
     # Status and plan hold for one membership: "both" is active on another plan, lapsed on this one.
-    assert _matching(status=["none", "active"], plan_ids=[plan.id]) == {"never@example.org", "active@example.org"}
+    assert _matching(status=["none", "active"], plan_ids=[plan.id]) == {
+        "never@example.org",
+        "active@example.org",
+    }
