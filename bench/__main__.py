@@ -56,6 +56,8 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path]:
         "--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
     )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument("--audience-parts", default="abc",
+                        help="audience: a (count preview), b (queuing), c (delivery); b and c run together")  # fmt: skip
     args = parser.parse_args(argv)
     options = Options.quick_run() if args.quick else Options()
     options.pg_url = args.pg_url
@@ -63,6 +65,7 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path]:
         options.backends = (args.backend,)
     if args.contacts:
         options.big = args.contacts
+    options.audience_parts = args.audience_parts
     if args.rounds:
         options.rounds = options.news_rounds = args.rounds
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)

@@ -34,9 +34,12 @@ COUNT_PATH = "/staff/audiences/count?status=none&status=lapsed&postcode_areas=N,
 
 def run(ctx: Context) -> list[Result]:
     results: list[Result] = []
+    parts = ctx.options.audience_parts
     for backend in ctx.backends():
-        results.append(count_preview(ctx, backend))
-        results.extend(queue_and_send(ctx, backend))
+        if "a" in parts:
+            results.append(count_preview(ctx, backend))
+        if "b" in parts or "c" in parts:
+            results.extend(queue_and_send(ctx, backend))
     return results
 
 

@@ -170,10 +170,12 @@ class Databases:
             db.create_all()
             counts = seed(contacts)
             note = ensure_search_indexes()  # after the bulk load: one index build, not a trigger per row
-            if backend == "postgresql":
-                db.session.execute(text("ANALYZE"))  # what autovacuum does soon after a bulk load
-                db.session.commit()
             db.session.remove()
+            if backend == "postgresql":
+                # What autovacuum does soon after a bulk load (PostgreSQL 13+ vacuums after inserts
+                # too): statistics, and the visibility map that lets an index-only scan skip the table.
+                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("VACUUM ANALYZE"))
             db.engine.dispose()
         log(f"seeded {backend} with {counts['contacts']:,} contacts in {took():.1f}s {note}")
         self._seeded[key] = url

@@ -72,9 +72,13 @@ def register_extensions(app: Flask) -> None:
         # Fail fast (503) rather than hang when the database cannot be reached, or is frozen or
         # locked: no statement (lock waits included) runs longer than DATABASE_STATEMENT_TIMEOUT.
         connect_args: dict[str, object] = {"connect_timeout": 5}
+        # No JIT: our queries are short. The audience count's per-row probes are estimated above
+        # jit_above_cost, and compiling them cost more than it saved (~3-5 ms of a ~20 ms count).
+        settings = ["-c jit=off"]
         statement_ms = int(float(app.config.get("DATABASE_STATEMENT_TIMEOUT") or 0) * 1000)
         if statement_ms > 0:
-            connect_args["options"] = f"-c statement_timeout={statement_ms}"
+            settings.append(f"-c statement_timeout={statement_ms}")
+        connect_args["options"] = " ".join(settings)
         options["connect_args"] = {**connect_args, **options.get("connect_args", {})}
     if uri.startswith("postgresql") or (uri.startswith("sqlite:///") and ":memory:" not in uri):
         # A pooled database: hand out the connection returned last, so a worker keeps reusing a

@@ -81,7 +81,8 @@ class Membership(Model):
     __tablename__ = "membership"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
+    #: Indexed with the status (ix_membership_contact_status, below).
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"))
     plan_id: Mapped[int] = mapped_column(ForeignKey("membership_plan.id"), index=True)
     #: Indexed only as the first column of ix_membership_status_paid_through (below).
     status: Mapped[str] = mapped_column(String(20))
@@ -134,6 +135,9 @@ class Membership(Model):
 #: index of its own: its random order made each imported membership cost a page write more as the
 #: table grew (bench: import, 100,000 rows).
 Index("ix_membership_status_paid_through", Membership.status, Membership.paid_through)
+#: A contact's memberships, and the audience filter's "has a membership in these statuses" answered
+#: from the index alone, contact by contact.
+Index("ix_membership_contact_status", Membership.contact_id, Membership.status)
 
 _current = "status IN ('pending', 'direct_debit_pending', 'active', 'grace', 'suspended')"
 Index(

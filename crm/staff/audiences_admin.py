@@ -73,8 +73,10 @@ def audiences():
 @bp.get("/audiences/count")
 @requires("audiences")
 def audiences_count():
-    """The live count for the builder's small script (same filter, same checks)."""
-    form = _builder(request.args, meta={"csrf": False})
+    """The live count for the builder's small script (same filter, same checks: filters.clean).
+
+    No plan or tag choices are read: nothing is rendered, and clean() checks every value again."""
+    form = AudienceForm(formdata=request.args, meta={"csrf": False})
     form.validate()
     count, problem = _count(form)
     return jsonify(count=count, problem=problem, text=problem or count_text(count or 0))
