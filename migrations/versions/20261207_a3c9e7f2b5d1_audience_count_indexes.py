@@ -4,7 +4,7 @@ VIRTUAL on SQLite, which cannot add a stored column to a table), indexed with er
 and a membership index on (contact_id, status) in place of the one on contact_id alone.
 
 Revision ID: a3c9e7f2b5d1
-Revises: d8f2b6a4e1c3
+Revises: e3a7c9d1f5b2
 Create Date: 2026-12-07 07:40:00.000000
 
 """
@@ -16,7 +16,7 @@ from crm.contacts.models import POSTCODE_AREA_SQL
 
 # revision identifiers, used by Alembic.
 revision = 'a3c9e7f2b5d1'
-down_revision = 'd8f2b6a4e1c3'
+down_revision = 'e3a7c9d1f5b2'
 branch_labels = None
 depends_on = None
 
