@@ -1,0 +1,157 @@
+"""CPU per request of the signed-in `/news`, in-process: `python -m bench.cpu_news`.
+
+Not a benchmark row: a tool for working on row 1. It calls the WSGI app directly (no server, no
+sockets), so what it measures is the app's own work per request, which is what a change to the
+app can move: `time.process_time` over batches of requests, medians of the batches, for the
+signed-in member's `/news`, the anonymous `/news` and the bare Flask hello (bench/hello.py).
+`--profile` prints a cProfile of the signed-in requests instead. The database is a SQLite file
+seeded by devtools.seed (`--db PATH` keeps it for the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_INSTANCE = tempfile.mkdtemp(prefix="crm-cpu-instance-")
+os.environ.setdefault("CRM_INSTANCE_PATH", _INSTANCE)
+os.environ["CRM_ENV"] = "development"
+for _name in ("REDIS_URL", "MAIL_SERVER", "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"):
+    os.environ.pop(_name, None)
+
+from werkzeug.test import EnvironBuilder  # noqa: E402
+
+from bench.signin import MEMBER_EMAIL  # noqa: E402
+from bench.wrk import BROWSER_HEADERS  # noqa: E402
+
+_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def seeded_database(path: Path, contacts: int) -> str:
+    url = f"sqlite:///{path}"
+    if path.exists():
+        return url
+    from bench.datasets import BUILD, ensure_search_indexes, make_app
+    from crm.extensions import db
+    from devtools.seed import seed
+
+    app = make_app(url, **BUILD)
+    with app.app_context():
+        db.create_all()
+        seed(contacts)
+        ensure_search_indexes()
+        db.session.remove()
+        db.engine.dispose()
+    return url
+
+
+def member_cookie(app: Any) -> str:
+    """Sign in through the real form, visit /news once, and return the Cookie header a browser
+    would send from then on."""
+    from crm.demo import DEMO_PASSWORD
+
+    client = app.test_client()
+    client.environ_base.update({"HTTP_USER_AGENT": BROWSER_HEADERS["User-Agent"]})
+    page = client.get("/login").get_data(as_text=True)
+    token = _TOKEN.search(page)
+    if not token:
+        raise RuntimeError("no sign-in form")
+    answer = client.post("/login", data={"csrf_token": token.group(1), "email": MEMBER_EMAIL,
+                                         "password": DEMO_PASSWORD, "next": ""})  # fmt: skip
+    if answer.status_code not in (302, 303):
+        raise RuntimeError(f"sign-in refused: {answer.status_code}")
+    client.get("/news", headers={"Accept": BROWSER_HEADERS["Accept"]})
+    names = (app.config["SESSION_COOKIE_NAME"], "lang", "crm_remember")
+    found = {name: client.get_cookie(name) for name in names}
+    return "; ".join(f"{name}={cookie.value}" for name, cookie in found.items() if cookie)
+
+
+def caller(app: Any, path: str, headers: dict[str, str]) -> Callable[[], bytes]:
+    """One request to `path`, as a WSGI server makes it; returns the Set-Cookie seen, if any."""
+    # The address a server fills in: Flask-Login ties the session to it and the User-Agent.
+    environ = EnvironBuilder(path=path, headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+    state: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        state["status"] = status
+        state["cookie"] = any(name.lower() == "set-cookie" for name, _ in response_headers)
+
+    def call() -> bytes:
+        iterable = app(dict(environ), start_response)
+        try:
+            body = b"".join(iterable)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close:
+                close()
+        if not state["status"].startswith("200"):
+            raise RuntimeError(f"{path}: {state['status']}")
+        return body
+
+    call.state = state  # type: ignore[attr-defined]
+    return call
+
+
+def cpu_per_request(call: Callable[[], bytes], requests: int, batches: int) -> float:
+    """The median over `batches` of the CPU seconds per request of `requests` calls."""
+    for _ in range(50):
+        call()
+    figures = []
+    for _ in range(batches):
+        start = time.process_time()
+        for _ in range(requests):
+            call()
+        figures.append((time.process_time() - start) / requests)
+    return statistics.median(figures)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu_news", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, help="SQLite file to seed (kept) or reuse")
+    parser.add_argument("--contacts", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=200, help="requests per batch")
+    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="cProfile 1,000 signed-in requests")
+    args = parser.parse_args()
+
+    path = args.db or Path(_INSTANCE) / "news.db"
+    url = seeded_database(path, args.contacts)
+    from bench.datasets import make_app
+    from bench.hello import app as hello
+
+    app = make_app(url)
+    headers = {**BROWSER_HEADERS, "Cookie": member_cookie(app)}
+    signed_in = caller(app, "/news", headers)
+    if b"Sign out" not in signed_in() and b"sign out" not in signed_in().lower():
+        raise RuntimeError("/news with the member's cookie is not signed in")
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(1000):
+            signed_in()
+        profile.disable()
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(60)
+        return
+    calls = {
+        "signed-in /news": signed_in,
+        "anonymous /news": caller(app, "/news", dict(BROWSER_HEADERS)),
+        "hello": caller(hello, "/", dict(BROWSER_HEADERS)),
+    }
+    for name, call in calls.items():
+        cpu = cpu_per_request(call, args.requests, args.batches)
+        cookie = " (answers set a cookie)" if call.state.get("cookie") else ""  # type: ignore[attr-defined]
+        print(f"{name:18} {cpu * 1e6:8.0f} µs CPU per request{cookie}")
+
+
+if __name__ == "__main__":
+    main()
