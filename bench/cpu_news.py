@@ -99,17 +99,20 @@ def caller(app: Any, path: str, headers: dict[str, str]) -> Callable[[], bytes]:
     return call
 
 
-def cpu_per_request(call: Callable[[], bytes], requests: int, batches: int) -> float:
-    """The median over `batches` of the CPU seconds per request of `requests` calls."""
-    for _ in range(50):
-        call()
-    figures = []
-    for _ in range(batches):
-        start = time.process_time()
-        for _ in range(requests):
+def cpu_per_request(calls: dict[str, Callable[[], bytes]], requests: int, batches: int) -> dict[str, list[float]]:
+    """CPU seconds per request of each call, one batch of `requests` calls each in turn (A B C A B
+    C ...), so that the machine's slow spells weigh on all of them alike."""
+    for call in calls.values():
+        for _ in range(50):
             call()
-        figures.append((time.process_time() - start) / requests)
-    return statistics.median(figures)
+    figures: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(batches):
+        for name, call in calls.items():
+            start = time.process_time()
+            for _ in range(requests):
+                call()
+            figures[name].append((time.process_time() - start) / requests)
+    return figures
 
 
 def main() -> None:
@@ -117,7 +120,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="SQLite file to seed (kept) or reuse")
     parser.add_argument("--contacts", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=200, help="requests per batch")
-    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=9)
     parser.add_argument("--profile", action="store_true", help="cProfile 1,000 signed-in requests")
     args = parser.parse_args()
 
@@ -147,10 +150,13 @@ def main() -> None:
         "anonymous /news": caller(app, "/news", dict(BROWSER_HEADERS)),
         "hello": caller(hello, "/", dict(BROWSER_HEADERS)),
     }
+    figures = cpu_per_request(calls, args.requests, args.batches)
     for name, call in calls.items():
-        cpu = cpu_per_request(call, args.requests, args.batches)
         cookie = " (answers set a cookie)" if call.state.get("cookie") else ""  # type: ignore[attr-defined]
-        print(f"{name:18} {cpu * 1e6:8.0f} µs CPU per request{cookie}")
+        spread = f"{min(figures[name]) * 1e6:.0f}-{max(figures[name]) * 1e6:.0f}"
+        print(f"{name:18} {statistics.median(figures[name]) * 1e6:8.0f} µs CPU per request (batches {spread}){cookie}")
+    ratios = [s / h for s, h in zip(figures["signed-in /news"], figures["hello"], strict=True)]
+    print(f"signed-in /news ÷ hello, CPU per request: median {statistics.median(ratios):.1f}")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ from flask import Flask, Request, Response, current_app, g, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.orm import with_expression
 
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
+from crm.accounts.signed_in import SignedInUser
 from crm.accounts.tokens import hash_token
 from crm.core.permissions import register_session_ender
 from crm.core.types import utcnow
@@ -108,7 +108,7 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
-def _expired(user: User) -> bool:
+def _expired(role: str) -> bool:
     now = utcnow().timestamp()
     idle = current_app.permanent_session_lifetime.total_seconds()
     login_at = session.get("login_at")
@@ -117,7 +117,7 @@ def _expired(user: User) -> bool:
         return True
     if now - last_seen > idle:
         return True
-    if user.role in STAFF_ROLES:
+    if role in STAFF_ROLES:
         absolute = current_app.config.get("STAFF_SESSION_ABSOLUTE_HOURS", 12) * 3600
         if now - login_at > absolute:
             return True
@@ -130,9 +130,10 @@ def _expired(user: User) -> bool:
 LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
-def load_user(user_id: str) -> User | None:
-    """The signed-in user, when their session row is live: one query for the user, the row and
-    their latest membership's status."""
+def load_user(user_id: str) -> SignedInUser | None:
+    """The signed-in user, when their session row is live: one statement reads the user's plain
+    values, checks the row and reads their latest membership's status (no ORM `User` is loaded:
+    `SignedInUser.account` loads it for a view that needs it)."""
     raw = session.get("sid")
     if not raw or not isinstance(raw, str):
         return None
@@ -141,34 +142,46 @@ def load_user(user_id: str) -> User | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    user = db.session.scalar(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
-    if user is None:
+    row = db.session.execute(_session_check(), {"user_id": ident, "token_hash": hash_token(raw)}).first()
+    if row is None:
         return None
-    if user.disabled or user.session_version != version:
+    if row.disabled or row.session_version != version:
         return None
-    if _expired(user):
+    if _expired(row.role):
         return None
     _touch_last_seen()
-    return user
+    return SignedInUser(
+        id=row.id,
+        contact_id=row.contact_id,
+        role=row.role,
+        session_version=row.session_version,
+        latest_membership_status=row.latest_status,
+    )
 
 
 @cache
-def _user_for_session() -> Select[Any]:
-    """The user `:user_id` of the live (not revoked) session row `:token_hash`, with their latest
-    membership's status (read by every page that depends on it). Built once per process: building
-    it (with its options) cost more than running it, on every signed-in request."""
-    from crm.memberships.queries import latest_status_of
+def _session_check() -> Select[Any]:
+    """The plain values of user `:user_id` when `:token_hash` is a live (not revoked) session row of
+    theirs, with their latest membership's status. Core, on the tables: no ORM entity to build.
+    Built once per process: building a statement costs more than running this one."""
+    from crm.memberships.queries import latest_status_column
 
+    users, sessions = User.__table__.c, UserSession.__table__.c
     return (
-        select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            User.id == bindparam("user_id"),
-            UserSession.token_hash == bindparam("token_hash"),
-            UserSession.revoked_at.is_(None),
+        select(
+            users.id,
+            users.contact_id,
+            users.role,
+            users.session_version,
+            users.disabled,
+            latest_status_column(users.contact_id).label("latest_status"),
         )
-        .options(with_expression(User.latest_membership_status, latest_status_of(User.contact_id)))
-        .execution_options(populate_existing=True)
+        .join_from(User.__table__, UserSession.__table__, sessions.user_id == users.id)
+        .where(
+            users.id == bindparam("user_id"),
+            sessions.token_hash == bindparam("token_hash"),
+            sessions.revoked_at.is_(None),
+        )
     )
 
 

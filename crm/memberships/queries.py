@@ -31,6 +31,15 @@ def latest_status_select() -> Select[Any]:
     return _latest_status_query(bindparam("contact_id"))
 
 
-def latest_status_of(contact_id_column: Any) -> Any:
-    """The same status as a correlated column ("" when they never joined), to read with a user."""
-    return func.coalesce(_latest_status_query(contact_id_column).scalar_subquery(), "")
+def latest_status_column(contact_id_column: Any) -> Any:
+    """The same status as a correlated column ("" when they never joined), to read with a user
+    in a Core statement (on the table, so no ORM entity is involved)."""
+    memberships = Membership.__table__.c
+    is_current = or_(*(memberships.status == status for status in CURRENT_STATUSES))
+    latest = (
+        select(memberships.status)
+        .where(memberships.contact_id == contact_id_column)
+        .order_by(case((is_current, 0), else_=1), memberships.id.desc())
+        .limit(1)
+    )
+    return func.coalesce(latest.scalar_subquery(), "")
