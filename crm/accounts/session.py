@@ -10,14 +10,14 @@ the same row, so signing out ends both. Staff never get a remember-me cookie.
 from __future__ import annotations
 
 import secrets
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Engine, Row, Select, bindparam, select, update
 
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
@@ -142,7 +142,7 @@ def load_user(user_id: str) -> SignedInUser | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    row = db.session.execute(_session_check(), {"user_id": ident, "token_hash": hash_token(raw)}).first()
+    row = _check_session(ident, hash_token(raw))
     if row is None:
         return None
     if row.disabled or row.session_version != version:
@@ -157,6 +157,26 @@ def load_user(user_id: str) -> SignedInUser | None:
         session_version=row.session_version,
         latest_membership_status=row.latest_status,
     )
+
+
+def _check_session(user_id: int, token_hash: str) -> Row[Any] | None:
+    """Run the session check. On PostgreSQL on a pooled connection of its own in autocommit: one
+    round trip, where the request's ORM session would add a BEGIN and, at its end, a ROLLBACK (a
+    page that reads nothing else, such as the cached /news, then makes no other). SQLite's
+    in-memory test database is one connection shared by every session, so there it runs in the
+    request's session."""
+    params = {"user_id": user_id, "token_hash": token_hash}
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return db.session.execute(_session_check(), params).first()
+    with _autocommit(engine).connect() as conn:
+        return conn.execute(_session_check(), params).first()
+
+
+@lru_cache(maxsize=8)
+def _autocommit(engine: Engine) -> Engine:
+    """`engine` in autocommit (the same pool), made once per engine."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @cache
