@@ -18,6 +18,7 @@ from flask import Flask, Request, Response, current_app, g, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Engine, Row, Select, bindparam, select, update
+from sqlalchemy.pool import StaticPool
 
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
@@ -160,23 +161,26 @@ def load_user(user_id: str) -> SignedInUser | None:
 
 
 def _check_session(user_id: int, token_hash: str) -> Row[Any] | None:
-    """Run the session check. On PostgreSQL on a pooled connection of its own in autocommit: one
-    round trip, where the request's ORM session would add a BEGIN and, at its end, a ROLLBACK (a
-    page that reads nothing else, such as the cached /news, then makes no other). SQLite's
-    in-memory test database is one connection shared by every session, so there it runs in the
-    request's session."""
+    """Run the session check on a pooled connection of its own, so that a page reading nothing
+    else (the cached /news) never starts the request's ORM session, and on PostgreSQL in
+    autocommit: one round trip, where the request's session would add a BEGIN and, at its end, a
+    ROLLBACK. An in-memory SQLite database (the tests') is one connection shared by every session
+    (a StaticPool), which a connection of its own would reset: there it runs in the session."""
     params = {"user_id": user_id, "token_hash": token_hash}
     engine = db.engine
-    if engine.dialect.name != "postgresql":
+    if isinstance(engine.pool, StaticPool):
         return db.session.execute(_session_check(), params).first()
-    with _autocommit(engine).connect() as conn:
+    with _own_connection(engine).connect() as conn:
         return conn.execute(_session_check(), params).first()
 
 
 @lru_cache(maxsize=8)
-def _autocommit(engine: Engine) -> Engine:
-    """`engine` in autocommit (the same pool), made once per engine."""
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+def _own_connection(engine: Engine) -> Engine:
+    """`engine` (the same pool) in autocommit on PostgreSQL; SQLite's driver begins no transaction
+    for a read anyway. Made once per engine."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 @cache
