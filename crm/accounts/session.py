@@ -272,16 +272,12 @@ def _remember_cookie_headers(response: Response) -> Response:
     return response
 
 
-def _forget_loaded_user() -> None:
-    """Load the user and their CSRF token afresh each request (tests share one app context, and so
-    one `g`)."""
+def _load_user_afresh() -> None:
+    """Forget the user and CSRF token of an earlier request (tests share one app context, and so
+    one `g`), then read the signed-in user first, so every later use of `current_user` in the
+    request finds it loaded."""
     for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token"):
         g.pop(key, None)
-
-
-def _load_user_first() -> None:
-    """Read the signed-in user first, so every later use of `current_user` in the request finds it
-    loaded."""
     if "_user_id" in session:
         getattr(current_user, "is_authenticated", None)
 
@@ -292,8 +288,7 @@ def init_app(app: Flask) -> None:
     # with `last_seen`, so the idle timeout holds to within LAST_SEEN_RESOLUTION_SECONDS.
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.session_interface = CookieSessionInterface()
-    app.before_request(_forget_loaded_user)
-    app.before_request(_load_user_first)
+    app.before_request(_load_user_afresh)
     login_manager.user_loader(load_user)
     register_session_ender(app, end_session)
     login_manager.request_loader(load_user_from_remember_cookie)
