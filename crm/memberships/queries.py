@@ -39,7 +39,7 @@ def latest_status_column(contact_id_column: Any) -> Any:
     same statuses in the same order, so that SQLite and a prepared PostgreSQL plan can use it),
     else the latest one by id through `ix_membership_contact_id`."""
     memberships = Membership.__table__.c
-    current_statuses = [literal_column(f"'{status.value}'") for status in CURRENT_STATUSES]
+    current_statuses: list[Any] = [literal_column(f"'{status.value}'") for status in CURRENT_STATUSES]
     current = select(memberships.status).where(
         memberships.contact_id == contact_id_column, memberships.status.in_(current_statuses)
     )
