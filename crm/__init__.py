@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext
 
 import config as config_module
 from config import CONFIGS, Config, ConfigurationError
+from crm.core.application import Application
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -17,7 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 def create_app(config: str | Config | type[Config] | None = None, **overrides: Any) -> Flask:
     """Build the app from a configuration name, class or instance, plus optional overrides."""
     cfg = _resolve_config(config)
-    app = Flask(
+    app = Application(
         __name__,
         template_folder=str(BASE_DIR / "templates"),
         static_folder=str(BASE_DIR / "crm" / "static"),

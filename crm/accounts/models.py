@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import Model
@@ -49,13 +49,15 @@ class User(UserMixin, Model):
 
     contact: Mapped[Contact] = relationship(back_populates="user")
 
-    #: Filled in by the per-request session query (crm.accounts.session): the status of the
-    #: contact's latest membership, "" if they never joined, None when not loaded.
-    latest_membership_status: Mapped[str | None] = query_expression()
-
     def get_id(self) -> str:
         # The session version is part of the id, so a bumped version invalidates old cookies.
         return f"{self.id}:{self.session_version}"
+
+    @property
+    def account(self) -> User:
+        """Itself: `current_user.account` is the ORM `User` whether Flask-Login holds this or a
+        `SignedInUser` (crm.accounts.signed_in)."""
+        return self
 
     @property
     def email(self) -> str:

@@ -85,11 +85,11 @@ def change_password() -> Page | str:
         return redirect(url_for("accounts.login", next=request.path))
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        if not services.check_current_password(current_user, form.current_password.data):
+        if not services.check_current_password(current_user.account, form.current_password.data):
             g.attempt_failed = True
             form.current_password.errors = [_("Your current password is not right.")]
             return render_template("accounts/change_password.html", form=form)
-        user = current_user._get_current_object()
+        user = current_user.account
         mfa_ok = bool(session.get("mfa_ok"))
         services.set_new_password(user, form.password.data, reason="changed")
         start_session(user, mfa_ok=mfa_ok)  # a new session; every other one has ended

@@ -93,7 +93,7 @@ def logout() -> Response:
 @bp.post("/logout/everywhere")
 @login_required
 def logout_everywhere() -> Response:
-    services.sign_out_everywhere(current_user)
+    services.sign_out_everywhere(current_user.account)
     end_session()
     db.session.commit()
     flash(_("You have been signed out on every device, including this one."), "success")

@@ -10,18 +10,19 @@ the same row, so signing out ends both. Staff never get a remember-me cookie.
 from __future__ import annotations
 
 import secrets
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, g, session
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import Select, bindparam, select, update
-from sqlalchemy.orm import with_expression
+from sqlalchemy import Engine, Row, Select, bindparam, select, update
+from sqlalchemy.pool import StaticPool
 
 from crm.accounts.cookie import CookieSessionInterface
 from crm.accounts.models import STAFF_ROLES, User, UserSession
+from crm.accounts.signed_in import SignedInUser
 from crm.accounts.tokens import hash_token
 from crm.core.permissions import register_session_ender
 from crm.core.types import utcnow
@@ -108,7 +109,7 @@ def safe_next_url(target: str | None) -> str | None:
     return target
 
 
-def _expired(user: User) -> bool:
+def _expired(role: str) -> bool:
     now = utcnow().timestamp()
     idle = current_app.permanent_session_lifetime.total_seconds()
     login_at = session.get("login_at")
@@ -117,7 +118,7 @@ def _expired(user: User) -> bool:
         return True
     if now - last_seen > idle:
         return True
-    if user.role in STAFF_ROLES:
+    if role in STAFF_ROLES:
         absolute = current_app.config.get("STAFF_SESSION_ABSOLUTE_HOURS", 12) * 3600
         if now - login_at > absolute:
             return True
@@ -130,9 +131,10 @@ def _expired(user: User) -> bool:
 LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
-def load_user(user_id: str) -> User | None:
-    """The signed-in user, when their session row is live: one query for the user, the row and
-    their latest membership's status."""
+def load_user(user_id: str) -> SignedInUser | None:
+    """The signed-in user, when their session row is live: one statement reads the user's plain
+    values, checks the row and reads their latest membership's status (no ORM `User` is loaded:
+    `SignedInUser.account` loads it for a view that needs it)."""
     raw = session.get("sid")
     if not raw or not isinstance(raw, str):
         return None
@@ -141,34 +143,69 @@ def load_user(user_id: str) -> User | None:
         ident, version = int(raw_id), int(raw_version)
     except (ValueError, TypeError, AttributeError):
         return None
-    user = db.session.scalar(_user_for_session(), {"user_id": ident, "token_hash": hash_token(raw)})
-    if user is None:
+    row = _check_session(ident, hash_token(raw))
+    if row is None:
         return None
-    if user.disabled or user.session_version != version:
+    if row.disabled or row.session_version != version:
         return None
-    if _expired(user):
+    if _expired(row.role):
         return None
     _touch_last_seen()
-    return user
+    return SignedInUser(
+        id=row.id,
+        contact_id=row.contact_id,
+        role=row.role,
+        session_version=row.session_version,
+        latest_membership_status=row.latest_status,
+    )
+
+
+def _check_session(user_id: int, token_hash: str) -> Row[Any] | None:
+    """Run the session check on a pooled connection of its own, so that a page reading nothing
+    else (the cached /news) never starts the request's ORM session, and on PostgreSQL in
+    autocommit: one round trip, where the request's session would add a BEGIN and, at its end, a
+    ROLLBACK. An in-memory SQLite database (the tests') is one connection shared by every session
+    (a StaticPool), which a connection of its own would reset: there it runs in the session."""
+    params = {"user_id": user_id, "token_hash": token_hash}
+    engine = db.engine
+    if isinstance(engine.pool, StaticPool):
+        return db.session.execute(_session_check(), params).first()
+    with _own_connection(engine).connect() as conn:
+        return conn.execute(_session_check(), params).first()
+
+
+@lru_cache(maxsize=8)
+def _own_connection(engine: Engine) -> Engine:
+    """`engine` (the same pool) in autocommit on PostgreSQL; SQLite's driver begins no transaction
+    for a read anyway. Made once per engine."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 @cache
-def _user_for_session() -> Select[Any]:
-    """The user `:user_id` of the live (not revoked) session row `:token_hash`, with their latest
-    membership's status (read by every page that depends on it). Built once per process: building
-    it (with its options) cost more than running it, on every signed-in request."""
-    from crm.memberships.queries import latest_status_of
+def _session_check() -> Select[Any]:
+    """The plain values of user `:user_id` when `:token_hash` is a live (not revoked) session row of
+    theirs, with their latest membership's status. Core, on the tables: no ORM entity to build.
+    Built once per process: building a statement costs more than running this one."""
+    from crm.memberships.queries import latest_status_column
 
+    users, sessions = User.__table__.c, UserSession.__table__.c
     return (
-        select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            User.id == bindparam("user_id"),
-            UserSession.token_hash == bindparam("token_hash"),
-            UserSession.revoked_at.is_(None),
+        select(
+            users.id,
+            users.contact_id,
+            users.role,
+            users.session_version,
+            users.disabled,
+            latest_status_column(users.contact_id).label("latest_status"),
         )
-        .options(with_expression(User.latest_membership_status, latest_status_of(User.contact_id)))
-        .execution_options(populate_existing=True)
+        .join_from(User.__table__, UserSession.__table__, sessions.user_id == users.id)
+        .where(
+            users.id == bindparam("user_id"),
+            sessions.token_hash == bindparam("token_hash"),
+            sessions.revoked_at.is_(None),
+        )
     )
 
 
@@ -235,16 +272,12 @@ def _remember_cookie_headers(response: Response) -> Response:
     return response
 
 
-def _forget_loaded_user() -> None:
-    """Load the user and their CSRF token afresh each request (tests share one app context, and so
-    one `g`)."""
+def _load_user_afresh() -> None:
+    """Forget the user and CSRF token of an earlier request (tests share one app context, and so
+    one `g`), then read the signed-in user first, so every later use of `current_user` in the
+    request finds it loaded."""
     for key in ("_login_user", "remember_cookie", "clear_remember_cookie", "csrf_token"):
         g.pop(key, None)
-
-
-def _load_user_first() -> None:
-    """Read the signed-in user first, so every later use of `current_user` in the request finds it
-    loaded."""
     if "_user_id" in session:
         getattr(current_user, "is_authenticated", None)
 
@@ -255,8 +288,7 @@ def init_app(app: Flask) -> None:
     # with `last_seen`, so the idle timeout holds to within LAST_SEEN_RESOLUTION_SECONDS.
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.session_interface = CookieSessionInterface()
-    app.before_request(_forget_loaded_user)
-    app.before_request(_load_user_first)
+    app.before_request(_load_user_afresh)
     login_manager.user_loader(load_user)
     register_session_ender(app, end_session)
     login_manager.request_loader(load_user_from_remember_cookie)

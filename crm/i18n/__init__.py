@@ -9,6 +9,7 @@ Accept-Language, then English. An email to a contact is rendered in their prefer
 
 from __future__ import annotations
 
+from babel import Locale
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel, refresh
 
@@ -28,9 +29,18 @@ babel = Babel()
 _PREFERENCE_KEY = "lang_pref"
 
 
-def select_locale() -> str:
+#: Each language's Babel `Locale`, parsed once: Flask-Babel parses what the selector returns on
+#: every request, unless it is a `Locale` already.
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
+def select_locale() -> Locale:
     """The language of this request (see the module docstring for the order); English outside
     a request (commands, jobs) unless an email is being rendered for someone."""
+    return _LOCALES[_request_language()]
+
+
+def _request_language() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE
     chosen = normalise_language(request.cookies.get(LANGUAGE_COOKIE))

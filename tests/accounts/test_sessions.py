@@ -164,25 +164,31 @@ def test_session_cookie_flags(client, member):
 
 
 def test_the_session_check_reads_the_membership_status_and_finds_nothing_for_a_revoked_row(app):
-    """The per-request session check (an ORM query, crm.accounts.session._user_for_session): the
-    user with their latest membership's status, nothing for a revoked or unknown session."""
+    """The per-request session check (one Core statement, crm.accounts.session._session_check):
+    the user's plain values with their latest membership's status ("" for a contact who never
+    joined), nothing for a revoked or unknown session."""
     from sqlalchemy import update
 
     from crm.accounts.models import UserSession
-    from crm.accounts.session import _user_for_session, new_session_row
+    from crm.accounts.session import _session_check, new_session_row
     from crm.accounts.tokens import hash_token
     from tests.members_area.factories import make_membership, make_plan
 
     user = make_user("hot@example.org")
     make_membership(user.contact, make_plan(), "active")
     raw = new_session_row(user)
+    never_joined = make_user("never@example.org")
+    raw_never = new_session_row(never_joined)
     db.session.commit()
 
-    def check(token_hash: str):  # the statement is built once; the ids are its parameters
-        return db.session.scalar(_user_for_session(), {"user_id": user.id, "token_hash": token_hash})
+    def check(token_hash: str, user_id: int = user.id):  # built once; the ids are its parameters
+        return db.session.execute(_session_check(), {"user_id": user_id, "token_hash": token_hash}).first()
 
     found = check(hash_token(raw))
-    assert found is not None and found.id == user.id and found.latest_membership_status == "active"
+    assert found is not None and found.id == user.id and found.latest_status == "active"
+    assert found.role == "member" and found.session_version == user.session_version
+    assert check(hash_token(raw_never), never_joined.id).latest_status == ""
+    assert check(hash_token(raw), never_joined.id) is None  # another user's session row
     assert check(hash_token("not a session")) is None
     db.session.execute(update(UserSession).values(revoked_at=db.func.now()))
     db.session.commit()
@@ -190,9 +196,12 @@ def test_the_session_check_reads_the_membership_status_and_finds_nothing_for_a_r
 
 
 @pytest.mark.new_app
-def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client, member):
-    """The user read by the session check is placed in the request's ORM session as a query would
-    place it: what was not read loads on first use, and a change is saved."""
+def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes_made_to_its_account(app, client, member):
+    """The session check reads plain values only: what it did not read loads (the ORM `User`) on
+    first use, a change made to the account is saved, and one made to the signed-in user itself
+    is refused rather than lost."""
+    from dataclasses import FrozenInstanceError
+
     from flask_login import current_user
 
     from crm.accounts.models import User
@@ -201,15 +210,20 @@ def test_the_signed_in_user_loads_the_rest_on_use_and_saves_changes(app, client,
     def _rename():  # type: ignore[no-untyped-def]
         before = f"{current_user.contact.first_name}|{current_user.email}|{current_user.totp_enabled}"
         current_user.contact.first_name = "Renamed"
-        current_user.last_login_at = None
+        current_user.account.last_login_at = None
+        refused = "not refused"
+        try:
+            current_user.role = "admin"
+        except FrozenInstanceError:
+            refused = "refused"
         db.session.commit()
-        return before
+        return f"{before}|{refused}"
 
     first_name = member.contact.first_name
     login(client, "member@example.org")
     response = client.post("/_test/rename")
     assert response.status_code == 200
-    assert response.text == f"{first_name}|member@example.org|False"
+    assert response.text == f"{first_name}|member@example.org|False|refused"
     db.session.expire_all()
     user = db.session.scalar(db.select(User).where(User.id == member.id))
     assert user.contact.first_name == "Renamed"
@@ -253,13 +267,13 @@ def test_on_a_request_that_starts_without_an_orm_session_the_user_still_loads_sa
 
     @app.post("/_test/change-first")
     def _change_first():  # type: ignore[no-untyped-def]
-        current_user.last_login_at = None  # changed before the request touches the database
+        current_user.account.last_login_at = None  # loaded by the change: nothing read it before
         db.session.commit()
         return "ok"
 
     @app.get("/_test/same-object")
     def _same_object():  # type: ignore[no-untyped-def]
-        return str(db.session.get(User, current_user.id) is current_user._get_current_object())
+        return str(db.session.get(User, current_user.id) is current_user.account)
 
     @app.get("/_test/menu-only")
     def _menu_only():  # type: ignore[no-untyped-def]

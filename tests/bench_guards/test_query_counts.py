@@ -82,3 +82,17 @@ def test_import_issues_the_same_statements_for_20_or_300_rows_in_a_chunk(app, pl
     assert many == few
     again, third = run(_csv(300, start=20))  # the same file again: updates nothing, still set-based
     assert third.unchanged == 300 and again <= few
+
+
+def test_a_signed_in_members_cached_news_page_runs_one_statement_the_session_check(client, member, plan):  # type: ignore[no-untyped-def]
+    """The user, their session row and their membership's status are read in one statement: a page
+    that shows nothing else of theirs (the cached /news list with the member's menu and teasers)
+    runs no other."""
+    from tests.fixtures import sign_in_as
+
+    add_membership_and_payments(member.contact_id, plan, 1, utcnow())
+    db.session.commit()
+    sign_in_as(client, member)
+    assert count_for(client, "/news") == 1
+    page = client.get("/news").get_data(as_text=True)
+    assert "Sign out" in page or "sign out" in page.lower()
