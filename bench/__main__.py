@@ -55,6 +55,10 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path]:
     parser.add_argument(
         "--pg-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
     )
+    parser.add_argument(
+        "--audience-parts", default="count,queue,send",
+        help="row 10's parts: count (a), queue (b), send (c); e.g. queue,send",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     args = parser.parse_args(argv)
     options = Options.quick_run() if args.quick else Options()
@@ -65,6 +69,7 @@ def parse(argv: list[str]) -> tuple[Options, list[str], Path]:
         options.big = args.contacts
     if args.rounds:
         options.rounds = options.news_rounds = args.rounds
+    options.audience_parts = tuple(p.strip() for p in args.audience_parts.split(",") if p.strip())
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:

@@ -23,6 +23,8 @@ from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
 
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
+#: Core inserts: a batch's rows go to the database as they are, without the ORM's bulk machinery.
+outbox = OutboxMessage.__table__
 
 #: A path segment that looks like a token (signed or random) in a link under any host.
 _TOKEN_IN_LINK = re.compile(r"(https?://[^\s\"'<>]*/)[A-Za-z0-9_\-.]{20,}")
@@ -255,14 +257,14 @@ def queue_emails(
         return [None] * len(messages)
     if len(rows) == 1:
         ids: list[int] = [
-            int(db.session.execute(insert(OutboxMessage).returning(OutboxMessage.id), rows[0]).scalar_one())
+            int(db.session.execute(insert(outbox).returning(outbox.c.id), rows[0]).scalar_one())
         ]
     else:  # one multi-row INSERT; RETURNING's order is not the rows' on SQLite, so match by key
         if any(row["dedupe_key"] is None for row in rows):
             raise ValueError("each message of a batch needs a dedupe_key")
         by_key = dict(
             db.session.execute(
-                insert(OutboxMessage).returning(OutboxMessage.dedupe_key, OutboxMessage.id), rows
+                insert(outbox).returning(outbox.c.dedupe_key, outbox.c.id), rows
             ).all()
         )
         ids = [by_key[row["dedupe_key"]] for row in rows]
