@@ -32,7 +32,10 @@ from crm.extensions import db
 
 log = logging.getLogger("crm.campaigns")
 
-DEFAULTS = {"CAMPAIGN_RATE_PER_MINUTE": 600, "CAMPAIGN_BATCH": 1000}
+#: A batch of 250 queued 20,000 recipients as fast as one of 1,000 (bench: audience, 7.6 s against
+#: 8.5-11.9 s at load ~14) and grows the job by ~5 MB instead of ~14 MB (each message's bodies are
+#: held a few times over while its batch is written).
+DEFAULTS = {"CAMPAIGN_RATE_PER_MINUTE": 600, "CAMPAIGN_BATCH": 250}
 JOB = "crm.campaigns.sending.send_campaign"
 SKIPPED = "No longer consents, or the address is suppressed."
 #: Recipient rows written per INSERT ... SELECT (and commit).
@@ -62,7 +65,12 @@ def _stop(campaign: Campaign, reason: str) -> None:
 
 def _last_written(campaign_id: int) -> int:
     """The highest contact id with a recipient row (the unique key's index answers it)."""
-    return db.session.scalar(select(func.max(recipients.c.contact_id)).where(recipients.c.campaign_id == campaign_id)) or 0
+    return (
+        db.session.scalar(
+            select(func.max(recipients.c.contact_id)).where(recipients.c.campaign_id == campaign_id)
+        )
+        or 0
+    )
 
 
 def _write_recipients(campaign: Campaign, batch: int) -> int:

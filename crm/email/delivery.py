@@ -225,7 +225,9 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
             ours = _settle(conn, worker, finished, row.id)
             finished = None
             if not ours:
-                log.warning("outbox row %s was taken back from %s before it was sent; skipped", row.id, worker)
+                log.warning(
+                    "outbox row %s was taken back from %s before it was sent; skipped", row.id, worker
+                )
                 continue
             error: Exception | None = None
             try:

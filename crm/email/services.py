@@ -263,9 +263,7 @@ def queue_emails(
         if any(row["dedupe_key"] is None for row in rows):
             raise ValueError("each message of a batch needs a dedupe_key")
         by_key = dict(
-            db.session.execute(
-                insert(outbox).returning(outbox.c.dedupe_key, outbox.c.id), rows
-            ).all()
+            db.session.execute(insert(outbox).returning(outbox.c.dedupe_key, outbox.c.id), rows).all()
         )
         ids = [by_key[row["dedupe_key"]] for row in rows]
     deliver_after_commit(db.session(), ids)
