@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
+from sqlalchemy import CursorResult, Integer, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.audiences.models import Audience
@@ -86,9 +86,10 @@ def _write_recipients(campaign: Campaign, batch: int) -> int:
             literal(campaign.id, Integer()), chosen.c.id, literal("pending", String()), literal(utcnow(), UTCDateTime())
         )  # fmt: skip
         try:
-            written = db.session.execute(
+            result = db.session.execute(
                 insert(recipients).from_select(["campaign_id", "contact_id", "status", "created_at"], rows)
-            ).rowcount
+            )
+            written = cast(CursorResult[Any], result).rowcount
             db.session.commit()
         except IntegrityError:  # another run wrote some of them first: carry on after theirs
             db.session.rollback()
