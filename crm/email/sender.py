@@ -14,6 +14,7 @@ import smtplib
 import ssl
 import sys
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Protocol
@@ -33,7 +34,24 @@ class PermanentFailure(Exception):
     """The server refused the message for good (5xx on every recipient): retrying will not help."""
 
 
-_POLICY = policy.default.clone(max_line_length=998)
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, keeping the class it makes for each header name: the stock
+    one makes a new class (`type(...)`) each time a header is set or counted, which was ~40% of
+    building a message (cProfile, 500 campaign messages)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        found = self._classes.get(key)
+        if found is None:
+            found = self._classes[key] = super().__getitem__(name)
+        return found
+
+
+_POLICY = policy.default.clone(max_line_length=998, header_factory=_HeaderClasses())
 
 
 def _header_value(value: object) -> str:
