@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import CursorResult, Integer, String, bindparam, func, insert, literal, select, update
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.audiences.models import Audience
@@ -74,30 +74,29 @@ def _last_written(campaign_id: int) -> int:
     )
 
 
-def _write_recipients(campaign: Campaign, batch: int) -> int:
+def _write_recipients(campaign: Campaign, batch: int) -> None:
     """Add recipient rows after the highest contact id already added, `batch` at a time, each an
     INSERT ... SELECT straight from the audience query (no row comes through Python) and its own
-    commit, so a killed run resumes after the last batch written. Returns rows added."""
+    commit, so a killed run resumes after the last batch written. Done when a batch moves the
+    highest id no further (psycopg reports no row count for an INSERT ... SELECT)."""
     ids_query = services.reachable_ids(campaign)
-    added = 0
+    campaign_id, last = campaign.id, _last_written(campaign.id)
     while True:
-        last = _last_written(campaign.id)
         chosen = ids_query.where(Contact.id > last).order_by(Contact.id).limit(batch).subquery()
         rows = select(
-            literal(campaign.id, Integer()), chosen.c.id, literal("pending", String()), literal(utcnow(), UTCDateTime())
+            literal(campaign_id, Integer()), chosen.c.id, literal("pending", String()), literal(utcnow(), UTCDateTime())
         )  # fmt: skip
         try:
-            result = db.session.execute(
+            db.session.execute(
                 insert(recipients).from_select(["campaign_id", "contact_id", "status", "created_at"], rows)
             )
-            written = cast(CursorResult[Any], result).rowcount
             db.session.commit()
         except IntegrityError:  # another run wrote some of them first: carry on after theirs
             db.session.rollback()
-            continue
-        if not written:
-            return added
-        added += written
+        written_up_to = _last_written(campaign_id)
+        if written_up_to == last:
+            return
+        last = written_up_to
 
 
 def _hand_over_batch(campaign: Campaign, batch: int, shared: dict[str, Any]) -> int:
