@@ -85,7 +85,9 @@ def _child(*args: str) -> dict[str, Any]:
         timeout=3600,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{args[0]} step failed: {done.stderr.strip()[-600:]}\n{done.stderr.strip()[:3000]}")
+        raise RuntimeError(
+            f"{args[0]} step failed: {done.stderr.strip()[-600:]}\n{done.stderr.strip()[:3000]}"
+        )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
