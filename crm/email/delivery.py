@@ -266,13 +266,24 @@ def deliver_due(
     backend = get_backend()
     handled = 0
     retrying: set[int] = set()  # failed in this run: their retry waits for a later run
+    # Given ids are offered a claim's worth at a time: a claim's id list stays short whatever the
+    # caller passed (a 2,000-id list among 100,000 queued rows outlasted PostgreSQL's statement timeout).
+    remaining = None if ids is None else sorted(set(ids))
     try:
         while limit is None or handled < limit:
             moment = now or utcnow()
             size = batch if limit is None else min(batch, limit - handled)
-            claimed = claim(worker, moment, size, ids, exclude=retrying)
-            if not claimed:
-                break
+            if remaining is None:
+                claimed = claim(worker, moment, size, None, exclude=retrying)
+                if not claimed:
+                    break
+            else:
+                if not remaining:
+                    break
+                window, remaining = remaining[:size], remaining[size:]
+                claimed = claim(worker, moment, size, window, exclude=retrying)
+                if not claimed:
+                    continue
             handled += len(claimed)
             for key, value in _send_claimed(claimed, worker, backend, retrying).items():
                 totals[key] += value
