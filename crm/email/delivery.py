@@ -135,9 +135,7 @@ def claim(
     exclude: Iterable[int] = (),
 ) -> list[int]:
     """Mark up to `limit` due rows as ours, in one statement; returns the ids we now own."""
-    # Given ids (the rows a commit just queued) are claimed in id order, which the primary key
-    # serves. A 2,000-id claim among 100,000 queued rows still outlasts PostgreSQL's statement
-    # timeout either way (bench README, row 10, 2026-12-07): not solved.
+    # Given ids (the rows a commit just queued) are claimed in id order, which the primary key serves.
     order = (outbox.c.id,) if ids is not None else (outbox.c.next_attempt_at, outbox.c.id)
     due = (
         select(outbox.c.id)
