@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import Integer, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.audiences.models import Audience
@@ -25,16 +25,29 @@ from crm.campaigns import services
 from crm.campaigns.models import Campaign, CampaignRecipient
 from crm.contacts.models import Contact
 from crm.core.languages import normalise_language
-from crm.core.types import utcnow
+from crm.core.types import UTCDateTime, utcnow
 from crm.email.models import OutboxMessage
 from crm.email.services import Outgoing, queue_emails
 from crm.extensions import db
 
 log = logging.getLogger("crm.campaigns")
 
-DEFAULTS = {"CAMPAIGN_RATE_PER_MINUTE": 600, "CAMPAIGN_BATCH": 100}
+#: A batch of 250 queued 20,000 recipients as fast as one of 1,000 (bench: audience, 7.6 s against
+#: 8.5-11.9 s at load ~14) and grows the job by ~5 MB instead of ~14 MB (each message's bodies are
+#: held a few times over while its batch is written).
+DEFAULTS = {"CAMPAIGN_RATE_PER_MINUTE": 600, "CAMPAIGN_BATCH": 250}
 JOB = "crm.campaigns.sending.send_campaign"
 SKIPPED = "No longer consents, or the address is suppressed."
+#: Recipient rows written per INSERT ... SELECT (and commit). Large, as no row passes through
+#: Python, and SQLite builds the audience's consent list afresh for each statement.
+WRITE_BATCH = 10_000
+
+recipients = CampaignRecipient.__table__
+_MARK = (
+    update(recipients)
+    .where(recipients.c.id == bindparam("row"))
+    .values(status=bindparam("new_status"), outbox_id=bindparam("new_outbox"), reason=bindparam("new_reason"))
+)
 
 
 def _setting(name: str) -> int:
@@ -51,81 +64,77 @@ def _stop(campaign: Campaign, reason: str) -> None:
     log.warning("campaign %s stopped: %s", campaign.id, reason)
 
 
-def _write_recipients(campaign: Campaign, batch: int) -> int:
-    """Add recipient rows after the highest contact id already added. Returns rows added."""
-    ids_query = services.reachable_ids(campaign)
-    last = db.session.scalar(
-        select(CampaignRecipient.contact_id).where(CampaignRecipient.campaign_id == campaign.id)
-        .order_by(CampaignRecipient.contact_id.desc()).limit(1)
-    ) or 0  # fmt: skip
-    added = 0
-    while True:
-        ids = list(
-            db.session.scalars(ids_query.where(Contact.id > last).order_by(Contact.id).limit(batch * 10))
+def _last_written(campaign_id: int) -> int:
+    """The highest contact id with a recipient row (the unique key's index answers it)."""
+    return (
+        db.session.scalar(
+            select(func.max(recipients.c.contact_id)).where(recipients.c.campaign_id == campaign_id)
         )
-        if not ids:
-            return added
-        now = utcnow()
+        or 0
+    )
+
+
+def _write_recipients(campaign: Campaign, batch: int) -> None:
+    """Add recipient rows after the highest contact id already added, `batch` at a time, each an
+    INSERT ... SELECT straight from the audience query (no row comes through Python) and its own
+    commit, so a killed run resumes after the last batch written. Done when a batch moves the
+    highest id no further (psycopg reports no row count for an INSERT ... SELECT)."""
+    ids_query = services.reachable_ids(campaign)
+    campaign_id, last = campaign.id, _last_written(campaign.id)
+    while True:
+        chosen = ids_query.where(Contact.id > last).order_by(Contact.id).limit(batch).subquery()
+        rows = select(
+            literal(campaign_id, Integer()), chosen.c.id, literal("pending", String()), literal(utcnow(), UTCDateTime())
+        )  # fmt: skip
         try:
             db.session.execute(
-                insert(CampaignRecipient),
-                [
-                    {"campaign_id": campaign.id, "contact_id": i, "status": "pending", "created_at": now}
-                    for i in ids
-                ],
+                insert(recipients).from_select(["campaign_id", "contact_id", "status", "created_at"], rows)
             )
             db.session.commit()
         except IntegrityError:  # another run wrote some of them first: carry on after theirs
             db.session.rollback()
-        added += len(ids)
-        last = ids[-1]
+        written_up_to = _last_written(campaign_id)
+        if written_up_to == last:
+            return
+        last = written_up_to
 
 
 def _hand_over_batch(campaign: Campaign, batch: int, shared: dict[str, Any]) -> int:
-    """Queue the next `batch` pending recipients' emails: one outbox INSERT, one recipient UPDATE
-    and one commit for the batch. Returns rows handled."""
+    """Queue the next `batch` pending recipients' emails: one SELECT of them and their contacts,
+    one outbox INSERT, one recipient UPDATE and one commit for the batch. Returns rows handled."""
     rows = db.session.execute(
-        select(CampaignRecipient.id, CampaignRecipient.contact_id)
-        .where(CampaignRecipient.campaign_id == campaign.id, CampaignRecipient.status == "pending")
-        .order_by(CampaignRecipient.id)
+        select(recipients.c.id, recipients.c.contact_id, Contact.email, Contact.first_name, Contact.preferred_language)
+        .outerjoin(Contact, Contact.id == recipients.c.contact_id)
+        .where(recipients.c.campaign_id == campaign.id, recipients.c.status == "pending")
+        .order_by(recipients.c.id)
         .limit(batch)
-    ).all()
+    ).all()  # fmt: skip
     if not rows:
         return 0
-    people = {
-        c.id: c
-        for c in db.session.execute(
-            select(Contact.id, Contact.email, Contact.first_name, Contact.preferred_language).where(
-                Contact.id.in_([contact_id for _, contact_id in rows])
-            )
-        )
-    }
+    people = [row for row in rows if row.email is not None]
     messages = [
-        Outgoing(p.email, p.id, dedupe_key(campaign.id, p.id), {"first_name": p.first_name},
+        Outgoing(p.email, p.contact_id, dedupe_key(campaign.id, p.contact_id), {"first_name": p.first_name},
                  normalise_language(p.preferred_language) or "en")
-        for p in (people[contact_id] for _, contact_id in rows if contact_id in people)
+        for p in people
     ]  # fmt: skip
     queued = dict(zip((m.contact_id for m in messages), queue_emails(
         "campaign", messages, shared=shared, personal=("first_name",), subject=campaign.subject,
         marketing=True, purpose=campaign.purpose,
     ), strict=True))  # fmt: skip
     # A key queued by an earlier run whose mark was lost is that run's message: never a second.
-    lost = [dedupe_key(campaign.id, c) for _, c in rows if c in people and queued.get(c) is None]
+    lost = [dedupe_key(campaign.id, p.contact_id) for p in people if queued.get(p.contact_id) is None]
     earlier = dict(
         db.session.execute(
             select(OutboxMessage.dedupe_key, OutboxMessage.id).where(OutboxMessage.dedupe_key.in_(lost))
         ).all()
     ) if lost else {}  # fmt: skip
-    queued_rows, skipped_rows = [], []
-    for row_id, contact_id in rows:
+    changes = []
+    for row_id, contact_id, *_ in rows:
         outbox_id = queued.get(contact_id) or earlier.get(dedupe_key(campaign.id, contact_id))
-        if outbox_id is not None:
-            queued_rows.append({"id": row_id, "status": "queued", "outbox_id": outbox_id})
-        else:
-            skipped_rows.append({"id": row_id, "status": "skipped", "reason": SKIPPED})
-    for changes in (queued_rows, skipped_rows):
-        if changes:  # one executemany UPDATE by primary key
-            db.session.execute(update(CampaignRecipient), changes)
+        queued_now = outbox_id is not None
+        changes.append({"row": row_id, "new_status": "queued" if queued_now else "skipped", "new_outbox": outbox_id,
+                        "new_reason": "" if queued_now else SKIPPED})  # fmt: skip
+    db.session.execute(_MARK, changes)  # one executemany UPDATE by primary key
     db.session.commit()
     return len(rows)
 
@@ -147,7 +156,7 @@ def send_campaign(campaign_id: int, max_batches: int | None = None) -> str:
         campaign.status, campaign.started_at = "sending", utcnow()
         db.session.commit()
     batch = min(_setting("CAMPAIGN_BATCH"), _setting("CAMPAIGN_RATE_PER_MINUTE"))
-    _write_recipients(campaign, batch)
+    _write_recipients(campaign, max(batch, WRITE_BATCH))
     interval = 60.0 * batch / _setting("CAMPAIGN_RATE_PER_MINUTE")
     shared = services.email_context(campaign, services.body_html(campaign))
     done = 0

@@ -30,12 +30,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, has_app_context, has_request_context
-from sqlalchemy import event, select, update
+from sqlalchemy import Connection, event, select, update
 from sqlalchemy.orm import Session
 
+from crm.core.database import commits_not_waiting_for_disk
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
-from crm.email.sender import PermanentFailure, build_message, get_backend
+from crm.email.sender import MessageHeaders, PermanentFailure, build_message, get_backend
 from crm.extensions import db
 
 log = logging.getLogger("crm.email")
@@ -134,10 +135,12 @@ def claim(
     exclude: Iterable[int] = (),
 ) -> list[int]:
     """Mark up to `limit` due rows as ours, in one statement; returns the ids we now own."""
+    # Given ids (the rows a commit just queued) are claimed in id order, which the primary key serves.
+    order = (outbox.c.id,) if ids is not None else (outbox.c.next_attempt_at, outbox.c.id)
     due = (
         select(outbox.c.id)
         .where(outbox.c.status == "queued", outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+        .order_by(*order)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
     )
@@ -166,31 +169,27 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _settle(worker: str, finished: tuple[int, dict[str, Any]] | None, next_id: int | None) -> bool:
+def _settle(
+    conn: Connection, worker: str, finished: tuple[int, dict[str, Any]] | None, next_id: int | None
+) -> bool:
     """One transaction after each send: record how the message just handed over went, and check
-    that the next one is still ours (True), so each message costs one commit, not two.
-
-    On PostgreSQL the commit does not wait for its WAL flush (`synchronous_commit = off`, this
-    transaction only): a killed worker loses nothing (the server has the commit), and only the
-    database server crashing could forget the last moment's marks, whose messages then go again
-    after the lock timeout: at least once, as for a dead worker's claims."""
-    with db.engine.begin() as conn:
-        if finished is not None:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            message_id, values = finished
-            conn.execute(
-                update(outbox)
-                .where(outbox.c.id == message_id, outbox.c.locked_by == worker)
-                .values(locked_by=None, locked_at=None, **values)
-            )
-        if next_id is None:
-            return False
+    that the next one is still ours (True), so each message costs one commit, not two. The batch's
+    connection does not wait for the disk at these commits (`commits_not_waiting_for_disk`)."""
+    if finished is not None:
+        message_id, values = finished
+        conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id, outbox.c.locked_by == worker)
+            .values(locked_by=None, locked_at=None, **values)
+        )
+    owner = None
+    if next_id is not None:
         owner = conn.scalar(
             select(outbox.c.id).where(
                 outbox.c.id == next_id, outbox.c.status == "sending", outbox.c.locked_by == worker
             )
         )
+    conn.commit()
     return owner is not None
 
 
@@ -217,29 +216,35 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
     counts = {"sent": 0, "retry": 0, "failed": 0}
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     max_attempts = int(setting("MAIL_MAX_ATTEMPTS"))
-    with db.engine.connect() as conn:
+    # One connection for the claimed batch: its reads and each message's mark, never a transaction
+    # open while a message is being sent.
+    with db.engine.connect() as conn, commits_not_waiting_for_disk(conn):
         rows = conn.execute(select(outbox).where(outbox.c.id.in_(message_ids)).order_by(outbox.c.id)).all()
-    finished: tuple[int, dict[str, Any]] | None = None
-    for row in rows:
-        ours = _settle(worker, finished, row.id)
-        finished = None
-        if not ours:
-            log.warning("outbox row %s was taken back from %s before it was sent; skipped", row.id, worker)
-            continue
-        error: Exception | None = None
-        try:
-            backend.send(build_message(row, sender))
-        except Exception as failure:  # noqa: BLE001  (any failure: record it, retry or give up)
-            error = failure
-            log.warning("email %s to outbox row %s failed (attempt %s): %s", row.kind, row.id, row.attempts + 1,
-                        failure)  # fmt: skip
-        outcome, values = _outcome(row, error, max_attempts)
-        finished = (row.id, values)
-        counts[outcome] += 1
-        if outcome == "retry":
-            retrying.add(row.id)
-    if finished is not None:
-        _settle(worker, finished, None)
+        conn.commit()
+        headers = MessageHeaders(sender)
+        finished: tuple[int, dict[str, Any]] | None = None
+        for row in rows:
+            ours = _settle(conn, worker, finished, row.id)
+            finished = None
+            if not ours:
+                log.warning(
+                    "outbox row %s was taken back from %s before it was sent; skipped", row.id, worker
+                )
+                continue
+            error: Exception | None = None
+            try:
+                backend.send(build_message(row, sender, headers))
+            except Exception as failure:  # noqa: BLE001  (any failure: record it, retry or give up)
+                error = failure
+                log.warning("email %s to outbox row %s failed (attempt %s): %s", row.kind, row.id, row.attempts + 1,
+                            failure)  # fmt: skip
+            outcome, values = _outcome(row, error, max_attempts)
+            finished = (row.id, values)
+            counts[outcome] += 1
+            if outcome == "retry":
+                retrying.add(row.id)
+        if finished is not None:
+            _settle(conn, worker, finished, None)
     return counts
 
 
@@ -259,13 +264,24 @@ def deliver_due(
     backend = get_backend()
     handled = 0
     retrying: set[int] = set()  # failed in this run: their retry waits for a later run
+    # Given ids are offered a claim's worth at a time: a claim's id list stays short whatever the
+    # caller passed (a 2,000-id list among 100,000 queued rows outlasted PostgreSQL's statement timeout).
+    remaining = None if ids is None else sorted(set(ids))
     try:
         while limit is None or handled < limit:
             moment = now or utcnow()
             size = batch if limit is None else min(batch, limit - handled)
-            claimed = claim(worker, moment, size, ids, exclude=retrying)
-            if not claimed:
-                break
+            if remaining is None:
+                claimed = claim(worker, moment, size, None, exclude=retrying)
+                if not claimed:
+                    break
+            else:
+                if not remaining:
+                    break
+                window, remaining = remaining[:size], remaining[size:]
+                claimed = claim(worker, moment, size, window, exclude=retrying)
+                if not claimed:
+                    continue
             handled += len(claimed)
             for key, value in _send_claimed(claimed, worker, backend, retrying).items():
                 totals[key] += value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any
 
 from flask import current_app, render_template
@@ -23,6 +24,8 @@ from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
 
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
+#: Core inserts: a batch's rows go to the database as they are, without the ORM's bulk machinery.
+outbox = OutboxMessage.__table__
 
 #: A path segment that looks like a token (signed or random) in a link under any host.
 _TOKEN_IN_LINK = re.compile(r"(https?://[^\s\"'<>]*/)[A-Za-z0-9_\-.]{20,}")
@@ -204,6 +207,7 @@ def queue_emails(
     subject: str | None = None,
     marketing: bool = False,
     purpose: str = "news",
+    after_commit: bool = True,
 ) -> list[int | None]:
     """Render templates/email/<kind>.txt (and .html when present) for each message and add them
     all to the outbox in one INSERT; returns each message's outbox id, None where nothing was
@@ -217,6 +221,9 @@ def queue_emails(
     `shared` context is the same for every message; the `personal` keys of each message's context
     are plain strings put into one rendering per language (a campaign renders its body once, not
     once per recipient); other context of a message's own makes it rendered alone.
+    A batch skips a key another transaction queued meanwhile (its message gets None, never a second
+    row). `after_commit=False` leaves the messages to the caller's sweep (the daily run's last step)
+    instead of delivering them once the transaction commits.
     """
     taken = _taken_keys([m.dedupe_key for m in messages if m.dedupe_key])
     todo: list[Outgoing] = []
@@ -253,22 +260,33 @@ def queue_emails(
         })  # fmt: skip
     if not rows:
         return [None] * len(messages)
-    if len(rows) == 1:
-        ids: list[int] = [
-            int(db.session.execute(insert(OutboxMessage).returning(OutboxMessage.id), rows[0]).scalar_one())
+    if len(rows) == 1 and rows[0]["dedupe_key"] is None:
+        ids: list[int | None] = [
+            int(db.session.execute(insert(outbox).returning(outbox.c.id), rows[0]).scalar_one())
         ]
-    else:  # one multi-row INSERT; RETURNING's order is not the rows' on SQLite, so match by key
+    else:  # one (multi-row) INSERT; RETURNING's order is not the rows' on SQLite, so match by key
         if any(row["dedupe_key"] is None for row in rows):
             raise ValueError("each message of a batch needs a dedupe_key")
-        by_key = dict(
-            db.session.execute(
-                insert(OutboxMessage).returning(OutboxMessage.dedupe_key, OutboxMessage.id), rows
-            ).all()
-        )
-        ids = [by_key[row["dedupe_key"]] for row in rows]
-    deliver_after_commit(db.session(), ids)
+        by_key: dict[str, int] = {
+            key: i for key, i in db.session.execute(_insert_skipping_taken_keys(), rows)
+        }
+        ids = [by_key.get(row["dedupe_key"]) for row in rows]
+    if after_commit:
+        deliver_after_commit(db.session(), [i for i in ids if i is not None])
     queued = {id(message): outbox_id for message, outbox_id in zip(todo, ids, strict=True)}
     return [queued.get(id(message)) for message in messages]
+
+
+def _insert_skipping_taken_keys() -> Any:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING (dedupe_key, id): a key that a
+    concurrent transaction queued first is skipped, not doubled and not an error for the batch."""
+    dialect = db.engine.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        module = import_module(f"sqlalchemy.dialects.{dialect}")
+        statement = module.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    else:
+        statement = insert(outbox)
+    return statement.returning(outbox.c.dedupe_key, outbox.c.id)
 
 
 def queue_email(

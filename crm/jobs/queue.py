@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from crm.jobs.runtime import QUEUE_NAME as QUEUE_NAME  # re-exported: the queue's public name
 from crm.jobs.runtime import RUN_JOB_PATH, check_path, get_queue, run_job
 
@@ -24,6 +22,7 @@ def try_enqueue(func_path: str, *args: Any, **kwargs: Any) -> str | None:
     queue = get_queue()
     if queue is None:
         return None
+    from redis.exceptions import RedisError  # here: a process without Redis never loads it
     from rq import Retry
 
     try:

@@ -11,12 +11,14 @@ import importlib
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_app_context
-from redis import Redis
 
 from crm.extensions import db
+
+if TYPE_CHECKING:  # redis is imported where a connection is made: a process without Redis never loads it
+    from redis import Redis
 
 log = logging.getLogger("crm.jobs")
 
@@ -38,6 +40,8 @@ def redis_connection(url: str | None = None) -> Redis | None:
     if not url:
         return None
     if url not in _connections:
+        from redis import Redis
+
         # Short timeouts: a page that enqueues must not hang when Redis is down.
         _connections[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     return _connections[url]

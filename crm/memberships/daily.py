@@ -19,12 +19,11 @@ from typing import Any
 from flask import Flask, current_app
 from flask.sansio.app import App
 from sqlalchemy import Select, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.contacts.models import Contact
+from crm.core.languages import normalise_language
 from crm.core.types import utcnow
-from crm.email.models import OutboxMessage
-from crm.email.services import render_email
+from crm.email.services import Outgoing, queue_emails
 from crm.extensions import db
 from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
 
@@ -41,7 +40,6 @@ LIFECYCLE_STEPS = (
 LAPSED_NOTICE_WINDOW = timedelta(days=3)
 INSERT_BATCH = 1000
 
-outbox = OutboxMessage.__table__
 #: Where `register_daily_step` keeps the other domains' steps (per app).
 _DAILY_STEPS = "crm.daily.steps"
 
@@ -109,7 +107,9 @@ def _candidates() -> Select[*tuple[Any, ...]]:
             Membership.paid_through,
             Contact.email,
             Contact.first_name,
+            Contact.preferred_language,
             Plan.name.label("plan_name"),
+            Plan.name_es.label("plan_name_es"),
             Plan.amount,
             Plan.currency,
         )
@@ -143,6 +143,7 @@ def queue_renewal_reminders(now: datetime, *, days: int) -> int:
                 {
                     "first_name": row.first_name,
                     "plan_name": row.plan_name,
+                    "plan_name_es": row.plan_name_es,
                     "paid_through": row.paid_through,
                     "days_left": max((row.paid_through - now).days, 1),
                     "amount": row.amount,
@@ -175,6 +176,7 @@ def queue_annual_charge_notices(now: datetime) -> int:
                 {
                     "first_name": row.first_name,
                     "plan_name": row.plan_name,
+                    "plan_name_es": row.plan_name_es,
                     "charge_date": row.paid_through,
                     "amount": row.amount,
                     "currency": row.currency,
@@ -194,7 +196,9 @@ def queue_lapsed_notices(now: datetime) -> int:
             Membership.ended_at,
             Contact.email,
             Contact.first_name,
+            Contact.preferred_language,
             Plan.name.label("plan_name"),
+            Plan.name_es.label("plan_name_es"),
         )
         .select_from(MembershipEvent)
         .join(Membership, Membership.id == MembershipEvent.membership_id)
@@ -216,7 +220,12 @@ def queue_lapsed_notices(now: datetime) -> int:
             (
                 f"lapsed:{row.id}",
                 row,
-                {"first_name": row.first_name, "plan_name": row.plan_name, "ended_on": row.ended_at},
+                {
+                    "first_name": row.first_name,
+                    "plan_name": row.plan_name,
+                    "plan_name_es": row.plan_name_es,
+                    "ended_on": row.ended_at,
+                },  # fmt: skip
             )
             for row in rows
         ),
@@ -229,45 +238,16 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def _queue_once(kind: str, items: Iterable[tuple[str, Any, dict[str, Any]]]) -> int:
-    """Render and insert the messages whose dedupe key is new; a few queries, not one per member."""
-    wanted = {key: (row, context) for key, row, context in items}
-    if not wanted:
-        return 0
-    present: set[str] = set()
-    for chunk in _chunks(list(wanted), INSERT_BATCH):
-        present.update(db.session.scalars(select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(chunk))))
-    now = utcnow()
-    rows = []
-    for key, (row, context) in wanted.items():
-        if key in present:
-            continue
-        subject, text, html = render_email(kind, context)
-        rows.append(
-            {
-                "to_email": row.email,
-                "contact_id": row.contact_id,
-                "kind": kind,
-                "subject": (subject or kind.replace("_", " ").capitalize())[:250],
-                "body_text": text,
-                "body_html": html,
-                "headers": {},
-                "dedupe_key": key,
-                "status": "queued",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "last_error": "",
-                "created_at": now,
-            }
+    """Queue the messages whose dedupe key is new through `queue_emails` (the one email path: each
+    in its recipient's language), `INSERT_BATCH` at a time; a few queries, not one per member.
+    They are sent by the run's last step (`sweep_outbox`), not after each commit."""
+    messages = [
+        Outgoing(row.email, row.contact_id, key, context, normalise_language(row.preferred_language) or "en")
+        for key, row, context in items
+    ]
+    queued = 0
+    for chunk in _chunks(messages, INSERT_BATCH):
+        queued += sum(
+            1 for outbox_id in queue_emails(kind, chunk, after_commit=False) if outbox_id is not None
         )
-    inserted = 0
-    for chunk in _chunks(rows, INSERT_BATCH):
-        inserted += len(db.session.execute(_insert_skipping_duplicates(), chunk).all())
-    return inserted
-
-
-def _insert_skipping_duplicates() -> Any:
-    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: a concurrent run can never double a key."""
-    if db.engine.dialect.name == "postgresql":
-        pg_insert = postgresql.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        return pg_insert.returning(outbox.c.id)
-    return sqlite.insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(outbox.c.id)
+    return queued

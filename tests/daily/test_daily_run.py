@@ -236,3 +236,27 @@ def test_the_daily_run_runs_the_steps_events_billing_and_news_register_in_their_
     assert all(key in keys for key in steps)
     assert [keys.index(key) for key in steps] == sorted(keys.index(key) for key in steps)
     assert keys.index("charge_notices") < keys.index("event_reminders")  # after the membership steps
+
+
+def test_a_spanish_member_gets_the_daily_runs_emails_in_spanish_with_the_plans_spanish_name(app):
+    plan = make_plan()
+    plan.name, plan.name_es = "Supporter", "Simpatizante"
+    soon = T0 + timedelta(days=5)
+    spanish = make_contact("ana@example.org", preferred_language="es")
+    make_membership(spanish, plan, paid_through=soon)  # the 7-day reminder
+    make_membership("ben@example.org", plan, paid_through=soon)
+    make_membership(make_contact("carla@example.org", preferred_language="es"), plan, paid_through=soon,
+                    auto_renew=True, stripe_subscription_id="sub_es")  # the annual charge notice  # fmt: skip
+    make_membership(make_contact("dani@example.org", preferred_language="es"), plan,
+                    paid_through=T0 - timedelta(days=40), status="grace", grace_until=T0 - timedelta(days=1))  # fmt: skip
+    db.session.commit()
+    _daily_at(T0)
+    sent = {str(m["To"]): m.get_body(preferencelist=("plain",)).get_content() for m in MEMORY_OUTBOX}
+    assert sorted(sent) == ["ana@example.org", "ben@example.org", "carla@example.org", "dani@example.org"]
+    for to in ("ana@example.org", "carla@example.org", "dani@example.org"):
+        assert "Tu afiliación Simpatizante" in sent[to] and "Supporter" not in sent[to], to
+    assert "está pagada hasta" in sent["ana@example.org"]
+    assert (
+        "Your Supporter membership" in sent["ben@example.org"]
+        and "Simpatizante" not in sent["ben@example.org"]
+    )
