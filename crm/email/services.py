@@ -19,7 +19,7 @@ from crm.contacts import consent
 from crm.contacts.models import Contact
 from crm.core.languages import normalise_language
 from crm.core.types import utcnow
-from crm.email.delivery import deliver_after_commit  # (importing it registers the after-commit hook)
+from crm.email.dispatch import deliver_after_commit  # (importing it registers the after-commit hook)
 from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
 from crm.extensions import db
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from crm.audit.services import record
 from crm.core.permissions import requires
-from crm.email.delivery import requeue
+from crm.email.dispatch import requeue
 from crm.email.models import OUTBOX_STATUSES, OutboxMessage
 from crm.email.services import holds_spent_link, safe_summary
 from crm.extensions import db

@@ -122,7 +122,7 @@ def _mail_without_redis(app, smtp) -> None:  # type: ignore[no-untyped-def]
 def test_with_slow_smtp_and_no_redis_known_and_unknown_addresses_answer_before_any_mail_is_sent(
     app, member, held_smtp, path, kind
 ):
-    from crm.email.delivery import wait_for_background_mail
+    from crm.email.dispatch import wait_for_background_mail
 
     _mail_without_redis(app, held_smtp)
     client = app.test_client()
@@ -152,7 +152,7 @@ def test_with_slow_smtp_and_no_redis_a_webhook_answers_before_its_emails_are_sen
     webhook's answer, so a slow mail server never holds Stripe's delivery (or a thread) waiting."""
     from sqlalchemy import select
 
-    from crm.email.delivery import wait_for_background_mail
+    from crm.email.dispatch import wait_for_background_mail
     from crm.extensions import db
     from crm.memberships.models import Membership
     from tests.join.test_join_form import form
