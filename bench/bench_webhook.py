@@ -107,6 +107,8 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
     members = opts.webhook_members
     url = ctx.data.schema(backend, "webhook")
     server.sandbox.reset()
+    # The data set's own receipts (the demo's offline payments) are there before anyone joins.
+    receipts_before = _effects(url)["receipts"]
     with stopwatch() as took:
         _join_members(url, server.url, server.sandbox, members)
     events = server.sandbox.take_events()
@@ -143,7 +145,7 @@ def run_backend(ctx: Context, backend: str, server, event_payload, signature_hea
     ctx.data.drop(url)
     if redis_url:
         _flush(redis_url)
-    expected = {"active memberships": members, "payments": members, "receipts": members,
+    expected = {"active memberships": members, "payments": members, "receipts": receipts_before + members,
                 "events recorded": len({e["id"] for e in events})}  # fmt: skip
     wrong = {k: f"{effects[k]} (expected {v})" for k, v in expected.items() if effects[k] != v}
     hello_rps = median_rps(hello_loads)
