@@ -19,7 +19,23 @@ ROLES = ("member", "editor", "staff", "admin")
 STAFF_ROLES = ("editor", "staff", "admin")
 
 
-class User(UserMixin, Model):
+class RoleRules:
+    """What a role may reach, for anything with a `role`: the ORM `User` and the session check's
+    `SignedInUser` (crm.accounts.signed_in) answer the same."""
+
+    if TYPE_CHECKING:
+        role: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("staff", "admin")
+
+    @property
+    def is_editor(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+class User(RoleRules, UserMixin, Model):
     """A login. Its email is its contact's email."""
 
     __tablename__ = "user_account"
@@ -62,14 +78,6 @@ class User(UserMixin, Model):
     @property
     def email(self) -> str:
         return self.contact.email
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("staff", "admin")
-
-    @property
-    def is_editor(self) -> bool:
-        return self.role in STAFF_ROLES
 
     @property
     def is_active(self) -> bool:

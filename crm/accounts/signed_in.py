@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 
-from crm.accounts.models import STAFF_ROLES, User
+from crm.accounts.models import RoleRules, User
 from crm.extensions import db
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, eq=False)
-class SignedInUser(UserMixin):
+class SignedInUser(RoleRules, UserMixin):
     """The signed-in user of this request (the session check has found their session live).
 
     Read-only: a view that changes the account (password, second factor, sign out everywhere)
@@ -52,14 +52,6 @@ class SignedInUser(UserMixin):
     @property
     def email(self) -> str:
         return self.account.email
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("staff", "admin")
-
-    @property
-    def is_editor(self) -> bool:
-        return self.role in STAFF_ROLES
 
     def get_id(self) -> str:
         # As User.get_id: the session version is part of Flask-Login's id.
