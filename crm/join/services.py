@@ -115,7 +115,7 @@ def _reusable_session(membership: Membership, wanted: dict[str, str]) -> str | N
     except gateway.GatewayError:
         return None
     same = all(session.metadata.get(k, "") == v for k, v in wanted.items())
-    return membership.checkout_url if session.status == "open" and same else None
+    return membership.checkout_url if session.is_open and same else None
 
 
 def start_join_checkout(
