@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 
 from crm.contacts import consent
 from crm.contacts.models import Contact
+from crm.contacts.services import email_key
 from crm.core.languages import normalise_language
 from crm.core.types import utcnow
 from crm.email.dispatch import deliver_after_commit  # (importing it registers the after-commit hook)
@@ -91,9 +92,7 @@ def recipient_language(to: str, contact_id: int | None) -> str:
         contact = db.session.get(Contact, contact_id)  # usually in the session already: no query
         found = contact.preferred_language if contact is not None else None
     else:
-        found = db.session.scalar(
-            select(Contact.preferred_language).where(Contact.email == to.strip().lower())
-        )
+        found = db.session.scalar(select(Contact.preferred_language).where(Contact.email == email_key(to)))
     return normalise_language(found) or "en"
 
 
@@ -190,7 +189,7 @@ def _marketing_allowed(messages: list[Outgoing], purpose: str) -> list[Outgoing]
     for message in messages:
         if message.contact_id is None:
             message.contact_id = db.session.scalar(
-                select(Contact.id).where(Contact.email == message.to.strip().lower())
+                select(Contact.id).where(Contact.email == email_key(message.to))
             )
     allowed = consent.marketing_reachable(
         [m.contact_id for m in messages if m.contact_id is not None], purpose

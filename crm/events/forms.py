@@ -16,8 +16,9 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
+from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.events.services import MAX_PLACES_PER_BOOKING
 
@@ -27,7 +28,7 @@ NAME_BOXES = 4
 
 class BookingForm(FlaskForm):
     email = StringField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")),
-                                                 Email(_l("Enter an email address like name@example.org.")),
+                                                 valid_email,
                                                  Length(max=254)])  # fmt: skip
     names = FieldList(StringField(_l("Name"), validators=[Optional(), Length(max=200)]), min_entries=NAME_BOXES,
                       max_entries=MAX_PLACES_PER_BOOKING)  # fmt: skip

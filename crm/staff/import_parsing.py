@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm.contacts.emails import EmailAddressError, normalise_email
-from crm.contacts.services import PERSONAL_FIELDS
+from crm.contacts.services import PERSONAL_FIELDS, EmailAddressError, normalise_email
 from crm.core.csv_export import FORMULA_STARTS
 from crm.extensions import db
 from crm.i18n.languages import language_from_text
@@ -244,7 +243,7 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
     email = raw.get("email", "").lower()
     if not email:
         raise ValueError("the email address is missing")
-    try:  # the app's one check (crm.contacts.emails), as on the join form and the staff edit
+    try:  # the app's one check (crm.contacts.services), as on the join form and the staff edit
         email = normalise_email(email)
     except EmailAddressError as error:
         why = f": {error}" if not email.isascii() else ""  # say why an internationalised one is refused

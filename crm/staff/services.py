@@ -18,7 +18,7 @@ from crm.audit.services import record
 from crm.campaigns import services as campaign_services
 from crm.contacts import consent, tags
 from crm.contacts.models import Contact, Note
-from crm.contacts.services import PERSONAL_FIELDS
+from crm.contacts.services import PERSONAL_FIELDS, email_key
 from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships import lifecycle
@@ -97,7 +97,7 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
     """Save edited details, unless someone else saved the contact since the form was opened."""
     if contact.version != version:
         raise StaleRecordError()
-    email = (data.get("email") or "").strip().lower()
+    email = email_key(data.get("email"))
     if email != contact.email and db.session.scalar(
         select(Contact.id).where(Contact.email == email, Contact.id != contact.id)
     ):
