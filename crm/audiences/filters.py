@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select, true
 
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentStatus
 from crm.contacts.consent import CHANNELS, PURPOSES
 from crm.contacts.models import Contact, ContactConsent, ContactTag, GiftAidDeclaration, Suppression
 from crm.memberships.models import STATUSES, Membership
@@ -145,7 +145,7 @@ def conditions(f: dict[str, Any]) -> list[ColumnElement[bool]]:
     if membership is not None:
         out.append(membership)
     if f.get("donated") or f.get("donated_min"):
-        parts = [Payment.contact_id == Contact.id, Payment.status == "paid"]
+        parts = [Payment.contact_id == Contact.id, Payment.status == PaymentStatus.PAID]
         if f.get("donated") == "period":
             parts += _between(Payment.paid_at, f, "donated")
         if f.get("donated_min"):

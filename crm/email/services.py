@@ -21,7 +21,7 @@ from crm.contacts.services import email_key
 from crm.core.languages import normalise_language
 from crm.core.types import utcnow
 from crm.email.dispatch import deliver_after_commit  # (importing it registers the after-commit hook)
-from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
+from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage, OutboxStatus
 from crm.extensions import db
 
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
@@ -254,7 +254,7 @@ def queue_emails(
             "to_email": message.to, "kind": kind, "body_text": text, "body_html": html,
             "subject": (subject or template_subject or kind.replace("_", " ").capitalize())[:250],
             "one_time_link": live_link, "headers": headers, "contact_id": message.contact_id,
-            "dedupe_key": message.dedupe_key, "status": "queued", "attempts": 0, "last_error": "",
+            "dedupe_key": message.dedupe_key, "status": OutboxStatus.QUEUED, "attempts": 0, "last_error": "",
             "next_attempt_at": now, "created_at": now,
         })  # fmt: skip
     if not rows:
