@@ -15,26 +15,25 @@ import re
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from flask_babel import gettext
+from sqlalchemy import inspect as sa_inspect
 
 from crm.contacts.models import Contact
 from crm.core.languages import DEFAULT_LANGUAGE, normalise_language
 
+NAME_FIELDS = ("title", "first_name", "last_name")
+#: The postal address: what the second adult of a joint plan shares with the payer.
+ADDRESS_FIELDS = ("address_line1", "address_line2", "town", "postcode", "country")
 #: The one list of a contact's name, address and phone: what a member edits on their details page.
-NAME_AND_ADDRESS_FIELDS = (
-    "title",
-    "first_name",
-    "last_name",
-    "address_line1",
-    "address_line2",
-    "town",
-    "postcode",
-    "country",
-    "phone",
-)
+NAME_AND_ADDRESS_FIELDS = (*NAME_FIELDS, *ADDRESS_FIELDS, "phone")
 #: What erasure blanks: everything there that identifies the person (the country does not).
 IDENTIFYING_FIELDS = tuple(name for name in NAME_AND_ADDRESS_FIELDS if name != "country")
 #: Those and the preferred language: what the join form, the import and corrections write.
 PERSONAL_FIELDS = (*NAME_AND_ADDRESS_FIELDS, "preferred_language")
+
+
+def max_length(name: str) -> int | None:
+    """The longest value the contact's `name` column holds (None when it has no limit)."""
+    return getattr(sa_inspect(Contact).columns[name].type, "length", None)
 
 
 def set_preferred_language(contact: Contact, language: str | None) -> None:
