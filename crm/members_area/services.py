@@ -16,7 +16,6 @@ from sqlalchemy.orm import selectinload
 
 from crm.accounts.models import User
 from crm.audit.services import record
-from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Payment
 from crm.contacts import consent
 from crm.contacts.models import Contact
@@ -243,10 +242,18 @@ def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: 
 # --- Auto-renewal and the Stripe Customer Portal --------------------------------------------
 
 
+def _gateway():
+    """The Stripe adapter (a function, so tests can stand in for it)."""
+    from crm.billing import stripe_gateway
+
+    return stripe_gateway
+
+
 def portal_url(contact: Contact) -> str:
     """A Stripe Customer Portal session for this member, returning to their account page."""
     if not contact.stripe_customer_id:
         raise AccountActionError(_("There is no card on file for your membership."))
+    gateway = _gateway()
     return_url = current_app.config["BASE_URL"] + "/account"
     try:
         return str(gateway.create_portal_session(contact.stripe_customer_id, return_url=return_url))
@@ -268,6 +275,7 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
     if membership.auto_renew == on:
         return False
     if membership.stripe_subscription_id:
+        gateway = _gateway()
         try:
             gateway.set_cancel_at_period_end(
                 membership.stripe_subscription_id,
