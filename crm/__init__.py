@@ -152,11 +152,26 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_template_globals(app: Flask) -> None:
-    """The status enums, so templates compare `m.status == MembershipStatus.GRACE`, not a typed word."""
-    from crm.billing.models import PaymentStatus
+    """The status and kind enums, so templates compare `m.status == MembershipStatus.GRACE`, not a
+    typed word."""
+    from crm.billing.models import PaymentKind, PaymentStatus
+    from crm.campaigns.models import CampaignStatus
+    from crm.email.models import OutboxStatus
+    from crm.events.models import BookingStatus, EventKind, MotionStatus
     from crm.memberships.models import MembershipStatus
+    from crm.news.models import PostStatus
 
-    app.jinja_env.globals.update(MembershipStatus=MembershipStatus, PaymentStatus=PaymentStatus)
+    app.jinja_env.globals.update(
+        BookingStatus=BookingStatus,
+        CampaignStatus=CampaignStatus,
+        EventKind=EventKind,
+        MembershipStatus=MembershipStatus,
+        MotionStatus=MotionStatus,
+        OutboxStatus=OutboxStatus,
+        PaymentKind=PaymentKind,
+        PaymentStatus=PaymentStatus,
+        PostStatus=PostStatus,
+    )
 
 
 def register_payment_handlers(app: Flask) -> None:

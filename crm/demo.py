@@ -20,7 +20,7 @@ from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
 from crm.extensions import db
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
-from crm.news.models import Page, Post
+from crm.news.models import Page, Post, PostStatus
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by make run)
 #: Fixed so that the printed sign-in works every time; demo only.
@@ -60,8 +60,30 @@ JOINT_PLANS = {"joint-yearly"}
 
 # email, title, first, last, postcode, plan slug, status, days since join, days to paid-through, auto-renew
 MEMBERS = [
-    ("member@example.org", "Ms", "Ana", "Torres", "N1 9GU", "standard-yearly", "active", 200, 165, True),
-    ("monthly@example.org", "Mr", "Daniel", "Okafor", "M1 1AE", "monthly", "active", 90, 20, True),
+    (
+        "member@example.org",
+        "Ms",
+        "Ana",
+        "Torres",
+        "N1 9GU",
+        "standard-yearly",
+        MembershipStatus.ACTIVE,
+        200,
+        165,
+        True,
+    ),
+    (
+        "monthly@example.org",
+        "Mr",
+        "Daniel",
+        "Okafor",
+        "M1 1AE",
+        "monthly",
+        MembershipStatus.ACTIVE,
+        90,
+        20,
+        True,
+    ),
     (
         "concession@example.org",
         "Mx",
@@ -69,14 +91,47 @@ MEMBERS = [
         "Rivera",
         "EH1 1YZ",
         "concession-yearly",
-        "active",
+        MembershipStatus.ACTIVE,
         340,
         25,
         False,
     ),
-    ("grace@example.org", "Mrs", "Helen", "Price", "CF10 1EP", "standard-yearly", "grace", 400, -5, True),
-    ("lapsed@example.org", "Mr", "Tom", "Baker", "BS1 4DJ", "standard-yearly", "lapsed", 800, -60, False),
-    ("life@example.org", "Dr", "Lucía", "Mejía", "SW1A 1AA", "life", "active", 1200, None, False),
+    (
+        "grace@example.org",
+        "Mrs",
+        "Helen",
+        "Price",
+        "CF10 1EP",
+        "standard-yearly",
+        MembershipStatus.GRACE,
+        400,
+        -5,
+        True,
+    ),
+    (
+        "lapsed@example.org",
+        "Mr",
+        "Tom",
+        "Baker",
+        "BS1 4DJ",
+        "standard-yearly",
+        MembershipStatus.LAPSED,
+        800,
+        -60,
+        False,
+    ),
+    (
+        "life@example.org",
+        "Dr",
+        "Lucía",
+        "Mejía",
+        "SW1A 1AA",
+        "life",
+        MembershipStatus.ACTIVE,
+        1200,
+        None,
+        False,
+    ),
     (
         "branch@example.org",
         "",
@@ -84,7 +139,7 @@ MEMBERS = [
         "Trades Council",
         "L1 8JQ",
         "organisation-yearly",
-        "active",
+        MembershipStatus.ACTIVE,
         500,
         230,
         True,
@@ -265,7 +320,7 @@ def load_demo() -> dict[str, int]:
                     slug=slug,
                     title=title,
                     visibility=visibility,
-                    status="published",
+                    status=PostStatus.PUBLISHED,
                     published_at=utcnow() - timedelta(days=days_ago),
                     summary=summary,
                     body_markdown=body,

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from crm.accounts import mfa
 from crm.accounts.models import ROLES, User
 from crm.accounts.passwords import hash_password, password_problem
-from crm.accounts.services import find_user_by_email, normalise_email
+from crm.accounts.services import find_user_by_email
 from crm.audit.services import record
 from crm.cli import crm_cli
 from crm.contacts.models import Contact
+from crm.contacts.services import EmailAddressError, email_key, normalise_email
 from crm.extensions import db
 
 
@@ -33,9 +34,10 @@ def _read_password() -> str:
 @click.option("--last-name", default="")
 def create_user_command(email: str, role: str, first_name: str, last_name: str) -> None:
     """Create a sign-in account (staff set up their second factor at first sign-in)."""
-    email = normalise_email(email)
-    if "@" not in email or len(email) > 254:
-        raise click.ClickException("That is not an email address.")
+    try:
+        email = normalise_email(email)
+    except EmailAddressError as error:
+        raise click.ClickException(str(error)) from error
     if find_user_by_email(email) is not None:
         raise click.ClickException(f"{email} already has an account.")
     password = _read_password()
@@ -72,5 +74,5 @@ def totp_code_command(email: str) -> None:
         raise click.ClickException("totp-code is for development and demos only.")
     user = find_user_by_email(email)
     if user is None or not user.totp_enabled or not user.totp_secret:
-        raise click.ClickException(f"{normalise_email(email)} has no authenticator set up.")
+        raise click.ClickException(f"{email_key(email)} has no authenticator set up.")
     click.echo(mfa.current_code(user.totp_secret))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from crm.accounts import tokens
 from crm.audit.services import record
 from crm.contacts.models import Contact
+from crm.contacts.services import email_key
 from crm.email.services import queue_email
 from crm.extensions import db
 
@@ -39,7 +40,7 @@ def _link(path: str) -> str:
 
 def request_email_change(contact: Contact, new_email: str) -> None:
     """Email a confirmation link to `new_email` and tell the current address; nothing changes yet."""
-    new_email = new_email.strip().lower()
+    new_email = email_key(new_email)
     nonce = tokens.issue_token(EMAIL_CHANGE, contact=contact, ttl=EMAIL_CHANGE_TTL)
     token = _serializer().dumps({"c": contact.id, "e": new_email, "n": nonce})
     name = contact.first_name or "member"

@@ -8,7 +8,7 @@ from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from crm.accounts.passwords import MAX_LENGTH, password_problem
-from crm.contacts.emails import email_problem
+from crm.contacts.services import email_problem
 
 
 def _email_format(form: FlaskForm, field: StringField) -> None:

@@ -16,6 +16,7 @@ from crm.accounts.forms import ConfirmForm, EmailForm, LoginForm
 from crm.accounts.models import STAFF_ROLES, User
 from crm.accounts.session import end_session, is_remembered_session, safe_next_url, start_session
 from crm.audit.services import record
+from crm.contacts import services as contacts
 from crm.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
@@ -27,7 +28,7 @@ def email_key() -> str:
     """Rate-limit key for one account: the submitted email (hashed, so no address sits in Redis).
 
     It never reads X-Forwarded-For, so changing proxy headers cannot dodge it."""
-    email = services.normalise_email(request.form.get("email"))
+    email = contacts.email_key(request.form.get("email"))
     return "email:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 

@@ -17,6 +17,7 @@ from crm.accounts.models import User, UserSession
 from crm.accounts.passwords import hash_password, needs_rehash, verify_password
 from crm.audit.services import record
 from crm.contacts.models import Contact
+from crm.contacts.services import email_key
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.email.services import queue_email
@@ -30,17 +31,13 @@ EMAILS_PER_HOUR = 3
 ACCOUNT_EMAILS_PER_HOUR = 10
 
 
-def normalise_email(email: str | None) -> str:
-    return (email or "").strip().lower()
-
-
 def _link(path: str) -> str:
     """Links in emails come from BASE_URL, never from the request's Host header."""
     return f"{current_app.config['BASE_URL'].rstrip('/')}{path}"
 
 
 def find_user_by_email(email: str) -> User | None:
-    email = normalise_email(email)
+    email = email_key(email)
     if not email:
         return None
     return db.session.scalar(select(User).join(User.contact).where(Contact.email == email))
@@ -111,7 +108,7 @@ def record_login_failure(email: str, reason: str = "bad credentials") -> None:
     user = find_user_by_email(email)
     record(
         "login.failure",
-        actor_label=normalise_email(email)[:254] or "(empty)",
+        actor_label=email_key(email)[:254] or "(empty)",
         target_type="user",
         target_id=user.id if user else "",
         contact_id=user.contact_id if user else None,
@@ -222,7 +219,7 @@ def request_password_reset(email: str) -> None:
     user = find_user_by_email(email)
     record(
         "password.reset_requested",
-        actor_label=normalise_email(email)[:254] or "(empty)",
+        actor_label=email_key(email)[:254] or "(empty)",
         target_type="user",
         target_id=user.id if user else "",
         contact_id=user.contact_id if user else None,

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select, true
 
-from crm.billing.models import Payment
+from crm.billing.models import Payment, PaymentKind, PaymentStatus
 from crm.contacts.consent import CHANNELS, PURPOSES
 from crm.contacts.models import Contact, ContactConsent, ContactTag, GiftAidDeclaration, Suppression
 from crm.memberships.models import STATUSES, Membership
@@ -145,12 +145,12 @@ def conditions(f: dict[str, Any]) -> list[ColumnElement[bool]]:
     if membership is not None:
         out.append(membership)
     if f.get("donated") or f.get("donated_min"):
-        parts = [Payment.contact_id == Contact.id, Payment.status == "paid"]
+        parts = [Payment.contact_id == Contact.id, Payment.status == PaymentStatus.PAID]
         if f.get("donated") == "period":
             parts += _between(Payment.paid_at, f, "donated")
         if f.get("donated_min"):
             parts.append(Payment.amount >= f["donated_min"])
-        out.append(exists().where(Payment.kind == "donation", *parts))
+        out.append(exists().where(Payment.kind == PaymentKind.DONATION, *parts))
     if f.get("gift_aid"):
         declared = exists().where(
             GiftAidDeclaration.contact_id == Contact.id, GiftAidDeclaration.cancelled_at.is_(None)

@@ -13,22 +13,13 @@ retry has collected since changes nothing.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from crm.billing import direct_debit, dunning
 from crm.billing import stripe_gateway as gateway
-from crm.billing.events import event_object
 from crm.billing.models import Payment, PaymentKind, PaymentStatus
-from crm.billing.services import (
-    field,
-    find_payment_for_charge,
-    id_of,
-    record_failed_payment,
-    set_collected,
-)
-from crm.billing.subscriptions import invoice_period, locked_membership
+from crm.billing.services import find_payment_for_charge, record_failed_payment, set_collected
+from crm.billing.subscriptions import locked_membership
 from crm.extensions import db
 from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipStatus
@@ -39,13 +30,12 @@ _COLLECTED = (PaymentStatus.PAID, PaymentStatus.PARTLY_REFUNDED, PaymentStatus.R
 _NOT_STARTED = (MembershipStatus.PENDING, MembershipStatus.DIRECT_DEBIT_PENDING)
 
 
-def handle_charge_failed(event: Any) -> str:
-    charge = event_object(event)
-    return _failed(id_of(charge), id_of(field(charge, "payment_intent")), field(event, "id"))
+def handle_charge_failed(event: gateway.StripeEvent) -> str:
+    return _failed(event.object_id, event.payment_intent_id, event.id)
 
 
-def handle_payment_intent_payment_failed(event: Any) -> str:
-    return _failed(None, id_of(event_object(event)), field(event, "id"))
+def handle_payment_intent_payment_failed(event: gateway.StripeEvent) -> str:
+    return _failed(None, event.payment_intent_id, event.id)
 
 
 def _failed(charge_id: str | None, payment_intent_id: str | None, stripe_event_id: str | None) -> str:
@@ -76,12 +66,12 @@ def payment_failed(payment: Payment, payment_intent_id: str | None, *, stripe_ev
     membership = locked_membership(payment.membership_id) if payment.membership_id else None
     if membership is None or payment.kind != PaymentKind.MEMBERSHIP:
         return "payment_failed"
-    invoice = gateway.retrieve_invoice(payment.stripe_invoice_id) if payment.stripe_invoice_id else None
+    invoice = gateway.invoice(payment.stripe_invoice_id) if payment.stripe_invoice_id else None
     if not _pays_a_renewal(membership, payment, invoice):
         return _first_collection_failed(membership, payment, stripe_event_id)
     lifecycle.renewal_returned(
         membership,
-        unpaid_from=invoice_period(invoice)[0] if invoice is not None else None,
+        unpaid_from=invoice.period_start if invoice is not None else None,
         reason="renewal payment returned unpaid",
         stripe_event_id=stripe_event_id,
     )
@@ -118,12 +108,12 @@ def _total(payment: Payment) -> int:
     return payment.amount + sum(parts)
 
 
-def _pays_a_renewal(membership: Membership, payment: Payment, invoice: Any) -> bool:
+def _pays_a_renewal(membership: Membership, payment: Payment, invoice: gateway.InvoiceFacts | None) -> bool:
     """True when the failed payment was for a renewal, not the first period. Stripe's invoice says
     which (its billing reason), whatever order the events came in; without an invoice, another
     payment that had already brought this membership money says so."""
     if invoice is not None:
-        return field(invoice, "billing_reason") != "subscription_create"
+        return not invoice.opens_subscription
     other = db.session.scalar(
         select(Payment.id)
         .where(

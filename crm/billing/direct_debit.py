@@ -13,13 +13,11 @@ the same no-gap and grace rules as cards.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
-from crm.billing.services import field, id_of
-from crm.billing.stripe_gateway import CheckoutResult
+from crm.billing.stripe_gateway import CheckoutResult, StripeEvent
 from crm.email.services import queue_email
 from crm.extensions import db
 from crm.memberships import lifecycle
@@ -65,7 +63,7 @@ def _membership_of(session: CheckoutResult) -> Membership | None:
 
 
 def awaiting_collection(session: CheckoutResult) -> bool:
-    return session.status == "complete" and session.payment_status == "unpaid"
+    return session.awaiting_collection
 
 
 def note_awaiting_collection(session: CheckoutResult, *, stripe_event_id: str | None) -> str:
@@ -88,11 +86,11 @@ def note_awaiting_collection(session: CheckoutResult, *, stripe_event_id: str | 
     return "direct_debit_pending" if changed else "already"
 
 
-def handle_async_payment_failed(event: Any) -> str:
+def handle_async_payment_failed(event: StripeEvent) -> str:
     """The first Direct Debit collection failed: no membership, and the supporter is told why."""
     from crm.billing import stripe_gateway as gateway
 
-    session_id = id_of(field(field(event, "data"), "object"))
+    session_id = event.object_id
     if not session_id:
         return "ignored"
     session = gateway.retrieve_checkout(session_id)
@@ -102,7 +100,7 @@ def handle_async_payment_failed(event: Any) -> str:
     if membership is None:
         return "ignored"
     lifecycle.fail_direct_debit(
-        membership, reason="first Direct Debit collection failed", stripe_event_id=field(event, "id")
+        membership, reason="first Direct Debit collection failed", stripe_event_id=event.id
     )
     if membership.status != MembershipStatus.EXPIRED:
         return "ignored"  # collected after all (a later success won): nothing failed

@@ -10,13 +10,11 @@ two amounts add up to what Stripe took.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Payment, PaymentKind
-from crm.billing.services import apply_refund_total, field, id_of, insert_once
+from crm.billing.services import apply_refund_total, insert_once
 from crm.extensions import db
 
 
@@ -78,20 +76,17 @@ def record_donation_part(payment: Payment, *, total: int, donation: int) -> tupl
     return part, True
 
 
-def invoice_extras_amount(invoice: Any, plan_price_id: str | None, plan_product_id: str | None) -> int:
+def invoice_extras_amount(
+    invoice: gateway.InvoiceFacts, plan_price_id: str | None, plan_product_id: str | None
+) -> int:
     """What an invoice charged beyond the plan: the one-off lines Checkout adds to the first
     invoice of a subscription (our join form adds one, the donation)."""
-    extras = 0
-    for line in field(field(invoice, "lines"), "data") or []:
-        details = field(field(line, "pricing"), "price_details")
-        price_id = id_of(field(details, "price"))
-        product_id = id_of(field(details, "product"))
-        if (plan_price_id and price_id == plan_price_id) or (
-            plan_product_id and product_id == plan_product_id
-        ):
-            continue
-        extras += int(field(line, "amount") or 0)
-    return extras
+    return sum(
+        line.amount
+        for line in invoice.lines
+        if not (plan_price_id and line.price_id == plan_price_id)
+        and not (plan_product_id and line.product_id == plan_product_id)
+    )
 
 
 def paid_for_by_session(session: gateway.CheckoutResult) -> int:
@@ -153,17 +148,17 @@ def card_fee_cover(amount: int) -> int:
     return int(gross - amount)
 
 
-def record_regular_gift_payment(invoice: Any, sub_metadata: Any, customer_contact_id: int | None) -> str:
+def record_regular_gift_payment(invoice: gateway.InvoiceFacts, customer_contact_id: int | None) -> str:
     """`invoice.paid` for a regular donation (its own subscription, no membership): a donation
     payment per invoice, once (the invoice id is unique)."""
-    from crm.billing.services import queue_receipt, record_stripe_payment, timestamp
-    from crm.billing.stripe_gateway import invoice_payment_intent_id
+    from crm.billing.services import queue_receipt, record_stripe_payment
     from crm.core.types import utcnow
 
-    if str(field(sub_metadata, "kind") or "") != "regular_donation":
+    sub_metadata = invoice.subscription_metadata
+    if sub_metadata.get("kind") != "regular_donation":
         return "ignored"
     try:
-        contact_id = int(field(sub_metadata, "contact_id") or 0)
+        contact_id = int(sub_metadata.get("contact_id") or 0)
     except (TypeError, ValueError):
         return "ignored"
     if not contact_id or contact_id != customer_contact_id:
@@ -172,11 +167,11 @@ def record_regular_gift_payment(invoice: Any, sub_metadata: Any, customer_contac
         contact_id=contact_id,
         membership_id=None,
         kind=PaymentKind.DONATION,
-        amount=int(field(invoice, "amount_paid") or 0),
-        currency=str(field(invoice, "currency") or "gbp"),
-        paid_at=timestamp(field(field(invoice, "status_transitions"), "paid_at")) or utcnow(),
-        invoice_id=id_of(invoice),
-        payment_intent_id=invoice_payment_intent_id(invoice),
+        amount=invoice.amount_paid,
+        currency=invoice.currency,
+        paid_at=invoice.paid_at or utcnow(),
+        invoice_id=invoice.id,
+        payment_intent_id=gateway.payment_intent_of(invoice),
         gift_aid_eligible=True,
     )
     if created:

@@ -9,9 +9,8 @@ webhook dispatches on that kind, so billing imports neither join nor events.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from crm.billing.services import field
 from crm.billing.stripe_gateway import CheckoutResult
 
 
@@ -40,8 +39,3 @@ def register_checkout(*kinds: str, default: bool = False) -> Callable[[CheckoutH
 def checkout_handler_for(session: CheckoutResult) -> CheckoutHandler | None:
     """The handler that owns this session, or None when no domain registered one."""
     return _handlers.get(session.kind) or (_default[0] if _default else None)
-
-
-def event_object(event: Any) -> Any:
-    """The Stripe object an event is about (`event.data.object`)."""
-    return field(field(event, "data"), "object")

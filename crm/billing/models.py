@@ -84,7 +84,7 @@ class Payment(Model):
     kind: Mapped[str] = mapped_column(String(20), default="membership")
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3), default="gbp")
-    status: Mapped[str] = mapped_column(String(20), default="paid", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PAID, index=True)
     method: Mapped[str] = mapped_column(String(20), default="card")
     #: Cheque number, bank reference...
     reference: Mapped[str] = mapped_column(String(100), default="")

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from crm.billing.models import Payment, PaymentStatus
 from crm.contacts.models import Contact
+from crm.contacts.services import email_key
 from crm.core.types import utcnow
 from crm.extensions import db
 
@@ -52,7 +53,7 @@ def email_receipt_links(email: str) -> None:
     from crm.email.models import OutboxMessage
     from crm.email.services import queue_email
 
-    contact = db.session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
+    contact = db.session.scalar(select(Contact).where(Contact.email == email_key(email)))
     if contact is None or contact.user is not None or contact.erased_at is not None:
         return
     payments = list(

@@ -19,8 +19,7 @@ from sqlalchemy import select
 from crm.billing import refunds
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Refund
-from crm.billing.services import field as stripe_field
-from crm.billing.services import find_payment_for_charge, find_stripe_payment, id_of
+from crm.billing.services import find_payment_for_charge, find_stripe_payment
 from crm.billing.subscriptions import subscription_is_ours
 from crm.core.money import format_money
 from crm.core.text import counted
@@ -107,17 +106,19 @@ def reconcile(since: datetime, *, fix: bool = False) -> ReconciliationReport:
     return report
 
 
-def _synthetic_event(event_type: str, obj: Any) -> dict[str, Any]:
-    return {
-        "id": f"reconcile:{id_of(obj)}",
-        "object": "event",
-        "type": event_type,
-        "created": int(utcnow().timestamp()),
-        "data": {"object": obj},
-    }
+def _synthetic_event(event_type: str, object_id: str, **facts: Any) -> gateway.StripeEvent:
+    return gateway.StripeEvent(
+        id=f"reconcile:{object_id}",
+        type=event_type,
+        created=int(utcnow().timestamp()),
+        object_id=object_id,
+        **facts,
+    )
 
 
-def _repair(difference: Difference, handler: Callable[[Any], str], event: dict[str, Any]) -> None:
+def _repair(
+    difference: Difference, handler: Callable[[gateway.StripeEvent], str], event: gateway.StripeEvent
+) -> None:
     try:
         with db.session.begin_nested():
             result = handler(event)
@@ -129,50 +130,50 @@ def _repair(difference: Difference, handler: Callable[[Any], str], event: dict[s
     difference.note = f"handler said {result}"
 
 
-def _check_invoice(invoice: Any, report: ReconciliationReport, webhook: Any) -> None:
-    if stripe_field(invoice, "status") != "paid" or not int(stripe_field(invoice, "amount_paid") or 0):
+def _check_invoice(invoice: gateway.InvoiceFacts, report: ReconciliationReport, webhook: Any) -> None:
+    if not invoice.paid or not invoice.amount_paid:
         return
-    sub_id = gateway.invoice_subscription_id(invoice)
+    sub_id = invoice.subscription_id
     if not sub_id:
         return  # one-off payments are recorded from their checkout session
-    invoice_id = str(id_of(invoice))
+    invoice_id = invoice.id
     if find_stripe_payment(invoice_id=invoice_id, payment_intent_id=None) is not None:
         return
     ours = db.session.scalar(select(Membership.id).where(Membership.stripe_subscription_id == sub_id))
     if ours is None:
-        sub = gateway.retrieve_subscription(sub_id)
-        if not subscription_is_ours(sub):
+        if not subscription_is_ours(gateway.subscription(sub_id)):
             return  # another product on the same Stripe account
-    amount = format_money(
-        int(stripe_field(invoice, "amount_paid") or 0), str(stripe_field(invoice, "currency") or "gbp")
-    )
+    amount = format_money(invoice.amount_paid, invoice.currency)
     difference = Difference(
         "missing_payment", invoice_id, f"paid invoice ({amount}, subscription {sub_id}) has no payment row"
     )
     report.differences.append(difference)
     if report.fix:
-        _repair(difference, webhook.handle_invoice_paid, _synthetic_event("invoice.paid", invoice))
+        _repair(
+            difference,
+            webhook.handle_invoice_paid,
+            _synthetic_event("invoice.paid", invoice_id, invoice=invoice),
+        )
 
 
-def _membership_status(sub_id: str, metadata: Any) -> tuple[int | None, str | None]:
+def _membership_status(sub_id: str, metadata: dict[str, str]) -> tuple[int | None, str | None]:
     row = db.session.execute(
         select(Membership.id, Membership.status).where(Membership.stripe_subscription_id == sub_id)
     ).first()
     if row is None:
-        membership_id = stripe_field(metadata, "membership_id")
-        if membership_id and str(membership_id).isdigit():
+        membership_id = metadata.get("membership_id")
+        if membership_id and membership_id.isdigit():
             row = db.session.execute(
                 select(Membership.id, Membership.status).where(Membership.id == int(membership_id))
             ).first()
     return (row.id, row.status) if row is not None else (None, None)
 
 
-def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) -> None:
+def _check_subscription(sub: gateway.SubscriptionFacts, report: ReconciliationReport, webhook: Any) -> None:
     if not subscription_is_ours(sub):
         return
-    sub_id = str(id_of(sub))
-    stripe_status = str(stripe_field(sub, "status") or "")
-    membership_id, local = _membership_status(sub_id, stripe_field(sub, "metadata"))
+    sub_id, stripe_status = sub.id, sub.status
+    membership_id, local = _membership_status(sub_id, sub.metadata)
     if membership_id is None:
         report.differences.append(
             Difference(
@@ -191,7 +192,7 @@ def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) ->
         _repair(
             difference,
             webhook.handle_customer_subscription_updated,
-            _synthetic_event("customer.subscription.updated", sub),
+            _synthetic_event("customer.subscription.updated", sub_id, subscription=sub),
         )
         now_local = db.session.scalar(select(Membership.status).where(Membership.id == membership_id))
         if difference.fixed and now_local not in agreeing:
@@ -202,7 +203,7 @@ def _check_subscription(sub: Any, report: ReconciliationReport, webhook: Any) ->
 
 
 def _check_refund(refund: gateway.RefundFacts, report: ReconciliationReport, webhook: Any) -> None:
-    if refund.stripe_status not in ("succeeded", "pending"):
+    if not refund.settling:
         return
     if db.session.scalar(select(Refund.id).where(Refund.stripe_refund_id == refund.id)) is not None:
         return
@@ -217,14 +218,14 @@ def _check_refund(refund: gateway.RefundFacts, report: ReconciliationReport, web
     report.differences.append(difference)
     if report.fix and refund.charge_id:
 
-        def repair_refund(event: dict[str, Any]) -> str:
+        def repair_refund(event: gateway.StripeEvent) -> str:
             result = str(webhook.handle_charge_refunded(event))
             # The charge's refunded total is a floor; the refund itself is recorded as the
             # webhook and the staff action record theirs.
             refunds.record_refund(payment, refund)
             return result
 
-        _repair(difference, repair_refund, _synthetic_event("charge.refunded", {"id": refund.charge_id}))
+        _repair(difference, repair_refund, _synthetic_event("charge.refunded", refund.charge_id))
 
 
 def run_reconciliation(since_iso: str, fix: bool = False) -> list[str]:

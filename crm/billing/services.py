@@ -7,27 +7,18 @@ insert runs in a savepoint and the loser reads the winner's row.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 
 from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
-
-# The one Stripe-field reader lives in the adapter; billing code imports it from here too.
-from crm.billing.stripe_gateway.client import field, id_of  # noqa: F401
 from crm.contacts.models import Contact
 from crm.core.database import insert_once  # noqa: F401  (billing's callers import it from here)
 from crm.core.money import format_money
 from crm.core.types import utcnow
 from crm.extensions import db
-
-
-def timestamp(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
 
 
 def find_stripe_payment(
@@ -107,7 +98,7 @@ def record_stripe_payment(
 def collection_for(invoice_id: str | None, payment_intent_id: str | None) -> gateway.Collection | None:
     """How Stripe collected this invoice or payment intent (None when it names no payment intent)."""
     if not payment_intent_id and invoice_id:
-        payment_intent_id = gateway.invoice_payment_intent_id(gateway.retrieve_invoice(invoice_id))
+        payment_intent_id = gateway.payment_intent_of(gateway.invoice(invoice_id))
     return gateway.collection_of(payment_intent_id) if payment_intent_id else None
 
 
@@ -115,7 +106,7 @@ def session_collection(session: gateway.CheckoutResult) -> gateway.Collection | 
     """How a paid Checkout Session was collected (its payment intent's, or its subscription's first
     invoice's), when no payment records it yet. Read before any row lock (on SQLite a lock is the
     database's write lock)."""
-    if session.payment_status != "paid":
+    if not session.collected:
         return None
     invoice_id, intent_id = session.invoice_id, session.payment_intent_id
     if find_stripe_payment(invoice_id=invoice_id, payment_intent_id=intent_id) is not None:

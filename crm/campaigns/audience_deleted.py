@@ -6,7 +6,7 @@ from sqlalchemy import update
 
 from crm.audiences.models import Audience
 from crm.audiences.services import on_delete
-from crm.campaigns.models import Campaign
+from crm.campaigns.models import SENDING_STATUSES, Campaign, CampaignStatus
 from crm.core.database import affected_rows
 from crm.extensions import db
 
@@ -19,10 +19,10 @@ def stop_campaigns_for(audience: Audience) -> int:
             update(Campaign)
             .where(
                 Campaign.audience_id == audience.id,
-                Campaign.status.in_(("scheduled", "sending")),
+                Campaign.status.in_(SENDING_STATUSES),
             )
             .values(
-                status="stopped",
+                status=CampaignStatus.STOPPED,
                 stop_reason=f"Its audience “{audience.name}” was deleted before it was sent.",
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -10,11 +11,28 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import Model
 
-#: draft -> scheduled -> sending -> sent; stopped when its audience went away.
-CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "stopped")
-#: pending (not yet handed to the outbox), queued (in the outbox), skipped (consent or suppression
-#: changed since the count).
-RECIPIENT_STATUSES = ("pending", "queued", "skipped")
+
+class CampaignStatus(StrEnum):
+    """draft -> scheduled -> sending -> sent; stopped when its audience went away."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    SENT = "sent"
+    STOPPED = "stopped"
+
+
+#: A campaign the sender still works on (due, or part-way through).
+SENDING_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
+
+
+class RecipientStatus(StrEnum):
+    #: Not yet handed to the outbox.
+    PENDING = "pending"
+    #: In the outbox (its message's status says sent or failed).
+    QUEUED = "queued"
+    #: Consent or suppression changed since the count.
+    SKIPPED = "skipped"
 
 
 class Campaign(Model):
@@ -29,7 +47,7 @@ class Campaign(Model):
     purpose: Mapped[str] = mapped_column(String(20), default="news")
     post_id: Mapped[int | None] = mapped_column(ForeignKey("news_post.id"))
     audience_id: Mapped[int | None] = mapped_column(ForeignKey("audience.id"))
-    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=CampaignStatus.DRAFT, index=True)
     #: When to send (UTC; entered in UK local time).
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stop_reason: Mapped[str] = mapped_column(Text, default="")
@@ -50,7 +68,7 @@ class CampaignRecipient(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"))
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=RecipientStatus.PENDING)
     #: The outbox row that carries the email (its status says sent or failed, and why).
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("email_outbox.id"))
     reason: Mapped[str] = mapped_column(Text, default="")

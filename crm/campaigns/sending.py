@@ -22,7 +22,13 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.audiences.models import Audience
 from crm.campaigns import services
-from crm.campaigns.models import Campaign, CampaignRecipient
+from crm.campaigns.models import (
+    SENDING_STATUSES,
+    Campaign,
+    CampaignRecipient,
+    CampaignStatus,
+    RecipientStatus,
+)
 from crm.contacts.models import Contact
 from crm.core.languages import normalise_language
 from crm.core.types import UTCDateTime, utcnow
@@ -59,7 +65,7 @@ def dedupe_key(campaign_id: int, contact_id: int) -> str:
 
 
 def _stop(campaign: Campaign, reason: str) -> None:
-    campaign.status, campaign.stop_reason, campaign.finished_at = "stopped", reason, utcnow()
+    campaign.status, campaign.stop_reason, campaign.finished_at = CampaignStatus.STOPPED, reason, utcnow()
     db.session.commit()
     log.warning("campaign %s stopped: %s", campaign.id, reason)
 
@@ -84,7 +90,7 @@ def _write_recipients(campaign: Campaign, batch: int) -> None:
     while True:
         chosen = ids_query.where(Contact.id > last).order_by(Contact.id).limit(batch).subquery()
         rows = select(
-            literal(campaign_id, Integer()), chosen.c.id, literal("pending", String()), literal(utcnow(), UTCDateTime())
+            literal(campaign_id, Integer()), chosen.c.id, literal(RecipientStatus.PENDING.value, String()), literal(utcnow(), UTCDateTime())
         )  # fmt: skip
         try:
             db.session.execute(
@@ -105,7 +111,7 @@ def _hand_over_batch(campaign: Campaign, batch: int, shared: dict[str, Any]) -> 
     rows = db.session.execute(
         select(recipients.c.id, recipients.c.contact_id, Contact.email, Contact.first_name, Contact.preferred_language)
         .outerjoin(Contact, Contact.id == recipients.c.contact_id)
-        .where(recipients.c.campaign_id == campaign.id, recipients.c.status == "pending")
+        .where(recipients.c.campaign_id == campaign.id, recipients.c.status == RecipientStatus.PENDING)
         .order_by(recipients.c.id)
         .limit(batch)
     ).all()  # fmt: skip
@@ -132,7 +138,7 @@ def _hand_over_batch(campaign: Campaign, batch: int, shared: dict[str, Any]) -> 
     for row_id, contact_id, *_ in rows:
         outbox_id = queued.get(contact_id) or earlier.get(dedupe_key(campaign.id, contact_id))
         queued_now = outbox_id is not None
-        changes.append({"row": row_id, "new_status": "queued" if queued_now else "skipped", "new_outbox": outbox_id,
+        changes.append({"row": row_id, "new_status": RecipientStatus.QUEUED if queued_now else RecipientStatus.SKIPPED, "new_outbox": outbox_id,
                         "new_reason": "" if queued_now else SKIPPED})  # fmt: skip
     db.session.execute(_MARK, changes)  # one executemany UPDATE by primary key
     db.session.commit()
@@ -145,15 +151,15 @@ def send_campaign(campaign_id: int, max_batches: int | None = None) -> str:
     `max_batches` stops after that many batches (the next run carries on): the daily run and
     tests use it; a worker simply runs to the end."""
     campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status not in ("scheduled", "sending"):
+    if campaign is None or campaign.status not in SENDING_STATUSES:
         return campaign.status if campaign else "missing"
     if campaign.scheduled_at and campaign.scheduled_at > utcnow():
         return campaign.status
     if campaign.audience_id is None or db.session.get(Audience, campaign.audience_id) is None:
         _stop(campaign, "Its audience was deleted before it was sent.")
         return "stopped"
-    if campaign.status == "scheduled":
-        campaign.status, campaign.started_at = "sending", utcnow()
+    if campaign.status == CampaignStatus.SCHEDULED:
+        campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
         db.session.commit()
     batch = min(_setting("CAMPAIGN_BATCH"), _setting("CAMPAIGN_RATE_PER_MINUTE"))
     _write_recipients(campaign, max(batch, WRITE_BATCH))
@@ -163,7 +169,7 @@ def send_campaign(campaign_id: int, max_batches: int | None = None) -> str:
     while max_batches is None or done < max_batches:
         started = time.monotonic()
         db.session.refresh(campaign)
-        if campaign.status != "sending":  # stopped meanwhile (its audience deleted)
+        if campaign.status != CampaignStatus.SENDING:  # stopped meanwhile (its audience deleted)
             return campaign.status
         try:
             handled = _hand_over_batch(campaign, batch, shared)
@@ -171,7 +177,7 @@ def send_campaign(campaign_id: int, max_batches: int | None = None) -> str:
             db.session.rollback()
             continue
         if handled == 0:
-            campaign.status, campaign.finished_at = "sent", utcnow()
+            campaign.status, campaign.finished_at = CampaignStatus.SENT, utcnow()
             db.session.commit()
             log.info("campaign %s sent", campaign.id)
             return "sent"
@@ -189,7 +195,7 @@ def start_due_campaigns() -> int:
     due = list(
         db.session.scalars(
             select(Campaign.id).where(
-                Campaign.status.in_(("scheduled", "sending")), Campaign.scheduled_at <= utcnow()
+                Campaign.status.in_(SENDING_STATUSES), Campaign.scheduled_at <= utcnow()
             )
         )
     )

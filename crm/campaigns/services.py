@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from crm.audiences import filters as audience_filters
 from crm.audiences.models import Audience
 from crm.audit.services import record
-from crm.campaigns.models import Campaign, CampaignRecipient
+from crm.campaigns.models import Campaign, CampaignRecipient, CampaignStatus, RecipientStatus
 from crm.contacts.consent import PURPOSES
 from crm.contacts.models import Consent, Contact, Suppression
 from crm.core.database import affected_rows
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
-from crm.email.models import OutboxMessage
+from crm.email.models import OutboxMessage, OutboxStatus
 from crm.email.services import queue_email
 from crm.extensions import db
 
@@ -54,7 +54,7 @@ def save_draft(campaign: Campaign | None, *, subject: str, preheader: str, body:
     if campaign is None:
         campaign = Campaign(created_by_id=getattr(actor, "id", None))
         db.session.add(campaign)
-    elif campaign.status != "draft":
+    elif campaign.status != CampaignStatus.DRAFT:
         raise CampaignError("Only a draft can be changed.")
     campaign.subject, campaign.preheader, campaign.body_markdown = subject, preheader, body or ""
     campaign.purpose, campaign.audience_id, campaign.post_id = purpose, audience_id, post_id
@@ -119,7 +119,7 @@ def confirm_send(campaign: Campaign, *, count_seen: int, when_uk: datetime | Non
     """Staff confirmed the number on the confirmation page: send now or at a UK local time.
 
     The count must still be what they saw (else they confirm again); nobody means nothing to send."""
-    if campaign.status != "draft":
+    if campaign.status != CampaignStatus.DRAFT:
         raise CampaignError("This campaign has already been sent or scheduled.")
     if campaign.audience_id is None:
         raise CampaignError("Choose an audience first.")
@@ -137,7 +137,7 @@ def confirm_send(campaign: Campaign, *, count_seen: int, when_uk: datetime | Non
         campaign.scheduled_at = scheduled.astimezone(ZoneInfo("UTC"))
     else:
         campaign.scheduled_at = utcnow()
-    campaign.status = "scheduled"
+    campaign.status = CampaignStatus.SCHEDULED
     if campaign.post_id is not None:  # the news list shows which posts went out by email
         from crm.news.models import Post
 
@@ -186,7 +186,7 @@ def report(campaign: Campaign) -> Report:
         for email, error in db.session.execute(
             select(OutboxMessage.to_email, OutboxMessage.last_error)
             .join(CampaignRecipient, CampaignRecipient.outbox_id == OutboxMessage.id)
-            .where(CampaignRecipient.campaign_id == campaign.id, OutboxMessage.status == "failed")
+            .where(CampaignRecipient.campaign_id == campaign.id, OutboxMessage.status == OutboxStatus.FAILED)
             .limit(100)
         )
     ]
@@ -215,10 +215,10 @@ def report(campaign: Campaign) -> Report:
             Consent.created_at >= (campaign.started_at or campaign.created_at),
         )
     )
-    sending = outbox.get("queued", 0) + outbox.get("sending", 0)
+    sending = outbox.get(OutboxStatus.QUEUED, 0) + outbox.get(OutboxStatus.SENDING, 0)
     return Report(
-        recipients=sum(rows.values()), pending=rows.get("pending", 0), skipped=rows.get("skipped", 0),
-        queued=sending, sent=outbox.get("sent", 0), failed=outbox.get("failed", 0), failures=failures,
+        recipients=sum(rows.values()), pending=rows.get(RecipientStatus.PENDING, 0), skipped=rows.get(RecipientStatus.SKIPPED, 0),
+        queued=sending, sent=outbox.get(OutboxStatus.SENT, 0), failed=outbox.get(OutboxStatus.FAILED, 0), failures=failures,
         bounced=int(bounced or 0), unsubscribed=int(unsubscribed or 0),
     )  # fmt: skip
 

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select
 
 from crm.contacts.models import Consent, Contact, ContactConsent, Suppression
+from crm.contacts.services import email_key
 from crm.core.types import utcnow
 from crm.extensions import db
 
@@ -325,15 +326,12 @@ def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording
 
 
 def is_suppressed(email: str) -> bool:
-    return (
-        db.session.scalar(select(Suppression.id).where(Suppression.email == email.strip().lower()))
-        is not None
-    )
+    return db.session.scalar(select(Suppression.id).where(Suppression.email == email_key(email))) is not None
 
 
 def suppress(email: str, reason: str, *, detail: str = "", by: Any = None) -> Suppression | None:
     """Add an address to the suppression list; None when it is already there. Flushes."""
-    address = email.strip().lower()
+    address = email_key(email)
     if not address or is_suppressed(address):
         return None
     row = Suppression(

@@ -6,11 +6,11 @@ from typing import Any
 
 from wtforms.validators import ValidationError
 
-from crm.contacts.emails import EmailAddressError, normalise_email
+from crm.contacts.services import EmailAddressError, normalise_email
 
 
 def valid_email(form: Any, field: Any) -> None:
-    """The app's one email check (crm.contacts.emails) as a validator; keeps the typed value."""
+    """The app's one email check (crm.contacts.services) as a validator; keeps the typed value."""
     if not (field.data or "").strip():
         return  # DataRequired says it is missing
     try:

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, select, update
 
 from crm.core.database import commits_not_waiting_for_disk
 from crm.core.types import utcnow
-from crm.email.models import OutboxMessage
+from crm.email.models import OutboxMessage, OutboxStatus
 from crm.email.sender import MessageHeaders, PermanentFailure, build_message, get_backend
 from crm.extensions import db
 
@@ -92,8 +92,8 @@ def reclaim_stale_locks(now: datetime | None = None) -> int:
     with db.engine.begin() as conn:
         result = conn.execute(
             update(outbox)
-            .where(outbox.c.status == "sending", outbox.c.locked_at < cutoff)
-            .values(status="queued", locked_by=None, locked_at=None, next_attempt_at=now)
+            .where(outbox.c.status == OutboxStatus.SENDING, outbox.c.locked_at < cutoff)
+            .values(status=OutboxStatus.QUEUED, locked_by=None, locked_at=None, next_attempt_at=now)
         )
     if result.rowcount:
         log.warning("reclaimed %s outbox message(s) from dead workers", result.rowcount)
@@ -113,10 +113,10 @@ def take_back_earlier_claims(job_id: str, now: datetime | None = None) -> int:
         result = conn.execute(
             update(outbox)
             .where(
-                outbox.c.status == "sending",
+                outbox.c.status == OutboxStatus.SENDING,
                 outbox.c.locked_by.startswith(_job_prefix(job_id), autoescape=True),
             )
-            .values(status="queued", locked_by=None, locked_at=None, next_attempt_at=now)
+            .values(status=OutboxStatus.QUEUED, locked_by=None, locked_at=None, next_attempt_at=now)
         )
     if result.rowcount:
         log.warning("job %s took back %s outbox message(s) from its earlier run", job_id, result.rowcount)
@@ -135,7 +135,7 @@ def claim(
     order = (outbox.c.id,) if ids is not None else (outbox.c.next_attempt_at, outbox.c.id)
     due = (
         select(outbox.c.id)
-        .where(outbox.c.status == "queued", outbox.c.next_attempt_at <= now)
+        .where(outbox.c.status == OutboxStatus.QUEUED, outbox.c.next_attempt_at <= now)
         .order_by(*order)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
@@ -148,8 +148,8 @@ def claim(
     statement = (
         update(outbox)
         # status is checked again here: a row someone else claimed meanwhile is never ours.
-        .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == "queued")
-        .values(status="sending", locked_by=worker, locked_at=now)
+        .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == OutboxStatus.QUEUED)
+        .values(status=OutboxStatus.SENDING, locked_by=worker, locked_at=now)
         .returning(outbox.c.id)
     )
     with db.engine.begin() as conn:
@@ -182,7 +182,7 @@ def _settle(
     if next_id is not None:
         owner = conn.scalar(
             select(outbox.c.id).where(
-                outbox.c.id == next_id, outbox.c.status == "sending", outbox.c.locked_by == worker
+                outbox.c.id == next_id, outbox.c.status == OutboxStatus.SENDING, outbox.c.locked_by == worker
             )
         )
     conn.commit()
@@ -193,12 +193,12 @@ def _outcome(row: Any, error: Exception | None, max_attempts: int) -> tuple[str,
     """("sent" | "retry" | "failed", the row's new values) after one attempt."""
     attempts = row.attempts + 1
     if error is None:  # sent: the one-time link now lives only in the recipient's mailbox
-        return "sent", {"status": "sent", "attempts": attempts, "sent_at": utcnow(), "last_error": "",
+        return "sent", {"status": OutboxStatus.SENT, "attempts": attempts, "sent_at": utcnow(), "last_error": "",
                         "one_time_link": None}  # fmt: skip
     failed = isinstance(error, PermanentFailure) or attempts >= max_attempts
     now = utcnow()
     values: dict[str, Any] = {
-        "status": "failed" if failed else "queued",
+        "status": OutboxStatus.FAILED if failed else OutboxStatus.QUEUED,
         "attempts": attempts,
         "last_error": f"{type(error).__name__}: {error}"[:2000],
         "next_attempt_at": now if failed else now + _backoff(attempts),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from crm.core.types import utcnow
 from crm.email.delivery import deliver_due, setting
-from crm.email.models import OutboxMessage
+from crm.email.models import OutboxMessage, OutboxStatus
 from crm.extensions import db
 
 log = logging.getLogger("crm.email")
@@ -26,7 +26,7 @@ _SESSION_KEY = "crm_outbox_new_ids"
 
 def requeue(message: OutboxMessage) -> None:
     """Staff "Resend": queue a failed (or sent) message again with fresh attempts; flushes."""
-    message.status = "queued"
+    message.status = OutboxStatus.QUEUED
     message.attempts = 0
     message.next_attempt_at = utcnow()
     message.locked_by = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
@@ -11,7 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import Model
 
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed")
+
+class OutboxStatus(StrEnum):
+    """queued -> sending (a worker holds it) -> sent, or back to queued for a retry, or failed."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
 
 #: Where a one-time link sits in a stored body; the link itself is put in only as the email leaves.
 ONE_TIME_LINK_PLACEHOLDER = "[one-time link: only in the email as sent]"
@@ -34,7 +43,7 @@ class OutboxMessage(Model):
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Makes "send this once" a database rule (e.g. reminder-30d:<membership>:<period end>).
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")

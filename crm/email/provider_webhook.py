@@ -22,6 +22,7 @@ from flask import abort, current_app, jsonify, request
 
 from crm.audit.services import record
 from crm.contacts import consent
+from crm.contacts.services import email_key, email_problem
 from crm.email.routes import bp
 from crm.extensions import csrf, db
 
@@ -46,8 +47,8 @@ def suppression_for(event: Any) -> tuple[str, str] | None:
     """(email, reason) when the event means no more marketing mail to that address."""
     if not isinstance(event, dict):
         return None
-    recipient = str(event.get("recipient") or "").strip().lower()
-    if not recipient or "@" not in recipient:
+    recipient = email_key(str(event.get("recipient") or ""))
+    if email_problem(recipient):
         return None
     if event.get("event") == "failed" and event.get("severity") == "permanent":
         return recipient, "hard_bounce"

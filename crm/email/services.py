@@ -17,10 +17,11 @@ from sqlalchemy import insert, select
 
 from crm.contacts import consent
 from crm.contacts.models import Contact
+from crm.contacts.services import email_key
 from crm.core.languages import normalise_language
 from crm.core.types import utcnow
 from crm.email.dispatch import deliver_after_commit  # (importing it registers the after-commit hook)
-from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage
+from crm.email.models import ONE_TIME_LINK_PLACEHOLDER, OutboxMessage, OutboxStatus
 from crm.extensions import db
 
 _UNSUBSCRIBE_SALT = "crm.email.unsubscribe"
@@ -91,9 +92,7 @@ def recipient_language(to: str, contact_id: int | None) -> str:
         contact = db.session.get(Contact, contact_id)  # usually in the session already: no query
         found = contact.preferred_language if contact is not None else None
     else:
-        found = db.session.scalar(
-            select(Contact.preferred_language).where(Contact.email == to.strip().lower())
-        )
+        found = db.session.scalar(select(Contact.preferred_language).where(Contact.email == email_key(to)))
     return normalise_language(found) or "en"
 
 
@@ -190,7 +189,7 @@ def _marketing_allowed(messages: list[Outgoing], purpose: str) -> list[Outgoing]
     for message in messages:
         if message.contact_id is None:
             message.contact_id = db.session.scalar(
-                select(Contact.id).where(Contact.email == message.to.strip().lower())
+                select(Contact.id).where(Contact.email == email_key(message.to))
             )
     allowed = consent.marketing_reachable(
         [m.contact_id for m in messages if m.contact_id is not None], purpose
@@ -255,7 +254,7 @@ def queue_emails(
             "to_email": message.to, "kind": kind, "body_text": text, "body_html": html,
             "subject": (subject or template_subject or kind.replace("_", " ").capitalize())[:250],
             "one_time_link": live_link, "headers": headers, "contact_id": message.contact_id,
-            "dedupe_key": message.dedupe_key, "status": "queued", "attempts": 0, "last_error": "",
+            "dedupe_key": message.dedupe_key, "status": OutboxStatus.QUEUED, "attempts": 0, "last_error": "",
             "next_attempt_at": now, "created_at": now,
         })  # fmt: skip
     if not rows:

@@ -208,7 +208,7 @@ class Result:
 
     @property
     def carried(self) -> bool:
-        return self.counts.get("for", 0) > self.counts.get("against", 0)
+        return self.counts.get(VoteChoice.FOR, 0) > self.counts.get(VoteChoice.AGAINST, 0)
 
 
 def results(meeting: Meeting) -> list[Result]:

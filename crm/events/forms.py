@@ -16,9 +16,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import URL, DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import URL, DataRequired, Length, NumberRange, Optional
 
+from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
+from crm.events.models import VoteChannel, VoteChoice
 from crm.events.services import MAX_PLACES_PER_BOOKING
 
 #: How many name boxes the booking form shows; blank ones are not booked.
@@ -27,7 +29,7 @@ NAME_BOXES = 4
 
 class BookingForm(FlaskForm):
     email = StringField(_l("Email"), validators=[DataRequired(_l("Enter your email address.")),
-                                                 Email(_l("Enter an email address like name@example.org.")),
+                                                 valid_email,
                                                  Length(max=254)])  # fmt: skip
     names = FieldList(StringField(_l("Name"), validators=[Optional(), Length(max=200)]), min_entries=NAME_BOXES,
                       max_entries=MAX_PLACES_PER_BOOKING)  # fmt: skip
@@ -92,8 +94,8 @@ class MotionSpanishForm(FlaskForm):
 
 class VoteForm(FlaskForm):
     choice = RadioField(_l("Your vote"),
-                        choices=[SelectChoice("for", _l("For")), SelectChoice("against", _l("Against")),
-                                 SelectChoice("abstain", _l("Abstain"))],
+                        choices=[SelectChoice(VoteChoice.FOR, _l("For")), SelectChoice(VoteChoice.AGAINST, _l("Against")),
+                                 SelectChoice(VoteChoice.ABSTAIN, _l("Abstain"))],
                         validators=[DataRequired(_l("Choose for, against or abstain."))])  # fmt: skip
 
 
@@ -111,8 +113,10 @@ class VotingWindowForm(FlaskForm):
 
 class StaffVoteForm(FlaskForm):
     member_email = StringField("Member's email", validators=[DataRequired(), Length(max=254)])
-    choice = RadioField("Vote", choices=[SelectChoice("for", "For"), SelectChoice("against", "Against"), SelectChoice("abstain", "Abstain")],
+    choice = RadioField("Vote", choices=[SelectChoice(VoteChoice.FOR, "For"), SelectChoice(VoteChoice.AGAINST, "Against"),
+                                          SelectChoice(VoteChoice.ABSTAIN, "Abstain")],
                         validators=[DataRequired()])  # fmt: skip
     channel = SelectField(
-        "How", choices=[SelectChoice("proxy", "Proxy"), SelectChoice("in_room", "In the room")]
+        "How",
+        choices=[SelectChoice(VoteChannel.PROXY, "Proxy"), SelectChoice(VoteChannel.IN_ROOM, "In the room")],
     )

@@ -65,7 +65,7 @@ def is_booking_session(session: gateway.CheckoutResult) -> bool:
 def fulfil_booking(session: gateway.CheckoutResult, *, stripe_event_id: str | None = None) -> str:
     """Confirm the booking a paid session is for, once, when the amount paid is the booking's
     price: 'confirmed', 'already', 'unpaid', 'mismatch' or 'ignored'."""
-    if session.payment_status != "paid":
+    if not session.collected:
         return "unpaid"
     try:
         booking_id = session.number("booking_id")

@@ -23,6 +23,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
 from crm.audit import services as audit
+from crm.contacts.services import email_key
 from crm.core.database import locked_for_update
 from crm.core.markup import render_markdown
 from crm.core.text import counted
@@ -194,7 +195,7 @@ def book(
         status = BookingStatus.PENDING_PAYMENT
     else:
         status = BookingStatus.CONFIRMED
-    booking = Booking(event_id=event.id, contact_id=contact_id, email=email.strip().lower(), name=names[0],
+    booking = Booking(event_id=event.id, contact_id=contact_id, email=email_key(email), name=names[0],
                       places=len(names), status=status, amount=price * len(names),
                       held_at=utcnow() if status == BookingStatus.PENDING_PAYMENT else None)  # fmt: skip
     booking.attendees = [BookingPlace(name=n[:200]) for n in names]

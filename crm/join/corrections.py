@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from crm.billing.models import Payment
 from crm.contacts.models import Contact
+from crm.contacts.services import ADDRESS_FIELDS
 from crm.extensions import db
 from crm.join import services
 from crm.memberships.models import Membership
@@ -27,7 +28,7 @@ SESSION_KEY = "join_draft"
 
 #: What the second adult of a joint plan shares with the payer: the address (and, when new to us,
 #: the language of their emails).
-SHARED_FIELDS = ("address_line1", "address_line2", "town", "postcode", "country", "preferred_language")
+SHARED_FIELDS = (*ADDRESS_FIELDS, "preferred_language")
 
 
 def details_digest(contact: Contact, partner: Contact | None = None) -> str:

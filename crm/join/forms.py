@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from crm.contacts import consent
-from crm.contacts.emails import EmailAddressError, normalise_email
+from crm.contacts.services import EmailAddressError, normalise_email
 from crm.core.features import gift_aid_enabled
 from crm.core.money import parse_money
 from crm.i18n import current_language

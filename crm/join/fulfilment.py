@@ -145,7 +145,7 @@ def _record_second_renewal(membership: Membership, payment_id: int) -> None:
 
 def fulfil_checkout_session(session: CheckoutResult, *, stripe_event_id: str | None = None) -> str:
     """Apply a completed, paid Checkout Session once: 'activated', 'donation', 'already', 'unpaid', 'ignored'."""
-    if session.payment_status not in ("paid", "no_payment_required"):
+    if not session.paid:
         return "unpaid"
     collection = session_collection(session)  # Stripe is asked before the membership row is locked
     sub_id = session.subscription_id
@@ -224,7 +224,7 @@ def _subscription_of(session: CheckoutResult) -> gateway.SubscriptionFacts | Non
     """The session's subscription as Stripe has it (read with the session; fetched if it was not)."""
     if session.subscription is not None or not session.subscription_id:
         return session.subscription
-    return gateway.subscription_facts(gateway.retrieve_subscription(session.subscription_id))
+    return gateway.subscription(session.subscription_id)
 
 
 def _activate_for_session(

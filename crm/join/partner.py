@@ -14,8 +14,8 @@ from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import Length, ValidationError
 
-from crm.contacts.emails import EmailAddressError, normalise_email
 from crm.contacts.models import Contact
+from crm.contacts.services import EmailAddressError, email_key, normalise_email
 from crm.extensions import db
 from crm.memberships.lifecycle import MEMBER_STATUSES
 from crm.memberships.models import Membership
@@ -76,7 +76,7 @@ class PartnerFields(FlaskForm):
             field.data = normalise_email(field.data)
         except EmailAddressError as error:
             raise ValidationError(str(error)) from error
-        own = (self.email.data or "").strip().lower()
+        own = email_key(self.email.data)
         if field.data == own:
             raise ValidationError(
                 gettext(

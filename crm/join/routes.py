@@ -282,7 +282,7 @@ def success():
             result = _fulfil(checkout)
             if result in ("activated", "already", "donation"):
                 state = "done"
-            elif result == "unpaid" and checkout.status == "complete":
+            elif result == "unpaid" and checkout.awaiting_collection:
                 state = "direct_debit"  # Bacs: the first collection settles in a few days
             renewal = kind == "renewal" or (kind == "membership" and _is_renewal(checkout))
             regular_gift = _regular_gift_after(checkout, state) if kind == "membership" else None

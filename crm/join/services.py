@@ -24,7 +24,7 @@ from crm.billing import direct_debit, donations
 from crm.billing import stripe_gateway as gateway
 from crm.billing.services import insert_once
 from crm.contacts.models import Contact
-from crm.contacts.services import PERSONAL_FIELDS
+from crm.contacts.services import PERSONAL_FIELDS, email_key
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.i18n import current_language
@@ -50,13 +50,13 @@ def active_plans() -> list[Plan]:
 
 
 def find_contact(email: str) -> Contact | None:
-    return db.session.scalar(select(Contact).where(Contact.email == email.strip().lower()))
+    return db.session.scalar(select(Contact).where(Contact.email == email_key(email)))
 
 
 def find_or_create_contact(email: str, details: dict[str, Any], *, source: str) -> Contact:
     """A known email is reused as it is: an anonymous form may not write to someone's record
     (not even its blank fields); crm/join/corrections.py decides what a join may correct."""
-    email = email.strip().lower()
+    email = email_key(email)
     for _attempt in range(2):
         contact = find_contact(email)
         if contact is not None:
@@ -115,7 +115,7 @@ def _reusable_session(membership: Membership, wanted: dict[str, str]) -> str | N
     except gateway.GatewayError:
         return None
     same = all(session.metadata.get(k, "") == v for k, v in wanted.items())
-    return membership.checkout_url if session.status == "open" and same else None
+    return membership.checkout_url if session.is_open and same else None
 
 
 def start_join_checkout(

@@ -19,7 +19,7 @@ from crm.audit.services import record
 from crm.billing.models import Payment
 from crm.contacts import consent
 from crm.contacts.models import Contact
-from crm.contacts.services import NAME_AND_ADDRESS_FIELDS
+from crm.contacts.services import NAME_AND_ADDRESS_FIELDS, email_key
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
@@ -168,7 +168,9 @@ def payment_for(contact_id: int, payment_id: int) -> Payment | None:
 
 def email_in_use(email: str, contact_id: int) -> bool:
     return (
-        db.session.scalar(select(Contact.id).where(Contact.email == email.lower(), Contact.id != contact_id))
+        db.session.scalar(
+            select(Contact.id).where(Contact.email == email_key(email), Contact.id != contact_id)
+        )
         is not None
     )
 
@@ -189,7 +191,7 @@ def update_contact_details(
         if getattr(contact, name) != value:
             setattr(contact, name, value)
             changed.append(name)
-    new_email = (data.get("email") or "").strip().lower()
+    new_email = email_key(data.get("email"))
     if new_email and new_email != contact.email:
         contact.email = new_email
         changed.append("email")

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.core.types import UTCDateTime, utcnow
 from crm.extensions import Model
+
+
+class PostStatus(StrEnum):
+    DRAFT = "draft"
+    #: To be published at `publish_at` by the publishing job.
+    SCHEDULED = "scheduled"
+    PUBLISHED = "published"
 
 
 class Post(Model):
@@ -23,8 +31,7 @@ class Post(Model):
     body_html: Mapped[str] = mapped_column(Text, default="")
     #: public or members
     visibility: Mapped[str] = mapped_column(String(20), default="public")
-    #: draft, scheduled or published
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(String(20), default=PostStatus.DRAFT)
     publish_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

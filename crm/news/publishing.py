@@ -19,7 +19,7 @@ from crm.core.database import affected_rows
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.extensions import db
-from crm.news.models import Post
+from crm.news.models import Post, PostStatus
 
 log = logging.getLogger("crm.news")
 
@@ -83,7 +83,7 @@ def save_post(
     before = None if post is None else _snapshot(post)
     slug = slug.strip() or unique_slug(slugify(title), post.id if post else None)
     if post is None:
-        post = Post(author_id=getattr(author, "id", None), status="draft")
+        post = Post(author_id=getattr(author, "id", None), status=PostStatus.DRAFT)
         db.session.add(post)
     post.title = title.strip()
     post.slug = slug
@@ -105,7 +105,7 @@ def save_post(
 
 def publish_post(post: Post, *, now: datetime | None = None, actor: Any = None) -> None:
     before = _snapshot(post)
-    post.status = "published"
+    post.status = PostStatus.PUBLISHED
     post.published_at = now or utcnow()
     post.publish_at = None
     db.session.flush()
@@ -124,7 +124,7 @@ def schedule_post(post: Post, when: datetime, *, actor: Any = None) -> None:
     if when.tzinfo is None:
         raise ValueError("schedule times are timezone-aware UTC")
     before = _snapshot(post)
-    post.status = "scheduled"
+    post.status = PostStatus.SCHEDULED
     post.publish_at = when
     post.published_at = None
     db.session.flush()
@@ -141,7 +141,7 @@ def schedule_post(post: Post, when: datetime, *, actor: Any = None) -> None:
 def unpublish_post(post: Post, *, actor: Any = None) -> None:
     """Back to draft: no longer listed or readable (a scheduled post is unscheduled too)."""
     before = _snapshot(post)
-    post.status = "draft"
+    post.status = PostStatus.DRAFT
     post.publish_at = None
     post.published_at = None
     db.session.flush()
@@ -158,14 +158,14 @@ def unpublish_post(post: Post, *, actor: Any = None) -> None:
 def publish_due_posts(now: datetime | None = None) -> int:
     """Publish every scheduled post whose time has come, in one UPDATE. Returns how many."""
     now = now or utcnow()
-    due = (Post.status == "scheduled") & (Post.publish_at <= now)
+    due = (Post.status == PostStatus.SCHEDULED) & (Post.publish_at <= now)
     ids = list(db.session.scalars(select(Post.id).where(due)))
     if not ids:
         return 0
     result = db.session.execute(
         update(Post)
         .where(Post.id.in_(ids), due)
-        .values(status="published", published_at=Post.publish_at, publish_at=None, updated_at=now)
+        .values(status=PostStatus.PUBLISHED, published_at=Post.publish_at, publish_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     count = affected_rows(result)

@@ -13,7 +13,7 @@ from crm.core.cache import ProcessCache, clear_on_change
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.members_area.access import membership_state
-from crm.news.models import Page, Post
+from crm.news.models import Page, Post, PostStatus
 
 PER_PAGE = 10
 FEED_SIZE = 20
@@ -31,7 +31,7 @@ clear_on_change(news_page_cache, Post, Page)
 
 
 def published_filter():
-    return (Post.status == "published") & (Post.published_at <= utcnow())
+    return (Post.status == PostStatus.PUBLISHED) & (Post.published_at <= utcnow())
 
 
 def latest_posts(limit: int = 10, include_members_only: bool = False) -> list[Post]:
@@ -127,7 +127,7 @@ def _news_list() -> Select[*tuple[Any, ...]]:
             Post.translated_title,
             Post.translated_summary,
         )
-        .where(Post.status == "published", Post.published_at <= bindparam("now"))
+        .where(Post.status == PostStatus.PUBLISHED, Post.published_at <= bindparam("now"))
         .order_by(Post.published_at.desc(), Post.id.desc())
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
@@ -142,7 +142,7 @@ def find_post(slug: str, reader: Reader) -> Post | None:
     if reader.is_staff:
         return post
     now = utcnow()
-    if post.status != "published" or post.published_at is None or post.published_at > now:
+    if post.status != PostStatus.PUBLISHED or post.published_at is None or post.published_at > now:
         return None
     return post
 

@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from crm.contacts.models import Contact
+from crm.contacts.services import email_key
 from crm.core.permissions import requires
 from crm.events import agm
 from crm.events.forms import ActionForm, MotionSpanishForm, StaffVoteForm, VotingWindowForm
@@ -133,9 +134,7 @@ def agm_voting_window(event_id: int):
 def agm_staff_vote(event_id: int, motion_id: int):
     motion = _motion_or_404(event_id, motion_id)
     form = StaffVoteForm()
-    contact = db.session.scalar(
-        select(Contact).where(Contact.email == (form.member_email.data or "").strip().lower())
-    )
+    contact = db.session.scalar(select(Contact).where(Contact.email == email_key(form.member_email.data)))
     try:
         if not form.validate_on_submit() or contact is None:
             raise agm.VoteRefused("Enter the email of a member and their vote.")

@@ -9,7 +9,7 @@ from crm.core.text import counted
 from crm.events import services, staff_ops
 from crm.events.forms import ActionForm, EventForm, MessageForm
 from crm.events.localtime import format_local, to_local, to_utc
-from crm.events.models import Event
+from crm.events.models import BookingStatus, Event
 from crm.extensions import db
 from crm.staff.routes import bp
 
@@ -93,7 +93,7 @@ def event_bookings(event_id: int):
 @requires("events")
 def event_check_in(event_id: int):
     event = _event_or_404(event_id)
-    bookings = [b for b in staff_ops.event_bookings(event) if b.status == "confirmed"]
+    bookings = [b for b in staff_ops.event_bookings(event) if b.status == BookingStatus.CONFIRMED]
     return render_template("staff/events/check_in.html", event=event, bookings=bookings, form=ActionForm(),
                            when=format_local)  # fmt: skip
 

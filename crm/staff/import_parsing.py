@@ -13,8 +13,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from crm.contacts.emails import EmailAddressError, normalise_email
-from crm.contacts.services import PERSONAL_FIELDS
+from crm.contacts.services import (
+    IDENTIFYING_FIELDS,
+    PERSONAL_FIELDS,
+    EmailAddressError,
+    max_length,
+    normalise_email,
+)
 from crm.core.csv_export import FORMULA_STARTS
 from crm.extensions import db
 from crm.i18n.languages import language_from_text
@@ -57,8 +62,8 @@ ALIASES = {
     "notes": ("notes", "note", "comments", "comment", "remarks"),
 }
 CONTACT_FIELDS = PERSONAL_FIELDS
-MAX_LENGTHS = {"title": 40, "first_name": 100, "last_name": 100, "address_line1": 200, "address_line2": 200,
-               "town": 100, "postcode": 20, "phone": 40}  # fmt: skip
+#: The longest value each free-text field holds: the contact's own columns say.
+MAX_LENGTHS = {name: length for name in IDENTIFYING_FIELDS if (length := max_length(name))}
 #: What a new contact gets for a column the file leaves empty (others: "").
 _NEW_CONTACT_DEFAULTS = {"country": "GB", "preferred_language": "en"}
 STATUS_ALIASES = {"current": MembershipStatus.ACTIVE, "paid": MembershipStatus.ACTIVE, "live": MembershipStatus.ACTIVE,
@@ -244,7 +249,7 @@ def validate_row(line: int, cells: list[str], index: dict[str, int], plans: dict
     email = raw.get("email", "").lower()
     if not email:
         raise ValueError("the email address is missing")
-    try:  # the app's one check (crm.contacts.emails), as on the join form and the staff edit
+    try:  # the app's one check (crm.contacts.services), as on the join form and the staff edit
         email = normalise_email(email)
     except EmailAddressError as error:
         why = f": {error}" if not email.isascii() else ""  # say why an internationalised one is refused

@@ -13,7 +13,7 @@ from crm.core.types import utcnow
 from crm.extensions import db
 from crm.i18n.formatting import format_datetime
 from crm.news import publishing
-from crm.news.models import Post
+from crm.news.models import Post, PostStatus
 from crm.news.translations import save_translation
 from crm.staff.content_forms import ActionForm, PostForm, ScheduleForm
 from crm.staff.routes import bp
@@ -30,12 +30,10 @@ def _post_or_404(post_id: int) -> Post:
 @requires("news")
 def news_list():
     posts = db.session.scalars(select(Post).order_by(Post.updated_at.desc(), Post.id.desc())).all()
-    groups = {
-        status: [p for p in posts if p.status == status] for status in ("draft", "scheduled", "published")
-    }
+    groups = {status: [p for p in posts if p.status == status] for status in PostStatus}
     # Drafts: last changed first; scheduled: next to go out first; published: newest first.
-    groups["scheduled"].sort(key=lambda p: (p.publish_at is None, p.publish_at or utcnow()))
-    groups["published"].sort(
+    groups[PostStatus.SCHEDULED].sort(key=lambda p: (p.publish_at is None, p.publish_at or utcnow()))
+    groups[PostStatus.PUBLISHED].sort(
         key=lambda p: (p.published_at is not None, p.published_at or utcnow()), reverse=True
     )
     return render_template("staff/news_list.html", groups=groups)

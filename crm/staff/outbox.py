@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from crm.audit.services import record
 from crm.core.permissions import requires
 from crm.email.dispatch import requeue
-from crm.email.models import OUTBOX_STATUSES, OutboxMessage
+from crm.email.models import OutboxMessage, OutboxStatus
 from crm.email.services import holds_spent_link, safe_summary
 from crm.extensions import db
 from crm.staff.routes import bp
 
 PER_PAGE = 50
 #: Messages staff may send again: a failed one, or a sent one the member says never arrived.
-RESENDABLE = ("failed", "sent")
+RESENDABLE = (OutboxStatus.FAILED, OutboxStatus.SENT)
 
 
 class ResendForm(FlaskForm):
@@ -27,7 +27,7 @@ class ResendForm(FlaskForm):
 @requires("outbox")
 def outbox_list():
     status = request.args.get("status", "")
-    if status not in OUTBOX_STATUSES:
+    if status not in tuple(OutboxStatus):
         status = ""
     page = request.args.get("page", 1, type=int) or 1
     query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
@@ -41,7 +41,7 @@ def outbox_list():
         "staff/outbox.html",
         pagination=pagination,
         status=status,
-        statuses=OUTBOX_STATUSES,
+        statuses=tuple(OutboxStatus),
         counts=counts,
         form=ResendForm(),
         resendable=RESENDABLE,
@@ -87,14 +87,14 @@ def outbox_resend(message_id: int):
         target_id=message.id,
         contact_id=message.contact_id,
         before=before,
-        after={"status": "queued"},
+        after={"status": OutboxStatus.QUEUED},
         detail=f"{message.kind} to outbox message {message.id}",
     )
     db.session.commit()
     db.session.refresh(message)
-    if message.status == "sent":
+    if message.status == OutboxStatus.SENT:
         flash("The message was sent again.", "success")
-    elif message.status == "failed":
+    elif message.status == OutboxStatus.FAILED:
         flash(f"Sending failed again: {message.last_error}", "error")
     else:
         flash("The message is queued and will be sent shortly.", "success")

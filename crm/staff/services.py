@@ -18,7 +18,7 @@ from crm.audit.services import record
 from crm.campaigns import services as campaign_services
 from crm.contacts import consent, tags
 from crm.contacts.models import Contact, Note
-from crm.contacts.services import PERSONAL_FIELDS
+from crm.contacts.services import IDENTIFYING_FIELDS, PERSONAL_FIELDS, email_key
 from crm.core.database import affected_rows
 from crm.extensions import db
 from crm.memberships import lifecycle
@@ -97,7 +97,7 @@ def update_contact_details(contact: Contact, data: dict[str, Any], *, version: i
     """Save edited details, unless someone else saved the contact since the form was opened."""
     if contact.version != version:
         raise StaleRecordError()
-    email = (data.get("email") or "").strip().lower()
+    email = email_key(data.get("email"))
     if email != contact.email and db.session.scalar(
         select(Contact.id).where(Contact.email == email, Contact.id != contact.id)
     ):
@@ -230,9 +230,8 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
         "member_number": other.member_number,
         "stripe_customer_id": other.stripe_customer_id,
     }
-    fill = {
-        n: getattr(other, n) for n in ("title", "address_line1", "address_line2", "town", "postcode", "phone")
-    }
+    # The duplicate's name, address and phone fill only what the kept record leaves blank.
+    fill = {name: getattr(other, name) for name in IDENTIFYING_FIELDS}
     other_id, other_email = other.id, other.email
     # Unique columns move only once the duplicate has let go of them.
     other.member_number = None

@@ -8,7 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm.contacts.emails import EmailAddressError, normalise_email
+from crm.contacts.services import EmailAddressError, normalise_email
 from crm.staff import import_service
 from tests.join.test_join_form import form
 from tests.memberships.factories import make_plans

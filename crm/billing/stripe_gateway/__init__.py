@@ -9,9 +9,11 @@ subscription's period is on its items, and an invoice's payment intents are in i
 
 Errors from Stripe become `GatewayError`, whose `user_message` is safe to show to a supporter.
 
-By resource: `client` (the client, errors, the field reader), `checkout` (customers, Checkout,
-portal), `payments` (subscriptions, invoices, charges, refunds), `plans`, `webhooks` and `lists`
-(for reconciliation). Callers use `stripe_gateway.<name>` as before.
+By resource: `client` (the client, errors, the one field reader `field`, which nothing outside
+this package uses), `checkout` (customers, Checkout, portal), `payments` (subscriptions, charges,
+refunds), `events` (webhook events, invoices, charges and disputes in our terms: `StripeEvent`,
+`InvoiceFacts` ...), `plans`, `webhooks` and `lists` (for reconciliation). Callers use
+`stripe_gateway.<name>`.
 """
 
 from __future__ import annotations
@@ -35,17 +37,29 @@ from crm.billing.stripe_gateway.client import (
     GatewayError,
     InvalidWebhook,
     StripeObject,
-    field,
     get_client,
     id_of,
     remembered_reads,
     reset_client,
 )
+from crm.billing.stripe_gateway.events import (
+    ChargeFacts,
+    DisputeFacts,
+    InvoiceFacts,
+    InvoiceLine,
+    StripeEvent,
+    charge,
+    invoice,
+    invoice_facts,
+    list_invoices,
+    list_subscriptions,
+    payment_intent_of,
+    stripe_event,
+    subscription,
+)
 from crm.billing.stripe_gateway.lists import (
     list_events,
-    list_invoices,
     list_refunds,
-    list_subscriptions,
 )
 from crm.billing.stripe_gateway.payments import (
     CardExpiry,
@@ -84,19 +98,25 @@ from crm.billing.stripe_gateway.webhooks import (
 
 __all__ = [
     "CardExpiry",
+    "ChargeFacts",
     "ChargeRefund",
     "CheckoutResult",
     "CheckoutSession",
     "Collection",
+    "DisputeFacts",
     "GatewayError",
     "InvalidWebhook",
+    "InvoiceFacts",
+    "InvoiceLine",
     "PaidLine",
     "RefundFacts",
+    "StripeEvent",
     "StripeObject",
     "SubscriptionFacts",
     "VerifiedWebhook",
     "cancel_subscription_now",
     "change_subscription_price",
+    "charge",
     "checkout_lines",
     "checkout_result",
     "collection_of",
@@ -109,9 +129,10 @@ __all__ = [
     "ensure_customer",
     "event_to_dict",
     "expire_checkout_session",
-    "field",
     "get_client",
     "id_of",
+    "invoice",
+    "invoice_facts",
     "invoice_payment_intent_id",
     "invoice_subscription_id",
     "invoice_subscription_metadata",
@@ -121,6 +142,7 @@ __all__ = [
     "list_refunds",
     "list_subscriptions",
     "remembered_reads",
+    "payment_intent_of",
     "refund_facts",
     "reset_client",
     "retrieve_charge",
@@ -130,6 +152,8 @@ __all__ = [
     "retrieve_payment_intent",
     "retrieve_subscription",
     "set_cancel_at_period_end",
+    "stripe_event",
+    "subscription",
     "subscription_facts",
     "subscription_period",
     "subscription_price_id",

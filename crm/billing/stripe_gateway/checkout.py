@@ -221,6 +221,26 @@ class CheckoutResult:
     lines: tuple[PaidLine, ...] | None
 
     @property
+    def paid(self) -> bool:
+        """The supporter has paid (or owed nothing): what it sold can be fulfilled."""
+        return self.payment_status in ("paid", "no_payment_required")
+
+    @property
+    def collected(self) -> bool:
+        """Money was taken (not a free session, not a Direct Debit still to be collected)."""
+        return self.payment_status == "paid"
+
+    @property
+    def awaiting_collection(self) -> bool:
+        """Completed by Direct Debit, the money not collected yet."""
+        return self.status == "complete" and self.payment_status == "unpaid"
+
+    @property
+    def is_open(self) -> bool:
+        """Not completed nor expired: the supporter can still pay at its URL."""
+        return self.status == "open"
+
+    @property
     def kind(self) -> str:
         """What our metadata says the session sells ("" for sessions made before kinds)."""
         return self.metadata.get("kind", "")

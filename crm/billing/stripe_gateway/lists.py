@@ -26,23 +26,6 @@ def _iterate(what: str, fn: Any, params: dict[str, Any]) -> Iterator[StripeObjec
         yield item
 
 
-def list_subscriptions(created_gte: int) -> Iterator[StripeObject]:
-    """Every subscription created since then, cancelled ones included."""
-    return _iterate(
-        "list subscriptions",
-        get_client().v1.subscriptions.list,
-        {"created": {"gte": int(created_gte)}, "status": "all", "limit": 100},
-    )
-
-
-def list_invoices(created_gte: int) -> Iterator[StripeObject]:
-    return _iterate(
-        "list invoices",
-        get_client().v1.invoices.list,
-        {"created": {"gte": int(created_gte)}, "limit": 100},
-    )
-
-
 def list_refunds(created_gte: int) -> Iterator[RefundFacts]:
     from crm.billing.stripe_gateway.payments import refund_facts
 

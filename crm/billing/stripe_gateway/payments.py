@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as field_
 from datetime import datetime
 
 from crm.billing.stripe_gateway.client import (
@@ -153,6 +154,24 @@ class SubscriptionFacts:
     latest_invoice_id: str | None
     #: (price id, product id) of each item: billing matches them against our plans.
     prices: tuple[tuple[str | None, str | None], ...]
+    #: Our metadata on the subscription (membership_id, contact_id, kind).
+    metadata: dict[str, str] = field_(default_factory=dict)
+    #: The subscriber asked for it to stop at the period end (auto-renew off).
+    cancel_at_period_end: bool = False
+
+    @property
+    def ended(self) -> bool:
+        """Stripe has given up on it: a membership it bills must not keep running."""
+        return self.status in ("canceled", "unpaid", "incomplete_expired")
+
+    @property
+    def past_due(self) -> bool:
+        """A renewal failed (or was returned after it looked paid); Stripe is retrying."""
+        return self.status == "past_due"
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("active", "trialing")
 
 
 def subscription_facts(sub: StripeObject | dict[str, object]) -> SubscriptionFacts:
@@ -170,6 +189,8 @@ def subscription_facts(sub: StripeObject | dict[str, object]) -> SubscriptionFac
         period_end=_ts(end) if end else None,
         latest_invoice_id=id_of(field(sub, "latest_invoice")),
         prices=prices,
+        metadata={str(k): str(v) for k, v in _plain(field(sub, "metadata")).items()},
+        cancel_at_period_end=bool(field(sub, "cancel_at_period_end")),
     )
 
 
@@ -181,13 +202,13 @@ def subscription_price_id(sub: StripeObject) -> str | None:
     return str(price if isinstance(price, str) else price["id"])
 
 
-def invoice_subscription_id(invoice: StripeObject) -> str | None:
+def invoice_subscription_id(invoice: StripeObject | dict[str, object]) -> str | None:
     """The subscription an invoice bills, from `parent.subscription_details.subscription`."""
     details = field(field(invoice, "parent"), "subscription_details")
     return id_of(field(details, "subscription"))
 
 
-def invoice_subscription_metadata(invoice: StripeObject) -> dict[str, str]:
+def invoice_subscription_metadata(invoice: StripeObject | dict[str, object]) -> dict[str, str]:
     """The subscription's metadata as snapshotted on the invoice (empty when none)."""
     details = field(field(invoice, "parent"), "subscription_details")
     return {str(k): str(v) for k, v in _plain(field(details, "metadata")).items()}
@@ -265,6 +286,11 @@ class RefundFacts:
     def gave_money_back(self) -> bool:
         """Failed and cancelled refunds gave nothing back."""
         return self.stripe_status not in ("failed", "canceled")
+
+    @property
+    def settling(self) -> bool:
+        """Succeeded, or pending: the money is back or on its way (not waiting on the customer)."""
+        return self.stripe_status in ("succeeded", "pending")
 
 
 def _int_or_none(value: object) -> int | None:
