@@ -627,7 +627,7 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
         overall.get("req/s", 0.0), 1e-9
     )
     ceiling["client CPU ms per request"] = client_cpu / answered * 1000
-    ceiling["client CPU share of 2 CPUs"] = client_cpu / max(wall, 1e-9) / (os.cpu_count() or 1)
+    ceiling["client CPU % of the machine"] = 100 * client_cpu / max(wall, 1e-9) / (os.cpu_count() or 1)
     errors = sum(f["errors"] for kind, f in by_type.items() if not kind.startswith("overall"))
     lost = len(effects["wrong"])
     undelivered = hooks["events"] - hooks["delivered"]
