@@ -4,6 +4,7 @@ on the same server, one request at a time, in alternating rounds."""
 from __future__ import annotations
 
 from bench import loadgen
+from bench.ceiling import generator_overhead
 from bench.common import Result
 from bench.context import Context, alternate, latency_run, median_p95_ms
 
@@ -50,5 +51,11 @@ def run_backend(ctx: Context, backend: str) -> Result:
         ratio,
         ratio <= TARGET and errors == 0,
         note=f"{errors} errors" if errors else "",
-        figures={"/staff p95 ms": staff_p95, "/news p95 ms": news_p95, "contacts": opts.big},
+        figures={
+            "/staff p95 ms": staff_p95,
+            "/news p95 ms": news_p95,
+            "contacts": opts.big,
+            "driver": "loadgen, one at a time",
+            **generator_overhead(),
+        },
     )

@@ -102,6 +102,7 @@ class Outcome:
     joins_started: int = 0
     confirmed_on_page: int = 0  #: success pages that already said "Welcome, you are a member"
     problems: list[str] = field(default_factory=list)  #: the first few, for the log
+    cpu_seconds: float = 0.0  #: the client processes' own CPU time (every thread)
 
 
 class User:
@@ -191,6 +192,12 @@ class User:
         self.sandbox.close()
 
     # -- the roles --
+
+    def ceiling(self) -> None:
+        """No think time, one page over and over: what this client itself can do (its ceiling,
+        against bench/canned.py's canned answer)."""
+        while self.running():
+            self.call("home", "GET", "/")
 
     def visitor(self) -> None:
         while self.running():
@@ -294,6 +301,7 @@ def _client(app_port: int, sandbox_port: int, roles: list[tuple[str, str]], seco
     """One client process: a thread per user; returns what they saw."""
     out, lock = Outcome(), threading.Lock()
     time.sleep(max(0.0, start_at - time.time()))
+    cpu_before = time.process_time()
     started = time.perf_counter()
     deadline = started + seconds_
     threads = []
@@ -304,7 +312,9 @@ def _client(app_port: int, sandbox_port: int, roles: list[tuple[str, str]], seco
         def body(user: User = user, role: str = role, email: str = email) -> None:
             time.sleep(user.rng.uniform(0, THINK[1]))  # users arrive spread out, not all at once
             try:
-                if role == "visitor":
+                if role == "ceiling":
+                    user.ceiling()
+                elif role == "visitor":
                     user.visitor()
                 elif role == "joiner":
                     user.joiner()
@@ -320,6 +330,7 @@ def _client(app_port: int, sandbox_port: int, roles: list[tuple[str, str]], seco
         thread.start()
     for thread in threads:
         thread.join(timeout=seconds_ + 120)  # a join in flight finishes; socket timeouts bound the rest
+    out.cpu_seconds = time.process_time() - cpu_before
     return out
 
 
@@ -339,11 +350,13 @@ def roles_for(users: int) -> list[tuple[str, str]]:
     return out
 
 
-def simulate(app_port: int, sandbox_port: int, users: int, seconds_: float) -> Outcome:
+def simulate(app_port: int, sandbox_port: int, users: int, seconds_: float,
+             roles: list[tuple[str, str]] | None = None) -> Outcome:  # fmt: skip
     from crm.demo import DEMO_PASSWORD
 
-    roles = roles_for(users)
-    random.Random(9).shuffle(roles)
+    if roles is None:
+        roles = roles_for(users)
+        random.Random(9).shuffle(roles)
     ctx = multiprocessing.get_context("fork")
     start_at = time.time() + 1.0
     pipes, children = [], []
@@ -364,6 +377,7 @@ def simulate(app_port: int, sandbox_port: int, users: int, seconds_: float) -> O
             total.joins_started += part.joins_started
             total.confirmed_on_page += part.confirmed_on_page
             total.problems += part.problems
+            total.cpu_seconds += part.cpu_seconds
         else:
             total.problems.append("a client process did not finish in time")
         child.join(timeout=10)
@@ -584,12 +598,14 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
             began = time.perf_counter()
             outcome = simulate(app.port, sandbox_port, USERS, duration)
             wall = min(time.perf_counter() - began - 1.0, duration + 60)  # less the 1 s start gate
+            client_cpu = outcome.cpu_seconds
             settled = settle_direct_debits(server.sandbox, outcome.paid)
             hooks = wait_for_webhooks(server, DRAIN_SECONDS)
             log(f"webhooks: {hooks}; Direct Debits settled after the run: {settled}")
             stripe = sandbox_counts(server.sandbox, outcome.paid)
     finally:
         server.stop()
+    ceiling = client_ceiling(ctx)
     server_errors = scan_log(log_path, log_from)
     event_ids = {e["id"] for e in server.sandbox.events()}
     effects = check_database(url, outcome.paid, event_ids, stripe)
@@ -606,6 +622,12 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
     for line in effects["wrong"][:10]:
         log(f"wrong effect: {line}")
     overall = by_type.get("overall (app)", {})
+    answered = max(1, overall.get("requests", 0))
+    ceiling["ceiling ÷ req/s"] = ceiling["client ceiling req/s (canned answer)"] / max(
+        overall.get("req/s", 0.0), 1e-9
+    )
+    ceiling["client CPU ms per request"] = client_cpu / answered * 1000
+    ceiling["client CPU % of the machine"] = 100 * client_cpu / max(wall, 1e-9) / (os.cpu_count() or 1)
     errors = sum(f["errors"] for kind, f in by_type.items() if not kind.startswith("overall"))
     lost = len(effects["wrong"])
     undelivered = hooks["events"] - hooks["delivered"]
@@ -643,6 +665,8 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
             "p99 ms": overall.get("p99 ms", 0.0),
             "requests": overall.get("requests", 0),
             "errors": errors,
+            "driver": "loadgen (the users' journeys)",
+            **ceiling,
             "joins started": outcome.joins_started,
             "paid checkouts": effects["paid checkouts"],
             "one membership + one payment": effects["paid with one active membership and one payment"],
@@ -664,3 +688,21 @@ def run_backend(ctx: Context, backend: str, serve_in_thread: Any) -> Result:
             "problems": outcome.problems,
         },
     )
+
+
+def client_ceiling(ctx: Context) -> dict[str, float]:
+    """This client's ceiling (issue 25 item 5): the same processes and user threads with no think
+    time, each fetching one page over and over from a canned answer; the median of 3 rounds."""
+    from bench.canned import canned_server
+
+    rounds: list[tuple[float, float]] = []
+    with canned_server() as port:
+        for _ in range(3):
+            began = time.perf_counter()
+            seen = simulate(port, port, USERS, ctx.options.seconds, roles=[("ceiling", "")] * USERS)
+            wall = time.perf_counter() - began - 1.0  # less the 1 s start gate
+            rounds.append((len(seen.records) / wall, seen.cpu_seconds / max(1, len(seen.records)) * 1000))
+    rounds.sort()
+    rps, cpu_ms = rounds[1]
+    log(f"load client ceiling against a canned answer: req/s {[round(r) for r, _c in rounds]}")
+    return {"client ceiling req/s (canned answer)": rps, "client CPU ms per request at the ceiling": cpu_ms}

@@ -68,6 +68,4 @@ def run_backend(ctx: Context, backend: str) -> Result:
 
 
 def loadgen_p(load: loadgen.Load, pct: float) -> float:
-    from bench.common import percentile
-
-    return percentile(load.latencies, pct) * 1000
+    return load.percentile(pct) * 1000

@@ -7,6 +7,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from bench import loadgen
+from bench.ceiling import generator_overhead
 from bench.common import Result, log
 from bench.context import Context, alternate, latency_run, median_p95_ms
 
@@ -55,5 +56,10 @@ def run_backend(ctx: Context, backend: str) -> Result:
         ratio,
         ratio <= TARGET and errors == 0,
         note=f"{errors} errors" if errors else "",
-        figures={f"p95 ms at {opts.big:,}": big_p95, f"p95 ms at {opts.small:,}": small_p95},
+        figures={
+            f"p95 ms at {opts.big:,}": big_p95,
+            f"p95 ms at {opts.small:,}": small_p95,
+            "driver": "loadgen, one at a time",
+            **generator_overhead(),
+        },
     )

@@ -69,9 +69,7 @@ def latency_run(port: int, requests: list[bytes], count: int, *, seconds: float 
 
 
 def median_p95_ms(loads: list[loadgen.Load]) -> float:
-    from bench.common import percentile
-
-    return median([percentile(x.latencies, 95) * 1000 for x in loads])
+    return median([x.percentile(95) * 1000 for x in loads])
 
 
 def hello_load(port: int, request: bytes, opts: Any) -> loadgen.Load:

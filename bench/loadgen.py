@@ -23,6 +23,18 @@ class Load:
     latencies: list[float] = field(default_factory=list)  #: seconds, one per completed request
     statuses: Counter[int] = field(default_factory=Counter)
     bytes: int = 0
+    #: percentile -> seconds, as a driver that keeps no per-request latencies reported them (wrk)
+    reported: dict[float, float] = field(default_factory=dict)
+
+    def percentile(self, pct: float) -> float:
+        """The `pct` percentile latency in seconds: wrk's own figure, else from `latencies`."""
+        if pct in self.reported:
+            return self.reported[pct]
+        if self.reported:
+            raise ValueError(f"the driver reported p{sorted(self.reported)}, not p{pct:g}")
+        from bench.common import percentile
+
+        return percentile(self.latencies, pct)
 
     @property
     def rps(self) -> float:
