@@ -74,7 +74,9 @@ def test_cancel_auto_renewal_is_confirmed_then_effective_at_period_end(client, s
     assert "Turn auto-renewal back on" in html
 
 
-def test_cancelling_twice_changes_the_subscription_once_and_sends_one_email(client, subscribed, stripe_sandbox):
+def test_cancelling_twice_changes_the_subscription_once_and_sends_one_email(
+    client, subscribed, stripe_sandbox
+):
     sign_in(client, subscribed.user)
     token = csrf_token(client, "/account/auto-renew/cancel")
     client.post("/account/auto-renew/cancel", data={"csrf_token": token})
