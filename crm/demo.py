@@ -19,7 +19,7 @@ from crm.core.types import utcnow
 from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
 from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, MembershipEvent, MembershipStatus, Plan
+from crm.memberships.models import Membership, MembershipStatus, Plan
 from crm.news.models import Page, Post, PostStatus
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by make run)
@@ -223,48 +223,41 @@ def _user(contact: Contact, role: str) -> User:
 def _membership(
     contact: Contact, plan: Plan, status: str, joined_days: int, paid_days: int | None, auto_renew: bool
 ) -> None:
+    """The member's history made as the app makes it, through the lifecycle: a checkout paid by
+    card (or, for life, a cheque staff recorded), then the renewal that pays up to today's period,
+    then a missed renewal (grace) and a lapse. Events are dated today; the periods are the listed ones."""
     if contact.memberships:
         return
     now = datetime.now(UTC).replace(microsecond=0)
     joined = now - timedelta(days=joined_days)
-    paid_through = now + timedelta(days=paid_days) if paid_days is not None else None
-    period = {"month": timedelta(days=30), "year": timedelta(days=365)}.get(plan.interval)
-    start = (paid_through - period) if (paid_through and period) else joined
-    contact.member_number = f"M{contact.id:06d}"
-    membership = Membership(
-        contact=contact,
-        plan=plan,
-        status=status,
-        joined_at=joined,
-        current_period_start=start,
-        paid_through=paid_through,
-        auto_renew=auto_renew and plan.recurring,
-    )
-    if status == MembershipStatus.GRACE:
-        membership.grace_until = (paid_through or now) + timedelta(days=30)
+    if paid_days is None:  # life: one cheque, member ever since
+        membership = lifecycle.extend_for_offline_payment(
+            contact, plan, amount=plan.amount, paid_at=joined, reason="demo data: cheque payment", actor=None
+        )
+        _payment(contact, membership, plan, PaymentMethod.CHEQUE, joined)
+        return
+    paid_through = now + timedelta(days=paid_days)
+    period = {"month": timedelta(days=30), "year": timedelta(days=365)}[plan.interval]
+    start = max(paid_through - period, joined)
+    membership = lifecycle.start_pending(contact, plan, auto_renew=auto_renew and plan.recurring)
+    if start > joined:
+        lifecycle.activate_from_payment(
+            membership, period_start=joined, paid_through=start, amount=plan.amount,
+            reason="demo data: joined, paid by card",
+        )  # fmt: skip
+    lifecycle.activate_from_payment(
+        membership, period_start=start, paid_through=paid_through, amount=plan.amount,
+        reason="demo data: paid by card" if start == joined else "demo data: renewed by card",
+    )  # fmt: skip
+    _payment(contact, membership, plan, PaymentMethod.CARD, start)
+    if status in (MembershipStatus.GRACE, MembershipStatus.LAPSED):
+        lifecycle.enter_grace(membership, reason="demo data: paid-through date passed without renewal")
     if status == MembershipStatus.LAPSED:
-        membership.ended_at = (paid_through or now) + timedelta(days=30)
-    db.session.add(membership)
-    db.session.flush()
-    db.session.add(
-        MembershipEvent(
-            membership=membership,
-            from_status=None,
-            to_status=MembershipStatus.ACTIVE,
-            reason="demo data: joined",
-            amount=plan.amount,
-            created_at=joined,
-        )
-    )
-    if status != MembershipStatus.ACTIVE:
-        db.session.add(
-            MembershipEvent(
-                membership=membership,
-                from_status=MembershipStatus.ACTIVE,
-                to_status=status,
-                reason=f"demo data: {status}",
-            )
-        )
+        lifecycle.lapse(membership, reason="demo data: grace period ended without payment")
+
+
+def _payment(contact: Contact, membership: Membership, plan: Plan, method: str, paid_at: datetime) -> None:
+    """The payment of the period the member is in (recorded as billing records a paid one)."""
     db.session.add(
         Payment(
             contact=contact,
@@ -273,8 +266,8 @@ def _membership(
             amount=plan.amount,
             currency=plan.currency,
             status=PaymentStatus.PAID,
-            method=PaymentMethod.CARD if plan.recurring else PaymentMethod.CHEQUE,
-            paid_at=start,
+            method=method,
+            paid_at=paid_at,
             gift_aid_eligible=plan.gift_aid_eligible,
         )
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.accounts.models import User
 from crm.audit.services import record
+from crm.billing import stripe_gateway as gateway
 from crm.billing.models import Payment
 from crm.contacts import consent
 from crm.contacts.models import Contact
@@ -23,6 +24,7 @@ from crm.contacts.services import NAME_AND_ADDRESS_FIELDS, email_key
 from crm.core.types import utcnow
 from crm.email.services import queue_email
 from crm.extensions import db
+from crm.join.services import PAYMENT_PROBLEMS
 from crm.members_area import access
 from crm.members_area.erasure import erase_contact as erase_contact  # staff call it from here
 from crm.memberships import lifecycle
@@ -242,25 +244,20 @@ def set_email_consent(contact: Contact, granted: bool, *, wording: str, source: 
 # --- Auto-renewal and the Stripe Customer Portal --------------------------------------------
 
 
-def _gateway():
-    """The Stripe adapter (a function, so tests can stand in for it)."""
-    from crm.billing import stripe_gateway
-
-    return stripe_gateway
+def _stripe_problem(error: gateway.GatewayError) -> str:
+    """What a failed Stripe call means for the member, in their language (the gateway's is English)."""
+    return str(PAYMENT_PROBLEMS.get(error.kind) or error.user_message)
 
 
 def portal_url(contact: Contact) -> str:
     """A Stripe Customer Portal session for this member, returning to their account page."""
     if not contact.stripe_customer_id:
         raise AccountActionError(_("There is no card on file for your membership."))
-    gateway = _gateway()
     return_url = current_app.config["BASE_URL"] + "/account"
     try:
         return str(gateway.create_portal_session(contact.stripe_customer_id, return_url=return_url))
     except gateway.GatewayError as error:
-        raise AccountActionError(
-            getattr(error, "user_message", "") or _("Stripe is not answering.")
-        ) from error
+        raise AccountActionError(_stripe_problem(error)) from error
 
 
 def _idempotency_key(m: Membership, flag: bool) -> str:
@@ -275,7 +272,6 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
     if membership.auto_renew == on:
         return False
     if membership.stripe_subscription_id:
-        gateway = _gateway()
         try:
             gateway.set_cancel_at_period_end(
                 membership.stripe_subscription_id,
@@ -283,9 +279,7 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
                 idempotency_key=_idempotency_key(membership, not on),
             )
         except gateway.GatewayError as error:
-            raise AccountActionError(
-                getattr(error, "user_message", "") or _("Stripe is not answering.")
-            ) from error
+            raise AccountActionError(_stripe_problem(error)) from error
     reason = "member turned auto-renewal back on" if on else "member cancelled auto-renewal"
     lifecycle.set_auto_renew(membership, on, actor=actor, reason=reason)
     if not on:

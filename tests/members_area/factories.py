@@ -68,6 +68,28 @@ def make_membership(
     return membership
 
 
+def subscribe_in_sandbox(contact: Contact, plan: Plan, sandbox) -> str:  # type: ignore[no-untyped-def]
+    """A real sandbox subscription for `contact`, as if they had joined through Checkout (its
+    webhooks are dropped: the membership rows are the test's own)."""
+    from crm.billing import stripe_gateway
+
+    stripe_gateway.sync_plan(plan)
+    customer = stripe_gateway.ensure_customer(contact)
+    session = stripe_gateway.create_checkout_session(
+        mode="subscription",
+        customer_id=customer,
+        line_items=[{"price": plan.stripe_price_id, "quantity": 1}],
+        metadata={"contact_id": str(contact.id)},
+        subscription_metadata={"contact_id": str(contact.id)},
+        success_url="http://crm.test/join/success?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="http://crm.test/join",
+        idempotency_key=f"test-checkout-{contact.id}",
+    )
+    sandbox.pay(session.id)
+    sandbox.take_events()
+    return str(sandbox.find("subscription", customer=customer)[0]["id"])
+
+
 def make_payment(contact: Contact, amount: int = 3600, **fields: object) -> Payment:
     fields.setdefault("paid_at", utcnow() - timedelta(days=10))
     fields.setdefault("method", "card")

@@ -1,42 +1,37 @@
-"""Cancelling and resuming auto-renewal, and the Stripe Customer Portal (Stripe faked at the gateway)."""
+"""Cancelling and resuming auto-renewal, and the Stripe Customer Portal, against the Stripe sandbox."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import select
 
+from crm.accounts.models import User
+from crm.contacts.models import Contact
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
 from tests.fixtures import csrf_token
-from tests.members_area.factories import sign_in
+from tests.members_area.factories import sign_in, subscribe_in_sandbox
 
 
-class FakeGateway:
-    class GatewayError(Exception):
-        user_message = "Stripe is not answering. Please try again."
-
-    def __init__(self) -> None:
-        self.calls: list[tuple] = []
-        self.fail = False
-
-    def set_cancel_at_period_end(self, sub_id, flag, *, idempotency_key):  # type: ignore[no-untyped-def]
-        if self.fail:
-            raise self.GatewayError("down")
-        self.calls.append(("cancel_at_period_end", sub_id, flag, idempotency_key))
-
-    def create_portal_session(self, customer_id, return_url):  # type: ignore[no-untyped-def]
-        if self.fail:
-            raise self.GatewayError("down")
-        self.calls.append(("portal", customer_id, return_url))
-        return "https://billing.example/session/1"
+@dataclass
+class Subscribed:
+    user: User
+    subscription_id: str
+    customer_id: str
 
 
 @pytest.fixture
-def gateway(monkeypatch):  # type: ignore[no-untyped-def]
-    fake = FakeGateway()
-    monkeypatch.setattr("crm.members_area.services._gateway", lambda: fake)
-    return fake
+def subscribed(active_member, plan, stripe_sandbox) -> Subscribed:  # type: ignore[no-untyped-def]
+    """Ana, active, with a real sandbox subscription and customer behind her membership."""
+    membership = _membership(active_member)
+    contact = db.session.get(Contact, active_member.contact_id)
+    contact.stripe_customer_id = None  # the fixture's made-up id: the sandbox makes a real one
+    membership.stripe_subscription_id = subscribe_in_sandbox(contact, plan, stripe_sandbox)
+    db.session.commit()
+    return Subscribed(active_member, membership.stripe_subscription_id, contact.stripe_customer_id)
 
 
 def _membership(user) -> Membership:  # type: ignore[no-untyped-def]
@@ -44,19 +39,33 @@ def _membership(user) -> Membership:  # type: ignore[no-untyped-def]
     return db.session.scalar(select(Membership).where(Membership.contact_id == user.contact_id))
 
 
-def test_cancel_auto_renewal_is_confirmed_then_effective_at_period_end(client, active_member, gateway):
-    sign_in(client, active_member)
+def _renewal_changes(sandbox, sub_id: str) -> list[bool]:  # type: ignore[no-untyped-def]
+    """Each change Stripe made to the subscription's cancel-at-period-end flag: the new value."""
+    return [
+        e["data"]["object"]["cancel_at_period_end"]
+        for e in sandbox.events("customer.subscription.updated")
+        if e["data"]["object"]["id"] == sub_id
+        and "cancel_at_period_end" in e["data"].get("previous_attributes", {})
+    ]
+
+
+def _cancel(client):  # type: ignore[no-untyped-def]
+    token = csrf_token(client, "/account/auto-renew/cancel")
+    return client.post("/account/auto-renew/cancel", data={"csrf_token": token}, follow_redirects=True)
+
+
+def test_cancel_auto_renewal_is_confirmed_then_effective_at_period_end(client, subscribed, stripe_sandbox):
+    sign_in(client, subscribed.user)
     confirm = client.get("/account/auto-renew/cancel").get_data(as_text=True)
     assert "Cancel auto-renewal?" in confirm
     assert "paid for.You" not in confirm and "paid for. You can" in confirm
     token = csrf_token(client, "/account/auto-renew/cancel")
     response = client.post("/account/auto-renew/cancel", data={"csrf_token": token})
     assert response.status_code == 302
-    membership = _membership(active_member)
+    membership = _membership(subscribed.user)
     assert membership.auto_renew is False
     assert membership.status == "active"
-    assert gateway.calls[0][:3] == ("cancel_at_period_end", "sub_ana", True)
-    assert gateway.calls[0][3]
+    assert stripe_sandbox.object(subscribed.subscription_id)["cancel_at_period_end"] is True
     email = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "cancellation_confirmed"))
     assert email.to_email == "ana@example.org"
     assert "will not renew" in email.subject
@@ -65,55 +74,63 @@ def test_cancel_auto_renewal_is_confirmed_then_effective_at_period_end(client, a
     assert "Turn auto-renewal back on" in html
 
 
-def test_cancelling_twice_calls_stripe_once_and_sends_one_email(client, active_member, gateway):
-    sign_in(client, active_member)
+def test_cancelling_twice_changes_the_subscription_once_and_sends_one_email(
+    client, subscribed, stripe_sandbox
+):
+    sign_in(client, subscribed.user)
     token = csrf_token(client, "/account/auto-renew/cancel")
     client.post("/account/auto-renew/cancel", data={"csrf_token": token})
     client.post("/account/auto-renew/cancel", data={"csrf_token": token})
-    assert len(gateway.calls) == 1
+    assert _renewal_changes(stripe_sandbox, subscribed.subscription_id) == [True]
     assert len(db.session.scalars(select(OutboxMessage)).all()) == 1
 
 
-def test_auto_renewal_can_be_turned_back_on(client, active_member, gateway):
-    sign_in(client, active_member)
+def test_auto_renewal_can_be_turned_back_on_and_cancelled_again(client, subscribed, stripe_sandbox):
+    sign_in(client, subscribed.user)
     token = csrf_token(client, "/account/auto-renew/cancel")
     client.post("/account/auto-renew/cancel", data={"csrf_token": token})
     response = client.post("/account/auto-renew/resume", data={"csrf_token": token})
     assert response.status_code == 302
-    assert _membership(active_member).auto_renew is True
-    assert gateway.calls[1][:3] == ("cancel_at_period_end", "sub_ana", False)
-    assert gateway.calls[0][3] != gateway.calls[1][3]
+    assert _membership(subscribed.user).auto_renew is True
+    assert stripe_sandbox.object(subscribed.subscription_id)["cancel_at_period_end"] is False
+    # A second cancel is a new request to Stripe (not a replay of the first one's answer).
+    client.post("/account/auto-renew/cancel", data={"csrf_token": token})
+    assert _membership(subscribed.user).auto_renew is False
+    assert _renewal_changes(stripe_sandbox, subscribed.subscription_id) == [True, False, True]
 
 
-def test_stripe_failure_changes_nothing_and_says_so(client, active_member, gateway):
-    gateway.fail = True
-    sign_in(client, active_member)
-    token = csrf_token(client, "/account/auto-renew/cancel")
-    response = client.post("/account/auto-renew/cancel", data={"csrf_token": token}, follow_redirects=True)
-    assert "Stripe is not answering" in response.get_data(as_text=True)
-    assert _membership(active_member).auto_renew is True
+def test_stripe_failure_changes_nothing_and_says_so(client, subscribed, stripe_sandbox):
+    stripe_sandbox.fail_next("/v1/subscriptions", "error_500")
+    sign_in(client, subscribed.user)
+    html = _cancel(client).get_data(as_text=True)
+    assert "Our payment provider could not complete that" in html
+    assert _membership(subscribed.user).auto_renew is True
+    assert stripe_sandbox.object(subscribed.subscription_id)["cancel_at_period_end"] is False
     assert db.session.scalars(select(OutboxMessage)).all() == []
 
 
-def test_manage_card_redirects_to_the_stripe_portal(client, active_member, gateway):
-    sign_in(client, active_member)
+def test_manage_card_redirects_to_the_stripe_portal(client, subscribed, stripe_sandbox):
+    sign_in(client, subscribed.user)
     token = csrf_token(client, "/account")
     response = client.post("/account/billing-portal", data={"csrf_token": token})
     assert response.status_code == 303
-    assert response.headers["Location"] == "https://billing.example/session/1"
-    assert gateway.calls == [("portal", "cus_ana", "http://crm.test/account")]
+    portal_id = response.headers["Location"].rsplit("/", 1)[-1]
+    portal = stripe_sandbox.object(portal_id)
+    assert response.headers["Location"] == portal["url"]
+    assert portal["customer"] == subscribed.customer_id
+    assert portal["return_url"] == "http://crm.test/account"
 
 
-def test_manage_card_without_a_stripe_customer_explains(client, lapsed_member, gateway):
+def test_manage_card_without_a_stripe_customer_explains(client, lapsed_member, stripe_sandbox):
     sign_in(client, lapsed_member)
     token = csrf_token(client, "/account")
     response = client.post("/account/billing-portal", data={"csrf_token": token}, follow_redirects=True)
     assert "no card on file" in response.get_data(as_text=True)
-    assert gateway.calls == []
+    assert stripe_sandbox.find("billing_portal.session") == []
 
 
-def test_lapsed_member_cannot_cancel_auto_renewal(client, lapsed_member, gateway):
+def test_lapsed_member_cannot_cancel_auto_renewal(client, lapsed_member, stripe_sandbox):
     sign_in(client, lapsed_member)
     response = client.get("/account/auto-renew/cancel")
     assert response.status_code == 302
-    assert gateway.calls == []
+    assert stripe_sandbox.events("customer.subscription.updated") == []  # no Stripe call at all

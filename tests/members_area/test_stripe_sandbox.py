@@ -7,35 +7,16 @@ from sqlalchemy import select
 from crm.billing import stripe_gateway
 from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.memberships.models import Membership, Plan
+from crm.memberships.models import Membership
 from tests.fixtures import csrf_token
-from tests.members_area.factories import sign_in
-
-
-def _subscribe(contact: Contact, plan: Plan, sandbox) -> str:  # type: ignore[no-untyped-def]
-    """A real sandbox subscription for `contact`, as if they had joined through Checkout."""
-    stripe_gateway.sync_plan(plan)
-    customer = stripe_gateway.ensure_customer(contact)
-    session = stripe_gateway.create_checkout_session(
-        mode="subscription",
-        customer_id=customer,
-        line_items=[{"price": plan.stripe_price_id, "quantity": 1}],
-        metadata={"contact_id": str(contact.id)},
-        subscription_metadata={"contact_id": str(contact.id)},
-        success_url="http://crm.test/join/success?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://crm.test/join",
-        idempotency_key=f"test-checkout-{contact.id}",
-    )
-    sandbox.pay(session.id)
-    sandbox.take_events()
-    return sandbox.find("subscription", customer=customer)[0]["id"]
+from tests.members_area.factories import sign_in, subscribe_in_sandbox
 
 
 def test_cancel_and_resume_auto_renewal_reach_stripe(client, active_member, plan, stripe_sandbox):
     contact = db.session.get(Contact, active_member.contact_id)
     contact.stripe_customer_id = None
     membership = db.session.scalar(select(Membership).where(Membership.contact_id == contact.id))
-    membership.stripe_subscription_id = _subscribe(contact, plan, stripe_sandbox)
+    membership.stripe_subscription_id = subscribe_in_sandbox(contact, plan, stripe_sandbox)
     db.session.commit()
     sub_id = membership.stripe_subscription_id
 
