@@ -20,6 +20,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import Engine, Select, bindparam, select, update
 from sqlalchemy.engine import Compiled
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
 
 from crm.accounts.cookie import CookieSessionInterface
@@ -173,14 +174,26 @@ def _check_session(user_id: int, token_hash: str) -> _SessionRow | None:
     if isinstance(engine.pool, StaticPool):
         row = db.session.execute(_session_check(), params).first()
         return None if row is None else _SessionRow(*row)
-    check = _compiled_check(engine)
+    check, dbapi_error = _compiled_check(engine), engine.dialect.loaded_dbapi.Error
     with _own_connection(engine).connect() as conn:
-        cursor = conn.connection.cursor()
         try:
-            cursor.execute(check.sql, check.parameters(params))
-            found = cursor.fetchone()
-        finally:
-            cursor.close()
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute(check.sql, check.parameters(params))
+                found = cursor.fetchone()
+            finally:
+                cursor.close()
+        except dbapi_error as error:
+            # As SQLAlchemy does for its own statements: the error becomes its own (OperationalError,
+            # ProgrammingError...: the 503 page), and a lost connection (the database restarted) is
+            # dropped with every other one made before it, so the next requests get new ones.
+            lost = engine.dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
+            if lost:
+                conn.invalidate()
+                db.engine.dispose()
+            raise DBAPIError.instance(
+                check.sql, None, error, dbapi_error, connection_invalidated=lost
+            ) from error
     return None if found is None else _SessionRow(*found)
 
 
