@@ -24,16 +24,31 @@ def app_config() -> dict[str, object]:
 
 @contextmanager
 def statements() -> Iterator[list[str]]:
-    """Every SQL statement run inside the block (executemany counts once)."""
+    """Every SQL statement run inside the block (executemany counts once), the session check
+    included: with a real pool it runs on the driver's cursor (crm.accounts.session), which
+    SQLAlchemy's statement events do not see, so it is counted where it is made."""
+    from sqlalchemy.pool import StaticPool
+
+    from crm.accounts import session as sessions
+
     seen: list[str] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         seen.append(statement)
 
+    check = sessions._check_session
+
+    def counted_check(user_id: int, token_hash: str):  # type: ignore[no-untyped-def]
+        if not isinstance(db.engine.pool, StaticPool):  # there the check runs in the session: seen above
+            seen.append(sessions._compiled_check(db.engine).sql)
+        return check(user_id, token_hash)
+
     event.listen(db.engine, "before_cursor_execute", before)
+    sessions._check_session = counted_check
     try:
         yield seen
     finally:
+        sessions._check_session = check
         event.remove(db.engine, "before_cursor_execute", before)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import time_machine
-from sqlalchemy import event
 
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -15,16 +14,10 @@ from tests.members_area.factories import make_post, sign_in
 
 
 def _statements(client, path: str) -> list[str]:  # type: ignore[no-untyped-def]
-    seen: list[str] = []
+    from tests.bench_guards.conftest import statements
 
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements() as seen:
         assert client.get(path).status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     return seen
 
 
