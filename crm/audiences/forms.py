@@ -20,9 +20,13 @@ class _Checkboxes(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+#: How a membership status reads in the builder, where its code name would not.
+STATUS_LABELS = {"none": "No membership", "direct_debit_pending": "Direct Debit pending"}
+
+
 class AudienceForm(FlaskForm):
     name = StringField("Name", validators=[Optional(), Length(max=100)])
-    status = _Checkboxes("Membership status", choices=[SelectChoice(s, "No membership" if s == "none" else s.capitalize())
+    status = _Checkboxes("Membership status", choices=[SelectChoice(s, STATUS_LABELS.get(s, s.capitalize()))
                                                         for s in MEMBERSHIP_CHOICES])  # fmt: skip
     plan_ids = _Checkboxes("Plan", coerce=int, choices=[])
     joined_from = DateField("Joined from", validators=[Optional()])

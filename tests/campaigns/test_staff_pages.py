@@ -80,3 +80,16 @@ def test_a_count_that_changed_since_the_confirmation_page_is_not_sent(app, staff
 def test_editors_draft_but_cannot_open_the_send_page(app, editor_client):
     assert editor_client.get("/staff/campaigns/new").status_code == 200
     assert editor_client.get("/staff/audiences").status_code == 403
+
+
+def test_the_builder_names_statuses_in_words_and_says_how_to_get_tags_when_there_are_none(staff_client):
+    page = staff_client.get("/staff/audiences").get_data(as_text=True)
+    assert "Direct Debit pending" in page and "Direct_debit_pending" not in page
+    assert "No tags yet: tag people from an audience's page or a member's page" in page
+    assert "Count who matches" in page
+
+
+def test_an_empty_campaign_list_says_how_to_start_one(staff_client):
+    page = staff_client.get("/staff/campaigns").get_data(as_text=True)
+    assert "No campaigns yet. Build and save an audience under" in page
+    assert 'href="/staff/audiences"' in page
