@@ -65,6 +65,21 @@ class AudienceForm(FlaskForm):
                 raise ValidationError("Enter an amount like 10 or 25.50.")
             self.donated_min_minor = amount
 
+    def conditions(self) -> list[tuple[str, str]]:
+        """The filled-in conditions as staff chose them, (label, value) in words, for a saved audience."""
+        out = []
+        for field in self:
+            if field.name in ("name", "csrf_token") or not field.data:
+                continue
+            if isinstance(field, SelectField | SelectMultipleField):
+                value = ", ".join(str(label) for _, label, selected, *_ in field.iter_choices() if selected)
+            elif isinstance(field, DateField):
+                value = f"{field.data.day} {field.data:%B %Y}"
+            else:
+                value = str(field.data)
+            out.append((str(field.label.text), value))
+        return out
+
     def to_filter(self) -> dict[str, Any]:
         """The filter as JSON for crm.audiences.filters.clean (which checks it again)."""
         out: dict[str, Any] = {

@@ -5,6 +5,7 @@ heading, no English left where a Spanish translation exists, and an empty state 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -92,6 +93,33 @@ def _agm_id(trip: Journey) -> int:
     return found
 
 
+def _audience_and_draft(trip: Journey) -> tuple[int, int]:
+    """A saved audience (everyone who wants news by email) and a draft to it, as staff save them."""
+    from crm.audiences import services as audiences
+    from crm.campaigns import services
+
+    tag = uuid.uuid4().hex[:6]
+    with trip.live.db() as session:
+        audience = audiences.save_audience(f"News by email {tag}", {"consent": ["email:news"]}, actor=None)
+        campaign = services.save_draft(None, subject=f"Delegation report {tag}", preheader="What we saw",
+                                       body="We **met** them.", purpose="news", audience_id=audience.id,
+                                       post_id=None, actor=None)  # fmt: skip
+        session.commit()
+        return audience.id, campaign.id
+
+
+def _confirm(trip: Journey, campaign_id: int) -> None:
+    """Staff confirm the number the confirmation page shows."""
+    from crm.campaigns import services
+    from crm.campaigns.models import Campaign
+
+    with trip.live.db() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        services.confirm_send(campaign, count_seen=services.recipient_count(campaign), when_uk=None, actor=None)
+        session.commit()
+
+
 def _sign_in(trip: Journey, email: str, totp_secret: str | None = None) -> None:
     page = trip.page
     trip.goto("/login")
@@ -124,7 +152,9 @@ def test_a_member_reads_their_preferences_the_events_and_the_agm_vote(walk: Jour
     _page(walk, "/account/email-preferences", "my email preferences")
     _page(walk, "/events", "events list for a member")
     text = _page(walk, f"/agm/{_agm_id(walk)}", "AGM agenda and vote")
-    assert ("derechos sobre la tierra" if _language(walk) == "es" else "land rights") in text
+    spanish = _language(walk) == "es"
+    assert ("derechos sobre la tierra" if spanish else "land rights") in text
+    assert walk.heading() == ("Asamblea general anual" if spanish else "Annual General Meeting")
 
 
 def test_staff_find_the_audiences_campaigns_payments_and_agm_pages_usable(walk: Journey) -> None:
@@ -134,6 +164,12 @@ def test_staff_find_the_audiences_campaigns_payments_and_agm_pages_usable(walk: 
     _page(walk, "/staff/audiences", "audience builder", translated=False)
     _page(walk, "/staff/campaigns", "campaigns", translated=False)
     _page(walk, "/staff/campaigns/new", "new campaign", translated=False)
+    audience_id, campaign_id = _audience_and_draft(walk)
+    _page(walk, f"/staff/audiences/{audience_id}", "saved audience", translated=False)
+    text = _page(walk, f"/staff/campaigns/{campaign_id}/confirm", "campaign confirmation", translated=False)
+    assert re.search(r"Yes, send to [\d,]+ (people|person)", text), text[-300:]  # the button names the number
+    _confirm(walk, campaign_id)
+    _page(walk, f"/staff/campaigns/{campaign_id}/report", "campaign report", translated=False)
     _page(walk, "/staff/payments", "payments", translated=False)
     _page(walk, "/staff/events", "staff events", translated=False)
     _page(walk, f"/staff/events/{_agm_id(walk)}/agm", "staff AGM", translated=False)

@@ -93,3 +93,16 @@ def test_an_empty_campaign_list_says_how_to_start_one(staff_client):
     page = staff_client.get("/staff/campaigns").get_data(as_text=True)
     assert "No campaigns yet. Build and save an audience under" in page
     assert 'href="/staff/audiences"' in page
+
+
+def test_a_saved_audience_lists_its_conditions_in_the_builders_words(staff_client, staff_user):
+    from crm.audiences import services as audiences
+
+    audience = audiences.save_audience("North news", {"consent": ["email:news"], "postcode_areas": ["N", "E"],
+                                                      "joined_from": "2025-04-01"}, actor=staff_user)  # fmt: skip
+    db.session.commit()
+    page = staff_client.get(f"/staff/audiences/{audience.id}").get_data(as_text=True)
+    assert "<dt>Has consented to</dt><dd>News and updates by email</dd>" in page
+    assert "<dt>Postcode areas (e.g. N, E, LS)</dt><dd>E, N</dd>" in page
+    assert "<dt>Joined from</dt><dd>1 April 2025</dd>" in page
+    assert "email:news" not in page
