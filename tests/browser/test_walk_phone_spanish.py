@@ -6,6 +6,7 @@ heading, no English left where a Spanish translation exists, and an empty state 
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -46,6 +47,7 @@ def walk(browser, live: LiveApp, request: pytest.FixtureRequest) -> Iterator[Jou
     watch = Watch()
     context = new_context(browser, live, size, watch, locale)
     artifacts = ARTIFACTS / request.node.name.replace("[", "-").rstrip("]")
+    shutil.rmtree(artifacts, ignore_errors=True)
     trip = Journey(browser, live, viewport, size, artifacts, context, context.new_page(), watch)
     try:
         yield trip
@@ -116,7 +118,9 @@ def _confirm(trip: Journey, campaign_id: int) -> None:
     with trip.live.db() as session:
         campaign = session.get(Campaign, campaign_id)
         assert campaign is not None
-        services.confirm_send(campaign, count_seen=services.recipient_count(campaign), when_uk=None, actor=None)
+        services.confirm_send(
+            campaign, count_seen=services.recipient_count(campaign), when_uk=None, actor=None
+        )
         session.commit()
 
 

@@ -106,3 +106,17 @@ def test_a_saved_audience_lists_its_conditions_in_the_builders_words(staff_clien
     assert "<dt>Postcode areas (e.g. N, E, LS)</dt><dd>E, N</dd>" in page
     assert "<dt>Joined from</dt><dd>1 April 2025</dd>" in page
     assert "email:news" not in page
+
+
+def test_a_scheduled_campaigns_report_says_its_figures_fill_in_once_sending_starts(staff_client, staff_user):
+    from crm.audiences import services as audiences
+    from crm.campaigns import services
+
+    make_contact("n2@example.org", postcode="N1 1AA", source="subscribe", email_consent=True)
+    audience = audiences.save_audience("News", {"consent": ["email:news"]}, actor=staff_user)
+    campaign = services.save_draft(None, subject="Hello", preheader="", body="Hi.", purpose="news",
+                                   audience_id=audience.id, post_id=None, actor=staff_user)  # fmt: skip
+    services.confirm_send(campaign, count_seen=1, when_uk=None, actor=staff_user)
+    db.session.commit()
+    page = staff_client.get(f"/staff/campaigns/{campaign.id}/report").get_data(as_text=True)
+    assert "Sending starts at the time above; these figures fill in as it goes." in page
