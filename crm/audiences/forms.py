@@ -52,7 +52,7 @@ class AudienceForm(FlaskForm):
         choices=[SelectChoice("", "Any"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
         default="",
     )
-    consent = _Checkboxes("Has consented to", choices=[SelectChoice(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c].lower()}")
+    consent = _Checkboxes("Has consented to", choices=[SelectChoice(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c][0].lower() + CHANNEL_LABELS[c][1:]}")
                                                         for c in CHANNELS for p in PURPOSES])  # fmt: skip
     tag_ids = _Checkboxes("Has any of these tags", coerce=int, choices=[])
     postcode_areas = StringField("Postcode areas (e.g. N, E, LS)", validators=[Optional(), Length(max=200)])

@@ -87,6 +87,7 @@ def test_the_builder_names_statuses_in_words_and_says_how_to_get_tags_when_there
     assert "Direct Debit pending" in page and "Direct_debit_pending" not in page
     assert "No tags yet: tag people from an audience's page or a member's page" in page
     assert "Count who matches" in page
+    assert "News and updates by text messages (SMS)" in page
 
 
 def test_an_empty_campaign_list_says_how_to_start_one(staff_client):
