@@ -20,9 +20,13 @@ class _Checkboxes(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+#: How a membership status reads in the builder, where its code name would not.
+STATUS_LABELS = {"none": "No membership", "direct_debit_pending": "Direct Debit pending"}
+
+
 class AudienceForm(FlaskForm):
     name = StringField("Name", validators=[Optional(), Length(max=100)])
-    status = _Checkboxes("Membership status", choices=[SelectChoice(s, "No membership" if s == "none" else s.capitalize())
+    status = _Checkboxes("Membership status", choices=[SelectChoice(s, STATUS_LABELS.get(s, s.capitalize()))
                                                         for s in MEMBERSHIP_CHOICES])  # fmt: skip
     plan_ids = _Checkboxes("Plan", coerce=int, choices=[])
     joined_from = DateField("Joined from", validators=[Optional()])
@@ -48,7 +52,7 @@ class AudienceForm(FlaskForm):
         choices=[SelectChoice("", "Any"), SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
         default="",
     )
-    consent = _Checkboxes("Has consented to", choices=[SelectChoice(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c].lower()}")
+    consent = _Checkboxes("Has consented to", choices=[SelectChoice(f"{c}:{p}", f"{PURPOSE_LABELS[p]} by {CHANNEL_LABELS[c][0].lower() + CHANNEL_LABELS[c][1:]}")
                                                         for c in CHANNELS for p in PURPOSES])  # fmt: skip
     tag_ids = _Checkboxes("Has any of these tags", coerce=int, choices=[])
     postcode_areas = StringField("Postcode areas (e.g. N, E, LS)", validators=[Optional(), Length(max=200)])
@@ -60,6 +64,21 @@ class AudienceForm(FlaskForm):
             if amount is None:
                 raise ValidationError("Enter an amount like 10 or 25.50.")
             self.donated_min_minor = amount
+
+    def conditions(self) -> list[tuple[str, str]]:
+        """The filled-in conditions as staff chose them, (label, value) in words, for a saved audience."""
+        out = []
+        for field in self:
+            if field.name in ("name", "csrf_token") or not field.data:
+                continue
+            if isinstance(field, SelectField | SelectMultipleField):
+                value = ", ".join(str(label) for _, label, selected, *_ in field.iter_choices() if selected)
+            elif isinstance(field, DateField):
+                value = f"{field.data.day} {field.data:%B %Y}"
+            else:
+                value = str(field.data)
+            out.append((str(field.label.text), value))
+        return out
 
     def to_filter(self) -> dict[str, Any]:
         """The filter as JSON for crm.audiences.filters.clean (which checks it again)."""

@@ -23,13 +23,17 @@ DEMO_EVENTS = [
     ),
     ("Benefit gig", 16, 500, 800, 120, "Live music for the campaign. Members pay less."),
 ]
-#: The Spanish versions Spanish readers see (the AGM has none: it falls back to the English).
+#: The Spanish versions Spanish readers see (an event without one falls back to the English).
 DEMO_SPANISH = {
     "Film night: the long road home": (
         "Noche de cine: el largo camino a casa",
         "La proyección de un documental y, después, preguntas a la directora.",
     ),
     "Benefit gig": ("Concierto solidario", "Música en directo para la campaña. Los socios pagan menos."),
+    "Annual General Meeting": (
+        "Asamblea general anual",
+        "Nuestra asamblea: informes, elecciones y mociones.",
+    ),
 }
 
 

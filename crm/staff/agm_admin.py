@@ -11,7 +11,7 @@ from crm.contacts.services import email_key
 from crm.core.permissions import requires
 from crm.events import agm
 from crm.events.forms import ActionForm, MotionSpanishForm, StaffVoteForm, VotingWindowForm
-from crm.events.localtime import format_local, to_utc
+from crm.events.localtime import format_local, to_local, to_utc
 from crm.events.models import Event, Motion
 from crm.extensions import db
 from crm.staff.events_admin import _event_or_404
@@ -45,12 +45,23 @@ def _meeting(event: Event):
     return meeting
 
 
+def _window_now(meeting) -> dict[str, object]:
+    """The voting window already set, in UK time, so the form shows what changing it changes."""
+    if meeting is None or meeting.voting_opens_at is None:
+        return {}
+    return {
+        "opens_at": to_local(meeting.voting_opens_at).replace(tzinfo=None),
+        "closes_at": to_local(meeting.voting_closes_at).replace(tzinfo=None),
+        "record_date": meeting.record_date,
+    }
+
+
 @bp.get("/events/<int:event_id>/agm")
 @requires("events")
 def agm_manage(event_id: int):
     event = _event_or_404(event_id)
     meeting = agm.meeting_for(event)
-    window = VotingWindowForm()
+    window = VotingWindowForm(data=_window_now(meeting))
     voters = agm.participation(meeting) if meeting else []
     names = {
         c.id: c

@@ -206,7 +206,7 @@ def test_a_campaign_reaches_each_consenting_supporter_once_and_unsubscribe_and_s
     expect(live_count).not_to_have_attribute("aria-busy", "true")  # the answer to the last change
     expect(live_count).to_have_text(re.compile(r"^[\d,]+ contacts? match(es)?$"))
     counted_live = live_count.inner_text()
-    trip.follow(builder.get_by_role("button", name="Count"))
+    trip.follow(builder.get_by_role("button", name="Count who matches"))
     expect(live_count).to_have_text(counted_live)  # the page without the script says the same
     audience_count = int(counted_live.split()[0].replace(",", ""))
     trip.check("audience builder with its count")

@@ -80,3 +80,44 @@ def test_a_count_that_changed_since_the_confirmation_page_is_not_sent(app, staff
 def test_editors_draft_but_cannot_open_the_send_page(app, editor_client):
     assert editor_client.get("/staff/campaigns/new").status_code == 200
     assert editor_client.get("/staff/audiences").status_code == 403
+
+
+def test_the_builder_names_statuses_in_words_and_says_how_to_get_tags_when_there_are_none(staff_client):
+    page = staff_client.get("/staff/audiences").get_data(as_text=True)
+    assert "Direct Debit pending" in page and "Direct_debit_pending" not in page
+    assert "No tags yet: tag people from an audience's page or a member's page" in page
+    assert "Count who matches" in page
+    assert "News and updates by text messages (SMS)" in page
+
+
+def test_an_empty_campaign_list_says_how_to_start_one(staff_client):
+    page = staff_client.get("/staff/campaigns").get_data(as_text=True)
+    assert "No campaigns yet. Build and save an audience under" in page
+    assert 'href="/staff/audiences"' in page
+
+
+def test_a_saved_audience_lists_its_conditions_in_the_builders_words(staff_client, staff_user):
+    from crm.audiences import services as audiences
+
+    audience = audiences.save_audience("North news", {"consent": ["email:news"], "postcode_areas": ["N", "E"],
+                                                      "joined_from": "2025-04-01"}, actor=staff_user)  # fmt: skip
+    db.session.commit()
+    page = staff_client.get(f"/staff/audiences/{audience.id}").get_data(as_text=True)
+    assert "<dt>Has consented to</dt><dd>News and updates by email</dd>" in page
+    assert "<dt>Postcode areas (e.g. N, E, LS)</dt><dd>E, N</dd>" in page
+    assert "<dt>Joined from</dt><dd>1 April 2025</dd>" in page
+    assert "email:news" not in page
+
+
+def test_a_scheduled_campaigns_report_says_its_figures_fill_in_once_sending_starts(staff_client, staff_user):
+    from crm.audiences import services as audiences
+    from crm.campaigns import services
+
+    make_contact("n2@example.org", postcode="N1 1AA", source="subscribe", email_consent=True)
+    audience = audiences.save_audience("News", {"consent": ["email:news"]}, actor=staff_user)
+    campaign = services.save_draft(None, subject="Hello", preheader="", body="Hi.", purpose="news",
+                                   audience_id=audience.id, post_id=None, actor=staff_user)  # fmt: skip
+    services.confirm_send(campaign, count_seen=1, when_uk=None, actor=staff_user)
+    db.session.commit()
+    page = staff_client.get(f"/staff/campaigns/{campaign.id}/report").get_data(as_text=True)
+    assert "Sending starts at the time above; these figures fill in as it goes." in page

@@ -166,3 +166,15 @@ def test_staff_run_an_agm_from_its_page_motions_agenda_voting_window_and_results
     actions = set(db.session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("agm.%"))))
     assert {"agm.create", "agm.motion_submit", "agm.agenda_publish", "agm.voting_window", "agm.vote",
             "agm.results_publish"} <= actions  # fmt: skip
+
+
+def test_the_agm_page_shows_the_voting_window_already_set_in_its_fields_in_uk_time(app, staff_client):
+    event = create_event(staff_client, "Annual General Meeting", "2027-07-20T19:00", "2027-07-20T21:00")
+    manage = f"/staff/events/{event.id}/agm"
+    staff_client.post(f"{manage}/setup")
+    window = {"opens_at": "2027-07-01T09:00", "closes_at": "2027-07-19T17:30", "record_date": "2027-06-30"}
+    assert "Voting window saved." in staff_client.post(f"{manage}/voting", data=window,
+                                                       follow_redirects=True).get_data(as_text=True)  # fmt: skip
+    page = staff_client.get(manage).get_data(as_text=True)
+    for value in window.values():  # BST: 09:00 in London, not the 08:00 UTC it is stored as
+        assert f'value="{value}"' in page

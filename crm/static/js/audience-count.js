@@ -1,5 +1,5 @@
 // Live count for the audience builder: asks /staff/audiences/count with the form's fields.
-// The page works without it (the "Count" button submits the same fields). Only the answer to the
+// The page works without it (the "Count who matches" button submits the same fields). Only the answer to the
 // latest question is shown (answers can arrive out of order), and the count says it is busy
 // (aria-busy) until that answer is in.
 (function () {
@@ -22,7 +22,7 @@
       })
       .catch(function () {
         if (question !== asked) return;
-        out.textContent = "Could not count just now: use the Count button.";
+        out.textContent = "Could not count just now: use the Count who matches button.";
         out.removeAttribute("aria-busy");
       });
   }
