@@ -265,6 +265,7 @@ def _membership(
                 reason=f"demo data: {status}",
             )
         )
+    lifecycle.refresh_membership_status(contact_ids=[contact.id])
     db.session.add(
         Payment(
             contact=contact,
