@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, case, func, select, update
 
 from crm.contacts.models import Contact
 from crm.extensions import db
@@ -22,7 +22,7 @@ from crm.memberships.models import CURRENT_STATUSES, Membership
 CHUNK = 5000
 
 
-def status_of_contact() -> object:
+def status_of_contact() -> ScalarSelect[str]:
     """The status the fact should hold for the contact of the enclosing query: the current
     membership first, then the newest row."""
     current_first = case((Membership.status.in_(CURRENT_STATUSES), 0), else_=1)
@@ -35,12 +35,12 @@ def status_of_contact() -> object:
     )
 
 
-def _refresh(where: object) -> None:
+def _refresh(where: ColumnElement[bool]) -> None:
     """Only rows whose fact changes are written (SQLite's search trigger re-indexes every updated row)."""
     fact = func.coalesce(status_of_contact(), "")
     db.session.execute(
         update(Contact)
-        .where(where, Contact.membership_status != fact)  # type: ignore[arg-type]
+        .where(where, Contact.membership_status != fact)
         .values(membership_status=fact, updated_at=Contact.updated_at)
         .execution_options(synchronize_session=False)
     )
