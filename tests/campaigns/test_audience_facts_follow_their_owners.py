@@ -147,3 +147,12 @@ def test_the_facts_follow_a_merge_and_an_erasure(app):
     db.session.commit()
     assert_facts_agree()
     assert _counted(["active"]) == set()
+
+
+def test_the_consent_fact_follows_the_bulk_consent_path(app):
+    ana = make_contact("ana@example.org")
+    make_contact("ben@example.org")
+    db.session.commit()
+    consent.record_imported([(ana.id, "email", "news", True)], wording="bulk", at=utcnow())
+    assert_facts_agree()
+    assert _counted(["none"]) == {"ana@example.org"}
