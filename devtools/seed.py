@@ -19,6 +19,7 @@ from crm.contacts.consent import record_for_new_contacts
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle.facts import refresh_membership_status
 from crm.memberships.models import Membership, Plan
 from crm.news.models import Post
 from crm.staff.search import batch_indexing
@@ -174,13 +175,15 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
         with batch_indexing() as search:  # one search-index write per batch on SQLite, not one per row
             db.session.execute(insert(Contact), contact_rows)
             search.added.update(row["id"] for row in contact_rows)
+            # Inside the batch, so SQLite's search trigger stands aside for the status fact too.
+            db.session.execute(insert(Membership), membership_rows)
+            refresh_membership_status(contact_ids=[row["contact_id"] for row in membership_rows])
         record_for_new_contacts(
             [(r["id"], "email", "news", True) for r in contact_rows if r["email_consent"]],
             source="seed",
             wording="seed",
             at=now,
         )  # noqa: E501
-        db.session.execute(insert(Membership), membership_rows)
         if payment_rows:
             db.session.execute(insert(Payment), payment_rows)
         if declaration_rows:

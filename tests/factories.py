@@ -14,6 +14,7 @@ from crm.accounts.models import User
 from crm.accounts.passwords import hash_password
 from crm.contacts.models import Contact
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
 
 PASSWORD = "correct horse battery staple"
@@ -74,3 +75,9 @@ class MembershipFactory(_Factory):
     contact = factory.SubFactory(ContactFactory)
     plan = factory.SubFactory(PlanFactory)
     status = "active"
+
+    @factory.post_generation
+    def contact_status(membership: Membership, create: bool, extracted: object, **kwargs: object) -> None:
+        """A membership row always comes with the contact's status fact, as the lifecycle writes it."""
+        if create:
+            lifecycle.refresh_membership_status(contact_ids=[membership.contact_id])

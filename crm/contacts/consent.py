@@ -16,7 +16,7 @@ from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from crm.contacts.models import Consent, Contact, ContactConsent, Suppression
 from crm.contacts.services import email_key
@@ -319,7 +319,22 @@ def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording
             for cid, ch, pu, g in rows
         ],
     )
+    _set_news_on_contacts(rows, source=source, at=at)
     return len(rows)
+
+
+def _set_news_on_contacts(rows: list[tuple[int, str, str, bool]], *, source: str, at: datetime) -> None:
+    """`Contact.email_consent` follows the bulk path too (the audience count reads it); only rows
+    whose state changes are written."""
+    for granted in (True, False):
+        ids = [cid for cid, ch, pu, g in rows if (ch, pu) == ("email", "news") and g is granted]
+        for start in range(0, len(ids), 5000):
+            db.session.execute(
+                update(Contact)
+                .where(Contact.id.in_(ids[start : start + 5000]), Contact.email_consent.is_not(granted))
+                .values(email_consent=granted, email_consent_at=at, email_consent_source=source)
+                .execution_options(synchronize_session=False)
+            )
 
 
 # --- suppression: no marketing mail at all to these addresses ----------------------------------

@@ -55,6 +55,9 @@ class Contact(Model):
     email_consent: Mapped[bool] = mapped_column(default=False)
     email_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_consent_source: Mapped[str] = mapped_column(String(40), default="")
+    #: Their current membership's status (else their latest one's; "" for none), for the audience
+    #: count; written only by crm.memberships.lifecycle.facts.refresh_membership_status.
+    membership_status: Mapped[str] = mapped_column(String(30), default="", server_default="")
     #: How we first met them: join, donate, subscribe, import, staff.
     source: Mapped[str] = mapped_column(String(40), default="")
     #: Assigned when they first become a member, shown on the membership card.
@@ -85,8 +88,17 @@ class Contact(Model):
 
 Index("ix_contact_last_first", Contact.last_name, Contact.first_name)
 #: The audience count starts from the contacts in its postcode areas and reads no contact row:
-#: erased_at and id are in the index (an index-only scan on PostgreSQL; SQLite's rowid is in it).
-Index("ix_contact_postcode_area", Contact.postcode_area, Contact.erased_at, Contact.id)
+#: the email news consent and the membership status are facts on the contact, so "areas N and E,
+#: no membership or lapsed, news by email" is a handful of index range counts; erased_at and id are
+#: in the index (an index-only scan on PostgreSQL; SQLite's rowid is in it).
+Index(
+    "ix_contact_audience",
+    Contact.postcode_area,
+    Contact.email_consent,
+    Contact.membership_status,
+    Contact.erased_at,
+    Contact.id,
+)
 
 
 class Consent(Model):

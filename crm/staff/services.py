@@ -255,6 +255,7 @@ def merge_contacts(kept: Contact, reference: str, *, actor: Any) -> dict[str, in
         )
         if count := affected_rows(result):
             moved[table.name] = moved.get(table.name, 0) + count
+    lifecycle.refresh_membership_status(contact_ids=[kept.id])  # their memberships may be the duplicate's now
     db.session.expunge(other)
     db.session.execute(
         delete(Contact).where(Contact.id == other_id), execution_options={"synchronize_session": False}

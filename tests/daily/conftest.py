@@ -8,6 +8,7 @@ import pytest
 from crm.contacts.models import Contact
 from crm.email.sender import MEMORY_OUTBOX
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
 from tests.fixtures import make_contact
 
@@ -55,4 +56,5 @@ def make_membership(
     )
     db.session.add(membership)
     db.session.flush()
+    lifecycle.refresh_membership_status(contact_ids=[membership.contact_id])  # as the lifecycle does
     return membership

@@ -12,6 +12,7 @@ from crm.contacts.models import Contact
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.extensions import db, login_manager
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership, MembershipEvent, Plan
 from crm.news.models import Post
 from tests.fixtures import sign_in_as
@@ -64,7 +65,7 @@ def make_membership(
     )
     if contact.member_number is None:
         contact.member_number = f"M{contact.id:05d}"
-    db.session.flush()
+    lifecycle.refresh_membership_status(contact_ids=[contact.id])  # as the lifecycle does
     return membership
 
 

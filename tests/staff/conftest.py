@@ -13,6 +13,7 @@ from crm.billing.models import Payment
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
 from crm.staff.search import ensure_search_indexes
 from tests.fixtures import make_contact
@@ -66,6 +67,7 @@ def make_membership(
         db.session.flush()
         contact.member_number = f"M{contact.id:06d}"
     db.session.flush()
+    lifecycle.refresh_membership_status(contact_ids=[membership.contact_id])  # as the lifecycle does
     return membership
 
 

@@ -9,6 +9,7 @@ import pytest
 from crm.billing.models import Payment
 from crm.contacts.models import GiftAidDeclaration
 from crm.extensions import db
+from crm.memberships import lifecycle
 from crm.memberships.models import Membership, Plan
 
 
@@ -36,6 +37,7 @@ def make_membership(contact, plan, status: str = "active", **fields: object) -> 
     membership = Membership(contact_id=contact.id, plan_id=plan.id, status=status, **values)
     db.session.add(membership)
     db.session.flush()
+    lifecycle.refresh_membership_status(contact_ids=[membership.contact_id])  # as the lifecycle does
     return membership
 
 

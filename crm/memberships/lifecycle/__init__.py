@@ -49,6 +49,7 @@ from crm.memberships.lifecycle.explanations import (
     status_explanation,
     was_in_good_standing,
 )
+from crm.memberships.lifecycle.facts import refresh_membership_status
 from crm.memberships.lifecycle.joint import (
     PartnerNotAllowed,
     end_joint_link,
@@ -97,6 +98,7 @@ from crm.memberships.lifecycle.transitions import (
 )
 
 __all__ = [
+    "refresh_membership_status",
     "ACCESS_STATUSES",
     "CURRENT_STATUSES",
     "MAX_OFFLINE_AMOUNT",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from crm.extensions import db
+from crm.memberships.lifecycle.facts import refresh_membership_status
 from crm.memberships.models import MembershipEvent
 
 
@@ -30,3 +31,4 @@ def log_moved(rows: Sequence[Any], from_status: str, to_status: str, reason: str
             for row in rows
         ],
     )
+    refresh_membership_status(membership_ids=[row.id for row in rows])

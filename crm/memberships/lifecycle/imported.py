@@ -15,6 +15,7 @@ from sqlalchemy import insert
 
 from crm.core.types import utcnow
 from crm.extensions import db
+from crm.memberships.lifecycle.facts import refresh_membership_status
 from crm.memberships.lifecycle.periods import period_end
 from crm.memberships.models import MembershipEvent, MembershipStatus, Plan
 
@@ -79,3 +80,4 @@ def record_imported_statuses(changes: list[tuple[Any, Any, Any, Any]], now: date
                 for membership_id, before, after, paid_through in changes
             ],
         )  # fmt: skip
+        refresh_membership_status(membership_ids=[membership_id for membership_id, *_ in changes])

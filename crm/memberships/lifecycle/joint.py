@@ -23,6 +23,7 @@ from crm.contacts.models import Contact
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle.event_log import log_moved
+from crm.memberships.lifecycle.facts import refresh_membership_status
 from crm.memberships.lifecycle.states import MEMBER_STATUSES
 from crm.memberships.models import CURRENT_STATUSES, Membership, MembershipEvent, MembershipStatus
 
@@ -57,7 +58,7 @@ def _event(membership: Membership, from_status: str | None, reason: str, **extra
             **extra,
         )
     )
-    db.session.flush()
+    refresh_membership_status(contact_ids=[membership.contact_id])
 
 
 def follower_of(primary: Membership) -> Membership | None:

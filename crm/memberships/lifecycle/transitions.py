@@ -14,6 +14,7 @@ from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle import joint
 from crm.memberships.lifecycle.explanations import current_membership
+from crm.memberships.lifecycle.facts import refresh_membership_status
 from crm.memberships.lifecycle.hooks import run_first_activation_hooks
 from crm.memberships.lifecycle.numbers import assign_member_number
 from crm.memberships.lifecycle.periods import grace_days
@@ -41,7 +42,7 @@ def _log(
         paid_through=membership.paid_through,
     )
     db.session.add(event)
-    db.session.flush()
+    refresh_membership_status(contact_ids=[membership.contact_id])
     joint.follow(membership, reason, stripe_event_id=stripe_event_id)
     return event
 
