@@ -130,30 +130,59 @@ def claim(
     ids: Iterable[int] | None = None,
     exclude: Iterable[int] = (),
 ) -> list[int]:
-    """Mark up to `limit` due rows as ours, in one statement; returns the ids we now own."""
-    # Given ids (the rows a commit just queued) are claimed in id order, which the primary key serves.
-    order = (outbox.c.id,) if ids is not None else (outbox.c.next_attempt_at, outbox.c.id)
-    due = (
-        select(outbox.c.id)
-        .where(outbox.c.status == OutboxStatus.QUEUED, outbox.c.next_attempt_at <= now)
-        .order_by(*order)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
-    )
-    if ids is not None:
-        due = due.where(outbox.c.id.in_(list(ids)))
+    """Mark up to `limit` due rows as ours, in one transaction; returns the ids we now own."""
     exclude = list(exclude)
-    if exclude:
-        due = due.where(outbox.c.id.not_in(exclude))
+    if ids is not None and db.engine.dialect.name == "postgresql":
+        return _claim_given_ids_postgresql(worker, now, list(ids)[:limit], exclude)
+    if ids is not None:
+        # By primary key alone: one statement, which SQLite runs under its single writer lock.
+        skipped = set(exclude)
+        chosen: Any = outbox.c.id.in_([i for i in ids if i not in skipped][:limit])
+    else:
+        due = (
+            select(outbox.c.id)
+            .where(outbox.c.status == OutboxStatus.QUEUED, outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite serialises writers instead
+        )
+        if exclude:
+            due = due.where(outbox.c.id.not_in(exclude))
+        chosen = outbox.c.id.in_(due.scalar_subquery())
     statement = (
         update(outbox)
         # status is checked again here: a row someone else claimed meanwhile is never ours.
-        .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.status == OutboxStatus.QUEUED)
+        .where(chosen, outbox.c.status == OutboxStatus.QUEUED, outbox.c.next_attempt_at <= now)
         .values(status=OutboxStatus.SENDING, locked_by=worker, locked_at=now)
         .returning(outbox.c.id)
     )
     with db.engine.begin() as conn:
         return sorted(conn.scalars(statement).all())
+
+
+def _claim_given_ids_postgresql(worker: str, now: datetime, ids: list[int], exclude: list[int]) -> list[int]:
+    """Lock the given rows by primary key (SKIP LOCKED), keep those still queued and due, and mark
+    them ours. Any condition on status in the statements lets the planner walk the due index over
+    every queued row when its statistics predate a campaign's rows (1.2 s a claim of 50 at 20,000
+    queued, against 0.3 ms by primary key): the rows are locked, so checking them here is as safe."""
+    skipped = set(exclude)
+    wanted = [i for i in ids if i not in skipped]
+    if not wanted:
+        return []
+    with db.engine.begin() as conn:
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.status, outbox.c.next_attempt_at)
+            .where(outbox.c.id.in_(wanted))
+            .with_for_update(skip_locked=True)
+        ).all()
+        mine = sorted(r.id for r in rows if r.status == OutboxStatus.QUEUED and r.next_attempt_at <= now)
+        if mine:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(mine))
+                .values(status=OutboxStatus.SENDING, locked_by=worker, locked_at=now)
+            )
+        return mine
 
 
 # -- sending --------------------------------------------------------------------------------
@@ -168,23 +197,31 @@ def _backoff(attempts: int) -> timedelta:
 def _settle(
     conn: Connection, worker: str, finished: tuple[int, dict[str, Any]] | None, next_id: int | None
 ) -> bool:
-    """One transaction after each send: record how the message just handed over went, and check
-    that the next one is still ours (True), so each message costs one commit, not two. The batch's
-    connection does not wait for the disk at these commits (`commits_not_waiting_for_disk`)."""
+    """After each send, record how the message just handed over went, and check that the next one
+    is still ours (True), in one transaction: a message costs one commit, and the batch's
+    connection does not wait for the disk at it (`commits_not_waiting_for_disk`). On PostgreSQL
+    the mark and the check are one statement on a connection in autocommit: one round trip."""
+    mark = None
     if finished is not None:
         message_id, values = finished
-        conn.execute(
+        mark = (
             update(outbox)
             .where(outbox.c.id == message_id, outbox.c.locked_by == worker)
             .values(locked_by=None, locked_at=None, **values)
         )
-    owner = None
+    check = None
     if next_id is not None:
-        owner = conn.scalar(
-            select(outbox.c.id).where(
-                outbox.c.id == next_id, outbox.c.status == OutboxStatus.SENDING, outbox.c.locked_by == worker
-            )
+        check = select(outbox.c.id).where(
+            outbox.c.id == next_id, outbox.c.status == OutboxStatus.SENDING, outbox.c.locked_by == worker
         )
+    if conn.dialect.name == "postgresql" and mark is not None and check is not None:
+        # A data-modifying WITH runs whether or not the query reads it; the check reads another row.
+        owner = conn.scalar(check.add_cte(mark.returning(outbox.c.id).cte("marked")))
+        conn.commit()
+        return owner is not None
+    if mark is not None:
+        conn.execute(mark)
+    owner = conn.scalar(check) if check is not None else None
     conn.commit()
     return owner is not None
 
@@ -215,6 +252,9 @@ def _send_claimed(message_ids: list[int], worker: str, backend: Any, retrying: s
     # One connection for the claimed batch: its reads and each message's mark, never a transaction
     # open while a message is being sent.
     with db.engine.connect() as conn, commits_not_waiting_for_disk(conn):
+        if conn.dialect.name == "postgresql":
+            # Each statement its own transaction: no BEGIN and COMMIT round trips around a mark.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         rows = conn.execute(select(outbox).where(outbox.c.id.in_(message_ids)).order_by(outbox.c.id)).all()
         conn.commit()
         headers = MessageHeaders(sender)
