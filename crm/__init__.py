@@ -65,7 +65,7 @@ def _configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from crm.core import security
-    from crm.extensions import csrf, db, limiter, login_manager, migrate
+    from crm.extensions import csrf, db, limiter, login_manager
 
     uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
@@ -89,7 +89,6 @@ def register_extensions(app: Flask) -> None:
         options.setdefault("pool_timeout", float(app.config.get("DATABASE_POOL_TIMEOUT") or 5))
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
@@ -202,8 +201,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from crm.cli import crm_cli
+    from crm.core.migrations import register_migration_commands
 
     app.cli.add_command(crm_cli)
+    register_migration_commands(app)  # `flask db`: Flask-Migrate is imported only when it runs
 
 
 #: Endpoints whose GET is rate-limited (it calls Stripe): the only reads the limiter looks at.

@@ -8,7 +8,6 @@ from flask import g, has_request_context
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from flask_wtf.csrf import CSRFProtect
@@ -57,7 +56,8 @@ if TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
-migrate = Migrate(compare_type=True, render_as_batch=True)
+# Flask-Migrate (alembic, mako, pygments: ~12 MB) is bound only for the `flask db` commands:
+# `crm.register_migrations`.
 login_manager = LoginManager()
 csrf = CSRFProtect()
 #: Storage is chosen in create_app: Redis when REDIS_URL is set, memory otherwise.

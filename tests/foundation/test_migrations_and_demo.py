@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from crm import create_app
+from crm.core.migrations import register_migrations
 from crm.core.schema import include_object
 from crm.extensions import db
 
@@ -91,6 +92,7 @@ def test_migrations_upgrade_without_drift_and_downgrade_leaves_nothing_behind(em
     after it is the first upgrade again: `make soak` runs that second upgrade too)."""
     before = _schema_objects(empty_database_url)
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database_url)
+    register_migrations(app)  # as `flask db` does
     with app.app_context():
         _upgrade_without_drift(empty_database_url)
         downgrade(revision="base")
@@ -102,6 +104,7 @@ def test_migrations_upgrade_without_drift_and_downgrade_leaves_nothing_behind(em
 @pytest.mark.soak
 def test_migrations_upgrade_downgrade_upgrade_without_drift(empty_database_url):
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=empty_database_url)
+    register_migrations(app)  # as `flask db` does
     with app.app_context():
         _upgrade_without_drift(empty_database_url)
         downgrade(revision="base")
