@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from crm.billing.stripe_gateway.client import StripeObject
     from crm.contacts.models import Contact
 
 from crm.billing.stripe_gateway.client import (
     CheckoutSession,
-    StripeObject,
     _call,
     _key_for,
     _opts,

@@ -9,14 +9,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
 from flask import Flask, current_app, g, has_app_context
 
-log = logging.getLogger(__name__)
 
-StripeObject = stripe.StripeObject
+class _StripeOnFirstUse:
+    """The `stripe` module, imported on the first attribute read: the SDK and the HTTP library
+    under it are ~6 MB that a worker sending email, or a web process serving news, never needs
+    until it talks to Stripe. `import` inside the method is thread-safe (the import system locks
+    the module while it loads), unlike Python 3.11's `importlib.util.LazyLoader`."""
+
+    def __getattr__(self, name: str) -> Any:
+        import stripe as module
+
+        return getattr(module, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        import stripe as module
+
+        setattr(module, name, value)
+
+
+if TYPE_CHECKING:
+    import stripe
+    from stripe import StripeObject as StripeObject
+else:
+    stripe = _StripeOnFirstUse()
+
+log = logging.getLogger(__name__)
 
 _CLIENT_CACHE_KEY = "crm_stripe_clients"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crm.billing.stripe_gateway.client import StripeObject, _ts, field, get_client, id_of
+from crm.billing.stripe_gateway.client import _ts, field, get_client, id_of
 from crm.billing.stripe_gateway.lists import _iterate
 from crm.billing.stripe_gateway.payments import (
     RefundFacts,
@@ -26,6 +26,9 @@ from crm.billing.stripe_gateway.payments import (
     retrieve_subscription,
     subscription_facts,
 )
+
+if TYPE_CHECKING:
+    from crm.billing.stripe_gateway.client import StripeObject
 
 
 @dataclass(frozen=True)

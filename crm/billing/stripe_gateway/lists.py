@@ -9,10 +9,12 @@ if TYPE_CHECKING:
     from crm.billing.stripe_gateway.payments import RefundFacts
 
 from crm.billing.stripe_gateway.client import (
-    StripeObject,
     _call,
     get_client,
 )
+
+if TYPE_CHECKING:
+    from crm.billing.stripe_gateway.client import StripeObject
 
 
 def _iterate(what: str, fn: Any, params: dict[str, Any]) -> Iterator[StripeObject]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as field_
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from crm.billing.stripe_gateway.client import (
-    StripeObject,
     _call,
     _opts,
     _plain,
@@ -18,6 +18,9 @@ from crm.billing.stripe_gateway.client import (
     id_of,
 )
 from crm.billing.stripe_gateway.lists import _iterate
+
+if TYPE_CHECKING:
+    from crm.billing.stripe_gateway.client import StripeObject
 
 
 def retrieve_subscription(sub_id: str) -> StripeObject:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
 from flask import current_app
 
 from crm.billing.stripe_gateway.client import (
     InvalidWebhook,
-    StripeObject,
     get_client,
+    stripe,
 )
+
+if TYPE_CHECKING:
+    from crm.billing.stripe_gateway.client import StripeObject
 
 
 @dataclass(frozen=True)
