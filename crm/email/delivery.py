@@ -26,10 +26,11 @@ import threading
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache, lru_cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Select, Update, bindparam, select, update
 
 from crm.core.database import commits_not_waiting_for_disk
 from crm.core.types import utcnow
@@ -175,6 +176,34 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+@lru_cache(maxsize=8)
+def _mark(columns: tuple[str, ...]) -> Update:
+    """Record how message `:m_id` went (`columns` set from `:m_<column>`), if `:m_worker` still
+    holds it. Built once per set of columns: building a statement costs more than running it."""
+    return (
+        update(outbox)
+        .where(outbox.c.id == bindparam("m_id"), outbox.c.locked_by == bindparam("m_worker"))
+        .values(locked_by=None, locked_at=None, **{name: bindparam(f"m_{name}") for name in columns})
+    )
+
+
+@cache
+def _check() -> Select[Any]:
+    """Message `:c_id` is still being sent by `:c_worker` (nobody took it back)."""
+    return select(outbox.c.id).where(
+        outbox.c.id == bindparam("c_id"),
+        outbox.c.status == OutboxStatus.SENDING,
+        outbox.c.locked_by == bindparam("c_worker"),
+    )
+
+
+@lru_cache(maxsize=8)
+def _mark_and_check(columns: tuple[str, ...]) -> Select[Any]:
+    """Both in one PostgreSQL statement: a data-modifying WITH runs whether or not the query reads
+    it, and the check reads another row."""
+    return _check().add_cte(_mark(columns).returning(outbox.c.id).cte("marked"))
+
+
 def _settle(
     conn: Connection, worker: str, finished: tuple[int, dict[str, Any]] | None, next_id: int | None
 ) -> bool:
@@ -182,27 +211,21 @@ def _settle(
     is still ours (True), in one transaction: a message costs one commit, and the batch's
     connection does not wait for the disk at it (`commits_not_waiting_for_disk`). On PostgreSQL
     the mark and the check are one statement on a connection in autocommit: one round trip."""
-    mark = None
+    params: dict[str, Any] = {}
+    columns: tuple[str, ...] = ()
     if finished is not None:
         message_id, values = finished
-        mark = (
-            update(outbox)
-            .where(outbox.c.id == message_id, outbox.c.locked_by == worker)
-            .values(locked_by=None, locked_at=None, **values)
-        )
-    check = None
+        columns = tuple(sorted(values))
+        params = {"m_id": message_id, "m_worker": worker, **{f"m_{k}": v for k, v in values.items()}}
     if next_id is not None:
-        check = select(outbox.c.id).where(
-            outbox.c.id == next_id, outbox.c.status == OutboxStatus.SENDING, outbox.c.locked_by == worker
-        )
-    if conn.dialect.name == "postgresql" and mark is not None and check is not None:
-        # A data-modifying WITH runs whether or not the query reads it; the check reads another row.
-        owner = conn.scalar(check.add_cte(mark.returning(outbox.c.id).cte("marked")))
+        params.update(c_id=next_id, c_worker=worker)
+    if conn.dialect.name == "postgresql" and finished is not None and next_id is not None:
+        owner = conn.scalar(_mark_and_check(columns), params)
         conn.commit()
         return owner is not None
-    if mark is not None:
-        conn.execute(mark)
-    owner = conn.scalar(check) if check is not None else None
+    if finished is not None:
+        conn.execute(_mark(columns), params)
+    owner = conn.scalar(_check(), params) if next_id is not None else None
     conn.commit()
     return owner is not None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from email.header import decode_header, make_header
 
 import pytest
 import time_machine
@@ -176,3 +177,28 @@ def test_transactional_email_has_no_unsubscribe_header(app, smtp):
     _queue()
     db.session.commit()
     assert smtp.handler.accepted[0]["List-Unsubscribe"] is None
+
+
+def test_each_message_of_a_batch_arrives_whole_with_its_own_subject_parts_and_boundary(app, smtp):
+    """Messages of one delivery share their parsed MIME headers (crm.email.sender): each must
+    still arrive as itself, a Spanish subject encoded and read back whole."""
+    app.config["MAIL_SEND_AFTER_COMMIT"] = False
+    subjects = [
+        "Informe de la delegación: ¿qué vimos?",
+        "Delegation report",
+        "Informe de la delegación: ¿qué vimos?",
+    ]
+    for n, subject in enumerate(subjects):
+        _queue(f"reader{n}@example.org", subject=subject)
+    db.session.commit()
+    assert deliver_due()["sent"] == 3
+
+    received = sorted(smtp.handler.accepted, key=lambda m: str(m["To"]))
+    assert [str(m["To"]) for m in received] == [f"reader{n}@example.org" for n in range(3)]
+    assert [str(make_header(decode_header(m["Subject"]))) for m in received] == subjects
+    assert len({m.get_boundary() for m in received}) == 3
+    assert len({str(m["Message-ID"]) for m in received}) == 3
+    for message in received:
+        assert message.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in message.get_payload()] == ["text/plain", "text/html"]
+        assert "Ana" in message.get_payload()[0].get_payload(decode=True).decode()
