@@ -30,6 +30,10 @@ PURPOSE_LABELS = {"news": "News and updates", "appeals": "Fundraising appeals"}
 #: Where a consent was given (or withdrawn).
 SOURCES = ("join", "donate", "subscribe", "account", "staff_phone", "staff", "import", "unsubscribe_link",
            "list_unsubscribe", "erasure", "merge", "seed")  # fmt: skip
+#: The source of every consent the import records (`record_imported`, `imported_news_columns`).
+IMPORTED = "import"
+#: The contact's own copy of its email "news" consent, which this module keeps (`news_columns`).
+NEWS_COLUMNS = ("email_consent", "email_consent_at", "email_consent_source")
 
 _WORDING = {
     "news": _l(
@@ -137,9 +141,24 @@ def _set_current(
     else:
         row.granted, row.consent_id, row.changed_at = granted, consent.id, at
     if (channel, purpose) == ("email", "news"):
-        contact.email_consent = granted
-        contact.email_consent_at = at
-        contact.email_consent_source = consent.source
+        for column, value in news_columns(granted, source=consent.source, at=at).items():
+            setattr(contact, column, value)
+
+
+def news_columns(granted: bool | None, *, source: str, at: datetime) -> dict[str, Any]:
+    """The contact's copy of its email "news" consent once `granted` is recorded from `source` at
+    `at` (None: nothing recorded, as on a contact never asked)."""
+    if granted is None:
+        return dict(zip(NEWS_COLUMNS, (False, None, ""), strict=True))
+    return dict(zip(NEWS_COLUMNS, (granted, at, source), strict=True))
+
+
+def imported_news_columns(granted: bool | None, *, at: datetime) -> dict[str, Any]:
+    """`news_columns` for a contact row the import inserts or updates in bulk (None: the file
+    gives no consent for a new contact, so none is recorded). The import writes them in its own
+    statement, for speed, and then records the same change with `record_imported` at the same
+    `at`, which writes the history and current state and finds this copy already set."""
+    return news_columns(granted, source=IMPORTED, at=at)
 
 
 def record_consent(
@@ -265,7 +284,8 @@ def carry_over(kept: Contact, other: Contact, *, by: Any = None) -> None:
 
 
 def record_imported(rows: Iterable[tuple[int, str, str, bool]], *, wording: str, at: datetime) -> int:
-    """Bulk version for the import: (contact id, channel, purpose, granted) rows, source "import".
+    """Bulk version for the import: (contact id, channel, purpose, granted) rows, source "import"
+    (`IMPORTED`).
 
     The caller has already left out rows whose state would not change. Two statements per pair
     of (channel, purpose) whatever the row count, so a 100,000-row import stays fast."""
@@ -279,7 +299,7 @@ def record_imported(rows: Iterable[tuple[int, str, str, bool]], *, wording: str,
                     current.c.channel == ch, current.c.purpose == pu, current.c.contact_id.in_(chunk)
                 )
             )
-    return _insert_bulk(rows, source="import", wording=wording, at=at)
+    return _insert_bulk(rows, source=IMPORTED, wording=wording, at=at)
 
 
 def record_for_new_contacts(
@@ -332,7 +352,7 @@ def _set_news_on_contacts(rows: list[tuple[int, str, str, bool]], *, source: str
             db.session.execute(
                 update(Contact)
                 .where(Contact.id.in_(ids[start : start + 5000]), Contact.email_consent.is_not(granted))
-                .values(email_consent=granted, email_consent_at=at, email_consent_source=source)
+                .values(**news_columns(granted, source=source, at=at))
                 .execution_options(synchronize_session=False)
             )
 
