@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.contacts import consent as consents_module
+from crm.contacts import consent_bulk
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
@@ -45,9 +46,7 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     result: dict[str, tuple[int, str]] = {}
     new_rows, updates, consents = [], [], []
     # The contact's copy of its news consent as the consent module has it, once per chunk (not per row).
-    news = {
-        granted: consents_module.imported_news_columns(granted, at=now) for granted in (True, False, None)
-    }
+    news = {granted: consent_bulk.imported_news_columns(granted, at=now) for granted in (True, False, None)}
     for row in rows:
         old = existing.get(row.email)
         if old is None:
@@ -78,12 +77,12 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     )
     # The consent module gave the contact rows above their copy of the email news consent (written
     # in the same bulk statements, for speed); it records the history and current state here.
-    consents_module.record_imported([(cid, "email", "news", granted) for cid, granted in consents],
+    consent_bulk.record_imported([(cid, "email", "news", granted) for cid, granted in consents],
                             wording=f"Imported from {source_name}", at=now)  # fmt: skip
     appeals = {result[r.email][0]: r.appeals for r in rows if r.appeals is not None}
     if appeals:
-        now_on = consents_module.granted_among(list(appeals), "email", "appeals")
-        consents_module.record_imported(
+        now_on = consent_bulk.granted_among(list(appeals), "email", "appeals")
+        consent_bulk.record_imported(
             [(cid, "email", "appeals", g) for cid, g in appeals.items() if g != (cid in now_on)],
             wording=f"Imported from {source_name}", at=now,
         )  # fmt: skip
