@@ -62,9 +62,11 @@ def record_online_payment(
 ) -> tuple[Payment, bool]:
     """Money the payment provider took (by card, or a Direct Debit collected the same way),
     written once: the one place such a payment row is made (the webhook, the success page, the
-    demo). Returns (payment, created). The references are unique in the database: when another
-    transaction recorded this payment first, its row is returned. `failed`: a collection that
-    failed before this was recorded (a Bacs Direct Debit returned early) is recorded failed."""
+    demo). Returns (payment, created). The caller has looked for the payment already
+    (`record_stripe_payment` does); the references are unique in the database, so when another
+    transaction recorded it meanwhile, PostgreSQL gives its row and SQLite refuses the write
+    (the caller rolls back and retries: `insert_once`). `failed`: a collection that failed
+    before this was recorded (a Bacs Direct Debit returned early) is recorded failed."""
     references = references or PaymentReferences()
     payment = Payment(
         contact_id=contact_id,
