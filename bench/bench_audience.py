@@ -164,7 +164,7 @@ def step_prepare(url: str) -> dict[str, Any]:
 
     from crm.audiences.services import save_audience
     from crm.campaigns import services
-    from crm.contacts import consent
+    from crm.contacts import consent_bulk
     from crm.contacts.models import Contact, ContactConsent
     from crm.core.types import utcnow
     from crm.extensions import db
@@ -177,7 +177,7 @@ def step_prepare(url: str) -> dict[str, Any]:
             ContactConsent.granted.is_(True),
         )
         missing = list(db.session.scalars(select(Contact.id).where(Contact.id.not_in(consenting))))
-        consent.record_imported(
+        consent_bulk.record_imported(
             [(cid, "email", "news", True) for cid in missing], wording="bench", at=utcnow()
         )
         db.session.commit()

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from crm.accounts.models import User
 from crm.accounts.passwords import hash_password
-from crm.billing.models import Payment, PaymentKind, PaymentMethod, PaymentStatus
+from crm.billing.models import PaymentKind, PaymentMethod
 from crm.billing.offline import record_offline_payment
+from crm.billing.services import record_online_payment
 from crm.cli import crm_cli
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
@@ -19,7 +20,7 @@ from crm.core.types import utcnow
 from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
 from crm.extensions import db
 from crm.memberships import lifecycle
-from crm.memberships.models import Membership, MembershipStatus, Plan
+from crm.memberships.models import MembershipStatus, Plan
 from crm.news.models import Page, Post, PostStatus
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105  (demo data, printed by make run)
@@ -231,10 +232,8 @@ def _membership(
     now = datetime.now(UTC).replace(microsecond=0)
     joined = now - timedelta(days=joined_days)
     if paid_days is None:  # life: one cheque, member ever since
-        membership = lifecycle.extend_for_offline_payment(
-            contact, plan, amount=plan.amount, paid_at=joined, reason="demo data: cheque payment", actor=None
-        )
-        _payment(contact, membership, plan, PaymentMethod.CHEQUE, joined)
+        record_offline_payment(contact, plan, amount=plan.amount, method=PaymentMethod.CHEQUE, paid_at=joined,
+                               reference="demo life membership", actor=None)  # fmt: skip
         return
     paid_through = now + timedelta(days=paid_days)
     period = {"month": timedelta(days=30), "year": timedelta(days=365)}[plan.interval]
@@ -249,28 +248,15 @@ def _membership(
         membership, period_start=start, paid_through=paid_through, amount=plan.amount,
         reason="demo data: paid by card" if start == joined else "demo data: renewed by card",
     )  # fmt: skip
-    _payment(contact, membership, plan, PaymentMethod.CARD, start)
+    # The period the member is in, paid by card: recorded as billing records every card payment.
+    record_online_payment(
+        contact_id=contact.id, membership_id=membership.id, kind=PaymentKind.MEMBERSHIP, amount=plan.amount,
+        currency=plan.currency, paid_at=start, gift_aid_eligible=plan.gift_aid_eligible,
+    )  # fmt: skip
     if status in (MembershipStatus.GRACE, MembershipStatus.LAPSED):
         lifecycle.enter_grace(membership, reason="demo data: paid-through date passed without renewal")
     if status == MembershipStatus.LAPSED:
         lifecycle.lapse(membership, reason="demo data: grace period ended without payment")
-
-
-def _payment(contact: Contact, membership: Membership, plan: Plan, method: str, paid_at: datetime) -> None:
-    """The payment of the period the member is in (recorded as billing records a paid one)."""
-    db.session.add(
-        Payment(
-            contact=contact,
-            membership_id=membership.id,
-            kind=PaymentKind.MEMBERSHIP,
-            amount=plan.amount,
-            currency=plan.currency,
-            status=PaymentStatus.PAID,
-            method=method,
-            paid_at=paid_at,
-            gift_aid_eligible=plan.gift_aid_eligible,
-        )
-    )
 
 
 def _joint_couple(plan: Plan) -> None:

@@ -15,7 +15,7 @@ from flask.cli import ScriptInfo, with_appcontext
 from sqlalchemy import func, insert, select
 
 from crm.billing.models import Payment
-from crm.contacts.consent import record_for_new_contacts
+from crm.contacts.consent_bulk import record_for_new_contacts
 from crm.contacts.models import Contact, GiftAidDeclaration
 from crm.core.types import utcnow
 from crm.extensions import db

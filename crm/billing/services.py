@@ -7,6 +7,7 @@ insert runs in a savepoint and the loser reads the winner's row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,65 @@ def find_stripe_payment(
     if not conditions:
         return None
     return db.session.scalar(select(Payment).where(or_(*conditions)).limit(1))
+
+
+@dataclass(frozen=True)
+class PaymentReferences:
+    """The payment provider's ids for one payment; any may be unknown yet (events arrive in any
+    order) or absent (money taken outside the provider's events, as the demo's)."""
+
+    invoice_id: str | None = None
+    payment_intent_id: str | None = None
+    charge_id: str | None = None
+    checkout_session_id: str | None = None
+
+
+def record_online_payment(
+    *,
+    contact_id: int,
+    membership_id: int | None,
+    kind: str,
+    amount: int,
+    currency: str,
+    paid_at: datetime,
+    gift_aid_eligible: bool = False,
+    method: str = PaymentMethod.CARD,
+    failed: bool = False,
+    failure_message: str = "",
+    references: PaymentReferences | None = None,
+) -> tuple[Payment, bool]:
+    """Money the payment provider took (by card, or a Direct Debit collected the same way),
+    written once: the one place such a payment row is made (the webhook, the success page, the
+    demo). Returns (payment, created). The caller has looked for the payment already
+    (`record_stripe_payment` does); the references are unique in the database, so when another
+    transaction recorded it meanwhile, PostgreSQL gives its row and SQLite refuses the write
+    (the caller rolls back and retries: `insert_once`). `failed`: a collection that failed
+    before this was recorded (a Bacs Direct Debit returned early) is recorded failed."""
+    references = references or PaymentReferences()
+    payment = Payment(
+        contact_id=contact_id,
+        membership_id=membership_id,
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        status=PaymentStatus.FAILED if failed else PaymentStatus.PAID,
+        method=method,
+        stripe_invoice_id=references.invoice_id,
+        stripe_payment_intent_id=references.payment_intent_id,
+        stripe_charge_id=references.charge_id,
+        stripe_checkout_session_id=references.checkout_session_id,
+        paid_at=paid_at,
+        gift_aid_eligible=gift_aid_eligible,
+        failure_message=failure_message[:2000],
+    )
+    if not insert_once(payment):  # another transaction recorded it first
+        existing = find_stripe_payment(
+            invoice_id=references.invoice_id, payment_intent_id=references.payment_intent_id
+        )
+        if existing is None:
+            raise RuntimeError("payment conflict without a payment")
+        return existing, False
+    return payment, True
 
 
 def record_stripe_payment(
@@ -70,29 +130,24 @@ def record_stripe_payment(
                 set_collected(existing, paid=True)
         return existing, False
     collection = collection or collection_for(invoice_id, payment_intent_id)
-    failed = collection is not None and collection.failed
-    payment = Payment(
+    return record_online_payment(
         contact_id=contact_id,
         membership_id=membership_id,
         kind=kind,
         amount=amount,
         currency=currency,
-        status=PaymentStatus.FAILED if failed else PaymentStatus.PAID,
-        method=collection.method if collection is not None else PaymentMethod.CARD,
-        stripe_invoice_id=invoice_id,
-        stripe_payment_intent_id=payment_intent_id or (collection.payment_intent_id if collection else None),
-        stripe_charge_id=charge_id or (collection.charge_id if collection else None),
-        stripe_checkout_session_id=checkout_session_id,
         paid_at=paid_at,
         gift_aid_eligible=gift_aid_eligible,
-        failure_message=collection.failure_message[:2000] if collection is not None else "",
+        method=collection.method if collection is not None else PaymentMethod.CARD,
+        failed=collection is not None and collection.failed,
+        failure_message=collection.failure_message if collection is not None else "",
+        references=PaymentReferences(
+            invoice_id=invoice_id,
+            payment_intent_id=payment_intent_id or (collection.payment_intent_id if collection else None),
+            charge_id=charge_id or (collection.charge_id if collection else None),
+            checkout_session_id=checkout_session_id,
+        ),
     )
-    if not insert_once(payment):  # another transaction recorded it first
-        existing = find_stripe_payment(invoice_id=invoice_id, payment_intent_id=payment_intent_id)
-        if existing is None:
-            raise RuntimeError("payment conflict without a payment")
-        return existing, False
-    return payment, True
 
 
 def collection_for(invoice_id: str | None, payment_intent_id: str | None) -> gateway.Collection | None:

@@ -1,4 +1,5 @@
-"""Consent per channel and purpose: the one module that reads and writes it.
+"""Consent per channel and purpose: the one module that reads and writes it (with
+crm/contacts/consent_bulk.py, its set-based half for the import and the seed).
 
 Every change is a new `Consent` row (never overwritten): the wording shown, where it was given,
 when and by whom. The current state per channel and purpose is kept beside it in
@@ -16,7 +17,7 @@ from typing import Any
 
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 
 from crm.contacts.models import Consent, Contact, ContactConsent, Suppression
 from crm.contacts.services import email_key
@@ -30,6 +31,8 @@ PURPOSE_LABELS = {"news": "News and updates", "appeals": "Fundraising appeals"}
 #: Where a consent was given (or withdrawn).
 SOURCES = ("join", "donate", "subscribe", "account", "staff_phone", "staff", "import", "unsubscribe_link",
            "list_unsubscribe", "erasure", "merge", "seed")  # fmt: skip
+#: The contact's own copy of its email "news" consent, which this module keeps (`news_columns`).
+NEWS_COLUMNS = ("email_consent", "email_consent_at", "email_consent_source")
 
 _WORDING = {
     "news": _l(
@@ -58,12 +61,13 @@ def shown_in(language: str | None) -> Iterator[None]:
 def wording(purpose: str, org: str, channel: str = "email", language: str | None = None) -> str:
     """The exact sentence shown beside a tick box for this purpose and channel, in `language`
     (None: the language of the page being rendered). What is shown is what is recorded."""
-    _check(channel, purpose)
+    check(channel, purpose)
     with shown_in(language):
         return str(_WORDING[purpose]) % {"org": org, "channel": str(_CHANNEL_WORDS[channel])}
 
 
-def _check(channel: str, purpose: str) -> None:
+def check(channel: str, purpose: str) -> None:
+    """Refuse an unknown channel or purpose (ConsentError)."""
     if channel not in CHANNELS or purpose not in PURPOSES:
         raise ConsentError(f"unknown consent {channel}/{purpose}")
 
@@ -82,7 +86,7 @@ def current_state(contact_id: int) -> dict[tuple[str, str], bool]:
 
 
 def has_consent(contact_id: int, channel: str, purpose: str) -> bool:
-    _check(channel, purpose)
+    check(channel, purpose)
     return bool(
         db.session.scalar(
             select(ContactConsent.granted).where(
@@ -92,22 +96,6 @@ def has_consent(contact_id: int, channel: str, purpose: str) -> bool:
             )
         )
     )
-
-
-def granted_among(contact_ids: list[int], channel: str, purpose: str) -> set[int]:
-    """Which of these contacts currently consent (one query per 5,000 ids, for the import)."""
-    found: set[int] = set()
-    for start in range(0, len(contact_ids), 5000):
-        found.update(
-            db.session.scalars(
-                select(ContactConsent.contact_id).where(
-                    ContactConsent.contact_id.in_(contact_ids[start : start + 5000]),
-                    ContactConsent.channel == channel, ContactConsent.purpose == purpose,
-                    ContactConsent.granted.is_(True),
-                )
-            )
-        )  # fmt: skip
-    return found
 
 
 def history(contact_id: int) -> list[Consent]:
@@ -137,9 +125,16 @@ def _set_current(
     else:
         row.granted, row.consent_id, row.changed_at = granted, consent.id, at
     if (channel, purpose) == ("email", "news"):
-        contact.email_consent = granted
-        contact.email_consent_at = at
-        contact.email_consent_source = consent.source
+        for column, value in news_columns(granted, source=consent.source, at=at).items():
+            setattr(contact, column, value)
+
+
+def news_columns(granted: bool | None, *, source: str, at: datetime) -> dict[str, Any]:
+    """The contact's copy of its email "news" consent once `granted` is recorded from `source` at
+    `at` (None: nothing recorded, as on a contact never asked)."""
+    if granted is None:
+        return dict(zip(NEWS_COLUMNS, (False, None, ""), strict=True))
+    return dict(zip(NEWS_COLUMNS, (granted, at, source), strict=True))
 
 
 def record_consent(
@@ -159,7 +154,7 @@ def record_consent(
     it was shown in. Returns the new record, or None when the state is already that (nothing is
     written). An unconfirmed grant (`confirmed=False`, the subscribe form's double opt-in) is
     always written and changes nothing until `confirm_pending`. Flushes."""
-    _check(channel, purpose)
+    check(channel, purpose)
     now = at or utcnow()
     if confirmed and has_consent(contact.id, channel, purpose) == granted:
         return None
@@ -264,79 +259,6 @@ def carry_over(kept: Contact, other: Contact, *, by: Any = None) -> None:
     db.session.flush()
 
 
-def record_imported(rows: Iterable[tuple[int, str, str, bool]], *, wording: str, at: datetime) -> int:
-    """Bulk version for the import: (contact id, channel, purpose, granted) rows, source "import".
-
-    The caller has already left out rows whose state would not change. Two statements per pair
-    of (channel, purpose) whatever the row count, so a 100,000-row import stays fast."""
-    rows = list(rows)
-    current = ContactConsent.__table__
-    for (ch, pu), ids in _ids_by_pair(rows).items():
-        for start in range(0, len(ids), 5000):
-            chunk = ids[start : start + 5000]
-            db.session.execute(
-                delete(current).where(
-                    current.c.channel == ch, current.c.purpose == pu, current.c.contact_id.in_(chunk)
-                )
-            )
-    return _insert_bulk(rows, source="import", wording=wording, at=at)
-
-
-def record_for_new_contacts(
-    rows: Iterable[tuple[int, str, str, bool]], *, source: str, wording: str, at: datetime
-) -> int:
-    """Bulk consent for contacts inserted in this same transaction (`flask crm seed-bench`):
-    a history row and a current-state row each, so audiences and campaigns reach them as they
-    reach everyone else. They have no current state yet, so nothing is replaced. Flushes."""
-    return _insert_bulk(list(rows), source=source, wording=wording, at=at)
-
-
-def _ids_by_pair(rows: list[tuple[int, str, str, bool]]) -> dict[tuple[str, str], list[int]]:
-    by_pair: dict[tuple[str, str], list[int]] = {}
-    for cid, ch, pu, _ in rows:
-        _check(ch, pu)
-        by_pair.setdefault((ch, pu), []).append(cid)
-    return by_pair
-
-
-def _insert_bulk(rows: list[tuple[int, str, str, bool]], *, source: str, wording: str, at: datetime) -> int:
-    """One INSERT of history rows and one of current-state rows, whatever the row count."""
-    if not rows:
-        return 0
-    _ids_by_pair(rows)
-    db.session.execute(
-        insert(Consent.__table__),
-        [
-            {"contact_id": cid, "kind": f"{ch}_{pu}", "channel": ch, "purpose": pu, "granted": granted,
-             "source": source, "wording": wording[:1000], "confirmed_at": at, "created_at": at}
-            for cid, ch, pu, granted in rows
-        ],
-    )  # fmt: skip
-    db.session.execute(
-        insert(ContactConsent.__table__),
-        [
-            {"contact_id": cid, "channel": ch, "purpose": pu, "granted": g, "changed_at": at}
-            for cid, ch, pu, g in rows
-        ],
-    )
-    _set_news_on_contacts(rows, source=source, at=at)
-    return len(rows)
-
-
-def _set_news_on_contacts(rows: list[tuple[int, str, str, bool]], *, source: str, at: datetime) -> None:
-    """`Contact.email_consent` follows the bulk path too (the audience count reads it); only rows
-    whose state changes are written."""
-    for granted in (True, False):
-        ids = [cid for cid, ch, pu, g in rows if (ch, pu) == ("email", "news") and g is granted]
-        for start in range(0, len(ids), 5000):
-            db.session.execute(
-                update(Contact)
-                .where(Contact.id.in_(ids[start : start + 5000]), Contact.email_consent.is_not(granted))
-                .values(email_consent=granted, email_consent_at=at, email_consent_source=source)
-                .execution_options(synchronize_session=False)
-            )
-
-
 # --- suppression: no marketing mail at all to these addresses ----------------------------------
 
 
@@ -365,7 +287,7 @@ def may_receive_marketing(contact: Contact, purpose: str) -> bool:
 def marketing_reachable(contact_ids: list[int], purpose: str) -> set[int]:
     """Which of these contacts a marketing email for `purpose` may go to now: not erased, a current
     email consent for it, an address not suppressed. One query per 5,000 ids (campaign batches)."""
-    _check("email", purpose)
+    check("email", purpose)
     found: set[int] = set()
     for start in range(0, len(contact_ids), 5000):
         found.update(

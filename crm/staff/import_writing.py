@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, literal, select, update
 
 from crm.contacts import consent as consents_module
+from crm.contacts import consent_bulk
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
@@ -19,8 +20,8 @@ from crm.memberships.models import CURRENT_STATUSES, Membership
 from crm.staff.import_parsing import _NEW_CONTACT_DEFAULTS, CONTACT_FIELDS, CleanRow, ImportReport
 from crm.staff.search import batch_indexing
 
-_CONTACT_COLUMNS = (Contact.id, Contact.email, *(getattr(Contact, f) for f in CONTACT_FIELDS), Contact.email_consent,
-                    Contact.email_consent_at, Contact.email_consent_source, Contact.member_number)  # fmt: skip
+_CONTACT_COLUMNS = (Contact.id, Contact.email, *(getattr(Contact, f) for f in CONTACT_FIELDS),
+                    *(getattr(Contact, c) for c in consents_module.NEWS_COLUMNS), Contact.member_number)  # fmt: skip
 
 
 def _bulk_update(model: Any, keys: list[str], rows: list[dict[str, Any]], bump_version: bool = False) -> None:
@@ -44,23 +45,19 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
     }
     result: dict[str, tuple[int, str]] = {}
     new_rows, updates, consents = [], [], []
+    # The contact's copy of its news consent as the consent module has it, once per chunk (not per row).
+    news = {granted: consent_bulk.imported_news_columns(granted, at=now) for granted in (True, False, None)}
     for row in rows:
         old = existing.get(row.email)
         if old is None:
             values = {f: row.values.get(f, _NEW_CONTACT_DEFAULTS.get(f, "")) for f in CONTACT_FIELDS}
-            new_rows.append({"email": row.email, **values, "source": "import", "email_consent": bool(row.consent),
-                             "email_consent_at": now if row.consent else None,
-                             "email_consent_source": "import" if row.consent else "", "created_at": now, "updated_at": now})  # fmt: skip
+            new_rows.append({"email": row.email, **values, "source": "import", **news[True if row.consent else None],
+                             "created_at": now, "updated_at": now})  # fmt: skip
             continue
         merged = {f: row.values.get(f, getattr(old, f)) for f in CONTACT_FIELDS}
-        consent = dict(email_consent=old.email_consent, email_consent_at=old.email_consent_at,
-                       email_consent_source=old.email_consent_source)  # fmt: skip
+        consent = {c: getattr(old, c) for c in consents_module.NEWS_COLUMNS}
         if row.consent is not None and row.consent != old.email_consent:
-            consent = {
-                "email_consent": row.consent,
-                "email_consent_at": now,
-                "email_consent_source": "import",
-            }
+            consent = news[row.consent]
             consents.append((old.id, row.consent))
         changed = (
             any(merged[f] != getattr(old, f) for f in CONTACT_FIELDS)
@@ -75,16 +72,17 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
             for email, contact_id in _insert_contacts(new_rows, members).items()
         )
         consents += [(result[str(r["email"])][0], True) for r in new_rows if r["email_consent"]]
-    _bulk_update(Contact, [*CONTACT_FIELDS, "email_consent", "email_consent_at", "email_consent_source", "updated_at"],
-                 updates, bump_version=True)  # fmt: skip
-    # The history and current state go through the consent module (the contact rows above carry
-    # the email-news column it would set, written in the same bulk statement for speed).
-    consents_module.record_imported([(cid, "email", "news", granted) for cid, granted in consents],
+    _bulk_update(
+        Contact, [*CONTACT_FIELDS, *consents_module.NEWS_COLUMNS, "updated_at"], updates, bump_version=True
+    )
+    # The consent module gave the contact rows above their copy of the email news consent (written
+    # in the same bulk statements, for speed); it records the history and current state here.
+    consent_bulk.record_imported([(cid, "email", "news", granted) for cid, granted in consents],
                             wording=f"Imported from {source_name}", at=now)  # fmt: skip
     appeals = {result[r.email][0]: r.appeals for r in rows if r.appeals is not None}
     if appeals:
-        now_on = consents_module.granted_among(list(appeals), "email", "appeals")
-        consents_module.record_imported(
+        now_on = consent_bulk.granted_among(list(appeals), "email", "appeals")
+        consent_bulk.record_imported(
             [(cid, "email", "appeals", g) for cid, g in appeals.items() if g != (cid in now_on)],
             wording=f"Imported from {source_name}", at=now,
         )  # fmt: skip

@@ -10,7 +10,7 @@ import time_machine
 from sqlalchemy import select
 
 from crm.audiences import filters
-from crm.contacts import consent
+from crm.contacts import consent, consent_bulk
 from crm.contacts.models import Contact, ContactConsent
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -153,6 +153,6 @@ def test_the_consent_fact_follows_the_bulk_consent_path(app):
     ana = make_contact("ana@example.org")
     make_contact("ben@example.org")
     db.session.commit()
-    consent.record_imported([(ana.id, "email", "news", True)], wording="bulk", at=utcnow())
+    consent_bulk.record_imported([(ana.id, "email", "news", True)], wording="bulk", at=utcnow())
     assert_facts_agree()
     assert _counted(["none"]) == {"ana@example.org"}

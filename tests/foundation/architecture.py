@@ -200,3 +200,30 @@ def long_modules(root: Path, limit: int) -> dict[str, int]:
         for path in modules(root)
     }
     return {path: n for path, n in counts.items() if n > limit}
+
+
+def _model_named(node: ast.expr) -> str | None:
+    """`Payment` for `Payment`, `models.Payment` or `Payment.__table__`."""
+    if isinstance(node, ast.Attribute) and node.attr == "__table__":
+        node = node.value
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def rows_written(root: Path, models: Iterable[str]) -> list[tuple[str, int, str]]:
+    """(file, line, model) wherever crm/ builds a row of one of `models` (`Payment(...)`) or
+    inserts them in bulk (`insert(Payment.__table__)`, `insert(Payment)`)."""
+    wanted = set(models)
+    found = []
+    for path in modules(root):
+        rel = path.relative_to(root).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=rel)):
+            if not isinstance(node, ast.Call):
+                continue
+            name = _model_named(node.func)
+            if name == "insert" and node.args:
+                name = _model_named(node.args[0])
+            if name in wanted:
+                found.append((rel, node.lineno, name))
+    return found

@@ -4,7 +4,8 @@
 - crm/ imports nothing from devtools/ (the Stripe sandbox, the seed generator, the dev server);
 - crm/core imports no domain (only crm.core, crm.extensions and the crm.cli command group);
 - only the billing adapter (crm/billing/stripe_gateway*.py, or a stripe_gateway package) imports stripe;
-- no module over 400 lines.
+- no module over 400 lines;
+- a payment row is written only by billing, a consent row only by the consent module.
 
 Lazy imports count. A function-level import hides a circle from Python, not from whoever reads the
 code, so it counts exactly as a module-level one; there is no "deliberate" annotation and no list
@@ -65,6 +66,21 @@ def test_core_imports_no_domain(imports: list[arch.Import]) -> None:
 def test_only_the_billing_adapter_imports_stripe(imports: list[arch.Import]) -> None:
     found = arch.stripe_imports(imports)
     assert not found, f"Stripe is called only from crm/billing/stripe_gateway*:\n{_where(found)}"
+
+
+#: Who writes each kind of row (files whose path starts so), and what to call instead.
+_PAYMENTS = ("crm/billing/", "billing records payments (record_online_payment, record_offline_payment)")
+_CONSENT = ("crm/contacts/consent", "crm/contacts/consent.py records consent (consent_bulk.py in bulk)")
+ROW_OWNERS = {"Payment": _PAYMENTS, "Consent": _CONSENT, "ContactConsent": _CONSENT}
+
+
+def test_payment_and_consent_rows_are_written_only_by_their_owner() -> None:
+    found = [
+        f"  {path}:{line} writes {model} rows: {ROW_OWNERS[model][1]}"
+        for path, line, model in arch.rows_written(ROOT, ROW_OWNERS)
+        if not path.startswith(ROW_OWNERS[model][0])
+    ]
+    assert not found, "one owner per rule: call the owner instead\n" + "\n".join(found)
 
 
 def test_no_module_over_400_lines_but_the_known_ones_which_only_shrink() -> None:
@@ -146,3 +162,18 @@ def test_devtools_stripe_and_core_domain_imports_are_found(tmp_path: Path) -> No
 def test_a_long_module_is_found(tmp_path: Path) -> None:
     root = _tree(tmp_path, {"crm/staff/__init__.py": "", "crm/staff/big.py": "x = 1\n" * 401})
     assert arch.long_modules(root, MAX_LINES) == {"crm/staff/big.py": 401}
+
+
+def test_rows_built_or_inserted_in_bulk_are_found(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "crm/demo.py": "from crm.billing import models\np = models.Payment(amount=1)\n",
+            "crm/staff/__init__.py": "",
+            "crm/staff/imports.py": "insert(Consent.__table__)\ninsert(Note.__table__)\nPaymentForm()\n",
+        },
+    )
+    assert arch.rows_written(root, ["Payment", "Consent"]) == [
+        ("crm/demo.py", 2, "Payment"),
+        ("crm/staff/imports.py", 1, "Consent"),
+    ]

@@ -166,3 +166,32 @@ def test_the_demo_has_a_joint_couple_who_can_both_sign_in(app, runner, client):
     }
     assert client.post("/login", data=login).status_code == 302
     assert "You are the joint member with Priya Shah" in client.get("/account").get_data(as_text=True)
+
+
+def test_the_demos_payments_are_the_ones_billing_records(app, runner):
+    """Each demo member's payment is billing's: a card payment for the period they are in (as the
+    webhook records one, but with no Stripe ids: the demo is offline), and the life member's
+    cheque recorded as staff record one, with its reference and receipt."""
+    from crm.billing.models import Payment
+    from crm.contacts.models import Contact
+    from crm.demo import MEMBERS
+    from crm.email.models import OutboxMessage
+
+    assert runner.invoke(args=["crm", "demo"]).exit_code == 0
+    for email, *_rest, _status, _joined, paid_days, _renew in MEMBERS:
+        contact = db.session.scalar(select(Contact).where(Contact.email == email))
+        [membership] = contact.memberships
+        [payment] = db.session.scalars(select(Payment).where(Payment.contact_id == contact.id))
+        plan = membership.plan
+        assert (payment.membership_id, payment.kind, payment.status) == (membership.id, "membership", "paid")
+        assert (payment.amount, payment.currency, payment.gift_aid_eligible) == (
+            plan.amount, plan.currency, plan.gift_aid_eligible)  # fmt: skip
+        if paid_days is None:  # life
+            assert (payment.method, payment.reference) == ("cheque", "demo life membership")
+            assert db.session.scalar(
+                select(OutboxMessage).where(OutboxMessage.dedupe_key == f"receipt:{payment.id}")
+            )
+        else:
+            assert (payment.method, payment.paid_at) == ("card", membership.current_period_start)
+            assert (payment.stripe_invoice_id, payment.stripe_payment_intent_id, payment.stripe_charge_id) == (
+                None, None, None)  # fmt: skip

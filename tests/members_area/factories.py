@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import count
 
@@ -69,9 +70,19 @@ def make_membership(
     return membership
 
 
-def subscribe_in_sandbox(contact: Contact, plan: Plan, sandbox) -> str:  # type: ignore[no-untyped-def]
-    """A real sandbox subscription for `contact`, as if they had joined through Checkout (its
-    webhooks are dropped: the membership rows are the test's own)."""
+@dataclass(frozen=True)
+class SandboxSubscription:
+    """What joining through Checkout left in the sandbox."""
+
+    subscription_id: str
+    customer_id: str
+    #: The first invoice's payment (what a refund of the joining payment refunds).
+    payment_intent_id: str
+
+
+def subscribe_in_sandbox(contact: Contact, plan: Plan, sandbox) -> SandboxSubscription:  # type: ignore[no-untyped-def]
+    """A real sandbox subscription for `contact`, as if they had joined through Checkout, and its
+    first payment (its webhooks are dropped: the membership and payment rows are the test's own)."""
     from crm.billing import stripe_gateway
 
     stripe_gateway.sync_plan(plan)
@@ -86,9 +97,13 @@ def subscribe_in_sandbox(contact: Contact, plan: Plan, sandbox) -> str:  # type:
         cancel_url="http://crm.test/join",
         idempotency_key=f"test-checkout-{contact.id}",
     )
-    sandbox.pay(session.id)
+    paid = sandbox.pay(session.id)
     sandbox.take_events()
-    return str(sandbox.find("subscription", customer=customer)[0]["id"])
+    return SandboxSubscription(
+        subscription_id=stripe_gateway.id_of(paid["subscription"]),
+        customer_id=customer,
+        payment_intent_id=str(sandbox.find("payment_intent", customer=customer)[0]["id"]),
+    )
 
 
 def make_payment(contact: Contact, amount: int = 3600, **fields: object) -> Payment:

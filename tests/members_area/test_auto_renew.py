@@ -29,7 +29,7 @@ def subscribed(active_member, plan, stripe_sandbox) -> Subscribed:  # type: igno
     membership = _membership(active_member)
     contact = db.session.get(Contact, active_member.contact_id)
     contact.stripe_customer_id = None  # the fixture's made-up id: the sandbox makes a real one
-    membership.stripe_subscription_id = subscribe_in_sandbox(contact, plan, stripe_sandbox)
+    membership.stripe_subscription_id = subscribe_in_sandbox(contact, plan, stripe_sandbox).subscription_id
     db.session.commit()
     return Subscribed(active_member, membership.stripe_subscription_id, contact.stripe_customer_id)
 

@@ -16,7 +16,7 @@ def test_cancel_and_resume_auto_renewal_reach_stripe(client, active_member, plan
     contact = db.session.get(Contact, active_member.contact_id)
     contact.stripe_customer_id = None
     membership = db.session.scalar(select(Membership).where(Membership.contact_id == contact.id))
-    membership.stripe_subscription_id = subscribe_in_sandbox(contact, plan, stripe_sandbox)
+    membership.stripe_subscription_id = subscribe_in_sandbox(contact, plan, stripe_sandbox).subscription_id
     db.session.commit()
     sub_id = membership.stripe_subscription_id
 

@@ -14,6 +14,7 @@ from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
 from tests.fixtures import make_contact, make_user
+from tests.members_area.factories import subscribe_in_sandbox
 from tests.staff.conftest import make_membership, make_payment, make_plan
 from tests.stripe_fixtures import deliver_webhooks
 
@@ -221,29 +222,12 @@ def test_staff_without_refund_permission_cannot_refund(staff_client, card_paymen
 @pytest.fixture
 def subscriber(app, stripe_sandbox):  # type: ignore[no-untyped-def]
     plan = make_plan("monthly", 400, "month")
-    stripe_gateway.sync_plan(plan)
     contact = make_contact("sub@example.org", first_name="Sub", last_name="Scriber")
-    session = stripe_gateway.create_checkout_session(
-        mode="subscription",
-        customer_id=stripe_gateway.ensure_customer(contact),
-        line_items=[{"price": plan.stripe_price_id, "quantity": 1}],
-        metadata={"contact_id": str(contact.id)},
-        subscription_metadata={"contact_id": str(contact.id)},
-        success_url="http://crm.test/ok",
-        cancel_url="http://crm.test/cancel",
-        idempotency_key=f"test-sub-{contact.id}",
-    )
-    completed = stripe_sandbox.pay(session.id)
+    joined = subscribe_in_sandbox(contact, plan, stripe_sandbox)
     membership = make_membership(
-        contact,
-        plan,
-        "active",
-        paid_days=20,
-        auto_renew=True,
-        stripe_subscription_id=stripe_gateway.id_of(completed["subscription"]),
+        contact, plan, "active", paid_days=20, auto_renew=True, stripe_subscription_id=joined.subscription_id
     )
     db.session.commit()
-    stripe_sandbox.take_events()
     return membership
 
 
@@ -322,30 +306,16 @@ def test_erasure_when_stripe_fails_erases_nothing(staff_client, subscriber, stri
 def _subscribed_member(sandbox):  # type: ignore[no-untyped-def]
     """A member who joined through Checkout: a live sandbox subscription and its first payment."""
     plan = make_plan()
-    stripe_gateway.sync_plan(plan)
     contact = make_contact("subscriber@example.org", first_name="Sol", last_name="Subscriber")
-    customer = stripe_gateway.ensure_customer(contact)
-    session = stripe_gateway.create_checkout_session(
-        mode="subscription",
-        customer_id=customer,
-        line_items=[{"price": plan.stripe_price_id, "quantity": 1}],
-        metadata={"contact_id": str(contact.id)},
-        subscription_metadata={"contact_id": str(contact.id)},
-        success_url="http://crm.test/ok",
-        cancel_url="http://crm.test/cancel",
-        idempotency_key=f"test-sub-{contact.id}",
+    joined = subscribe_in_sandbox(contact, plan, sandbox)
+    membership = make_membership(
+        contact, plan, "active", auto_renew=True, stripe_subscription_id=joined.subscription_id
     )
-    paid = sandbox.pay(session.id)
-    sub_id = sandbox.find("subscription", customer=customer)[0]["id"]
-    intent = (
-        stripe_gateway.id_of(paid.get("payment_intent"))
-        or sandbox.find("payment_intent", customer=customer)[0]["id"]
+    payment = make_payment(
+        contact, membership, plan.amount, stripe_payment_intent_id=joined.payment_intent_id
     )
-    membership = make_membership(contact, plan, "active", auto_renew=True, stripe_subscription_id=sub_id)
-    payment = make_payment(contact, membership, plan.amount, stripe_payment_intent_id=intent)
     db.session.commit()
-    sandbox.take_events()
-    return payment, sub_id
+    return payment, joined.subscription_id
 
 
 def test_full_refund_that_ends_the_membership_also_stops_stripe_charging(admin_client, stripe_sandbox):  # type: ignore[no-untyped-def]

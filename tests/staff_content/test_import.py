@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crm.audit.models import AuditEvent
+from crm.contacts import consent
 from crm.contacts.models import Consent, Contact, GiftAidDeclaration
 from crm.extensions import db
 from crm.memberships.models import Membership, MembershipEvent
@@ -128,6 +129,36 @@ def test_importing_the_same_file_twice_changes_nothing(app, existing):
         c.email: (c.first_name, c.last_name, c.postcode, c.version)
         for c in db.session.scalars(select(Contact))
     } == snapshot
+
+
+def test_imported_consent_is_recorded_as_the_import_with_the_files_name_and_the_contact_agrees(app, existing):
+    """The consent module records what the file says: a history row with source "import" and the
+    file's name as its wording, the current state, and the contact's own copy (same moment and
+    source), for a new contact who says yes and one on file who says no. Silence records nothing."""
+    text = (
+        "email,first name,email updates,appeals\n"
+        "new@example.org,Nia,yes,yes\n"
+        "existing@example.org,Old,no,\n"
+        "quiet@example.org,Quinn,,\n"
+    )
+    import_service.import_members(text, import_service.guess_mapping(import_service.read_headers(text)),
+                                  source_name="spring.csv")  # fmt: skip
+    db.session.commit()
+    db.session.expire_all()
+    people = {c.email: c for c in db.session.scalars(select(Contact))}
+    for email, purpose, granted in [("new@example.org", "news", True), ("new@example.org", "appeals", True),
+                                    ("existing@example.org", "news", False)]:  # fmt: skip
+        contact = people[email]
+        latest = next(r for r in consent.history(contact.id) if r.purpose == purpose)
+        assert (latest.channel, latest.granted, latest.source) == ("email", granted, "import")
+        assert latest.wording == "Imported from spring.csv" and latest.confirmed_at == latest.created_at
+        assert consent.current_state(contact.id)[("email", purpose)] is granted
+        if purpose == "news":
+            assert (contact.email_consent, contact.email_consent_source, contact.email_consent_at) == (
+                granted, "import", latest.created_at)  # fmt: skip
+    quiet = people["quiet@example.org"]
+    assert consent.history(quiet.id) == []
+    assert (quiet.email_consent, quiet.email_consent_source, quiet.email_consent_at) == (False, "", None)
 
 
 def test_matching_ignores_case_and_spaces_and_never_duplicates(app, existing):
