@@ -15,6 +15,7 @@ from crm.billing.services import record_online_payment
 from crm.cli import crm_cli
 from crm.contacts import consent
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.contacts.sources import ContactSource
 from crm.core.markup import render_markdown
 from crm.core.types import utcnow
 from crm.demo_content import PAGES, PLANS_ES, POSTS, SPANISH_ONLY
@@ -202,7 +203,7 @@ def _contact(email: str, title: str, first: str, last: str, postcode: str) -> Co
             town="London",
             postcode=postcode,
             country="GB",
-            source="demo",
+            source=ContactSource.DEMO,
         )
         db.session.add(contact)
         db.session.flush()

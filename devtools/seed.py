@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 from crm.billing.models import Payment
 from crm.contacts.consent_bulk import record_for_new_contacts
 from crm.contacts.models import Contact, GiftAidDeclaration
+from crm.contacts.sources import ContactSource
 from crm.core.types import utcnow
 from crm.extensions import db
 from crm.memberships.lifecycle.facts import refresh_membership_status
@@ -102,7 +103,7 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
                     "country": "GB",
                     "phone": "",
                     "email_consent": rng.random() < 0.6,
-                    "source": "seed",
+                    "source": ContactSource.SEED,
                     "member_number": f"M{cid:07d}",
                     "version": 1,
                     "created_at": created,

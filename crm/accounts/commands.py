@@ -16,6 +16,7 @@ from crm.audit.services import record
 from crm.cli import crm_cli
 from crm.contacts.models import Contact
 from crm.contacts.services import EmailAddressError, email_key, normalise_email
+from crm.contacts.sources import ContactSource
 from crm.extensions import db
 
 
@@ -46,7 +47,7 @@ def create_user_command(email: str, role: str, first_name: str, last_name: str) 
         raise click.ClickException(problem)
     contact = db.session.scalar(select(Contact).where(Contact.email == email))
     if contact is None:
-        contact = Contact(email=email, first_name=first_name, last_name=last_name, source="staff")
+        contact = Contact(email=email, first_name=first_name, last_name=last_name, source=ContactSource.STAFF)
         db.session.add(contact)
         db.session.flush()
     user = User(contact=contact, role=role, password_hash=hash_password(password))

@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, true
 
 from crm.billing.models import Payment, PaymentKind, PaymentStatus
+from crm.contacts import sources as contact_sources
 from crm.contacts.consent import CHANNELS, PURPOSES
 from crm.contacts.models import Contact, ContactConsent, ContactTag, GiftAidDeclaration, Suppression
 from crm.memberships.models import STATUSES, Membership
 
 #: Membership status "none": people with no membership at all (subscribers, donors, imported).
 MEMBERSHIP_CHOICES = ("none", *STATUSES)
-SOURCES = ("join", "donate", "subscribe", "import", "staff", "demo", "seed")
 DATE_KEYS = ("joined", "lapsed", "paid_through", "donated")
 #: Every key a stored filter may have, and the kind of value it takes.
 ALLOWED: dict[str, str] = {
@@ -69,7 +69,7 @@ def _item(kind: str, value: Any) -> Any:
             return value
     if kind == "area" and isinstance(value, str) and _AREA.match(value.strip().upper()):
         return value.strip().upper()
-    if kind == "source" and value in SOURCES:
+    if kind == "source" and isinstance(value, str) and value in contact_sources.CODES:
         return value
     if kind == "language" and isinstance(value, str) and _LANGUAGE.match(value):
         return value

@@ -10,7 +10,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from crm.audiences.filters import DATE_KEYS, MEMBERSHIP_CHOICES, SOURCES
+from crm.audiences.filters import DATE_KEYS, MEMBERSHIP_CHOICES
+from crm.contacts import sources as contact_sources
 from crm.contacts.consent import CHANNEL_LABELS, CHANNELS, PURPOSE_LABELS, PURPOSES
 from crm.core.money import parse_money
 
@@ -56,7 +57,15 @@ class AudienceForm(FlaskForm):
                                                         for c in CHANNELS for p in PURPOSES])  # fmt: skip
     tag_ids = _Checkboxes("Has any of these tags", coerce=int, choices=[])
     postcode_areas = StringField("Postcode areas (e.g. N, E, LS)", validators=[Optional(), Length(max=200)])
-    sources = _Checkboxes("How they came to us", choices=[SelectChoice(s, s.capitalize()) for s in SOURCES])
+    #: The real channels; offer_sources() adds development-only ones where contacts have them.
+    sources = _Checkboxes("How they came to us", choices=[SelectChoice(s, contact_sources.LABELS[s])
+                                                          for s in contact_sources.CHANNELS])  # fmt: skip
+
+    def offer_sources(self) -> None:
+        """The sources to tick: the real channels, then demo or seed data, labelled as such, only
+        where some contact has that source (or this filter already picks it)."""
+        offered = contact_sources.offered(chosen=self.sources.data or [])
+        self.sources.choices = [SelectChoice(s, contact_sources.LABELS[s]) for s in offered]
 
     def validate_donated_min(self, field: Any) -> None:
         if field.data:

@@ -12,6 +12,7 @@ from crm.billing import stripe_gateway as gateway
 from crm.billing.models import PaymentKind
 from crm.billing.services import queue_receipt, record_stripe_payment
 from crm.contacts.models import Contact
+from crm.contacts.sources import ContactSource
 from crm.core.database import locked_for_update
 from crm.core.types import utcnow
 from crm.events import services
@@ -36,7 +37,7 @@ def start_booking_checkout(booking: Booking) -> str:
     if contact is None:
         first, _, last = booking.name.partition(" ")
         contact = find_or_create_contact(
-            booking.email, {"first_name": first, "last_name": last}, source="event"
+            booking.email, {"first_name": first, "last_name": last}, source=ContactSource.EVENT
         )
         booking.contact_id = contact.id
     base = current_app.config["BASE_URL"]

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from crm.billing.models import Payment
 from crm.contacts.models import Contact
 from crm.contacts.services import ADDRESS_FIELDS
+from crm.contacts.sources import ContactSource
 from crm.extensions import db
 from crm.join import services
 from crm.memberships.models import Membership
@@ -71,7 +72,7 @@ def partner_for_join(email: str, details: dict[str, Any], payer: Contact) -> tup
     wanted = {**{name: getattr(payer, name) for name in SHARED_FIELDS}, **details}
     existing = services.find_contact(email)
     if existing is None:
-        return services.find_or_create_contact(email, wanted, source="join"), True
+        return services.find_or_create_contact(email, wanted, source=ContactSource.JOIN), True
     if existing.id == _draft_partner_id() and _unpaid(existing):
         for name, value in wanted.items():
             setattr(existing, name, value or "")
@@ -94,7 +95,7 @@ def contact_for_join(
     """
     existing = services.find_contact(email)
     if existing is None:
-        return services.find_or_create_contact(email, details, source="join"), True
+        return services.find_or_create_contact(email, details, source=ContactSource.JOIN), True
     if existing.id == _draft_contact_id() and _unpaid(existing):
         for name in services.CONTACT_FIELDS:
             if name in details:

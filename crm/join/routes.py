@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from crm.billing import stripe_gateway as gateway
 from crm.contacts import consent
 from crm.contacts.gift_aid import gift_aid_wording
+from crm.contacts.sources import ContactSource
 from crm.extensions import db, limiter
 from crm.join import corrections, fulfilment, services, subscribe
 from crm.join.forms import (
@@ -312,7 +313,7 @@ def donate():
         if form.gift_aid.data:
             details.update(address_line1=form.address_line1.data, postcode=form.postcode.data)
         try:
-            contact = services.find_or_create_contact(form.email.data, details, source="donate")
+            contact = services.find_or_create_contact(form.email.data, details, source=ContactSource.DONATE)
             db.session.commit()  # no write transaction open while Stripe is called
             gateway.ensure_customer(contact)
             db.session.commit()

@@ -10,6 +10,7 @@ from flask import current_app
 from crm.accounts import tokens
 from crm.contacts import consent
 from crm.contacts.models import Contact
+from crm.contacts.sources import ContactSource
 from crm.email.services import queue_email
 from crm.extensions import db
 from crm.i18n import current_language
@@ -26,7 +27,9 @@ def request_subscription(
     The page says the same whether or not the email was known or already subscribed, so it
     reveals nothing."""
     contact = find_or_create_contact(
-        email, {"first_name": first_name, "last_name": last_name, "postcode": postcode}, source="subscribe"
+        email,
+        {"first_name": first_name, "last_name": last_name, "postcode": postcode},
+        source=ContactSource.SUBSCRIBE,
     )
     wanted = [p for p in purposes if not consent.has_consent(contact.id, "email", p)]
     if not wanted or contact.erased_at is not None:

@@ -21,8 +21,12 @@ from crm.memberships.models import Plan
 from crm.staff.routes import bp
 
 
-def _builder(formdata: Any = None, **kwargs: Any) -> AudienceForm:
+def _builder(formdata: Any = None, stored: dict[str, Any] | None = None, **kwargs: Any) -> AudienceForm:
+    """The builder with its choices read from the database; `stored`: a saved audience's filter."""
     form = AudienceForm(formdata=formdata, **kwargs)
+    if stored is not None:
+        form.fill_from(stored)
+    form.offer_sources()
     form.plan_ids.choices = [
         SelectChoice(p.id, p.name) for p in db.session.scalars(select(Plan).order_by(Plan.display_order))
     ]
@@ -93,8 +97,7 @@ def _audience_or_404(audience_id: int) -> Audience:
 @requires("audiences")
 def audience(audience_id: int):
     found = _audience_or_404(audience_id)
-    form = _builder(None, meta={"csrf": False})
-    form.fill_from(found.filters)
+    form = _builder(None, stored=found.filters, meta={"csrf": False})
     return render_template("audiences/detail.html", audience=found, count=services.count(found), count_text=count_text, form=form,
                            tag_form=TagAudienceForm(), action_form=ActionForm())  # fmt: skip
 

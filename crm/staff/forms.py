@@ -15,13 +15,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from crm.audiences.filters import SOURCES as CONTACT_SOURCES
 from crm.billing.models import (
     OFFLINE_PAYMENT_METHODS,
     PAYMENT_METHOD_WORDS,
     PAYMENT_METHODS,
     PAYMENT_STATUSES,
 )
+from crm.contacts import sources as contact_sources
 from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.core.types import utcnow
@@ -61,7 +61,9 @@ class MemberFilterForm(FilterForm):
     joined_to = DateField("Joined to", validators=[Optional()])
     gift_aid = SelectField("Gift Aid declared", choices=YES_NO, validators=[Optional()])
     consent = SelectField("Email consent", choices=YES_NO, validators=[Optional()])
-    source = SelectField("Came to us through", choices=[ANY] + [SelectChoice(s, s.capitalize()) for s in CONTACT_SOURCES],
+    #: The real channels; member_filters_from_request adds demo or seed data where contacts have it.
+    source = SelectField("Came to us through", choices=[ANY] + [SelectChoice(s, contact_sources.LABELS[s])
+                                                                for s in contact_sources.CHANNELS],
                          validators=[Optional()])  # fmt: skip
     sort = SelectField("Sort by", choices=MEMBER_SORTS, default="name", validators=[Optional()])
 

@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, String, bindparam, case, cast, func, insert, lit
 from crm.contacts import consent as consents_module
 from crm.contacts import consent_bulk
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
+from crm.contacts.sources import ContactSource
 from crm.core.database import bulk_write_settings
 from crm.core.types import utcnow
 from crm.extensions import db
@@ -51,7 +52,7 @@ def _write_contacts(rows: list[CleanRow], now: datetime, source_name: str) -> di
         old = existing.get(row.email)
         if old is None:
             values = {f: row.values.get(f, _NEW_CONTACT_DEFAULTS.get(f, "")) for f in CONTACT_FIELDS}
-            new_rows.append({"email": row.email, **values, "source": "import", **news[True if row.consent else None],
+            new_rows.append({"email": row.email, **values, "source": ContactSource.IMPORT, **news[True if row.consent else None],
                              "created_at": now, "updated_at": now})  # fmt: skip
             continue
         merged = {f: row.values.get(f, getattr(old, f)) for f in CONTACT_FIELDS}

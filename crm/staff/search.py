@@ -260,7 +260,7 @@ class MemberFilters:
     joined_to: date | None = None
     gift_aid: bool | None = None
     consent: bool | None = None
-    #: How they came to us (Contact.source): join, donate, subscribe, import, staff...
+    #: How they came to us (Contact.source, a crm.contacts.sources.ContactSource).
     source: str = ""
     sort: str = "name"
 
