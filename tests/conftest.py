@@ -31,8 +31,15 @@ TEST_SPLIT = os.environ.get("CRM_TEST_SPLIT", "")
 
 def _once_in_two_passes(item: pytest.Item) -> bool:
     """False for a test the other pass runs instead: an `own_postgres` test (it starts its own
-    processes on PostgreSQL whatever the pass's database) runs in the PostgreSQL pass only."""
-    return not (TEST_SPLIT == "sqlite" and item.get_closest_marker("own_postgres") is not None)
+    processes on PostgreSQL whatever the pass's database) runs in the PostgreSQL pass only, a
+    `source_only` test (it reads the source tree, never a database) in the SQLite pass only."""
+    if TEST_SPLIT == "sqlite" and item.get_closest_marker("own_postgres") is not None:
+        return False
+    if TEST_SPLIT == "postgresql" and item.get_closest_marker("source_only") is not None:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} is marked source_only but uses the database")
+        return False
+    return True
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

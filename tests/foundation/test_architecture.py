@@ -23,6 +23,8 @@ import pytest
 
 from tests.foundation import architecture as arch
 
+pytestmark = pytest.mark.source_only  # reads the source tree only: one pass runs it (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 MAX_LINES = 400
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.source_only  # reads the source tree only: one pass runs it (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.source_only  # reads the source tree only: one pass runs it (tests/conftest.py)
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 #: `{{ anything }}` followed by a word ending in "s": a count before a bare plural noun.

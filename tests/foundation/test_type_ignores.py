@@ -7,6 +7,10 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.source_only  # reads the source tree only: one pass runs it (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 IGNORE = re.compile(r"#\s*type:\s*ignore(?P<codes>\[[^\]]+\])?(?P<rest>.*)$")
 

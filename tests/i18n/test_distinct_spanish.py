@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+pytestmark = pytest.mark.source_only  # reads the source tree only: one pass runs it (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 PO = ROOT / "translations" / "es" / "LC_MESSAGES" / "messages.po"
 #: A heading, legend, column, term or label whose whole text is one translated literal.
