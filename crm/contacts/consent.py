@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select
 
@@ -31,6 +31,33 @@ PURPOSE_LABELS = {"news": "News and updates", "appeals": "Fundraising appeals"}
 #: Where a consent was given (or withdrawn).
 SOURCES = ("join", "donate", "subscribe", "account", "staff_phone", "staff", "import", "unsubscribe_link",
            "list_unsubscribe", "erasure", "merge", "seed")  # fmt: skip
+#: The words staff read for where a consent (or a Gift Aid declaration, whose codes are among these)
+#: was recorded; a code not listed here is quoted as it is (`source_label`).
+SOURCE_LABELS = {
+    "join": _l("join form"),
+    "donate": _l("donation form"),
+    "subscribe": _l("subscribe form"),
+    "account": _l("their account page"),
+    "staff_phone": _l("staff, on the phone"),
+    "staff": _l("staff"),
+    "import": _l("import"),
+    "unsubscribe_link": _l("the unsubscribe link in an email"),
+    "list_unsubscribe": _l("one-click unsubscribe in their mail app"),
+    "erasure": _l("erasure of their data"),
+    "merge": _l("merging two contacts"),
+    "demo": _l("demo data (development only)"),
+    "seed": _l("benchmark seed data (development only)"),
+}
+
+
+def source_label(code: str) -> str:
+    """Where a consent or a declaration was recorded, in words (`consent_source` in templates)."""
+    if not code:
+        return gettext("not recorded")
+    found = SOURCE_LABELS.get(code)
+    return str(found) if found is not None else gettext("other (%(code)s)", code=code)
+
+
 #: The contact's own copy of its email "news" consent, which this module keeps (`news_columns`).
 NEWS_COLUMNS = ("email_consent", "email_consent_at", "email_consent_source")
 

@@ -15,6 +15,7 @@ from crm.audit.models import AuditEvent
 from crm.audit.services import record
 from crm.billing.donations import payment_intent_for
 from crm.billing.models import Payment, PaymentStatus
+from crm.contacts import consent as consents
 from crm.contacts import sources as contact_sources
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
 from crm.core.permissions import has_permission, requires
@@ -37,6 +38,8 @@ PER_PAGE = 50
 
 #: `contact.source | contact_source`: how they came to us, in words, on the contact's page.
 bp.add_app_template_filter(contact_sources.label, "contact_source")
+#: `consent.source | consent_source`: where a consent or a Gift Aid declaration was recorded.
+bp.add_app_template_filter(consents.source_label, "consent_source")
 
 
 def _plan_choices(active_only: bool = False) -> list[SelectChoice]:

@@ -83,3 +83,29 @@ def test_a_spanish_reader_gets_the_channels_in_spanish(app, staff_client):  # ty
         "Importación",
         "Añadido por el personal",
     ]
+
+
+def test_the_contact_page_says_in_words_where_each_consent_and_declaration_was_recorded(app, staff_client):  # type: ignore[no-untyped-def]
+    from crm.contacts import consent
+    from crm.contacts.models import GiftAidDeclaration
+    from tests.fixtures import make_contact
+
+    contact = make_contact("words@example.org", first_name="Rosa")
+    consent.record_consent(
+        contact, "phone", "appeals", True, source="staff_phone", wording="Asked on the phone"
+    )
+    consent.record_consent(contact, "email", "news", True, source="subscribe", wording="Yes, send me news")
+    consent.record_consent(contact, "email", "news", False, source="list_unsubscribe", wording="One-click")
+    db.session.add(GiftAidDeclaration(contact_id=contact.id, source="account", house="2", postcode="LS1 4AP"))
+    db.session.commit()
+
+    page = staff_client.get(f"/staff/members/{contact.id}").get_data(as_text=True)
+    history = page[page.index("Consent history") :]
+    assert "Phone calls, fundraising appeals: given" in history
+    assert "through staff, on the phone" in history
+    assert "Email, news and updates: withdrawn" in history
+    assert "through one-click unsubscribe in their mail app" in history
+    assert "through subscribe form" in history
+    assert "<td>their account page</td>" in page
+    for code in ("staff_phone", "list_unsubscribe", ">account<", "via "):
+        assert code not in page, code
