@@ -198,7 +198,7 @@ def seed(contacts: int, posts: int = 1000, seed_value: int = 2026) -> dict[str, 
     post_rows = []
     for i in range(existing or 0, posts):
         published = now - timedelta(hours=i * 7)
-        body = f"<p>Briefing number {i} from Colombia, with news from the regions.</p>"
+        body = f"<p>Briefing number {i} from Serranía, with news from the regions.</p>"
         post_rows.append(
             {
                 "slug": f"bench-{i}",

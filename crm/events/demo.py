@@ -10,7 +10,7 @@ from sqlalchemy import select
 from crm.core.types import utcnow
 from crm.events import agm, services
 from crm.events.localtime import to_local
-from crm.events.models import Event, Motion, MotionStatus
+from crm.events.models import Booking, Event, Motion, MotionStatus
 
 DEMO_EVENTS = [
     (
@@ -42,7 +42,7 @@ def _event(title: str, days: int, member_price: int, other_price: int, capacity:
     title_es, text_es = DEMO_SPANISH.get(title, ("", ""))
     return services.save_event(None, services.EventData(
         title=title, description=text, starts_at=start, ends_at=start + timedelta(hours=2, minutes=30),
-        place="Conway Hall, 25 Red Lion Square, London WC1R 4RL", online_link="", capacity=capacity,
+        place="Northgate Community Hall, 3 Example Road, London N7 0AA", online_link="", capacity=capacity,
         visibility="public", member_price=member_price, other_price=other_price, published=True,
         title_es=title_es, description_es=text_es))  # fmt: skip
 
@@ -72,10 +72,33 @@ def load_demo_events() -> int:
                                      "**primera** prioridad.")  # fmt: skip
         agm.publish_agenda(meeting)
         now = utcnow()
-        agm.set_voting_window(meeting, opens_at=now, closes_at=now + timedelta(days=21),
+        # Online voting closes as the meeting opens (those who come vote in the room).
+        agm.set_voting_window(meeting, opens_at=now, closes_at=event.starts_at,
                               record_date=to_local(now).date())  # fmt: skip
         added += 1
+    _book_demo_places()
     return added
+
+
+#: Who has booked the free film night in the demo, so staff see a check-in list with names.
+DEMO_BOOKINGS = (
+    ("member@example.org", ["Ana Torres", "Jo Lindqvist"]),
+    ("monthly@example.org", ["Daniel Okafor"]),
+    ("life@example.org", ["Lucía Mejía"]),
+)
+
+
+def _book_demo_places() -> None:
+    """Book the demo's places through the booking rules (confirmations queued as for anyone)."""
+    from crm.contacts.models import Contact
+    from crm.extensions import db
+
+    film = db.session.scalar(select(Event).where(Event.title == DEMO_EVENTS[0][0]))
+    if film is None or db.session.scalar(select(Booking.id).where(Booking.event_id == film.id)):
+        return
+    for email, names in DEMO_BOOKINGS:
+        contact_id = db.session.scalar(select(Contact.id).where(Contact.email == email))
+        services.book(film, email=email, names=names, contact_id=contact_id, is_member=True)
 
 
 def db_has(title: str) -> bool:

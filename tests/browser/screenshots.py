@@ -6,8 +6,10 @@ tests do) and writes full-page PNGs, 1280 px wide, to docs/screenshots/.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -31,10 +33,21 @@ def _shoot(trip: Journey, path: str, name: str) -> Path:
     return target
 
 
-def _trip(browser, live, artifacts: Path, locale: str = "en-GB") -> Journey:  # type: ignore[no-untyped-def]
+#: The staff's phone at the door (check-in).
+PHONE = {"width": 390, "height": 844}
+
+
+def _trip(browser, live, artifacts: Path, locale: str = "en-GB", size: dict[str, int] = SIZE) -> Journey:  # type: ignore[no-untyped-def]
     watch = Watch()
-    context = new_context(browser, live, SIZE, watch, locale)
-    return Journey(browser, live, "desktop", SIZE, artifacts, context, context.new_page(), watch)
+    context = new_context(browser, live, size, watch, locale)
+    name = "phone" if size is PHONE else "desktop"
+    return Journey(browser, live, name, size, artifacts, context, context.new_page(), watch)
+
+
+def _demo_events(database: Path) -> dict[str, int]:
+    """The demo events' ids by slug (the AGM's page and the check-in are found by id)."""
+    with closing(sqlite3.connect(database)) as conn:
+        return dict(conn.execute("SELECT slug, id FROM event"))
 
 
 def main() -> int:
@@ -63,10 +76,13 @@ def main() -> int:
                 _shoot(spanish, "/join", "join-es.png")
                 spanish.close()
 
+                events = _demo_events(Path(tmp) / "screenshots.db")
                 member = _trip(browser, live, artifacts)
                 sign_in(member, "member@example.org", DEMO_PASSWORD)
                 _shoot(member, "/news", "news.png")
                 _shoot(member, "/account", "account.png")
+                _shoot(member, "/events/benefit-gig", "event.png")
+                _shoot(member, f"/agm/{events['annual-general-meeting']}", "agm-vote.png")
                 member.close()
 
                 staff = _trip(browser, live, artifacts)
@@ -74,12 +90,20 @@ def main() -> int:
                 _shoot(staff, "/staff", "staff-dashboard.png")
                 staff.close()
 
-                problems = (
-                    visitor.watch.problems
-                    + spanish.watch.problems
-                    + member.watch.problems
-                    + staff.watch.problems
+                door = _trip(browser, live, artifacts, size=PHONE)
+                sign_in(door, "admin@example.org", DEMO_PASSWORD, totp_secret=DEMO_TOTP_SECRET)
+                _shoot(
+                    door,
+                    f"/staff/events/{events['film-night-the-long-road-home']}/check-in",
+                    "event-check-in.png",
                 )
+                door.close()
+
+                problems = [
+                    problem
+                    for trip in (visitor, spanish, member, staff, door)
+                    for problem in trip.watch.problems
+                ]
                 browser.close()
         finally:
             live.stop()

@@ -30,7 +30,7 @@ def _new_event(trip: Journey, title: str, **fields: object) -> str:
 
     start = (utcnow() + timedelta(days=12)).replace(microsecond=0)
     values = {"title": title, "description": "Come along.", "starts_at": start, "ends_at": start + timedelta(hours=2),
-              "place": "Conway Hall", "online_link": "", "capacity": 0, "visibility": "public", "member_price": 0,
+              "place": "Northgate Community Hall", "online_link": "", "capacity": 0, "visibility": "public", "member_price": 0,
               "other_price": 0, "published": True, **fields}  # fmt: skip
     with trip.live.db() as session:
         event = services.save_event(None, services.EventData(**values))  # type: ignore[arg-type]

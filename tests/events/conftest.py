@@ -22,7 +22,7 @@ def make_event(title: str = "Film night", *, capacity: int = 0, member_price: in
     start = starts_at or (utcnow() + timedelta(days=10)).replace(microsecond=0)
     event = services.save_event(None, services.EventData(
         title=title, description="A *good* film.\n\n<script>alert(1)</script>", starts_at=start,
-        ends_at=start + timedelta(hours=2), place="Conway Hall, London", online_link=online_link, capacity=capacity,
+        ends_at=start + timedelta(hours=2), place="Northgate Community Hall, London", online_link=online_link, capacity=capacity,
         visibility=visibility, member_price=member_price, other_price=other_price, published=True, kind=kind))  # fmt: skip
     db.session.commit()
     return event

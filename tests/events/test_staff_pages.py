@@ -22,7 +22,7 @@ from tests.memberships.factories import make_plan
 
 def event_form(title: str, starts: str, ends: str, **fields: str) -> dict[str, str]:
     return {"title": title, "description": "Bring a friend.", "starts_at": starts, "ends_at": ends,
-            "place": "Conway Hall", "online_link": "", "capacity": "0", "visibility": "public",
+            "place": "Northgate Community Hall", "online_link": "", "capacity": "0", "visibility": "public",
             "member_price": "", "other_price": "", "published": "y", **fields}  # fmt: skip
 
 

@@ -195,3 +195,24 @@ def test_the_demos_payments_are_the_ones_billing_records(app, runner):
             assert (payment.method, payment.paid_at) == ("card", membership.current_period_start)
             assert (payment.stripe_invoice_id, payment.stripe_payment_intent_id, payment.stripe_charge_id) == (
                 None, None, None)  # fmt: skip
+
+
+def test_the_demo_has_people_to_check_in_and_an_agm_vote_that_closes_as_the_meeting_opens(
+    app, runner, staff_client
+):
+    from crm.events.models import Booking, Event, Meeting
+
+    assert runner.invoke(args=["crm", "demo"]).exit_code == 0
+    assert runner.invoke(args=["crm", "demo"]).exit_code == 0  # booked once, however often it runs
+    film = db.session.scalar(select(Event).where(Event.slug == "film-night-the-long-road-home"))
+    bookings = db.session.scalars(select(Booking).where(Booking.event_id == film.id)).all()
+    assert sorted((b.email, b.places, b.status) for b in bookings) == [
+        ("life@example.org", 1, "confirmed"),
+        ("member@example.org", 2, "confirmed"),
+        ("monthly@example.org", 1, "confirmed"),
+    ]
+    page = staff_client.get(f"/staff/events/{film.id}/check-in").get_data(as_text=True)
+    assert "Jo Lindqvist" in page and "No confirmed bookings" not in page
+    meeting = db.session.scalar(select(Meeting))
+    agm_event = db.session.get(Event, meeting.event_id)
+    assert meeting.voting_closes_at == agm_event.starts_at
