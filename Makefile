@@ -36,7 +36,7 @@ install-dev: $(VENV)/.dev-installed
 ## make run: install, migrate the SQLite default, load demo data, serve with the Stripe sandbox.
 run: install compile-translations
 	$(FLASK) db upgrade
-	$(FLASK) crm demo
+	$(FLASK) crm demo --quiet
 	$(PY) -m devtools.devserver
 
 ## make test: every test, on SQLite and then on PostgreSQL.

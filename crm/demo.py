@@ -359,10 +359,14 @@ def demo_logins() -> str:
 
 
 @crm_cli.command("demo")
-def demo_command() -> None:
+@click.option(
+    "--quiet", is_flag=True, help="Leave out the sign-ins (make run prints them as the server starts)."
+)
+def demo_command(quiet: bool) -> None:
     """Load the demo plans, staff, members and news (idempotent)."""
     counts = load_demo()
     click.echo(
         f"Demo data ready: {counts['plans']} plans, {counts['members']} members, {counts['staff']} staff."
     )
-    click.echo(demo_logins())
+    if not quiet:
+        click.echo(demo_logins())

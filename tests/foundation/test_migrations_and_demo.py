@@ -216,3 +216,9 @@ def test_the_demo_has_people_to_check_in_and_an_agm_vote_that_closes_as_the_meet
     meeting = db.session.scalar(select(Meeting))
     agm_event = db.session.get(Event, meeting.event_id)
     assert meeting.voting_closes_at == agm_event.starts_at
+
+
+def test_the_quiet_demo_leaves_the_sign_ins_to_the_server(app, runner):
+    quiet = runner.invoke(args=["crm", "demo", "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert "Demo data ready" in quiet.output and "demo-password" not in quiet.output
