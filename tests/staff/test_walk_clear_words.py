@@ -50,3 +50,22 @@ def test_the_bookings_table_scrolls_on_its_own_on_a_phone(staff_client, app):  #
     html = staff_client.get(f"/staff/events/{event.id}").get_data(as_text=True)
     wrapper = '<div class="table-wrap" tabindex="0" role="region" aria-label="Bookings">\n<table>'
     assert wrapper in html and html.index("</table>\n</div>") > html.index(wrapper)
+
+
+def test_the_outbox_and_the_member_page_name_each_email_in_words(app, client, admin_user):  # type: ignore[no-untyped-def]
+    from crm.email.models import OutboxMessage
+    from tests.fixtures import sign_in_as
+
+    contact = make_contact("booker@example.org")
+    for kind in ("event_booking_confirmed", "subscribe_confirm"):
+        db.session.add(
+            OutboxMessage(
+                to_email=contact.email, contact_id=contact.id, kind=kind, subject="Hello", body_text="Hi"
+            )
+        )
+    db.session.commit()
+    admin = sign_in_as(client, admin_user)
+    for path in ("/staff/outbox", f"/staff/members/{contact.id}"):
+        html = admin.get(path).get_data(as_text=True)
+        assert "<td>Event booking confirmed</td>" in html and "<td>Confirm subscription</td>" in html, path
+        assert "event_booking_confirmed" not in html, path
