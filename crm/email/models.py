@@ -26,6 +26,22 @@ class OutboxStatus(StrEnum):
 ONE_TIME_LINK_PLACEHOLDER = "[one-time link: only in the email as sent]"
 
 
+#: Kinds whose template name reads badly as words; the rest read as their name with spaces.
+KIND_NAMES = {
+    "subscribe_confirm": "Confirm subscription",
+    "email_change_confirm": "Confirm new email address",
+    "email_change_notice": "Email address changed",
+    "receipt_links": "Receipt (with links)",
+    "login_link": "Sign-in link",
+    "reset_password": "Password reset",
+}
+
+
+def kind_name(kind: str | None) -> str:
+    """An email's kind (its template name) as staff read it: "Event booking confirmed"."""
+    return KIND_NAMES.get(kind or "", (kind or "").replace("_", " ").capitalize())
+
+
 class OutboxMessage(Model):
     __tablename__ = "email_outbox"
 

@@ -34,6 +34,24 @@ class MembershipStatus(StrEnum):
 
 
 STATUSES = tuple(MembershipStatus)
+#: Each status in words, for the staff pages (English only): never the raw code.
+STATUS_NAMES: dict[str, str] = {
+    MembershipStatus.PENDING: "Pending",
+    MembershipStatus.DIRECT_DEBIT_PENDING: "Direct Debit being set up",
+    MembershipStatus.ACTIVE: "Active",
+    MembershipStatus.GRACE: "In grace",
+    MembershipStatus.LAPSED: "Lapsed",
+    MembershipStatus.CANCELLED: "Cancelled",
+    MembershipStatus.SUSPENDED: "Suspended",
+    MembershipStatus.EXPIRED: "Expired",
+}
+
+
+def status_name(status: str | None) -> str:
+    """A membership status as staff read it ("In grace", not "grace")."""
+    return STATUS_NAMES.get(status or "", (status or "").replace("_", " ").capitalize())
+
+
 #: Statuses that make a membership the contact's current one (at most one per contact).
 CURRENT_STATUSES = (
     MembershipStatus.PENDING,

@@ -26,7 +26,7 @@ from crm.contacts.forms import valid_email
 from crm.core.money import parse_money
 from crm.core.types import utcnow
 from crm.i18n.forms import LANGUAGE_CHOICES
-from crm.memberships.models import STATUSES
+from crm.memberships.models import STATUSES, status_name
 
 ANY = SelectChoice("", "Any")
 OFFLINE_METHODS = [SelectChoice(method, label) for method, label in OFFLINE_PAYMENT_METHODS.items()]
@@ -53,7 +53,7 @@ class MemberFilterForm(FilterForm):
     status = SelectField(
         "Status",
         choices=[ANY, SelectChoice("none", "Not a member")]
-        + [SelectChoice(s, s.capitalize()) for s in STATUSES],
+        + [SelectChoice(s, status_name(s)) for s in STATUSES],
         validators=[Optional()],
     )
     plan = SelectField("Plan", choices=[ANY], validators=[Optional()])

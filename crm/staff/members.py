@@ -22,7 +22,7 @@ from crm.core.permissions import has_permission, requires
 from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
-from crm.memberships.models import CURRENT_STATUSES, Membership, Plan
+from crm.memberships.models import CURRENT_STATUSES, Membership, Plan, status_name
 from crm.staff import forms, member_search, search
 from crm.staff.exports import audit_member_export, count_members, member_csv_lines
 from crm.staff.routes import bp
@@ -40,6 +40,8 @@ PER_PAGE = 50
 bp.add_app_template_filter(contact_sources.label, "contact_source")
 #: `consent.source | consent_source`: where a consent or a Gift Aid declaration was recorded.
 bp.add_app_template_filter(consents.source_label, "consent_source")
+#: `membership.status | membership_status`: "In grace", not the code "grace".
+bp.add_app_template_filter(status_name, "membership_status")
 
 
 def _plan_choices(active_only: bool = False) -> list[SelectChoice]:

@@ -9,10 +9,13 @@ from sqlalchemy import func, select
 from crm.audit.services import record
 from crm.core.permissions import requires
 from crm.email.dispatch import requeue
-from crm.email.models import OutboxMessage, OutboxStatus
+from crm.email.models import OutboxMessage, OutboxStatus, kind_name
 from crm.email.services import holds_spent_link, safe_summary
 from crm.extensions import db
 from crm.staff.routes import bp
+
+#: `message.kind | email_kind`: "Event booking confirmed", not "event_booking_confirmed".
+bp.add_app_template_filter(kind_name, "email_kind")
 
 PER_PAGE = 50
 #: Messages staff may send again: a failed one, or a sent one the member says never arrived.

@@ -106,6 +106,11 @@ def payments():
         pages=max(1, -(-count // PER_PAGE)),
         args=args,
         export_url=url_for("staff.payments_export", **args),
+        # An empty month is the usual first sight: offer the year before the end date instead.
+        year_url=url_for(
+            "staff.payments", **{**args, "date_from": (filters["date_to"] - timedelta(days=365)).isoformat()}
+        ),
+        filters=filters,
         can_export=has_permission(current_user, "export"),
     )
 

@@ -107,6 +107,6 @@ def test_console_backend_marks_sent_and_staff_can_read_the_text(app, staff_clien
     db.session.commit()
     assert db.session.get(OutboxMessage, message.id).status == "sent"
     listing = staff_client.get("/staff/outbox").get_data(as_text=True)
-    assert "reader@example.org" in listing and "membership_lapsed" in listing
+    assert "reader@example.org" in listing and "Membership lapsed" in listing
     detail = staff_client.get(f"/staff/outbox/{message.id}").get_data(as_text=True)
     assert "Dear Rosa," in detail and "rejoin at any time" in detail

@@ -60,7 +60,7 @@ def test_dashboard_work_list(staff_client, app):  # type: ignore[no-untyped-def]
 def test_dashboard_figures_and_chart(staff_client, app):  # type: ignore[no-untyped-def]
     seed(app)
     html = staff_client.get("/staff").get_data(as_text=True)
-    assert re.search(r"badge-active\">active</span> <strong>2</strong>", html)
+    assert re.search(r"badge-active\">Active</span> <strong>2</strong>", html)
     assert re.search(r"Joined in the last 30 days <strong>1</strong>", html)
     assert re.search(r"Lapsed in the last 30 days <strong>1</strong>", html)
     # This month's income: £36 membership and a £50 donation; the failed attempt is not income.
