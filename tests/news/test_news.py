@@ -200,3 +200,12 @@ def test_the_members_only_notice_is_in_the_readers_language(client, lapsed_membe
     assert "Renueva tu afiliación" in html and "Ver tu afiliación" in html
     for english in ("Your membership is", "Lapsed", "Renew your membership", "See your membership"):
         assert english not in html
+
+
+def test_the_news_page_is_in_spanish_for_a_spanish_browser(client):
+    make_post("Public story", body="Public body")
+    db.session.commit()
+    html = client.get("/news", headers={"Accept-Language": "es-ES,es;q=0.9"}).get_data(as_text=True)
+    assert "<h1>Noticias y novedades</h1>" in html
+    assert "de lo más reciente a lo más antiguo" in html and "Feed Atom de las noticias públicas" in html
+    assert "News and updates" not in html and "newest first" not in html
