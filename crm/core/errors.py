@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -15,14 +16,14 @@ from crm.extensions import db, login_manager
 log = logging.getLogger("crm.errors")
 
 MESSAGES = {
-    400: ("Something was wrong with that request", "Please go back, reload the page and try again."),
-    403: ("You do not have access to this page", "If you think you should, please contact us."),
-    404: ("Page not found", "The page may have moved, or the address may be mistyped."),
-    405: ("That action is not allowed here", "Please use the links and buttons on the site."),
-    413: ("That upload is too large", "Please send a smaller file."),
-    429: ("Too many attempts", "Please wait a few minutes before trying again."),
-    500: ("Sorry, something went wrong", "The problem has been logged. Please try again shortly."),
-    503: ("The service is briefly unavailable", "Please try again in a minute."),
+    400: (_l("Something was wrong with that request"), _l("Please go back, reload the page and try again.")),
+    403: (_l("You do not have access to this page"), _l("If you think you should, please contact us.")),
+    404: (_l("Page not found"), _l("The page may have moved, or the address may be mistyped.")),
+    405: (_l("That action is not allowed here"), _l("Please use the links and buttons on the site.")),
+    413: (_l("That upload is too large"), _l("Please send a smaller file.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes before trying again.")),
+    500: (_l("Sorry, something went wrong"), _l("The problem has been logged. Please try again shortly.")),
+    503: (_l("The service is briefly unavailable"), _l("Please try again in a minute.")),
 }
 
 
@@ -38,7 +39,7 @@ def wants_json() -> bool:
 def render_error(code: int, description: str | None = None, *, database_down: bool = False):
     title, hint = MESSAGES.get(code, MESSAGES[500])
     if wants_json():
-        return jsonify({"error": title, "status": code}), code
+        return jsonify({"error": str(title), "status": code}), code
     context = {"code": code, "title": title, "hint": description or hint}
     if not database_down:
         try:

@@ -198,6 +198,13 @@ def _check_amount(field: Any, *, required: bool) -> int:
 
 #: The suggested amounts (pounds) on the donate page and at join; "other" opens the amount field.
 PRESET_AMOUNTS = ("10", "25", "50")
+
+
+def _preset_choice(pounds: str) -> SelectChoice:
+    """A suggested amount written the way the page's language writes money: "£10" / "10 £"."""
+    return SelectChoice(pounds, _l("£%(amount)s", amount=pounds))
+
+
 FREQUENCIES = (
     SelectChoice("once", _l("Once")),
     SelectChoice("month", _l("Every month")),
@@ -209,7 +216,7 @@ class JoinForm(_AddressFields, PartnerFields):
     plan = RadioField(_l("Membership plan"), coerce=str, validate_choice=False)
     donation_preset = RadioField(
         _l("Extra donation (optional)"),
-        choices=[SelectChoice("", _l("No extra donation")), *(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS),
+        choices=[SelectChoice("", _l("No extra donation")), *(_preset_choice(p) for p in PRESET_AMOUNTS),
                  SelectChoice("other", _l("Other amount"))],
         default="",
         validate_choice=False,
@@ -276,7 +283,7 @@ class DonateForm(_PersonFields):
     preset = RadioField(
         _l("Amount"),
         choices=[
-            *(SelectChoice(p, f"£{p}") for p in PRESET_AMOUNTS),
+            *(_preset_choice(p) for p in PRESET_AMOUNTS),
             SelectChoice("other", _l("Other amount")),
         ],
         default="other",

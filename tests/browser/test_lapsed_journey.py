@@ -38,7 +38,7 @@ def test_lapsed_member_renews_and_reads_members_only_news_again(
     trip.check("renew prompt instead of the post")
 
     trip.follow(gate.get_by_role("link", name="Renew your membership"))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Become a member")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Renew your membership")
     expect(page.get_by_role("radio", name="Standard (yearly)")).to_be_checked()
     trip.check("renewal form")
     fill_join_form(trip, email, first="Tomás")

@@ -81,6 +81,18 @@ def test_unknown_page_is_404(client):
     assert client.get("/no-such-page").status_code == 404
 
 
+def test_the_not_found_page_speaks_the_visitors_language(client):
+    """A Spanish browser that follows a dead link is told so in Spanish, with a way home."""
+    spanish = client.get("/no-such-page", headers={"Accept-Language": "es-ES,es;q=0.9"})
+    assert spanish.status_code == 404
+    html = spanish.get_data(as_text=True)
+    assert "<h1>Página no encontrada</h1>" in html
+    assert "Ir a la página de inicio" in html and "Error 404" in html
+    assert "Page not found" not in html and "Go to the home page" not in html
+    english = client.get("/no-such-page").get_data(as_text=True)
+    assert "<h1>Page not found</h1>" in english and "Go to the home page" in english
+
+
 def test_wrong_method_is_405(client):
     assert client.delete("/").status_code == 405
 

@@ -82,6 +82,16 @@ def test_donate_and_subscribe_pages_are_in_spanish(client, plans) -> None:  # ty
     assert "<h1>Recibe novedades por correo</h1>" in subscribe and "Apuntarme" in subscribe
 
 
+@pytest.mark.parametrize("path", ["/donate", "/join"])
+def test_the_suggested_amounts_are_written_as_spanish_money(client, plans, path) -> None:  # type: ignore[no-untyped-def]
+    """The same page writes "10,00 £" elsewhere: the amount buttons say "10 £", not "£10"."""
+    spanish = client.get(path, headers=SPANISH).get_data(as_text=True)
+    assert all(f">{pounds}\u00a0£</label>" in spanish for pounds in ("10", "25", "50")), spanish
+    assert ">£10</label>" not in spanish
+    english = client.get(path, headers={"Accept-Language": "en-GB"}).get_data(as_text=True)
+    assert ">£10</label>" in english and ">£50</label>" in english
+
+
 def test_a_payment_provider_failure_is_explained_in_spanish(client, plans, stripe_sandbox) -> None:  # type: ignore[no-untyped-def]
     stripe_sandbox.fail_next("/v1/checkout/sessions", mode="error_500")
     html = client.post("/join", data=form(plans), headers=SPANISH).get_data(as_text=True)

@@ -259,3 +259,20 @@ def test_changing_email_with_a_fresh_session_must_stay_unique(client, active_mem
         select(OutboxMessage).where(OutboxMessage.kind == "email_change_confirm")
     ).all()
     assert [m.to_email for m in confirm] == ["ana.new@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"), [("en", "Renew your membership"), ("es", "Renueva tu afiliación")]
+)
+def test_a_lapsed_member_renewing_sees_a_renewal_page_not_become_a_member(
+    client, lapsed_member, language, heading
+):
+    sign_in(client, lapsed_member)
+    client.get(f"/language/{language}")
+    page = client.get("/account/renew", follow_redirects=True).get_data(as_text=True)
+    assert f"<h1>{heading}</h1>" in page
+    assert f"<title>{heading}" in page
+
+
+def test_a_visitor_at_the_join_form_is_asked_to_become_a_member(client):
+    assert "<h1>Become a member</h1>" in client.get("/join").get_data(as_text=True)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from crm.accounts.models import User
 from crm.contacts.models import Contact
+from crm.core.types import utcnow
 from crm.email.models import OutboxMessage
 from crm.extensions import db
 from crm.memberships.models import Membership
-from tests.fixtures import csrf_token
-from tests.members_area.factories import sign_in, subscribe_in_sandbox
+from tests.fixtures import csrf_token, make_user
+from tests.members_area.factories import make_membership, sign_in, subscribe_in_sandbox
 
 
 @dataclass
@@ -134,3 +136,20 @@ def test_lapsed_member_cannot_cancel_auto_renewal(client, lapsed_member, stripe_
     response = client.get("/account/auto-renew/cancel")
     assert response.status_code == 302
     assert stripe_sandbox.events("customer.subscription.updated") == []  # no Stripe call at all
+
+
+def test_cancelling_in_grace_names_the_grace_end_not_a_past_date_and_no_dead_end(client, plan):
+    """In grace the paid-for period is over: the page gives the date access ends, and renewing
+    from the account (not "please contact us") as the way on."""
+    user = make_user("gina@example.org", first_name="Gina", last_name="Grace")
+    membership = make_membership(user.contact, plan, "grace", paid_days=-5)
+    membership.grace_until = utcnow() + timedelta(days=25)
+    db.session.commit()
+    sign_in(client, user)
+    page = client.get("/account/auto-renew/cancel").get_data(as_text=True)
+    grace_end = membership.grace_until.strftime("%-d %B %Y")
+    paid_through = membership.paid_through.strftime("%-d %B %Y")
+    assert f"You keep members' access until <strong>{grace_end}</strong>" in page
+    assert paid_through not in page
+    assert "please contact us" not in page
+    assert "You can renew from your account" in page

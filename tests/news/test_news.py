@@ -186,3 +186,26 @@ def test_news_list_query_count_does_not_grow_with_posts(client, request, who):
     db.session.commit()
     many = _statements_for(client, "/news")
     assert few == many
+
+
+def test_the_members_only_notice_is_in_the_readers_language(client, lapsed_member):
+    """A lapsed member reading in Spanish is told why, and how to renew, in Spanish."""
+    post = make_post("Members briefing", visibility="members", body=SECRET)
+    db.session.commit()
+    sign_in(client, lapsed_member)
+    client.get("/language/es")
+    html = client.get(f"/news/{post.slug}").get_data(as_text=True)
+    assert 'aria-label="Solo para socios"' in html
+    assert 'Tu afiliación está en estado <span class="badge badge-lapsed">Caducada</span>' in html
+    assert "Renueva tu afiliación" in html and "Ver tu afiliación" in html
+    for english in ("Your membership is", "Lapsed", "Renew your membership", "See your membership"):
+        assert english not in html
+
+
+def test_the_news_page_is_in_spanish_for_a_spanish_browser(client):
+    make_post("Public story", body="Public body")
+    db.session.commit()
+    html = client.get("/news", headers={"Accept-Language": "es-ES,es;q=0.9"}).get_data(as_text=True)
+    assert "<h1>Noticias y novedades</h1>" in html
+    assert "de lo más reciente a lo más antiguo" in html and "Feed Atom de las noticias públicas" in html
+    assert "News and updates" not in html and "newest first" not in html

@@ -107,3 +107,16 @@ def test_staff_below_admin_cannot_change_an_admins_sign_in_email(world):
     assert db.session.get(Contact, admin_contact.id).email == "admin@example.org"
     admin = world.client("admin")
     assert admin.post(f"/staff/members/{admin_contact.id}/details", data=data).status_code == 302
+
+
+def test_the_confirmation_page_is_in_the_readers_language(world):
+    _ask_for(world, "ana.nueva@example.org")
+    path = link_in(outbox("email_change_confirm")[-1], "/account/email/confirm/")
+    html = (
+        world.app.test_client()
+        .get(path, headers={"Accept-Language": "es-ES,es;q=0.9"})
+        .get_data(as_text=True)
+    )
+    assert "<h1>Confirma tu nuevo correo</h1>" in html
+    assert "<strong>ana.nueva@example.org</strong> sea el correo con el que inicias sesión" in html
+    assert "Press the button" not in html and "Confirm my new email" not in html
