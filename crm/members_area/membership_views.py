@@ -10,10 +10,12 @@ from crm.contacts.gift_aid import gift_aid_wording
 from crm.core.features import requires_gift_aid
 from crm.extensions import db
 from crm.i18n import current_language
+from crm.i18n.formatting import format_date
 from crm.members_area import gift_aid as member_gift_aid
 from crm.members_area import services
 from crm.members_area.forms import CancelDeclarationForm, ConfirmForm, GiftAidForm
 from crm.members_area.routes import bp, own_contact
+from crm.memberships.models import MembershipStatus
 
 
 @bp.post("/billing-portal")
@@ -74,6 +76,16 @@ def _set_auto_renew(card: services.MembershipCard, on: bool):
         return redirect(url_for(".account"))
     if changed and on:
         flash(_("Auto-renewal is back on. Your membership will renew automatically."), "success")
+    elif changed and membership.status == MembershipStatus.GRACE:
+        ends = services.access_ends_on(membership)
+        flash(
+            _(
+                "Auto-renewal is cancelled. You keep members' access until %(date)s, the end of your "
+                "grace period; we have emailed you a confirmation.",
+                date=format_date(ends) if ends else "",
+            ),
+            "success",
+        )
     elif changed:
         flash(
             _(

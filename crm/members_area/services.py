@@ -267,6 +267,14 @@ def _idempotency_key(m: Membership, flag: bool) -> str:
     return f"auto-renew:{m.id}:{int(flag)}:{stamp}"
 
 
+def access_ends_on(membership: Membership) -> datetime | None:
+    """When a membership that will not renew stops giving members' access: the end of its grace
+    period while in grace, else the end of the period paid for."""
+    if membership.status == MembershipStatus.GRACE and membership.grace_until is not None:
+        return membership.grace_until
+    return membership.paid_through
+
+
 def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
     """Turn auto-renewal off (effective at period end) or back on; returns False if already so."""
     if membership.auto_renew == on:
@@ -291,7 +299,8 @@ def set_auto_renew(membership: Membership, on: bool, *, actor: User) -> bool:
                 "name": contact.first_name or contact.display_name,
                 "plan_name": membership.plan.name,
                 "plan_name_es": membership.plan.name_es,
-                "ends_on": membership.paid_through,
+                # In grace the paid-for period is over: access ends with the grace period.
+                "ends_on": access_ends_on(membership),
             },
             contact_id=contact.id,
         )

@@ -153,3 +153,20 @@ def test_cancelling_in_grace_names_the_grace_end_not_a_past_date_and_no_dead_end
     assert paid_through not in page
     assert "please contact us" not in page
     assert "You can renew from your account" in page
+
+
+def test_cancelling_in_grace_confirms_the_grace_end_on_the_page_and_in_the_email(client, plan):
+    user = make_user("gil@example.org", first_name="Gil", last_name="Grace")
+    membership = make_membership(user.contact, plan, "grace", paid_days=-5)
+    membership.grace_until = utcnow() + timedelta(days=25)
+    membership.auto_renew = True
+    db.session.commit()
+    grace_end = membership.grace_until
+    sign_in(client, user)
+    token = csrf_token(client, "/account/auto-renew/cancel")
+    answer = client.post("/account/auto-renew/cancel", data={"csrf_token": token}, follow_redirects=True)
+    page = answer.get_data(as_text=True)
+    assert f"You keep members&#39; access until {grace_end.strftime('%-d %B %Y')}" in page
+    assert "the end of the period you have paid for" not in page
+    mail = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "cancellation_confirmed"))
+    assert mail is not None and grace_end.strftime("%-d %B %Y") in mail.body_text
