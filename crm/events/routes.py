@@ -69,7 +69,7 @@ def _calendar_response(text: str, filename: str) -> Response:
 def index():
     _, is_member = _viewer()
     return render_template("events/index.html", events=services.visible_events(members=is_member),
-                           when=format_local)  # fmt: skip
+                           when=format_local, price_for=lambda e: services.price_per_place(e, is_member=is_member))  # fmt: skip
 
 
 @bp.get("/events/feed.ics")

@@ -368,3 +368,14 @@ def test_a_payment_arriving_after_the_hold_was_released_is_kept_to_refund_not_as
     sign_in_as(client, make_user("staff@example.org", "staff"))
     refunds = section(client.get("/staff").get_data(as_text=True), "event_refunds")
     assert "Ann Late" in refunds and "£3.00 for Paid talk" in refunds
+
+
+def test_the_events_list_gives_each_events_price_for_the_reader(client, app):
+    make_event("Film night")
+    make_event("Benefit gig", member_price=500, other_price=800)
+    visitor = client.get("/events").get_data(as_text=True)
+    gig = visitor[visitor.index("Benefit gig") :]
+    assert "£8.00 a place" in gig[:600] and "Free" in visitor[visitor.index("Film night") :][:600]
+    sign_in_as(client, make_member())
+    member = client.get("/events").get_data(as_text=True)
+    assert "£5.00 a place" in member[member.index("Benefit gig") :][:600]
