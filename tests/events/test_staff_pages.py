@@ -103,8 +103,12 @@ def _member(app, email: str):  # type: ignore[no-untyped-def]
 def test_staff_run_an_agm_from_its_page_motions_agenda_voting_window_and_results(app, staff_client):
     event = create_event(staff_client, "Annual General Meeting", "2027-01-20T19:00", "2027-01-20T21:00")
     manage = f"/staff/events/{event.id}/agm"
+    bookings = staff_client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "Hold an AGM at this event</a>" in bookings  # any event may become the AGM: said so
     assert "Hold the AGM at this event" in staff_client.get(manage).get_data(as_text=True)
     staff_client.post(f"{manage}/setup")
+    bookings = staff_client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "AGM: motions and voting</a>" in bookings and "Hold an AGM" not in bookings
     ana, ben = _member(app, "ana@example.org"), _member(app, "ben@example.org")
 
     # Motions: refused while closed, accepted while open, refused again once closed.
