@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from crm.contacts.models import Contact
 
 INTERVALS = ("month", "year", "lifetime")
+#: How staff read a plan's billing interval (the plan form and the plans list).
+INTERVAL_LABELS = {"month": "Monthly", "year": "Yearly", "lifetime": "Lifetime (one payment)"}
 
 
 class MembershipStatus(StrEnum):

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from crm.core.money import parse_money
 from crm.i18n.formatting import local_to_utc
 from crm.i18n.forms import LANGUAGE_CHOICES
-from crm.memberships.models import INTERVALS
+from crm.memberships.models import INTERVAL_LABELS, INTERVALS
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MESSAGE = "Use lower-case letters, digits and hyphens only, like annual-report-2026"
@@ -198,10 +198,7 @@ class PlanForm(FlaskForm):
     )
     interval = SelectField(
         "Billing interval",
-        choices=[
-            SelectChoice(i, {"month": "Monthly", "year": "Yearly", "lifetime": "Lifetime (one payment)"}[i])
-            for i in INTERVALS
-        ],
+        choices=[SelectChoice(i, INTERVAL_LABELS[i]) for i in INTERVALS],
         validators=[InputRequired("Choose an interval.")],
     )
     gift_aid_eligible = BooleanField("Eligible for Gift Aid")

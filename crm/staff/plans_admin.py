@@ -12,7 +12,7 @@ from crm.audit.services import record
 from crm.billing import stripe_gateway
 from crm.core.permissions import requires
 from crm.extensions import db
-from crm.memberships.models import Plan
+from crm.memberships.models import INTERVAL_LABELS, Plan
 from crm.staff.content_forms import ActionForm, PlanForm
 from crm.staff.routes import bp
 
@@ -69,7 +69,9 @@ def _form_to_plan(form: PlanForm, plan: Plan) -> None:
 @requires("plans")
 def plans_list():
     plans = db.session.scalars(select(Plan).order_by(Plan.active.desc(), Plan.display_order, Plan.id)).all()
-    return render_template("staff/plans_list.html", plans=plans, action_form=ActionForm())
+    return render_template(
+        "staff/plans_list.html", plans=plans, action_form=ActionForm(), interval_labels=INTERVAL_LABELS
+    )
 
 
 def _edit(original: Plan | None):

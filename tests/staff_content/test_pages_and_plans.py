@@ -83,7 +83,9 @@ def test_admin_creates_edits_and_retires_a_plan(admin_client, stripe_sandbox):
     assert admin_client.post(f"/staff/plans/{plan.id}/retire").status_code == 302
     db.session.expire_all()
     assert plan.active is False
-    assert "Retired" in admin_client.get("/staff/plans").get_data(as_text=True)
+    plans_page = admin_client.get("/staff/plans").get_data(as_text=True)
+    assert "Retired" in plans_page
+    assert "<td>Yearly</td>" in plans_page and "<td>year</td>" not in plans_page  # in words
     actions = list(db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions == ["plan.create", "plan.update", "plan.retire"]
 
