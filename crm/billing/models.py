@@ -62,6 +62,20 @@ def payment_method_label(method: str | None) -> str:
     return str(PAYMENT_METHOD_WORDS.get(method or "", PAYMENT_METHOD_WORDS[PaymentMethod.OTHER]))
 
 
+#: How staff read a payment's status and what it is for (the staff area is in English).
+PAYMENT_STATUS_WORDS: dict[str, str] = {
+    PaymentStatus.PAID: "Paid",
+    PaymentStatus.FAILED: "Failed",
+    PaymentStatus.REFUNDED: "Refunded",
+    PaymentStatus.PARTLY_REFUNDED: "Partly refunded",
+}
+PAYMENT_KIND_WORDS: dict[str, str] = {
+    PaymentKind.MEMBERSHIP: "Membership",
+    PaymentKind.DONATION: "Donation",
+    PaymentKind.EVENT: "Event booking",
+}
+
+
 #: The one list of ways staff record money received outside Stripe, with the words the form
 #: shows: the staff form offers them, and the lifecycle and staff services accept only these.
 OFFLINE_PAYMENT_METHODS: dict[PaymentMethod, str] = {

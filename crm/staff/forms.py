@@ -17,8 +17,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from crm.billing.models import (
     OFFLINE_PAYMENT_METHODS,
+    PAYMENT_KIND_WORDS,
     PAYMENT_METHOD_WORDS,
     PAYMENT_METHODS,
+    PAYMENT_STATUS_WORDS,
     PAYMENT_STATUSES,
 )
 from crm.contacts import sources as contact_sources
@@ -78,16 +80,13 @@ class PaymentFilterForm(FilterForm):
         default="",
     )
     status = SelectField(
-        "Status", choices=[ANY] + [SelectChoice(s, s.replace("_", " ")) for s in PAYMENT_STATUSES], default=""
+        "Status",
+        choices=[ANY] + [SelectChoice(s, PAYMENT_STATUS_WORDS[s]) for s in PAYMENT_STATUSES],
+        default="",
     )
     kind = SelectField(
         "Kind",
-        choices=[
-            ANY,
-            SelectChoice("membership", "Membership"),
-            SelectChoice("donation", "Donation"),
-            SelectChoice("event", "Event booking"),
-        ],
+        choices=[ANY, *(SelectChoice(k, words) for k, words in PAYMENT_KIND_WORDS.items())],
         default="",
     )
 

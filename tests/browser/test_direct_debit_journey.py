@@ -226,7 +226,7 @@ def _staff_refund_part_of_the_donation(staff: Journey, trip: Journey, email: str
     staff.follow(refund.get_by_role("button", name="Refund through Stripe"))
     staff.expect_success()
     expect(page.locator("#payments")).to_contain_text("Refund: Gave twice by mistake (by Staff Admin)")
-    expect(page.locator("#payments")).to_contain_text("partly refunded")
+    expect(page.locator("#payments")).to_contain_text("Partly refunded")
     staff.check("donation part refunded")
     body = latest_email(trip, email, "refund")
     assert "refunded £5.00 of your donation of £10.00" in body, body

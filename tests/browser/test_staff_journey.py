@@ -91,7 +91,7 @@ def test_staff_find_a_member_record_a_cheque_refund_in_part_and_publish_for_memb
         staff.goto(member_url)
     else:
         staff.expect_success()
-    expect(page.locator("#payments")).to_contain_text("partly refunded")
+    expect(page.locator("#payments")).to_contain_text("Partly refunded")
     staff.check("part refund")
     payments = _payments(staff, member_email)
     assert ("card", "partly_refunded", 3600, 1000) in payments

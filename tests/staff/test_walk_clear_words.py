@@ -69,3 +69,16 @@ def test_the_outbox_and_the_member_page_name_each_email_in_words(app, client, ad
         html = admin.get(path).get_data(as_text=True)
         assert "<td>Event booking confirmed</td>" in html and "<td>Confirm subscription</td>" in html, path
         assert "event_booking_confirmed" not in html, path
+
+
+def test_payments_read_their_status_and_purpose_in_words(staff_client, app):  # type: ignore[no-untyped-def]
+    contact = make_contact("words@example.org", first_name="Rosa")
+    make_payment(contact, amount=2500, status="partly_refunded", amount_refunded=500)  # no membership: a gift
+    db.session.commit()
+    for page in (staff_client.get("/staff/payments"), staff_client.get(f"/staff/members/{contact.id}")):
+        html = page.get_data(as_text=True)
+        assert '<span class="badge badge-partly_refunded">Partly refunded</span>' in html
+        assert "<td>Donation</td>" in html and "<td>donation</td>" not in html
+    listing = staff_client.get("/staff/payments").get_data(as_text=True)
+    assert '<option value="partly_refunded">Partly refunded</option>' in listing
+    assert '<option value="event">Event booking</option>' in listing
