@@ -55,7 +55,7 @@ class MemberFilterForm(FilterForm):
     status = SelectField(
         "Status",
         choices=[ANY, SelectChoice("none", "Not a member")]
-        + [SelectChoice(s, status_name(s)) for s in STATUSES],
+        + [SelectChoice(code, status_name(code)) for code in STATUSES],
         validators=[Optional()],
     )
     plan = SelectField("Plan", choices=[ANY], validators=[Optional()])
