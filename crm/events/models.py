@@ -6,6 +6,7 @@ import secrets
 from datetime import date, datetime
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -29,6 +30,24 @@ class BookingStatus(StrEnum):
     CONFIRMED = "confirmed"
     WAITING = "waiting"
     CANCELLED = "cancelled"
+
+
+#: How a booking's status reads, in the reader's language (the booker's page, the staff's list).
+BOOKING_STATUS_WORDS = {
+    BookingStatus.CONFIRMED: _l("Confirmed"),
+    BookingStatus.WAITING: _l("On the waiting list"),
+    BookingStatus.PENDING_PAYMENT: _l("Waiting for payment"),
+    BookingStatus.CANCELLED: _l("Cancelled"),
+}
+
+
+_BOOKING_CODES = frozenset(BookingStatus)
+
+
+def booking_status_name(code: str) -> str:
+    """`pending_payment` as a person reads it (`booking_status` in templates)."""
+    found = BOOKING_STATUS_WORDS.get(BookingStatus(code)) if code in _BOOKING_CODES else None
+    return str(found) if found is not None else code
 
 
 #: Statuses whose places count against the capacity.

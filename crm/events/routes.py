@@ -11,7 +11,7 @@ from crm.billing.stripe_gateway import GatewayError
 from crm.events import ics, payments, services
 from crm.events.forms import ActionForm, BookingForm
 from crm.events.localtime import format_local, format_local_end
-from crm.events.models import Booking, BookingStatus, Event, Visibility
+from crm.events.models import Booking, BookingStatus, Event, Visibility, booking_status_name
 from crm.events.reminders import queue_event_reminders
 from crm.extensions import db, login_manager
 from crm.members_area.access import has_access
@@ -38,6 +38,7 @@ def _viewer() -> tuple[int | None, bool]:
 
 
 bp.add_app_template_global(format_local_end, "event_end")
+bp.add_app_template_filter(booking_status_name, "booking_status")
 
 
 @bp.app_template_global("member_events_summary")

@@ -182,3 +182,17 @@ def test_the_agm_page_shows_the_voting_window_already_set_in_its_fields_in_uk_ti
     page = staff_client.get(manage).get_data(as_text=True)
     for value in window.values():  # BST: 09:00 in London, not the 08:00 UTC it is stored as
         assert f'value="{value}"' in page
+
+
+def test_the_staff_bookings_list_reads_each_status_in_words(app, client, staff_client):
+    from tests.events.conftest import make_event
+
+    event = make_event("Talk", capacity=1)
+    for email in ("first@example.org", "second@example.org"):
+        assert client.post(f"/events/{event.slug}/book", data=book_form(email, "A Person")).status_code in (
+            302,
+            303,
+        )
+    page = staff_client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert '<span class="badge badge-confirmed">Confirmed</span>' in page
+    assert '<span class="badge badge-waiting">On the waiting list</span>' in page
