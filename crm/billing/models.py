@@ -76,6 +76,16 @@ PAYMENT_KIND_WORDS: dict[str, str] = {
 }
 
 
+def payment_status_name(code: str) -> str:
+    """`partly_refunded` as staff read it (`payment_status` in templates)."""
+    return PAYMENT_STATUS_WORDS.get(code, code)
+
+
+def payment_kind_name(code: str) -> str:
+    """`event` as staff read it (`payment_kind` in templates)."""
+    return PAYMENT_KIND_WORDS.get(code, code)
+
+
 #: The one list of ways staff record money received outside Stripe, with the words the form
 #: shows: the staff form offers them, and the lifecycle and staff services accept only these.
 OFFLINE_PAYMENT_METHODS: dict[PaymentMethod, str] = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
@@ -33,7 +34,7 @@ class BookingStatus(StrEnum):
 
 
 #: How a booking's status reads, in the reader's language (the booker's page, the staff's list).
-BOOKING_STATUS_WORDS = {
+BOOKING_STATUS_WORDS: dict[str, Any] = {
     BookingStatus.CONFIRMED: _l("Confirmed"),
     BookingStatus.WAITING: _l("On the waiting list"),
     BookingStatus.PENDING_PAYMENT: _l("Waiting for payment"),
@@ -41,12 +42,9 @@ BOOKING_STATUS_WORDS = {
 }
 
 
-_BOOKING_CODES = frozenset(BookingStatus)
-
-
 def booking_status_name(code: str) -> str:
     """`pending_payment` as a person reads it (`booking_status` in templates)."""
-    found = BOOKING_STATUS_WORDS.get(BookingStatus(code)) if code in _BOOKING_CODES else None
+    found = BOOKING_STATUS_WORDS.get(code)
     return str(found) if found is not None else code
 
 

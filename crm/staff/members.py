@@ -14,7 +14,7 @@ from crm.accounts.models import User
 from crm.audit.models import AuditEvent
 from crm.audit.services import record
 from crm.billing.donations import payment_intent_for
-from crm.billing.models import PAYMENT_KIND_WORDS, PAYMENT_STATUS_WORDS, Payment, PaymentStatus
+from crm.billing.models import Payment, PaymentStatus, payment_kind_name, payment_status_name
 from crm.contacts import consent as consents
 from crm.contacts import sources as contact_sources
 from crm.contacts.models import Contact, GiftAidDeclaration, Note
@@ -43,8 +43,8 @@ bp.add_app_template_filter(consents.source_label, "consent_source")
 #: `membership.status | membership_status`: "In grace", not the code "grace".
 bp.add_app_template_filter(status_name, "membership_status")
 #: `payment.status | payment_status`, `payment.kind | payment_kind`: a payment in words.
-bp.add_app_template_filter(lambda code: PAYMENT_STATUS_WORDS.get(code, code), "payment_status")
-bp.add_app_template_filter(lambda code: PAYMENT_KIND_WORDS.get(code, code), "payment_kind")
+bp.add_app_template_filter(payment_status_name, "payment_status")
+bp.add_app_template_filter(payment_kind_name, "payment_kind")
 
 
 def _plan_choices(active_only: bool = False) -> list[SelectChoice]:

@@ -8,7 +8,6 @@ fail when CRM_REQUIRE_BROWSER=1 (CI).
 from __future__ import annotations
 
 import os
-import shutil
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.checks import AXE_PATH
-from tests.browser.journey import CHROMIUM, CHROMIUM_LOCALE_FILE, Journey, launch_chromium
+from tests.browser.journey import CHROMIUM, CHROMIUM_LOCALE_FILE, Journey, launch_chromium, watched_journey
 from tests.browser.live import LiveApp, postgres_database, start_live_app
 
 BROWSER_DIR = Path(__file__).resolve().parent
@@ -120,20 +119,8 @@ def viewport(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def journey(browser, live: LiveApp, viewport: str, request: pytest.FixtureRequest) -> Iterator[Journey]:  # type: ignore[no-untyped-def]
     """A fresh browser context (no cookies) at the viewport's size, watched for problems."""
-    artifacts = BROWSER_DIR.parent / "artifacts" / request.node.name.replace("[", "-").rstrip("]")
-    if artifacts.exists():
-        shutil.rmtree(artifacts)
-    trip = Journey.open(browser, live, viewport, VIEWPORTS[viewport], artifacts)
-    try:
+    with watched_journey(browser, live, request, viewport, VIEWPORTS[viewport]) as trip:
         yield trip
-    except BaseException:
-        raise
-    finally:
-        failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
-            trip.screenshot("failure", failure=True)
-        trip.close()
-    trip.watch.assert_clean()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, Response, expect
 
 from tests.browser.checks import (
+    ARTIFACTS,
     Watch,
     check_a11y,
     check_controls_reachable,
@@ -63,10 +68,16 @@ class Journey:
 
     @classmethod
     def open(
-        cls, browser: Browser, live: LiveApp, viewport: str, size: dict[str, int], artifacts: Path
+        cls,
+        browser: Browser,
+        live: LiveApp,
+        viewport: str,
+        size: dict[str, int],
+        artifacts: Path,
+        locale: str = "en-GB",
     ) -> Journey:
         watch = Watch()
-        context = new_context(browser, live, size, watch)
+        context = new_context(browser, live, size, watch, locale)
         return cls(browser, live, viewport, size, artifacts, context, context.new_page(), watch)
 
     @property
@@ -170,3 +181,27 @@ def new_context(
     context.set_default_timeout(TIMEOUT_MS)
     watch.attach(context)
     return context
+
+
+@contextmanager
+def watched_journey(
+    browser: Browser,
+    live: LiveApp,
+    request: Any,
+    viewport: str,
+    size: dict[str, int],
+    locale: str = "en-GB",
+) -> Iterator[Journey]:
+    """A test's journey (the fixtures' one way to open it): a fresh context in its own artifacts
+    folder, a screenshot if the test failed, then closed and checked for problems it watched."""
+    artifacts = ARTIFACTS / request.node.name.replace("[", "-").rstrip("]")
+    shutil.rmtree(artifacts, ignore_errors=True)
+    trip = Journey.open(browser, live, viewport, size, artifacts, locale)
+    try:
+        yield trip
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            trip.screenshot("failure", failure=True)
+        trip.close()
+    trip.watch.assert_clean()

@@ -200,3 +200,34 @@ def make_staff(trip: Journey, email: str, role: str, password: str = "demo-passw
         )
         session.commit()
     return secret
+
+
+def saved_audience_and_draft(trip: Journey) -> tuple[int, int]:
+    """A saved audience (everyone who wants news by email) and a draft to it, as staff save them."""
+    import uuid
+
+    from crm.audiences import services as audiences
+    from crm.campaigns import services
+
+    tag = uuid.uuid4().hex[:6]
+    with trip.live.db() as session:
+        audience = audiences.save_audience(f"News by email {tag}", {"consent": ["email:news"]}, actor=None)
+        campaign = services.save_draft(None, subject=f"Delegation report {tag}", preheader="What we saw",
+                                       body="We **met** them.", purpose="news", audience_id=audience.id,
+                                       post_id=None, actor=None)  # fmt: skip
+        session.commit()
+        return audience.id, campaign.id
+
+
+def confirm_campaign(trip: Journey, campaign_id: int) -> None:
+    """Staff confirm the number the confirmation page shows."""
+    from crm.campaigns import services
+    from crm.campaigns.models import Campaign
+
+    with trip.live.db() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        services.confirm_send(
+            campaign, count_seen=services.recipient_count(campaign), when_uk=None, actor=None
+        )
+        session.commit()

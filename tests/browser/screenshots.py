@@ -14,8 +14,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from tests.browser.checks import Watch
-from tests.browser.journey import CHROMIUM, Journey, launch_chromium, new_context
+from tests.browser.journey import CHROMIUM, Journey, launch_chromium
 from tests.browser.live import start_live_app
 from tests.browser.people import sign_in
 
@@ -38,10 +37,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 def _trip(browser, live, artifacts: Path, locale: str = "en-GB", size: dict[str, int] = SIZE) -> Journey:  # type: ignore[no-untyped-def]
-    watch = Watch()
-    context = new_context(browser, live, size, watch, locale)
-    name = "phone" if size is PHONE else "desktop"
-    return Journey(browser, live, name, size, artifacts, context, context.new_page(), watch)
+    return Journey.open(browser, live, "phone" if size is PHONE else "desktop", size, artifacts, locale)
 
 
 def _demo_events(database: Path) -> dict[str, int]:

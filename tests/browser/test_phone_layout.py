@@ -6,15 +6,14 @@ Spanish; an event's title starts at the top of its card on the events list, and 
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.journey import Journey, new_context
+from tests.browser.journey import Journey, watched_journey
 from tests.browser.live import LiveApp
-from tests.browser.people import make_staff, sign_in
+from tests.browser.people import confirm_campaign, make_staff, saved_audience_and_draft, sign_in
 
 PASSWORD = "demo-password-2026"
 SIZES = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
@@ -26,23 +25,8 @@ MOST_BELOW_THE_BACK_LINK = 44
 
 @pytest.fixture(params=list(SIZES))
 def trip(browser, live: LiveApp, request: pytest.FixtureRequest) -> Iterator[Journey]:  # type: ignore[no-untyped-def]
-    from tests.browser.checks import ARTIFACTS, Watch
-
-    watch = Watch()
-    context = new_context(browser, live, SIZES[request.param], watch)
-    artifacts = ARTIFACTS / request.node.name.replace("[", "-").rstrip("]")
-    shutil.rmtree(artifacts, ignore_errors=True)
-    journey = Journey(
-        browser, live, request.param, SIZES[request.param], artifacts, context, context.new_page(), watch
-    )
-    try:
+    with watched_journey(browser, live, request, request.param, SIZES[request.param]) as journey:
         yield journey
-    finally:
-        failed = getattr(request.node, "rep_call", None)
-        if failed is not None and failed.failed:
-            journey.screenshot("failure", failure=True)
-        journey.close()
-    journey.watch.assert_clean()
 
 
 def _boxes(trip: Journey, selector: str) -> list[dict[str, float]]:
@@ -65,24 +49,9 @@ def _rows(boxes: list[dict[str, float]]) -> list[int]:
 
 def _scheduled_campaign(trip: Journey) -> int:
     """A campaign confirmed to everyone who wants news by email, as staff confirm it."""
-    from crm.audiences import services as audiences
-    from crm.campaigns import services
-    from crm.campaigns.models import Campaign
-
-    tag = uuid.uuid4().hex[:6]
-    with trip.live.db() as session:
-        audience = audiences.save_audience(f"News by email {tag}", {"consent": ["email:news"]}, actor=None)
-        draft = services.save_draft(None, subject=f"Delegation report {tag}", preheader="What we saw",
-                                    body="We **met** them.", purpose="news", audience_id=audience.id,
-                                    post_id=None, actor=None)  # fmt: skip
-        session.commit()
-        campaign = session.get(Campaign, draft.id)
-        assert campaign is not None
-        services.confirm_send(
-            campaign, count_seen=services.recipient_count(campaign), when_uk=None, actor=None
-        )
-        session.commit()
-        return campaign.id
+    _, campaign_id = saved_audience_and_draft(trip)
+    confirm_campaign(trip, campaign_id)
+    return campaign_id
 
 
 def _figures_fit(trip: Journey, language: str) -> None:
@@ -144,19 +113,10 @@ def test_an_events_title_starts_at_the_top_of_its_card_and_under_the_back_link(t
 
 
 def test_the_events_list_in_spanish_keeps_its_titles_at_the_top_of_their_cards(
-    browser, live: LiveApp
+    browser, live: LiveApp, request: pytest.FixtureRequest
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.browser.checks import ARTIFACTS, Watch
-
-    watch = Watch()
-    context = new_context(browser, live, SIZES["phone"], watch, "es-ES")
-    trip = Journey(browser, live, "phone", SIZES["phone"], ARTIFACTS / "events-list-es-phone", context,
-                   context.new_page(), watch)  # fmt: skip
-    try:
+    with watched_journey(browser, live, request, "phone", SIZES["phone"], "es-ES") as trip:
         trip.goto("/events")
         assert trip.heading() == "Eventos"
         _title_gaps(trip)
         trip.check("events list in Spanish")
-    finally:
-        trip.close()
-    watch.assert_clean()

@@ -6,16 +6,21 @@ heading, no English left where a Spanish translation exists, and an empty state 
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
-from tests.browser.journey import Journey, new_context
+from tests.browser.journey import Journey, watched_journey
 from tests.browser.live import LiveApp
-from tests.browser.people import fresh_totp_code, make_member, make_staff
+from tests.browser.people import (
+    confirm_campaign,
+    fresh_totp_code,
+    make_member,
+    make_staff,
+    saved_audience_and_draft,
+)
 
 PASSWORD = "demo-password-2026"
 #: (language, browser locale, viewport name, size): the phone walk in Spanish, the desk in English.
@@ -41,19 +46,9 @@ ENGLISH_LEFT_OVER = [
 
 @pytest.fixture(params=list(WALKS))
 def walk(browser, live: LiveApp, request: pytest.FixtureRequest) -> Iterator[Journey]:  # type: ignore[no-untyped-def]
-    from tests.browser.checks import ARTIFACTS, Watch
-
     _, locale, viewport, size = WALKS[request.param]
-    watch = Watch()
-    context = new_context(browser, live, size, watch, locale)
-    artifacts = ARTIFACTS / request.node.name.replace("[", "-").rstrip("]")
-    shutil.rmtree(artifacts, ignore_errors=True)
-    trip = Journey(browser, live, viewport, size, artifacts, context, context.new_page(), watch)
-    try:
+    with watched_journey(browser, live, request, viewport, size, locale) as trip:
         yield trip
-    finally:
-        trip.close()
-    trip.watch.assert_clean()
 
 
 def _language(trip: Journey) -> str:
@@ -93,35 +88,6 @@ def _agm_id(trip: Journey) -> int:
         found = session.scalar(select(Event.id).where(Event.title == "Annual General Meeting"))
     assert found
     return found
-
-
-def _audience_and_draft(trip: Journey) -> tuple[int, int]:
-    """A saved audience (everyone who wants news by email) and a draft to it, as staff save them."""
-    from crm.audiences import services as audiences
-    from crm.campaigns import services
-
-    tag = uuid.uuid4().hex[:6]
-    with trip.live.db() as session:
-        audience = audiences.save_audience(f"News by email {tag}", {"consent": ["email:news"]}, actor=None)
-        campaign = services.save_draft(None, subject=f"Delegation report {tag}", preheader="What we saw",
-                                       body="We **met** them.", purpose="news", audience_id=audience.id,
-                                       post_id=None, actor=None)  # fmt: skip
-        session.commit()
-        return audience.id, campaign.id
-
-
-def _confirm(trip: Journey, campaign_id: int) -> None:
-    """Staff confirm the number the confirmation page shows."""
-    from crm.campaigns import services
-    from crm.campaigns.models import Campaign
-
-    with trip.live.db() as session:
-        campaign = session.get(Campaign, campaign_id)
-        assert campaign is not None
-        services.confirm_send(
-            campaign, count_seen=services.recipient_count(campaign), when_uk=None, actor=None
-        )
-        session.commit()
 
 
 def _sign_in(trip: Journey, email: str, totp_secret: str | None = None) -> None:
@@ -168,11 +134,11 @@ def test_staff_find_the_audiences_campaigns_payments_and_agm_pages_usable(walk: 
     _page(walk, "/staff/audiences", "audience builder", translated=False)
     _page(walk, "/staff/campaigns", "campaigns", translated=False)
     _page(walk, "/staff/campaigns/new", "new campaign", translated=False)
-    audience_id, campaign_id = _audience_and_draft(walk)
+    audience_id, campaign_id = saved_audience_and_draft(walk)
     _page(walk, f"/staff/audiences/{audience_id}", "saved audience", translated=False)
     text = _page(walk, f"/staff/campaigns/{campaign_id}/confirm", "campaign confirmation", translated=False)
     assert re.search(r"Yes, send to [\d,]+ (people|person)", text), text[-300:]  # the button names the number
-    _confirm(walk, campaign_id)
+    confirm_campaign(walk, campaign_id)
     _page(walk, f"/staff/campaigns/{campaign_id}/report", "campaign report", translated=False)
     _page(walk, "/staff/payments", "payments", translated=False)
     _page(walk, "/staff/events", "staff events", translated=False)
